@@ -1,0 +1,60 @@
+"""The ``medselect`` command: global options and the command groups; no logic lives here."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+from medselect.cli import data as data_commands
+from medselect.cli import demo as demo_command
+from medselect.cli.context import Abort, CLIContext
+from medselect.errors import MedselectError
+
+app = typer.Typer(
+    name="medselect",
+    help="Train, evaluate, rank and promote medical-imaging models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_commands.app, name="data")
+app.command("demo")(demo_command.demo)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    ctx.obj = CLIContext(debug=debug)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: exit 1 with one line for user errors, 2 for usage errors."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = app(args=args, standalone_mode=False)
+    except Abort as exc:
+        _fail(exc.message, debug)
+    except MedselectError as exc:
+        _fail(str(exc), debug)
+    except typer.Abort:
+        _fail("aborted", debug)
+    except KeyboardInterrupt:
+        _fail("interrupted; finished work is kept, run the same command again to resume", debug)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors (exit 2) and other click exceptions
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,80 @@
+"""Layer 0: the experiment file as pydantic models, and loading it with located errors.
+
+One YAML file describes a whole experiment (``examples/knee-segmentation.yaml``)::
+
+    >>> from medselect.config import load_experiment
+    >>> experiment = load_experiment("examples/knee-segmentation.yaml")
+    >>> experiment.sweep.strategy
+    'list'
+
+Nothing here imports torch or any other medselect layer (only ``medselect.errors``).
+"""
+
+from medselect.config.choices import (
+    Architecture,
+    AugmentationPreset,
+    Loss,
+    Normalization,
+    Optimizer,
+    Scheduler,
+    TaskKind,
+    resolve,
+)
+from medselect.config.data import (
+    DataSource,
+    DataSpec,
+    ManifestSource,
+    NnunetSource,
+    PhantomSource,
+    SplitFractions,
+    SplitSpec,
+)
+from medselect.config.demo import default_demo_experiment
+from medselect.config.evaluation import DEFAULT_METRICS, EvaluationSpec, NsdTolerance
+from medselect.config.experiment import Experiment
+from medselect.config.loading import dump_experiment, load_experiment, parse_experiment
+from medselect.config.promotion import Criterion, Guard, PromotionSpec
+from medselect.config.ranking import RankingSpec
+from medselect.config.run import RunConfig, config_hash, run_id
+from medselect.config.sweep import EarlyStopping, RunOverrides, SearchSpace, SweepSpec
+from medselect.config.task import TaskSpec
+from medselect.config.upgrade import UpgradeSpec
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "Architecture",
+    "AugmentationPreset",
+    "Criterion",
+    "DataSource",
+    "DataSpec",
+    "EarlyStopping",
+    "EvaluationSpec",
+    "Experiment",
+    "Guard",
+    "Loss",
+    "ManifestSource",
+    "NnunetSource",
+    "Normalization",
+    "NsdTolerance",
+    "Optimizer",
+    "PhantomSource",
+    "PromotionSpec",
+    "RankingSpec",
+    "RunConfig",
+    "RunOverrides",
+    "Scheduler",
+    "SearchSpace",
+    "SplitFractions",
+    "SplitSpec",
+    "SweepSpec",
+    "TaskKind",
+    "TaskSpec",
+    "UpgradeSpec",
+    "config_hash",
+    "default_demo_experiment",
+    "dump_experiment",
+    "load_experiment",
+    "parse_experiment",
+    "resolve",
+    "run_id",
+]

@@ -1,0 +1,92 @@
+"""Named options of the experiment file, as string enums, and one way to resolve them.
+
+Names live here (layer 0, no torch) so a typo is caught while the YAML is loaded, before any
+training starts; ``medselect.train`` maps each name to its MONAI class.
+"""
+
+from __future__ import annotations
+
+import difflib
+from enum import StrEnum
+from typing import TypeVar
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class TaskKind(StrEnum):
+    SEGMENTATION = "segmentation"
+    LANDMARKS = "landmarks"
+    CLASSIFICATION = "classification"
+
+
+class Architecture(StrEnum):
+    UNET = "unet"
+    BASIC_UNET = "basic_unet"
+    ATTENTION_UNET = "attention_unet"
+    SEGRESNET = "segresnet"
+    DYNUNET = "dynunet"
+    UNETR = "unetr"
+    SWIN_UNETR = "swin_unetr"
+
+
+class Loss(StrEnum):
+    DICE = "dice"
+    DICE_CE = "dice_ce"
+    DICE_FOCAL = "dice_focal"
+    FOCAL = "focal"
+    TVERSKY = "tversky"
+    GENERALIZED_DICE = "generalized_dice"
+
+
+class Optimizer(StrEnum):
+    ADAM = "adam"
+    ADAMW = "adamw"
+    SGD = "sgd"
+
+
+class Scheduler(StrEnum):
+    NONE = "none"
+    COSINE = "cosine"
+    STEP = "step"
+    POLY = "poly"
+
+
+class AugmentationPreset(StrEnum):
+    NONE = "none"
+    LIGHT = "light"
+    STRONG = "strong"
+    INTENSITY = "intensity"
+    GEOMETRY = "geometry"
+
+
+class Normalization(StrEnum):
+    ZSCORE = "zscore"
+    MINMAX = "minmax"
+    PERCENTILE = "percentile"
+
+
+def choice_error(enum: type[StrEnum], value: object) -> str:
+    """The message for a value that is not one of ``enum``'s names, with a suggestion."""
+    names = [m.value for m in enum]
+    close = difflib.get_close_matches(str(value), names, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown {_label(enum)} {value!r}; {hint}choose one of: {', '.join(names)}"
+
+
+def resolve(enum: type[E], value: object) -> E:
+    """``enum(value)``, case-insensitive, raising ValueError with :func:`choice_error`'s text."""
+    if isinstance(value, enum):
+        return value
+    try:
+        return enum(str(value).strip().lower())
+    except ValueError:
+        raise ValueError(choice_error(enum, value)) from None
+
+
+def _label(enum: type[StrEnum]) -> str:
+    words = []
+    for ch in enum.__name__:
+        if ch.isupper() and words:
+            words.append(" ")
+        words.append(ch.lower())
+    return "".join(words)

@@ -1,0 +1,141 @@
+"""The experiment file's ``data:`` section: where cases come from and how they are split.
+
+``source`` is one of three kinds, told apart by its ``kind`` key; relative paths are resolved
+against the folder of the experiment file. Example::
+
+    data:
+      source: {kind: manifest, path: cases.csv}      # or: {kind: nnunet, path: Dataset001_Knee}
+      split:
+        fractions: {train: 0.7, val: 0.1, test: 0.2}
+        stratify_by: site
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, field_validator, model_validator
+
+from medselect.config.fields import ResolvedPath
+
+__all__ = [
+    "DataSource",
+    "DataSpec",
+    "ManifestSource",
+    "NnunetSource",
+    "PhantomSource",
+    "SplitFractions",
+    "SplitSpec",
+]
+
+
+class PhantomSource(BaseModel):
+    """The built-in multi-site knee MR phantom (``medselect.data.phantom``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["phantom"] = "phantom"
+    cases_per_site: int = Field(8, ge=1)
+    sites: int | list[str] = Field(
+        4, description="how many of the generator's built-in site profiles, or their names"
+    )
+    size: int = Field(128, ge=16, description="image matrix in pixels per axis")
+    seed: int = Field(0, ge=0)
+    spatial_dims: Literal[2, 3] | None = Field(
+        None, description="2 or 3; left out, the task's spatial_dims"
+    )
+
+    @field_validator("sites", mode="before")
+    @classmethod
+    def _one_name_as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("sites")
+    @classmethod
+    def _some_sites(cls, value: int | list[str]) -> int | list[str]:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"need at least 1 site, got {value}")
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError(f"site names must be non-empty and unique, got {value}")
+        return value
+
+
+class ManifestSource(BaseModel):
+    """A CSV or JSON manifest: one row per case with image, label, site and patient columns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["manifest"] = "manifest"
+    path: ResolvedPath
+
+    @field_validator("path")
+    @classmethod
+    def _csv_or_json(cls, value: ResolvedPath) -> ResolvedPath:
+        if value.suffix.lower() not in (".csv", ".json"):
+            raise ValueError(f"a manifest is a .csv or .json file, got '{value}'")
+        return value
+
+
+class NnunetSource(BaseModel):
+    """An nnU-Net raw dataset folder (``dataset.json``, ``imagesTr``, ``labelsTr``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["nnunet"] = "nnunet"
+    path: ResolvedPath
+
+
+DataSource = Annotated[PhantomSource | ManifestSource | NnunetSource, Discriminator("kind")]
+"""One of the source kinds, chosen by its ``kind`` key."""
+
+
+class SplitFractions(BaseModel):
+    """Share of patients per split; the three add up to 1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: float = Field(0.7, ge=0, le=1)
+    val: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.2, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitFractions:
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(
+                f"train {self.train:g} + val {self.val:g} + test {self.test:g} = {total:g}; "
+                "the fractions must sum to 1"
+            )
+        if self.train == 0:
+            raise ValueError("train is 0; a sweep needs training cases")
+        return self
+
+    def as_dict(self) -> dict[str, float]:
+        """``{"train": ..., "val": ..., "test": ...}``, as ``medselect.data.splits`` takes it."""
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+class SplitSpec(BaseModel):
+    """How cases are split (per patient, so one patient never straddles train and test)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fractions: SplitFractions = Field(default_factory=SplitFractions)
+    stratify_by: str | None = Field(
+        "site", description="case field or attribute split separately per value; null: none"
+    )
+    seed: int = Field(0, ge=0)
+    freeze_reference: bool = Field(
+        True, description="the first dataset version's test split becomes the frozen "
+                          "reference set every later model is compared on",
+    )
+
+
+class DataSpec(BaseModel):
+    """Where the cases come from and how they are split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: DataSource
+    split: SplitSpec = Field(default_factory=SplitSpec)

@@ -1,0 +1,100 @@
+"""The experiment file's ``evaluation:`` section: which cases every model is scored on, and how.
+
+Metric names are checked against the metric registry by ``medselect.evaluate`` (layer 1 and
+above); here they are only required to be distinct names. Left out, ``metrics`` is the task
+kind's :data:`DEFAULT_METRICS` entry (the experiment fills it in). Example::
+
+    evaluation:
+      case_set: reference          # test | reference | a manifest or folder path
+      metrics: [dice, hd95, nsd]
+      nsd_tolerance_mm: {default: 1.0, femoral_cartilage: 0.5}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from medselect.config.choices import TaskKind
+from medselect.config.fields import ResolvedPath, as_list
+
+__all__ = ["DEFAULT_METRICS", "EvaluationSpec", "NsdTolerance"]
+
+DEFAULT_METRICS: dict[TaskKind, tuple[str, ...]] = {
+    TaskKind.SEGMENTATION: ("dice", "iou", "hd95", "assd", "nsd", "volume_diff_rel"),
+    TaskKind.LANDMARKS: ("radial_error", "mre", "sdr_2mm", "sdr_4mm"),
+    TaskKind.CLASSIFICATION: ("probability", "correct", "auc", "balanced_accuracy", "ece"),
+}
+"""Metrics evaluated when the file names none, per task kind (names of ``medselect.metrics``)."""
+
+
+class NsdTolerance(BaseModel):
+    """NSD tolerance in mm: one ``default`` and optional per-class values.
+
+    In YAML either a number (the default for every class) or a mapping
+    ``{default: 1.0, <class>: <mm>, ...}``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: PositiveFloat = 1.0
+    classes: dict[str, PositiveFloat] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_mapping(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"default": value}
+        if isinstance(value, dict) and "classes" not in value:
+            rest = {k: v for k, v in value.items() if k != "default"}
+            return {"default": value.get("default", 1.0), "classes": rest}
+        return value
+
+    @model_serializer
+    def _as_flat_mapping(self) -> dict[str, float]:
+        return {"default": self.default, **self.classes}
+
+    def for_classes(self, classes: Sequence[str]) -> dict[str, float]:
+        """Class name -> tolerance for each of ``classes`` (the default where none is set)."""
+        return {name: self.classes.get(name, self.default) for name in classes}
+
+
+class EvaluationSpec(BaseModel):
+    """Which cases every model is evaluated on, with which metrics and outputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_set: Literal["test", "reference"] | ResolvedPath = Field(
+        "test", description="test split of the current dataset version, the frozen reference "
+                            "set, or a path to a manifest or folder of new cases",
+    )
+    metrics: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_METRICS[TaskKind.SEGMENTATION]), min_length=1,
+    )
+    nsd_tolerance_mm: NsdTolerance = Field(default_factory=NsdTolerance)
+    overlays: bool = Field(True, description="write ground-truth/prediction overlay images")
+    top_k: int | None = Field(None, ge=1, description="evaluate only the k runs with the best "
+                                                      "validation score; null: every run")
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _scalar_as_list(cls, value: Any) -> Any:
+        return as_list(value)
+
+    @field_validator("metrics")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"metrics {repeated} appear more than once; list each once")
+        return value

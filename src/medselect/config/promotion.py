@@ -1,0 +1,83 @@
+"""The experiment file's ``promotion:`` section: when a new model may replace the one in use.
+
+A candidate is promoted in a scope (everywhere, or at one site) only if it is better than the
+models it is compared with on the ``primary`` metric by more than ``margin`` (by the chosen
+``test`` at level ``alpha``), no ``guard`` metric gets worse by more than its margin, no site
+gets worse on the primary metric by more than ``site_margin``, and at least ``min_cases`` cases
+back the decision. Margins are in the metric's own unit and always say "how much", never
+"which way": the metric's direction is known to ``medselect.metrics``. Example::
+
+    promotion:
+      primary: {metric: dice, margin: 0.01}
+      guards: [{metric: hd95, margin: 1.0}]
+      scopes: [global, per_site]
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from medselect.config.fields import as_list
+
+__all__ = ["Criterion", "Guard", "PromotionSpec"]
+
+_SCOPE = re.compile(r"^(global|per_site|site:\S.*)$")
+
+
+class Criterion(BaseModel):
+    """One metric of the gate, at one label (a class, a landmark, ``mean`` or ``case``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str | None = Field(
+        None, min_length=1, description="left out: the ranking metric, else the first "
+                                        "evaluation metric",
+    )
+    label: str = "mean"
+    margin: float = Field(0.0, ge=0)
+
+
+class Guard(Criterion):
+    """A metric that must not get worse by more than ``margin``."""
+
+    metric: str = Field(min_length=1)
+
+
+class PromotionSpec(BaseModel):
+    """The promotion gate: the evidence a candidate needs to become the model in use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    primary: Criterion = Field(default_factory=Criterion)
+    test: Literal["bootstrap", "wilcoxon"] = "bootstrap"
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the test")
+    confidence: float = Field(0.95, gt=0, lt=1, description="level of reported intervals")
+    guards: list[Guard] = Field(default_factory=list)
+    site_margin: float | None = Field(
+        None, ge=0, description="largest allowed loss on the primary metric at any one site; "
+                                "null: no per-site check",
+    )
+    min_cases: int = Field(10, ge=1)
+    compare_with: Literal["champion", "all_versions"] = "all_versions"
+    scopes: list[str] = Field(default_factory=lambda: ["global"], min_length=1)
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _scalar_as_list(cls, value: Any) -> Any:
+        return as_list(value)
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, value: list[str]) -> list[str]:
+        for scope in value:
+            if not _SCOPE.match(scope):
+                raise ValueError(
+                    f"unknown scope {scope!r}; use 'global', 'per_site' (every site) or "
+                    "'site:<name>' (one site)"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError(f"scopes must not repeat, got {value}")
+        return value

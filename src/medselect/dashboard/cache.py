@@ -1,0 +1,54 @@
+"""A small thread-safe LRU cache for results that are costly to compute and cheap to keep.
+
+Keys hold everything a result depends on, including the fingerprint of the evaluations it was
+computed from (their ids, statuses and times), so a new or recomputed evaluation never serves a
+stale result: its key simply differs, and old entries fall out of the LRU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ResultCache:
+    """Least-recently-used cache with at most ``size`` entries.
+
+    Example::
+
+        cache = ResultCache(32)
+        board = cache.get_or_compute(("leaderboard", key), lambda: compute(key))
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The cached value of ``key``, else ``compute()`` stored under it.
+
+        Two threads asking for the same missing key may both compute it; the result is the same.
+        """
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)

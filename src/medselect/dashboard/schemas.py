@@ -1,0 +1,250 @@
+"""What the JSON API returns and the pages show: one pydantic model per resource.
+
+Views build these; routes return them as JSON and templates render them, so a page never shows
+anything the API does not also give. File locations (``*_uri``) are workspace-relative and
+served under ``/artifacts/<uri>``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medselect.store.reviews import MAX_COMMENT_LENGTH, MAX_REVIEWER_LENGTH
+
+Number = float | None
+"""A metric value; None where it is undefined or missing (NaN is not valid JSON)."""
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CaseSetInfo(Out):
+    id: str
+    name: str
+    kind: str
+    task: str
+    dataset_version: str
+    n_evaluations: int = Field(description="models with a finished evaluation on this set")
+
+
+class MetricInfo(Out):
+    name: str
+    labels: list[str]
+    direction: Literal["higher", "lower"]
+    unit: str
+    definition: str = ""
+
+
+class Acceptance(Out):
+    accepted: int = 0
+    reviewed: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return self.accepted / self.reviewed if self.reviewed else None
+
+
+class ModelInfo(Out):
+    ref: str = Field(description="run id, or 'external:<name>'")
+    kind: Literal["run", "external"]
+    status: str
+    summary: dict[str, str] = Field(description="short configuration: architecture, loss, ...")
+    config: dict[str, Any] = {}
+    error: str | None = None
+    n_parameters: int | None = None
+    duration_s: float | None = None
+    champion: list[str] = Field([], description="registry scopes where this model is champion")
+
+
+class LeaderboardEntry(Out):
+    model: str
+    rank: int
+    aggregate: Number
+    ci_low: Number
+    ci_high: Number
+    n_cases: int
+    n_imputed: int = Field(description="missing values counted as the worst value")
+    p_best: float = Field(description="share of bootstrap resamples on which it is the best")
+    p_vs_best: Number = Field(description="Holm-adjusted p-value against the top model")
+    in_best_group: bool = Field(description="not significantly worse than the top model")
+    chosen: bool
+    median_rank: float
+    rank_low: float
+    rank_high: float
+    others: dict[str, Number] = Field(description="the same aggregate of the other metrics")
+    acceptance: Acceptance
+    info: ModelInfo
+
+
+class FailedRun(Out):
+    id: str
+    error: str | None
+    summary: dict[str, str]
+
+
+class Leaderboard(Out):
+    case_set: CaseSetInfo
+    case_sets: list[CaseSetInfo]
+    metric: str
+    label: str
+    aggregate: str
+    direction: Literal["higher", "lower"]
+    unit: str
+    site: str | None
+    sites: list[str]
+    aggregates: list[str]
+    metrics: list[MetricInfo]
+    other_metrics: list[str]
+    rows: list[LeaderboardEntry]
+    best: str
+    best_group: list[str]
+    decided_by_tie_break: bool
+    reason: str
+    ci_reliable: bool
+    ci_note: str | None
+    notes: list[str]
+    failed: list[FailedRun]
+
+
+class Significance(Out):
+    models: list[str] = Field(description="in leaderboard order")
+    test: str
+    alpha: float
+    adjusted: list[list[Number]] = Field(description="Holm-adjusted p-values, row vs column")
+    better: list[list[bool]] = Field(description="row significantly better than column")
+
+
+class Curve(Out):
+    name: str
+    epochs: list[int]
+    values: list[Number]
+
+
+class Distribution(Out):
+    """Box-plot statistics of one metric over one site's cases (``site`` None: all cases)."""
+
+    metric: str
+    site: str | None
+    n: int
+    q1: Number
+    median: Number
+    q3: Number
+    low: Number
+    high: Number
+    mean: Number
+
+
+class GalleryRow(Out):
+    case_id: str
+    site: str
+    status: str
+    error: str | None = None
+    overlay_uri: str | None = None
+    thumbnail_uri: str | None = None
+    values: dict[str, Number]
+    acceptance: Acceptance
+
+
+class Gallery(Out):
+    model: str
+    case_set: str
+    label: str
+    columns: list[str]
+    sort: str
+    descending: bool
+    site: str | None
+    sites: list[str]
+    page: int
+    page_size: int
+    total: int
+    rows: list[GalleryRow]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+class ModelPage(Out):
+    info: ModelInfo
+    case_set: CaseSetInfo
+    label: str
+    labels: list[str]
+    metrics: list[MetricInfo]
+    augmentation: str | None = Field(description="what the augmentation preset does")
+    curves: list[Curve]
+    distributions: list[Distribution]
+    gallery: Gallery
+
+
+class Review(Out):
+    id: int
+    model_ref: str
+    case_set: str
+    case_id: str
+    reviewer: str
+    verdict: Literal["acceptable", "not_acceptable"]
+    comment: str
+    created_at: datetime
+
+
+class ReviewIn(BaseModel):
+    """A verdict on one model's prediction for one case."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    model_ref: str = Field(min_length=1, max_length=200)
+    case_set: str = Field(min_length=1, max_length=200)
+    case_id: str = Field(min_length=1, max_length=200)
+    reviewer: str = Field(min_length=1, max_length=MAX_REVIEWER_LENGTH)
+    verdict: Literal["acceptable", "not_acceptable"]
+    comment: str = Field("", max_length=MAX_COMMENT_LENGTH)
+
+
+class CaseEntry(Out):
+    model: str
+    status: str
+    error: str | None = None
+    overlay_uri: str | None = None
+    thumbnail_uri: str | None = None
+    values: dict[str, Number]
+    reviews: list[Review]
+    acceptance: Acceptance
+
+
+class CasePage(Out):
+    case_id: str
+    site: str
+    case_set: CaseSetInfo
+    metric: str
+    label: str
+    direction: Literal["higher", "lower"]
+    columns: list[str]
+    metrics: list[MetricInfo]
+    entries: list[CaseEntry] = Field(description="every model, best first by the metric")
+
+
+class CompareRow(Out):
+    case_id: str
+    site: str
+    values: list[Number] = Field(description="one per model, in the order of 'models'")
+    deltas: list[Number] = Field(description="each model minus the first one")
+    spread: Number = Field(description="largest minus smallest value")
+    thumbnail_uris: list[str | None]
+    overlay_uris: list[str | None]
+
+
+class Compare(Out):
+    case_set: CaseSetInfo
+    models: list[str]
+    choices: list[str]
+    metric: str
+    label: str
+    direction: Literal["higher", "lower"]
+    metrics: list[MetricInfo]
+    aggregates: list[Number] = Field(description="mean of the metric per model")
+    total: int
+    rows: list[CompareRow] = Field(description="cases by the largest difference first")

@@ -1,0 +1,79 @@
+"""How the dashboard runs: which workspace, which address, which access token.
+
+Built by the CLI from its options (never read from the environment here) and passed to
+:func:`~medselect.dashboard.create_app`; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medselect.errors import ConfigError
+
+TOKEN_BYTES = 24
+
+
+class DashboardSettings(BaseModel):
+    """Settings of one dashboard app.
+
+    Args:
+        workspace: the workspace folder.
+        database_url: SQLAlchemy URL of its database when it is not the folder's SQLite file.
+        host: the address the server binds; any address but a loopback one requires ``token``.
+        token: the access token every request must carry when ``host`` is not loopback.
+        page_size: cases per gallery page.
+        n_resamples: bootstrap resamples of the leaderboard's statistics.
+        seed: seed of the bootstrap, so the same workspace always shows the same intervals.
+        cache_size: how many computed leaderboards are kept in memory.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workspace: Path
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    token: str | None = Field(None, min_length=16)
+    page_size: int = Field(50, ge=1, le=1000)
+    n_resamples: int = Field(1000, ge=1)
+    seed: int = 0
+    cache_size: int = Field(32, ge=1)
+
+    @property
+    def requires_token(self) -> bool:
+        """Whether requests must carry :attr:`token` (the server listens beyond this machine)."""
+        return not is_loopback(self.host)
+
+    def check(self) -> None:
+        """Raises: ConfigError: the host is not loopback and no token is set."""
+        if self.requires_token and not self.token:
+            raise ConfigError(
+                f"the dashboard binds {self.host!r}, which other machines can reach, so it needs "
+                "an access token: pass --token, or let `medselect serve` generate one"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses; False for ``0.0.0.0`` and anything else."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def new_token() -> str:
+    """A random URL-safe access token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def ensure_token(settings: DashboardSettings) -> DashboardSettings:
+    """``settings`` with a generated token when it needs one and has none (print it!)."""
+    if settings.requires_token and not settings.token:
+        return settings.model_copy(update={"token": new_token()})
+    return settings

@@ -1,0 +1,224 @@
+"""Turn checked case records into a stored, immutable dataset version.
+
+Import is all-or-nothing: every case is checked first (all problems reported at once), splits
+are assigned and checked for leakage, files are copied into the workspace's content-addressed
+``data/`` folder, and only then is the version written in one transaction. A failure at any
+step leaves the store as it was (copied blobs are named by content, so a leftover is harmless
+and reused by the next import).
+
+The first version of a task freezes its test split as the task's *reference set*; later
+versions keep every earlier case's split and the same reference set, and no reference patient or
+image may enter their training data.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from medselect.data.case import CaseRecord
+from medselect.data.check import check_dataset
+from medselect.data.leakage import require_no_leakage, require_no_split_leakage
+from medselect.data.splits import assign_splits
+from medselect.data.versions import case_digest, dataset_version_id, file_digest
+from medselect.errors import DatasetInvalid, NotFound
+from medselect.store import (
+    Workspace,
+    add_case_set,
+    add_dataset_version,
+    case_set_members,
+    get_case_set,
+    get_cases,
+    get_dataset_version,
+    latest_dataset_version,
+    put_task,
+    set_reference_case_set,
+)
+from medselect.store.artifacts import atomic_path
+
+BLOB_DIR = "data"
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the importer needs to know of the task (a subset of the experiment's ``task:``)."""
+
+    name: str
+    kind: str
+    classes: Sequence[str] = ()
+    spatial_dims: int | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The stored version and how its cases fall into sites and splits."""
+
+    version_id: str
+    parent_id: str | None
+    created: bool
+    n_cases: int
+    counts: dict[str, dict[str, int]]  # site -> split -> cases
+    test_case_set: str
+    reference_case_set: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def import_dataset(
+    ws: Workspace,
+    task: TaskInfo,
+    records: Sequence[CaseRecord],
+    *,
+    fractions: Mapping[str, float],
+    stratify_by: str | None = "site",
+    seed: int = 0,
+    freeze_reference: bool = True,
+    source: Mapping[str, Any] | None = None,
+    description: str = "",
+) -> ImportResult:
+    """Check, split and store ``records`` as a new dataset version of ``task``.
+
+    Raises:
+        DatasetInvalid: a case or file is unusable (every problem is listed).
+        LeakageError: a patient or image would be in training and in a test set.
+        DataError: the splits cannot be made (too few patients).
+    """
+    source_name = str((source or {}).get("path", task.name))
+    problems = check_dataset(records, list(task.classes) or None, spatial_dims=task.spatial_dims)
+    if problems:
+        raise DatasetInvalid(problems, source=source_name)
+    with ws.connect() as conn:
+        parent = _latest(conn, task.name)
+        parent_cases = {c["case_id"]: c for c in get_cases(conn, parent["id"])} if parent else {}
+        reference = _reference(conn, parent)
+    digests = {r.case_id: case_digest(r) for r in records}
+    records = assign_splits(
+        [_keep_split(r, parent_cases) for r in records], fractions,
+        stratify_by=stratify_by, seed=seed,
+    )
+    require_no_split_leakage(records)
+    if reference:
+        _require_reference_untouched(ws, records, reference)
+    version_id = dataset_version_id(records, digests)
+    case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
+    test_ids = sorted(r.case_id for r in records if r.split == "test")
+    with ws.begin() as conn:
+        put_task(conn, task.name, task.kind, dict(task.config))
+        existing = _get_version(conn, version_id)
+        parent_id = existing["parent_id"] if existing else (parent["id"] if parent else None)
+        version = add_dataset_version(conn, {
+            "id": version_id, "task": task.name, "parent_id": parent_id,
+            "description": description, "source": dict(source or {}),
+        }, case_rows)
+        test_set = add_case_set(conn, {
+            "id": f"{version_id}-test", "name": "test", "task": task.name,
+            "dataset_version": version_id, "kind": "test",
+        }, test_ids)
+        reference_id = reference["id"] if reference else None
+        if reference_id is None and freeze_reference and test_ids:
+            reference_id = f"{version_id}-reference"
+            add_case_set(conn, {
+                "id": reference_id, "name": "reference", "task": task.name,
+                "dataset_version": version_id, "kind": "reference", "frozen": True,
+            }, test_ids)
+        if reference_id and version["reference_case_set"] != reference_id:
+            set_reference_case_set(conn, version_id, reference_id)
+    counts: dict[str, Counter[str]] = {}
+    for r in records:
+        counts.setdefault(r.site, Counter())[r.split or "unassigned"] += 1
+    return ImportResult(
+        version_id=version_id, parent_id=parent_id,
+        created=existing is None, n_cases=len(records),
+        counts={site: dict(c) for site, c in sorted(counts.items())},
+        test_case_set=test_set["id"], reference_case_set=reference_id,
+    )
+
+
+def _latest(conn, task: str) -> dict[str, Any] | None:
+    try:
+        return latest_dataset_version(conn, task)
+    except NotFound:
+        return None
+
+
+def _get_version(conn, version_id: str) -> dict[str, Any] | None:
+    try:
+        return get_dataset_version(conn, version_id)
+    except NotFound:
+        return None
+
+
+def _reference(conn, parent: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not parent or not parent.get("reference_case_set"):
+        return None
+    case_set = get_case_set(conn, parent["reference_case_set"])
+    members = case_set_members(conn, case_set["id"])
+    cases = {c["case_id"]: c for c in get_cases(conn, case_set["dataset_version"])}
+    return {**case_set, "cases": [cases[m["case_id"]] for m in members]}
+
+
+def _keep_split(record: CaseRecord, parent_cases: Mapping[str, dict[str, Any]]) -> CaseRecord:
+    """A case already in the parent version keeps its split, so test cases stay test cases."""
+    known = parent_cases.get(record.case_id)
+    return replace(record, split=known["split"]) if known else record
+
+
+def _require_reference_untouched(
+    ws: Workspace, records: Sequence[CaseRecord], reference: Mapping[str, Any]
+) -> None:
+    """No patient or image of the frozen reference set may be used for training."""
+    ref_records = [
+        CaseRecord(case_id=c["case_id"], images=tuple(str(ws.path(u)) for u in c["image_uris"]),
+                   patient_id=c["patient_id"], site=c["site"], split="test")
+        for c in reference["cases"]
+    ]
+    training = [r for r in records if r.split in ("train", "val")]
+    require_no_leakage(training, ref_records)
+
+
+def _store_files(ws: Workspace, record: CaseRecord, digest: str) -> dict[str, Any]:
+    """Copy the case's files into ``data/`` by content; return its ``case`` row."""
+    return {
+        "case_id": record.case_id,
+        "patient_id": record.patient_id,
+        "site": record.site,
+        "split": record.split,
+        "image_uris": [_store_blob(ws, p) for p in record.images],
+        "label_uri": _store_blob(ws, record.label) if record.label else None,
+        "landmarks_uri": _store_blob(ws, record.landmarks) if record.landmarks else None,
+        "target": record.target,
+        "content_hash": digest,
+        "attributes": dict(record.attributes),
+    }
+
+
+def _store_blob(ws: Workspace, path: str) -> str:
+    src = Path(path)
+    digest = file_digest(src)
+    rel = f"{BLOB_DIR}/{digest[:2]}/{digest}{_suffix(src)}"
+    dest = ws.path(rel)
+    if dest.exists():
+        return rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest) as tmp:
+        if src.is_dir():
+            shutil.copytree(src, tmp)
+        else:
+            shutil.copyfile(src, tmp)
+    return rel
+
+
+def _suffix(path: Path) -> str:
+    if path.is_dir():
+        return ""
+    name = path.name.lower()
+    for double in (".nii.gz", ".nrrd.gz"):
+        if name.endswith(double):
+            return double
+    return path.suffix.lower()

@@ -1,0 +1,215 @@
+"""Patient-level, stratified, deterministic train/val/test splits.
+
+All cases of a patient land in one split, so no patient is seen in training and in test. Each
+stratum (by default each site) is split by the fractions as closely as integer patient counts
+allow, with the rounding spread so that the overall counts also match the fractions. Which
+patient goes where depends only on the seed and the patient id (a keyed hash orders them), never
+on the order of the input; adding patients later moves few of the existing ones.
+
+Example::
+
+    >>> records = assign_splits(records, {"train": 0.7, "val": 0.1, "test": 0.2}, seed=0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+
+from medselect.data.case import SPLITS, CaseRecord, Split
+from medselect.errors import DataError
+
+DEFAULT_FRACTIONS: Mapping[Split, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
+_MIN_PATIENTS_FOR_TEST = 3  # a stratum this large always gets at least one test patient
+_FILL_ORDER: tuple[Split, ...] = ("test", "val", "train")  # test first: the most stable split
+
+_Counts = dict[str, dict[Split, int]]  # stratum -> split -> number of patients
+
+
+def assign_splits(
+    records: Sequence[CaseRecord],
+    fractions: Mapping[str, float] = DEFAULT_FRACTIONS,
+    *,
+    stratify_by: str | None = "site",
+    seed: int = 0,
+) -> list[CaseRecord]:
+    """Return ``records`` (same order) with ``split`` set for every case.
+
+    Args:
+        records: the cases; a patient whose cases already have a split keeps it for all of its
+            cases. Such fixed patients are not counted: the fractions apply to the others.
+        fractions: share of patients per split (keys among train, val, test; summing to 1).
+        stratify_by: a ``CaseRecord`` field (``site``, ``target``) or attribute name to split
+            each value's patients separately, or None. A patient whose cases disagree is placed
+            by its most frequent value.
+        seed: another seed gives another split.
+
+    Raises:
+        DataError: bad fractions, duplicate case ids, a patient fixed to two splits, an unknown
+            ``stratify_by``, or too few patients to give every non-zero fraction a patient.
+    """
+    shares = _check_fractions(fractions)
+    by_patient = _cases_by_patient(records)
+    fixed = _fixed_splits(by_patient)
+    free = sorted(set(by_patient) - set(fixed))
+    if not free:
+        return list(records)
+    _check_stratify_by(stratify_by, records)
+    strata = {p: _stratum(cases, stratify_by) for p, cases in by_patient.items()}
+
+    wanted = [k for k in SPLITS if shares[k] > 0]
+    if len(by_patient) < len(wanted):
+        raise DataError(
+            f"cannot split {len(by_patient)} patient(s) into {len(wanted)} non-empty splits "
+            f"({', '.join(wanted)}); add patients or set some fractions to 0"
+        )
+    free_by_stratum: dict[str, list[str]] = defaultdict(list)
+    for patient in free:
+        free_by_stratum[strata[patient]].append(patient)
+    fixed_counts = Counter((strata[p], k) for p, k in fixed.items())
+    counts = _apportion({s: len(ps) for s, ps in free_by_stratum.items()}, shares)
+    _ensure_minimums(counts, fixed_counts, wanted)
+
+    assigned: dict[str, Split] = dict(fixed)
+    for stratum, patients in free_by_stratum.items():
+        ordered = sorted(patients, key=lambda p: hashlib.sha256(f"{seed}\0{p}".encode()).digest())
+        start = 0
+        for split in _FILL_ORDER:
+            for patient in ordered[start:start + counts[stratum][split]]:
+                assigned[patient] = split
+            start += counts[stratum][split]
+    return [dataclasses.replace(r, split=assigned[r.patient_id]) for r in records]
+
+
+def _check_fractions(fractions: Mapping[str, float]) -> dict[Split, float]:
+    unknown = sorted(set(fractions) - set(SPLITS))
+    if unknown:
+        raise DataError(f"fractions has unknown split(s) {unknown}; use {list(SPLITS)}")
+    shares = {k: float(fractions.get(k, 0.0)) for k in SPLITS}
+    if not all(math.isfinite(v) and v >= 0 for v in shares.values()):
+        raise DataError(f"fractions {dict(fractions)} must be finite and non-negative")
+    if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-6):
+        raise DataError(f"fractions {dict(fractions)} sum to {sum(shares.values()):g}; "
+                        f"they must sum to 1")
+    return shares
+
+
+def _cases_by_patient(records: Sequence[CaseRecord]) -> dict[str, list[CaseRecord]]:
+    seen: set[str] = set()
+    by_patient: dict[str, list[CaseRecord]] = defaultdict(list)
+    for record in records:
+        if record.case_id in seen:
+            raise DataError(f"case id {record.case_id!r} appears twice; case ids must be unique")
+        seen.add(record.case_id)
+        by_patient[record.patient_id].append(record)
+    return by_patient
+
+
+def _fixed_splits(by_patient: Mapping[str, list[CaseRecord]]) -> dict[str, Split]:
+    fixed: dict[str, Split] = {}
+    for patient, cases in by_patient.items():
+        splits = {r.split for r in cases if r.split is not None}
+        if len(splits) > 1:
+            listing = ", ".join(f"{r.case_id}={r.split}" for r in cases if r.split)
+            raise DataError(f"patient {patient!r} has cases fixed to different splits "
+                            f"({listing}); put all of a patient's cases in one split")
+        if splits:
+            fixed[patient] = splits.pop()
+    return fixed
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(CaseRecord))
+
+
+def _check_stratify_by(stratify_by: str | None, records: Sequence[CaseRecord]) -> None:
+    if stratify_by is None or stratify_by in _FIELDS:
+        return
+    if not any(stratify_by in r.attributes for r in records):
+        raise DataError(f"stratify_by={stratify_by!r} is neither a case field ({sorted(_FIELDS)}) "
+                        f"nor an attribute of any case; use e.g. 'site' or None")
+
+
+def _stratum(cases: list[CaseRecord], stratify_by: str | None) -> str:
+    """The patient's stratum: its cases' most frequent value (ties: the smallest)."""
+    if stratify_by is None:
+        return ""
+    values = Counter(
+        str(getattr(r, stratify_by)) if stratify_by in _FIELDS
+        else r.attributes.get(stratify_by, "")
+        for r in cases
+    )
+    return min(values, key=lambda v: (-values[v], v))
+
+
+def _apportion(sizes: Mapping[str, int], shares: Mapping[Split, float]) -> _Counts:
+    """Patients per stratum and split: floors, then the largest remainders.
+
+    Leftover patients go to the (stratum, split) pairs with the largest remainders, first only
+    while that split is below its overall target, so per-stratum rounding does not add up to an
+    overall bias (five sites of 5 patients with val 0.1 still give val about 2.5 patients).
+    """
+    total = sum(sizes.values())
+    exact_total = {k: total * shares[k] for k in SPLITS}
+    target = {k: math.floor(exact_total[k]) for k in SPLITS}
+    by_remainder = sorted(SPLITS, key=lambda k: (target[k] - exact_total[k], SPLITS.index(k)))
+    for k in by_remainder[: total - sum(target.values())]:
+        target[k] += 1
+
+    counts: _Counts = {s: {k: math.floor(n * shares[k]) for k in SPLITS} for s, n in sizes.items()}
+    left = {s: n - sum(counts[s].values()) for s, n in sizes.items()}
+    given = Counter({k: sum(c[k] for c in counts.values()) for k in SPLITS})
+    candidates = sorted(
+        ((s, k) for s, n in sizes.items() for k in SPLITS if shares[k] > 0),
+        key=lambda sk: (math.floor(sizes[sk[0]] * shares[sk[1]]) - sizes[sk[0]] * shares[sk[1]],
+                        SPLITS.index(sk[1]), sk[0]),
+    )
+    used: set[tuple[str, Split]] = set()
+    for respect_target in (True, False):
+        for s, k in candidates:
+            if left[s] and (s, k) not in used and (given[k] < target[k] or not respect_target):
+                counts[s][k] += 1
+                left[s] -= 1
+                given[k] += 1
+                used.add((s, k))
+    return counts
+
+
+def _ensure_minimums(counts: _Counts, fixed: Counter[tuple[str, Split]],
+                     wanted: list[Split]) -> None:
+    """Move single patients so each large stratum has a test patient and no wanted split is empty.
+
+    Raises:
+        DataError: a wanted split cannot get a patient without emptying another.
+    """
+    def total(k: Split) -> int:
+        return sum(c[k] for c in counts.values()) + sum(n for (_, j), n in fixed.items() if j == k)
+
+    def tests(stratum: str) -> int:
+        return counts[stratum]["test"] + fixed[(stratum, "test")]
+
+    def keeps_test(stratum: str) -> bool:
+        size = sum(counts[stratum].values()) + sum(n for (s, _), n in fixed.items() if s == stratum)
+        return "test" in wanted and size >= _MIN_PATIENTS_FOR_TEST
+
+    def move(stratum: str, to: Split) -> bool:
+        """Move one patient of ``stratum`` to ``to`` from its largest split that can spare one."""
+        options = [j for j in SPLITS if j != to and counts[stratum][j] > 0 and total(j) > 1
+                   and not (j == "test" and keeps_test(stratum) and tests(stratum) == 1)]
+        if not options:
+            return False
+        donor = max(options, key=lambda j: (counts[stratum][j], -SPLITS.index(j)))
+        counts[stratum][donor] -= 1
+        counts[stratum][to] += 1
+        return True
+
+    for stratum in counts:
+        if keeps_test(stratum) and tests(stratum) == 0:
+            move(stratum, "test")
+    by_size = sorted(counts, key=lambda s: (-sum(counts[s].values()), s))
+    for split in wanted:
+        if total(split) == 0 and not any(move(s, split) for s in by_size):
+            raise DataError(f"no patient is left for the {split!r} split; add patients or set "
+                            f"its fraction to 0")

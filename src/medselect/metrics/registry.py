@@ -1,0 +1,45 @@
+"""Every metric medselect computes, by name, with a did-you-mean lookup."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from medselect.errors import ConfigError
+from medselect.metrics import classification, landmarks, overlap, surface
+from medselect.metrics.spec import Family, MetricSpec
+
+METRICS: Mapping[str, MetricSpec] = MappingProxyType({
+    spec.name: spec
+    for module in (overlap, surface, landmarks, classification)
+    for spec in module.SPECS
+})
+"""Metric name -> :class:`MetricSpec`, in family order (overlap, surface, landmarks,
+classification)."""
+
+
+def get_metric(name: str) -> MetricSpec:
+    """The spec of the metric called ``name``.
+
+    Raises:
+        ConfigError: no metric has that name; the message suggests the closest one.
+
+    Example::
+
+        >>> get_metric("hd95").direction
+        <Direction.LOWER: 'lower'>
+    """
+    try:
+        return METRICS[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(METRICS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"unknown metric {name!r}; {hint}choose one of: {', '.join(METRICS)}"
+        ) from None
+
+
+def metrics_of(*families: Family) -> tuple[MetricSpec, ...]:
+    """The specs of the given families, in :data:`METRICS` order."""
+    return tuple(spec for spec in METRICS.values() if spec.family in families)

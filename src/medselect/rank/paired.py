@@ -1,0 +1,252 @@
+"""Paired comparisons of models on the same cases, and Holm's correction for many of them.
+
+The Wilcoxon signed-rank test is computed for many pairs at once: the absolute differences of a
+chunk of pairs are sorted in one call (the sign rides along in the lowest bit of a uint64 key,
+so one sort gives both order and signs), ties get average ranks, and the p-value follows the
+rule of ``scipy.stats.wilcoxon``'s default ``method="auto"``: above 50 cases the normal
+approximation with tie correction (zeros dropped, no continuity correction), computed here;
+up to 50 cases scipy itself (exact distribution, or its permutation test when there are ties or
+zeros), called once for the pairs without and once for those with ties. The results equal
+scipy's pair by pair (tests check this); 19,900 pairs of 2,000 cases take well under a second.
+
+``bootstrap`` is the alternative test for aggregates that are not a per-case location (AUC, a
+percentile): the share of paired bootstrap resamples on which the difference of aggregates has
+the other sign.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from medselect.errors import RankingError
+
+__all__ = [
+    "PairedTest",
+    "SignificanceMatrix",
+    "bootstrap_pvalues",
+    "holm",
+    "significance_matrix",
+    "wilcoxon_pvalues",
+]
+
+EXACT_MAX_CASES = 50
+"""Up to this many cases scipy's exact or permutation test is used (scipy's ``auto`` rule)."""
+
+_CHUNK_ELEMENTS = 1 << 22
+
+
+class PairedTest(StrEnum):
+    """How two models are compared on the same cases."""
+
+    WILCOXON = "wilcoxon"
+    BOOTSTRAP = "bootstrap"
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (any shape; NaN stays NaN and is not counted).
+
+    The k-th smallest of m p-values becomes ``max_{i<=k} min(1, (m - i + 1) p_(i))``; rejecting
+    where the adjusted value is below alpha controls the family-wise error rate at alpha.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    flat = p.ravel()
+    valid = np.flatnonzero(~np.isnan(flat))
+    order = valid[np.argsort(flat[valid], kind="stable")]
+    m = len(order)
+    adjusted = np.full_like(flat, np.nan)
+    scaled = (m - np.arange(m)) * flat[order]
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return adjusted.reshape(p.shape)
+
+
+def wilcoxon_pvalues(diffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided Wilcoxon signed-rank test of each row of ``diffs`` (n_pairs, n_cases).
+
+    Returns:
+        ``(pvalue, sign)``: per row, scipy's p-value (1 where every difference is zero) and
+        the sign of ``R+ - R-`` (+1 where the first model of the pair tends to be larger).
+    """
+    diffs = np.atleast_2d(np.asarray(diffs, dtype=float))
+    if np.isnan(diffs).any():
+        raise RankingError("paired differences contain NaN; impute missing values first")
+    n_cases = diffs.shape[1]
+    r_plus, r_minus, ties, n_nonzero, tied_or_zero = _signed_ranks(diffs)
+    sign = np.sign(r_plus - r_minus)
+    pvalue = np.ones(len(diffs))
+    testable = n_nonzero > 0
+    if n_cases > EXACT_MAX_CASES:
+        n = n_nonzero[testable]
+        mean = n * (n + 1) / 4
+        sd = np.sqrt((n * (n + 1) * (2 * n + 1) - ties[testable] / 2) / 24)
+        z = (r_plus[testable] - mean) / sd
+        pvalue[testable] = np.minimum(1.0, 2 * stats.norm.sf(np.abs(z)))
+        return pvalue, sign
+    for group in (testable & ~tied_or_zero, testable & tied_or_zero):
+        if group.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pvalue[group] = stats.wilcoxon(diffs[group], axis=1).pvalue
+    return pvalue, sign
+
+
+def _signed_ranks(diffs: np.ndarray):
+    """Per row: R+, R-, sum of t^3 - t over tied non-zero groups, non-zero count, and whether
+    the row has ties or zeros. Zeros are dropped (scipy's ``zero_method="wilcox"``)."""
+    n_rows, n = diffs.shape
+    # |d| as uint64 orders like the float (non-negative IEEE doubles); shift in the sign bit.
+    keys = np.abs(diffs).view(np.uint64) << np.uint64(1)
+    keys |= (diffs > 0).astype(np.uint64)
+    keys.sort(axis=1)
+    magnitude, positive = keys >> np.uint64(1), (keys & np.uint64(1)).astype(bool)
+    zeros = np.count_nonzero(magnitude == 0, axis=1)
+    # Zeros sort first and are never positive: without ties, sorted position i has rank
+    # i + 1 - zeros among the non-zero differences.
+    r_plus = positive @ np.arange(1.0, n + 1) - zeros * positive.sum(axis=1)
+    same = magnitude[:, 1:] == magnitude[:, :-1]
+    tied_or_zero = same.any(axis=1) | (zeros > 0)
+    r_plus_fix, ties = _tie_corrections(magnitude, positive, same)
+    n_nonzero = n - zeros
+    r_plus += r_plus_fix
+    r_minus = n_nonzero * (n_nonzero + 1) / 2 - r_plus
+    return r_plus, r_minus, ties, n_nonzero, tied_or_zero
+
+
+def _tie_corrections(magnitude: np.ndarray, positive: np.ndarray, same: np.ndarray):
+    """Change of R+ when runs of equal non-zero magnitudes get their average rank instead of
+    consecutive ranks, and the tie term sum(t^3 - t), per row; the work beyond one pass is on
+    the tied elements only."""
+    n_rows, n = magnitude.shape
+    tied = np.zeros((n_rows, n), dtype=bool)
+    tied[:, 1:] = same
+    tied[:, :-1] |= same
+    tied &= magnitude != 0
+    flat = np.flatnonzero(tied)
+    if not len(flat):
+        return np.zeros(n_rows), np.zeros(n_rows)
+    row, pos = flat // n, flat % n
+    value = magnitude.ravel()[flat]
+    starts = np.ones(len(flat), dtype=bool)
+    starts[1:] = (flat[1:] != flat[:-1] + 1) | (value[1:] != value[:-1]) | (row[1:] != row[:-1])
+    group = np.cumsum(starts) - 1
+    size = np.bincount(group).astype(float)
+    average_rank = pos[starts] + (size + 1) / 2  # 1-based, before dropping the zeros
+    shift = positive.ravel()[flat] * (average_rank[group] - (pos + 1))
+    r_plus_fix = np.bincount(row, weights=shift, minlength=n_rows)
+    ties = np.bincount(row[starts], weights=size**3 - size, minlength=n_rows)
+    return r_plus_fix, ties
+
+
+def bootstrap_pvalues(samples: np.ndarray, first: np.ndarray, second: np.ndarray):
+    """Paired bootstrap test of ``first`` vs ``second`` columns of resampled aggregates.
+
+    ``p = min(1, 2 (k + 1) / (B + 1))`` with k the number of the B resamples on which the
+    difference has the sign opposite to its majority; returns ``(pvalue, sign)`` like
+    :func:`wilcoxon_pvalues`.
+    """
+    n_resamples = samples.shape[0]
+    pvalue = np.empty(len(first))
+    sign = np.empty(len(first))
+    step = max(1, _CHUNK_ELEMENTS // max(n_resamples, 1))
+    for s in range(0, len(first), step):
+        d = samples[:, first[s:s + step]] - samples[:, second[s:s + step]]
+        above, below = (d > 0).sum(axis=0), (d < 0).sum(axis=0)
+        against = np.minimum(n_resamples - below, n_resamples - above)  # resamples d <= 0 or >= 0
+        pvalue[s:s + step] = np.minimum(1.0, 2 * (against + 1) / (n_resamples + 1))
+        sign[s:s + step] = np.sign(above - below)
+    return pvalue, sign
+
+
+def compare(
+    oriented: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    test: PairedTest | str = PairedTest.WILCOXON,
+    samples: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw p-values and signs of column pairs ``(first[i], second[i])``; sign +1 where the
+    first is better. ``oriented`` is (n_cases, n_models) with higher better; ``samples``
+    the resampled aggregates, needed by the bootstrap test."""
+    first, second = np.asarray(first, dtype=np.intp), np.asarray(second, dtype=np.intp)
+    if PairedTest(test) == PairedTest.BOOTSTRAP:
+        if samples is None:
+            raise RankingError("the bootstrap test needs the resampled aggregates")
+        return bootstrap_pvalues(samples, first, second)
+    by_model = np.ascontiguousarray(oriented.T)
+    pvalue, sign = np.empty(len(first)), np.empty(len(first))
+    step = max(1, _CHUNK_ELEMENTS // max(oriented.shape[0], 1))
+    for s in range(0, len(first), step):
+        diffs = by_model[first[s:s + step]] - by_model[second[s:s + step]]
+        pvalue[s:s + step], sign[s:s + step] = wilcoxon_pvalues(diffs)
+    return pvalue, sign
+
+
+@dataclass(frozen=True, eq=False)
+class SignificanceMatrix:
+    """Every pair of models compared on the same cases, Holm-corrected over all pairs.
+
+    Attributes:
+        pvalues: raw p-values (n_models, n_models), symmetric, NaN on the diagonal.
+        adjusted: Holm-adjusted p-values, same layout.
+        sign: +1 where the row model tends to be better than the column model, -1 worse.
+    """
+
+    models: tuple[str, ...]
+    test: PairedTest
+    alpha: float
+    pvalues: np.ndarray
+    adjusted: np.ndarray
+    sign: np.ndarray
+
+    @property
+    def better(self) -> np.ndarray:
+        """True where the row model is significantly better than the column model."""
+        return (self.adjusted < self.alpha) & (self.sign > 0)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Holm-adjusted p-values as a models x models table."""
+        index = pd.Index(self.models, name="model")
+        return pd.DataFrame(self.adjusted, index=index, columns=pd.Index(self.models))
+
+    def to_dict(self) -> dict:
+        """JSON-safe form (NaN -> None)."""
+        def grid(a: np.ndarray) -> list[list[float | None]]:
+            return [[None if np.isnan(v) else float(v) for v in row] for row in a]
+        return {"models": list(self.models), "test": self.test.value, "alpha": self.alpha,
+                "correction": "holm", "pvalues": grid(self.pvalues),
+                "adjusted": grid(self.adjusted), "better": self.better.tolist()}
+
+
+def significance_matrix(
+    oriented: np.ndarray,
+    models: tuple[str, ...],
+    *,
+    alpha: float = 0.05,
+    test: PairedTest | str = PairedTest.WILCOXON,
+    samples: np.ndarray | None = None,
+) -> SignificanceMatrix:
+    """Compare every pair of models (columns of ``oriented``, higher better) on the same cases.
+
+    Args:
+        oriented: (n_cases, n_models) per-case values, higher better, no NaN.
+        models: column names.
+        alpha: significance level applied to the Holm-adjusted p-values.
+        test: ``wilcoxon`` (per-case signed ranks) or ``bootstrap`` (needs ``samples``).
+        samples: resampled aggregates (n_resamples, n_models) for the bootstrap test.
+    """
+    m = len(models)
+    first, second = np.triu_indices(m, 1)
+    p, s = compare(oriented, first, second, test, samples)
+    pvalues = np.full((m, m), np.nan)
+    sign = np.zeros((m, m))
+    pvalues[first, second] = pvalues[second, first] = p
+    sign[first, second], sign[second, first] = s, -s
+    adjusted = np.full((m, m), np.nan)
+    adjusted[first, second] = adjusted[second, first] = holm(p)
+    return SignificanceMatrix(models=tuple(models), test=PairedTest(test), alpha=alpha,
+                              pvalues=pvalues, adjusted=adjusted, sign=sign)

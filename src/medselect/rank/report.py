@@ -1,0 +1,105 @@
+"""Everything the experiment file's ``ranking:`` section asks for, from one call.
+
+:func:`rank_table` turns a :class:`~medselect.config.ranking.RankingSpec` into the ranking
+calls: the overall ranking under the preference, the significance matrix of its models and one
+selection per ``by`` attribute. The command line only builds the spec (YAML section plus
+flags), loads the per-case table and the metric directions, and prints the report::
+
+    spec = spec.model_copy(update={"metric": "dice", "aggregate": "p10", "by": ["site"]})
+    report = rank_table(table, spec, directions={"dice": "higher", "hd95": "lower"})
+    print(json.dumps(report.to_dict()))       # --json
+    report.to_frame().to_csv(sys.stdout)      # --csv
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from medselect.config.ranking import RankingSpec
+from medselect.errors import RankingError
+from medselect.rank.aggregate import Aggregate
+from medselect.rank.leaderboard import Leaderboard, Statistics
+from medselect.rank.paired import SignificanceMatrix
+from medselect.rank.preference import Preference, PreferenceRanking, rank_preference
+from medselect.rank.selection import Selection, select
+from medselect.rank.table import Direction
+
+__all__ = ["RankReport", "preference_from_spec", "rank_table", "statistics_from_spec"]
+
+
+@dataclass(frozen=True, eq=False)
+class RankReport:
+    """The overall ranking, its significance matrix and the per-attribute selections."""
+
+    ranking: PreferenceRanking
+    significance: SignificanceMatrix
+    selections: Mapping[str, Selection] = field(default_factory=dict)
+
+    @property
+    def leaderboard(self) -> Leaderboard:
+        return self.ranking.leaderboard
+
+    def to_frame(self) -> pd.DataFrame:
+        """The overall leaderboard (selections have their own ``to_frame``)."""
+        return self.ranking.to_frame()
+
+    def to_dict(self) -> dict:
+        """JSON-safe form of everything."""
+        return {"ranking": self.ranking.to_dict(), "significance": self.significance.to_dict(),
+                "selections": {k: s.to_dict() for k, s in self.selections.items()}}
+
+
+def preference_from_spec(spec: RankingSpec) -> Preference:
+    """The :class:`Preference` a ranking section describes.
+
+    Raises:
+        RankingError: the section names no metric (neither ``metric`` nor ``weights``).
+    """
+    weights = spec.metrics()
+    if not weights:
+        raise RankingError("ranking.metric is not set: name the metric to rank by (e.g. "
+                           "'metric: dice' in the experiment file or --metric dice), or give "
+                           "ranking.weights for several metrics")
+    return Preference(weights=weights, label=spec.label, aggregate=spec.aggregate,
+                      constraints=tuple(spec.constraints), pareto=tuple(spec.pareto),
+                      tie_break=tuple(spec.tie_break))
+
+
+def statistics_from_spec(spec: RankingSpec) -> Statistics:
+    """The bootstrap and test settings of a ranking section."""
+    return Statistics(n_resamples=spec.bootstrap_resamples, confidence=spec.confidence,
+                      alpha=spec.alpha, seed=spec.seed, stratify=spec.stratify, test=spec.test)
+
+
+def rank_table(
+    table: pd.DataFrame,
+    spec: RankingSpec,
+    directions: Mapping[str, Direction | str],
+    *,
+    model_info: pd.DataFrame | None = None,
+    worst: float | Mapping[str, float] | None = None,
+    aggregates: Mapping[str, Aggregate] | None = None,
+) -> RankReport:
+    """Rank and select as ``spec`` says.
+
+    Args:
+        table: the per-case table.
+        spec: the ``ranking:`` section, with command-line overrides applied.
+        directions: metric -> ``higher``/``lower`` for every metric the spec reads.
+        model_info: per-model attributes indexed by model, for tie-breaks.
+        worst: value imputed for missing values, per metric; default the worst observed.
+        aggregates: custom named aggregates the spec may name.
+
+    Raises:
+        RankingError: the request cannot be answered; the message says what to change.
+    """
+    preference = preference_from_spec(spec)
+    options = dict(statistics=statistics_from_spec(spec), model_info=model_info, worst=worst,
+                   aggregates=aggregates)
+    ranking = rank_preference(table, preference, directions, **options)
+    selections = {by: select(table, preference, directions, by=by, **options) for by in spec.by}
+    return RankReport(ranking=ranking, significance=ranking.leaderboard.significance(),
+                      selections=selections)

@@ -1,0 +1,213 @@
+"""Selection: the best model per subgroup (site, scanner, ...) under a preference, with evidence.
+
+For every value of a case attribute the preference is ranked on that subgroup's cases alone
+(constraints included: a model must meet them at *that* site). Each choice carries its
+aggregate and interval, whether its win over the runner-up is significant (one paired test,
+uncorrected: it is the single comparison asked about), its probability of being the best, and
+how much better it is than the overall choice on the same cases. The result answers "does the
+best model differ between sites, and by how much?".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from medselect.errors import RankingError
+from medselect.rank.aggregate import Aggregate
+from medselect.rank.leaderboard import Leaderboard, Statistics, json_number
+from medselect.rank.paired import compare
+from medselect.rank.preference import (
+    Preference,
+    PreferenceRanking,
+    preference_matrices,
+    rank_matrices,
+    restrict,
+)
+from medselect.rank.table import Direction
+
+__all__ = ["Choice", "Selection", "select"]
+
+OVERALL = "(all)"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The model chosen for one subgroup and the evidence for it.
+
+    ``margin`` and ``gain_over_overall`` are differences of aggregates in the ranked metric's
+    units, positive when the chosen model is better. ``model`` is None when no model meets the
+    constraints in this subgroup (``reason`` says why).
+    """
+
+    group: str
+    model: str | None
+    n_cases: int
+    reason: str
+    aggregate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_reliable: bool = False
+    ci_note: str | None = None
+    p_best: float | None = None
+    runner_up: str | None = None
+    margin: float | None = None
+    p_vs_runner_up: float | None = None
+    win_significant: bool | None = None
+    decided_by_tie_break: bool = False
+    overall_model: str | None = None
+    gain_over_overall: float | None = None
+    p_vs_overall: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """Subgroup -> model, the overall choice beside it, and whether the choices differ."""
+
+    attribute: str
+    metric: str
+    aggregate: str
+    overall: Choice
+    choices: tuple[Choice, ...]
+    differs: bool
+    largest_gain: float | None
+    summary: str
+    rankings: Mapping[str, PreferenceRanking] = field(default_factory=dict, repr=False)
+
+    def models(self) -> dict[str, str | None]:
+        """The site -> model table as a dict."""
+        return {c.group: c.model for c in self.choices}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per subgroup, then the overall choice."""
+        rows = [asdict(c) for c in (*self.choices, self.overall)]
+        return pd.DataFrame(rows).set_index("group").rename_axis(self.attribute)
+
+    def to_dict(self) -> dict:
+        """JSON-safe form."""
+        def clean(choice: Choice) -> dict:
+            return {k: json_number(v) for k, v in asdict(choice).items()}
+        return {"attribute": self.attribute, "metric": self.metric, "aggregate": self.aggregate,
+                "differs": self.differs, "largest_gain": json_number(self.largest_gain),
+                "summary": self.summary, "overall": clean(self.overall),
+                "choices": [clean(c) for c in self.choices]}
+
+
+def select(
+    table: pd.DataFrame,
+    preference: Preference,
+    directions: Mapping[str, Direction | str],
+    *,
+    by: str = "site",
+    statistics: Statistics | None = None,
+    model_info: pd.DataFrame | None = None,
+    worst: float | Mapping[str, float] | None = None,
+    aggregates: Mapping[str, Aggregate] | None = None,
+) -> Selection:
+    """Choose the best model for every value of the case attribute ``by``.
+
+    Args:
+        by: case attribute (a column of the per-case table besides the required ones).
+        Others as in :func:`medselect.rank.rank_preference`.
+
+    Raises:
+        RankingError: ``by`` is not a case attribute, or no model meets the constraints on the
+            whole table. (A subgroup where none does gets a choice without a model.)
+    """
+    statistics = statistics or Statistics()
+    matrices = preference_matrices(table, preference, directions, worst)
+    options = dict(statistics=statistics, model_info=model_info, aggregates=aggregates)
+    overall_ranking = rank_matrices(matrices, preference, **options)
+    overall = _choice(OVERALL, overall_ranking.leaderboard, statistics, None)
+    groups = _groups(matrices, by)
+    rankings = {OVERALL: overall_ranking}
+    choices = []
+    for group, cases in groups.items():
+        try:
+            rankings[group] = rank_matrices(restrict(matrices, cases), preference, **options)
+        except RankingError as exc:
+            choices.append(Choice(group=group, model=None, n_cases=len(cases), reason=str(exc),
+                                  overall_model=overall.model))
+            continue
+        choices.append(_choice(group, rankings[group].leaderboard, statistics, overall.model))
+    board = overall_ranking.leaderboard
+    chosen = {c.model for c in choices if c.model is not None}
+    gains = [c.gain_over_overall for c in choices if c.gain_over_overall is not None]
+    largest = max(gains) if gains else None
+    return Selection(
+        attribute=by, metric=board.metric, aggregate=board.aggregate, overall=overall,
+        choices=tuple(choices), differs=len(chosen) > 1, largest_gain=largest,
+        summary=_summary(by, board, overall, choices, largest), rankings=rankings,
+    )
+
+
+def _groups(matrices, by: str) -> dict[str, set[str]]:
+    attributes = pd.concat([m.attributes for m in matrices.values()])
+    attributes = attributes[~attributes.index.duplicated()]
+    if by not in attributes.columns:
+        raise RankingError(f"cannot select by {by!r}: it is not a case attribute of the "
+                           f"per-case table; attributes: {list(attributes.columns)}")
+    values = attributes[by].dropna()
+    return {str(v): set(map(str, values.index[values == v])) for v in sorted(values.unique())}
+
+
+def _choice(group: str, board: Leaderboard, statistics: Statistics,
+            overall_model: str | None) -> Choice:
+    chosen = board.row(board.best)
+    models = board.matrix.models
+    others = [r for r in board.rows if r.model != board.best]
+    runner = others[0] if others else None
+    sign = 1.0 if board.direction == Direction.HIGHER else -1.0
+    p_runner, s_runner = (_test(board, statistics, board.best, runner.model) if runner
+                          else (None, 0.0))
+    evidence = {}
+    if overall_model is not None and overall_model in models:
+        evidence = {
+            "gain_over_overall": sign * (chosen.aggregate - board.row(overall_model).aggregate),
+            "p_vs_overall": (None if overall_model == board.best
+                             else _test(board, statistics, board.best, overall_model)[0]),
+        }
+    return Choice(
+        group=group, model=board.best, n_cases=board.n_cases, reason=board.reason,
+        aggregate=chosen.aggregate, ci_low=chosen.ci_low, ci_high=chosen.ci_high,
+        ci_reliable=board.ci_reliable, ci_note=board.ci_note, p_best=chosen.p_best,
+        runner_up=runner.model if runner else None,
+        margin=sign * (chosen.aggregate - runner.aggregate) if runner else None,
+        p_vs_runner_up=p_runner,
+        win_significant=None if p_runner is None else bool(
+            p_runner < statistics.alpha and s_runner > 0),
+        decided_by_tie_break=board.decided_by_tie_break, overall_model=overall_model,
+        **evidence,
+    )
+
+
+def _test(board: Leaderboard, statistics: Statistics, a: str, b: str) -> tuple[float, float]:
+    """Raw p-value of the paired test of ``a`` against ``b``, and +1 when ``a`` is better."""
+    matrix = board.matrix
+    i, j = matrix.models.index(a), matrix.models.index(b)
+    sign = 1.0 if board.direction == Direction.HIGHER else -1.0
+    p, s = compare(matrix.oriented, np.array([i]), np.array([j]), statistics.test,
+                   sign * board.samples)
+    return float(p[0]), float(s[0])
+
+
+def _summary(by: str, board: Leaderboard, overall: Choice, choices: list[Choice],
+             largest: float | None) -> str:
+    named = [c for c in choices if c.model is not None]
+    what = f"{board.metric} {board.aggregate}"
+    if not named:
+        return f"no {by} has a model that meets the constraints"
+    if len({c.model for c in named}) == 1:
+        return f"the same model, {named[0].model}, is best at every {by} ({what})"
+    table = ", ".join(f"{c.group} -> {c.model}" for c in choices)
+    top = max((c for c in named if c.gain_over_overall is not None),
+              key=lambda c: c.gain_over_overall, default=None)
+    if top is None or largest is None or largest <= 0:
+        return f"the best model differs between {by} values ({table}; {what})"
+    p = "" if top.p_vs_overall is None else f", paired p = {top.p_vs_overall:.3g}"
+    return (f"the best model differs between {by} values ({table}); the largest difference: "
+            f"at {by} {top.group}, {top.model} beats the overall choice {overall.model} by "
+            f"{largest:.4g} in {what}{p}")

@@ -1,0 +1,229 @@
+"""The per-case table and the cases x models matrix every statistic works on.
+
+The per-case table is long: one row per ``model``, ``case_id``, ``metric``, ``label`` with its
+``value``; any further column (``site``, ``scanner``, ...) is an attribute of the case. For one
+metric and label it becomes a :class:`ScoreMatrix`, in which a missing value (no row, or NaN)
+counts as the *worst* value of the metric, so a model that failed on a case is never rewarded
+for it; how many values were imputed is kept per model and reported.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from medselect.config.choices import choice_error
+from medselect.errors import RankingError
+
+__all__ = [
+    "TABLE_COLUMNS",
+    "Direction",
+    "ScoreMatrix",
+    "as_direction",
+    "direction_of",
+    "score_matrix",
+]
+
+TABLE_COLUMNS = ("model", "case_id", "metric", "label", "value")
+
+
+class Direction(StrEnum):
+    """Whether a higher or a lower value of a metric is better."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
+def as_direction(value: object, metric: str = "metric") -> Direction:
+    """``Direction(value)`` from an enum or a string, raising :class:`RankingError`."""
+    if isinstance(value, Direction):
+        return value
+    try:
+        return Direction(str(value).strip().lower())
+    except ValueError:
+        raise RankingError(f"{metric}: {choice_error(Direction, value)}") from None
+
+
+def direction_of(
+    metric: str, direction: Direction | str | None, directions: Mapping[str, object] | None
+) -> Direction:
+    """The direction given for this call, else ``directions[metric]``.
+
+    Raises:
+        RankingError: neither says which way ``metric`` is better.
+    """
+    if direction is None:
+        if directions is None or metric not in directions:
+            known = sorted(directions or {})
+            raise RankingError(f"no direction for metric {metric!r}; pass directions="
+                               f"{{{metric!r}: 'higher' or 'lower'}} (directions given for: "
+                               f"{known})")
+        direction = directions[metric]
+    return as_direction(direction, metric)
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreMatrix:
+    """One metric and label as a cases x models matrix, missing values already imputed.
+
+    Attributes:
+        values: float array (n_cases, n_models), read-only; imputed cells hold ``worst``.
+        imputed: bool array of the same shape, True where the value was missing.
+        worst: the value imputed for a missing one.
+        attributes: case attributes (site, ...) indexed by case id, in the order of ``cases``.
+    """
+
+    metric: str
+    label: str
+    direction: Direction
+    models: tuple[str, ...]
+    cases: tuple[str, ...]
+    values: np.ndarray
+    imputed: np.ndarray
+    worst: float
+    attributes: pd.DataFrame
+
+    @property
+    def oriented(self) -> np.ndarray:
+        """``values`` signed so that higher is always better."""
+        return self.values if self.direction == Direction.HIGHER else -self.values
+
+    @property
+    def n_imputed(self) -> np.ndarray:
+        """Per model, how many of its values were missing and imputed as the worst."""
+        return self.imputed.sum(axis=0)
+
+    def subset(self, cases: np.ndarray) -> ScoreMatrix:
+        """The matrix on some cases only (a boolean mask or indices); ``worst`` is kept."""
+        idx = np.flatnonzero(cases) if np.asarray(cases).dtype == bool else np.asarray(cases)
+        return replace(
+            self,
+            cases=tuple(self.cases[i] for i in idx),
+            values=readonly(self.values[idx]),
+            imputed=readonly(self.imputed[idx]),
+            attributes=self.attributes.iloc[idx],
+        )
+
+    def only(self, models: Sequence[str]) -> ScoreMatrix:
+        """The matrix restricted to ``models``, in that order."""
+        pos = {m: i for i, m in enumerate(self.models)}
+        missing = [m for m in models if m not in pos]
+        if missing:
+            raise RankingError(f"models {missing} are not in the table; it has "
+                               f"{list(self.models)}")
+        cols = [pos[m] for m in models]
+        return replace(self, models=tuple(models), values=readonly(self.values[:, cols]),
+                       imputed=readonly(self.imputed[:, cols]))
+
+    def strata(self, attribute: str | None) -> np.ndarray | None:
+        """Integer codes of a case attribute, or None when it is None or not in the table."""
+        if attribute is None or attribute not in self.attributes.columns:
+            return None
+        codes, _ = pd.factorize(self.attributes[attribute], use_na_sentinel=False)
+        return codes
+
+    def to_frame(self) -> pd.DataFrame:
+        """The values as a DataFrame, cases as index and models as columns."""
+        return pd.DataFrame(self.values, index=pd.Index(self.cases, name="case_id"),
+                            columns=pd.Index(self.models, name="model"))
+
+
+def score_matrix(
+    table: pd.DataFrame,
+    metric: str,
+    direction: Direction | str,
+    *,
+    label: str = "mean",
+    worst: float | None = None,
+) -> ScoreMatrix:
+    """Pivot one metric and label of the per-case table to a cases x models matrix.
+
+    The cases are those with at least one row for ``metric`` and ``label``; the models are all
+    models of the table, so a model without any row for them ranks last on every case.
+
+    Args:
+        table: the long per-case table (columns :data:`TABLE_COLUMNS` plus case attributes).
+        metric: metric name as stored, e.g. ``"dice"``.
+        direction: ``"higher"`` or ``"lower"`` is better.
+        label: class or landmark name, ``"mean"`` or ``"case"``.
+        worst: value imputed where a value is missing; default the worst value observed for
+            this metric and label (pass the metric's true worst, e.g. 0 for Dice, to penalise
+            a missing prediction more than the worst real case).
+
+    Raises:
+        RankingError: a required column is missing, the metric or label is not in the table
+            (the message lists what is), a (model, case) pair repeats, or every value is NaN.
+    """
+    direction = as_direction(direction, metric)
+    _check_columns(table)
+    rows = table[(table["metric"] == metric) & (table["label"] == label)]
+    if rows.empty:
+        raise RankingError(_absent(table, metric, label))
+    models = sorted(table["model"].dropna().unique())
+    case_codes, cases = pd.factorize(rows["case_id"], sort=True)
+    model_codes = pd.Index(models).get_indexer(rows["model"])
+    flat = case_codes.astype(np.int64) * len(models) + model_codes
+    if len(np.unique(flat)) != len(flat):
+        dup = rows[pd.Series(flat, index=rows.index).duplicated(keep=False)].iloc[0]
+        raise RankingError(f"the per-case table has more than one {metric!r}/{label!r} value "
+                           f"for model {dup['model']!r} on case {dup['case_id']!r}; keep one "
+                           "row per model, case, metric and label")
+    values = np.full(len(cases) * len(models), np.nan)
+    values[flat] = pd.to_numeric(rows["value"], errors="coerce").to_numpy(dtype=float)
+    values = values.reshape(len(cases), len(models))
+    missing = np.isnan(values)
+    if missing.all():
+        raise RankingError(f"every {metric!r} value for label {label!r} is missing (NaN); "
+                           "there is nothing to rank")
+    if worst is None:
+        worst = float(np.nanmin(values) if direction == Direction.HIGHER else np.nanmax(values))
+    values[missing] = worst
+    return ScoreMatrix(
+        metric=metric, label=label, direction=direction, models=tuple(models),
+        cases=tuple(str(c) for c in cases), values=readonly(values),
+        imputed=readonly(missing), worst=float(worst),
+        attributes=_case_attributes(table, cases),
+    )
+
+
+def _check_columns(table: pd.DataFrame) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise RankingError(f"the per-case table must be a pandas DataFrame, got "
+                           f"{type(table).__name__}")
+    absent = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if absent:
+        raise RankingError(f"the per-case table lacks columns {absent}; it needs "
+                           f"{list(TABLE_COLUMNS)} plus case attributes such as 'site', got "
+                           f"{list(table.columns)}")
+
+
+def _absent(table: pd.DataFrame, metric: str, label: str) -> str:
+    metrics = _sorted_unique(table["metric"])
+    if metric not in metrics:
+        close = difflib.get_close_matches(metric, metrics, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"metric {metric!r} is not in the per-case table; {hint}it has: " + ", ".join(
+            metrics)
+    labels = _sorted_unique(table.loc[table["metric"] == metric, "label"])
+    return f"label {label!r} has no {metric!r} values; labels of {metric!r}: " + ", ".join(labels)
+
+
+def _case_attributes(table: pd.DataFrame, cases: pd.Index) -> pd.DataFrame:
+    columns = [c for c in table.columns if c not in TABLE_COLUMNS]
+    first = table.drop_duplicates("case_id").set_index("case_id")
+    return first.loc[cases, columns]
+
+
+def _sorted_unique(column: pd.Series) -> list[str]:
+    return sorted(str(v) for v in column.dropna().unique())
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.setflags(write=False)
+    return array

@@ -1,0 +1,116 @@
+"""Choosing among models the statistics cannot tell apart.
+
+When several models are not significantly worse than the top one, a user-chosen sequence of
+criteria decides (fewer parameters, faster inference, a secondary metric, any column of the
+per-model attribute table); each criterion keeps the models with its best value and the next
+one sees only those. What is left after all criteria is settled by the point estimate, then by
+name, so the choice is always deterministic and always explained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from medselect.config.ranking import TieBreak, parse_tie_break
+from medselect.errors import RankingError
+
+__all__ = ["TieBreak", "TieDecision", "break_tie", "parse_tie_break"]
+
+
+@dataclass(frozen=True)
+class TieDecision:
+    """Which model was chosen among ``candidates``, and whether a tie-break decided it."""
+
+    winner: str
+    candidates: tuple[str, ...]
+    decided_by_tie_break: bool
+    reason: str
+
+
+def break_tie(
+    candidates: Sequence[str],
+    point: Mapping[str, float],
+    criteria: Sequence[TieBreak | str] = (),
+    *,
+    model_info: pd.DataFrame | None = None,
+    secondary: Mapping[str, tuple[Mapping[str, float], bool]] | None = None,
+) -> TieDecision:
+    """Pick one of ``candidates`` (the models indistinguishable from the best).
+
+    Args:
+        candidates: at least one model name.
+        point: each candidate's aggregate, oriented so that higher is better.
+        criteria: tie-breaks in order of priority (parsed from strings if needed).
+        model_info: per-model attributes indexed by model (``parameters``,
+            ``inference_seconds``, ...), for column tie-breaks.
+        secondary: for ``metric:<name>`` tie-breaks, name -> (model -> aggregate, whether
+            lower is better).
+
+    Raises:
+        RankingError: a tie-break needs a column or metric that was not given.
+    """
+    criteria = [c if isinstance(c, TieBreak) else _parse(c) for c in criteria]
+    candidates = tuple(candidates)
+    if len(candidates) == 1:
+        return TieDecision(candidates[0], candidates, False,
+                           f"no other model is statistically indistinguishable from "
+                           f"{candidates[0]}")
+    group = f"{len(candidates)} models are statistically indistinguishable from the best " \
+            f"({', '.join(candidates)})"
+    remaining, steps = list(candidates), []
+    for criterion in criteria:
+        if len(remaining) == 1:
+            break
+        values, lower = _values(criterion, remaining, model_info, secondary or {})
+        known = {m: v for m, v in values.items() if not math.isnan(v)}
+        if not known:
+            steps.append(f"{criterion.text} has no value for {', '.join(remaining)}")
+            continue
+        target = (min if lower else max)(known.values())
+        shown = ", ".join(f"{m} {values[m]:.4g}" for m in remaining)
+        remaining = [m for m in remaining if known.get(m) == target]
+        steps.append(f"{criterion.text} kept {', '.join(remaining)} ({shown})")
+    by_point = sorted(remaining, key=lambda m: (-_finite(point[m]), m))
+    winner = by_point[0]
+    if not criteria:
+        return TieDecision(winner, candidates, False,
+                           f"{group}; no tie-break was given, so the best point estimate, "
+                           f"{winner}, was kept")
+    rest = "" if len(remaining) == 1 else f"; still tied, the best point estimate {winner} won"
+    return TieDecision(winner, candidates, True,
+                       f"{group}; tie-break decided: {'; '.join(steps)}{rest}")
+
+
+def _parse(text: str) -> TieBreak:
+    try:
+        return parse_tie_break(text)
+    except ValueError as exc:
+        raise RankingError(str(exc)) from None
+
+
+def _values(
+    criterion: TieBreak,
+    models: list[str],
+    model_info: pd.DataFrame | None,
+    secondary: Mapping[str, tuple[Mapping[str, float], bool]],
+) -> tuple[dict[str, float], bool]:
+    if criterion.metric is not None:
+        if criterion.metric not in secondary:
+            raise RankingError(f"tie-break {criterion.text!r} needs the metric "
+                               f"{criterion.metric!r}, which was not evaluated")
+        values, lower = secondary[criterion.metric]
+        return {m: float(values.get(m, math.nan)) for m in models}, lower
+    if model_info is None or criterion.column not in model_info.columns:
+        have = [] if model_info is None else list(model_info.columns)
+        raise RankingError(f"tie-break {criterion.text!r} needs a {criterion.column!r} column "
+                           f"in the per-model attribute table (model_info); it has {have}")
+    column = pd.to_numeric(model_info[criterion.column], errors="coerce")
+    return {m: float(column.get(m, math.nan)) for m in models}, criterion.lower_is_better
+
+
+def _finite(value: float) -> float:
+    return -math.inf if math.isnan(value) else value

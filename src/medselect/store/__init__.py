@@ -1,0 +1,105 @@
+"""The workspace: a folder of artifacts and the database that indexes them (SQLAlchemy Core).
+
+Data-access functions take a :class:`sqlalchemy.Connection` first and return plain dicts keyed
+by column name (JSON columns decoded, timestamps timezone-aware UTC datetimes); a missing id
+raises :class:`~medselect.errors.NotFound`. Write inside one transaction::
+
+    ws = Workspace.open("medselect-workspace")
+    with ws.begin() as conn:
+        upsert_run(conn, {...})
+    with ws.connect() as conn:
+        runs = list_runs(conn, task="knee", status="finished")
+
+Tables and their column values: :mod:`medselect.store.schema`.
+"""
+
+from medselect.store.artifacts import atomic_path, atomic_write_bytes, atomic_write_text
+from medselect.store.datasets import (
+    add_case_set,
+    add_dataset_version,
+    case_set_hash,
+    case_set_members,
+    get_case,
+    get_case_set,
+    get_cases,
+    get_dataset_version,
+    get_task,
+    latest_dataset_version,
+    list_case_sets,
+    list_dataset_versions,
+    put_task,
+    set_reference_case_set,
+)
+from medselect.store.evaluations import (
+    case_metric_table,
+    evaluated_metrics,
+    find_evaluation,
+    get_evaluation,
+    get_external_model,
+    get_predictions,
+    latest_evaluations,
+    list_evaluations,
+    put_evaluation,
+    put_external_model,
+    replace_case_metrics,
+    replace_predictions,
+    set_evaluation_status,
+)
+from medselect.store.reviews import acceptance_rates, add_review, list_reviews
+from medselect.store.runs import (
+    add_epoch_metrics,
+    get_epoch_metrics,
+    get_run,
+    list_runs,
+    set_run_status,
+    upsert_run,
+)
+from medselect.store.schema import SCHEMA_VERSION, metadata
+from medselect.store.timestamps import utcnow
+from medselect.store.workspace import Workspace
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Workspace",
+    "acceptance_rates",
+    "add_case_set",
+    "add_dataset_version",
+    "add_epoch_metrics",
+    "add_review",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "case_metric_table",
+    "case_set_hash",
+    "case_set_members",
+    "evaluated_metrics",
+    "find_evaluation",
+    "get_case",
+    "get_case_set",
+    "get_cases",
+    "get_dataset_version",
+    "get_epoch_metrics",
+    "get_evaluation",
+    "get_external_model",
+    "get_predictions",
+    "get_run",
+    "get_task",
+    "latest_dataset_version",
+    "latest_evaluations",
+    "list_case_sets",
+    "list_dataset_versions",
+    "list_evaluations",
+    "list_reviews",
+    "list_runs",
+    "metadata",
+    "put_evaluation",
+    "put_external_model",
+    "put_task",
+    "replace_case_metrics",
+    "replace_predictions",
+    "set_evaluation_status",
+    "set_reference_case_set",
+    "set_run_status",
+    "upsert_run",
+    "utcnow",
+]

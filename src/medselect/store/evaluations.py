@@ -1,0 +1,331 @@
+"""Evaluations (a model on a case set), their per-case metrics and predictions, external models.
+
+Every function takes a :class:`~sqlalchemy.Connection` first (from ``Workspace.begin()`` for
+writes) and returns plain dicts keyed by column name. A model is referred to by its
+``model_ref``: a run id, or ``external:<name>`` for predictions made elsewhere.
+:func:`case_metric_table` is the per-case table that ranking and the dashboard read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from medselect.errors import StoreError
+from medselect.store._rows import (
+    check_choice,
+    check_columns,
+    complete_row,
+    fetch_all,
+    fetch_one,
+    rejected,
+)
+from medselect.store.datasets import get_case_set
+from medselect.store.schema import (
+    EVALUATION_STATUSES,
+    PREDICTION_STATUSES,
+    case,
+    case_metric,
+    case_set_member,
+    evaluation,
+    external_model,
+    prediction,
+)
+
+EXTERNAL_PREFIX = "external:"
+TABLE_COLUMNS = ("model", "case_id", "metric", "label", "value", "site")
+
+
+def put_evaluation(conn: sa.Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Insert an evaluation, or update the fields given for an existing one; return its row.
+
+    Args:
+        row: ``evaluation`` columns. ``id`` is always required; a new evaluation also needs
+            ``model_ref``, ``case_set`` and ``dataset_version`` (status starts as pending).
+
+    Raises:
+        StoreError: a field is unknown, missing or refused by the database (unknown case set).
+    """
+    evaluation_id = row.get("id")
+    if not evaluation_id:
+        raise StoreError("evaluation: the 'id' field is required")
+    what = f"evaluation {evaluation_id!r}"
+    check_columns(evaluation, row, what)
+    if "status" in row:
+        check_choice(row["status"], EVALUATION_STATUSES, f"{what}: status")
+    stmt = sa.select(evaluation.c.id).where(evaluation.c.id == evaluation_id)
+    exists = conn.execute(stmt).first() is not None
+    try:
+        if not exists:
+            conn.execute(evaluation.insert(), complete_row(evaluation, row, what))
+        elif len(row) > 1:
+            updates = {k: v for k, v in row.items() if k != "id"}
+            conn.execute(evaluation.update().where(evaluation.c.id == evaluation_id)
+                         .values(updates))
+    except sa.exc.IntegrityError as exc:
+        raise rejected(what, exc) from exc
+    return get_evaluation(conn, evaluation_id)
+
+
+def get_evaluation(conn: sa.Connection, evaluation_id: str) -> dict[str, Any]:
+    """Raises: NotFound."""
+    stmt = sa.select(evaluation).where(evaluation.c.id == evaluation_id)
+    return fetch_one(conn, stmt, "evaluation", evaluation_id)
+
+
+def find_evaluation(
+    conn: sa.Connection, model_ref: str, case_set: str, dataset_version: str | None = None
+) -> dict[str, Any] | None:
+    """The newest evaluation of ``model_ref`` on ``case_set`` (and dataset version), or None.
+
+    This is how evaluation stays idempotent: a model already evaluated on a case set is found
+    here and not computed again.
+    """
+    stmt = (
+        sa.select(evaluation)
+        .where(evaluation.c.model_ref == model_ref, evaluation.c.case_set == case_set)
+        .order_by(evaluation.c.created_at.desc(), evaluation.c.id.desc())
+        .limit(1)
+    )
+    if dataset_version is not None:
+        stmt = stmt.where(evaluation.c.dataset_version == dataset_version)
+    rows = fetch_all(conn, stmt)
+    return rows[0] if rows else None
+
+
+def list_evaluations(
+    conn: sa.Connection,
+    case_set: str | None = None,
+    model_ref: str | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluations, oldest first (ties broken by id), filtered by the arguments."""
+    if status is not None:
+        check_choice(status, EVALUATION_STATUSES, "evaluation status")
+    stmt = sa.select(evaluation).order_by(evaluation.c.created_at, evaluation.c.id)
+    filters = {"case_set": case_set, "model_ref": model_ref, "status": status}
+    for column, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(evaluation.c[column] == value)
+    return fetch_all(conn, stmt)
+
+
+def set_evaluation_status(
+    conn: sa.Connection, evaluation_id: str, status: str, *, duration_s: float | None = None
+) -> dict[str, Any]:
+    """Record an evaluation's new status (and, when given, how long it took); return its row.
+
+    Raises:
+        NotFound: the evaluation is missing.
+        StoreError: ``status`` is not one of the evaluation statuses.
+    """
+    check_choice(status, EVALUATION_STATUSES, "evaluation status")
+    get_evaluation(conn, evaluation_id)
+    values: dict[str, Any] = {"status": status}
+    if duration_s is not None:
+        values["duration_s"] = float(duration_s)
+    conn.execute(evaluation.update().where(evaluation.c.id == evaluation_id).values(values))
+    return get_evaluation(conn, evaluation_id)
+
+
+def replace_case_metrics(
+    conn: sa.Connection, evaluation_id: str, rows: Iterable[Mapping[str, Any]]
+) -> int:
+    """Replace all per-case metric values of an evaluation; return how many were stored.
+
+    Args:
+        rows: mappings with ``case_id``, ``metric``, ``value`` and optionally ``label`` (the
+            class or structure, ``""`` for a whole-case value). NaN and None are stored as NULL
+            (the metric is undefined for the case). Inserted in one bulk statement.
+
+    Raises:
+        NotFound: the evaluation is missing.
+        StoreError: a row lacks a field, or the same case, metric and label is given twice.
+    """
+    get_evaluation(conn, evaluation_id)
+    values = [_metric_row(evaluation_id, row) for row in rows]
+    conn.execute(case_metric.delete().where(case_metric.c.evaluation == evaluation_id))
+    if values:
+        try:
+            conn.execute(case_metric.insert(), values)
+        except sa.exc.IntegrityError as exc:
+            raise rejected(f"case metrics of evaluation {evaluation_id!r}", exc) from exc
+    return len(values)
+
+
+def _metric_row(evaluation_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        case_id, metric, value = row["case_id"], row["metric"], row["value"]
+    except KeyError as exc:
+        raise StoreError(f"case metric of evaluation {evaluation_id!r}: missing field {exc}; "
+                         f"a row needs case_id, metric, value (and optionally label), "
+                         f"got {dict(row)}") from None
+    return {"evaluation": evaluation_id, "case_id": case_id, "metric": metric,
+            "label": row.get("label") or "", "value": _number(value)}
+
+
+def replace_predictions(
+    conn: sa.Connection, evaluation_id: str, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Replace all prediction rows of an evaluation; return how many were stored.
+
+    Args:
+        rows: ``prediction`` columns; ``case_id`` and ``status`` (ok, missing, error) are
+            required, ``evaluation`` is filled in.
+
+    Raises:
+        NotFound: the evaluation is missing.
+        StoreError: a field is unknown, missing or has a wrong value.
+    """
+    get_evaluation(conn, evaluation_id)
+    values = []
+    for row in rows:
+        what = f"prediction of case {row.get('case_id')!r} in evaluation {evaluation_id!r}"
+        check_choice(row.get("status"), PREDICTION_STATUSES, f"{what}: status")
+        values.append(complete_row(prediction, {**row, "evaluation": evaluation_id}, what))
+    conn.execute(prediction.delete().where(prediction.c.evaluation == evaluation_id))
+    if values:
+        try:
+            conn.execute(prediction.insert(), values)
+        except sa.exc.IntegrityError as exc:
+            raise rejected(f"predictions of evaluation {evaluation_id!r}", exc) from exc
+    return len(values)
+
+
+def get_predictions(conn: sa.Connection, evaluation_id: str) -> list[dict[str, Any]]:
+    """Prediction rows of an evaluation, ordered by case id.
+
+    Raises:
+        NotFound: the evaluation is missing.
+    """
+    get_evaluation(conn, evaluation_id)
+    stmt = (sa.select(prediction).where(prediction.c.evaluation == evaluation_id)
+            .order_by(prediction.c.case_id))
+    return fetch_all(conn, stmt)
+
+
+def latest_evaluations(
+    conn: sa.Connection, case_set: str, model_refs: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The newest *finished* evaluation of each model on ``case_set``, keyed by model ref."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in list_evaluations(conn, case_set=case_set, status="finished"):
+        if model_refs is None or row["model_ref"] in model_refs:
+            latest[row["model_ref"]] = row  # oldest first, so the newest wins
+    return latest
+
+
+def case_metric_table(
+    conn: sa.Connection,
+    *,
+    case_set: str,
+    model_refs: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The per-case table of a case set: what ranking and the dashboard read.
+
+    Long format, one row per model, case, metric and label, with columns ``model`` (the model
+    ref), ``case_id``, ``metric``, ``label``, ``value`` (NaN where the metric is undefined) and
+    the case attribute ``site``. Each model contributes its newest finished evaluation on the
+    case set; values of cases that are not members of the case set are left out. Rows are
+    ordered by model, case, metric and label. ``model_refs``, ``metrics`` and ``labels``
+    restrict the table to those values.
+
+    Raises:
+        NotFound: the case set is missing.
+    """
+    get_case_set(conn, case_set)
+    evaluations = latest_evaluations(conn, case_set, model_refs)
+    sites = _member_sites(conn, case_set)
+    if not evaluations:
+        return _empty_table()
+    stmt = sa.select(case_metric.c.evaluation, case_metric.c.case_id, case_metric.c.metric,
+                     case_metric.c.label, case_metric.c.value).where(
+        case_metric.c.evaluation.in_([row["id"] for row in evaluations.values()]))
+    if metrics is not None:
+        stmt = stmt.where(case_metric.c.metric.in_(list(metrics)))
+    if labels is not None:
+        stmt = stmt.where(case_metric.c.label.in_(list(labels)))
+    frame = pd.DataFrame(conn.execute(stmt).all(),
+                         columns=["evaluation", "case_id", "metric", "label", "value"])
+    if frame.empty:
+        return _empty_table()
+    model_of = {row["id"]: ref for ref, row in evaluations.items()}
+    frame["model"] = frame["evaluation"].map(model_of)
+    frame["site"] = frame["case_id"].map(sites)
+    frame = frame[frame["site"].notna()]
+    frame["value"] = frame["value"].astype(float)
+    frame = frame.sort_values(["model", "case_id", "metric", "label"], kind="stable")
+    return frame.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
+
+
+def evaluated_metrics(conn: sa.Connection, evaluation_id: str) -> list[tuple[str, str]]:
+    """The distinct ``(metric, label)`` pairs stored for an evaluation, sorted."""
+    stmt = (sa.select(case_metric.c.metric, case_metric.c.label).distinct()
+            .where(case_metric.c.evaluation == evaluation_id)
+            .order_by(case_metric.c.metric, case_metric.c.label))
+    return [tuple(row) for row in conn.execute(stmt)]
+
+
+def _member_sites(conn: sa.Connection, case_set: str) -> dict[str, str]:
+    joined = case_set_member.join(case, sa.and_(
+        case.c.dataset_version == case_set_member.c.dataset_version,
+        case.c.case_id == case_set_member.c.case_id))
+    stmt = (sa.select(case.c.case_id, case.c.site).select_from(joined)
+            .where(case_set_member.c.case_set == case_set))
+    return dict(conn.execute(stmt).all())
+
+
+def _empty_table() -> pd.DataFrame:
+    frame = pd.DataFrame({column: pd.Series(dtype=object) for column in TABLE_COLUMNS})
+    frame["value"] = frame["value"].astype(float)
+    return frame
+
+
+def put_external_model(conn: sa.Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Record a model whose predictions were made elsewhere, or update it; return its row.
+
+    Its evaluations refer to it as ``external:<name>`` (:data:`EXTERNAL_PREFIX`).
+
+    Args:
+        row: ``external_model`` columns; ``name`` and ``task`` are required for a new one.
+
+    Raises:
+        StoreError: a field is unknown, missing or refused by the database (unknown task).
+    """
+    name = row.get("name")
+    if not name:
+        raise StoreError("external model: the 'name' field is required")
+    what = f"external model {name!r}"
+    check_columns(external_model, row, what)
+    stmt = sa.select(external_model.c.name).where(external_model.c.name == name)
+    exists = conn.execute(stmt).first() is not None
+    try:
+        if not exists:
+            conn.execute(external_model.insert(), complete_row(external_model, row, what))
+        elif len(row) > 1:
+            updates = {k: v for k, v in row.items() if k != "name"}
+            conn.execute(external_model.update().where(external_model.c.name == name)
+                         .values(updates))
+    except sa.exc.IntegrityError as exc:
+        raise rejected(what, exc) from exc
+    return get_external_model(conn, name)
+
+
+def get_external_model(conn: sa.Connection, name: str) -> dict[str, Any]:
+    """``name`` with or without the ``external:`` prefix. Raises: NotFound."""
+    name = name.removeprefix(EXTERNAL_PREFIX)
+    stmt = sa.select(external_model).where(external_model.c.name == name)
+    return fetch_one(conn, stmt, "external model", name)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value

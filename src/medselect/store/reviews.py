@@ -1,0 +1,94 @@
+"""Expert reviews: a reviewer's verdict on one model's prediction for one case.
+
+Every function takes a :class:`~sqlalchemy.Connection` first (from ``Workspace.begin()`` for
+writes) and returns plain dicts keyed by column name. Reviews are only ever added; when a
+reviewer judges the same prediction again, the newest verdict is the one that counts in
+:func:`acceptance_rates` (older ones stay as history).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from medselect.errors import StoreError
+from medselect.store._rows import check_choice, fetch_all, fetch_one, rejected
+from medselect.store.datasets import get_case_set
+from medselect.store.schema import VERDICTS, review
+
+MAX_REVIEWER_LENGTH = 100
+MAX_COMMENT_LENGTH = 5000
+
+
+def add_review(
+    conn: sa.Connection,
+    *,
+    model_ref: str,
+    case_set: str,
+    case_id: str,
+    reviewer: str,
+    verdict: str,
+    comment: str = "",
+) -> dict[str, Any]:
+    """Store one verdict (``acceptable`` or ``not_acceptable``); return the new row.
+
+    Raises:
+        NotFound: the case set is missing.
+        StoreError: the verdict is not one of :data:`~medselect.store.schema.VERDICTS`, the
+            reviewer name is empty or longer than :data:`MAX_REVIEWER_LENGTH`, or the comment
+            is longer than :data:`MAX_COMMENT_LENGTH` characters.
+    """
+    what = f"review of model {model_ref!r} on case {case_id!r}"
+    check_choice(verdict, VERDICTS, f"{what}: verdict")
+    reviewer = reviewer.strip()
+    if not reviewer or len(reviewer) > MAX_REVIEWER_LENGTH:
+        raise StoreError(f"{what}: the reviewer name must have 1 to {MAX_REVIEWER_LENGTH} "
+                         f"characters, got {len(reviewer)}")
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise StoreError(f"{what}: the comment has {len(comment)} characters; at most "
+                         f"{MAX_COMMENT_LENGTH} are kept, shorten it")
+    get_case_set(conn, case_set)
+    values = {"model_ref": model_ref, "case_set": case_set, "case_id": case_id,
+              "reviewer": reviewer, "verdict": verdict, "comment": comment}
+    try:
+        result = conn.execute(review.insert().values(values))
+    except sa.exc.IntegrityError as exc:
+        raise rejected(what, exc) from exc
+    review_id = result.inserted_primary_key[0]
+    return fetch_one(conn, sa.select(review).where(review.c.id == review_id), "review", review_id)
+
+
+def list_reviews(
+    conn: sa.Connection,
+    case_set: str | None = None,
+    model_ref: str | None = None,
+    case_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Reviews, oldest first (ties broken by id), filtered by the arguments."""
+    stmt = sa.select(review).order_by(review.c.created_at, review.c.id)
+    filters = {"case_set": case_set, "model_ref": model_ref, "case_id": case_id}
+    for column, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(review.c[column] == value)
+    return fetch_all(conn, stmt)
+
+
+def acceptance_rates(conn: sa.Connection, case_set: str) -> dict[str, tuple[int, int]]:
+    """Per model on ``case_set``: ``(accepted, reviewed)`` counted over current verdicts.
+
+    A current verdict is the newest one of each reviewer on each case, so a reviewer who
+    changes their mind is counted once. Models without reviews are absent.
+
+    Raises:
+        NotFound: the case set is missing.
+    """
+    get_case_set(conn, case_set)
+    current: dict[tuple[str, str, str], str] = {}
+    for row in list_reviews(conn, case_set=case_set):
+        current[row["model_ref"], row["case_id"], row["reviewer"]] = row["verdict"]
+    rates: dict[str, tuple[int, int]] = {}
+    for (model_ref, _, _), verdict in current.items():
+        accepted, reviewed = rates.get(model_ref, (0, 0))
+        rates[model_ref] = (accepted + (verdict == "acceptable"), reviewed + 1)
+    return rates

@@ -1,0 +1,176 @@
+"""The workspace: one folder holding artifacts and (by default) the database that indexes them.
+
+Artifacts live under the folder and the database stores their paths relative to it, so a
+workspace can be moved or shared as one unit. There is no global engine: every caller holds a
+:class:`Workspace` and passes its connections explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePath
+
+import sqlalchemy as sa
+
+from medselect.errors import SchemaVersionError, StoreError
+from medselect.store.engine import (
+    DB_FILENAME,
+    WRITE_OPTION,
+    default_url,
+    display,
+    make_engine,
+    probe_schema_version,
+    read_schema_version,
+)
+from medselect.store.schema import SCHEMA_VERSION, meta, metadata
+
+_CREATE_HINT = "run `medselect data synth-knee` or `medselect data import` first to create one"
+
+
+class Workspace:
+    """A workspace folder and its database engine.
+
+    Build one with :meth:`create` or :meth:`open`; the constructor does no I/O.
+
+    Args:
+        root: absolute path of the workspace folder.
+        engine: engine of the workspace database.
+
+    Example::
+
+        ws = Workspace.create(tmp_path / "ws")
+        with ws.begin() as conn:
+            put_task(conn, "knee", "segmentation")
+        ws.dispose()
+    """
+
+    def __init__(self, root: Path, engine: sa.Engine) -> None:
+        self.root = root
+        self.engine = engine
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str], url: str | sa.URL | None = None) -> Workspace:
+        """Make the folder and the schema, recording the schema version; reuse them if present.
+
+        Raises:
+            StoreError: the folder cannot be made or the database cannot be read.
+            SchemaVersionError: the database exists with another schema version (left as is).
+        """
+        root = _absolute(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create workspace folder {root}: {exc}") from exc
+        url = default_url(root) if url is None else url
+        _check_version(probe_schema_version(url), url)
+        workspace = cls(root, make_engine(url))
+        try:
+            with workspace.begin() as conn:  # re-read under the write lock: creators may race
+                stored = read_schema_version(conn)
+                _check_version(stored, url)
+                if stored is None:
+                    metadata.create_all(conn)
+                    conn.execute(
+                        meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
+                    )
+        except BaseException:
+            workspace.dispose()
+            raise
+        return workspace
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str], url: str | sa.URL | None = None) -> Workspace:
+        """Open an existing workspace without changing anything in it.
+
+        Raises:
+            StoreError: there is no workspace folder or database at ``root`` / ``url``.
+            SchemaVersionError: the database has another schema version (left as is).
+        """
+        root = _absolute(root)
+        if not root.is_dir():
+            raise StoreError(f"no medselect workspace at {root} (no such folder); {_CREATE_HINT}")
+        if url is None:
+            if not (root / DB_FILENAME).is_file():
+                raise StoreError(f"no medselect workspace at {root}: {DB_FILENAME} is missing; "
+                                 f"{_CREATE_HINT}")
+            url = default_url(root)
+        stored = probe_schema_version(url)
+        if stored is None:
+            raise StoreError(f"database {display(url)} of workspace {root} has no medselect "
+                             f"tables; {_CREATE_HINT}")
+        _check_version(stored, url)
+        return cls(root, make_engine(url))
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A connection inside one write transaction: committed on success, rolled back on error.
+
+        On SQLite the transaction takes the write lock when it starts, so other writers wait
+        (up to the busy timeout) rather than fail; do not open a second ``begin()`` inside one.
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    def connect(self) -> sa.Connection:
+        """A connection for reading (use it as a context manager)."""
+        return self.engine.connect()
+
+    def path(self, rel: str | os.PathLike[str]) -> Path:
+        """Absolute path of an artifact stored as ``rel`` (relative to the workspace).
+
+        Raises:
+            StoreError: ``rel`` leads outside the workspace (``..``, another absolute path).
+        """
+        path = Path(os.path.normpath(self.root / rel))
+        self._relative_part(path, rel)
+        return path
+
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """The workspace-relative POSIX string to store for ``path``.
+
+        ``path`` is absolute or relative to the current directory (not to the workspace).
+
+        Raises:
+            StoreError: ``path`` is outside the workspace.
+        """
+        return self._relative_part(_absolute(path, resolve=False), path).as_posix()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (do this before the process or test ends)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
+
+    def __repr__(self) -> str:
+        return f"Workspace(root={str(self.root)!r}, url={display(self.engine.url)!r})"
+
+    def _relative_part(self, path: Path, given: object) -> PurePath:
+        for candidate, root in ((path, self.root), (path.resolve(), self.root.resolve())):
+            if candidate.is_relative_to(root):
+                return candidate.relative_to(root)
+        raise StoreError(
+            f"path {given} is outside the workspace {self.root}; artifacts must be stored inside it"
+        )
+
+
+def _absolute(path: str | os.PathLike[str], resolve: bool = True) -> Path:
+    """Absolute, normalized path; ``resolve`` also follows symlinks."""
+    path = Path(path).expanduser()
+    return path.resolve() if resolve else Path(os.path.abspath(path))
+
+
+def _check_version(stored: str | None, url: str | sa.URL) -> None:
+    if stored is not None and stored != str(SCHEMA_VERSION):
+        raise SchemaVersionError(
+            f"database {display(url)} has schema version {stored}, but this medselect uses "
+            f"schema version {SCHEMA_VERSION}; open it with the medselect release that wrote it, "
+            "or create a new workspace (the database was left unchanged)"
+        )

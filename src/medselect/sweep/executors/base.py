@@ -1,0 +1,46 @@
+"""The contract every executor meets, and the bookkeeping they share.
+
+An executor trains a list of :class:`RunJob` s and returns one :class:`RunOutcome` per job. The
+worker writes status, epochs and errors to the store itself; the executor only notices workers
+that died without saying so (killed, out of memory) and records those runs as interrupted, so
+the next ``sweep run`` resumes them from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from medselect.store import Workspace, get_run, upsert_run
+from medselect.sweep.jobs import FAILED, INTERRUPTED, RunJob, RunOutcome
+
+#: A worker that dies this many times on one run gets the run marked failed, not retried.
+MAX_ATTEMPTS = 3
+
+Poll = Callable[[], None]
+
+
+class Executor(Protocol):
+    """Runs training jobs somewhere and reports how each ended."""
+
+    name: str
+
+    def run(self, jobs: Sequence[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
+        """Train every job; call ``poll`` about twice a second so callers can show progress."""
+        ...
+
+
+def settle_lost_run(job: RunJob, reason: str) -> RunOutcome:
+    """Record a run whose worker vanished: interrupted (resumable) or, after repeats, failed."""
+    ws = Workspace.open(job.workspace, job.url)
+    try:
+        with ws.begin() as conn:
+            row = get_run(conn, job.run_id)
+            if row["status"] != "running":  # the worker got to record its own ending
+                return RunOutcome(job.run_id, row["status"], row["error"])
+            status = FAILED if row["attempts"] >= MAX_ATTEMPTS else INTERRUPTED
+            error = f"{reason} (attempt {row['attempts']} of {MAX_ATTEMPTS})"
+            upsert_run(conn, {"id": job.run_id, "status": status, "error": error})
+            return RunOutcome(job.run_id, status, error)
+    finally:
+        ws.dispose()

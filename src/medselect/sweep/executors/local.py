@@ -1,0 +1,110 @@
+"""Train jobs in local worker processes, one process per run, N at a time.
+
+A process per run isolates failures completely: a segfault, an out-of-memory kill or a leaked
+CUDA context ends that run only. Processes are forked from a ``forkserver`` that has already
+imported torch and MONAI, so starting one costs milliseconds instead of seconds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+
+from medselect.sweep.executors.base import Poll, settle_lost_run
+from medselect.sweep.jobs import INTERRUPTED, RunJob, RunOutcome
+
+_PRELOAD = ["medselect.sweep.worker", "torch", "monai.networks.nets", "monai.losses"]
+POLL_SECONDS = 0.5
+
+
+class LocalExecutor:
+    """Up to ``workers`` runs at once, each limited to ``threads`` CPU threads.
+
+    Args:
+        workers: concurrent runs.
+        threads: CPU threads per run (torch intra-op and OpenMP).
+        gpus: GPU count to spread runs over (one GPU per worker slot); None detects CUDA.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, threads: int = 1, gpus: int | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        self.threads = threads
+        self.gpus = gpus
+
+    def run(self, jobs: Sequence[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
+        ctx = _context()
+        gpus = _cuda_devices() if self.gpus is None else self.gpus
+        free_slots = list(range(self.workers))
+        queue = list(jobs)
+        running: dict[int, tuple[BaseProcess, RunJob, int]] = {}
+        outcomes: dict[str, RunOutcome] = {}
+        try:
+            while queue or running:
+                while queue and free_slots:
+                    slot = free_slots.pop(0)
+                    job = replace(queue.pop(0), threads=self.threads,
+                                  device=f"cuda:{slot % gpus}" if gpus else "cpu")
+                    proc = ctx.Process(target=_child, args=(job,), name=f"medselect-{job.run_id}")
+                    proc.start()
+                    running[proc.sentinel] = (proc, job, slot)
+                for sentinel in wait(list(running), timeout=POLL_SECONDS):
+                    proc, job, slot = running.pop(sentinel)  # type: ignore[index]
+                    proc.join()
+                    free_slots.append(slot)
+                    outcomes[job.run_id] = _ending(job, proc.exitcode)
+                if poll:
+                    poll()
+        except BaseException:
+            _stop(running.values())
+            for _, job, _ in running.values():
+                outcomes[job.run_id] = settle_lost_run(job, "the sweep was interrupted")
+            raise
+        return [outcomes[job.run_id] for job in jobs if job.run_id in outcomes]
+
+
+def _child(job: RunJob) -> None:
+    from medselect.sweep.worker import execute_run
+
+    outcome = execute_run(job)
+    os._exit(0 if outcome.status != INTERRUPTED else 130)
+
+
+def _ending(job: RunJob, exitcode: int | None) -> RunOutcome:
+    if exitcode is not None and exitcode < 0:
+        reason = f"worker process was killed by signal {-exitcode} (out of memory, or stopped)"
+    else:
+        reason = f"worker process exited with code {exitcode} before recording an ending"
+    return settle_lost_run(job, reason)
+
+
+def _stop(children) -> None:
+    for proc, _, _ in children:
+        if proc.is_alive():
+            proc.terminate()
+    for proc, _, _ in children:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def _context() -> mp.context.BaseContext:
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -1,0 +1,104 @@
+"""Train jobs as Ray tasks, on a local Ray started here or on an existing cluster.
+
+Each run is one task with its CPU/GPU resources; workers write to the same store as local
+runs, so the store URL must be reachable from every node (a shared folder for SQLite, or
+PostgreSQL). Ray is an optional extra: ``pip install 'medselect[ray]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from medselect.errors import ConfigError
+from medselect.sweep.executors.base import Poll, settle_lost_run
+from medselect.sweep.jobs import RunJob, RunOutcome
+from medselect.sweep.worker import execute_run
+
+POLL_SECONDS = 0.5
+
+
+class RayExecutor:
+    """Args:
+    address: an existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``); None starts
+        a local Ray for this sweep and stops it afterwards.
+    threads: CPUs per run.
+    gpus: GPUs per run (fractions allowed); 0 trains on CPU.
+    num_cpus: CPUs of the local Ray (ignored with ``address``).
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        threads: int = 1,
+        gpus: float = 0,
+        num_cpus: int | None = None,
+    ):
+        self.address = address
+        self.threads = threads
+        self.gpus = gpus
+        self.num_cpus = num_cpus
+
+    def run(self, jobs: Sequence[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
+        ray = _import_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            self._connect(ray)
+        try:
+            task = ray.remote(num_cpus=self.threads, num_gpus=self.gpus, max_retries=0)(
+                execute_run
+            )
+            device = "cuda" if self.gpus else "cpu"
+            pending = {
+                task.remote(replace(job, threads=self.threads, device=device)): job
+                for job in jobs
+            }
+            outcomes: dict[str, RunOutcome] = {}
+            try:
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+                    for ref in ready:
+                        job = pending.pop(ref)
+                        outcomes[job.run_id] = _collect(ray, ref, job)
+                    if poll:
+                        poll()
+            except BaseException:
+                for ref, job in pending.items():
+                    ray.cancel(ref, force=True)
+                    outcomes[job.run_id] = settle_lost_run(job, "the sweep was interrupted")
+                raise
+            return [outcomes[job.run_id] for job in jobs if job.run_id in outcomes]
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _connect(self, ray) -> None:
+        try:
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray"
+            raise ConfigError(
+                f"--address: cannot start or reach {where}: {exc}".splitlines()[0]
+            ) from exc
+
+
+def _collect(ray, ref, job: RunJob) -> RunOutcome:
+    try:
+        return ray.get(ref)
+    except Exception as exc:  # the worker process died (RayTaskError, WorkerCrashedError)
+        return settle_lost_run(job, f"Ray worker died: {type(exc).__name__}")
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--executor ray needs Ray: pip install 'medselect[ray]' (or -e '.[ray]')"
+        ) from None
+    return ray

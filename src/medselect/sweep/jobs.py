@@ -1,0 +1,40 @@
+"""What an executor hands to a worker, and what it gets back.
+
+Jobs are small picklable values: a worker opens the workspace itself, because database
+connections and models must not cross process (or Ray node) boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Run statuses after a worker is done with a job.
+FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Train one run of the store.
+
+    Args:
+        run_id: the run row to train (its config and dataset version are in the store).
+        workspace: workspace folder.
+        url: database URL when it is not the workspace's SQLite file.
+        threads: CPU threads the worker may use.
+        device: ``cpu``, ``cuda`` or ``cuda:N``; None picks CUDA when present.
+    """
+
+    run_id: str
+    workspace: str
+    url: str | None = None
+    threads: int = 1
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a job ended; the store holds the details (epochs, error, traceback)."""
+
+    run_id: str
+    status: str
+    error: str | None = None

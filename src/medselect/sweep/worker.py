@@ -1,0 +1,96 @@
+"""Train one run of the store: the function every executor calls, in whatever process.
+
+It opens the workspace itself, records its own progress (status, epochs, checkpoints, errors)
+and never lets an exception escape, so one bad configuration cannot stop a sweep. torch is
+imported only inside, so executors that merely import this module stay light.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback as tb
+from typing import Any
+
+from medselect.store import (
+    Workspace,
+    add_epoch_metrics,
+    get_cases,
+    get_task,
+    set_run_status,
+    upsert_run,
+)
+from medselect.sweep.jobs import FAILED, FINISHED, INTERRUPTED, RunJob, RunOutcome
+
+
+def execute_run(job: RunJob) -> RunOutcome:
+    """Train ``job.run_id`` to the end (resuming from its last checkpoint) and record the result."""
+    ws = Workspace.open(job.workspace, job.url)
+    try:
+        with ws.begin() as conn:
+            run = set_run_status(conn, job.run_id, "running")
+            upsert_run(conn, {"id": job.run_id, "worker": f"{socket.gethostname()}:{os.getpid()}"})
+            task = get_task(conn, run["task"])
+            cases = get_cases(conn, run["dataset_version"])
+        try:
+            result = _train(ws, run, task, cases, job)
+        except KeyboardInterrupt:
+            return _record_end(ws, job.run_id, INTERRUPTED, "interrupted; resumes on the next run")
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return _record_end(ws, job.run_id, FAILED, message, tb.format_exc())
+        with ws.begin() as conn:
+            set_run_status(
+                conn, job.run_id, FINISHED,
+                checkpoint_uri=ws.relative(result.best_checkpoint),
+                best_metric=result.best_metric, n_parameters=result.n_parameters,
+                device=result.device,
+            )
+        return RunOutcome(job.run_id, FINISHED)
+    finally:
+        ws.dispose()
+
+
+def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob):
+    from medselect.config.run import RunConfig
+    from medselect.data.loading import load_cases
+    from medselect.tasks import get_task_plugin
+    from medselect.train import TrainingData, train_model
+
+    config = RunConfig.model_validate(run["config"])
+    spec = _TaskView(task)
+    plugin = get_task_plugin(spec.kind)
+    split = {name: [c for c in cases if c["split"] == name] for name in ("train", "val")}
+    data = {name: TrainingData.from_cases(load_cases(rows, ws.path))
+            for name, rows in split.items()}
+
+    def record_epoch(epoch) -> None:
+        with ws.begin() as conn:
+            add_epoch_metrics(conn, run["id"], epoch.epoch, epoch.metrics())
+
+    return train_model(
+        config, plugin, spec, data["train"], data["val"],
+        out_dir=ws.path(f"runs/{run['id']}"), on_epoch=record_epoch, resume=True,
+        threads=job.threads, device=job.device,
+    )
+
+
+class _TaskView:
+    """The stored task row seen as the attributes task plugins read."""
+
+    def __init__(self, row: dict[str, Any]):
+        config = row.get("config") or {}
+        self.name = row["name"]
+        self.kind = row["kind"]
+        self.classes = list(config.get("classes", []))
+        self.landmarks = list(config.get("landmarks", []))
+        self.spatial_dims = int(config.get("spatial_dims", 2))
+        self.in_channels = int(config.get("in_channels", 1))
+
+
+def _record_end(
+    ws: Workspace, run_id: str, status: str, error: str, traceback: str | None = None
+) -> RunOutcome:
+    with ws.begin() as conn:
+        set_run_status(conn, run_id, status, error=error, traceback=traceback)
+    return RunOutcome(run_id, status, error)

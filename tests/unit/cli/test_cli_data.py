@@ -1,0 +1,116 @@
+"""``medselect data`` commands end to end on tiny phantom data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+
+import numpy as np
+
+KNEE = ["background", "femur", "tibia", "patella", "femoral_cartilage", "tibial_cartilage"]
+
+
+def test_synth_knee_imports_and_is_idempotent(run_cli, tmp_path):
+    ws = tmp_path / "ws"
+    first = run_cli("data", "synth-knee", "-w", ws, "--cases-per-site", 4, "--size", 32, "--json")
+    assert first.code == 0, first.stderr
+    report = json.loads(first.stdout)["import"]
+    assert report["created"] and report["n_cases"] == 16
+    assert set(report["counts"]) == {"site-a", "site-b", "site-c", "site-d"}
+    assert report["reference_case_set"]
+    again = run_cli("data", "synth-knee", "-w", ws, "--cases-per-site", 4, "--size", 32, "--json")
+    assert json.loads(again.stdout)["import"]["version_id"] == report["version_id"]
+    assert not json.loads(again.stdout)["import"]["created"]
+    listed = run_cli("data", "list", "-w", ws, "--json")
+    assert [v["id"] for v in json.loads(listed.stdout)] == [report["version_id"]]
+
+
+def test_import_manifest_copies_files_by_content(run_cli, tiny_phantom, tmp_path):
+    ws = tmp_path / "ws"
+    result = run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", ws,
+                     "--task", "knee", "--classes", ",".join(KNEE), "--json")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["n_cases"] == 24
+    blobs = list((ws / "data").rglob("*.nii.gz"))
+    assert len(blobs) == 48  # an image and a label per case, stored once each
+
+
+def test_check_reports_every_problem_and_exits_1(run_cli, tiny_phantom, tmp_path):
+    rows = list(csv.DictReader((tiny_phantom / "manifest.csv").open()))
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_phantom, bad)
+    (bad / rows[0]["image"]).write_bytes(b"not a nifti")  # unreadable image
+    rows[1]["label"] = "labels/missing.nii.gz"  # missing file
+    rows[2]["case_id"] = rows[3]["case_id"]  # duplicate id
+    with (bad / "manifest.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run_cli("data", "check", bad / "manifest.csv", "--json")
+    assert result.code == 1
+    problems = json.loads(result.stdout)["problems"]
+    text = json.dumps(problems)
+    assert rows[0]["case_id"] in text and "missing.nii.gz" in text and rows[3]["case_id"] in text
+    assert len(problems) >= 3
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_failed_import_leaves_store_unchanged(run_cli, tiny_phantom, tmp_path):
+    ws = tmp_path / "ws"
+    good = run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", ws,
+                   "--task", "knee", "--classes", ",".join(KNEE))
+    assert good.code == 0, good.stderr
+    before = _db_rows(ws / "medselect.db")
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_phantom, broken)
+    rows = list(csv.DictReader((broken / "manifest.csv").open()))
+    (broken / rows[-1]["label"]).write_bytes(b"\x1f\x8b truncated")
+    extra = dict(rows[-1], case_id="new-case", patient_id="new-patient")
+    with (broken / "manifest.csv").open("a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(rows[0])).writerow(extra)
+    result = run_cli("data", "import", broken / "manifest.csv", "-w", ws, "--task", "knee")
+    assert result.code == 1 and rows[-1]["label"].split("/")[-1] in result.stderr
+    assert _db_rows(ws / "medselect.db") == before
+
+
+def test_new_segmentation_task_needs_classes(run_cli, tiny_phantom, tmp_path):
+    result = run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", tmp_path / "ws")
+    assert result.code == 1 and "--classes" in result.stderr
+
+
+def test_label_outside_classes_is_refused_naming_case_and_file(run_cli, tiny_phantom, tmp_path):
+    ws = tmp_path / "ws"
+    result = run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", ws,
+                     "--task", "knee", "--classes", "background,femur")
+    assert result.code == 1
+    assert "label values" in result.stderr and ".nii.gz" in result.stderr
+    assert "case '" in result.stderr
+
+
+def test_nan_image_refused(run_cli, tiny_phantom, tmp_path):
+    import nibabel as nib
+
+    bad = tmp_path / "nan"
+    shutil.copytree(tiny_phantom, bad)
+    first = next(csv.DictReader((bad / "manifest.csv").open()))
+    img = nib.load(bad / first["image"])
+    data = np.asarray(img.dataobj, dtype=np.float32).copy()
+    data[3, 3] = np.nan
+    nib.save(nib.Nifti1Image(data, img.affine), bad / first["image"])
+    result = run_cli("data", "check", bad / "manifest.csv")
+    assert result.code == 1 and first["case_id"] in result.stdout
+
+
+def test_usage_error_exits_2(run_cli):
+    assert run_cli("data", "import").code == 2
+
+
+def _db_rows(path):
+    con = sqlite3.connect(path)
+    try:
+        return {t: con.execute(f"select count(*) from {t}").fetchone()[0]
+                for t in ("dataset_version", '"case"', "case_set", "task")}
+    finally:
+        con.close()

@@ -1,0 +1,136 @@
+"""Patient-level, stratified, deterministic splits."""
+
+import dataclasses
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from medselect.data.case import CaseRecord
+from medselect.data.splits import assign_splits
+from medselect.errors import DataError
+
+
+def _records(patients_per_site: dict[str, int], two_visits_every: int = 3) -> list[CaseRecord]:
+    """Every ``two_visits_every``-th patient of a site has two cases."""
+    records = []
+    for site, n in patients_per_site.items():
+        for p in range(n):
+            visits = 2 if p % two_visits_every == 0 else 1
+            records += [CaseRecord(f"{site}-p{p}-v{v}", (f"{site}-p{p}-v{v}.nii.gz",), site=site,
+                                   patient_id=f"{site}-p{p}") for v in range(1, visits + 1)]
+    return records
+
+
+def _patient_splits(records: list[CaseRecord]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for r in records:
+        out.setdefault(r.patient_id, set()).add(r.split)
+    return out
+
+
+def _patients_per(records: list[CaseRecord]) -> Counter:
+    return Counter((r.site, r.split) for r in {r.patient_id: r for r in records}.values())
+
+
+def test_patient_level_and_exactly_stratified():
+    records = _records({"a": 10, "b": 10, "c": 10})
+    split = assign_splits(records, {"train": 0.6, "val": 0.2, "test": 0.2})
+    assert all(len(s) == 1 for s in _patient_splits(split).values())
+    per = _patients_per(split)
+    for site in "abc":
+        assert (per[(site, "train")], per[(site, "val")], per[(site, "test")]) == (6, 2, 2)
+    assert [r.case_id for r in split] == [r.case_id for r in records]
+
+
+def test_independent_of_input_order_and_deterministic_by_seed():
+    records = _records({"a": 12, "b": 9})
+    reference = {r.case_id: r.split for r in assign_splits(records, seed=3)}
+    shuffled = records[:]
+    random.Random(0).shuffle(shuffled)
+    assert {r.case_id: r.split for r in assign_splits(shuffled, seed=3)} == reference
+    other_seed = {r.case_id: r.split for r in assign_splits(records, seed=4)}
+    assert other_seed != reference
+
+
+def test_each_site_of_three_patients_gets_a_test_patient():
+    # 12 patients, test 0.1: by fractions alone only one or two sites would get a test patient.
+    records = _records({"a": 3, "b": 3, "c": 3, "d": 3})
+    per = _patients_per(assign_splits(records, {"train": 0.8, "val": 0.1, "test": 0.1}))
+    assert all(per[(site, "test")] >= 1 for site in "abcd")
+    assert sum(n for (_, split), n in per.items() if split == "val") >= 1
+
+
+def test_rounding_is_spread_over_sites():
+    # Five sites of five patients, val 0.1: rounding each site alone would give val 0 or 5.
+    records = _records({s: 5 for s in "abcde"})
+    per = _patients_per(assign_splits(records, {"train": 0.7, "val": 0.1, "test": 0.2}))
+    totals = Counter()
+    for (_, split), n in per.items():
+        totals[split] += n
+    assert totals == {"train": 18, "val": 2, "test": 5}
+    assert all(per[(site, "test")] == 1 for site in "abcde")
+
+
+def test_fixed_splits_are_kept_for_the_whole_patient():
+    records = _records({"a": 6})
+    fixed = [dataclasses.replace(r, split="test") if r.case_id == "a-p0-v1" else r
+             for r in records]
+    split = {r.case_id: r.split for r in assign_splits(fixed, seed=1)}
+    assert split["a-p0-v1"] == split["a-p0-v2"] == "test"
+
+
+def test_all_fixed_records_come_back_unchanged():
+    records = [CaseRecord("x", ("x.nii",), split="train"),
+               CaseRecord("y", ("y.nii",), split="test")]
+    assert assign_splits(records) == records
+
+
+def test_a_zero_fraction_leaves_its_split_empty():
+    split = assign_splits(_records({"a": 8, "b": 8}), {"train": 0.75, "test": 0.25})
+    assert {r.split for r in split} == {"train", "test"}
+
+
+def test_stratify_by_an_attribute_or_nothing():
+    records = [CaseRecord(f"c{i}", (f"c{i}.nii",),
+                          attributes={"scanner": "ge" if i % 2 else "siemens"})
+               for i in range(10)]
+    split = assign_splits(records, {"train": 0.6, "test": 0.4}, stratify_by="scanner")
+    per = Counter((r.attributes["scanner"], r.split) for r in split)
+    assert per[("ge", "test")] == per[("siemens", "test")] == 2
+    assert Counter(r.split for r in assign_splits(records, stratify_by=None)) == {
+        "train": 7, "val": 1, "test": 2}
+
+
+@pytest.mark.parametrize(
+    ("records", "kwargs", "message"),
+    [
+        (_records({"a": 2}, two_visits_every=1), {}, "2 patient"),
+        (_records({"a": 5}), {"fractions": {"train": 0.7, "test": 0.2}}, "sum to 0.9"),
+        (_records({"a": 5}), {"fractions": {"train": 0.8, "testing": 0.2}}, "testing"),
+        (_records({"a": 5}), {"stratify_by": "scanner"}, "scanner"),
+        ([CaseRecord("x", ("x.nii",)), CaseRecord("x", ("y.nii",))], {}, "'x' appears twice"),
+        ([CaseRecord("x", ("x.nii",), patient_id="p", split="train"),
+          CaseRecord("y", ("y.nii",), patient_id="p", split="test")], {}, "patient 'p'"),
+    ],
+)
+def test_impossible_requests_name_the_problem(records, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        assign_splits(records, **kwargs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 7), min_size=1, max_size=4), seed=st.integers(0, 5))
+def test_every_case_is_split_patient_level_and_no_wanted_split_is_empty(sizes, seed):
+    records = _records({f"s{i}": n for i, n in enumerate(sizes)})
+    if len({r.patient_id for r in records}) < 3:
+        with pytest.raises(DataError):
+            assign_splits(records, seed=seed)
+        return
+    split = assign_splits(records, seed=seed)
+    assert all(len(s) == 1 for s in _patient_splits(split).values())
+    assert {r.split for r in split} == {"train", "val", "test"}
+    reversed_split = {r.case_id: r.split for r in assign_splits(records[::-1], seed=seed)}
+    assert reversed_split == {r.case_id: r.split for r in split}

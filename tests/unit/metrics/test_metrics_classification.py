@@ -1,0 +1,84 @@
+"""Classification metrics, worked by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from medselect.errors import DataError
+from medselect.metrics import (
+    CASE_LABEL,
+    MetricValue,
+    auc,
+    balanced_accuracy,
+    classification_case_metrics,
+    expected_calibration_error,
+    sensitivity_at_threshold,
+    specificity_at_threshold,
+)
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "reference", "threshold", "expected"),
+    [
+        (0.7, 1, 0.5, (0.7, 1.0)),
+        (0.7, 0, 0.5, (0.3, 0.0)),
+        (0.7, 1, 0.8, (0.7, 0.0)),  # below the threshold: predicted 0
+        ([0.2, 0.5, 0.3], 2, 0.5, (0.3, 0.0)),
+        ([0.2, 0.5, 0.3], 1, 0.5, (0.5, 1.0)),
+    ],
+)
+def test_case_metrics(probabilities, reference, threshold, expected):
+    rows = classification_case_metrics(probabilities, reference, threshold=threshold)
+    assert rows == [MetricValue("probability", CASE_LABEL, pytest.approx(expected[0])),
+                    MetricValue("correct", CASE_LABEL, expected[1])]
+
+
+def test_case_metrics_reject_bad_input():
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        classification_case_metrics(1.2, 1)
+    with pytest.raises(DataError, match="reference class 3"):
+        classification_case_metrics([0.5, 0.5], 3)
+
+
+def test_auc_counts_pairs():
+    # positives 0.35 and 0.8 against negatives 0.1 and 0.4: 3 of 4 pairs ordered right
+    assert auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert auc([0, 1], [0.5, 0.5]) == 0.5  # a tie counts half
+    assert math.isnan(auc([1, 1], [0.2, 0.9]))
+
+
+def test_balanced_accuracy_is_mean_recall():
+    assert balanced_accuracy([0, 0, 0, 1], [0, 0, 1, 1]) == pytest.approx((2 / 3 + 1) / 2)
+    assert balanced_accuracy([0, 1, 2, 2], [0, 1, 2, 0]) == pytest.approx((1 + 1 + 0.5) / 3)
+
+
+def test_sensitivity_and_specificity_at_threshold():
+    labels, scores = [1, 1, 0, 0], [0.9, 0.4, 0.6, 0.2]
+    assert sensitivity_at_threshold(labels, scores) == 0.5
+    assert specificity_at_threshold(labels, scores) == 0.5
+    assert sensitivity_at_threshold(labels, scores, threshold=0.3) == 1.0
+    assert specificity_at_threshold(labels, scores, threshold=0.3) == 0.5
+    assert math.isnan(specificity_at_threshold([1], [0.3]))
+
+
+def test_expected_calibration_error_binary():
+    # confidences 0.95, 0.95, 0.75, 0.65; correct T, F, T, T
+    # bins: 0.95 (2 cases, accuracy 0.5) gap 0.45; 0.75 gap 0.25; 0.65 gap 0.35
+    ece = expected_calibration_error([1, 0, 0, 1], [0.95, 0.95, 0.25, 0.65])
+    assert ece == pytest.approx((2 * 0.45 + 0.25 + 0.35) / 4)
+
+
+def test_expected_calibration_error_multiclass_and_perfect():
+    p = np.array([[0.6, 0.3, 0.1]] * 5)  # confidence 0.6 ...
+    labels = [0, 0, 0, 1, 2]  # ... and accuracy 0.6: perfectly calibrated
+    assert expected_calibration_error(labels, p) == pytest.approx(0.0)
+
+
+def test_lengths_must_match():
+    with pytest.raises(DataError, match="3 labels but 2 scores"):
+        auc([0, 1, 1], [0.1, 0.2])
+    with pytest.raises(DataError, match="labels 0 and 1"):
+        auc([0, 2], [0.1, 0.2])

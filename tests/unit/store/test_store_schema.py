@@ -1,0 +1,73 @@
+"""The schema: every table present, constraints enforced, timestamps aware UTC, layer kept."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+import medselect.store
+from medselect.store import metadata, utcnow
+from medselect.store.schema import audit_event, model_version, task
+
+TABLES = {
+    "meta", "task", "dataset_version", "case", "case_set", "case_set_member", "run",
+    "epoch_metric", "external_model", "evaluation", "case_metric", "prediction", "review",
+    "model_version", "audit_event",
+}
+
+
+def test_every_table_is_created(ws):
+    assert set(metadata.tables) == TABLES
+    with ws.connect() as conn:
+        assert set(sa.inspect(conn).get_table_names()) == TABLES
+
+
+def test_model_versions_are_unique_per_task_scope_and_version(ws):
+    row = {"task": "knee", "scope": "global", "version": 1, "model_ref": "run-abc",
+           "status": "champion", "created_by": "ci"}
+    with ws.begin() as conn:
+        conn.execute(task.insert().values(name="knee", kind="segmentation"))
+        conn.execute(model_version.insert().values(row))
+        conn.execute(model_version.insert().values({**row, "scope": "site:B"}))
+    with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"), ws.begin() as conn:
+        conn.execute(model_version.insert().values({**row, "model_ref": "run-def"}))
+    with pytest.raises(sa.exc.IntegrityError, match="CHECK"), ws.begin() as conn:
+        conn.execute(model_version.insert().values({**row, "version": 2, "status": "live"}))
+
+
+def test_timestamps_come_back_aware_utc_and_naive_ones_are_refused(ws):
+    now = utcnow()
+    with ws.begin() as conn:
+        conn.execute(audit_event.insert().values(ts=now, actor="a", action="x", hash="h1"))
+        stored = conn.execute(sa.select(audit_event.c.ts)).scalar_one()
+        with pytest.raises(sa.exc.StatementError, match="has no time zone"):
+            conn.execute(audit_event.insert().values(
+                ts=datetime(2024, 1, 1), actor="a", action="x", hash="h2"))
+    assert stored == now and stored.utcoffset().total_seconds() == 0
+
+
+def test_public_api_is_pinned():
+    assert set(medselect.store.__all__) == {
+        "SCHEMA_VERSION", "Workspace", "metadata", "utcnow",
+        "atomic_path", "atomic_write_bytes", "atomic_write_text",
+        "put_task", "get_task", "add_dataset_version", "get_dataset_version",
+        "latest_dataset_version", "list_dataset_versions", "set_reference_case_set",
+        "get_cases", "get_case", "add_case_set", "get_case_set", "list_case_sets",
+        "case_set_members", "case_set_hash",
+        "upsert_run", "set_run_status", "get_run", "list_runs", "add_epoch_metrics",
+        "get_epoch_metrics",
+    }
+
+
+def test_store_imports_no_torch_and_no_other_layer():
+    code = (
+        "import sys, medselect.store; "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('medselect.')"
+        " and not m.startswith(('medselect.store', 'medselect.errors'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
