@@ -13,8 +13,6 @@ from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
 
 app = typer.Typer(help="Import, generate and check datasets.", no_args_is_help=True)
 
-#: Patient-level split of new cases; stratified by site.
-SPLIT_FRACTIONS = {"train": 0.6, "val": 0.15, "test": 0.25}
 
 SourceArg = Annotated[
     Path, typer.Argument(help="A CSV/JSON manifest, or an nnU-Net raw dataset folder.")
@@ -45,14 +43,16 @@ def synth_knee(
     json_: JsonOpt = False,
 ) -> None:
     """Generate the multi-site knee MR phantom (deterministic) and import it."""
+    from medselect.config import PhantomSource
     from medselect.data.sources import synth_phantom
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
     ws = Workspace.create(workspace)
     folder = out or ws.path(f"sources/knee-phantom-{size}px-seed{seed}")
-    source = synth_phantom(folder, cases_per_site=cases_per_site, size=size, seed=seed)
-    result = _import(ws, source, task=task, kind="segmentation", seed=seed) if import_ else None
+    spec = PhantomSource(cases_per_site=cases_per_site, size=size, seed=seed)
+    source = synth_phantom(folder, spec)
+    result = _import(ws, source, task=task, kind="segmentation") if import_ else None
     if json_:
         cli.print_json({"folder": str(folder), "import": result.to_dict() if result else None})
         return
@@ -83,7 +83,7 @@ def import_(
     data = read_source(source)
     ws = Workspace.create(workspace)
     result = _import(
-        ws, data, task=task or _slug(source), kind=kind, seed=seed,
+        ws, data, task=task or _slug(source), kind=kind, split_seed=seed,
         classes=_names(classes), spatial_dims=spatial_dims,
     )
     if json_:
@@ -153,37 +153,39 @@ def list_versions(
     cli.out.print(table)
 
 
-def _import(ws, source, *, task: str, kind: str, seed: int, classes=None, spatial_dims=None):
+def _import(ws, source, *, task: str, kind: str, split_seed: int = 0, classes=None,
+            spatial_dims=None):
     """Import ``source`` into the task (its stored definition wins over options)."""
-    from medselect.data.importer import TaskInfo, import_dataset
+    from medselect.config import SplitSpec, TaskSpec
+    from medselect.data.importer import import_dataset
     from medselect.errors import NotFound
     from medselect.store import get_task
 
     with ws.connect() as conn:
         try:
-            stored = get_task(conn, task)
+            spec = TaskSpec.model_validate(get_task(conn, task)["config"])
         except NotFound:
-            stored = None
-    if stored:
-        config = stored["config"]
-        kind = stored["kind"]
-    else:
-        classes = classes or source.classes
-        if kind != "landmarks" and not classes:
-            abort(f"task {task!r} is new: give its --classes (comma-separated, background "
-                  "first for segmentation) so label values can be checked")
-        config = {
-            "name": task, "kind": kind, "classes": classes,
-            "landmarks": source.landmarks, "spatial_dims": spatial_dims or 2,
-        }
-    info = TaskInfo(
-        name=task, kind=kind, classes=config.get("classes") or (),
-        spatial_dims=config.get("spatial_dims"), config=config,
-    )
+            classes = classes or source.classes
+            if kind != "landmarks" and not classes:
+                abort(f"task {task!r} is new: give its --classes (comma-separated, background "
+                      "first for segmentation) so label values can be checked")
+            spec = _task_spec(TaskSpec, name=task, kind=kind, classes=classes,
+                              landmarks=source.landmarks, spatial_dims=spatial_dims or 2)
     return import_dataset(
-        ws, info, source.records, fractions=SPLIT_FRACTIONS, seed=seed,
+        ws, spec, source.records, split=SplitSpec(seed=split_seed),
         source=source.describe(), description=f"{source.kind} {source.path.name}",
     )
+
+
+def _task_spec(model, **fields):
+    from pydantic import ValidationError
+
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "task"
+        abort(f"--{field.replace('_', '-')}: {first['msg'].removeprefix('Value error, ')}")
 
 
 def print_import(cli: CLIContext, result) -> None:

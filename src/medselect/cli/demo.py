@@ -21,18 +21,19 @@ def demo(
     ] = True,
 ) -> None:
     """Generate the knee phantom, import it and print where everything was written."""
-    from medselect.cli.data import _import, print_import
-    from medselect.data.sources import PHANTOM_TASK, synth_phantom
+    from medselect.cli.data import print_import
+    from medselect.config import default_demo_experiment
+    from medselect.data.importer import import_experiment_data
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
     started = time.perf_counter()
+    experiment = default_demo_experiment()
+    experiment.data.source.cases_per_site = cases_per_site
+    experiment.data.source.size = size
     ws = Workspace.create(workspace)
     cli.out.rule("1. data: multi-site knee MR phantom")
-    source = synth_phantom(
-        ws.path(f"sources/knee-phantom-{size}px"), cases_per_site=cases_per_site, size=size, seed=0
-    )
-    print_import(cli, _import(ws, source, task=PHANTOM_TASK, kind="segmentation", seed=0))
+    print_import(cli, import_experiment_data(ws, experiment))
     cli.out.rule("done")
     cli.out.print(f"workspace: [bold]{ws.root}[/] (database medselect.db, files under data/)")
     cli.out.print(f"wall time: {time.perf_counter() - started:.1f} s")

@@ -9,6 +9,8 @@ import typer
 
 from medselect.cli import data as data_commands
 from medselect.cli import demo as demo_command
+from medselect.cli import runs as runs_commands
+from medselect.cli import sweep as sweep_commands
 from medselect.cli.context import Abort, CLIContext
 from medselect.errors import MedselectError
 
@@ -20,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_commands.app, name="data")
+app.add_typer(sweep_commands.app, name="sweep")
+app.add_typer(runs_commands.app, name="runs")
 app.command("demo")(demo_command.demo)
 
 

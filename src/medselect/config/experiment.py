@@ -66,7 +66,7 @@ class Experiment(BaseModel):
             metrics = list(DEFAULT_METRICS[self.task.kind])
             self.evaluation = self.evaluation.model_copy(update={"metrics": metrics})
         if self.promotion.primary.metric is None:
-            metric = self.ranking.metric or self.evaluation.metrics[0]
+            metric = next(iter(self.ranking.metrics()), self.evaluation.metrics[0])
             primary = self.promotion.primary.model_copy(update={"metric": metric})
             self.promotion = self.promotion.model_copy(update={"primary": primary})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from medselect.store.reviews import MAX_COMMENT_LENGTH, MAX_REVIEWER_LENGTH
 
@@ -43,8 +43,10 @@ class Acceptance(Out):
     accepted: int = 0
     reviewed: int = 0
 
+    @computed_field
     @property
     def rate(self) -> float | None:
+        """Share of current verdicts that are acceptable; None before any review."""
         return self.accepted / self.reviewed if self.reviewed else None
 
 
@@ -107,6 +109,7 @@ class Leaderboard(Out):
     ci_reliable: bool
     ci_note: str | None
     notes: list[str]
+    missing_values: str = Field(description="how a missing value enters the ranking")
     failed: list[FailedRun]
 
 

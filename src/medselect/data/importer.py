@@ -16,10 +16,11 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from medselect.config import Experiment, SplitSpec, TaskSpec
 from medselect.data.case import CaseRecord
 from medselect.data.check import check_dataset
 from medselect.data.leakage import require_no_leakage, require_no_split_leakage
@@ -44,17 +45,6 @@ BLOB_DIR = "data"
 
 
 @dataclass(frozen=True)
-class TaskInfo:
-    """What the importer needs to know of the task (a subset of the experiment's ``task:``)."""
-
-    name: str
-    kind: str
-    classes: Sequence[str] = ()
-    spatial_dims: int | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class ImportResult:
     """The stored version and how its cases fall into sites and splits."""
 
@@ -72,13 +62,10 @@ class ImportResult:
 
 def import_dataset(
     ws: Workspace,
-    task: TaskInfo,
+    task: TaskSpec,
     records: Sequence[CaseRecord],
     *,
-    fractions: Mapping[str, float],
-    stratify_by: str | None = "site",
-    seed: int = 0,
-    freeze_reference: bool = True,
+    split: SplitSpec | None = None,
     source: Mapping[str, Any] | None = None,
     description: str = "",
 ) -> ImportResult:
@@ -90,6 +77,7 @@ def import_dataset(
         DataError: the splits cannot be made (too few patients).
     """
     source_name = str((source or {}).get("path", task.name))
+    split = split or SplitSpec()
     problems = check_dataset(records, list(task.classes) or None, spatial_dims=task.spatial_dims)
     if problems:
         raise DatasetInvalid(problems, source=source_name)
@@ -99,8 +87,8 @@ def import_dataset(
         reference = _reference(conn, parent)
     digests = {r.case_id: case_digest(r) for r in records}
     records = assign_splits(
-        [_keep_split(r, parent_cases) for r in records], fractions,
-        stratify_by=stratify_by, seed=seed,
+        [_keep_split(r, parent_cases) for r in records], split.fractions.as_dict(),
+        stratify_by=split.stratify_by, seed=split.seed,
     )
     require_no_split_leakage(records)
     if reference:
@@ -109,7 +97,7 @@ def import_dataset(
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
     test_ids = sorted(r.case_id for r in records if r.split == "test")
     with ws.begin() as conn:
-        put_task(conn, task.name, task.kind, dict(task.config))
+        put_task(conn, task.name, task.kind.value, task.model_dump(mode="json"))
         existing = _get_version(conn, version_id)
         parent_id = existing["parent_id"] if existing else (parent["id"] if parent else None)
         version = add_dataset_version(conn, {
@@ -121,7 +109,7 @@ def import_dataset(
             "dataset_version": version_id, "kind": "test",
         }, test_ids)
         reference_id = reference["id"] if reference else None
-        if reference_id is None and freeze_reference and test_ids:
+        if reference_id is None and split.freeze_reference and test_ids:
             reference_id = f"{version_id}-reference"
             add_case_set(conn, {
                 "id": reference_id, "name": "reference", "task": task.name,
@@ -222,3 +210,16 @@ def _suffix(path: Path) -> str:
         if name.endswith(double):
             return double
     return path.suffix.lower()
+
+
+def import_experiment_data(ws: Workspace, experiment: Experiment) -> ImportResult:
+    """Make (or find) the dataset version an experiment's ``data:`` section describes."""
+    from medselect.data.sources import load_source
+
+    source = experiment.data.source
+    folder = ws.path(f"sources/{experiment.task.name}-{source.kind}")
+    data = load_source(experiment.data, folder)
+    return import_dataset(
+        ws, experiment.task, data.records, split=experiment.data.split,
+        source=data.describe(), description=f"{data.kind} {data.path.name}",
+    )

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medselect.config import DataSpec, ManifestSource, NnunetSource, PhantomSource
 from medselect.data.case import CaseRecord
 from medselect.data.manifest import read_manifest
 from medselect.data.nnunet import read_nnunet
 from medselect.data.phantom import KNEE_CLASSES, KNEE_LANDMARKS, synth_knee_dataset
+from medselect.data.phantom_sites import DEFAULT_SITES
 from medselect.errors import DataError
-
-PHANTOM_TASK = "knee-seg"
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,36 @@ def read_source(path: str | Path) -> SourceData:
     raise DataError(f"{path}: not a manifest (.csv, .json) nor an nnU-Net folder")
 
 
-def synth_phantom(
-    out: Path, *, cases_per_site: int, size: int, seed: int, spatial_dims: int = 2
-) -> SourceData:
-    """Write the knee phantom to ``out`` and return it as a source."""
+def synth_phantom(out: Path, spec: PhantomSource) -> SourceData:
+    """Write the knee phantom described by ``spec`` to ``out`` and return it as a source.
+
+    Raises:
+        DataError: ``spec.sites`` names a site the phantom does not have.
+    """
+    if isinstance(spec.sites, int):
+        sites = DEFAULT_SITES[: spec.sites]
+    else:
+        known = {site.name: site for site in DEFAULT_SITES}
+        unknown = sorted(set(spec.sites) - set(known))
+        if unknown:
+            raise DataError(f"data.source.sites: unknown phantom sites {unknown}; "
+                            f"choose from {sorted(known)}")
+        sites = [known[name] for name in spec.sites]
     records = synth_knee_dataset(
-        out, cases_per_site=cases_per_site, size=size, seed=seed, spatial_dims=spatial_dims
+        out, cases_per_site=spec.cases_per_site, sites=sites, size=spec.size, seed=spec.seed,
+        spatial_dims=spec.spatial_dims or 2,
     )
     return SourceData(
         records, "phantom", out, classes=list(KNEE_CLASSES), landmarks=list(KNEE_LANDMARKS),
-        extra={"cases_per_site": cases_per_site, "size": size, "seed": seed,
-               "spatial_dims": spatial_dims},
+        extra=spec.model_dump(mode="json"),
     )
+
+
+def load_source(spec: DataSpec, phantom_folder: Path) -> SourceData:
+    """The records an experiment's ``data.source`` describes (the phantom is written first)."""
+    source = spec.source
+    if isinstance(source, PhantomSource):
+        return synth_phantom(phantom_folder, source)
+    if isinstance(source, ManifestSource | NnunetSource):
+        return read_source(source.path)
+    raise DataError(f"data.source: unsupported kind {source.kind!r}")

@@ -86,9 +86,12 @@ def resampled_aggregates(
 
 
 def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> np.ndarray:
-    """Percentile bootstrap interval per column: array (2, n_models) of lower and upper bounds."""
+    """Percentile bootstrap interval per column: array (2, n_models) of lower and upper bounds.
+
+    Resamples on which an aggregate is undefined (NaN, e.g. an AUC without positives) are left
+    out."""
     tail = 100 * (1 - confidence) / 2
-    return np.percentile(samples, [tail, 100 - tail], axis=0)
+    return np.nanpercentile(samples, [tail, 100 - tail], axis=0)
 
 
 def interval_caveat(n_cases: int, strata: np.ndarray | None = None) -> str | None:

@@ -168,7 +168,7 @@ def score_matrix(
     case_codes, cases = pd.factorize(rows["case_id"], sort=True)
     model_codes = pd.Index(models).get_indexer(rows["model"])
     flat = case_codes.astype(np.int64) * len(models) + model_codes
-    if len(np.unique(flat)) != len(flat):
+    if np.bincount(flat, minlength=1).max() > 1:
         dup = rows[pd.Series(flat, index=rows.index).duplicated(keep=False)].iloc[0]
         raise RankingError(f"the per-case table has more than one {metric!r}/{label!r} value "
                            f"for model {dup['model']!r} on case {dup['case_id']!r}; keep one "

@@ -39,17 +39,24 @@ from medselect.store.evaluations import (
     get_predictions,
     latest_evaluations,
     list_evaluations,
+    predictions_of_case,
     put_evaluation,
     put_external_model,
     replace_case_metrics,
     replace_predictions,
     set_evaluation_status,
 )
-from medselect.store.reviews import acceptance_rates, add_review, list_reviews
+from medselect.store.reviews import (
+    acceptance_by_case,
+    acceptance_rates,
+    add_review,
+    list_reviews,
+)
 from medselect.store.runs import (
     add_epoch_metrics,
     get_epoch_metrics,
     get_run,
+    latest_epoch_metrics,
     list_runs,
     set_run_status,
     upsert_run,
@@ -61,6 +68,7 @@ from medselect.store.workspace import Workspace
 __all__ = [
     "SCHEMA_VERSION",
     "Workspace",
+    "acceptance_by_case",
     "acceptance_rates",
     "add_case_set",
     "add_dataset_version",
@@ -85,6 +93,7 @@ __all__ = [
     "get_run",
     "get_task",
     "latest_dataset_version",
+    "latest_epoch_metrics",
     "latest_evaluations",
     "list_case_sets",
     "list_dataset_versions",
@@ -92,6 +101,7 @@ __all__ = [
     "list_reviews",
     "list_runs",
     "metadata",
+    "predictions_of_case",
     "put_evaluation",
     "put_external_model",
     "put_task",

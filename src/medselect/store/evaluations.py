@@ -208,6 +208,15 @@ def get_predictions(conn: sa.Connection, evaluation_id: str) -> list[dict[str, A
     return fetch_all(conn, stmt)
 
 
+def predictions_of_case(
+    conn: sa.Connection, case_id: str, evaluation_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The prediction rows of one case in several evaluations, keyed by evaluation id."""
+    stmt = sa.select(prediction).where(prediction.c.case_id == case_id,
+                                       prediction.c.evaluation.in_(list(evaluation_ids)))
+    return {row["evaluation"]: row for row in fetch_all(conn, stmt)}
+
+
 def latest_evaluations(
     conn: sa.Connection, case_set: str, model_refs: Sequence[str] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -226,6 +235,7 @@ def case_metric_table(
     model_refs: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
     labels: Sequence[str] | None = None,
+    case_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The per-case table of a case set: what ranking and the dashboard read.
 
@@ -233,8 +243,8 @@ def case_metric_table(
     ref), ``case_id``, ``metric``, ``label``, ``value`` (NaN where the metric is undefined) and
     the case attribute ``site``. Each model contributes its newest finished evaluation on the
     case set; values of cases that are not members of the case set are left out. Rows are
-    ordered by model, case, metric and label. ``model_refs``, ``metrics`` and ``labels``
-    restrict the table to those values.
+    ordered by model, case, metric and label. ``model_refs``, ``metrics``, ``labels`` and
+    ``case_ids`` restrict the table to those values.
 
     Raises:
         NotFound: the case set is missing.
@@ -251,10 +261,14 @@ def case_metric_table(
         stmt = stmt.where(case_metric.c.metric.in_(list(metrics)))
     if labels is not None:
         stmt = stmt.where(case_metric.c.label.in_(list(labels)))
-    frame = pd.DataFrame(conn.execute(stmt).all(),
-                         columns=["evaluation", "case_id", "metric", "label", "value"])
-    if frame.empty:
+    if case_ids is not None:
+        stmt = stmt.where(case_metric.c.case_id.in_(list(case_ids)))
+    rows = conn.execute(stmt).all()
+    if not rows:
         return _empty_table()
+    # column-wise: pandas probes each Row for namedtuple fields, which is slow on 10^6 rows
+    names = ["evaluation", "case_id", "metric", "label", "value"]
+    frame = pd.DataFrame(dict(zip(names, zip(*rows, strict=True), strict=True)))
     model_of = {row["id"]: ref for ref, row in evaluations.items()}
     frame["model"] = frame["evaluation"].map(model_of)
     frame["site"] = frame["case_id"].map(sites)

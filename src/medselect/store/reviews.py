@@ -83,12 +83,28 @@ def acceptance_rates(conn: sa.Connection, case_set: str) -> dict[str, tuple[int,
     Raises:
         NotFound: the case set is missing.
     """
+    rates: dict[str, tuple[int, int]] = {}
+    for (model_ref, _), (accepted, reviewed) in acceptance_by_case(conn, case_set).items():
+        total = rates.get(model_ref, (0, 0))
+        rates[model_ref] = (total[0] + accepted, total[1] + reviewed)
+    return rates
+
+
+def acceptance_by_case(
+    conn: sa.Connection, case_set: str, model_ref: str | None = None, case_id: str | None = None
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per ``(model_ref, case_id)``: ``(accepted, reviewed)`` over current verdicts (see
+    :func:`acceptance_rates`), optionally for one model or one case.
+
+    Raises:
+        NotFound: the case set is missing.
+    """
     get_case_set(conn, case_set)
     current: dict[tuple[str, str, str], str] = {}
-    for row in list_reviews(conn, case_set=case_set):
+    for row in list_reviews(conn, case_set=case_set, model_ref=model_ref, case_id=case_id):
         current[row["model_ref"], row["case_id"], row["reviewer"]] = row["verdict"]
-    rates: dict[str, tuple[int, int]] = {}
-    for (model_ref, _, _), verdict in current.items():
-        accepted, reviewed = rates.get(model_ref, (0, 0))
-        rates[model_ref] = (accepted + (verdict == "acceptable"), reviewed + 1)
-    return rates
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for (ref, case, _), verdict in current.items():
+        accepted, reviewed = counts.get((ref, case), (0, 0))
+        counts[ref, case] = (accepted + (verdict == "acceptable"), reviewed + 1)
+    return counts

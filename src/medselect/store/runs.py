@@ -8,7 +8,7 @@ dataset version), so a resumed sweep upserts the same rows instead of adding new
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -180,3 +180,24 @@ def get_epoch_metrics(conn: sa.Connection, run_id: str) -> list[dict[str, Any]]:
 
 def _number(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
+
+
+def latest_epoch_metrics(
+    conn: sa.Connection, run_ids: Sequence[str]
+) -> dict[str, tuple[int, dict[str, float | None]]]:
+    """``run_id -> (last epoch, {name: value})`` for the runs that recorded any epoch."""
+    if not run_ids:
+        return {}
+    last = (
+        sa.select(epoch_metric.c.run, sa.func.max(epoch_metric.c.epoch).label("epoch"))
+        .where(epoch_metric.c.run.in_(list(run_ids)))
+        .group_by(epoch_metric.c.run)
+        .subquery()
+    )
+    stmt = sa.select(epoch_metric).join(
+        last, (epoch_metric.c.run == last.c.run) & (epoch_metric.c.epoch == last.c.epoch)
+    )
+    out: dict[str, tuple[int, dict[str, float | None]]] = {}
+    for row in conn.execute(stmt):
+        out.setdefault(row.run, (row.epoch, {}))[1][row.name] = row.value
+    return out

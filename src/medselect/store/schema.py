@@ -159,6 +159,8 @@ run = sa.Table(
     sa.Column("n_parameters", sa.Integer),
     sa.Column("device", sa.String),
     sa.Column("worker", sa.String, comment="host:pid of the process training it"),
+    sa.Column("details", sa.JSON, nullable=False, default=dict,
+              comment="what the config names, spelled out (augmentation preset contents)"),
     _one_of("status", RUN_STATUSES),
     sa.Index(None, "task", "status"),
     sa.Index(None, "sweep"),

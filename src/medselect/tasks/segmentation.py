@@ -7,8 +7,8 @@ at each image's own size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from monai.networks.utils import one_hot
 
 from medselect.config.choices import Loss, TaskKind
 from medselect.errors import ConfigError, DataError
-from medselect.tasks.base import MetricGoal, TaskLike, TaskPlugin
+from medselect.tasks.base import MetricGoal, Mode, TaskLike, TaskPlugin
 from medselect.train.losses import label_map_loss
 
 
@@ -26,7 +26,7 @@ class SegmentationPlugin(TaskPlugin):
 
     kind = TaskKind.SEGMENTATION.value
     losses = tuple(loss.value for loss in Loss)
-    metrics = {"val_dice": "max"}
+    metrics: ClassVar[Mapping[str, Mode]] = {"val_dice": "max"}
     primary_metric = MetricGoal("val_dice", "max")
     target_mode = "nearest"
     target_attribute = "label"

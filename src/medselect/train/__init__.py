@@ -1,0 +1,59 @@
+"""Layer 2: MONAI networks, losses and augmentation, the training loop, checkpoints, inference.
+
+A sweep worker trains one configuration with::
+
+    result = train_model(config, get_task_plugin(task.kind), task, train, val,
+                         out_dir=run_folder, on_epoch=store_epoch)
+
+and evaluation reloads it with :func:`load_model` and runs :func:`predict`.
+"""
+
+from medselect.train.augment import build_preset, describe_preset, offline_augment
+from medselect.train.checkpoint import load_checkpoint, save_checkpoint
+from medselect.train.dataset import (
+    CaseDataset,
+    TrainingData,
+    build_dataset,
+    normalize,
+    preprocess_image,
+    resize,
+)
+from medselect.train.device import autocast, grad_scaler, seed_everything, select_device
+from medselect.train.loop import check_run, train_model
+from medselect.train.losses import label_map_loss
+from medselect.train.optim import build_optimizer, build_scheduler
+from medselect.train.predict import load_model, predict, predict_logits
+from medselect.train.records import BestTracker, EpochRecord, TrainResult
+from medselect.train.zoo import build_network, check_network_input, count_parameters
+
+__all__ = [
+    "BestTracker",
+    "CaseDataset",
+    "EpochRecord",
+    "TrainResult",
+    "TrainingData",
+    "autocast",
+    "build_dataset",
+    "build_network",
+    "build_optimizer",
+    "build_preset",
+    "build_scheduler",
+    "check_network_input",
+    "check_run",
+    "count_parameters",
+    "describe_preset",
+    "grad_scaler",
+    "label_map_loss",
+    "load_checkpoint",
+    "load_model",
+    "normalize",
+    "offline_augment",
+    "predict",
+    "predict_logits",
+    "preprocess_image",
+    "resize",
+    "save_checkpoint",
+    "seed_everything",
+    "select_device",
+    "train_model",
+]

@@ -21,6 +21,7 @@ from medselect.store import (
     get_predictions,
     latest_evaluations,
     list_evaluations,
+    predictions_of_case,
     put_evaluation,
     put_external_model,
     put_task,
@@ -159,6 +160,9 @@ def test_predictions_round_trip(ws, test_set):
              "overlay_uri": "evaluations/e1/a.png", "thumbnail_uri": "evaluations/e1/a_t.png"},
         ])
         rows = get_predictions(conn, "e1")
+        put_evaluation(conn, _evaluation("e2", "r2"))
+        replace_predictions(conn, "e2", [{"case_id": "a", "status": "error", "error": "shape"}])
+        of_a = predictions_of_case(conn, "a", ["e1", "e2", "e9"])
         with pytest.raises(StoreError, match="prediction of case 'a' in evaluation 'e1': status"):
             replace_predictions(conn, "e1", [{"case_id": "a", "status": "fine"}])
         with pytest.raises(StoreError, match=r"unknown field\(s\) \['colour'\]"):
@@ -168,6 +172,7 @@ def test_predictions_round_trip(ws, test_set):
     assert [(r["case_id"], r["status"]) for r in rows] == [("a", "ok"), ("b", "missing")]
     assert rows[0]["overlay_uri"] == "evaluations/e1/a.png"
     assert rows[1]["error"] == "no prediction file b.nii.gz"
+    assert {k: v["status"] for k, v in of_a.items()} == {"e1": "ok", "e2": "error"}
 
 
 def _fill(ws) -> None:
@@ -208,6 +213,7 @@ def test_case_metric_table_filters(ws, test_set):
     with ws.connect() as conn:
         table = case_metric_table(conn, case_set="ts", model_refs=["r2", "r3"], metrics=["dice"])
         hd95 = case_metric_table(conn, case_set="ts", labels=[""])
+        only_c = case_metric_table(conn, case_set="ts", case_ids=["c", "d"])
         none = case_metric_table(conn, case_set="ts", model_refs=["r9"])
         assert evaluated_metrics(conn, "e2") == [("dice", "femur"), ("hd95", "")]
         with pytest.raises(NotFound, match="case set 'nope'"):
@@ -215,6 +221,8 @@ def test_case_metric_table_filters(ws, test_set):
     assert table[["model", "case_id", "value"]].values.tolist() == [["r2", "a", 0.6],
                                                                     ["r2", "c", 0.6]]
     assert hd95[["model", "metric"]].values.tolist() == [["r1", "hd95"], ["r2", "hd95"]]
+    assert only_c[["model", "case_id", "site"]].values.tolist() == [["r1", "c", "south"],
+                                                                     ["r2", "c", "south"]]
     assert none.empty
     assert list(none.columns) == list(table.columns)
     assert pd.api.types.is_float_dtype(none["value"])

@@ -6,6 +6,7 @@ import pytest
 
 from medselect.errors import NotFound, StoreError
 from medselect.store import (
+    acceptance_by_case,
     acceptance_rates,
     add_case_set,
     add_dataset_version,
@@ -72,5 +73,9 @@ def test_acceptance_rates_count_each_reviewers_newest_verdict(ws, test_set):
         _review(conn, "r2", "a", "ann", "not_acceptable")
     with ws.connect() as conn:
         assert acceptance_rates(conn, "ts") == {"r1": (2, 3), "r2": (0, 1)}
+        assert acceptance_by_case(conn, "ts") == {("r1", "a"): (1, 2), ("r1", "b"): (1, 1),
+                                                 ("r2", "a"): (0, 1)}
+        assert acceptance_by_case(conn, "ts", model_ref="r1", case_id="b") == {
+            ("r1", "b"): (1, 1)}
         with pytest.raises(NotFound, match="case set 'nope'"):
             acceptance_rates(conn, "nope")

@@ -1,0 +1,86 @@
+"""Benchmark of the dashboard at the issue's scale: 200 models x 2000 cases.
+
+Fills a synthetic workspace straight through the store (no training: see
+``medselect.dashboard.sample``; Dice and HD95 per class and their mean, 3 sites, one shared
+overlay PNG), then times with FastAPI's TestClient: the leaderboard API cold (bootstrap and
+paired tests computed) and warm (cached), the leaderboard page, the model page and its gallery
+API, the case page and the comparison. Targets (warm): leaderboard API under 300 ms, model page
+under 500 ms.
+
+Run: ``.venv/bin/python benchmarks/bench_dashboard.py [--models 200 --cases 2000 --repeat 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from medselect.dashboard import DashboardSettings, create_app
+from medselect.dashboard.sample import build_sample_workspace, case_name, run_ref
+
+TARGETS_MS = {"leaderboard API (warm)": 300, "model page (warm)": 500}
+
+
+def timed(client, url: str, repeat: int) -> list[float]:
+    """Milliseconds of each of ``repeat`` GETs of ``url`` (each must succeed)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = client.get(url)
+        times.append(1000 * (time.perf_counter() - start))
+        if response.status_code != 200:
+            raise SystemExit(f"GET {url} answered {response.status_code}: {response.text[:300]}")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=200)
+    parser.add_argument("--cases", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--resamples", type=int, default=1000)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ws"
+        start = time.perf_counter()
+        ws = build_sample_workspace(root, n_models=args.models, n_cases=args.cases,
+                                    sites=("north", "south", "east"), overlays="shared")
+        print(f"workspace: {args.models} models x {args.cases} cases, "
+              f"{args.models * args.cases * 6:,} metric values, filled in "
+              f"{time.perf_counter() - start:.1f} s")
+        settings = DashboardSettings(workspace=root, n_resamples=args.resamples)
+        client = TestClient(create_app(settings, workspace=ws))
+        mid = run_ref(args.models // 2)
+        urls = {
+            "leaderboard API (cold)": ("/api/leaderboard", 1),
+            "leaderboard API (warm)": ("/api/leaderboard", args.repeat),
+            "significance API (warm)": ("/api/leaderboard/significance", args.repeat),
+            "leaderboard hd95 p10 site (cold)": (
+                "/api/leaderboard?metric=hd95&aggregate=p10&site=south", 1),
+            "leaderboard page (warm)": ("/", args.repeat),
+            "model page (warm)": (f"/models/{mid}", args.repeat),
+            "model API (warm)": (f"/api/models/{mid}", args.repeat),
+            "gallery API, sorted by hd95 (warm)": (f"/api/models/{mid}/cases?sort=hd95&page=3",
+                                                   args.repeat),
+            "case page (warm)": (f"/cases/{case_name(7)}", args.repeat),
+            "compare page, top 2 (warm)": ("/compare", args.repeat),
+        }
+        print(f"{'request':42s} {'median ms':>10s} {'min ms':>8s} {'target':>8s}")
+        for name, (url, repeat) in urls.items():
+            times = timed(client, url, repeat)
+            target = TARGETS_MS.get(name)
+            verdict = "" if target is None else (
+                f"{target:>5d} ms {'ok' if statistics.median(times) < target else 'MISSED'}")
+            print(f"{name:42s} {statistics.median(times):10.1f} {min(times):8.1f} {verdict}")
+        ws.dispose()
+
+
+if __name__ == "__main__":
+    main()

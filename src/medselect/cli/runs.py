@@ -1,0 +1,88 @@
+"""``medselect runs``: what each training run is, how it went, and why it failed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from medselect.cli.context import CLIContext
+from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
+
+app = typer.Typer(help="Inspect training runs.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    sweep: Annotated[str | None, typer.Option(help="Only runs of this sweep.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Every run with its configuration, status, best validation metric and error."""
+    from medselect.store import Workspace, list_runs
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    with ws.connect() as conn:
+        runs = list_runs(conn, status=status, sweep=sweep)
+    if json_:
+        cli.print_json([{k: v for k, v in r.items() if k != "traceback"} for r in runs])
+        return
+    table = Table("run", "architecture", "loss", "augmentation", "status", "best", "time",
+                  "error")
+    for r in runs:
+        c = r["config"]
+        table.add_row(
+            r["id"], c["architecture"], c["loss"], c["augmentation"], r["status"],
+            "" if r["best_metric"] is None else f"{r['best_metric']:.4f}",
+            "" if r["duration_s"] is None else f"{r['duration_s']:.0f} s",
+            (r["error"] or "")[:80],
+        )
+    cli.out.print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="Run id (see `medselect runs list`).")],
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    json_: JsonOpt = False,
+) -> None:
+    """One run: configuration, augmentation contents, epochs, error and traceback."""
+    from medselect.store import Workspace, get_epoch_metrics, get_run
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    with ws.connect() as conn:
+        run = get_run(conn, run_id)
+        epochs = get_epoch_metrics(conn, run_id)
+    if json_:
+        cli.print_json(run | {"epochs": epochs})
+        return
+    cli.out.print(f"[bold]{run['id']}[/]  {run['status']}  sweep {run['sweep']}  "
+                  f"data {run['dataset_version']}")
+    config = Table("field", "value", title="configuration")
+    for key, value in run["config"].items():
+        config.add_row(key, str(value))
+    for key, value in (run["details"] or {}).items():
+        config.add_row(key, str(value))
+    cli.out.print(config)
+    names = sorted({e["name"] for e in epochs})
+    table = Table("epoch", *names, title="epochs")
+    by_epoch: dict[int, dict[str, float | None]] = {}
+    for e in epochs:
+        by_epoch.setdefault(e["epoch"], {})[e["name"]] = e["value"]
+    for epoch, values in sorted(by_epoch.items()):
+        table.add_row(str(epoch), *(_fmt(values.get(n)) for n in names))
+    cli.out.print(table)
+    if run["error"]:
+        cli.out.print(f"[red]error:[/] {run['error']}")
+    if run["traceback"]:
+        cli.out.print(run["traceback"], markup=False, highlight=False)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"

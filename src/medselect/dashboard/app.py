@@ -1,0 +1,55 @@
+"""The FastAPI application: built by :func:`create_app`, nothing created at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from medselect.dashboard import handlers
+from medselect.dashboard.context import Dashboard
+from medselect.dashboard.render import STATIC
+from medselect.dashboard.routes import ROUTERS
+from medselect.dashboard.security import TokenMiddleware
+from medselect.dashboard.settings import DashboardSettings
+from medselect.store import Workspace
+
+
+def create_app(settings: DashboardSettings, workspace: Workspace | None = None) -> FastAPI:
+    """The dashboard app for ``settings.workspace``.
+
+    Args:
+        settings: where the workspace is, the bind host and the token (see
+            :class:`DashboardSettings`).
+        workspace: an already open workspace to use (it is then not disposed by the app);
+            by default the app opens ``settings.workspace`` and disposes it on shutdown.
+
+    Raises:
+        ConfigError: the host is not loopback and no token is set.
+        StoreError: there is no workspace at ``settings.workspace``.
+    """
+    settings.check()
+    owned = workspace is None
+    if workspace is None:
+        workspace = Workspace.open(settings.workspace, settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            workspace.dispose()
+
+    app = FastAPI(title="medselect dashboard", lifespan=lifespan,
+                  description="Leaderboards, model pages, case galleries and expert reviews of "
+                              "a medselect workspace. Artifacts (overlays, thumbnails) are "
+                              "served at /artifacts/<uri> for the *_uri fields.")
+    app.state.dashboard = Dashboard(workspace, settings)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    handlers.install(app)
+    if settings.requires_token:
+        app.add_middleware(TokenMiddleware, token=settings.token)
+    return app

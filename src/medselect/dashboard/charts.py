@@ -1,0 +1,125 @@
+"""Plotly figures as plain dicts (``{"data": [...], "layout": {...}}``), drawn by plotly.js.
+
+Figures are built from the same page data the API returns, never from extra queries; building
+dicts (not ``plotly.graph_objects``) keeps a page with 200 models fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medselect.dashboard.schemas import (
+    Curve,
+    Distribution,
+    Leaderboard,
+    ModelPage,
+    Significance,
+)
+
+Figure = dict[str, Any]
+
+GOOD, BAD, NEUTRAL, ACCENT = "#1a7f37", "#cf222e", "#d0d7de", "#0969da"
+ROW_PX = 18
+
+
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title, "font": {"size": 14}}, "margin": {"l": 60, "r": 20,
+            "t": 40, "b": 40}, "hovermode": "closest", **extra}
+
+
+def ci_chart(board: Leaderboard) -> Figure:
+    """Each model's aggregate with its bootstrap interval; the best group highlighted."""
+    rows = [r for r in board.rows if r.aggregate is not None]
+    models = [r.model for r in rows]
+    lower = [r.aggregate - r.ci_low if r.ci_low is not None else 0 for r in rows]
+    upper = [r.ci_high - r.aggregate if r.ci_high is not None else 0 for r in rows]
+    trace = {
+        "type": "scatter", "mode": "markers", "x": [r.aggregate for r in rows], "y": models,
+        "error_x": {"type": "data", "symmetric": False, "array": upper, "arrayminus": lower},
+        "marker": {"color": [GOOD if r.in_best_group else ACCENT for r in rows], "size": 8},
+        "hovertemplate": "%{y}: %{x:.4g}<extra></extra>",
+    }
+    title = f"{board.aggregate} {board.metric} ({board.label}) with 95% bootstrap CI"
+    return {"data": [trace], "layout": _layout(
+        title, height=max(240, 60 + ROW_PX * len(rows)),
+        yaxis={"autorange": "reversed", "automargin": True},
+        xaxis={"title": {"text": f"{board.metric} [{board.unit}]"}})}
+
+
+def stability_chart(board: Leaderboard) -> Figure:
+    """Median rank over bootstrap resamples with its 95% range, in leaderboard order."""
+    rows = board.rows
+    trace = {
+        "type": "scatter", "mode": "markers", "x": [r.model for r in rows],
+        "y": [r.median_rank for r in rows],
+        "error_y": {"type": "data", "symmetric": False,
+                    "array": [r.rank_high - r.median_rank for r in rows],
+                    "arrayminus": [r.median_rank - r.rank_low for r in rows]},
+        "customdata": [round(r.p_best, 3) for r in rows],
+        "hovertemplate": "%{x}: median rank %{y}, P(best) %{customdata}<extra></extra>",
+        "marker": {"color": ACCENT},
+    }
+    return {"data": [trace], "layout": _layout(
+        "Rank stability over bootstrap resamples", height=320,
+        yaxis={"autorange": "reversed", "title": {"text": "rank"}},
+        xaxis={"automargin": True, "tickangle": -45})}
+
+
+def significance_chart(sig: Significance) -> Figure:
+    """Row vs column: green where the row model is significantly better, red worse."""
+    z = [[1 if b else (-1 if sig.better[j][i] else 0) for j, b in enumerate(row)]
+         for i, row in enumerate(sig.better)]
+    text = [["" if p is None else f"{p:.3g}" for p in row] for row in sig.adjusted]
+    trace = {
+        "type": "heatmap", "z": z, "x": sig.models, "y": sig.models, "text": text,
+        "zmin": -1, "zmax": 1, "showscale": False,
+        "colorscale": [[0, BAD], [0.5, NEUTRAL], [1, GOOD]],
+        "hovertemplate": "%{y} vs %{x}: Holm p = %{text}<extra></extra>",
+    }
+    side = max(300, 80 + 14 * len(sig.models))
+    return {"data": [trace], "layout": _layout(
+        f"Paired {sig.test} tests, Holm-corrected (alpha {sig.alpha:g})", height=side,
+        yaxis={"autorange": "reversed", "automargin": True},
+        xaxis={"automargin": True, "tickangle": -45})}
+
+
+def curves_chart(curves: list[Curve]) -> Figure:
+    """Training curves per epoch: losses on the left axis, other metrics on the right."""
+    data = []
+    for curve in curves:
+        loss = "loss" in curve.name
+        data.append({"type": "scatter", "mode": "lines+markers", "name": curve.name,
+                     "x": curve.epochs, "y": curve.values, "yaxis": "y" if loss else "y2"})
+    return {"data": data, "layout": _layout(
+        "Training curves", height=320, xaxis={"title": {"text": "epoch"}},
+        yaxis={"title": {"text": "loss"}},
+        yaxis2={"title": {"text": "metric"}, "overlaying": "y", "side": "right"})}
+
+
+def box_chart(metric: str, unit: str, boxes: list[Distribution]) -> Figure:
+    """Precomputed box plots of one metric, all cases and per site."""
+    boxes = [b for b in boxes if b.metric == metric and b.n]
+    trace = {
+        "type": "box", "x": [b.site or "all" for b in boxes],
+        "q1": [b.q1 for b in boxes], "median": [b.median for b in boxes],
+        "q3": [b.q3 for b in boxes], "lowerfence": [b.low for b in boxes],
+        "upperfence": [b.high for b in boxes], "mean": [b.mean for b in boxes],
+        "marker": {"color": ACCENT}, "name": metric,
+    }
+    return {"data": [trace], "layout": _layout(
+        f"{metric} per site", height=280, showlegend=False,
+        yaxis={"title": {"text": f"{metric} [{unit}]"}})}
+
+
+def leaderboard_charts(board: Leaderboard, sig: Significance) -> dict[str, Figure]:
+    return {"ci": ci_chart(board), "stability": stability_chart(board),
+            "significance": significance_chart(sig)}
+
+
+def model_charts(page: ModelPage) -> dict[str, Figure]:
+    units = {m.name: m.unit for m in page.metrics}
+    charts = {f"box-{metric}": box_chart(metric, units[metric], page.distributions)
+              for metric in page.gallery.columns}
+    if page.curves:
+        charts["curves"] = curves_chart(page.curves)
+    return charts

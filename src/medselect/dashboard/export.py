@@ -1,0 +1,126 @@
+"""The dashboard as a folder of HTML files that opens from disk (``medselect report``).
+
+The same views and templates as the live app, with :class:`~.links.StaticLinks`: every link is
+relative, overlays and plotly.js are copied in, and what the server does per request is done
+ahead (one leaderboard file per metric, label, aggregate and site) or in the browser (sorting,
+site filter and paging of galleries). Reviews are shown but cannot be added.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from medselect.dashboard import charts, queries, views
+from medselect.dashboard.context import Dashboard
+from medselect.dashboard.links import StaticLinks, slug
+from medselect.dashboard.render import STATIC, plotly_js, render_page
+from medselect.dashboard.routes.artifacts import artifact_path
+from medselect.dashboard.settings import DashboardSettings
+from medselect.dashboard.views import leaderboard
+from medselect.errors import NotFound
+from medselect.store import Workspace, get_predictions
+
+COMPARE_TOP = 4
+
+
+def export_static(
+    workspace: Workspace,
+    out_dir: str | os.PathLike[str],
+    *,
+    case_set: str | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Path:
+    """Write the dashboard of ``case_set`` (default: the most evaluated one) to ``out_dir``.
+
+    Writes ``index.html`` (the default leaderboard), ``leaderboard/*.html`` (the other
+    metrics, labels, aggregates and sites), ``models/*.html`` (every case in each gallery),
+    ``cases/*.html``, ``compare/*.html`` (the top 2, 3 and 4 models), ``artifacts/`` (the
+    overlays and thumbnails) and ``static/``. Files already in ``out_dir`` are overwritten,
+    others are left alone.
+
+    Returns:
+        the path of ``index.html``.
+
+    Raises:
+        NotFound: nothing was evaluated yet, or ``case_set`` is missing.
+    """
+    out = Path(out_dir)
+    settings = DashboardSettings(workspace=workspace.root, n_resamples=n_resamples, seed=seed)
+    dash = Dashboard(workspace, settings)
+    with workspace.connect() as conn:
+        req = leaderboard.resolve(dash, conn, case_set=case_set)
+        scope = req.scope
+        board = views.leaderboard_view(dash, conn, case_set=scope.id)
+        top = [r.model for r in board.rows[:COMPARE_TOP]]
+        compares = [tuple(top[:k]) for k in range(2, len(top) + 1)]
+        links = StaticLinks(default_board=(req.metric, req.label, "mean", None),
+                            compares=compares)
+        _export_leaderboards(dash, conn, out, scope, req.catalog, links, compares)
+        for ref in scope.evaluations:
+            page = views.model_view(dash, conn, ref, case_set=scope.id, page_size=0)
+            _write(out / "models" / f"{slug(ref)}.html",
+                   render_page("model.html", links.at(1), page, charts=charts.model_charts(page)))
+        for case_id in queries.case_sites(dash, conn, scope):
+            page = views.case_view(dash, conn, case_id, case_set=scope.id)
+            _write(out / "cases" / f"{slug(case_id)}.html",
+                   render_page("case.html", links.at(1), page))
+        for models in compares:
+            page = views.compare_view(dash, conn, models, case_set=scope.id, limit=0)
+            _write(out / links.compare_file(models),
+                   render_page("compare.html", links.at(1), page))
+        _copy_artifacts(conn, workspace.root, out / "artifacts", scope)
+    _copy_static(out / "static")
+    return out / "index.html"
+
+
+def _export_leaderboards(dash: Dashboard, conn: sa.Connection, out: Path, scope: queries.Scope,
+                         catalog, links: StaticLinks, compares) -> None:
+    sites = [None, *sorted(set(queries.case_sites(dash, conn, scope).values()))]
+    for info in catalog:
+        for label in info.labels:
+            for aggregate in leaderboard.AGGREGATES:
+                for site in sites:
+                    params = dict(case_set=scope.id, metric=info.name, label=label,
+                                  aggregate=aggregate, site=site)
+                    board = views.leaderboard_view(dash, conn, **params)
+                    sig = views.significance_view(dash, conn, **params)
+                    name = links.board_file(links.board_key(info.name, label, aggregate, site),
+                                            links.default_board)
+                    html = render_page("leaderboard.html", links.at(name.count("/")), board,
+                                       charts=charts.leaderboard_charts(board, sig),
+                                       compares=compares)
+                    _write(out / name, html)
+
+
+def _copy_artifacts(conn: sa.Connection, root: Path, target: Path, scope: queries.Scope) -> None:
+    """Copy every overlay and thumbnail of the scope's predictions (only files inside the
+    workspace, as the live app serves them)."""
+    uris = {uri for evaluation in scope.evaluations.values()
+            for p in get_predictions(conn, evaluation["id"])
+            for uri in (p["overlay_uri"], p["thumbnail_uri"]) if uri}
+    for uri in sorted(uris):
+        try:
+            source = artifact_path(root, uri)
+        except NotFound:
+            continue
+        destination = target / uri
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+
+
+def _copy_static(target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for source in STATIC.iterdir():
+        if source.is_file():
+            shutil.copyfile(source, target / source.name)
+    shutil.copyfile(plotly_js(), target / "plotly.min.js")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,130 @@
+"""Where a page links to: server URLs, or relative file names in the static export.
+
+Templates only ever call a :class:`Links` object, so the same templates serve the live app and
+the folder that opens from disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from urllib.parse import quote, urlencode
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of ``text``; a short hash keeps changed names distinct."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", text)
+    if safe == text and not text.startswith("."):
+        return text
+    return f"{safe.lstrip('.')}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def _query(params: dict[str, object]) -> str:
+    pairs = []
+    for key, value in params.items():
+        if value is None or value == ():
+            continue
+        if isinstance(value, bool):
+            value = int(value)
+        values = value if isinstance(value, list | tuple) else [value]
+        pairs += [(key, str(v)) for v in values]
+    return f"?{urlencode(pairs)}" if pairs else ""
+
+
+class ServerLinks:
+    """Links of the live app; query parameters carry what the page shows."""
+
+    static_mode = False
+
+    def __init__(self, case_set: str | None = None) -> None:
+        self.case_set = case_set
+
+    def _with_scope(self, params: dict[str, object]) -> str:
+        return _query({"case_set": self.case_set, **params})
+
+    def leaderboard(self, **params: object) -> str:
+        return "/" + self._with_scope(params)
+
+    def model(self, ref: str, **params: object) -> str:
+        return f"/models/{quote(ref, safe='')}" + self._with_scope(params)
+
+    def case(self, case_id: str, **params: object) -> str:
+        return f"/cases/{quote(case_id, safe='')}" + self._with_scope(params)
+
+    def compare(self, models: Sequence[str] = (), **params: object) -> str | None:
+        return "/compare" + self._with_scope({"models": list(models), **params})
+
+    def review(self, case_id: str) -> str:
+        return f"/cases/{quote(case_id, safe='')}/reviews"
+
+    def artifact(self, uri: str | None) -> str | None:
+        return None if uri is None else "/artifacts/" + quote(uri)
+
+    def static(self, name: str) -> str:
+        return f"/static/{name}"
+
+
+class StaticLinks:
+    """Links between the files of a static export, relative to a page ``depth`` folders deep.
+
+    Only pages the export writes are linked: ``leaderboards`` and ``compares`` list them
+    (a link to anything else is None, and templates leave it out).
+    """
+
+    static_mode = True
+
+    def __init__(self, depth: int = 0, *, default_board: tuple = (),
+                 compares: Sequence[Sequence[str]] = ()) -> None:
+        self.prefix = "../" * depth
+        self.default_board = tuple(default_board)
+        self.compares = {tuple(c) for c in compares}
+
+    def at(self, depth: int) -> StaticLinks:
+        other = StaticLinks(depth, default_board=self.default_board)
+        other.compares = self.compares
+        return other
+
+    @staticmethod
+    def board_key(metric: str | None = None, label: str | None = None,
+                  aggregate: str | None = None, site: str | None = None) -> tuple:
+        return (metric, label, aggregate or "mean", site)
+
+    @classmethod
+    def board_file(cls, key: tuple, default_board: tuple) -> str:
+        if key == default_board:
+            return "index.html"
+        metric, label, aggregate, site = key
+        name = "-".join((metric, label, aggregate, site or "all"))
+        return f"leaderboard/{slug(name)}.html"
+
+    def leaderboard(self, metric: str | None = None, label: str | None = None,
+                    aggregate: str | None = None, site: str | None = None, **_: object) -> str:
+        if metric is None:
+            return self.prefix + "index.html"
+        key = self.board_key(metric, label, aggregate, site)
+        return self.prefix + self.board_file(key, self.default_board)
+
+    def model(self, ref: str, **_: object) -> str:
+        return f"{self.prefix}models/{slug(ref)}.html"
+
+    def case(self, case_id: str, **_: object) -> str:
+        return f"{self.prefix}cases/{slug(case_id)}.html"
+
+    def compare(self, models: Sequence[str] = (), **_: object) -> str | None:
+        if tuple(models) not in self.compares:
+            return None
+        return f"{self.prefix}{self.compare_file(models)}"
+
+    @staticmethod
+    def compare_file(models: Sequence[str]) -> str:
+        return f"compare/{slug('--'.join(models))}.html"
+
+    def review(self, case_id: str) -> None:
+        return None
+
+    def artifact(self, uri: str | None) -> str | None:
+        return None if uri is None else f"{self.prefix}artifacts/{quote(uri)}"
+
+    def static(self, name: str) -> str:
+        return f"{self.prefix}static/{name}"

@@ -1,0 +1,245 @@
+"""Reads of the store that the views share, cached where they are costly.
+
+A :class:`Scope` is the case set a page is about and the evaluation each model contributes to
+it; its :attr:`Scope.key` (case set + the evaluations' ids, statuses and times) keys every
+cached result, so a new or recomputed evaluation is picked up on the next request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from medselect.dashboard.context import Dashboard
+from medselect.dashboard.schemas import Acceptance, CaseSetInfo, FailedRun, MetricInfo, ModelInfo
+from medselect.errors import NotFound
+from medselect.metrics import CASE_LABEL, MEAN_LABEL, METRICS
+from medselect.store import (
+    acceptance_rates,
+    case_metric_table,
+    case_set_members,
+    evaluated_metrics,
+    get_case_set,
+    get_task,
+    latest_evaluations,
+    list_case_sets,
+    list_evaluations,
+    list_runs,
+)
+from medselect.store.evaluations import EXTERNAL_PREFIX
+from medselect.store.schema import external_model, model_version
+
+SUMMARY_FIELDS = ("architecture", "loss", "learning_rate", "batch_size", "augmentation")
+CATALOG_SAMPLE = 3
+"""How many evaluations are read to list the metrics of a case set (they all share them)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A case set and, per model, its newest finished evaluation on it."""
+
+    case_set: dict[str, Any]
+    evaluations: dict[str, dict[str, Any]]
+
+    @property
+    def id(self) -> str:
+        return self.case_set["id"]
+
+    @property
+    def task(self) -> str:
+        return self.case_set["task"]
+
+    @property
+    def key(self) -> tuple:
+        return (self.id, tuple(sorted(
+            (e["id"], e["status"], e["created_at"].isoformat(), e["duration_s"])
+            for e in self.evaluations.values())))
+
+    def info(self) -> CaseSetInfo:
+        return case_set_info(self.case_set, len(self.evaluations))
+
+
+def case_set_info(row: Mapping[str, Any], n_evaluations: int) -> CaseSetInfo:
+    return CaseSetInfo(id=row["id"], name=row["name"], kind=row["kind"], task=row["task"],
+                       dataset_version=row["dataset_version"], n_evaluations=n_evaluations)
+
+
+def case_set_choices(conn: sa.Connection) -> list[CaseSetInfo]:
+    """Every case set with at least one finished evaluation, most evaluated first."""
+    counts = Counter(e["case_set"] for e in list_evaluations(conn, status="finished"))
+    rows = [r for r in list_case_sets(conn) if counts[r["id"]]]
+    rows.sort(key=lambda r: (-counts[r["id"]], -r["created_at"].timestamp(), r["id"]))
+    return [case_set_info(r, counts[r["id"]]) for r in rows]
+
+
+def resolve_scope(conn: sa.Connection, case_set: str | None = None) -> Scope:
+    """The scope of ``case_set``, or by default of the case set most models were evaluated on.
+
+    Raises:
+        NotFound: the case set is missing, or nothing was evaluated yet.
+    """
+    if case_set is None:
+        choices = case_set_choices(conn)
+        if not choices:
+            raise NotFound("no model has a finished evaluation in this workspace yet; run "
+                           "`medselect evaluate` (or `medselect demo`) first")
+        case_set = choices[0].id
+    row = get_case_set(conn, case_set)
+    return Scope(case_set=row, evaluations=latest_evaluations(conn, case_set))
+
+
+def case_sites(dash: Dashboard, conn: sa.Connection, scope: Scope) -> dict[str, str]:
+    """Case id -> site of the scope's cases, in case id order."""
+    def compute() -> dict[str, str]:
+        return {c["case_id"]: c["site"] for c in case_set_members(conn, scope.id)}
+    key = ("sites", scope.id, scope.case_set["content_hash"])
+    return dash.cache.get_or_compute(key, compute)
+
+
+def metric_catalog(dash: Dashboard, conn: sa.Connection, scope: Scope) -> list[MetricInfo]:
+    """The metrics (with their labels) evaluated on the scope, in the metrics registry order."""
+    def compute() -> list[MetricInfo]:
+        newest = sorted(scope.evaluations.values(), key=lambda e: e["created_at"])
+        labels: dict[str, set[str]] = {}
+        for evaluation in newest[-CATALOG_SAMPLE:]:
+            for metric, label in evaluated_metrics(conn, evaluation["id"]):
+                labels.setdefault(metric, set()).add(label)
+        order = {name: i for i, name in enumerate(METRICS)}
+        names = sorted(labels, key=lambda m: (order.get(m, len(order)), m))
+        policy = newest[-1]["metric_policy"] if newest else {}
+        return [_metric_info(name, labels[name], policy) for name in names]
+    return dash.cache.get_or_compute(("catalog", scope.key), compute)
+
+
+def _metric_info(name: str, labels: set[str], policy: Mapping[str, Any]) -> MetricInfo:
+    ordered = sorted(labels, key=lambda x: (x not in (MEAN_LABEL, CASE_LABEL), x))
+    spec = METRICS.get(name)
+    if spec is not None:
+        return MetricInfo(name=name, labels=ordered, direction=spec.direction.value,
+                          unit=spec.unit.value, definition=spec.definition)
+    stored = policy.get(name) or policy.get("metrics", {}).get(name) or {}
+    return MetricInfo(name=name, labels=ordered, direction=stored.get("direction", "higher"),
+                      unit=stored.get("unit", "none"), definition=stored.get("definition", ""))
+
+
+def find_metric(catalog: list[MetricInfo], name: str) -> MetricInfo:
+    """Raises: NotFound: no such metric was evaluated (the message lists those that were)."""
+    for info in catalog:
+        if info.name == name:
+            return info
+    raise NotFound(f"metric {name!r} was not evaluated on this case set; it has: "
+                   f"{', '.join(m.name for m in catalog) or 'no metrics'}")
+
+
+def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo]) -> str:
+    """The task's ``ranking.metric`` when it was evaluated, else Dice, else the first metric."""
+    if not catalog:
+        raise NotFound(f"no metric values are stored for case set {scope.id!r}")
+    names = [m.name for m in catalog]
+    configured = get_task(conn, scope.task)["config"].get("ranking", {}).get("metric")
+    for name in (configured, "dice"):
+        if name in names:
+            return name
+    return names[0]
+
+
+def label_table(dash: Dashboard, conn: sa.Connection, scope: Scope, label: str) -> pd.DataFrame:
+    """The per-case table of the scope restricted to one label (all metrics, all models)."""
+    def compute() -> pd.DataFrame:
+        return case_metric_table(conn, case_set=scope.id, labels=[label])
+    return dash.cache.get_or_compute(("table", scope.key, label), compute)
+
+
+def model_table(
+    conn: sa.Connection, scope: Scope, model: str, labels: list[str] | None = None
+) -> pd.DataFrame:
+    """One model's per-case table on the scope. Raises: NotFound: it was not evaluated."""
+    evaluation_of(scope, model)
+    return case_metric_table(conn, case_set=scope.id, model_refs=[model], labels=labels)
+
+
+def evaluation_of(scope: Scope, model: str) -> dict[str, Any]:
+    """Raises: NotFound: ``model`` has no finished evaluation on the scope's case set."""
+    try:
+        return scope.evaluations[model]
+    except KeyError:
+        raise NotFound(f"model {model!r} has no finished evaluation on case set {scope.id!r}; "
+                       f"evaluated models: {sorted(scope.evaluations)[:10]}") from None
+
+
+def model_infos(conn: sa.Connection, task: str) -> dict[str, ModelInfo]:
+    """Every run and external model of ``task`` by model ref, champions marked."""
+    champions = champion_scopes(conn, task)
+    infos = {}
+    for run in list_runs(conn, task=task):
+        infos[run["id"]] = ModelInfo(
+            ref=run["id"], kind="run", status=run["status"], summary=config_summary(run["config"]),
+            config=run["config"], error=run["error"], n_parameters=run["n_parameters"],
+            duration_s=run["duration_s"], champion=champions.get(run["id"], []))
+    stmt = sa.select(external_model).where(external_model.c.task == task)
+    for row in conn.execute(stmt).mappings():
+        ref = EXTERNAL_PREFIX + row["name"]
+        infos[ref] = ModelInfo(
+            ref=ref, kind="external", status="finished",
+            summary={"source": "external", "description": row["description"] or row["name"]},
+            config={"source_uri": row["source_uri"], "description": row["description"]},
+            champion=champions.get(ref, []))
+    return infos
+
+
+def model_info(infos: Mapping[str, ModelInfo], ref: str) -> ModelInfo:
+    """The info of ``ref``; a model known only from its evaluation gets a bare one."""
+    if ref in infos:
+        return infos[ref]
+    kind = "external" if ref.startswith(EXTERNAL_PREFIX) else "run"
+    return ModelInfo(ref=ref, kind=kind, status="unknown", summary={})
+
+
+def config_summary(config: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of a run configuration a reader compares models by, as short strings."""
+    return {key: _short(config[key]) for key in SUMMARY_FIELDS if key in config}
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, Mapping):
+        return str(value.get("name", value))
+    return str(value)
+
+
+def champion_scopes(conn: sa.Connection, task: str) -> dict[str, list[str]]:
+    """Model ref -> registry scopes (``global``, ``site:<name>``) where it is the champion."""
+    stmt = (sa.select(model_version.c.model_ref, model_version.c.scope)
+            .where(model_version.c.task == task, model_version.c.status == "champion")
+            .order_by(model_version.c.scope))
+    scopes: dict[str, list[str]] = {}
+    for ref, scope in conn.execute(stmt):
+        scopes.setdefault(ref, []).append(scope)
+    return scopes
+
+
+def failed_runs(conn: sa.Connection, task: str) -> list[FailedRun]:
+    return [FailedRun(id=r["id"], error=r["error"], summary=config_summary(r["config"]))
+            for r in list_runs(conn, task=task, status="failed")]
+
+
+def acceptance(conn: sa.Connection, case_set: str) -> dict[str, Acceptance]:
+    """Model ref -> accepted and reviewed counts on ``case_set`` (reviews change often: never
+    cached)."""
+    return {ref: Acceptance(accepted=a, reviewed=n)
+            for ref, (a, n) in acceptance_rates(conn, case_set).items()}
+
+
+def number(value: object) -> float | None:
+    """A JSON-safe metric value: NaN and infinities become None."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

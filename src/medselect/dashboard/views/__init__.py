@@ -1,0 +1,19 @@
+"""Page data built from the store and ``medselect.rank``: shared by the HTML pages, the JSON API
+and the static export."""
+
+from medselect.dashboard.views.case import case_view
+from medselect.dashboard.views.compare import compare_view
+from medselect.dashboard.views.leaderboard import leaderboard_view, significance_view
+from medselect.dashboard.views.model import gallery, model_view
+from medselect.dashboard.views.reviews import reviews_view, submit_review
+
+__all__ = [
+    "case_view",
+    "compare_view",
+    "gallery",
+    "leaderboard_view",
+    "model_view",
+    "reviews_view",
+    "significance_view",
+    "submit_review",
+]

@@ -1,0 +1,72 @@
+"""A case's page: every model's overlay, metrics and reviews, best model first."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from medselect.dashboard import queries
+from medselect.dashboard.context import Dashboard
+from medselect.dashboard.schemas import Acceptance, CaseEntry, CasePage, Review
+from medselect.errors import NotFound
+from medselect.store import (
+    acceptance_by_case,
+    case_metric_table,
+    list_reviews,
+    predictions_of_case,
+)
+
+
+def case_view(
+    dash: Dashboard,
+    conn: sa.Connection,
+    case_id: str,
+    *,
+    case_set: str | None = None,
+    metric: str | None = None,
+    label: str | None = None,
+) -> CasePage:
+    """Every evaluated model on one case, ordered best first by ``metric`` (missing last).
+
+    Raises:
+        NotFound: the case is not in the case set, or an unknown metric or label.
+    """
+    scope = queries.resolve_scope(conn, case_set)
+    sites = queries.case_sites(dash, conn, scope)
+    if case_id not in sites:
+        raise NotFound(f"case {case_id!r} is not in case set {scope.id!r}")
+    catalog = queries.metric_catalog(dash, conn, scope)
+    metric = metric or queries.default_metric(conn, scope, catalog)
+    info = queries.find_metric(catalog, metric)
+    label = label or info.labels[0]
+    rows = case_metric_table(conn, case_set=scope.id, labels=[label], case_ids=[case_id])
+    values = {(m, k): v for m, k, v in zip(rows["model"], rows["metric"], rows["value"],
+                                           strict=True)}
+    columns = [m.name for m in catalog if label in m.labels]
+    by_evaluation = {e["id"]: ref for ref, e in scope.evaluations.items()}
+    predictions = {by_evaluation[k]: p for k, p in
+                   predictions_of_case(conn, case_id, list(by_evaluation)).items()}
+    reviews: dict[str, list[Review]] = {}
+    for row in list_reviews(conn, case_set=scope.id, case_id=case_id):
+        reviews.setdefault(row["model_ref"], []).append(Review(**row))
+    accepted = acceptance_by_case(conn, scope.id, case_id=case_id)
+    entries = []
+    for model in scope.evaluations:
+        prediction = predictions.get(model, {"status": "missing", "error": "no prediction row"})
+        entries.append(CaseEntry(
+            model=model, status=prediction["status"], error=prediction.get("error"),
+            overlay_uri=prediction.get("overlay_uri"),
+            thumbnail_uri=prediction.get("thumbnail_uri"),
+            values={m: queries.number(values.get((model, m))) for m in columns},
+            reviews=reviews.get(model, []),
+            acceptance=_acceptance(accepted.get((model, case_id), (0, 0))),
+        ))
+    sign = 1 if info.direction == "higher" else -1
+    entries.sort(key=lambda e: (e.values.get(metric) is None,
+                                -sign * (e.values.get(metric) or 0.0), e.model))
+    return CasePage(case_id=case_id, site=sites[case_id], case_set=scope.info(), metric=metric,
+                    label=label, direction=info.direction, columns=columns, metrics=catalog,
+                    entries=entries)
+
+
+def _acceptance(counts: tuple[int, int]) -> Acceptance:
+    return Acceptance(accepted=counts[0], reviewed=counts[1])

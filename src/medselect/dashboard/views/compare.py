@@ -1,0 +1,83 @@
+"""Two to four models on the same cases, the cases where they differ most first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import sqlalchemy as sa
+
+from medselect.dashboard import queries
+from medselect.dashboard.context import Dashboard
+from medselect.dashboard.schemas import Compare, CompareRow
+from medselect.dashboard.views import leaderboard
+from medselect.errors import ConfigError, NotFound
+from medselect.store import case_metric_table, get_predictions
+
+MIN_MODELS, MAX_MODELS = 2, 4
+
+
+def compare_view(
+    dash: Dashboard,
+    conn: sa.Connection,
+    models: Sequence[str] = (),
+    *,
+    case_set: str | None = None,
+    metric: str | None = None,
+    label: str | None = None,
+    limit: int | None = None,
+) -> Compare:
+    """Per-case values and deltas of ``models`` (default: the two best on the leaderboard).
+
+    Rows are ordered by the spread between the models (largest first; a case where some model
+    has no value comes first, as a missing prediction is the largest difference of all).
+    ``limit`` caps the rows (default the gallery page size; 0 means every case).
+
+    Raises:
+        ConfigError: fewer than 2 or more than 4 models, or one named twice.
+        NotFound: a model was not evaluated on the case set, or an unknown metric or label.
+    """
+    req = leaderboard.resolve(dash, conn, case_set=case_set, metric=metric, label=label)
+    scope = req.scope
+    if not models:
+        rows = leaderboard.ranked(dash, conn, req).board.rows
+        models = [r.model for r in rows[:MIN_MODELS]]
+    models = list(models)
+    if not MIN_MODELS <= len(models) <= MAX_MODELS or len(set(models)) != len(models):
+        raise ConfigError(f"choose {MIN_MODELS} to {MAX_MODELS} different models to compare, "
+                          f"got {models}")
+    evaluations = [queries.evaluation_of(scope, m) for m in models]
+    rows = case_metric_table(conn, case_set=scope.id, model_refs=models, metrics=[req.metric],
+                             labels=[req.label])
+    sites = queries.case_sites(dash, conn, scope)
+    wide = rows.pivot(index="case_id", columns="model", values="value")
+    wide = wide.reindex(index=list(sites), columns=models)
+    values = wide.to_numpy(dtype=float)
+    if not np.isfinite(values).any():
+        raise NotFound(f"none of {models} has a {req.metric} value for label {req.label!r}")
+    deltas = values - values[:, :1]
+    with np.errstate(all="ignore"):
+        spread = np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
+    order_key = np.where(np.isnan(values).any(axis=1), np.inf, spread)
+    order = np.argsort(-order_key, kind="stable")
+    limit = dash.settings.page_size if limit is None else limit
+    shown = order[:limit] if limit else order
+    predictions = [{p["case_id"]: p for p in get_predictions(conn, e["id"])} for e in evaluations]
+    case_ids = list(wide.index)
+    out_rows = []
+    for i in shown:
+        case_id = case_ids[i]
+        found = [p.get(case_id, {}) for p in predictions]
+        out_rows.append(CompareRow(
+            case_id=case_id, site=sites[case_id],
+            values=[queries.number(v) for v in values[i]],
+            deltas=[queries.number(v) for v in deltas[i]], spread=queries.number(spread[i]),
+            thumbnail_uris=[p.get("thumbnail_uri") for p in found],
+            overlay_uris=[p.get("overlay_uri") for p in found]))
+    with np.errstate(all="ignore"):
+        means = np.nanmean(values, axis=0)
+    return Compare(case_set=scope.info(), models=models, choices=sorted(scope.evaluations),
+                   metric=req.metric, label=req.label,
+                   direction=queries.find_metric(req.catalog, req.metric).direction,
+                   metrics=req.catalog, aggregates=[queries.number(v) for v in means],
+                   total=len(case_ids), rows=out_rows)

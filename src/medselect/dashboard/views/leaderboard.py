@@ -1,0 +1,178 @@
+"""The leaderboard of a case set: one metric ranked with its statistics, the others beside it.
+
+The costly part (bootstrap, paired tests, the other metrics' aggregates) is computed once per
+scope and request parameters and cached; reviews, champions and failed runs are read fresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from medselect import rank
+from medselect.dashboard import queries
+from medselect.dashboard.context import Dashboard
+from medselect.dashboard.schemas import (
+    Acceptance,
+    Leaderboard,
+    LeaderboardEntry,
+    MetricInfo,
+    Significance,
+)
+from medselect.errors import NotFound, RankingError
+from medselect.store import get_task
+
+AGGREGATES = ("mean", "median", "p10")
+DEFAULT_TIE_BREAK = ("fewer_parameters",)
+
+
+@dataclass(frozen=True, eq=False)
+class Ranked:
+    """A computed leaderboard and the same aggregate of the other metrics, per model."""
+
+    board: rank.Leaderboard
+    others: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class BoardRequest:
+    """The parameters of a leaderboard after defaults were filled in and checked."""
+
+    scope: queries.Scope
+    metric: str
+    label: str
+    aggregate: str
+    site: str | None
+    catalog: list[MetricInfo]
+
+
+def resolve(
+    dash: Dashboard,
+    conn: sa.Connection,
+    *,
+    case_set: str | None = None,
+    metric: str | None = None,
+    label: str | None = None,
+    aggregate: str = "mean",
+    site: str | None = None,
+) -> BoardRequest:
+    """Fill in defaults and check every parameter.
+
+    Raises:
+        NotFound: unknown case set, metric, label or site (the message lists the known ones).
+        RankingError: an aggregate ``medselect.rank`` does not know.
+    """
+    scope = queries.resolve_scope(conn, case_set)
+    catalog = queries.metric_catalog(dash, conn, scope)
+    metric = metric or queries.default_metric(conn, scope, catalog)
+    info = queries.find_metric(catalog, metric)
+    label = label or info.labels[0]
+    if label not in info.labels:
+        raise NotFound(f"label {label!r} has no {metric} values; labels: {', '.join(info.labels)}")
+    aggregate = rank.parse_aggregate(aggregate).name
+    sites = sorted(set(queries.case_sites(dash, conn, scope).values()))
+    if site is not None and site not in sites:
+        raise NotFound(f"site {site!r} has no case in case set {scope.id!r}; sites: "
+                       f"{', '.join(sites)}")
+    return BoardRequest(scope, metric, label, aggregate, site, catalog)
+
+
+def ranked(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
+    """The cached :class:`Ranked` for a request."""
+    key = ("ranked", req.scope.key, req.metric, req.label, req.aggregate, req.site)
+    return dash.cache.get_or_compute(key, lambda: _compute(dash, conn, req))
+
+
+def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
+    table = queries.label_table(dash, conn, req.scope, req.label)
+    directions = {m.name: m.direction for m in req.catalog}
+    infos = queries.model_infos(conn, req.scope.task)
+    model_info = pd.DataFrame({"parameters": {ref: i.n_parameters for ref, i in infos.items()}},
+                              dtype=float)
+    task_config = get_task(conn, req.scope.task)["config"]
+    tie_break = task_config.get("ranking", {}).get("tie_break") or DEFAULT_TIE_BREAK
+    matrix = _site_matrix(table, req.metric, directions[req.metric], req.label, req.site)
+    board = rank.rank_matrix(matrix, req.aggregate, statistics=dash.statistics,
+                             tie_break=tie_break, model_info=model_info)
+    aggregate = rank.parse_aggregate(req.aggregate)
+    others = {}
+    for name in (m.name for m in req.catalog if m.name != req.metric):
+        try:
+            other = _site_matrix(table, name, directions[name], req.label, req.site)
+        except RankingError:  # not evaluated for this label, or every value missing
+            continue
+        values = np.asarray(aggregate(other.values), dtype=float)
+        others[name] = dict(zip(other.models, values.tolist(), strict=True))
+    return Ranked(board=board, others=others)
+
+
+def _site_matrix(table: pd.DataFrame, metric: str, direction: str, label: str,
+                 site: str | None) -> rank.ScoreMatrix:
+    matrix = rank.score_matrix(table, metric, direction, label=label)
+    if site is None:
+        return matrix
+    return matrix.subset((matrix.attributes["site"] == site).to_numpy())
+
+
+def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderboard:
+    """The leaderboard page's data (the parameters of :func:`resolve`)."""
+    req = resolve(dash, conn, **params)
+    result = ranked(dash, conn, req)
+    board = result.board
+    infos = queries.model_infos(conn, req.scope.task)
+    accepted = queries.acceptance(conn, req.scope.id)
+    stability = board.stability.to_frame()
+    info = queries.find_metric(req.catalog, req.metric)
+    others = list(result.others)
+    rows = [
+        LeaderboardEntry(
+            model=r.model, rank=r.rank, aggregate=queries.number(r.aggregate),
+            ci_low=queries.number(r.ci_low), ci_high=queries.number(r.ci_high),
+            n_cases=r.n_cases, n_imputed=r.n_imputed, p_best=r.p_best,
+            p_vs_best=queries.number(r.p_vs_best), in_best_group=r.in_best_group,
+            chosen=r.model == board.best,
+            median_rank=float(stability.at[r.model, "median_rank"]),
+            rank_low=float(stability.at[r.model, "rank_low"]),
+            rank_high=float(stability.at[r.model, "rank_high"]),
+            others={m: queries.number(result.others[m].get(r.model)) for m in others},
+            acceptance=accepted.get(r.model, Acceptance()),
+            info=queries.model_info(infos, r.model),
+        )
+        for r in board.rows
+    ]
+    return Leaderboard(
+        case_set=req.scope.info(), case_sets=queries.case_set_choices(conn),
+        metric=req.metric, label=req.label, aggregate=req.aggregate,
+        direction=info.direction, unit=info.unit, site=req.site,
+        sites=sorted(set(queries.case_sites(dash, conn, req.scope).values())),
+        aggregates=list(AGGREGATES), metrics=req.catalog, other_metrics=others, rows=rows,
+        best=board.best, best_group=list(board.best_group),
+        decided_by_tie_break=board.decided_by_tie_break, reason=board.reason,
+        ci_reliable=board.ci_reliable, ci_note=board.ci_note,
+        notes=list(board.notes),
+        missing_values=f"count as the worst value, {board.worst:g}",
+        failed=queries.failed_runs(conn, req.scope.task),
+    )
+
+
+def significance_view(dash: Dashboard, conn: sa.Connection, **params) -> Significance:
+    """Every pair of models compared (Holm-corrected), in leaderboard order; cached."""
+    req = resolve(dash, conn, **params)
+    board = ranked(dash, conn, req).board
+
+    def compute() -> Significance:
+        matrix = board.significance()
+        order = [matrix.models.index(r.model) for r in board.rows]
+        adjusted = matrix.adjusted[np.ix_(order, order)]
+        better = matrix.better[np.ix_(order, order)]
+        return Significance(
+            models=[matrix.models[i] for i in order], test=matrix.test.value,
+            alpha=matrix.alpha,
+            adjusted=[[queries.number(v) for v in row] for row in adjusted.tolist()],
+            better=better.tolist())
+
+    key = ("significance", req.scope.key, req.metric, req.label, req.aggregate, req.site)
+    return dash.cache.get_or_compute(key, compute)

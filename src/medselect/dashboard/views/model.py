@@ -1,0 +1,202 @@
+"""A model's page: its configuration, training curves, metric distributions and case gallery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from medselect.dashboard import queries
+from medselect.dashboard.context import Dashboard
+from medselect.dashboard.schemas import (
+    Acceptance,
+    Curve,
+    Distribution,
+    Gallery,
+    GalleryRow,
+    MetricInfo,
+    ModelPage,
+)
+from medselect.errors import NotFound
+from medselect.store import acceptance_by_case, get_epoch_metrics, get_predictions
+
+
+def model_view(
+    dash: Dashboard,
+    conn: sa.Connection,
+    model: str,
+    *,
+    case_set: str | None = None,
+    label: str | None = None,
+    sort: str | None = None,
+    descending: bool | None = None,
+    site: str | None = None,
+    page: int = 1,
+    page_size: int | None = None,
+) -> ModelPage:
+    """Everything the model page shows; the gallery is one page of it (see :func:`gallery`).
+
+    Raises:
+        NotFound: the model has no finished evaluation on the case set, or an unknown label,
+            sort metric or site was asked for.
+    """
+    scope = queries.resolve_scope(conn, case_set)
+    queries.evaluation_of(scope, model)
+    catalog = queries.metric_catalog(dash, conn, scope)
+    label = label or _default_label(conn, scope, catalog)
+    values = case_values(dash, conn, scope, model, label)
+    infos = queries.model_infos(conn, scope.task)
+    info = queries.model_info(infos, model)
+    return ModelPage(
+        info=info, case_set=scope.info(), label=label,
+        labels=sorted({lb for m in catalog for lb in m.labels}), metrics=catalog,
+        augmentation=augmentation_text(info.config),
+        curves=training_curves(conn, model) if model in infos and info.kind == "run" else [],
+        distributions=distributions(values),
+        gallery=gallery(dash, conn, scope, model, label=label, sort=sort, descending=descending,
+                        site=site, page=page, page_size=page_size, values=values),
+    )
+
+
+def _default_label(conn: sa.Connection, scope: queries.Scope, catalog: list[MetricInfo]) -> str:
+    metric = queries.find_metric(catalog, queries.default_metric(conn, scope, catalog))
+    return metric.labels[0]
+
+
+def case_values(
+    dash: Dashboard, conn: sa.Connection, scope: queries.Scope, model: str, label: str
+) -> pd.DataFrame:
+    """Cases x metrics of one model for one label, every member case present (NaN where no
+    value), with the ``site`` column first."""
+    table = queries.model_table(conn, scope, model, labels=[label])
+    sites = queries.case_sites(dash, conn, scope)
+    wide = table.pivot(index="case_id", columns="metric", values="value")
+    wide = wide.reindex(pd.Index(list(sites), name="case_id"))
+    wide.columns = list(wide.columns)
+    wide.insert(0, "site", pd.Series(sites))
+    return wide
+
+
+def gallery(
+    dash: Dashboard,
+    conn: sa.Connection,
+    scope: queries.Scope,
+    model: str,
+    *,
+    label: str,
+    sort: str | None = None,
+    descending: bool | None = None,
+    site: str | None = None,
+    page: int = 1,
+    page_size: int | None = None,
+    values: pd.DataFrame | None = None,
+) -> Gallery:
+    """One page of a model's cases, worst first by ``sort`` unless ``descending`` says otherwise.
+
+    Missing values (a missing prediction) sort as the worst. ``page_size`` 0 means every case.
+    """
+    evaluation = queries.evaluation_of(scope, model)
+    catalog = queries.metric_catalog(dash, conn, scope)
+    if values is None:
+        values = case_values(dash, conn, scope, model, label)
+    columns = [m.name for m in catalog if m.name in values.columns]
+    sort = sort or queries.default_metric(conn, scope, catalog)
+    if sort not in columns:
+        raise NotFound(f"cannot sort by {sort!r}: the model has no {sort} values for label "
+                       f"{label!r}; choose one of {', '.join(columns)}")
+    higher = queries.find_metric(catalog, sort).direction == "higher"
+    worst_first = descending is None or descending != higher
+    descending = (not higher) if descending is None else descending
+    sites = sorted(values["site"].unique())
+    if site is not None:
+        if site not in sites:
+            raise NotFound(f"site {site!r} has no case; sites: {', '.join(sites)}")
+        values = values[values["site"] == site]
+    ordered = values.sort_values(sort, ascending=not descending, kind="stable",
+                                 na_position="first" if worst_first else "last")
+    page_size = page_size if page_size is not None else dash.settings.page_size
+    total = len(ordered)
+    pages = max(1, -(-total // page_size)) if page_size else 1
+    page = min(max(1, page), pages)
+    shown = ordered.iloc[(page - 1) * page_size: page * page_size] if page_size else ordered
+    predictions = {p["case_id"]: p for p in get_predictions(conn, evaluation["id"])}
+    accepted = acceptance_by_case(conn, scope.id, model_ref=model)
+    rows = [
+        gallery_row(case_id, record, columns, predictions.get(case_id),
+                    accepted.get((model, case_id), (0, 0)))
+        for case_id, record in zip(shown.index, shown.to_dict("records"), strict=True)
+    ]
+    return Gallery(model=model, case_set=scope.id, label=label, columns=columns, sort=sort,
+                   descending=descending, site=site, sites=sites, page=page,
+                   page_size=page_size or max(total, 1), total=total, rows=rows)
+
+
+def gallery_row(
+    case_id: str,
+    record: Mapping[str, Any],
+    columns: list[str],
+    prediction: Mapping[str, Any] | None,
+    accepted: tuple[int, int],
+) -> GalleryRow:
+    prediction = prediction or {"status": "missing", "error": "no prediction row"}
+    return GalleryRow(
+        case_id=case_id, site=record["site"], status=prediction["status"],
+        error=prediction.get("error"), overlay_uri=prediction.get("overlay_uri"),
+        thumbnail_uri=prediction.get("thumbnail_uri"),
+        values={m: queries.number(record.get(m)) for m in columns},
+        acceptance=Acceptance(accepted=accepted[0], reviewed=accepted[1]),
+    )
+
+
+def training_curves(conn: sa.Connection, run_id: str) -> list[Curve]:
+    """One curve per epoch metric (train_loss, val_loss, val_dice, ...)."""
+    frame = pd.DataFrame(get_epoch_metrics(conn, run_id), columns=["epoch", "name", "value"])
+    return [Curve(name=name, epochs=group["epoch"].tolist(),
+                  values=[queries.number(v) for v in group["value"]])
+            for name, group in frame.groupby("name", sort=True)]
+
+
+def distributions(values: pd.DataFrame) -> list[Distribution]:
+    """Box-plot statistics of every metric over all cases and over each site's cases."""
+    out = []
+    for metric in values.columns.drop("site"):
+        groups = [(None, values[metric])]
+        groups += [(site, part[metric]) for site, part in values.groupby("site", sort=True)]
+        out += [_box(metric, site, column.to_numpy(dtype=float)) for site, column in groups]
+    return out
+
+
+def _box(metric: str, site: str | None, column: np.ndarray) -> Distribution:
+    finite = column[np.isfinite(column)]
+    if not len(finite):
+        return Distribution(metric=metric, site=site, n=0, q1=None, median=None, q3=None,
+                            low=None, high=None, mean=None)
+    q1, median, q3 = np.percentile(finite, [25, 50, 75])
+    reach = 1.5 * (q3 - q1)
+    inside = finite[(finite >= q1 - reach) & (finite <= q3 + reach)]
+    return Distribution(metric=metric, site=site, n=len(finite), q1=float(q1),
+                        median=float(median), q3=float(q3), low=float(inside.min()),
+                        high=float(inside.max()), mean=float(finite.mean()))
+
+
+def augmentation_text(config: Mapping[str, Any]) -> str | None:
+    """What the run's augmentation does, as recorded in its configuration.
+
+    A preset recorded by name only is shown by name; a recorded description or list of
+    transforms (``augmentation_transforms``) is shown in full.
+    """
+    preset = config.get("augmentation")
+    detail = config.get("augmentation_transforms") or config.get("augmentation_description")
+    if isinstance(preset, Mapping):
+        preset, detail = preset.get("name"), detail or {k: v for k, v in preset.items()
+                                                         if k != "name"}
+    if preset is None and detail is None:
+        return None
+    if detail is None:
+        return f"preset {preset!r}"
+    text = detail if isinstance(detail, str) else json.dumps(detail, indent=1, default=str)
+    return f"preset {preset!r}: {text}" if preset else text

@@ -1,0 +1,188 @@
+"""From in-memory cases to the tensors a network trains on.
+
+Every image is normalised per channel (``normalization``) and then resized as a whole to
+``input_size`` (MONAI ``Resize``: linear interpolation with anti-aliasing for images,
+``nearest-exact`` for label maps). Whole-image resizing keeps every structure in view and
+makes cases of different sizes batchable; aspect ratio is not preserved, and
+:mod:`medselect.train.predict` resizes predictions back to each image's own size. These
+deterministic steps run once, when the dataset is built; offline copies (``offline_augmentation``)
+are made once from the resized cases; the online preset runs per item, training only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from monai import transforms
+from monai.utils import convert_to_tensor
+
+from medselect.config.choices import AugmentationPreset, Normalization
+from medselect.config.run import RunConfig
+from medselect.errors import DataError
+from medselect.train.augment import build_preset, offline_augment
+
+if TYPE_CHECKING:
+    from medselect.data.loading import LoadedCase
+    from medselect.tasks.base import TaskLike, TaskPlugin
+
+_NORMALIZERS = {
+    Normalization.ZSCORE: lambda: transforms.NormalizeIntensity(channel_wise=True),
+    Normalization.MINMAX: lambda: transforms.ScaleIntensity(minv=0.0, maxv=1.0, channel_wise=True),
+    # clip to the 0.5th..99.5th percentile of each channel, then map that range to [0, 1]
+    Normalization.PERCENTILE: lambda: transforms.ScaleIntensityRangePercentiles(
+        lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True, channel_wise=True
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Cases in memory: channel-first float images and one raw target per case.
+
+    Args:
+        images: ``(C, *spatial)`` arrays; sizes may differ between cases.
+        targets: what the task plugin's ``prepare_target`` reads (a ``(*spatial)`` integer
+            label map for segmentation).
+        case_ids: names used in error messages; ``case-0``, ``case-1``, ... when empty.
+    """
+
+    images: Sequence[np.ndarray]
+    targets: Sequence[Any]
+    case_ids: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.targets):
+            raise DataError(
+                f"{len(self.images)} images but {len(self.targets)} targets; give one each"
+            )
+        if not self.case_ids:
+            object.__setattr__(self, "case_ids", [f"case-{i}" for i in range(len(self.images))])
+        elif len(self.case_ids) != len(self.images):
+            raise DataError(f"{len(self.case_ids)} case ids for {len(self.images)} images")
+
+    @classmethod
+    def from_cases(cls, cases: Sequence[LoadedCase], target: str = "label") -> TrainingData:
+        """Cases read by ``medselect.data.loading``, taking each case's ``target`` attribute.
+
+        Raises:
+            DataError: a case has no such target (e.g. no label map).
+        """
+        missing = [c.case_id for c in cases if getattr(c, target, None) is None]
+        if missing:
+            raise DataError(
+                f"cases {missing[:5]} have no {target}; every training and validation case "
+                f"needs one"
+            )
+        return cls(
+            images=[c.image for c in cases],
+            targets=[getattr(c, target) for c in cases],
+            case_ids=[c.case_id for c in cases],
+        )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def check(self, task: TaskLike, role: str) -> None:
+        """Raise DataError naming the case if the set is empty or an image does not fit."""
+        if not self.images:
+            raise DataError(f"the {role} is empty; it needs at least one case")
+        for case_id, image in zip(self.case_ids, self.images, strict=True):
+            shape = tuple(np.shape(image))
+            if len(shape) != 1 + task.spatial_dims or shape[0] != task.in_channels:
+                raise DataError(
+                    f"{role}: case {case_id!r}: image has shape {shape}, expected "
+                    f"({task.in_channels}, ...) with {task.spatial_dims} spatial axes"
+                )
+
+
+def resize(x: torch.Tensor, size: Sequence[int], mode: str = "bilinear") -> torch.Tensor:
+    """Resize a channel-first tensor; ``bilinear`` means trilinear in 3D and is anti-aliased."""
+    if tuple(x.shape[1:]) == tuple(size):
+        return x
+    if mode == "nearest":
+        resizer = transforms.Resize(tuple(size), mode="nearest-exact")
+    else:
+        linear = "bilinear" if len(size) == 2 else "trilinear"
+        resizer = transforms.Resize(tuple(size), mode=linear, anti_aliasing=True)
+    return convert_to_tensor(resizer(x), track_meta=False)
+
+
+def normalize(image: np.ndarray | torch.Tensor, method: Normalization | str) -> torch.Tensor:
+    """Per-channel intensity normalisation of a ``(C, *spatial)`` image, as float32."""
+    x = torch.as_tensor(np.asarray(image, dtype=np.float32))
+    return convert_to_tensor(_NORMALIZERS[Normalization(method)]()(x), track_meta=False)
+
+
+def preprocess_image(image: np.ndarray | torch.Tensor, config: RunConfig) -> torch.Tensor:
+    """Normalise and resize one image to ``config.input_size`` (what the network sees)."""
+    return resize(normalize(image, config.normalization), config.input_size)
+
+
+class CaseDataset(torch.utils.data.Dataset):
+    """Prepared ``{"image", "label"}`` items, augmented on access when an augmentation is set."""
+
+    def __init__(self, items: list[dict[str, torch.Tensor]], augment: transforms.Compose | None):
+        self.items = items
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = self.items[index]
+        if self.augment is not None:
+            item = self.augment(dict(item))
+        return {key: convert_to_tensor(value, track_meta=False) for key, value in item.items()}
+
+    def reseed(self, seed: int) -> None:
+        """Restart the augmentation's random stream (per epoch, so a resumed run repeats it)."""
+        if self.augment is not None:
+            self.augment.set_random_state(seed=seed)
+
+
+def build_dataset(
+    data: TrainingData, config: RunConfig, plugin: TaskPlugin, task: TaskLike, *, training: bool
+) -> CaseDataset:
+    """The dataset of ``data`` for ``config``: prepared once, plus copies and online augmentation
+    when ``training``.
+
+    Raises:
+        DataError: a case's target does not fit the task (the message names the case).
+    """
+    mode = plugin.target_mode
+    items = []
+    for case_id, image, target in zip(data.case_ids, data.images, data.targets, strict=True):
+        try:
+            label = plugin.prepare_target(target, task)
+        except DataError as exc:
+            raise DataError(f"case {case_id!r}: {exc}") from exc
+        if mode is not None:
+            label = resize(label, config.input_size, mode)
+        items.append({"image": preprocess_image(image, config), "label": label})
+    augment = None
+    if training:
+        items += _offline_copies(items, config, mode)
+        if config.augmentation != AugmentationPreset.NONE:
+            augment = build_preset(
+                config.augmentation, len(config.input_size), label_mode=mode, seed=config.seed
+            )
+    return CaseDataset(items, augment)
+
+
+def _offline_copies(
+    items: list[dict[str, torch.Tensor]], config: RunConfig, mode: str | None
+) -> list[dict[str, torch.Tensor]]:
+    copies = config.offline_augmentation
+    if not copies:
+        return []
+    labels = [it["label"] for it in items]
+    images, moved = offline_augment(
+        [it["image"] for it in items], labels if mode else None, copies, config.seed,
+        label_mode=mode,
+    )
+    kept = moved if moved is not None else labels * copies
+    return [{"image": i, "label": t} for i, t in zip(images, kept, strict=True)]

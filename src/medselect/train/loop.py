@@ -1,0 +1,194 @@
+"""Train one run: the function a sweep worker calls, for any task kind.
+
+The loop knows nothing of segmentation: output channels, loss, target preparation and
+validation metrics come from the task plugin. Each epoch is reported to ``on_epoch`` (the
+caller stores it) and then checkpointed, ``best.pt`` when the chosen metric improved and
+``last.pt`` always; a run that is called again resumes after the last checkpointed epoch.
+Each epoch reseeds torch, the shuffling and the augmentation from ``(seed, epoch)``, so a
+resumed run draws what an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from medselect.config.run import RunConfig, config_hash
+from medselect.errors import ConfigError, TrainingError
+from medselect.tasks.base import MetricGoal, as_task_info
+from medselect.train.checkpoint import load_checkpoint, save_checkpoint
+from medselect.train.dataset import CaseDataset, TrainingData, build_dataset
+from medselect.train.device import grad_scaler, limit_threads, seed_everything, select_device
+from medselect.train.optim import build_optimizer, build_scheduler
+from medselect.train.records import BestTracker, EpochRecord, TrainResult
+from medselect.train.steps import Trainee, train_epoch, validate
+from medselect.train.zoo import build_network, check_network_input, count_parameters
+
+if TYPE_CHECKING:
+    from medselect.tasks.base import TaskLike, TaskPlugin
+
+BEST, LAST = "best.pt", "last.pt"
+
+
+def train_model(
+    config: RunConfig,
+    plugin: TaskPlugin,
+    task: TaskLike,
+    train: TrainingData,
+    val: TrainingData,
+    *,
+    out_dir: Path,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    resume: bool = True,
+    early_stopping_metric: str | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+    deterministic: bool = False,
+) -> TrainResult:
+    """Train ``config`` on ``train``, validating on ``val`` every epoch.
+
+    Args:
+        out_dir: where ``best.pt`` and ``last.pt`` are written (one folder per run).
+        on_epoch: called with each finished epoch's record, before it is checkpointed.
+        resume: continue after the epoch saved in ``out_dir/last.pt`` when it exists.
+        early_stopping_metric: the validation metric that picks the best epoch and stops the
+            run after ``config.early_stopping_patience`` epochs without improvement; the
+            plugin's primary metric when None (``val_loss`` is also accepted).
+        threads: CPU threads torch may use in this process.
+        device: ``cpu``, ``cuda`` or ``cuda:N``; CUDA when present if None.
+        deterministic: ask torch for deterministic kernels (slower on GPU).
+
+    Raises:
+        ConfigError: the configuration cannot train on this task (sizes, batch size, metric).
+        DataError: a case does not fit the task (the message names it).
+        TrainingError: the loss became NaN, or ``last.pt`` cannot be resumed from.
+    """
+    task = as_task_info(task)
+    goal = check_run(config, plugin, task, len(train), early_stopping_metric=early_stopping_metric)
+    train.check(task, "training set")
+    val.check(task, "validation set")
+    limit_threads(threads)
+    where = select_device(device)
+    seed_everything(config.seed, deterministic=deterministic)
+
+    train_set = build_dataset(train, config, plugin, task, training=True)
+    val_set = build_dataset(val, config, plugin, task, training=False)
+    model = build_network(config, spatial_dims=task.spatial_dims, in_channels=task.in_channels,
+                          out_channels=plugin.out_channels(task)).to(where)
+    optimizer = build_optimizer(config, model.parameters())
+    trainee = Trainee(model, plugin.build_loss(config.loss, task), optimizer,
+                      build_scheduler(config, optimizer), grad_scaler(where), where)
+    tracker = BestTracker(goal.name, goal.mode, config.early_stopping_patience)
+    out_dir = Path(out_dir)
+    fingerprint = _fingerprint(config)
+    start = 0
+    if resume and (out_dir / LAST).exists():
+        start = _restore(out_dir / LAST, trainee, tracker, fingerprint)
+
+    for epoch in range(start + 1, config.epochs + 1):
+        if tracker.should_stop:
+            break
+        record = _run_epoch(trainee, train_set, val_set, plugin, config, epoch)
+        improved = tracker.update(epoch, record.metrics()[goal.name])
+        if on_epoch is not None:
+            on_epoch(record)
+        state = trainee.state_dict() | tracker.state_dict() | {"fingerprint": fingerprint}
+        if improved:
+            save_checkpoint(out_dir / BEST, state)
+        save_checkpoint(out_dir / LAST, state)
+
+    return TrainResult(
+        epochs_run=tracker.epoch, resumed_from=start, metric=goal.name,
+        best_metric=tracker.best, best_epoch=tracker.best_epoch,
+        best_checkpoint=out_dir / BEST, last_checkpoint=out_dir / LAST,
+        n_parameters=count_parameters(model), device=str(where),
+        stopped_early=tracker.should_stop and tracker.epoch < config.epochs,
+    )
+
+
+def check_run(
+    config: RunConfig, plugin: TaskPlugin, task: TaskLike, n_train_cases: int,
+    *, early_stopping_metric: str | None = None,
+) -> MetricGoal:
+    """Every check of a run that needs neither data nor a network; the metric that will pick
+    its best epoch. :func:`train_model` calls it first; a sweep can call it for every
+    configuration before any training starts.
+
+    Raises:
+        ConfigError: naming the field: input size, loss, classes, batch size or stopping metric.
+    """
+    task = as_task_info(task)
+    goal = _stopping_goal(plugin, early_stopping_metric)
+    check_network_input(config, task.spatial_dims)
+    plugin.out_channels(task)
+    plugin.check_loss(config.loss)
+    _check_batch_size(config, n_train_cases)
+    return goal
+
+
+def _run_epoch(
+    trainee: Trainee, train_set: CaseDataset, val_set: CaseDataset, plugin: TaskPlugin,
+    config: RunConfig, epoch: int,
+) -> EpochRecord:
+    started = time.perf_counter()
+    seed = (config.seed * 10_000 + epoch) % 2**32
+    torch.manual_seed(seed)
+    train_set.reseed(seed)
+    shuffled = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
+                          generator=torch.Generator().manual_seed(seed))
+    learning_rate = trainee.learning_rate
+    train_loss = train_epoch(trainee, shuffled, epoch)
+    val_loss, metrics = validate(trainee, DataLoader(val_set, batch_size=config.batch_size),
+                                 plugin, epoch)
+    if trainee.scheduler is not None:
+        trainee.scheduler.step()
+    return EpochRecord(epoch, train_loss, val_loss, metrics, learning_rate,
+                       time.perf_counter() - started)
+
+
+def _stopping_goal(plugin: TaskPlugin, name: str | None) -> MetricGoal:
+    if name is None:
+        return plugin.primary_metric
+    modes: dict[str, Any] = {"val_loss": "min", **plugin.metrics}
+    if name not in modes:
+        close = difflib.get_close_matches(name, list(modes), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"early_stopping_metric: {plugin.kind} training reports no metric {name!r}; "
+            f"{hint}choose one of: {', '.join(modes)}"
+        )
+    return MetricGoal(name, modes[name])
+
+
+def _check_batch_size(config: RunConfig, n_cases: int) -> None:
+    samples = n_cases * (1 + config.offline_augmentation)
+    if config.batch_size > samples:
+        copies = f" x (1 + {config.offline_augmentation} offline copies)"
+        raise ConfigError(
+            f"batch_size {config.batch_size} is larger than the training set ({n_cases} cases"
+            f"{copies if config.offline_augmentation else ''} = {samples} samples); "
+            "lower batch_size"
+        )
+
+
+def _fingerprint(config: RunConfig) -> str:
+    """The configuration a checkpoint belongs to; ``epochs`` may grow between attempts."""
+    return config_hash(config.model_copy(update={"epochs": 1}))
+
+
+def _restore(path: Path, trainee: Trainee, tracker: BestTracker, fingerprint: str) -> int:
+    state = load_checkpoint(path, map_location=trainee.device, fingerprint=fingerprint)
+    try:
+        trainee.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise TrainingError(
+            f"checkpoint {path} does not fit this run's model ({exc}); delete it to start over"
+        ) from exc
+    tracker.load_state_dict(state)
+    return tracker.epoch

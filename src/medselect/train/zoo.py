@@ -1,0 +1,156 @@
+"""Every :class:`~medselect.config.choices.Architecture` as a MONAI network sized by the config.
+
+``features`` is the channel count of the first level and doubles at every level below it;
+``depth`` is the number of times a convolutional network halves the image. Three networks have
+a fixed depth that ``depth`` does not change:
+
+- ``basic_unet`` always halves the image 4 times (input sides divisible by 16);
+- ``unetr`` cuts the image into 16-pixel patches and runs 12 transformer layers (hidden size
+  ``8 * features``, 4 heads), so its sides must be multiples of 16;
+- ``swin_unetr`` halves the image 5 times (sides multiples of 32) and needs a feature size that
+  is a multiple of 12, so ``features`` is rounded up to one.
+
+:func:`check_network_input` checks ``input_size`` against these rules before anything is
+built, so an impossible configuration fails with a message instead of a shape error mid-run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from monai.networks import nets
+
+from medselect.config.choices import Architecture
+from medselect.config.run import RunConfig
+from medselect.errors import ConfigError
+
+
+class _SizeRule(NamedTuple):
+    divisor: int  # every input side must be a multiple of this
+    min_side: int  # and at least this long
+    why: str
+
+
+def check_network_input(config: RunConfig, spatial_dims: int) -> None:
+    """Raise if ``config.input_size`` cannot go through ``config.architecture``.
+
+    Raises:
+        ConfigError: the size has the wrong number of axes, is not divisible by the network's
+            total down-sampling, or leaves its deepest level a single pixel wide.
+    """
+    size = list(config.input_size)
+    if len(size) != spatial_dims:
+        raise ConfigError(
+            f"input_size {size} has {len(size)} sizes but the task is {spatial_dims}D; "
+            f"give {spatial_dims} sizes"
+        )
+    rule = _size_rule(config)
+    if any(side % rule.divisor for side in size):
+        raise ConfigError(
+            f"input_size {size} is not divisible by {rule.why}; "
+            f"choose sides that are multiples of {rule.divisor}"
+            + (" or a smaller depth" if _uses_depth(config) else " or another architecture")
+        )
+    if any(side < rule.min_side for side in size):
+        raise ConfigError(
+            f"input_size {size} is too small for {rule.why}: sides must be at least "
+            f"{rule.min_side} so the deepest level keeps more than one pixel"
+            + ("; lower depth" if _uses_depth(config) else "")
+        )
+
+
+def build_network(
+    config: RunConfig, *, spatial_dims: int, in_channels: int, out_channels: int
+) -> torch.nn.Module:
+    """The network of ``config.architecture``, outputting ``out_channels`` logits per voxel.
+
+    Raises:
+        ConfigError: see :func:`check_network_input`.
+    """
+    check_network_input(config, spatial_dims)
+    build = _BUILDERS[config.architecture]
+    return build(config, spatial_dims, in_channels, out_channels)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _uses_depth(config: RunConfig) -> bool:
+    return config.architecture not in _FIXED_DEPTH
+
+
+def _size_rule(config: RunConfig) -> _SizeRule:
+    if config.architecture in _FIXED_DEPTH:
+        return _FIXED_DEPTH[config.architecture]
+    divisor = 2**config.depth
+    why = f"2**depth={divisor} (architecture {config.architecture} halves it {config.depth} times)"
+    return _SizeRule(divisor, 2 * divisor, why)
+
+
+_FIXED_DEPTH = {
+    Architecture.BASIC_UNET: _SizeRule(16, 32, "16 (basic_unet always halves it 4 times)"),
+    Architecture.UNETR: _SizeRule(16, 16, "16 (unetr cuts it into 16-pixel patches)"),
+    Architecture.SWIN_UNETR: _SizeRule(32, 64, "32 (swin_unetr always halves it 5 times)"),
+}
+
+
+def _channels(config: RunConfig) -> list[int]:
+    return [config.features * 2**level for level in range(config.depth + 1)]
+
+
+def _unet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    return nets.UNet(dims, cin, cout, channels=_channels(config), strides=[2] * config.depth,
+                     num_res_units=2)
+
+
+def _basic_unet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    f = config.features
+    return nets.BasicUNet(dims, cin, cout, features=(f, f, 2 * f, 4 * f, 8 * f, f))
+
+
+def _attention_unet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    return nets.AttentionUnet(dims, cin, cout, channels=_channels(config),
+                              strides=[2] * config.depth)
+
+
+def _segresnet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    # MONAI's default block layout (1, 2, 2, 4) for depth 3, stretched or cut to ``depth``.
+    groups = math.gcd(8, config.features)
+    return nets.SegResNet(
+        dims, init_filters=config.features, in_channels=cin, out_channels=cout,
+        norm=("GROUP", {"num_groups": groups}),
+        blocks_down=(1, *[2] * (config.depth - 1), 4), blocks_up=(1,) * config.depth,
+    )
+
+
+def _dynunet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    strides = [1] + [2] * config.depth
+    return nets.DynUNet(dims, cin, cout, kernel_size=[3] * (config.depth + 1), strides=strides,
+                        upsample_kernel_size=strides[1:], filters=_channels(config))
+
+
+def _unetr(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    hidden = 8 * config.features
+    return nets.UNETR(cin, cout, img_size=tuple(config.input_size), feature_size=config.features,
+                      hidden_size=hidden, mlp_dim=4 * hidden, num_heads=4, spatial_dims=dims)
+
+
+def _swin_unetr(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    feature_size = 12 * math.ceil(config.features / 12)
+    return nets.SwinUNETR(cin, cout, feature_size=feature_size, spatial_dims=dims)
+
+
+_BUILDERS: dict[Architecture, Callable[[RunConfig, int, int, int], torch.nn.Module]] = {
+    Architecture.UNET: _unet,
+    Architecture.BASIC_UNET: _basic_unet,
+    Architecture.ATTENTION_UNET: _attention_unet,
+    Architecture.SEGRESNET: _segresnet,
+    Architecture.DYNUNET: _dynunet,
+    Architecture.UNETR: _unetr,
+    Architecture.SWIN_UNETR: _swin_unetr,
+}

@@ -1,0 +1,122 @@
+"""Every HTML page renders what it promises, with escaped content and working links."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from html import unescape
+
+import pytest
+
+
+def charts_of(html: str) -> dict[str, dict]:
+    """The Plotly figures a page embeds, by chart name."""
+    found = re.findall(r'<script type="application/json" data-chart="chart-([\w-]+)">(.*?)'
+                       r'</script>', html, re.S)
+    return {name: json.loads(body) for name, body in found}
+
+
+def hrefs(html: str) -> list[str]:
+    return [unescape(h) for h in re.findall(r'(?:href|src)="([^"]+)"', html)]
+
+
+def test_leaderboard_page(client):
+    html = client.get("/").text
+    assert "<h1>Leaderboard" in html
+    for model in ("run-000", "run-001", "run-002"):
+        assert f'href="/models/{model}?case_set=cs-test"' in html
+    assert "★ global" in html  # champion badge from the registry
+    assert "best group" in html
+    assert "run-003" in html and "CUDA out of memory" in html  # failed run with its error
+    assert 'data-sortable' in html and 'data-key="m-hd95"' in html
+    assert "/static/plotly.min.js" in html and "/static/app.js" in html
+    figures = charts_of(html)
+    assert set(figures) == {"ci", "stability", "significance"}
+    assert figures["ci"]["data"][0]["y"] == ["run-000", "run-001", "run-002"]
+    assert figures["significance"]["data"][0]["type"] == "heatmap"
+
+
+def test_leaderboard_page_selectors_keep_the_other_choices(client):
+    html = client.get("/", params={"metric": "hd95", "aggregate": "p10", "site": "north"}).text
+    links = hrefs(html)
+    assert "/?case_set=cs-test&metric=hd95&label=mean&aggregate=median&site=north" in links
+    assert "/?case_set=cs-test&metric=hd95&label=mean&aggregate=p10" in links  # all sites
+    assert "p10 hd95" in html and "of site north" in html
+
+
+def test_every_link_of_the_leaderboard_answers(client):
+    for link in set(hrefs(client.get("/").text)):
+        if link.startswith("/") and not link.startswith("/docs"):
+            assert client.get(link).status_code == 200, link
+
+
+def test_model_page(client):
+    html = client.get("/models/run-001").text
+    assert "<h1>run-001" in html
+    assert "<th>architecture</th><td>segresnet</td>" in html
+    assert "preset &#39;strong&#39;" in html
+    figures = charts_of(html)
+    assert set(figures) == {"curves", "box-dice", "box-hd95"}
+    assert [t["name"] for t in figures["curves"]["data"]] == ["train_loss", "val_dice",
+                                                              "val_loss"]
+    assert figures["box-dice"]["data"][0]["x"] == ["all", "north", "south"]
+    thumbs = re.findall(r'<img class="thumb" src="([^"]+)" loading="lazy"', html)
+    assert len(thumbs) == 12 and all(t.startswith("/artifacts/evaluations/") for t in thumbs)
+    assert client.get(thumbs[0]).headers["content-type"] == "image/png"
+    assert html.count("data-enlarge") == 12
+    api = client.get("/api/models/run-001/cases").json()
+    assert re.findall(r'data-value="(case-\d+)"', html) == [r["case_id"] for r in api["rows"]]
+
+
+def test_model_page_gallery_is_paged_and_sorted_by_links(sample_ws, make_client):
+    small = make_client(sample_ws, page_size=5)
+    html = small.get("/models/run-002", params={"sort": "hd95"}).text
+    assert "page 1 of 3" in html and "next →" in html
+    assert re.findall(r'data-value="(case-\d+)"', html)[0] == "case-0011"  # missing: worst
+    assert html.count('<img class="thumb"') == 4  # the missing case has no image
+    page3 = small.get("/models/run-002", params={"sort": "hd95", "page": 3}).text
+    assert "page 3 of 3" in page3 and "← previous" in page3
+
+
+def test_case_page_shows_every_model_with_a_review_form(client):
+    html = client.get("/cases/case-0011", params={"metric": "hd95"}).text
+    order = re.findall(r'<article class="card" id="model-\d+" data-model="([\w-]+)"', html)
+    assert order[2] == "run-002" and set(order) == {"run-000", "run-001", "run-002"}
+    assert html.count('<img class="overlay"') == 2
+    assert "missing: no prediction file" in html
+    assert html.count('<form class="review-form" method="post" '
+                      'action="/cases/case-0011/reviews">') == 3
+
+
+def test_compare_page(client):
+    html = client.get("/compare", params={"models": ["run-002", "run-000"],
+                                          "metric": "hd95"}).text
+    assert "Δ run-000" in html
+    assert re.search(r'<input type="checkbox" name="models" value="run-002" checked>', html)
+    rows = re.findall(r'<td data-key="case" data-value="(case-\d+)">', html)
+    assert rows[0] == "case-0011" and len(rows) == 12
+
+
+def test_error_page_is_html_and_escaped(client):
+    response = client.get("/models/<img src=x onerror=alert(1)>")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<img src=x" not in response.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in response.text
+
+
+def test_static_assets_and_plotly_are_served(client):
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
+    assert "sortTable" in client.get("/static/app.js").text
+    assert client.get("/static/app.css").status_code == 200
+
+
+@pytest.mark.parametrize("module", ["medselect.dashboard"])
+def test_dashboard_imports_no_torch(module):
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

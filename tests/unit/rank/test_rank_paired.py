@@ -1,0 +1,76 @@
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from medselect.rank import holm, significance_matrix, wilcoxon_pvalues
+from medselect.rank.paired import bootstrap_pvalues
+
+
+def test_holm_hand_worked():
+    """p = 0.01, 0.04, 0.03, 0.005 (m = 4). Sorted: 0.005 * 4 = 0.02; 0.01 * 3 = 0.03;
+    0.03 * 2 = 0.06; 0.04 * 1 = 0.04 -> running max 0.06. Back in input order:
+    0.03, 0.06, 0.06, 0.02; at alpha 0.05 the first and last are rejected."""
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_array_equal(adjusted < 0.05, [True, False, False, True])
+
+
+def test_holm_caps_at_one_skips_nan_and_keeps_shape():
+    np.testing.assert_allclose(holm([0.5, 0.6]), [1.0, 1.0])
+    out = holm(np.array([[0.01, np.nan], [0.02, 0.04]]))
+    assert np.isnan(out[0, 1])
+    np.testing.assert_allclose(out[[0, 1, 1], [0, 0, 1]], [0.03, 0.04, 0.04])
+
+
+def scipy_pvalues(diffs):
+    out = []
+    for row in diffs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p = stats.wilcoxon(row).pvalue
+        out.append(1.0 if np.isnan(p) else p)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("n_cases", [6, 10, 13, 14, 30, 50, 51, 120])
+def test_wilcoxon_equals_scipy_with_ties_and_zeros(n_cases):
+    rng = np.random.default_rng(n_cases)
+    diffs = np.round(rng.normal(0.15, 1, (40, n_cases)), 1)  # ties and zeros
+    diffs[:10] = rng.normal(0.15, 1, (10, n_cases))  # continuous: no ties (scipy's exact path)
+    diffs[10] = 0.0
+    p, sign = wilcoxon_pvalues(diffs)
+    np.testing.assert_allclose(p, scipy_pvalues(diffs), rtol=1e-12, atol=1e-15)
+    assert p[10] == 1.0 and sign[10] == 0
+
+
+def test_wilcoxon_sign_says_which_model_is_larger():
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.5, 0.2, (2, 80))
+    d[1] *= -1
+    p, sign = wilcoxon_pvalues(d)
+    assert sign.tolist() == [1.0, -1.0]
+    assert (p < 1e-6).all()
+
+
+def test_significance_matrix(noisy_table):
+    values = noisy_table.pivot(index="case_id", columns="model", values="value")
+    models = tuple(values.columns)  # fair, good, poor
+    sig = significance_matrix(values.to_numpy(), models)
+    assert np.isnan(np.diag(sig.pvalues)).all()
+    np.testing.assert_array_equal(sig.pvalues, sig.pvalues.T)
+    iu = np.triu_indices(3, 1)
+    np.testing.assert_allclose(sig.adjusted[iu], holm(sig.pvalues[iu]))
+    good, fair, poor = models.index("good"), models.index("fair"), models.index("poor")
+    assert sig.better[good, fair] and sig.better[good, poor] and sig.better[fair, poor]
+    assert not sig.better[poor].any()
+    assert sig.to_frame().loc["good", "poor"] == sig.adjusted[good, poor]
+    assert sig.to_dict()["adjusted"][0][0] is None
+
+
+def test_bootstrap_pvalues():
+    samples = np.column_stack([np.linspace(1, 2, 99), np.zeros(99), np.zeros(99)])
+    p, sign = bootstrap_pvalues(samples, np.array([0, 1]), np.array([1, 2]))
+    assert p[0] == pytest.approx(2 / 100) and sign[0] == 1  # never below: (0 + 1) / (99 + 1) x 2
+    assert p[1] == 1.0 and sign[1] == 0  # identical
