@@ -9,6 +9,7 @@ import typer
 
 from medselect.cli import data as data_commands
 from medselect.cli import demo as demo_command
+from medselect.cli import evaluate as evaluate_command
 from medselect.cli import runs as runs_commands
 from medselect.cli import sweep as sweep_commands
 from medselect.cli.context import Abort, CLIContext
@@ -25,6 +26,7 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(sweep_commands.app, name="sweep")
 app.add_typer(runs_commands.app, name="runs")
 app.command("demo")(demo_command.demo)
+app.command("evaluate")(evaluate_command.evaluate)
 
 
 @app.callback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -86,7 +87,8 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
     data = import_experiment_data(ws, experiment)
     plan = plan_sweep(ws, experiment, data.version_id, retry_failed=retry_failed)
     workers = workers or experiment.sweep.workers
-    threads = threads or experiment.sweep.threads_per_worker
+    threads = (threads or experiment.sweep.threads_per_worker
+               or max(1, (os.cpu_count() or 1) // workers))
     if not quiet:
         cli.out.print(
             f"sweep [bold]{plan.name}[/] on {data.version_id}: {len(plan.runs)} configurations, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from medselect.dashboard.render import STATIC
 from medselect.dashboard.routes import ROUTERS
 from medselect.dashboard.security import TokenMiddleware
 from medselect.dashboard.settings import DashboardSettings
+from medselect.dashboard.views.leaderboard import warm_up
 from medselect.store import Workspace
 
 
@@ -37,6 +39,9 @@ def create_app(settings: DashboardSettings, workspace: Workspace | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.warm_up:
+            threading.Thread(target=warm_up, args=(app.state.dashboard,), daemon=True,
+                             name="medselect-warm-up").start()
         yield
         if owned:
             workspace.dispose()

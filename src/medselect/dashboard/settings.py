@@ -29,6 +29,7 @@ class DashboardSettings(BaseModel):
         n_resamples: bootstrap resamples of the leaderboard's statistics.
         seed: seed of the bootstrap, so the same workspace always shows the same intervals.
         cache_size: how many computed leaderboards are kept in memory.
+        warm_up: compute the default leaderboard in the background when the server starts.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -42,6 +43,7 @@ class DashboardSettings(BaseModel):
     n_resamples: int = Field(1000, ge=1)
     seed: int = 0
     cache_size: int = Field(32, ge=1)
+    warm_up: bool = True
 
     @property
     def requires_token(self) -> bool:

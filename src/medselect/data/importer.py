@@ -9,6 +9,11 @@ and reused by the next import).
 The first version of a task freezes its test split as the task's *reference set*; later
 versions keep every earlier case's split and the same reference set, and no reference patient or
 image may enter their training data.
+
+New, unseen cases to evaluate models on (:func:`import_case_set`) are stored the same way but as
+a version of their own (every case in ``test``, ``source.kind`` :data:`NEW_CASES_SOURCE`) with a
+case set of kind ``new``; such a version is never the one sweeps train on or later imports build
+on (:func:`latest_training_version`).
 """
 
 from __future__ import annotations
@@ -35,13 +40,16 @@ from medselect.store import (
     get_case_set,
     get_cases,
     get_dataset_version,
-    latest_dataset_version,
+    get_task,
+    list_dataset_versions,
     put_task,
     set_reference_case_set,
 )
 from medselect.store.artifacts import atomic_path
 
 BLOB_DIR = "data"
+NEW_CASES_SOURCE = "new-cases"
+"""``source.kind`` of a dataset version holding only new cases to evaluate on."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ def import_dataset(
     if problems:
         raise DatasetInvalid(problems, source=source_name)
     with ws.connect() as conn:
-        parent = _latest(conn, task.name)
+        parent = latest_training_version(conn, task.name)
         parent_cases = {c["case_id"]: c for c in get_cases(conn, parent["id"])} if parent else {}
         reference = _reference(conn, parent)
     digests = {r.case_id: case_digest(r) for r in records}
@@ -128,11 +136,67 @@ def import_dataset(
     )
 
 
-def _latest(conn, task: str) -> dict[str, Any] | None:
-    try:
-        return latest_dataset_version(conn, task)
-    except NotFound:
-        return None
+def import_case_set(
+    ws: Workspace,
+    task: TaskSpec,
+    records: Sequence[CaseRecord],
+    name: str,
+    *,
+    site: str | None = None,
+    source: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Store unseen cases (labelled or not) as a case set of kind ``new``; return its row.
+
+    The cases are checked like an import (every problem at once), copied into ``data/`` by
+    content and stored as a dataset version of their own (all in ``test``), whose parent is the
+    task's latest training version; training splits and the reference set are left alone.
+    Importing the same cases again returns the same case set.
+
+    Args:
+        name: the case set's name, e.g. the folder's name.
+        site: the site of cases that name none (``"default"``, as a folder of images).
+        source: what the version records as its source (e.g. ``{"path": ...}``).
+
+    Raises:
+        DatasetInvalid: a case or file is unusable (every problem is listed).
+        LeakageError: a case's patient or image is in the training data of the task's models.
+    """
+    problems = check_dataset(records, list(task.classes) or None, spatial_dims=task.spatial_dims)
+    if problems:
+        raise DatasetInvalid(problems, source=str((source or {}).get("path", name)))
+    records = [replace(r, split="test", site=site if site and r.site == "default" else r.site)
+               for r in records]
+    with ws.connect() as conn:
+        parent = latest_training_version(conn, task.name)
+        training = [c for c in get_cases(conn, parent["id"]) if c["split"] in ("train", "val")
+                    ] if parent else []
+    require_no_leakage([_stored_record(ws, c) for c in training], records)
+    digests = {r.case_id: case_digest(r) for r in records}
+    version_id = dataset_version_id(records, digests)
+    case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
+    with ws.begin() as conn:
+        if _get_task(conn, task.name) is None:
+            put_task(conn, task.name, task.kind.value, task.model_dump(mode="json"))
+        add_dataset_version(conn, {
+            "id": version_id, "task": task.name, "parent_id": parent["id"] if parent else None,
+            "description": f"new cases {name}",
+            "source": {**(source or {}), "kind": NEW_CASES_SOURCE, "name": name},
+        }, case_rows)
+        return add_case_set(conn, {
+            "id": f"{version_id}-new", "name": name, "task": task.name,
+            "dataset_version": version_id, "kind": "new",
+        }, sorted(digests))
+
+
+def latest_training_version(conn, task: str) -> dict[str, Any] | None:
+    """The newest dataset version of ``task`` that models train on, or None if it has none.
+
+    Versions of new cases (:func:`import_case_set`) are left out: they only hold cases to
+    evaluate on, and must never become the data a sweep trains on or a later import builds on.
+    """
+    versions = [v for v in list_dataset_versions(conn, task)
+                if (v["source"] or {}).get("kind") != NEW_CASES_SOURCE]
+    return versions[-1] if versions else None
 
 
 def _get_version(conn, version_id: str) -> dict[str, Any] | None:
@@ -161,13 +225,23 @@ def _require_reference_untouched(
     ws: Workspace, records: Sequence[CaseRecord], reference: Mapping[str, Any]
 ) -> None:
     """No patient or image of the frozen reference set may be used for training."""
-    ref_records = [
-        CaseRecord(case_id=c["case_id"], images=tuple(str(ws.path(u)) for u in c["image_uris"]),
-                   patient_id=c["patient_id"], site=c["site"], split="test")
-        for c in reference["cases"]
-    ]
+    ref_records = [_stored_record(ws, c, split="test") for c in reference["cases"]]
     training = [r for r in records if r.split in ("train", "val")]
     require_no_leakage(training, ref_records)
+
+
+def _stored_record(ws: Workspace, row: Mapping[str, Any], split: str | None = None) -> CaseRecord:
+    """A stored case as the record leakage checks read (its images, patient and site)."""
+    images = tuple(str(ws.path(u)) for u in row["image_uris"])
+    return CaseRecord(case_id=row["case_id"], images=images, patient_id=row["patient_id"],
+                      site=row["site"], split=split or row["split"])
+
+
+def _get_task(conn, name: str) -> dict[str, Any] | None:
+    try:
+        return get_task(conn, name)
+    except NotFound:
+        return None
 
 
 def _store_files(ws: Workspace, record: CaseRecord, digest: str) -> dict[str, Any]:

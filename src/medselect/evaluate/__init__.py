@@ -1,0 +1,62 @@
+"""Layer 3: every model on every case of a case set, per-case metric rows, prediction files and
+overlay images.
+
+    >>> from medselect.evaluate import evaluate_external, evaluate_runs
+    >>> report = evaluate_runs(ws, top=3, case_set="reference")
+    >>> report = evaluate_external(ws, "nnunet_out/", "nnunet-2d", case_set="reference")
+    >>> [(o.model_ref, o.status, o.key_value) for o in report.outcomes]
+
+Results go to the store (``evaluation``, ``case_metric``, ``prediction``) and files under
+``evaluations/<evaluation_id>/`` (:mod:`~medselect.evaluate.artifacts`). torch is imported only
+when a trained network is loaded, so reading results and drawing overlays stay light.
+"""
+
+from medselect.evaluate.artifacts import EVALUATIONS_DIR, EvaluationFiles
+from medselect.evaluate.casesets import folder_records, read_new_cases, resolve_case_set
+from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evaluate_models
+from medselect.evaluate.evaluations import evaluate_external, evaluate_runs, load_task
+from medselect.evaluate.external import ExternalPredictions, check_external_name
+from medselect.evaluate.ids import evaluation_id
+from medselect.evaluate.overlay import (
+    render_overlay,
+    render_volume_overlays,
+    save_png,
+    thumbnail,
+)
+from medselect.evaluate.policy import MetricPolicy
+from medselect.evaluate.predictors import CaseFailure, Prediction, Predictor
+from medselect.evaluate.results import EvaluationReport, ModelOutcome
+from medselect.evaluate.scoring import CaseScore, null_rows, score_case
+from medselect.evaluate.trained import TrainedPredictor, select_runs
+
+__all__ = [
+    "DEFAULT_CASES_PER_BATCH",
+    "EVALUATIONS_DIR",
+    "CaseFailure",
+    "CaseScore",
+    "EvaluationFiles",
+    "EvaluationReport",
+    "ExternalPredictions",
+    "MetricPolicy",
+    "ModelOutcome",
+    "Prediction",
+    "Predictor",
+    "ProgressFn",
+    "TrainedPredictor",
+    "check_external_name",
+    "evaluate_external",
+    "evaluate_models",
+    "evaluate_runs",
+    "evaluation_id",
+    "folder_records",
+    "load_task",
+    "null_rows",
+    "read_new_cases",
+    "render_overlay",
+    "render_volume_overlays",
+    "resolve_case_set",
+    "save_png",
+    "score_case",
+    "select_runs",
+    "thumbnail",
+]

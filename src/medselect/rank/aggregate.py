@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from medselect.errors import RankingError
+from medselect.rank.table import ScoreMatrix
 
 __all__ = [
     "Aggregate",
@@ -35,6 +36,7 @@ __all__ = [
     "Percentile",
     "TrimmedMean",
     "parse_aggregate",
+    "truth_values",
 ]
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
@@ -146,6 +148,21 @@ class CaseFunction:
                 out[r, j] = (self.fn(block[:, j]) if self.truth is None
                              else self.fn(flat_truth[r], block[:, j]))
         return out.reshape(*lead, n_models)
+
+
+def truth_values(matrix: ScoreMatrix, aggregate: Aggregate) -> np.ndarray | None:
+    """The per-case values of the case attribute ``aggregate`` needs, or None.
+
+    Raises:
+        RankingError: the per-case table has no such attribute.
+    """
+    if aggregate.truth is None:
+        return None
+    if aggregate.truth not in matrix.attributes.columns:
+        raise RankingError(f"aggregate {aggregate.name!r} needs the case attribute "
+                           f"{aggregate.truth!r}; the per-case table has attributes "
+                           f"{list(matrix.attributes.columns)}")
+    return matrix.attributes[aggregate.truth].to_numpy()
 
 
 def parse_aggregate(

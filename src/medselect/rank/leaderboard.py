@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -25,7 +24,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from medselect.errors import RankingError
-from medselect.rank.aggregate import Aggregate, parse_aggregate
+from medselect.rank._json import json_number
+from medselect.rank.aggregate import Aggregate, parse_aggregate, truth_values
 from medselect.rank.bootstrap import (
     interval_caveat,
     percentile_interval,
@@ -40,8 +40,8 @@ from medselect.rank.paired import (
     significance_matrix,
 )
 from medselect.rank.stability import RankStability, rank_stability
-from medselect.rank.table import Direction, ScoreMatrix, direction_of, score_matrix
-from medselect.rank.tiebreak import TieBreak, break_tie
+from medselect.rank.table import Direction, ScoreMatrix, direction_of, score_matrix, worst_for
+from medselect.rank.tiebreak import TieBreak, break_tie, secondary_matrices, secondary_values
 
 __all__ = ["Leaderboard", "LeaderboardRow", "Statistics", "leaderboard", "rank_matrix"]
 
@@ -98,8 +98,10 @@ class Leaderboard:
     ``best`` is the chosen model: the top one, or the tie-break's choice within ``best_group``
     when several models are indistinguishable (then ``decided_by_tie_break`` is True).
     ``ci_reliable`` is False, with the reason in ``ci_note``, when there are too few cases for
-    an interval to mean much. ``matrix`` and ``samples`` (resampled aggregates, n_resamples x
-    n_models) are the data behind the figures; they are not part of :meth:`to_dict`.
+    an interval to mean much. ``worst`` is the value imputed for missing ones (NaN for a
+    weighted rank, whose metrics imputed their own). ``matrix`` and ``samples`` (resampled
+    aggregates, n_resamples x n_models) are the data behind the figures; they are not part of
+    :meth:`to_dict`.
     """
 
     metric: str
@@ -159,7 +161,7 @@ class Leaderboard:
             "best": self.best, "best_group": list(self.best_group),
             "decided_by_tie_break": self.decided_by_tie_break, "reason": self.reason,
             "ci_reliable": self.ci_reliable, "ci_note": self.ci_note,
-            "missing_values": f"count as the worst value, {self.worst:g}",
+            "missing_values": f"count as {_worst_text(self.worst)}",
             "statistics": {**asdict(self.statistics), "test": self.statistics.test.value},
             "stratified_by": self.stratified_by, "notes": list(self.notes),
             "rows": [{k: json_number(v) for k, v in asdict(r).items()} for r in self.rows],
@@ -235,8 +237,6 @@ def rank_matrix(
                            seed=statistics.seed)
     samples = resampled_aggregates(matrix.values, agg, index, truth)
     low, high = percentile_interval(samples, statistics.confidence)
-    if sign < 0:
-        low, high = np.minimum(low, high), np.maximum(low, high)
     stability = rank_stability(sign * samples, matrix.models, statistics.confidence)
 
     order = sorted(range(len(matrix.models)), key=lambda i: (-oriented_point[i],
@@ -254,7 +254,7 @@ def rank_matrix(
     decision = break_tie(
         group, {m: float(oriented_point[i]) for i, m in enumerate(matrix.models)}, tie_break,
         model_info=model_info,
-        secondary=_secondary_values(secondary or {}, matrix.cases, agg),
+        secondary=secondary_values(secondary or {}, matrix.cases, agg),
     )
 
     ranks = sps.rankdata(-oriented_point, method="min").astype(int)
@@ -280,73 +280,21 @@ def rank_matrix(
     )
 
 
-def worst_for(metric: str, worst: float | Mapping[str, float] | None) -> float | None:
-    """The imputation value for ``metric`` from a number or a per-metric mapping."""
-    if isinstance(worst, Mapping):
-        return worst.get(metric)
-    return worst
-
-
-def secondary_matrices(
-    table: pd.DataFrame,
-    tie_break: Sequence[TieBreak | str],
-    directions: Mapping[str, Direction | str] | None,
-    label: str,
-    worst: float | Mapping[str, float] | None,
-) -> dict[str, ScoreMatrix]:
-    """The matrices that ``metric:<name>`` tie-breaks need."""
-    names = [c.metric if isinstance(c, TieBreak) else c.partition(":")[2].strip()
-             for c in tie_break
-             if (c.metric if isinstance(c, TieBreak) else c.startswith("metric:"))]
-    return {name: score_matrix(table, name, direction_of(name, None, directions), label=label,
-                               worst=worst_for(name, worst)) for name in names}
-
-
-def truth_values(matrix: ScoreMatrix, aggregate: Aggregate) -> np.ndarray | None:
-    """The per-case values of the case attribute ``aggregate`` needs, or None."""
-    if aggregate.truth is None:
-        return None
-    if aggregate.truth not in matrix.attributes.columns:
-        raise RankingError(f"aggregate {aggregate.name!r} needs the case attribute "
-                           f"{aggregate.truth!r}; the per-case table has attributes "
-                           f"{list(matrix.attributes.columns)}")
-    return matrix.attributes[aggregate.truth].to_numpy()
-
-
-def json_number(value: object) -> object:
-    """NaN and infinities become None; numpy scalars become Python numbers."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _secondary_values(
-    secondary: Mapping[str, ScoreMatrix], cases: tuple[str, ...], aggregate: Aggregate
-) -> dict[str, tuple[dict[str, float], bool]]:
-    out = {}
-    wanted = set(cases)
-    for name, sec in secondary.items():
-        rows = np.array([c in wanted for c in sec.cases])
-        if not rows.any():
-            continue
-        sub = sec.subset(rows)
-        values = aggregate(sub.values, truth_values(sub, aggregate))
-        out[name] = (dict(zip(sub.models, map(float, values), strict=True)),
-                     sec.direction == Direction.LOWER)
-    return out
-
-
 def _notes(matrix: ScoreMatrix, statistics: Statistics, strata: np.ndarray | None):
     notes = []
     imputed = matrix.n_imputed
     if imputed.any():
         who = ", ".join(f"{m} {int(k)}" for m, k in zip(matrix.models, imputed, strict=True)
                         if k)
-        notes.append(f"{int(imputed.sum())} missing {matrix.metric} values count as the worst "
-                     f"value, {matrix.worst:g} ({who})")
+        notes.append(f"{int(imputed.sum())} missing values count as "
+                     f"{_worst_text(matrix.worst)} ({who})")
     if statistics.stratify and strata is None:
         notes.append(f"the cases have no {statistics.stratify!r} attribute; the bootstrap "
                      "resampled them without strata")
     return tuple(notes)
+
+
+def _worst_text(worst: float) -> str:
+    if np.isfinite(worst):
+        return f"the worst value, {worst:g}"
+    return "the worst value of their metric"

@@ -117,7 +117,7 @@ def _sign_flip_pvalues(diffs: np.ndarray, r_plus: np.ndarray) -> np.ndarray:
 def _signed_ranks(diffs: np.ndarray):
     """Per row: R+, R-, sum of t^3 - t over tied non-zero groups, non-zero count, and whether
     the row has ties or zeros. Zeros are dropped (scipy's ``zero_method="wilcox"``)."""
-    n_rows, n = diffs.shape
+    n = diffs.shape[1]
     # |d| as uint64 orders like the float (non-negative IEEE doubles); shift in the sign bit.
     keys = np.abs(diffs).view(np.uint64) << np.uint64(1)
     keys |= (diffs > 0).astype(np.uint64)

@@ -37,16 +37,17 @@ from scipy import stats as sps
 
 from medselect.config.ranking import Constraint, TieBreak, parse_constraint, parse_tie_break
 from medselect.errors import RankingError
-from medselect.rank.aggregate import Aggregate, parse_aggregate
-from medselect.rank.leaderboard import (
-    Leaderboard,
-    Statistics,
-    json_number,
-    rank_matrix,
-    truth_values,
+from medselect.rank._json import json_number
+from medselect.rank.aggregate import Aggregate, parse_aggregate, truth_values
+from medselect.rank.leaderboard import Leaderboard, Statistics, rank_matrix
+from medselect.rank.table import (
+    Direction,
+    ScoreMatrix,
+    direction_of,
+    readonly,
+    score_matrix,
     worst_for,
 )
-from medselect.rank.table import Direction, ScoreMatrix, direction_of, readonly, score_matrix
 
 __all__ = [
     "Preference",
@@ -221,12 +222,13 @@ def rank_then_aggregate(matrices: Sequence[ScoreMatrix], weights: Sequence[float
 
     On each case shared by all ``matrices`` the models are ranked per metric (1 = best, ties
     get the average rank); the value is the weighted mean of those ranks. Averaging it over
-    cases (the ``mean`` aggregate) gives the rank-then-aggregate score.
+    cases (the ``mean`` aggregate) gives the rank-then-aggregate score. A cell counts as
+    imputed when any metric's value was; ``worst`` is NaN (each metric imputed its own).
     """
     common = set.intersection(*(set(m.cases) for m in matrices))
     if not common:
         raise RankingError(f"metrics {[m.metric for m in matrices]} share no case")
-    aligned = [_on_cases(m, common) for m in matrices]
+    aligned = [m.on_cases(common) for m in matrices]
     w = np.asarray(weights, dtype=float) / np.sum(weights)
     score = sum(wk * sps.rankdata(-m.oriented, method="average", axis=1)
                 for wk, m in zip(w, aligned, strict=True))
@@ -235,7 +237,7 @@ def rank_then_aggregate(matrices: Sequence[ScoreMatrix], weights: Sequence[float
     return ScoreMatrix(
         metric="weighted_rank", label=base.label, direction=Direction.LOWER,
         models=base.models, cases=base.cases, values=readonly(score),
-        imputed=readonly(imputed), worst=float(len(base.models)), attributes=base.attributes,
+        imputed=readonly(imputed), worst=float("nan"), attributes=base.attributes,
     )
 
 
@@ -273,7 +275,7 @@ def pareto_front(oriented: pd.DataFrame) -> tuple[str, ...]:
 
 def restrict(matrices: Matrices, cases: set[str]) -> dict[tuple[str, str], ScoreMatrix]:
     """Every matrix on the given cases only."""
-    return {key: _on_cases(m, cases) for key, m in matrices.items()}
+    return {key: m.on_cases(cases) for key, m in matrices.items()}
 
 
 def _excluded(matrices: Matrices, preference: Preference,
@@ -299,7 +301,3 @@ def _aggregate_frame(matrices: Sequence[ScoreMatrix], aggregate: Aggregate) -> p
 
 def _raw(oriented: pd.Series, direction: Direction) -> pd.Series:
     return oriented if direction == Direction.HIGHER else -oriented
-
-
-def _on_cases(matrix: ScoreMatrix, cases: set[str]) -> ScoreMatrix:
-    return matrix.subset(np.array([c in cases for c in matrix.cases], dtype=bool))

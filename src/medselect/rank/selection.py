@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from medselect.errors import RankingError
+from medselect.rank._json import json_number
 from medselect.rank.aggregate import Aggregate
-from medselect.rank.leaderboard import Leaderboard, Statistics, json_number
+from medselect.rank.leaderboard import Leaderboard, Statistics
 from medselect.rank.paired import compare
 from medselect.rank.preference import (
     Preference,
@@ -27,7 +28,7 @@ from medselect.rank.preference import (
     rank_matrices,
     restrict,
 )
-from medselect.rank.table import Direction
+from medselect.rank.table import Direction, ScoreMatrix
 
 __all__ = ["Choice", "Selection", "select"]
 
@@ -65,7 +66,11 @@ class Choice:
 
 @dataclass(frozen=True, eq=False)
 class Selection:
-    """Subgroup -> model, the overall choice beside it, and whether the choices differ."""
+    """Subgroup -> model, the overall choice beside it, and whether the choices differ.
+
+    ``rankings`` holds the full ranking of every subgroup (and of all cases, under
+    :data:`OVERALL`); :meth:`to_dict` includes their leaderboards.
+    """
 
     attribute: str
     metric: str
@@ -93,7 +98,9 @@ class Selection:
         return {"attribute": self.attribute, "metric": self.metric, "aggregate": self.aggregate,
                 "differs": self.differs, "largest_gain": json_number(self.largest_gain),
                 "summary": self.summary, "overall": clean(self.overall),
-                "choices": [clean(c) for c in self.choices]}
+                "choices": [clean(c) for c in self.choices],
+                "leaderboards": {group: ranking.leaderboard.to_dict()
+                                 for group, ranking in self.rankings.items()}}
 
 
 def select(
@@ -144,7 +151,7 @@ def select(
     )
 
 
-def _groups(matrices, by: str) -> dict[str, set[str]]:
+def _groups(matrices: Mapping[object, ScoreMatrix], by: str) -> dict[str, set[str]]:
     attributes = pd.concat([m.attributes for m in matrices.values()])
     attributes = attributes[~attributes.index.duplicated()]
     if by not in attributes.columns:
@@ -166,7 +173,9 @@ def _choice(group: str, board: Leaderboard, statistics: Statistics,
     evidence = {}
     if overall_model is not None and overall_model in models:
         evidence = {
-            "gain_over_overall": sign * (chosen.aggregate - board.row(overall_model).aggregate),
+            # + 0.0 turns -0.0 (same model, lower-is-better metric) into 0.0
+            "gain_over_overall": sign * (chosen.aggregate - board.row(overall_model).aggregate)
+            + 0.0,
             "p_vs_overall": (None if overall_model == board.best
                              else _test(board, statistics, board.best, overall_model)[0]),
         }

@@ -10,7 +10,7 @@ for it; how many values were imputed is kept per model and reported.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -27,6 +27,7 @@ __all__ = [
     "as_direction",
     "direction_of",
     "score_matrix",
+    "worst_for",
 ]
 
 TABLE_COLUMNS = ("model", "case_id", "metric", "label", "value")
@@ -120,6 +121,11 @@ class ScoreMatrix:
         return replace(self, models=tuple(models), values=readonly(self.values[:, cols]),
                        imputed=readonly(self.imputed[:, cols]))
 
+    def on_cases(self, cases: Collection[str]) -> ScoreMatrix:
+        """The matrix on the cases whose ids are in ``cases`` (order kept)."""
+        wanted = set(cases)
+        return self.subset(np.array([c in wanted for c in self.cases], dtype=bool))
+
     def strata(self, attribute: str | None) -> np.ndarray | None:
         """Integer codes of a case attribute, or None when it is None or not in the table."""
         if attribute is None or attribute not in self.attributes.columns:
@@ -189,6 +195,13 @@ def score_matrix(
         imputed=readonly(missing), worst=float(worst),
         attributes=_case_attributes(table, cases),
     )
+
+
+def worst_for(metric: str, worst: float | Mapping[str, float] | None) -> float | None:
+    """The imputation value for ``metric`` from one number or a per-metric mapping."""
+    if isinstance(worst, Mapping):
+        return worst.get(metric)
+    return worst
 
 
 def _check_columns(table: pd.DataFrame) -> None:

@@ -10,15 +10,24 @@ name, so the choice is always deterministic and always explained.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from medselect.config.ranking import TieBreak, parse_tie_break
 from medselect.errors import RankingError
+from medselect.rank.aggregate import Aggregate, truth_values
+from medselect.rank.table import Direction, ScoreMatrix, direction_of, score_matrix, worst_for
 
-__all__ = ["TieBreak", "TieDecision", "break_tie", "parse_tie_break"]
+__all__ = [
+    "TieBreak",
+    "TieDecision",
+    "break_tie",
+    "parse_tie_break",
+    "secondary_matrices",
+    "secondary_values",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ def break_tie(
     Raises:
         RankingError: a tie-break needs a column or metric that was not given.
     """
-    criteria = [c if isinstance(c, TieBreak) else _parse(c) for c in criteria]
+    criteria = [_as_tie_break(c) for c in criteria]
     candidates = tuple(candidates)
     if len(candidates) == 1:
         return TieDecision(candidates[0], candidates, False,
@@ -83,6 +92,39 @@ def break_tie(
     rest = "" if len(remaining) == 1 else f"; still tied, the best point estimate {winner} won"
     return TieDecision(winner, candidates, True,
                        f"{group}; tie-break decided: {'; '.join(steps)}{rest}")
+
+
+def secondary_matrices(
+    table: pd.DataFrame,
+    tie_break: Sequence[TieBreak | str],
+    directions: Mapping[str, Direction | str] | None,
+    label: str,
+    worst: float | Mapping[str, float] | None,
+) -> dict[str, ScoreMatrix]:
+    """The score matrices that the ``metric:<name>`` tie-breaks need."""
+    names = [c.metric for c in map(_as_tie_break, tie_break) if c.metric]
+    return {name: score_matrix(table, name, direction_of(name, None, directions), label=label,
+                               worst=worst_for(name, worst)) for name in names}
+
+
+def secondary_values(
+    secondary: Mapping[str, ScoreMatrix], cases: Collection[str], aggregate: Aggregate
+) -> dict[str, tuple[dict[str, float], bool]]:
+    """The ``secondary`` argument of :func:`break_tie`: each secondary metric aggregated over
+    the given cases (those it has), and whether lower is better."""
+    out = {}
+    for name, matrix in secondary.items():
+        sub = matrix.on_cases(cases)
+        if not sub.cases:
+            continue
+        values = aggregate(sub.values, truth_values(sub, aggregate))
+        out[name] = (dict(zip(sub.models, map(float, values), strict=True)),
+                     sub.direction == Direction.LOWER)
+    return out
+
+
+def _as_tie_break(criterion: TieBreak | str) -> TieBreak:
+    return criterion if isinstance(criterion, TieBreak) else _parse(criterion)
 
 
 def _parse(text: str) -> TieBreak:

@@ -14,6 +14,13 @@ Tables and their column values: :mod:`medselect.store.schema`.
 """
 
 from medselect.store.artifacts import atomic_path, atomic_write_bytes, atomic_write_text
+from medselect.store.audit import (
+    add_audit_event,
+    audit_head,
+    get_audit_event,
+    last_audit_event,
+    list_audit_events,
+)
 from medselect.store.datasets import (
     add_case_set,
     add_dataset_version,
@@ -46,6 +53,13 @@ from medselect.store.evaluations import (
     replace_predictions,
     set_evaluation_status,
 )
+from medselect.store.registry import (
+    add_model_version,
+    find_model_version,
+    get_model_version,
+    list_model_versions,
+    update_model_version,
+)
 from medselect.store.reviews import (
     acceptance_by_case,
     acceptance_rates,
@@ -70,18 +84,23 @@ __all__ = [
     "Workspace",
     "acceptance_by_case",
     "acceptance_rates",
+    "add_audit_event",
     "add_case_set",
     "add_dataset_version",
     "add_epoch_metrics",
+    "add_model_version",
     "add_review",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "audit_head",
     "case_metric_table",
     "case_set_hash",
     "case_set_members",
     "evaluated_metrics",
     "find_evaluation",
+    "find_model_version",
+    "get_audit_event",
     "get_case",
     "get_case_set",
     "get_cases",
@@ -89,15 +108,19 @@ __all__ = [
     "get_epoch_metrics",
     "get_evaluation",
     "get_external_model",
+    "get_model_version",
     "get_predictions",
     "get_run",
     "get_task",
+    "last_audit_event",
     "latest_dataset_version",
     "latest_epoch_metrics",
     "latest_evaluations",
+    "list_audit_events",
     "list_case_sets",
     "list_dataset_versions",
     "list_evaluations",
+    "list_model_versions",
     "list_reviews",
     "list_runs",
     "metadata",
@@ -110,6 +133,7 @@ __all__ = [
     "set_evaluation_status",
     "set_reference_case_set",
     "set_run_status",
+    "update_model_version",
     "upsert_run",
     "utcnow",
 ]

@@ -61,7 +61,7 @@ def plan_sweep(
         cases = get_cases(conn, dataset_version)
     n_train = sum(c["split"] == "train" for c in cases)
     for config in configs:
-        check_trainable(config, experiment.task.spatial_dims, n_train)
+        check_trainable(experiment, config, n_train)
     runs = []
     with ws.begin() as conn:
         for config in configs:
@@ -73,33 +73,37 @@ def plan_sweep(
                     "id": rid, "task": experiment.task.name, "dataset_version": dataset_version,
                     "sweep": sweep.name, "config": config.model_dump(mode="json"),
                     "config_hash": config_hash(config), "status": "pending",
-                    "details": run_details(config, experiment.task.spatial_dims),
+                    "details": run_details(experiment, config),
                 })
                 status = "pending"
             runs.append(PlannedRun(rid, config, status))
     return SweepPlan(sweep.name, experiment.task.name, dataset_version, runs, retry_failed)
 
 
-def check_trainable(config: RunConfig, spatial_dims: int, n_train: int) -> None:
+def check_trainable(experiment: Experiment, config: RunConfig, n_train: int) -> None:
     """Refuse, before any training, a configuration that cannot train on this data."""
-    from medselect.train.zoo import check_network_input
+    from medselect.tasks import get_task_plugin
+    from medselect.train import check_run
 
-    where = f"sweep: {config.architecture.value}/{config.loss.value}"
-    if n_train == 0:
-        raise ConfigError(f"{where}: the dataset has no training cases")
-    if config.batch_size > n_train:
-        raise ConfigError(
-            f"{where}: batch_size {config.batch_size} is larger than the {n_train} training "
-            "cases; lower sweep.space.batch_size"
-        )
+    task = experiment.task
+    stopping = experiment.sweep.early_stopping
     try:
-        check_network_input(config, spatial_dims)
+        if n_train == 0:
+            raise ConfigError("the dataset has no training cases")
+        check_run(config, get_task_plugin(task.kind), task, n_train,
+                  early_stopping_metric=stopping.metric if stopping else None)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: sweep.space.{exc}") from None
+        where = f"{config.architecture.value}/{config.loss.value}/{config.augmentation.value}"
+        raise ConfigError(f"sweep: configuration {where}: {exc}") from None
 
 
-def run_details(config: RunConfig, spatial_dims: int) -> dict:
-    """What the config names, spelled out for the run record (augmentation contents)."""
+def run_details(experiment: Experiment, config: RunConfig) -> dict:
+    """How the run trains beyond its config: augmentation contents, stopping, determinism."""
     from medselect.train.augment import describe_preset
 
-    return {"augmentation_preset": describe_preset(config.augmentation, spatial_dims)}
+    stopping = experiment.sweep.early_stopping
+    return {
+        "augmentation_preset": describe_preset(config.augmentation, experiment.task.spatial_dims),
+        "early_stopping_metric": stopping.metric if stopping else None,
+        "deterministic": experiment.sweep.deterministic,
+    }

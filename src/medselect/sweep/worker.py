@@ -52,17 +52,22 @@ def execute_run(job: RunJob) -> RunOutcome:
 
 
 def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob):
-    from medselect.config.run import RunConfig
+    from medselect.config import RunConfig, TaskSpec
     from medselect.data.loading import load_cases
     from medselect.tasks import get_task_plugin
     from medselect.train import TrainingData, train_model
 
     config = RunConfig.model_validate(run["config"])
-    spec = _TaskView(task)
+    spec = TaskSpec.model_validate(task["config"])
     plugin = get_task_plugin(spec.kind)
-    split = {name: [c for c in cases if c["split"] == name] for name in ("train", "val")}
-    data = {name: TrainingData.from_cases(load_cases(rows, ws.path))
-            for name, rows in split.items()}
+    details = run.get("details") or {}
+    data = {
+        split: TrainingData.from_cases(
+            load_cases([c for c in cases if c["split"] == split], ws.path),
+            target=plugin.target_attribute,
+        )
+        for split in ("train", "val")
+    }
 
     def record_epoch(epoch) -> None:
         with ws.begin() as conn:
@@ -71,21 +76,10 @@ def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job:
     return train_model(
         config, plugin, spec, data["train"], data["val"],
         out_dir=ws.path(f"runs/{run['id']}"), on_epoch=record_epoch, resume=True,
+        early_stopping_metric=details.get("early_stopping_metric"),
+        deterministic=bool(details.get("deterministic", False)),
         threads=job.threads, device=job.device,
     )
-
-
-class _TaskView:
-    """The stored task row seen as the attributes task plugins read."""
-
-    def __init__(self, row: dict[str, Any]):
-        config = row.get("config") or {}
-        self.name = row["name"]
-        self.kind = row["kind"]
-        self.classes = list(config.get("classes", []))
-        self.landmarks = list(config.get("landmarks", []))
-        self.spatial_dims = int(config.get("spatial_dims", 2))
-        self.in_channels = int(config.get("in_channels", 1))
 
 
 def _record_end(

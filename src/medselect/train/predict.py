@@ -20,7 +20,7 @@ from monai.inferers import sliding_window_inference
 from monai.utils import convert_to_tensor
 
 from medselect.config.run import RunConfig
-from medselect.errors import TrainingError
+from medselect.errors import DataError, TrainingError
 from medselect.tasks.base import as_task_info
 from medselect.train.checkpoint import load_checkpoint
 from medselect.train.dataset import normalize, resize
@@ -66,13 +66,21 @@ def predict_logits(
         images: ``(C, *spatial)`` float arrays, raw intensities (normalised here).
         sliding_window: window over images larger than ``input_size`` instead of resizing.
         overlap: window overlap for ``sliding_window``.
+
+    Raises:
+        DataError: an image's number of spatial axes differs from ``input_size``.
     """
     device = next(model.parameters()).device
     model.eval()
     outputs = []
-    for image in images:
+    for index, image in enumerate(images):
         x = normalize(image, config.normalization)
         size = tuple(x.shape[1:])
+        if len(size) != len(config.input_size):
+            raise DataError(
+                f"image {index} has shape {tuple(x.shape)}: {len(size)} spatial axes, but the "
+                f"model takes input_size {list(config.input_size)}; give (C, *spatial) arrays"
+            )
         larger = any(s > r for s, r in zip(size, config.input_size, strict=True))
         with autocast(device):
             if sliding_window and larger:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,7 +78,7 @@ class BestTracker:
     patience: int | None = None
     best: float = math.nan
     best_epoch: int = 0
-    epoch: int = field(default=0)
+    epoch: int = 0
 
     def update(self, epoch: int, value: float) -> bool:
         """Record ``value`` for ``epoch``; True if it is the new best."""

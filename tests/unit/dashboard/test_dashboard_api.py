@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 
@@ -170,3 +171,15 @@ def test_workspace_dependency_can_be_swapped(client, sample_ws, tmp_path):
         client.app.dependency_overrides.clear()
         other.dispose()
     assert [r["model"] for r in board["rows"]] == ["run-000", "run-001"]
+
+
+def test_startup_warms_the_default_leaderboard(fresh_ws, make_client):
+    client = make_client(fresh_ws)
+    dash = client.app.state.dashboard
+    assert len(dash.cache) == 0
+    with client:  # runs the lifespan: the warm-up thread starts
+        for thread in threading.enumerate():
+            if thread.name == "medselect-warm-up":
+                thread.join(timeout=30)
+        assert len(dash.cache) > 0
+        assert client.get("/api/leaderboard").status_code == 200

@@ -12,16 +12,18 @@ from medselect.rank.bootstrap import interval_caveat
 
 
 def test_ci_covers_the_true_mean_in_at_least_92_percent_of_300_repetitions():
-    """Normal per-case scores, 40 cases: each of 300 columns is one repetition (one "model"),
-    all bootstrapped together on 1000 resamples; the 95 % percentile interval must cover the
-    true mean in >= 92 % of them (nominal 95 %, percentile intervals run a little narrow)."""
+    """Normal per-case scores, 60 cases, 300 independent repetitions (own data, own 1000
+    resamples): the 95 % percentile interval must cover the true mean in >= 92 % of them
+    (percentile intervals run slightly narrow; about 94 % is expected)."""
     rng = np.random.default_rng(2024)
-    true_mean, n_cases, repetitions = 0.7, 40, 300
+    true_mean, n_cases, repetitions = 0.7, 60, 300
     values = rng.normal(true_mean, 0.1, size=(n_cases, repetitions))
-    index = resample_index(n_cases, 1000, seed=11)
-    low, high = percentile_interval(resampled_aggregates(values, Mean(), index), 0.95)
-    coverage = np.mean((low <= true_mean) & (true_mean <= high))
-    assert coverage >= 0.92
+    covered = 0
+    for r in range(repetitions):
+        index = resample_index(n_cases, 1000, seed=rng)
+        low, high = percentile_interval(resampled_aggregates(values[:, [r]], Mean(), index))
+        covered += bool(low[0] <= true_mean <= high[0])
+    assert covered / repetitions >= 0.92
 
 
 def test_stratified_resamples_keep_each_stratum_size():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from train_data import TASK, discs, tiny_config
 
-from medselect.errors import TrainingError
+from medselect.errors import DataError, TrainingError
 from medselect.train import load_model, predict, predict_logits, train_model
 
 
@@ -57,3 +57,8 @@ def test_load_model_restores_the_trained_network(tmp_path, plugin):
     assert label.shape == (48, 48)
     with pytest.raises(TrainingError, match="does not fit a unet network"):
         load_model(tmp_path / "best.pt", tiny_config(features=8), plugin, TASK)
+
+
+def test_an_image_of_the_wrong_dimension_is_named():
+    with pytest.raises(DataError, match=r"image 1 has shape \(1, 4, 4, 4\)"):
+        predict_logits(Threshold(), [half_bright(), np.zeros((1, 4, 4, 4))], tiny_config())

@@ -22,7 +22,7 @@ from medselect.dashboard.schemas import (
     MetricInfo,
     Significance,
 )
-from medselect.errors import NotFound, RankingError
+from medselect.errors import MedselectError, NotFound, RankingError
 from medselect.store import get_task
 
 AGGREGATES = ("mean", "median", "p10")
@@ -176,3 +176,15 @@ def significance_view(dash: Dashboard, conn: sa.Connection, **params) -> Signifi
 
     key = ("significance", req.scope.key, req.metric, req.label, req.aggregate, req.site)
     return dash.cache.get_or_compute(key, compute)
+
+
+def warm_up(dash: Dashboard) -> None:
+    """Compute the default leaderboard into the cache (the first page view is then fast).
+
+    Meant for a background thread at startup; a workspace with nothing to rank is left alone.
+    """
+    try:
+        with dash.workspace.connect() as conn:
+            significance_view(dash, conn)
+    except MedselectError:
+        pass

@@ -7,6 +7,7 @@ PostgreSQL). Ray is an optional extra: ``pip install 'medselect[ray]'``.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -75,6 +76,8 @@ class RayExecutor:
                 ray.shutdown()
 
     def _connect(self, ray) -> None:
+        if self.address and self.address != "auto":
+            check_reachable(self.address)
         try:
             if self.address:
                 ray.init(address=self.address, log_to_driver=False)
@@ -85,6 +88,20 @@ class RayExecutor:
             raise ConfigError(
                 f"--address: cannot start or reach {where}: {exc}".splitlines()[0]
             ) from exc
+
+
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, before Ray's own long retries, when nothing listens at ``address``."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address: {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--address: cannot reach a Ray cluster at {address!r} ({exc.strerror or exc}); "
+            "start one with `ray start --head` or fix the address"
+        ) from None
 
 
 def _collect(ray, ref, job: RunJob) -> RunOutcome:

@@ -1,0 +1,180 @@
+"""The two ways to evaluate: trained runs of a task, and predictions made elsewhere.
+
+Both resolve the task, the case set and the metric policy the same way, then hand their models
+to :func:`medselect.evaluate.engine.evaluate_models`, so an external model is scored with the
+same metrics on the same cases and ranks beside the trained runs.
+
+Example::
+
+    ws = Workspace.open("medselect-workspace")
+    report = evaluate_runs(ws, top=3, case_set="reference")
+    report = evaluate_external(ws, "nnunet_out/", "nnunet-2d", case_set="reference")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from medselect.config import DEFAULT_METRICS, EvaluationSpec, TaskSpec
+from medselect.errors import ConfigError, NotFound
+from medselect.evaluate.casesets import TEST, resolve_case_set
+from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evaluate_models
+from medselect.evaluate.external import ExternalPredictions
+from medselect.evaluate.policy import MetricPolicy
+from medselect.evaluate.results import EvaluationReport
+from medselect.evaluate.trained import TrainedPredictor, select_runs
+from medselect.store import (
+    Workspace,
+    get_external_model,
+    get_task,
+    list_dataset_versions,
+    put_external_model,
+)
+
+CaseSetArg = str | os.PathLike[str] | None
+TaskArg = str | TaskSpec | None
+
+
+def evaluate_runs(
+    ws: Workspace,
+    *,
+    task: TaskArg = None,
+    runs: list[str] | None = None,
+    top: int | None = None,
+    case_set: CaseSetArg = None,
+    spec: EvaluationSpec | None = None,
+    force: bool = False,
+    overlays: bool | None = None,
+    device: str | None = None,
+    sliding_window: bool = False,
+    cases_per_batch: int = DEFAULT_CASES_PER_BATCH,
+    on_progress: ProgressFn | None = None,
+) -> EvaluationReport:
+    """Evaluate finished runs of a task on a case set.
+
+    Args:
+        task: the task (its name or spec); None for the workspace's only task.
+        runs: evaluate these run ids only; None for every finished run of the task.
+        top: only the ``top`` runs with the best validation score (default ``spec.top_k``).
+        case_set: ``test``, ``reference``, a case set id or a path of new cases (default
+            ``spec.case_set``).
+        spec: metrics, NSD tolerances, overlays; default: the task kind's default metrics.
+        force: recompute evaluations already finished.
+        overlays: write overlays (default ``spec.overlays``).
+        device: where networks run; None picks CUDA when present.
+        sliding_window: predict cases larger than a run's input size with sliding windows
+            (for models trained on patches; the default resizing matches how runs train).
+
+    Raises:
+        NotFound: no such task, run or case set, or no finished run.
+        ConfigError: a bad metric, run or option (the message names it).
+        DataError: new cases that cannot be imported.
+    """
+    from medselect.tasks import get_task_plugin
+
+    spec, task_spec = _spec_and_task(ws, task, spec)
+    policy = MetricPolicy.for_task(task_spec, spec, sliding_window=sliding_window)
+    mode = get_task_plugin(task_spec.kind).primary_metric.mode
+    with ws.connect() as conn:
+        selected = select_runs(conn, task_spec.name, run_ids=runs,
+                               top=spec.top_k if top is None else top, mode=mode)
+    rows = resolve_case_set(ws, task_spec, spec.case_set if case_set is None else case_set)
+    predictors = [TrainedPredictor(ws, run, task_spec, device=device,
+                                   sliding_window=sliding_window) for run in selected]
+    return evaluate_models(
+        ws, task_spec, predictors, rows, policy, force=force,
+        overlays=spec.overlays if overlays is None else overlays,
+        cases_per_batch=cases_per_batch, on_progress=on_progress,
+    )
+
+
+def evaluate_external(
+    ws: Workspace,
+    folder: str | os.PathLike[str],
+    name: str,
+    case_set: CaseSetArg = None,
+    *,
+    task: TaskArg = None,
+    spec: EvaluationSpec | None = None,
+    force: bool = False,
+    overlays: bool | None = None,
+    cases_per_batch: int = DEFAULT_CASES_PER_BATCH,
+    on_progress: ProgressFn | None = None,
+) -> EvaluationReport:
+    """Evaluate a folder of prediction masks made elsewhere as model ``external:<name>``.
+
+    A case without a prediction file is recorded as ``missing`` (NULL metric values, ranked
+    worst); a prediction of another shape than its case as an ``error`` naming the case and
+    both shapes; the other cases go on.
+
+    Args:
+        folder: one mask per case, ``<case_id>.nii.gz`` / ``.png`` (nnU-Net's output layout).
+        name: the external model's name.
+        case_set, task, spec, force, overlays: as :func:`evaluate_runs`.
+
+    Raises:
+        ConfigError: the name is unusable or already names a model of another task.
+        DataError: the folder is missing or holds no prediction file.
+        NotFound: no such task or case set.
+    """
+    spec, task_spec = _spec_and_task(ws, task, spec)
+    policy = MetricPolicy.for_task(task_spec, spec)
+    predictor = ExternalPredictions(folder, name)
+    rows = resolve_case_set(ws, task_spec, spec.case_set if case_set is None else case_set)
+    _register_external(ws, predictor, task_spec)
+    return evaluate_models(
+        ws, task_spec, [predictor], rows, policy, force=force,
+        overlays=spec.overlays if overlays is None else overlays,
+        cases_per_batch=cases_per_batch, on_progress=on_progress,
+    )
+
+
+def load_task(ws: Workspace, name: str | None = None) -> TaskSpec:
+    """The stored spec of task ``name``, or of the workspace's only task when None.
+
+    Raises:
+        NotFound: no such task, or the workspace has no task.
+        ConfigError: several tasks and no name, or the stored spec is not a task spec.
+    """
+    with ws.connect() as conn:
+        if name is None:
+            names = sorted({v["task"] for v in list_dataset_versions(conn)})
+            if len(names) != 1:
+                listed = ", ".join(names) if names else "none"
+                raise ConfigError(f"the workspace holds tasks {listed}; name one with --task "
+                                  f"or give the experiment file")
+            name = names[0]
+        row = get_task(conn, name)
+    try:
+        return TaskSpec.model_validate({"name": name, **(row["config"] or {})})
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise ConfigError(f"task {name!r}: its stored spec is not usable ({reason}); give the "
+                          f"experiment file that describes it") from exc
+
+
+def _spec_and_task(ws: Workspace, task: TaskArg, spec: EvaluationSpec | None
+                   ) -> tuple[EvaluationSpec, TaskSpec]:
+    task_spec = task if isinstance(task, TaskSpec) else load_task(ws, task)
+    if spec is None:
+        spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task_spec.kind]), case_set=TEST)
+    return spec, task_spec
+
+
+def _register_external(ws: Workspace, predictor: ExternalPredictions, task: TaskSpec) -> None:
+    source = Path(predictor.folder).resolve().as_uri()
+    with ws.begin() as conn:
+        try:
+            known: dict[str, Any] | None = get_external_model(conn, predictor.name)
+        except NotFound:
+            known = None
+        if known is not None and known["task"] != task.name:
+            raise ConfigError(f"--name: external model {predictor.name!r} already belongs to "
+                              f"task {known['task']!r}; give another name")
+        put_external_model(conn, {"name": predictor.name, "task": task.name,
+                                  "source_uri": source,
+                                  "description": f"predictions from {predictor.folder}"})

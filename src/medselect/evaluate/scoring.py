@@ -1,0 +1,104 @@
+"""One case's metric rows from its prediction and reference, as the policy asks.
+
+Segmentation metrics come from :func:`medselect.metrics.segmentation_metrics` (per foreground
+class and their mean). Landmark metrics of a segmentation task compare the centroids of the
+predicted classes named like the landmarks with the case's reference points; landmark files
+hold voxel indices, metrics take mm (index x spacing). A case without landmark points gets NULL
+landmark values (undefined), not the empty-point policy, which is for a missing point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from medselect.data.loading import LoadedCase
+from medselect.evaluate.policy import MetricPolicy
+from medselect.metrics import (
+    MEAN_LABEL,
+    MetricValue,
+    centroids_from_labels,
+    image_diagonal_mm,
+    landmark_metrics,
+    segmentation_metrics,
+)
+
+Points = dict[str, tuple[float, ...] | None]
+
+
+@dataclass(frozen=True)
+class CaseScore:
+    """A case's metric values and, for landmark metrics, the points they compared (mm)."""
+
+    values: list[MetricValue]
+    ref_points: Points | None = None
+    pred_points: Points | None = None
+
+    def rows(self, case_id: str) -> list[dict[str, Any]]:
+        """``case_metric`` rows (NaN stays NaN; the store writes it as NULL)."""
+        return [{"case_id": case_id, "metric": v.metric, "label": v.label, "value": v.value}
+                for v in self.values]
+
+    def summary(self, policy: MetricPolicy) -> dict[str, float]:
+        """The case's key values for an overlay: each metric's mean, in policy order."""
+        means = {v.metric: v.value for v in self.values if v.label == MEAN_LABEL}
+        return {m: means[m] for m in policy.metrics if m in means}
+
+
+def score_case(prediction: np.ndarray, case: LoadedCase, policy: MetricPolicy) -> CaseScore:
+    """Every metric of ``policy`` for one labelled case.
+
+    Raises:
+        DataError: the prediction does not fit the reference (shape, label values).
+    """
+    if case.label is None:
+        raise ValueError(f"case {case.case_id!r} has no label; only labelled cases are scored")
+    values: list[MetricValue] = []
+    if policy.segmentation_metrics:
+        tolerance = dict(policy.nsd_tolerance_mm) or 1.0  # unused unless nsd is asked for
+        values += segmentation_metrics(prediction, case.label, case.spacing, policy.classes,
+                                       metrics=policy.segmentation_metrics,
+                                       nsd_tolerance_mm=tolerance)
+    if not policy.landmark_metrics:
+        return CaseScore(values)
+    ref = reference_points(case, policy.landmarks)
+    centroids = centroids_from_labels(prediction, case.spacing, policy.classes)
+    pred = {name: centroids[name] for name in policy.landmarks}
+    if ref is None:
+        values += [MetricValue(m, label, math.nan) for m, label in policy.labelled_rows()
+                   if m in policy.landmark_metrics]
+        return CaseScore(values, None, pred)
+    diagonal = image_diagonal_mm(prediction.shape, case.spacing)
+    wanted = set(policy.landmark_metrics)
+    values += [v for v in landmark_metrics(pred, ref, policy.landmarks, image_diagonal_mm=diagonal)
+               if v.metric in wanted]
+    return CaseScore(_in_policy_order(values, policy), ref, pred)
+
+
+def reference_points(case: LoadedCase, names: Sequence[str]) -> Points | None:
+    """The case's landmarks ``names`` in mm (voxel index x spacing), or None if it has none."""
+    if not case.landmarks:
+        return None
+    return {name: _to_mm(case.landmarks.get(name), case.spacing) for name in names}
+
+
+def null_rows(case_id: str, policy: MetricPolicy) -> list[dict[str, Any]]:
+    """Rows with NULL values for a labelled case without a usable prediction."""
+    return [{"case_id": case_id, "metric": m, "label": label, "value": None}
+            for m, label in policy.labelled_rows()]
+
+
+def _to_mm(point: Sequence[float] | None, spacing: Sequence[float]) -> tuple[float, ...] | None:
+    if point is None:
+        return None
+    return tuple(float(c) * float(s) for c, s in zip(point, spacing, strict=True))
+
+
+def _in_policy_order(values: list[MetricValue], policy: MetricPolicy) -> list[MetricValue]:
+    order = {m: i for i, m in enumerate(policy.metrics)}
+    return sorted(values, key=lambda v: order[v.metric])  # stable: labels keep their order
+

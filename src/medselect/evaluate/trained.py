@@ -1,0 +1,155 @@
+"""Trained runs as predictors: which runs to evaluate, and their networks loaded once.
+
+torch and MONAI are imported only when a network is loaded or run, so importing
+``medselect.evaluate`` stays light for callers that only read results or draw overlays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from medselect.config import RunConfig, TaskSpec
+from medselect.data.loading import LoadedCase
+from medselect.errors import ConfigError, EvaluationError, NotFound, TrainingError
+from medselect.evaluate.predictors import CaseFailure, Prediction
+from medselect.store import Workspace, get_run, list_runs
+
+
+def select_runs(
+    conn: sa.Connection,
+    task: str,
+    *,
+    run_ids: Sequence[str] | None = None,
+    top: int | None = None,
+    mode: Literal["max", "min"] = "max",
+) -> list[dict[str, Any]]:
+    """The finished runs of ``task`` to evaluate: the named ones or all, then the best ``top``.
+
+    Args:
+        run_ids: evaluate these runs only (each must be a finished run of ``task``).
+        top: keep the ``top`` runs with the best ``best_metric`` (validation score); runs
+            without one come last.
+        mode: whether a higher (``max``) or lower ``best_metric`` is better.
+
+    Raises:
+        NotFound: a named run is not in the workspace, or the task has no finished run.
+        ConfigError: a named run belongs to another task or has not finished; ``top`` < 1.
+    """
+    if run_ids:
+        runs = [get_run(conn, run_id) for run_id in dict.fromkeys(run_ids)]
+        for run in runs:
+            if run["task"] != task:
+                raise ConfigError(f"--runs: run {run['id']!r} belongs to task {run['task']!r}, "
+                                  f"not {task!r}; evaluate it with its own task")
+            if run["status"] != "finished":
+                raise ConfigError(f"--runs: run {run['id']!r} is {run['status']}, not finished; "
+                                  f"only finished runs have a checkpoint to evaluate "
+                                  f"(`medselect runs show {run['id']}`)")
+    else:
+        runs = list_runs(conn, task=task, status="finished")
+        if not runs:
+            raise NotFound(f"task {task!r} has no finished run to evaluate; train some with "
+                           f"`medselect sweep run EXPERIMENT.yaml` first")
+    if top is None:
+        return runs
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    sign = -1.0 if mode == "max" else 1.0
+    return sorted(runs, key=lambda r: _sort_key(r["best_metric"], sign))[:top]
+
+
+def _sort_key(value: float | None, sign: float) -> tuple[bool, float]:
+    missing = value is None or math.isnan(value)
+    return missing, 0.0 if missing else sign * value
+
+
+class TrainedPredictor:
+    """A finished run: its network, loaded once, predicts batches of cases.
+
+    Args:
+        ws: the workspace holding the run's checkpoint.
+        run: the ``run`` row.
+        task: the task it was trained for (input channels, dimensions, classes).
+        device: ``cpu``, ``cuda``, ``cuda:N``; None picks CUDA when present.
+        sliding_window: see :func:`medselect.evaluate.inference.predict_labels`.
+    """
+
+    fingerprint = ""
+
+    def __init__(self, ws: Workspace, run: Mapping[str, Any], task: TaskSpec, *,
+                 device: str | None = None, sliding_window: bool = False) -> None:
+        self.ws = ws
+        self.run = dict(run)
+        self.model_ref: str = run["id"]
+        self.task = task
+        self.device = device
+        self.sliding_window = sliding_window
+        self.config: RunConfig | None = None
+        self.plugin: Any = None
+        self.network: Any = None
+
+    def load(self) -> None:
+        from medselect.tasks import get_task_plugin
+        from medselect.train import load_model
+
+        try:
+            self.config = RunConfig.model_validate(self.run["config"])
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise EvaluationError(f"run {self.model_ref!r}: its stored configuration is not "
+                                  f"valid ({reason}); it cannot be rebuilt") from exc
+        uri = self.run.get("checkpoint_uri")
+        if not uri:
+            raise EvaluationError(f"run {self.model_ref!r} has no checkpoint; train it again "
+                                  f"with `medselect sweep run`")
+        path = self.ws.path(uri)
+        self.plugin = get_task_plugin(self.task.kind)
+        try:
+            self.network = load_model(path, self.config, self.plugin, self.task,
+                                      device=self.device)
+        except (TrainingError, ConfigError) as exc:
+            raise EvaluationError(f"run {self.model_ref!r}: checkpoint {uri} cannot be used: "
+                                  f"{exc}") from exc
+
+    def predict(self, cases: Sequence[LoadedCase], shared: dict) -> list[Prediction]:
+        from medselect.evaluate.inference import predict_labels
+
+        out: list[Prediction | None] = [self._refusal(case) for case in cases]
+        usable = [i for i, failure in enumerate(out) if failure is None]
+        if usable:
+            try:
+                labels = predict_labels(
+                    self.network, self.config, self.plugin, [cases[i].image for i in usable],
+                    sliding_window=self.sliding_window, shared=shared.setdefault(tuple(usable), {}),
+                )
+            except (RuntimeError, ValueError) as exc:  # a failed batch (memory) spares the rest
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                labels = [CaseFailure("error", f"case {cases[i].case_id!r}: run "
+                                               f"{self.model_ref!r} could not predict it "
+                                               f"({reason})") for i in usable]
+            for i, label in zip(usable, labels, strict=True):
+                out[i] = label
+        return out  # type: ignore[return-value]  # every index is filled
+
+    def close(self) -> None:
+        self.network = None
+
+    def _refusal(self, case: LoadedCase) -> CaseFailure | None:
+        """Why the network cannot take ``case`` (channels, dimensions), or None if it can."""
+        channels, dims = case.image.shape[0], case.image.ndim - 1
+        if channels != self.task.in_channels:
+            return CaseFailure("error", (
+                f"case {case.case_id!r} has {channels} image channel(s) but run "
+                f"{self.model_ref!r} was trained on {self.task.in_channels} (task "
+                f"{self.task.name!r}); evaluate it with a model trained on the same "
+                f"modalities, or give the case {self.task.in_channels} channel(s)"))
+        if dims != self.task.spatial_dims:
+            return CaseFailure("error", (
+                f"case {case.case_id!r} is {dims}D but run {self.model_ref!r} was trained on "
+                f"{self.task.spatial_dims}D images (task {self.task.name!r})"))
+        return None

@@ -1,0 +1,103 @@
+"""The gate run on what the workspace holds: incumbents, reference set, per-case table.
+
+:func:`gate_for` gathers the evidence for one candidate in one task and scope and hands it to
+:func:`~medselect.registry.gate.evaluate_gate`; the decision records the data versions it was
+computed on, which :func:`~medselect.registry.versions.promote` checks again before applying
+it. Metric directions come from :func:`medselect.metrics.get_metric`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import sqlalchemy as sa
+
+from medselect.errors import NotFound, RegistryError
+from medselect.metrics import get_metric
+from medselect.registry.checks import (
+    check_evaluated,
+    check_promotable,
+    check_reference,
+    check_same_reference,
+)
+from medselect.registry.criteria import GateCriteria
+from medselect.registry.decision import GateDecision
+from medselect.registry.gate import SITE_COLUMN, evaluate_gate
+from medselect.registry.scope import parse_scope, scope_site
+from medselect.registry.versions import current_champion, incumbents
+from medselect.store import case_metric_table, latest_dataset_version
+
+__all__ = ["gate_for", "reference_case_set"]
+
+
+def reference_case_set(conn: sa.Connection, task: str) -> str:
+    """The reference case set recorded on the newest dataset version of ``task``.
+
+    Raises:
+        RegistryError: the task has no dataset version, or its newest one names no reference
+            set.
+    """
+    try:
+        version = latest_dataset_version(conn, task)
+    except NotFound as exc:
+        raise RegistryError(str(exc)) from None
+    if not version["reference_case_set"]:
+        raise RegistryError(f"dataset version {version['id']!r} of task {task!r} has no "
+                            "reference case set; freeze one (case set of kind 'reference') "
+                            "before promoting")
+    return version["reference_case_set"]
+
+
+def gate_for(
+    conn: sa.Connection,
+    task: str,
+    scope: str,
+    candidate: str,
+    criteria: GateCriteria,
+    *,
+    case_set: str | None = None,
+    directions: Mapping[str, str] | None = None,
+) -> GateDecision:
+    """Judge ``candidate`` against the versions of ``task`` in ``scope`` on the reference set.
+
+    A ``site:<name>`` scope is judged on that site's cases only. The decision's ``data``
+    records the task, scope, reference case set, its content hash and dataset version, and
+    the evaluation each model's values came from.
+
+    Args:
+        case_set: the reference case set; default the one of the task's newest dataset version.
+        directions: ``{metric: "higher" | "lower"}``; default each metric's declared direction.
+
+    A champion judged on another reference set does not stop the gate (both models were
+    evaluated on this one), but a note says so and ``promote`` refuses it unless forced.
+
+    Raises:
+        RegistryError: the candidate cannot be promoted (unknown, failed run), a model has no
+            finished evaluation on the reference set, a case of the reference set changed,
+            the models were not evaluated on the same cases, or the scope's site has no cases.
+    """
+    scope = parse_scope(scope)
+    check_promotable(conn, task, candidate)
+    reference = check_reference(conn, case_set or reference_case_set(conn, task))
+    others = [r for r in incumbents(conn, task, scope, criteria.compare_with) if r != candidate]
+    data = {"task": task, "scope": scope, "reference_case_set": reference["id"],
+            "reference_hash": reference["content_hash"],
+            "reference_dataset_version": reference["dataset_version"]}
+    data["evaluations"] = check_evaluated(conn, reference["id"], [candidate, *others])
+    table = case_metric_table(conn, case_set=reference["id"], model_refs=[candidate, *others],
+                              metrics=list(criteria.metrics))
+    site = scope_site(scope)
+    if site is not None:
+        table = table[table[SITE_COLUMN] == site]
+        if table.empty:
+            raise RegistryError(f"reference case set {reference['id']!r} has no values for "
+                                f"site {site!r}; check the site name or evaluate its cases")
+    if directions is None:
+        directions = {m: get_metric(m).direction.value for m in criteria.metrics}
+    decision = evaluate_gate(candidate, others, table, criteria, directions=directions, data=data)
+    try:
+        check_same_reference(current_champion(conn, task, scope), data, forced=False)
+    except RegistryError as exc:  # promote refuses it unless forced; say so now
+        return replace(decision, notes=(*decision.notes, str(exc)))
+    return decision

@@ -1,0 +1,242 @@
+"""The promotion gate: is a candidate demonstrably better than every version it must beat?
+
+The gate reads the per-case table (``model``, ``case_id``, ``metric``, ``label``, ``value``,
+``site``) and compares the candidate with each incumbent on paired per-case *improvements*
+(candidate minus incumbent, sign flipped for lower-is-better metrics: positive is better):
+
+- ``primary``: the improvement exceeds the margin (bootstrap: the lower bound of the interval
+  of the mean is above it; Wilcoxon: one-sided signed-rank p below alpha), see
+  :mod:`medselect.registry.paired`;
+- ``guard``: the same test against minus the guard's margin (non-inferiority);
+- ``site``: at every site, the mean improvement on the primary metric is at least
+  ``-site_margin`` (a point estimate, so a small site can block but never sneak through);
+- ``min_cases``: enough cases back the comparison.
+
+Every model must have been evaluated on exactly the same cases (a row per case, metric and
+label; a NaN value is a missing prediction and counts as the worst value observed). If the
+cases differ the gate refuses rather than compare unlike things: evaluate what is missing first.
+
+Example::
+
+    decision = evaluate_gate("run-b", ["run-a"], table, GateCriteria(MetricMargin("dice")),
+                             directions={"dice": "higher"})
+    decision.accepted, [r.explanation for r in decision.failed]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from medselect.errors import RankingError, RegistryError
+from medselect.rank import PairedTest, ScoreMatrix, resample_index, score_matrix
+from medselect.rank.table import TABLE_COLUMNS, direction_of
+from medselect.registry.criteria import GateCriteria, MetricMargin
+from medselect.registry.decision import CriterionResult, GateDecision
+from medselect.registry.paired import (
+    bootstrap_means,
+    bootstrap_pvalue,
+    interval,
+    wilcoxon_greater,
+)
+
+__all__ = ["evaluate_gate"]
+
+SITE_COLUMN = "site"
+
+
+def evaluate_gate(
+    candidate: str,
+    incumbents: Sequence[str],
+    table: pd.DataFrame,
+    criteria: GateCriteria,
+    *,
+    directions: Mapping[str, str],
+    data: Mapping[str, Any] | None = None,
+) -> GateDecision:
+    """Judge ``candidate`` against every incumbent on the per-case table.
+
+    Args:
+        candidate: model ref of the candidate.
+        incumbents: model refs it must beat (the champion first; none for a first version,
+            when only ``min_cases`` is checked).
+        table: the per-case table; rows of other models are ignored.
+        criteria: the acceptance criteria.
+        directions: ``{metric: "higher" | "lower"}`` for the primary and guard metrics.
+        data: data versions to record with the decision.
+
+    Raises:
+        RegistryError: a model has no values in the table (not evaluated), the models were
+            not evaluated on the same cases, a direction is unknown, or the candidate is also
+            listed as an incumbent.
+    """
+    incumbents = tuple(dict.fromkeys(incumbents))
+    if candidate in incumbents:
+        raise RegistryError(f"candidate {candidate!r} is also listed as a version to beat; a "
+                            "model cannot be compared with itself")
+    models = (candidate, *incumbents)
+    rows = _rows_of(table, models)
+    checks = [(criteria.primary, False), *((g, True) for g in criteria.guards)]
+    matrices: dict[tuple[str, str], ScoreMatrix] = {}
+    for item, _ in checks:
+        if (item.metric, item.label) not in matrices:
+            matrices[item.metric, item.label] = _matrix(rows, item, candidate, incumbents,
+                                                        directions)
+    primary = matrices[criteria.primary.metric, criteria.primary.label]
+    n_cases = len(primary.cases)
+    results = [_min_cases(n_cases, criteria.min_cases)]
+    notes = [_imputed(m) for m in matrices.values() if m.imputed.any()]
+    if not incumbents:
+        notes.append("no earlier version in this scope: only the number of cases is checked")
+    indexes: dict[tuple[str, ...], np.ndarray] = {}
+    for incumbent in incumbents:
+        for item, guard in checks:
+            matrix = matrices[item.metric, item.label]
+            if matrix.cases not in indexes:
+                indexes[matrix.cases] = resample_index(
+                    len(matrix.cases), criteria.n_resamples, strata=matrix.strata(SITE_COLUMN),
+                    seed=criteria.seed)
+            results.append(_compare(matrix, candidate, incumbent, item, indexes[matrix.cases],
+                                    criteria, guard=guard))
+        if criteria.site_margin is not None:
+            results.extend(_sites(primary, candidate, incumbent, criteria))
+    if criteria.site_margin is not None and SITE_COLUMN not in primary.attributes.columns:
+        notes.append("the per-case table has no 'site' column: the per-site check was skipped")
+    return GateDecision(
+        candidate=candidate,
+        incumbents=incumbents,
+        accepted=all(r.passed for r in results),
+        n_cases=n_cases,
+        results=tuple(results),
+        criteria=criteria,
+        directions={m.metric: m.direction.value for m in matrices.values()},
+        data=dict(data or {}),
+        notes=tuple(notes),
+    )
+
+
+def _rows_of(table: pd.DataFrame, models: tuple[str, ...]) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame) or not set(TABLE_COLUMNS) <= set(table.columns):
+        got = list(table.columns) if isinstance(table, pd.DataFrame) else type(table).__name__
+        raise RegistryError(f"the per-case table needs columns {list(TABLE_COLUMNS)} (and "
+                            f"'site'), got {got}")
+    rows = table[table["model"].isin(models)]
+    absent = [m for m in models if m not in set(rows["model"])]
+    if absent:
+        raise RegistryError(f"no per-case values for {absent} on this case set; evaluate them "
+                            "on the reference set first (`medselect evaluate`)")
+    return rows
+
+
+def _matrix(rows: pd.DataFrame, item: MetricMargin, candidate: str,
+            incumbents: tuple[str, ...], directions: Mapping[str, str]) -> ScoreMatrix:
+    """The cases x models matrix of one metric, after checking every model has the same cases."""
+    sub = rows[(rows["metric"] == item.metric) & (rows["label"] == item.label)]
+    what = f"{item.metric!r} (label {item.label!r})"
+    cases = {m: set(c) for m, c in sub.groupby("model")["case_id"]}
+    own = cases.get(candidate, set())
+    if not own:
+        raise RegistryError(f"candidate {candidate!r} has no {what} values; evaluate it on the "
+                            "reference set with that metric first")
+    for incumbent in incumbents:
+        other = cases.get(incumbent, set())
+        if other != own:
+            raise RegistryError(
+                f"{candidate!r} and {incumbent!r} were not evaluated on the same cases for "
+                f"{what}: {_few(other - own)} only {incumbent!r} has, {_few(own - other)} only "
+                f"{candidate!r} has; evaluate the missing cases first so both are judged on "
+                "the same cases")
+    try:
+        direction = direction_of(item.metric, None, directions)
+        return score_matrix(sub, item.metric, direction, label=item.label)
+    except RankingError as exc:
+        raise RegistryError(str(exc)) from None
+
+
+def _compare(matrix: ScoreMatrix, candidate: str, incumbent: str, item: MetricMargin,
+             index: np.ndarray, criteria: GateCriteria, *, guard: bool) -> CriterionResult:
+    """Primary (improvement above the margin) or guard (above minus the margin) check."""
+    oriented = matrix.only([candidate, incumbent]).oriented
+    improvement = oriented[:, 0] - oriented[:, 1]
+    threshold = -item.margin if guard else item.margin
+    means = bootstrap_means(improvement, index)
+    ci = interval(means, criteria.confidence)
+    if criteria.test == PairedTest.BOOTSTRAP:
+        p_value = bootstrap_pvalue(means, threshold)
+        passed = ci[0] > threshold
+        verdict = (f"the lower bound {ci[0]:.4g} of its {criteria.confidence:.0%} bootstrap "
+                   f"interval is {'above' if passed else 'not above'} {threshold:g}")
+    else:
+        _, p_value = wilcoxon_greater(improvement, threshold)
+        passed = p_value < criteria.alpha
+        verdict = (f"the one-sided Wilcoxon signed-rank p-value {p_value:.3g} for an "
+                   f"improvement above {threshold:g} is {'below' if passed else 'not below'} "
+                   f"alpha {criteria.alpha:g}")
+    statistic = float(improvement.mean())
+    aim = (f"must not be worse than {incumbent!r} by more than {item.margin:g}" if guard else
+           f"must beat {incumbent!r} by more than {item.margin:g}")
+    explanation = (f"{_metric(item, matrix)} {aim}: mean improvement {statistic:+.4g} over "
+                   f"{len(improvement)} cases ({criteria.confidence:.0%} CI {ci[0]:.4g} to "
+                   f"{ci[1]:.4g}); {verdict}")
+    return CriterionResult(
+        name="guard" if guard else "primary", passed=bool(passed), explanation=explanation,
+        incumbent=incumbent, metric=item.metric, label=item.label, n_cases=len(improvement),
+        statistic=statistic, ci=ci, p_value=p_value, threshold=threshold)
+
+
+def _sites(matrix: ScoreMatrix, candidate: str, incumbent: str,
+           criteria: GateCriteria) -> list[CriterionResult]:
+    """No site may lose more than ``site_margin`` on the primary metric (mean improvement)."""
+    if SITE_COLUMN not in matrix.attributes.columns:
+        return []
+    oriented = matrix.only([candidate, incumbent]).oriented
+    improvement = oriented[:, 0] - oriented[:, 1]
+    sites = matrix.attributes[SITE_COLUMN].astype(str).to_numpy()
+    threshold = -criteria.site_margin
+    out = []
+    for site in sorted(set(sites)):
+        values = improvement[sites == site]
+        index = resample_index(len(values), criteria.n_resamples, seed=criteria.seed)
+        ci = interval(bootstrap_means(values, index), criteria.confidence)
+        statistic = float(values.mean())
+        passed = statistic >= threshold
+        out.append(CriterionResult(
+            name="site", passed=passed, incumbent=incumbent, metric=matrix.metric,
+            label=matrix.label, site=site, n_cases=len(values), statistic=statistic, ci=ci,
+            threshold=threshold,
+            explanation=(f"site {site!r}: {_metric(criteria.primary, matrix)} mean improvement "
+                         f"over {incumbent!r} is {statistic:+.4g} on {len(values)} cases "
+                         f"({criteria.confidence:.0%} CI {ci[0]:.4g} to {ci[1]:.4g}), "
+                         f"{'within' if passed else 'beyond'} the allowed loss of "
+                         f"{criteria.site_margin:g}")))
+    return out
+
+
+def _min_cases(n_cases: int, minimum: int) -> CriterionResult:
+    passed = n_cases >= minimum
+    return CriterionResult(
+        name="min_cases", passed=passed, n_cases=n_cases, statistic=float(n_cases),
+        threshold=float(minimum),
+        explanation=(f"{n_cases} cases were evaluated by every model; at least {minimum} are "
+                     f"{'needed, and there are enough' if passed else 'needed'}"))
+
+
+def _metric(item: MetricMargin, matrix: ScoreMatrix) -> str:
+    return f"{item.metric} ({item.label}, {matrix.direction.value} is better)"
+
+
+def _imputed(matrix: ScoreMatrix) -> str:
+    counts = ", ".join(f"{m!r}: {n}" for m, n in zip(matrix.models, matrix.n_imputed,
+                                                      strict=True) if n)
+    return (f"{matrix.metric} ({matrix.label}): missing values counted as the worst observed "
+            f"value {matrix.worst:g} ({counts})")
+
+
+def _few(cases: set[str], shown: int = 5) -> str:
+    if not cases:
+        return "0 cases"
+    listed = ", ".join(sorted(map(str, cases))[:shown])
+    return f"{len(cases)} case(s) ({listed}{', ...' if len(cases) > shown else ''})"

@@ -1,0 +1,142 @@
+"""The decision report: why a candidate was promoted or not, as JSON and as one HTML page.
+
+Both say the same: the acceptance criteria, every figure the gate computed (statistic,
+interval, p-value, threshold per criterion and incumbent), the decision and the data versions
+it rests on, and, when given, what the registry did with it. The HTML page is standalone (no
+scripts, no external files) so it can be attached to a ticket; every piece of text in it is
+escaped. Both files are written atomically.
+
+Example::
+
+    json_path, html_path = write_decision_report(ws.path("reports/knee-global"), decision,
+                                                 outcome=version)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from medselect.registry.decision import GateDecision
+from medselect.registry.versions import ModelVersion
+from medselect.store import atomic_write_text, utcnow
+
+__all__ = ["decision_report", "render_html", "write_decision_report"]
+
+_COLUMNS = ("name", "incumbent", "metric", "label", "site", "n_cases", "statistic", "ci",
+            "p_value", "threshold", "passed", "explanation")
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.pass{color:#176f2c}.fail{color:#a11;font-weight:600}
+.verdict{font-size:1.3rem}code{font-size:.9em}
+"""
+
+
+def decision_report(
+    decision: GateDecision | Mapping[str, Any],
+    *,
+    outcome: ModelVersion | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report as JSON-safe data.
+
+    Args:
+        decision: the gate decision, or its ``to_dict()`` (as stored in a version's evidence).
+        outcome: the version the registry recorded for it (its evidence is not repeated).
+    """
+    body = decision.to_dict() if isinstance(decision, GateDecision) else dict(decision)
+    if isinstance(outcome, ModelVersion):
+        outcome = outcome.to_dict()
+    if outcome is not None:
+        outcome = {k: v for k, v in outcome.items() if k != "evidence"}
+    return {"generated_at": utcnow().isoformat(), "decision": body, "outcome": outcome}
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """A standalone HTML page of a :func:`decision_report`."""
+    decision = report["decision"]
+    outcome = report.get("outcome")
+    accepted = bool(decision.get("accepted"))
+    verdict = "ACCEPTED" if accepted else "REJECTED"
+    title = f"Promotion decision for {decision.get('candidate')}: {verdict}"
+    parts = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="verdict {"pass" if accepted else "fail"}">{_e(decision.get("summary"))}</p>',
+    ]
+    if outcome:
+        parts += ["<h2>Registry outcome</h2>", _pairs(outcome)]
+    parts += [
+        "<h2>Data versions</h2>", _pairs(decision.get("data") or {}),
+        "<h2>Acceptance criteria</h2>", _pairs(decision.get("criteria") or {}),
+        "<h2>Metric directions</h2>", _pairs(decision.get("directions") or {}),
+        f"<h2>Results ({_e(decision.get('n_cases'))} cases; incumbents: "
+        f"{_e(', '.join(decision.get('incumbents') or []) or 'none')})</h2>",
+        _results(decision.get("results") or []),
+    ]
+    notes = decision.get("notes") or []
+    if notes:
+        parts += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes)
+                  + "</ul>"]
+    parts.append(f"<p><small>Generated {_e(report.get('generated_at'))} by medselect."
+                 "</small></p>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
+def write_decision_report(
+    folder: str | os.PathLike[str],
+    decision: GateDecision | Mapping[str, Any],
+    *,
+    outcome: ModelVersion | Mapping[str, Any] | None = None,
+    name: str = "decision",
+) -> tuple[Path, Path]:
+    """Write ``<folder>/<name>.json`` and ``<folder>/<name>.html`` atomically; return both."""
+    report = decision_report(decision, outcome=outcome)
+    folder = Path(folder)
+    text = json.dumps(report, indent=2, allow_nan=False, default=str)
+    json_path = atomic_write_text(folder / f"{name}.json", text + "\n")
+    html_path = atomic_write_text(folder / f"{name}.html", render_html(report))
+    return json_path, html_path
+
+
+def _results(results: Iterable[Mapping[str, Any]]) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in _COLUMNS)
+    rows = []
+    for result in results:
+        css = "pass" if result.get("passed") else "fail"
+        cells = "".join(f'<td class="{css}">{_e(_cell(result.get(c)))}</td>' if c == "passed"
+                        else f"<td>{_e(_cell(result.get(c)))}</td>" for c in _COLUMNS)
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _pairs(mapping: Mapping[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_cell(v))}</td></tr>"
+                   for k, v in mapping.items())
+    return f"<table>{rows}</table>"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple) and len(value) == 2 and all(
+            isinstance(v, float | int) and not isinstance(v, bool) for v in value):
+        return " to ".join(_cell(float(v)) for v in value)
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)

@@ -1,0 +1,37 @@
+"""The Ray executor on a local Ray with 2 CPUs writes the same store as local runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from medselect.store import Workspace, get_epoch_metrics, list_runs
+
+pytest.importorskip("ray")
+pytestmark = pytest.mark.slow
+
+
+def test_ray_executor_trains_into_the_same_store(run_cli, experiment_file, tmp_path):
+    exp = experiment_file(space="architecture: [unet, segresnet], loss: [dice_ce], epochs: 1")
+    ws_dir = tmp_path / "ws"
+    result = run_cli("sweep", "run", exp, "-w", ws_dir, "--executor", "ray",
+                     "--workers", 2, "--threads", 1, "--json")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["counts"] == {"finished": 2}
+    ws = Workspace.open(ws_dir)
+    with ws.connect() as conn:
+        runs = list_runs(conn)
+        assert all(get_epoch_metrics(conn, r["id"]) for r in runs)
+    assert {r["status"] for r in runs} == {"finished"}
+
+
+def test_unreachable_ray_address_fails_before_training(run_cli, experiment_file, tmp_path):
+    exp = experiment_file(space="architecture: [unet], loss: [dice_ce], epochs: 1")
+    result = run_cli("sweep", "run", exp, "-w", tmp_path / "ws", "--executor", "ray",
+                     "--address", "127.0.0.1:1")
+    assert result.code == 1
+    assert "--address" in result.stderr and "127.0.0.1:1" in result.stderr
+    ws = Workspace.open(tmp_path / "ws")
+    with ws.connect() as conn:
+        assert {r["status"] for r in list_runs(conn)} == {"pending"}

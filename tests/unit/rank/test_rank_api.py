@@ -1,0 +1,31 @@
+import subprocess
+import sys
+
+import medselect.rank as rank
+
+PUBLIC = [
+    "Aggregate", "CaseFunction", "Choice", "Direction", "Leaderboard", "LeaderboardRow",
+    "MIN_RELIABLE_CASES", "Mean", "Median", "PairedTest", "Percentile", "Preference",
+    "PreferenceRanking", "RankReport", "RankStability", "RankingError", "ScoreMatrix",
+    "Selection", "SignificanceMatrix", "Statistics", "TieDecision", "TrimmedMean",
+    "aggregate_then_rank", "break_tie", "holm", "leaderboard", "pareto_front",
+    "parse_aggregate", "percentile_interval", "preference_from_spec", "rank_matrix",
+    "rank_preference", "rank_stability", "rank_table", "rank_then_aggregate", "resample_index",
+    "resampled_aggregates", "score_matrix", "select", "significance_matrix",
+    "statistics_from_spec", "wilcoxon_pvalues",
+]
+
+
+def test_public_api_is_pinned():
+    assert sorted(rank.__all__) == sorted(PUBLIC)
+    for name in rank.__all__:
+        assert getattr(rank, name) is not None
+
+
+def test_rank_imports_neither_torch_nor_store_nor_metrics():
+    code = ("import sys, medselect.rank; "
+            "print([m for m in sys.modules if m.split('.')[0] == 'torch' "
+            "or m.startswith(('medselect.store', 'medselect.metrics'))])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
