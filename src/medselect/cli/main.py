@@ -10,7 +10,9 @@ import typer
 from medselect.cli import data as data_commands
 from medselect.cli import demo as demo_command
 from medselect.cli import evaluate as evaluate_command
+from medselect.cli import rank as rank_command
 from medselect.cli import runs as runs_commands
+from medselect.cli import serve as serve_commands
 from medselect.cli import sweep as sweep_commands
 from medselect.cli.context import Abort, CLIContext
 from medselect.errors import MedselectError
@@ -26,6 +28,9 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(sweep_commands.app, name="sweep")
 app.add_typer(runs_commands.app, name="runs")
 app.command("demo")(demo_command.demo)
+app.command("rank")(rank_command.rank)
+app.command("serve")(serve_commands.serve)
+app.command("report")(serve_commands.report)
 app.command("evaluate")(evaluate_command.evaluate)
 
 

@@ -115,7 +115,7 @@ def test_named_runs_must_be_finished_runs_of_the_task(ws):
     with ws.begin() as conn:
         set_run_status(conn, "run-seed0", "failed", error="boom")
     with ws.connect() as conn:
-        with pytest.raises(ConfigError, match="run-seed0.*failed, not finished"):
+        with pytest.raises(ConfigError, match=r"run-seed0.*failed, not finished"):
             select_runs(conn, "knee", run_ids=["run-seed0"])
         with pytest.raises(ConfigError, match="belongs to task 'knee', not 'other'"):
             select_runs(conn, "other", run_ids=["run-seed1"])
