@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "medselect needs Python >= 3.11")'
@@ -19,7 +19,13 @@ install: $(STAMP)
 demo: install
 	$(BIN)/medselect demo
 
-test: install
+# Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } || \
+		echo "chromium is not installed: browser tests will be skipped"
+
+test: install browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -n 2
 

@@ -10,8 +10,10 @@ imported as a case set. Then evaluates the 8 models on the 100 cases twice:
 - a naive loop: for each model, for each case, read the case again, ``train.predict`` it alone,
   then the same scoring, prediction file, overlay and store writes as the engine.
 
-Both write the same outputs; each is timed with overlays and without. Prints pairs per second
-and the ratio. Run: ``.venv/bin/python benchmarks/bench_evaluate.py [--cases 100 --device cpu]``
+Both write the same outputs; each is timed with overlays and without, and once more for the
+inference alone (reading cases and predicting, no scoring or files), which is where reading once
+and batching differ. Prints (model, case) pairs per second and the ratio.
+Run: ``.venv/bin/python benchmarks/bench_evaluate.py [--cases 100 --device cpu]``
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from medselect.data.loading import load_case
 from medselect.data.manifest import write_manifest
 from medselect.data.phantom import synth_knee_dataset
 from medselect.evaluate import (
+    DEFAULT_CASES_PER_BATCH,
     EvaluationFiles,
     MetricPolicy,
+    TrainedPredictor,
     evaluate_runs,
     load_task,
     resolve_case_set,
@@ -120,6 +124,32 @@ def naive(ws: Workspace, case_set: str, overlays: bool, device: str | None) -> i
     return pairs
 
 
+def inference_only(ws: Workspace, case_set: str, device: str | None, *, engine: bool) -> int:
+    """Read and predict every (model, case): the engine's way, or case by case per model."""
+    task = load_task(ws)
+    with ws.connect() as conn:
+        members = case_set_members(conn, case_set)
+        runs = list_runs(conn, task=task.name, status="finished")
+    predictors = [TrainedPredictor(ws, run, task, device=device) for run in runs]
+    for predictor in predictors:
+        predictor.load()
+    pairs = 0
+    if engine:
+        for start in range(0, len(members), DEFAULT_CASES_PER_BATCH):
+            rows = members[start:start + DEFAULT_CASES_PER_BATCH]
+            cases = [load_case(row, ws.path) for row in rows]
+            shared: dict = {}
+            for predictor in predictors:
+                pairs += len(predictor.predict(cases, shared))
+        return pairs
+    for predictor in predictors:
+        for row in members:
+            case = load_case(row, ws.path)
+            predict(predictor.network, [case.image], predictor.config, predictor.plugin)
+            pairs += 1
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100)
@@ -130,7 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ws, manifest = build_workspace(Path(tmp), args.cases)
         case_set = resolve_case_set(ws, load_task(ws), manifest)["id"]
-        print(f"{'overlays':<10}{'engine pairs/s':>16}{'naive pairs/s':>16}{'ratio':>8}")
+        print(f"{'work':<16}{'engine pairs/s':>16}{'naive pairs/s':>16}{'ratio':>8}")
+        timings = {}
+        for engine in (True, False):
+            started = time.perf_counter()
+            pairs = inference_only(ws, case_set, device, engine=engine)
+            timings[engine] = pairs / (time.perf_counter() - started)
+        print(f"{'inference only':<16}{timings[True]:>16.1f}{timings[False]:>16.1f}"
+              f"{timings[True] / timings[False]:>8.2f}")
         for overlays in (False, True):
             started = time.perf_counter()
             report = evaluate_runs(ws, case_set=case_set, overlays=overlays, force=True,
@@ -140,10 +177,11 @@ def main(argv: list[str] | None = None) -> None:
             started = time.perf_counter()
             naive_pairs = naive(ws, case_set, overlays, device)
             naive_s = time.perf_counter() - started
-            print(f"{'on' if overlays else 'off':<10}{pairs / engine_s:>16.1f}"
-                  f"{naive_pairs / naive_s:>16.1f}{(pairs / engine_s) / (naive_pairs / naive_s):>8.2f}"
-                  f"   ({len(report.outcomes)} models x {report.n_cases} cases: engine "
-                  f"{engine_s:.1f} s, naive {naive_s:.1f} s)")
+            engine_rate, naive_rate = pairs / engine_s, naive_pairs / naive_s
+            work = "all, overlays" if overlays else "all, no overlay"
+            print(f"{work:<16}{engine_rate:>16.1f}{naive_rate:>16.1f}"
+                  f"{engine_rate / naive_rate:>8.2f}   ({len(report.outcomes)} models x "
+                  f"{report.n_cases} cases: engine {engine_s:.1f} s, naive {naive_s:.1f} s)")
         ws.dispose()
 
 

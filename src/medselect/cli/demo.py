@@ -14,26 +14,52 @@ from medselect.cli.options import DEFAULT_WORKSPACE, WorkspaceOpt
 def demo(
     ctx: typer.Context,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
-    cases_per_site: Annotated[int, typer.Option(min=3, help="Patients per site.")] = 24,
-    size: Annotated[int, typer.Option(min=32, help="Image side in pixels.")] = 128,
+    workers: Annotated[int, typer.Option(min=1, help="Runs trained at once.")] = 2,
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="End by serving the dashboard.")
     ] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port.")] = 8000,
 ) -> None:
-    """Generate the knee phantom, import it and print where everything was written."""
+    """Phantom data -> sweep of 8 configurations -> evaluation -> ranking -> dashboard."""
     from medselect.cli.data import print_import
+    from medselect.cli.evaluate import _print_report, _progress
+    from medselect.cli.rank import directions_of, load_ranking_inputs, print_report
+    from medselect.cli.serve import run_server
+    from medselect.cli.sweep import train_sweep
     from medselect.config import default_demo_experiment
+    from medselect.dashboard import export_static
     from medselect.data.importer import import_experiment_data
+    from medselect.evaluate import evaluate_runs
+    from medselect.rank import rank_table
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
     started = time.perf_counter()
     experiment = default_demo_experiment()
-    experiment.data.source.cases_per_site = cases_per_site
-    experiment.data.source.size = size
     ws = Workspace.create(workspace)
+
     cli.out.rule("1. data: multi-site knee MR phantom")
     print_import(cli, import_experiment_data(ws, experiment))
-    cli.out.rule("done")
-    cli.out.print(f"workspace: [bold]{ws.root}[/] (database medselect.db, files under data/)")
-    cli.out.print(f"wall time: {time.perf_counter() - started:.1f} s")
+
+    cli.out.rule(f"2. sweep: {len(experiment.sweep.configs)} configurations")
+    train_sweep(cli, experiment, ws.root, workers=workers, threads=1)
+
+    cli.out.rule("3. evaluation: every model on every test case")
+    with _progress(cli, quiet=False) as on_progress:
+        report = evaluate_runs(ws, spec=experiment.evaluation, on_progress=on_progress)
+    _print_report(cli, report, ws.root)
+
+    cli.out.rule(f"4. ranking by {experiment.ranking.metric}, per site")
+    table, model_info, case_set = load_ranking_inputs(ws, task=experiment.task.name,
+                                                      cases="test")
+    ranking = rank_table(table, experiment.ranking, directions_of(table), model_info=model_info)
+    print_report(cli, ranking, case_set)
+
+    cli.out.rule("5. dashboard")
+    index = export_static(ws, ws.path("report"))
+    cli.out.print(f"static report: [bold]{index}[/]")
+    cli.out.print(f"workspace: [bold]{ws.root}[/] (medselect.db, data/, runs/, evaluations/)")
+    cli.out.print(f"demo wall time: {time.perf_counter() - started:.0f} s")
+    ws.dispose()
+    if serve:
+        run_server(cli, ws.root, host="127.0.0.1", port=port)

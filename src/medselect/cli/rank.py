@@ -45,7 +45,7 @@ def rank(
                  bootstrap_resamples=resamples)
     ws = Workspace.open(workspace)
     table, model_info, case_set = load_ranking_inputs(ws, task=task, cases=cases)
-    report = rank_table(table, spec, _directions(table), model_info=model_info)
+    report = rank_table(table, spec, directions_of(table), model_info=model_info)
     if json_:
         cli.print_json({"case_set": case_set, **report.to_dict()})
     elif csv:
@@ -158,7 +158,8 @@ def _preference_file(path: Path, base):
         raise ConfigError(f"{path}: ranking: {exc}".splitlines()[0]) from exc
 
 
-def _directions(table) -> dict[str, str]:
+def directions_of(table) -> dict[str, str]:
+    """metric -> ``higher``/``lower`` for the metrics of a per-case table."""
     from medselect.metrics import METRICS
 
     return {m: METRICS[m].direction.value for m in table["metric"].unique() if m in METRICS}

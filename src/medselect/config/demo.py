@@ -46,14 +46,14 @@ def default_demo_experiment() -> Experiment:
                      "tibial_cartilage"],
         ),
         data=DataSpec(
-            source=PhantomSource(cases_per_site=12, sites=4, size=64, seed=0, spatial_dims=2),
+            source=PhantomSource(cases_per_site=30, sites=4, size=96, seed=0, spatial_dims=2),
             split=SplitSpec(fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
                             stratify_by="site", seed=0, freeze_reference=True),
         ),
         sweep=SweepSpec(
             name="knee-demo",
             strategy="list",
-            space=SearchSpace(input_size=[(64, 64)], epochs=[4], batch_size=[8], depth=[3],
+            space=SearchSpace(input_size=[(96, 96)], epochs=[30], batch_size=[8], depth=[3],
                               features=[16], learning_rate=[1e-3]),
             configs=[RunOverrides(architecture=a, loss=loss, augmentation=aug)
                      for a, loss, aug in DEMO_CONFIGS],

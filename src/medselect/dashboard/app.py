@@ -13,8 +13,8 @@ from medselect.dashboard import handlers
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.render import STATIC
 from medselect.dashboard.routes import ROUTERS
-from medselect.dashboard.security import TokenMiddleware
-from medselect.dashboard.settings import DashboardSettings
+from medselect.dashboard.security import HostCheckMiddleware, TokenMiddleware
+from medselect.dashboard.settings import DashboardSettings, url_host
 from medselect.dashboard.views.leaderboard import warm_up
 from medselect.store import Workspace
 
@@ -46,10 +46,11 @@ def create_app(settings: DashboardSettings, workspace: Workspace | None = None) 
         if owned:
             workspace.dispose()
 
-    app = FastAPI(title="medselect dashboard", lifespan=lifespan,
+    app = FastAPI(title="medselect dashboard", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Leaderboards, model pages, case galleries and expert reviews of "
                               "a medselect workspace. Artifacts (overlays, thumbnails) are "
-                              "served at /artifacts/<uri> for the *_uri fields.")
+                              "served at /artifacts/<uri> for the *_uri fields. The routes are "
+                              "listed at /api (no Swagger UI: it would need a CDN).")
     app.state.dashboard = Dashboard(workspace, settings)
     for router in ROUTERS:
         app.include_router(router)
@@ -57,4 +58,6 @@ def create_app(settings: DashboardSettings, workspace: Workspace | None = None) 
     handlers.install(app)
     if settings.requires_token:
         app.add_middleware(TokenMiddleware, token=settings.token)
+    else:
+        app.add_middleware(HostCheckMiddleware, allowed=frozenset({url_host(settings.host)}))
     return app

@@ -19,12 +19,24 @@ from medselect.dashboard.schemas import (
 Figure = dict[str, Any]
 
 GOOD, BAD, NEUTRAL, ACCENT = "#1a7f37", "#cf222e", "#d0d7de", "#0969da"
-ROW_PX = 18
+ROW_PX = 22
+CELL_PX = 40
+MIN_HEATMAP_PX = 600
+ANNOTATED_MODELS = 12
+"""Up to this many models the heatmap writes each p-value in its cell."""
 
 
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
     return {"title": {"text": title, "font": {"size": 14}}, "margin": {"l": 60, "r": 20,
             "t": 40, "b": 40}, "hovermode": "closest", **extra}
+
+
+def _unit(unit: str) -> str:
+    return "" if unit in ("none", "") else f" [{unit}]"
+
+
+def _models_height(n: int) -> int:
+    return max(240, 70 + ROW_PX * n)
 
 
 def ci_chart(board: Leaderboard) -> Figure:
@@ -35,52 +47,66 @@ def ci_chart(board: Leaderboard) -> Figure:
     upper = [r.ci_high - r.aggregate if r.ci_high is not None else 0 for r in rows]
     trace = {
         "type": "scatter", "mode": "markers", "x": [r.aggregate for r in rows], "y": models,
-        "error_x": {"type": "data", "symmetric": False, "array": upper, "arrayminus": lower},
-        "marker": {"color": [GOOD if r.in_best_group else ACCENT for r in rows], "size": 8},
+        "error_x": {"type": "data", "symmetric": False, "array": upper, "arrayminus": lower,
+                    "color": "#57606a"},
+        "marker": {"color": [GOOD if r.in_best_group else ACCENT for r in rows], "size": 9},
         "hovertemplate": "%{y}: %{x:.4g}<extra></extra>",
     }
-    title = f"{board.aggregate} {board.metric} ({board.label}) with 95% bootstrap CI"
+    better = "higher" if board.direction == "higher" else "lower"
+    title = (f"{board.aggregate} {board.metric} ({board.label}) with 95% bootstrap CI "
+             f"· green: indistinguishable from the best")
     return {"data": [trace], "layout": _layout(
-        title, height=max(240, 60 + ROW_PX * len(rows)),
+        title, height=_models_height(len(rows)),
         yaxis={"autorange": "reversed", "automargin": True},
-        xaxis={"title": {"text": f"{board.metric} [{board.unit}]"}})}
+        xaxis={"title": {"text": f"{board.metric}{_unit(board.unit)}, {better} is better"},
+               "zeroline": False})}
 
 
 def stability_chart(board: Leaderboard) -> Figure:
     """Median rank over bootstrap resamples with its 95% range, in leaderboard order."""
     rows = board.rows
     trace = {
-        "type": "scatter", "mode": "markers", "x": [r.model for r in rows],
-        "y": [r.median_rank for r in rows],
-        "error_y": {"type": "data", "symmetric": False,
+        "type": "scatter", "mode": "markers", "y": [r.model for r in rows],
+        "x": [r.median_rank for r in rows],
+        "error_x": {"type": "data", "symmetric": False,
                     "array": [r.rank_high - r.median_rank for r in rows],
-                    "arrayminus": [r.median_rank - r.rank_low for r in rows]},
-        "customdata": [round(r.p_best, 3) for r in rows],
-        "hovertemplate": "%{x}: median rank %{y}, P(best) %{customdata}<extra></extra>",
-        "marker": {"color": ACCENT},
+                    "arrayminus": [r.median_rank - r.rank_low for r in rows],
+                    "color": "#57606a"},
+        "customdata": [round(100 * r.p_best) for r in rows],
+        "hovertemplate": "%{y}: median rank %{x}, best in %{customdata}% of resamples"
+                         "<extra></extra>",
+        "marker": {"color": [GOOD if r.in_best_group else ACCENT for r in rows], "size": 9},
     }
     return {"data": [trace], "layout": _layout(
-        "Rank stability over bootstrap resamples", height=320,
-        yaxis={"autorange": "reversed", "title": {"text": "rank"}},
-        xaxis={"automargin": True, "tickangle": -45})}
+        "Rank stability over bootstrap resamples", height=_models_height(len(rows)),
+        yaxis={"autorange": "reversed", "automargin": True},
+        xaxis={"title": {"text": "rank (1 = best)"}, "range": [0.5, len(rows) + 0.5],
+               "dtick": max(1, len(rows) // 10), "zeroline": False})}
 
 
 def significance_chart(sig: Significance) -> Figure:
-    """Row vs column: green where the row model is significantly better, red worse."""
+    """Row vs column: green where the row model is significantly better, red worse; the
+    Holm-adjusted p-value written in each cell when the matrix is small enough to read."""
     z = [[1 if b else (-1 if sig.better[j][i] else 0) for j, b in enumerate(row)]
          for i, row in enumerate(sig.better)]
-    text = [["" if p is None else f"{p:.3g}" for p in row] for row in sig.adjusted]
+    text = [["" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}") for p in row]
+            for row in sig.adjusted]
     trace = {
         "type": "heatmap", "z": z, "x": sig.models, "y": sig.models, "text": text,
-        "zmin": -1, "zmax": 1, "showscale": False,
+        "zmin": -1, "zmax": 1, "showscale": False, "xgap": 1, "ygap": 1,
         "colorscale": [[0, BAD], [0.5, NEUTRAL], [1, GOOD]],
-        "hovertemplate": "%{y} vs %{x}: Holm p = %{text}<extra></extra>",
+        "hovertemplate": "%{y} vs %{x}: Holm-adjusted p = %{text}<extra></extra>",
     }
-    side = max(300, 80 + 14 * len(sig.models))
+    small = len(sig.models) <= ANNOTATED_MODELS
+    if small:
+        trace |= {"texttemplate": "%{text}", "textfont": {"size": 11}}
+    side = 160 + (CELL_PX if small else ROW_PX) * len(sig.models)
+    test = sig.test.replace("_", " ")
     return {"data": [trace], "layout": _layout(
-        f"Paired {sig.test} tests, Holm-corrected (alpha {sig.alpha:g})", height=side,
-        yaxis={"autorange": "reversed", "automargin": True},
-        xaxis={"automargin": True, "tickangle": -45})}
+        f"Significance: paired {test} tests, Holm-corrected (alpha {sig.alpha:g})", height=side, width=max(MIN_HEATMAP_PX, side + 120),
+        yaxis={"autorange": "reversed", "automargin": True, "title": {"text": "model"}},
+        xaxis={"automargin": True, "tickangle": -45, "title": {"text": "compared with"},
+               "side": "top"})}
 
 
 def curves_chart(curves: list[Curve]) -> Figure:
@@ -89,26 +115,31 @@ def curves_chart(curves: list[Curve]) -> Figure:
     for curve in curves:
         loss = "loss" in curve.name
         data.append({"type": "scatter", "mode": "lines+markers", "name": curve.name,
-                     "x": curve.epochs, "y": curve.values, "yaxis": "y" if loss else "y2"})
+                     "x": curve.epochs, "y": curve.values, "yaxis": "y" if loss else "y2",
+                     "line": {"dash": "solid" if loss else "dot"}})
+    n_epochs = max((len(c.epochs) for c in curves), default=1)
     return {"data": data, "layout": _layout(
-        "Training curves", height=320, xaxis={"title": {"text": "epoch"}},
+        "Training curves (solid: losses, left axis; dotted: validation metrics, right axis)",
+        height=340, xaxis={"title": {"text": "epoch"}, "dtick": max(1, n_epochs // 10)},
         yaxis={"title": {"text": "loss"}},
-        yaxis2={"title": {"text": "metric"}, "overlaying": "y", "side": "right"})}
+        yaxis2={"title": {"text": "metric"}, "overlaying": "y", "side": "right",
+                "tickmode": "auto", "showgrid": False},
+        legend={"orientation": "h", "y": -0.3})}
 
 
 def box_chart(metric: str, unit: str, boxes: list[Distribution]) -> Figure:
     """Precomputed box plots of one metric, all cases and per site."""
     boxes = [b for b in boxes if b.metric == metric and b.n]
     trace = {
-        "type": "box", "x": [b.site or "all" for b in boxes],
+        "type": "box", "x": [f"{b.site or 'all sites'} (n={b.n})" for b in boxes],
         "q1": [b.q1 for b in boxes], "median": [b.median for b in boxes],
         "q3": [b.q3 for b in boxes], "lowerfence": [b.low for b in boxes],
         "upperfence": [b.high for b in boxes], "mean": [b.mean for b in boxes],
         "marker": {"color": ACCENT}, "name": metric,
     }
     return {"data": [trace], "layout": _layout(
-        f"{metric} per site", height=280, showlegend=False,
-        yaxis={"title": {"text": f"{metric} [{unit}]"}})}
+        f"{metric} over cases, per site", height=280, showlegend=False,
+        yaxis={"title": {"text": f"{metric}{_unit(unit)}"}})}
 
 
 def leaderboard_charts(board: Leaderboard, sig: Significance) -> dict[str, Figure]:

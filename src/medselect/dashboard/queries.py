@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from medselect.store import (
 from medselect.store.evaluations import EXTERNAL_PREFIX
 from medselect.store.schema import external_model, model_version
 
-SUMMARY_FIELDS = ("architecture", "loss", "learning_rate", "batch_size", "augmentation")
+SUMMARY_FIELDS = ("architecture", "loss", "augmentation", "learning_rate", "batch_size")
 CATALOG_SAMPLE = 3
 """How many evaluations are read to list the metrics of a case set (they all share them)."""
 
@@ -180,7 +180,8 @@ def model_infos(conn: sa.Connection, task: str) -> dict[str, ModelInfo]:
     for run in list_runs(conn, task=task):
         infos[run["id"]] = ModelInfo(
             ref=run["id"], kind="run", status=run["status"], summary=config_summary(run["config"]),
-            config=run["config"], error=run["error"], n_parameters=run["n_parameters"],
+            config=run["config"], details=run["details"] or {}, error=run["error"],
+            n_parameters=run["n_parameters"],
             duration_s=run["duration_s"], champion=champions.get(run["id"], []))
     stmt = sa.select(external_model).where(external_model.c.task == task)
     for row in conn.execute(stmt).mappings():
@@ -206,6 +207,13 @@ def config_summary(config: Mapping[str, Any]) -> dict[str, str]:
     return {key: _short(config[key]) for key in SUMMARY_FIELDS if key in config}
 
 
+def summary_columns(summaries: Iterable[Mapping[str, str]]) -> list[str]:
+    """The fields of ``summaries`` as table columns: :data:`SUMMARY_FIELDS` first, then others
+    (an external model's) in the order first seen."""
+    seen = dict.fromkeys(key for summary in summaries for key in summary)
+    return [k for k in SUMMARY_FIELDS if k in seen] + [k for k in seen if k not in SUMMARY_FIELDS]
+
+
 def _short(value: object) -> str:
     if isinstance(value, float):
         return f"{value:g}"
@@ -225,9 +233,14 @@ def champion_scopes(conn: sa.Connection, task: str) -> dict[str, list[str]]:
     return scopes
 
 
-def failed_runs(conn: sa.Connection, task: str) -> list[FailedRun]:
+def failed_runs(conn: sa.Connection, task: str | None = None) -> list[FailedRun]:
     return [FailedRun(id=r["id"], error=r["error"], summary=config_summary(r["config"]))
             for r in list_runs(conn, task=task, status="failed")]
+
+
+def run_counts(conn: sa.Connection) -> dict[str, int]:
+    """Runs of the workspace per status (for the page shown before anything is evaluated)."""
+    return dict(Counter(r["status"] for r in list_runs(conn)))
 
 
 def acceptance(conn: sa.Connection, case_set: str) -> dict[str, Acceptance]:

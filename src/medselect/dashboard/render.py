@@ -22,10 +22,52 @@ def plotly_js() -> Path:
 
 
 def num(value: float | None, digits: int = 3) -> str:
-    """A metric value for display: ``4g`` digits, an en dash for a missing value."""
+    """A value for display with ``digits`` significant digits, trailing zeros kept so a column
+    lines up (``0.8100``, ``12.18``); an en dash for a missing value."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
+    if abs(value) >= 10 ** digits:
+        return f"{value:.0f}"
+    return f"{value:#.{digits}g}".rstrip(".")
+
+
+def pvalue(value: float | None) -> str:
+    """A p-value as a reader expects it: ``<0.001`` below that, else three decimals."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def unit_suffix(unit: str) -> str:
+    """`` [mm]`` after a metric name; nothing for a unitless metric."""
+    return "" if unit in ("none", "") else f" [{unit}]"
+
+
+def heading(key: str) -> str:
+    """A field name as a column heading: ``learning_rate`` -> ``Learning rate``."""
+    return key.replace("_", " ").capitalize()
+
+
+def setting(value: object) -> str:
+    """A transform parameter for display: lists as ``a, b``, floats short."""
+    if isinstance(value, list | tuple):
+        return ", ".join(setting(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def duration(seconds: float | None) -> str:
+    """``42 s``, ``3 min 20 s``, ``2 h 05 min``; an en dash when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def sort_value(value: float | None) -> str:
@@ -49,7 +91,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(num=num, sort_value=sort_value, percent=percent)
+    env.filters.update(num=num, sort_value=sort_value, percent=percent, pvalue=pvalue,
+                       unit_suffix=unit_suffix, heading=heading, setting=setting,
+                       duration=duration)
     return env
 
 

@@ -2,8 +2,10 @@
 
 Tests, browser tests and the dashboard benchmark build the dashboard's input with it instead of
 training models: a segmentation task with cases over several sites, finished runs with epoch
-metrics, one failed run, an evaluation per run with Dice and HD95 per class and their mean, one
-missing prediction, overlay PNGs and a champion in the registry.
+metrics and their augmentation preset spelled out, one failed run, an evaluation per run with
+Dice and HD95 per class and their mean, one missing prediction, overlay PNGs and a champion in
+the registry. Model ``run-001`` has stray false-positive blobs on every fourth case: good Dice,
+poor HD95, so ranking by HD95 orders the models differently from ranking by Dice.
 
 Example::
 
@@ -38,7 +40,24 @@ CASE_SET = "cs-test"
 VERSION = "dv-sample"
 CLASSES = ("femur", "tibia")
 ARCHITECTURES = ("unet", "segresnet", "attention_unet", "basic_unet")
+LOSSES = ("dice_ce", "dice", "dice_focal")
 AUGMENTATIONS = ("light", "strong", "none", "intensity")
+_FLIP = {"transform": "RandFlipd", "keys": ["image", "label"], "spatial_axis": 0, "prob": 0.5}
+_SCALE = {"transform": "RandScaleIntensityd", "keys": ["image"], "factors": 0.1, "prob": 0.3}
+_NOISE = {"transform": "RandGaussianNoised", "keys": ["image"], "std": 0.05, "prob": 0.2}
+PRESET_CONTENTS = {
+    "light": [_FLIP, {"transform": "RandRotated", "keys": ["image", "label"],
+                      "mode": ["bilinear", "nearest"], "range_x": 0.1745, "prob": 0.3}, _SCALE],
+    "strong": [_FLIP, {"transform": "RandAffined", "keys": ["image", "label"],
+                       "mode": ["bilinear", "nearest"], "scale_range": [0.1, 0.1],
+                       "shear_range": [0.1, 0.1], "prob": 0.3}, _SCALE, _NOISE],
+    "none": [],
+    "intensity": [_SCALE, {"transform": "RandAdjustContrastd", "keys": ["image"],
+                           "gamma": [0.7, 1.5], "prob": 0.3}, _NOISE],
+}
+"""What the sweep records in ``run.details["augmentation_preset"]`` (as
+``medselect.train.augment.describe_preset`` writes it; spelled out here to stay torch-free)."""
+STRAY_BLOB_MODEL, STRAY_BLOB_EVERY, STRAY_BLOB_MM = 1, 4, 15.0
 FAILED_ERROR = "CUDA out of memory while allocating 2.00 GiB (batch_size 64); lower batch_size"
 THUMB_SIDE = 24
 
@@ -98,8 +117,9 @@ def build_sample_workspace(
             put_evaluation(conn, {"id": evaluation_id, "model_ref": ref, "case_set": CASE_SET,
                                   "dataset_version": VERSION, "status": "finished",
                                   "duration_s": 1.0})
+            blobs = set(cases[::STRAY_BLOB_EVERY]) if i == STRAY_BLOB_MODEL else set()
             replace_case_metrics(conn, evaluation_id,
-                                 _metric_rows(cases, quality, missing, rng))
+                                 _metric_rows(cases, quality, missing, blobs, rng))
             replace_predictions(conn, evaluation_id, [
                 _prediction(ws, evaluation_id, c, i, c in missing, shared) for c in cases])
     return ws
@@ -107,12 +127,14 @@ def build_sample_workspace(
 
 def _add_run(conn, i: int, *, failed: bool, epochs: int, rng: np.random.Generator) -> None:
     ref = run_ref(i)
-    config = {"architecture": ARCHITECTURES[i % len(ARCHITECTURES)], "loss": "dice_ce",
-              "optimizer": "adam", "learning_rate": 1e-3 * (1 + i % 3), "batch_size": 8,
-              "epochs": epochs, "augmentation": AUGMENTATIONS[i % len(AUGMENTATIONS)],
-              "input_size": [32, 32], "seed": i}
+    augmentation = AUGMENTATIONS[i % len(AUGMENTATIONS)]
+    config = {"architecture": ARCHITECTURES[i % len(ARCHITECTURES)],
+              "loss": LOSSES[i % len(LOSSES)], "optimizer": "adam",
+              "learning_rate": 1e-3 * (1 + i % 3), "batch_size": 8, "epochs": epochs,
+              "augmentation": augmentation, "input_size": [32, 32], "seed": i}
+    details = {"augmentation_preset": PRESET_CONTENTS[augmentation], "deterministic": True}
     upsert_run(conn, {"id": ref, "task": TASK, "dataset_version": VERSION, "sweep": "sample",
-                      "config": config, "config_hash": f"hash-{ref}"})
+                      "config": config, "config_hash": f"hash-{ref}", "details": details})
     set_run_status(conn, ref, "running", device="cpu")
     if failed:
         set_run_status(conn, ref, "failed", error=FAILED_ERROR, traceback="Traceback ...")
@@ -127,11 +149,13 @@ def _add_run(conn, i: int, *, failed: bool, epochs: int, rng: np.random.Generato
                    best_metric=0.9 - 0.02 * i, n_parameters=100_000 + 1000 * i)
 
 
-def _metric_rows(cases, quality, missing, rng) -> list[dict]:
+def _metric_rows(cases, quality, missing, blobs, rng) -> list[dict]:
     rows = []
     for case_id, q in zip(cases, quality, strict=True):
         dice = {k: float(np.clip(q + rng.normal(0, 0.02), 0, 1)) for k in CLASSES}
-        hd95 = {k: float(max(0.0, (1 - d) * 40 + rng.normal(0, 0.3))) for k, d in dice.items()}
+        stray = STRAY_BLOB_MM if case_id in blobs else 0.0
+        hd95 = {k: float(max(0.0, (1 - d) * 40 + stray + rng.normal(0, 0.3)))
+                for k, d in dice.items()}
         for metric, per_class in (("dice", dice), ("hd95", hd95)):
             if case_id in missing:
                 per_class = dict.fromkeys(per_class, float("nan"))

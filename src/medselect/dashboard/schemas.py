@@ -56,6 +56,7 @@ class ModelInfo(Out):
     status: str
     summary: dict[str, str] = Field(description="short configuration: architecture, loss, ...")
     config: dict[str, Any] = {}
+    details: dict[str, Any] = Field({}, description="what the config names, spelled out")
     error: str | None = None
     n_parameters: int | None = None
     duration_s: float | None = None
@@ -111,6 +112,8 @@ class Leaderboard(Out):
     notes: list[str]
     missing_values: str = Field(description="how a missing value enters the ranking")
     failed: list[FailedRun]
+    config_columns: list[str] = Field(
+        description="configuration fields of the models' summaries, in display order")
 
 
 class Significance(Out):
@@ -171,13 +174,27 @@ class Gallery(Out):
         return max(1, -(-self.total // self.page_size))
 
 
+class AugmentationStep(Out):
+    transform: str = Field(description="MONAI transform name, e.g. RandFlipd")
+    description: str = Field("", description="what it does, in plain words")
+    keys: list[str] = Field([], description="what it applies to: image, label")
+    prob: float | None = Field(None, description="probability it is applied to a sample")
+    params: dict[str, Any] = {}
+
+
+class Augmentation(Out):
+    preset: str | None
+    steps: list[AugmentationStep] | None = Field(
+        description="the preset's transforms in order; None when the run did not record them")
+
+
 class ModelPage(Out):
     info: ModelInfo
     case_set: CaseSetInfo
     label: str
     labels: list[str]
     metrics: list[MetricInfo]
-    augmentation: str | None = Field(description="what the augmentation preset does")
+    augmentation: Augmentation | None = Field(description="what the augmentation preset does")
     curves: list[Curve]
     distributions: list[Distribution]
     gallery: Gallery
@@ -251,3 +268,13 @@ class Compare(Out):
     aggregates: list[Number] = Field(description="mean of the metric per model")
     total: int
     rows: list[CompareRow] = Field(description="cases by the largest difference first")
+
+
+class ApiRoute(Out):
+    """One operation of the JSON API, as the ``/api`` page lists it."""
+
+    method: str
+    path: str
+    tag: str
+    summary: str
+    parameters: list[str]

@@ -69,6 +69,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def url_host(host: str) -> str:
+    """``host`` as it appears in a URL and a ``Host`` header (IPv6 in brackets)."""
+    bare = host.strip().strip("[]")
+    try:
+        return f"[{bare}]" if ipaddress.ip_address(bare).version == 6 else bare
+    except ValueError:
+        return bare
+
+
 def new_token() -> str:
     """A random URL-safe access token."""
     return secrets.token_urlsafe(TOKEN_BYTES)

@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
-from medselect.errors import NotFound, RegistryError
+from medselect.data.importer import latest_training_version
+from medselect.errors import RegistryError
 from medselect.metrics import get_metric
 from medselect.registry.checks import (
     check_evaluated,
@@ -26,22 +27,23 @@ from medselect.registry.decision import GateDecision
 from medselect.registry.gate import SITE_COLUMN, evaluate_gate
 from medselect.registry.scope import parse_scope, scope_site
 from medselect.registry.versions import current_champion, incumbents
-from medselect.store import case_metric_table, latest_dataset_version
+from medselect.store import case_metric_table
 
 __all__ = ["gate_for", "reference_case_set"]
 
 
 def reference_case_set(conn: sa.Connection, task: str) -> str:
-    """The reference case set recorded on the newest dataset version of ``task``.
+    """The reference case set recorded on the newest dataset version ``task`` trains on
+    (versions holding only new cases to evaluate on record none and are passed over).
 
     Raises:
         RegistryError: the task has no dataset version, or its newest one names no reference
             set.
     """
-    try:
-        version = latest_dataset_version(conn, task)
-    except NotFound as exc:
-        raise RegistryError(str(exc)) from None
+    version = latest_training_version(conn, task)
+    if version is None:
+        raise RegistryError(f"task {task!r} has no dataset version; run `medselect data "
+                            "import` or `medselect sweep run` first")
     if not version["reference_case_set"]:
         raise RegistryError(f"dataset version {version['id']!r} of task {task!r} has no "
                             "reference case set; freeze one (case set of kind 'reference') "

@@ -63,7 +63,7 @@ def test_demo_default_is_the_knee_task_with_eight_distinct_configs():
                                  "femoral_cartilage", "tibial_cartilage"]
     assert demo.data.source.kind == "phantom"
     assert demo.sweep.strategy == "list"
-    assert demo.sweep.space.input_size == [(64, 64)]
+    assert demo.sweep.space.input_size == [(96, 96)]
     configs = demo.sweep.config_dicts()
     assert len(configs) == 8
     assert len({tuple(sorted(c.items())) for c in configs}) == 8

@@ -49,7 +49,8 @@ def test_leaderboard_by_hd95_orders_lowest_first(client):
     values = [r["aggregate"] for r in board["rows"]]
     assert board["direction"] == "lower"
     assert values == sorted(values)
-    assert [r["model"] for r in board["rows"]] == MODELS
+    # run-001 has the better Dice but stray blobs on every fourth case: the worst HD95
+    assert [r["model"] for r in board["rows"]] == ["run-000", "run-002", "run-001"]
 
 
 def test_leaderboard_aggregate_label_and_site(client):

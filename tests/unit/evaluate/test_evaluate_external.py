@@ -111,3 +111,35 @@ def test_unusable_folders_and_names_are_refused(tmp_path):
         ExternalPredictions(twice, "x")
     with pytest.raises(ConfigError, match="cannot name an external model"):
         ExternalPredictions(twice, "bad name/")
+
+
+def test_3d_cases_get_nifti_predictions_and_a_two_slice_overlay(tmp_path):
+    from PIL import Image as PILImage
+
+    from medselect.data.phantom import synth_knee_dataset
+
+    records = synth_knee_dataset(tmp_path / "knee3d", cases_per_site=2, size=16, seed=0,
+                                 spatial_dims=3)
+    task = TaskSpec(name="knee3d", classes=CLASSES, spatial_dims=3)
+    with Workspace.create(tmp_path / "ws") as ws:
+        version = import_dataset(ws, task, records).version_id
+        with ws.connect() as conn:
+            cases = case_set_members(conn, f"{version}-test")
+        folder = tmp_path / "preds"
+        for case in cases:  # the reference with one class dropped: slices disagree
+            label = read_image(ws.path(case["label_uri"]), kind="label")
+            array = np.where(label.array == 1, 0, label.array).astype(np.uint8)
+            write_image(Image(array, spacing=label.spacing), folder / f"{case['case_id']}.nii.gz")
+        report = evaluate_external(ws, folder, "drop-femur", task=task, spec=SPEC)
+        with ws.connect() as conn:
+            rows = get_predictions(conn, report.outcomes[0].evaluation_id)
+            table = case_metric_table(conn, case_set=report.case_set, metrics=["dice"])
+        saved = read_image(ws.path(rows[0]["prediction_uri"]), kind="label")
+        overlay = PILImage.open(ws.path(rows[0]["overlay_uri"]))
+        thumb = PILImage.open(ws.path(rows[0]["thumbnail_uri"]))
+    assert rows[0]["prediction_uri"].endswith(".nii.gz") and saved.shape == (16, 16, 16)
+    assert saved.spacing == pytest.approx((7.5, 7.5, 7.5))
+    assert overlay.width > 1.5 * overlay.height  # largest reference and disagreement slices
+    assert max(thumb.size) <= 160
+    femur = table[table["label"] == "femur"]["value"]
+    assert (femur == 0.0).all() and len(femur) == len(cases)

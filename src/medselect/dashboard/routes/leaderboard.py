@@ -34,6 +34,9 @@ def api_significance(dash: DashboardDep, conn: ConnDep, params: BoardQuery) -> R
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def leaderboard_page(dash: DashboardDep, conn: ConnDep, params: BoardQuery) -> HTMLResponse:
+    if params.case_set is None and not queries.case_set_choices(conn):
+        return HTMLResponse(render_page("empty.html", ServerLinks(), queries.run_counts(conn),
+                                        failed=queries.failed_runs(conn)))
     board = views.leaderboard_view(dash, conn, **params.model_dump())
     sig = views.significance_view(dash, conn, **params.model_dump())
     return HTMLResponse(render_page("leaderboard.html", ServerLinks(board.case_set.id), board,

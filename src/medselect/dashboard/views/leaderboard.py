@@ -143,6 +143,7 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         )
         for r in board.rows
     ]
+    failed = queries.failed_runs(conn, req.scope.task)
     return Leaderboard(
         case_set=req.scope.info(), case_sets=queries.case_set_choices(conn),
         metric=req.metric, label=req.label, aggregate=req.aggregate,
@@ -154,7 +155,9 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         ci_reliable=board.ci_reliable, ci_note=board.ci_note,
         notes=list(board.notes),
         missing_values=f"count as the worst value, {board.worst:g}",
-        failed=queries.failed_runs(conn, req.scope.task),
+        failed=failed,
+        config_columns=queries.summary_columns([r.info.summary for r in rows]
+                                               + [f.summary for f in failed]),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +13,8 @@ from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import (
     Acceptance,
+    Augmentation,
+    AugmentationStep,
     Curve,
     Distribution,
     Gallery,
@@ -23,6 +24,23 @@ from medselect.dashboard.schemas import (
 )
 from medselect.errors import NotFound
 from medselect.store import acceptance_by_case, get_epoch_metrics, get_predictions
+
+TRANSFORM_WORDS = {
+    "RandFlipd": "random mirror flip",
+    "RandRotated": "random rotation",
+    "RandRotate90d": "random quarter turns",
+    "RandAffined": "random scaling and shearing",
+    "RandZoomd": "random zoom",
+    "Rand2DElasticd": "random elastic deformation",
+    "Rand3DElasticd": "random elastic deformation",
+    "RandScaleIntensityd": "random brightness scaling",
+    "RandShiftIntensityd": "random brightness shift",
+    "RandAdjustContrastd": "random contrast (gamma)",
+    "RandGaussianNoised": "random noise",
+    "RandGaussianSmoothd": "random blur",
+    "RandBiasFieldd": "random coil shading (bias field)",
+}
+"""Plain words for the MONAI transforms the presets use, for readers who are not engineers."""
 
 
 def model_view(
@@ -54,7 +72,7 @@ def model_view(
     return ModelPage(
         info=info, case_set=scope.info(), label=label,
         labels=sorted({lb for m in catalog for lb in m.labels}), metrics=catalog,
-        augmentation=augmentation_text(info.config),
+        augmentation=augmentation(info.config, info.details),
         curves=training_curves(conn, model) if model in infos and info.kind == "run" else [],
         distributions=distributions(values),
         gallery=gallery(dash, conn, scope, model, label=label, sort=sort, descending=descending,
@@ -183,20 +201,25 @@ def _box(metric: str, site: str | None, column: np.ndarray) -> Distribution:
                         high=float(inside.max()), mean=float(finite.mean()))
 
 
-def augmentation_text(config: Mapping[str, Any]) -> str | None:
-    """What the run's augmentation does, as recorded in its configuration.
-
-    A preset recorded by name only is shown by name; a recorded description or list of
-    transforms (``augmentation_transforms``) is shown in full.
-    """
+def augmentation(config: Mapping[str, Any], details: Mapping[str, Any]) -> Augmentation | None:
+    """The run's augmentation: the preset named in its config and, when the run recorded them
+    (``details["augmentation_preset"]``, a list of transform dicts), the preset's transforms."""
     preset = config.get("augmentation")
-    detail = config.get("augmentation_transforms") or config.get("augmentation_description")
-    if isinstance(preset, Mapping):
-        preset, detail = preset.get("name"), detail or {k: v for k, v in preset.items()
-                                                         if k != "name"}
-    if preset is None and detail is None:
+    recorded = details.get("augmentation_preset")
+    if preset is None and recorded is None:
         return None
-    if detail is None:
-        return f"preset {preset!r}"
-    text = detail if isinstance(detail, str) else json.dumps(detail, indent=1, default=str)
-    return f"preset {preset!r}: {text}" if preset else text
+    steps = None if recorded is None else [_step(spec) for spec in recorded]
+    return Augmentation(preset=None if preset is None else str(preset), steps=steps)
+
+
+def _step(spec: object) -> AugmentationStep:
+    if not isinstance(spec, Mapping):
+        return AugmentationStep(transform=str(spec))
+    params = dict(spec)
+    name = str(params.pop("transform", "?"))
+    keys = params.pop("keys", [])
+    prob = params.pop("prob", None)
+    return AugmentationStep(
+        transform=name, description=TRANSFORM_WORDS.get(name, ""),
+        keys=[keys] if isinstance(keys, str) else [str(k) for k in keys],
+        prob=prob if isinstance(prob, int | float) else None, params=params)

@@ -1,0 +1,122 @@
+"""A promotion from start to finish: evaluate what is missing, gate, apply, write the report.
+
+:func:`promote_through_gate` is what ``medselect promote`` and ``medselect upgrade`` call for
+one model in one scope. The candidate is refused before anything is computed if it cannot be
+promoted (unknown, failed, already champion); then it and every version it must beat are
+evaluated on the frozen reference set where they lack an evaluation, the gate judges it there,
+:func:`~medselect.registry.versions.promote` applies the decision in one transaction, and the
+decision report (JSON and HTML) is written under ``<workspace>/registry/decisions/``.
+
+Example::
+
+    outcome = promote_through_gate(ws, task, "global", "run-b", criteria, actor="alice")
+    outcome.promoted, outcome.report_paths
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medselect.config import EvaluationSpec, TaskSpec
+from medselect.errors import RegistryError
+from medselect.registry.backfill import ensure_evaluated
+from medselect.registry.checks import check_promotable
+from medselect.registry.criteria import GateCriteria
+from medselect.registry.decision import GateDecision
+from medselect.registry.evidence import gate_for, reference_case_set
+from medselect.registry.report import write_decision_report
+from medselect.registry.scope import parse_scope
+from medselect.registry.versions import ModelVersion, current_champion, incumbents, promote
+from medselect.store import Workspace
+
+__all__ = ["DECISIONS_DIR", "PromotionOutcome", "promote_through_gate", "report_name"]
+
+DECISIONS_DIR = "registry/decisions"
+"""Where decision reports go, relative to the workspace."""
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    """The gate's decision on a candidate, what the registry made of it, and the report.
+
+    Attributes:
+        first_version: the scope had no version to compare with, so only the absolute
+            criteria (the number of cases) were checked.
+        report_paths: the decision report's JSON and HTML files.
+    """
+
+    decision: GateDecision
+    version: ModelVersion
+    report_paths: tuple[Path, Path]
+    first_version: bool
+
+    @property
+    def promoted(self) -> bool:
+        return self.version.status == "champion"
+
+    @property
+    def forced(self) -> bool:
+        return self.promoted and not self.decision.accepted
+
+    def to_dict(self) -> dict[str, Any]:
+        version = {k: v for k, v in self.version.to_dict().items() if k != "evidence"}
+        return {"promoted": self.promoted, "forced": self.forced,
+                "first_version": self.first_version, "version": version,
+                "decision": self.decision.to_dict(),
+                "report": {"json": str(self.report_paths[0]),
+                           "html": str(self.report_paths[1])}}
+
+
+def promote_through_gate(
+    ws: Workspace,
+    task: TaskSpec,
+    scope: str,
+    model_ref: str,
+    criteria: GateCriteria,
+    *,
+    actor: str,
+    spec: EvaluationSpec | None = None,
+    dataset_version: str | None = None,
+    force_reason: str | None = None,
+    device: str | None = None,
+) -> PromotionOutcome:
+    """Gate ``model_ref`` in ``scope`` on the frozen reference set and apply the decision.
+
+    Args:
+        spec: how missing evaluations are computed (default: the task kind's metrics).
+        dataset_version: recorded with the version (None: the run's dataset version).
+        force_reason: promote even if the gate rejects it; the reason goes to the audit log.
+
+    Raises:
+        RegistryError: the model cannot be promoted (unknown, failed run, already champion),
+            a model it must beat or itself cannot be evaluated on the reference set, the
+            reference set changed, or the decision could not be applied (see
+            :func:`~medselect.registry.versions.apply_promotion`).
+    """
+    scope = parse_scope(scope)
+    with ws.connect() as conn:
+        check_promotable(conn, task.name, model_ref)
+        champion = current_champion(conn, task.name, scope)
+        if champion is not None and champion.model_ref == model_ref:
+            raise RegistryError(f"{model_ref!r} is already the champion (v{champion.version}) "
+                                f"of task {task.name!r} in scope {scope!r}")
+        reference = reference_case_set(conn, task.name)
+        others = incumbents(conn, task.name, scope, criteria.compare_with)
+    ensure_evaluated(ws, task, reference, [model_ref, *others], metrics=criteria.metrics,
+                     spec=spec, device=device)
+    with ws.connect() as conn:
+        decision = gate_for(conn, task.name, scope, model_ref, criteria, case_set=reference)
+    version = promote(ws, task.name, scope, model_ref, decision=decision, actor=actor,
+                      dataset_version=dataset_version, force_reason=force_reason)
+    paths = write_decision_report(ws.path(DECISIONS_DIR), decision, outcome=version,
+                                  name=report_name(version))
+    return PromotionOutcome(decision, version, paths, first_version=not decision.incumbents)
+
+
+def report_name(version: ModelVersion) -> str:
+    """File name (without suffix) of a version's decision report: ``<task>-<scope>-v<N>``,
+    with characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{version.task}-{version.scope}-v{version.version}")
