@@ -27,7 +27,7 @@ browser:
 
 test: install browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -56,7 +56,8 @@ def main() -> None:
               f"{args.models * args.cases * 6:,} metric values, filled in "
               f"{time.perf_counter() - start:.1f} s")
         settings = DashboardSettings(workspace=root, n_resamples=args.resamples)
-        client = TestClient(create_app(settings, workspace=ws))
+        # addressed as a browser on this machine does: a loopback app refuses other Host names
+        client = TestClient(create_app(settings, workspace=ws), base_url="http://127.0.0.1:8000")
         mid = run_ref(args.models // 2)
         urls = {
             "leaderboard API (cold)": ("/api/leaderboard", 1),

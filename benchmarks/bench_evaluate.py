@@ -40,7 +40,6 @@ from medselect.evaluate import (
     resolve_case_set,
     score_case,
 )
-from medselect.evaluate.scoring import null_rows
 from medselect.store import (
     Workspace,
     case_set_members,
@@ -106,7 +105,7 @@ def naive(ws: Workspace, case_set: str, overlays: bool, device: str | None) -> i
             labels = predict(network, [case.image], config, plugin)[0]
             uri = files.write_prediction(case, labels)
             score = score_case(labels, case, policy)
-            metric_rows += score.rows(case.case_id) if score else null_rows(case.case_id, policy)
+            metric_rows += score.rows(case.case_id)
             overlay = thumb = None
             if overlays:
                 overlay, thumb = files.write_overlay(case, labels, policy.classes,

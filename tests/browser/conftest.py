@@ -12,7 +12,6 @@ import json
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import pytest
@@ -86,10 +85,11 @@ def api(base_url) -> Callable[[str], dict]:
 
 
 @pytest.fixture
-def screenshot(request) -> Callable[[Page, str], Path]:
-    """``screenshot(page, "name")``: the whole page to test-artifacts/screenshots/name.png."""
+def screenshot() -> Callable[[Page, str], Path]:
+    """``screenshot(page, "name")``: the whole page to test-artifacts/screenshots/name.png
+    (``full_page=False``: only the window)."""
     from screenshots import capture
 
-    def take(page: Page, name: str) -> Path:
-        return capture(page, ARTIFACTS / f"{name}.png")
+    def take(page: Page, name: str, *, full_page: bool = True) -> Path:
+        return capture(page, ARTIFACTS / f"{name}.png", full_page=full_page)
     return take

@@ -32,25 +32,31 @@ if TYPE_CHECKING:
 README_VIEWPORT = {"width": 1440, "height": 900}
 MAX_HEIGHT = 2600
 """Full-page screenshots stop here (a leaderboard of 200 models would be metres long)."""
+README_HEIGHT = 1800
+"""The README's pictures stop here: the top of the page, a few gallery rows."""
 
 READY = """() => {
   const images = Array.from(document.images);
   const charts = Array.from(document.querySelectorAll("div.chart"));
   return images.every((img) => img.complete)
-    && (typeof Plotly === "undefined" || charts.every((c) => c.classList.contains("js-plotly-plot")));
+    && (typeof Plotly === "undefined"
+        || charts.every((c) => c.classList.contains("js-plotly-plot")));
 }"""
 
 
-def capture(page: Page, path: str | os.PathLike[str], *, max_height: int = MAX_HEIGHT) -> Path:
-    """Screenshot the whole page (up to ``max_height`` px) once every image and chart is drawn.
-
-    Lazy images below the fold are loaded first, so the picture shows the full gallery.
-    """
+def capture(page: Page, path: str | os.PathLike[str], *, full_page: bool = True,
+            max_height: int = MAX_HEIGHT) -> Path:
+    """Screenshot the page once every image and chart is drawn: the whole page (up to
+    ``max_height`` px; lazy images below the fold are loaded first), or only what the window
+    shows (``full_page=False``, e.g. with a dialog open)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     page.evaluate("() => document.querySelectorAll('img[loading=lazy]')"
                   ".forEach((img) => { img.loading = 'eager'; })")
     page.wait_for_function(READY, timeout=10_000)
+    if not full_page:
+        page.screenshot(path=path)
+        return path
     height = page.evaluate("() => document.documentElement.scrollHeight")
     width = page.viewport_size["width"] if page.viewport_size else README_VIEWPORT["width"]
     page.screenshot(path=path, full_page=True,
@@ -88,7 +94,7 @@ def take_screenshots(base_url: str, out_dir: str | os.PathLike[str], *,
         written = {}
         for name, url in (("leaderboard", "/"), ("model", f"/models/{best}")):
             page.goto(base_url + url)
-            written[name] = capture(page, out / f"{name}.png")
+            written[name] = capture(page, out / f"{name}.png", max_height=README_HEIGHT)
         return written
     finally:
         context.close()

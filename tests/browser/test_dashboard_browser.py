@@ -17,9 +17,11 @@ from medselect.dashboard import export_static
 from medselect.dashboard.render import num
 from medselect.store import Workspace
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "
+                       f"{CHROMIUM} (apt-get install chromium)"),
+    pytest.mark.xdist_group("browser"),  # one server and one browser for the whole module
+]
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright")
 expect = sync_api.expect
 
@@ -71,7 +73,7 @@ def test_model_gallery_loads_images_worst_first(page, base_url, api, screenshot)
     enlarged = page.locator("dialog#enlarge img")
     expect(page.locator("dialog#enlarge")).to_be_visible()
     page.wait_for_function(IMAGES_LOADED, arg=[enlarged.element_handle()], timeout=10_000)
-    screenshot(page, "model-enlarged-overlay")
+    screenshot(page, "model-enlarged-overlay", full_page=False)
 
 
 def test_review_changes_the_acceptance_rate(page, base_url, api, screenshot):

@@ -11,6 +11,7 @@ from medselect.cli import data as data_commands
 from medselect.cli import demo as demo_command
 from medselect.cli import evaluate as evaluate_command
 from medselect.cli import rank as rank_command
+from medselect.cli import registry as registry_commands
 from medselect.cli import runs as runs_commands
 from medselect.cli import serve as serve_commands
 from medselect.cli import sweep as sweep_commands
@@ -32,6 +33,11 @@ app.command("rank")(rank_command.rank)
 app.command("serve")(serve_commands.serve)
 app.command("report")(serve_commands.report)
 app.command("evaluate")(evaluate_command.evaluate)
+app.add_typer(registry_commands.app, name="registry")
+app.add_typer(registry_commands.audit_app, name="audit")
+app.command("promote")(registry_commands.promote)
+app.command("rollback")(registry_commands.rollback)
+app.command("upgrade")(registry_commands.upgrade)
 
 
 @app.callback()

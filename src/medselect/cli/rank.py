@@ -58,19 +58,15 @@ def load_ranking_inputs(ws, *, task: str | None, cases: str):
     """The per-case table of a case set, per-model attributes for tie-breaks, the set's id."""
     import pandas as pd
 
+    from medselect.data.importer import latest_training_version
     from medselect.errors import NotFound
-    from medselect.store import (
-        case_metric_table,
-        latest_dataset_version,
-        list_dataset_versions,
-        list_runs,
-    )
+    from medselect.store import case_metric_table, list_dataset_versions, list_runs
 
     with ws.connect() as conn:
         versions = list_dataset_versions(conn, task)
         if not versions:
             abort(f"no dataset in workspace {ws.root}" + (f" for task {task!r}" if task else ""))
-        latest = latest_dataset_version(conn, task or versions[-1]["task"])
+        latest = latest_training_version(conn, task or versions[-1]["task"])
         if cases == "test":
             case_set = f"{latest['id']}-test"
         elif cases == "reference":

@@ -1,7 +1,8 @@
 """The dashboard: a FastAPI app over a workspace, and the same pages as a static folder.
 
-Layer 5: reads the store and ``medselect.rank``; imports no torch. Pages, JSON API (``/api``,
-OpenAPI at ``/docs``) and the static export share one code path (:mod:`.views`).
+Layer 5: reads the store and ``medselect.rank``; imports no torch. Pages, JSON API (``/api/``,
+listed at ``/api``, schema at ``/openapi.json``) and the static export share one code path
+(:mod:`.views`).
 
 Example::
 

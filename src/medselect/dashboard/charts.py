@@ -103,10 +103,10 @@ def significance_chart(sig: Significance) -> Figure:
     side = 160 + (CELL_PX if small else ROW_PX) * len(sig.models)
     test = sig.test.replace("_", " ")
     return {"data": [trace], "layout": _layout(
-        f"Significance: paired {test} tests, Holm-corrected (alpha {sig.alpha:g})", height=side, width=max(MIN_HEATMAP_PX, side + 120),
+        f"Significance: paired {test} tests, Holm-corrected (alpha {sig.alpha:g})",
+        height=side, width=max(MIN_HEATMAP_PX, side + 120),
         yaxis={"autorange": "reversed", "automargin": True, "title": {"text": "model"}},
-        xaxis={"automargin": True, "tickangle": -45, "title": {"text": "compared with"},
-               "side": "top"})}
+        xaxis={"automargin": True, "tickangle": -45, "title": {"text": "compared with"}})}
 
 
 def curves_chart(curves: list[Curve]) -> Figure:
@@ -123,7 +123,7 @@ def curves_chart(curves: list[Curve]) -> Figure:
         height=340, xaxis={"title": {"text": "epoch"}, "dtick": max(1, n_epochs // 10)},
         yaxis={"title": {"text": "loss"}},
         yaxis2={"title": {"text": "metric"}, "overlaying": "y", "side": "right",
-                "tickmode": "auto", "showgrid": False},
+                "tickmode": "auto", "showgrid": False, "automargin": True},
         legend={"orientation": "h", "y": -0.3})}
 
 

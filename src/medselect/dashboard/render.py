@@ -43,9 +43,17 @@ def unit_suffix(unit: str) -> str:
     return "" if unit in ("none", "") else f" [{unit}]"
 
 
+SHORT_HEADINGS = {"learning_rate": "LR", "batch_size": "Batch"}
+
+
 def heading(key: str) -> str:
-    """A field name as a column heading: ``learning_rate`` -> ``Learning rate``."""
+    """A field name as a column heading: ``input_size`` -> ``Input size``."""
     return key.replace("_", " ").capitalize()
+
+
+def short_heading(key: str) -> str:
+    """A heading for a narrow column: ``learning_rate`` -> ``LR``."""
+    return SHORT_HEADINGS.get(key, heading(key))
 
 
 def setting(value: object) -> str:
@@ -92,7 +100,8 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(num=num, sort_value=sort_value, percent=percent, pvalue=pvalue,
-                       unit_suffix=unit_suffix, heading=heading, setting=setting,
+                       unit_suffix=unit_suffix, heading=heading, short_heading=short_heading,
+                       setting=setting,
                        duration=duration)
     return env
 

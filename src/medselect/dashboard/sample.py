@@ -4,8 +4,9 @@ Tests, browser tests and the dashboard benchmark build the dashboard's input wit
 training models: a segmentation task with cases over several sites, finished runs with epoch
 metrics and their augmentation preset spelled out, one failed run, an evaluation per run with
 Dice and HD95 per class and their mean, one missing prediction, overlay PNGs and a champion in
-the registry. Model ``run-001`` has stray false-positive blobs on every fourth case: good Dice,
-poor HD95, so ranking by HD95 orders the models differently from ranking by Dice.
+the registry. Model ``run-001`` is as good as ``run-000`` on Dice (the best group has two
+models) but has stray false-positive blobs on every fourth case: good Dice, poor HD95, so with
+four models or more ranking by HD95 orders them differently from ranking by Dice.
 
 Example::
 
@@ -57,9 +58,14 @@ PRESET_CONTENTS = {
 }
 """What the sweep records in ``run.details["augmentation_preset"]`` (as
 ``medselect.train.augment.describe_preset`` writes it; spelled out here to stay torch-free)."""
-STRAY_BLOB_MODEL, STRAY_BLOB_EVERY, STRAY_BLOB_MM = 1, 4, 15.0
+QUALITY_STEP = 0.04
+"""How much lower each model's Dice is than the one before it (save the close one)."""
+CLOSE_MODEL, CLOSE_GAP = 1, 0.0
+"""Model ``run-001`` is only this far behind ``run-000`` in expected Dice: only chance (and the
+seed) puts ``run-000`` first, and the two are statistically indistinguishable."""
+STRAY_BLOB_MODEL, STRAY_BLOB_EVERY, STRAY_BLOB_MM = 1, 4, 20.0
 FAILED_ERROR = "CUDA out of memory while allocating 2.00 GiB (batch_size 64); lower batch_size"
-THUMB_SIDE = 24
+OVERLAY_SIDE, THUMB_SIDE = 128, 64
 
 
 def run_ref(i: int) -> str:
@@ -109,8 +115,8 @@ def build_sample_workspace(
     shared = _write_overlay(ws, "evaluations/shared", 0) if overlays == "shared" else None
     for i in range(n_models):
         ref = run_ref(i)
-        quality = 0.9 - 0.04 * i + difficulty + np.array([site_shift[case_site[c]]
-                                                           for c in cases])
+        gap = CLOSE_GAP if i == CLOSE_MODEL else QUALITY_STEP * i
+        quality = 0.9 - gap + difficulty + np.array([site_shift[case_site[c]] for c in cases])
         missing = {cases[-1]} if i == n_models - 1 and n_models > 1 else set()
         with ws.begin() as conn:
             evaluation_id = f"ev-{ref}"
@@ -121,7 +127,8 @@ def build_sample_workspace(
             replace_case_metrics(conn, evaluation_id,
                                  _metric_rows(cases, quality, missing, blobs, rng))
             replace_predictions(conn, evaluation_id, [
-                _prediction(ws, evaluation_id, c, i, c in missing, shared) for c in cases])
+                _prediction(ws, evaluation_id, c, i, c in missing, c in blobs, shared)
+                for c in cases])
     return ws
 
 
@@ -167,27 +174,52 @@ def _metric_rows(cases, quality, missing, blobs, rng) -> list[dict]:
 
 
 def _prediction(ws: Workspace, evaluation_id: str, case_id: str, model: int, missing: bool,
-                shared: tuple[str, str] | None) -> dict:
+                blob: bool, shared: tuple[str, str] | None) -> dict:
     if missing:
         return {"case_id": case_id, "status": "missing",
                 "error": f"no prediction file for case {case_id!r}"}
     folder = f"evaluations/{evaluation_id}"
-    overlay, thumb = shared or _write_overlay(ws, f"{folder}/{case_id}", model)
+    overlay, thumb = shared or _write_overlay(ws, f"{folder}/{case_id}", model,
+                                              int(case_id.rsplit("-", 1)[-1]), blob)
     return {"case_id": case_id, "status": "ok", "prediction_uri": f"{folder}/{case_id}.png",
             "overlay_uri": overlay, "thumbnail_uri": thumb}
 
 
-def _write_overlay(ws: Workspace, stem: str, model: int) -> tuple[str, str]:
-    """A tiny grey image with a green reference circle and a red predicted one; return the
-    workspace-relative paths of the overlay and its thumbnail."""
-    side = 2 * THUMB_SIDE
-    img = Image.new("RGB", (side, side), (40, 40, 40))
+def _write_overlay(ws: Workspace, stem: str, model: int, case: int = 0,
+                   blob: bool = False) -> tuple[str, str]:
+    """A knee-like slice (femur above, tibia below) with the reference outlined in green and
+    the prediction in red, shifted more the worse the model; return the workspace-relative
+    paths of the overlay and its thumbnail."""
+    side = OVERLAY_SIDE
+    grey = np.full((side, side), 35, dtype=np.uint8)
+    yy, xx = np.mgrid[:side, :side]
+    grey[((xx - side / 2) / (0.42 * side)) ** 2 + ((yy - side / 2) / (0.48 * side)) ** 2 < 1] = 80
+    femur, tibia = _bones(side, case)
+    for (x0, y0, x1, y1), value in ((femur, 170), (tibia, 150)):
+        inside = (((xx - (x0 + x1) / 2) / ((x1 - x0) / 2)) ** 2
+                  + ((yy - (y0 + y1) / 2) / ((y1 - y0) / 2)) ** 2) < 1
+        grey[inside] = value
+    noise = np.random.default_rng(case).integers(0, 18, grey.shape, dtype=np.uint8)
+    img = Image.fromarray(grey + noise).convert("RGB")
     draw = ImageDraw.Draw(img)
-    draw.ellipse((10, 10, side - 10, side - 10), outline=(0, 200, 0), width=2)
-    shift = 2 + 2 * model
-    draw.ellipse((10 + shift, 10, side - 10 + shift, side - 10), outline=(220, 0, 0), width=2)
+    shift = 1 + 2 * model + case % 3
+    for x0, y0, x1, y1 in (femur, tibia):
+        draw.ellipse((x0, y0, x1, y1), outline=(0, 210, 0), width=2)
+        draw.ellipse((x0 + shift, y0 + shift // 2, x1 + shift, y1 - shift // 2),
+                     outline=(230, 0, 0), width=2)
+    if blob:
+        draw.ellipse((side * 0.72, side * 0.1, side * 0.86, side * 0.22), outline=(230, 0, 0),
+                     width=2)
     paths = (f"{stem}.png", f"{stem}_thumb.png")
     ws.path(paths[0]).parent.mkdir(parents=True, exist_ok=True)
     img.save(ws.path(paths[0]))
-    img.resize((THUMB_SIDE, THUMB_SIDE)).save(ws.path(paths[1]))
+    img.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR).save(ws.path(paths[1]))
     return paths
+
+
+def _bones(side: int, case: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Bounding boxes of the femur (top) and tibia (bottom) ellipses, varying by case."""
+    wobble = (case % 5) * side / 80
+    femur = (0.25 * side + wobble, 0.08 * side, 0.75 * side - wobble, 0.47 * side)
+    tibia = (0.28 * side, 0.53 * side + wobble, 0.72 * side, 0.92 * side)
+    return femur, tibia

@@ -5,7 +5,8 @@
 if it were that site): a request must be addressed to ``127.0.0.1``, ``localhost`` or
 ``[::1]`` (any port), else it is refused with 400.
 
-:class:`TokenMiddleware` guards a server other machines can reach. Every request (pages, API, static files, artifacts, API docs) must carry the token: as
+:class:`TokenMiddleware` guards a server other machines can reach. Every request (pages,
+API, static files, artifacts, API docs) must carry the token: as
 ``Authorization: Bearer <token>``, as the ``medselect_token`` cookie, or once as ``?token=``
 in a link (a GET is then redirected to the same URL without it, setting the cookie, so the
 token does not stay in the address bar or in the history).

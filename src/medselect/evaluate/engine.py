@@ -90,22 +90,22 @@ def evaluate_models(
         else:
             jobs.append(_Job(predictor, EvaluationFiles(ws, eid), keeps_finished=finished))
     _register(ws, jobs, case_set, policy)
-    ready = []
-    for job in jobs:
-        try:
-            job.predictor.load()
-            ready.append(job)
-        except EvaluationError as exc:
-            outcomes[job.model_ref] = _record_failure(ws, job, str(exc), members, policy)
     try:
+        ready = []
+        for job in jobs:
+            try:
+                job.predictor.load()
+                ready.append(job)
+            except EvaluationError as exc:
+                outcomes[job.model_ref] = _record_failure(ws, job, str(exc), members, policy)
         _run(ws, ready, members, policy, overlays, cases_per_batch, on_progress)
         for job in ready:
             outcomes[job.model_ref] = _record_finished(ws, job, policy, len(members))
     except BaseException:
-        _abandon(ws, [job for job in ready if job.model_ref not in outcomes])
+        _abandon(ws, [job for job in jobs if job.model_ref not in outcomes])
         raise
     finally:
-        for job in ready:
+        for job in jobs:
             job.predictor.close()
     return EvaluationReport(
         task=task.name, case_set=case_set["id"], case_set_kind=case_set["kind"],

@@ -95,8 +95,9 @@ class TrainedPredictor:
 
     def load(self) -> None:
         from medselect.tasks import get_task_plugin
-        from medselect.train import load_model
+        from medselect.train import load_model, select_device
 
+        where = str(select_device(self.device))  # ConfigError: no such device stops every model
         try:
             self.config = RunConfig.model_validate(self.run["config"])
         except ValidationError as exc:
@@ -110,8 +111,7 @@ class TrainedPredictor:
         path = self.ws.path(uri)
         self.plugin = get_task_plugin(self.task.kind)
         try:
-            self.network = load_model(path, self.config, self.plugin, self.task,
-                                      device=self.device)
+            self.network = load_model(path, self.config, self.plugin, self.task, device=where)
         except (TrainingError, ConfigError) as exc:
             raise EvaluationError(f"run {self.model_ref!r}: checkpoint {uri} cannot be used: "
                                   f"{exc}") from exc

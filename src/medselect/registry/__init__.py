@@ -8,6 +8,10 @@
 - :func:`append_event` / :func:`verify_chain`: the append-only, hash-chained audit log that
   every registry change writes to.
 - :func:`write_decision_report`: the decision as JSON and a standalone HTML page.
+- :func:`promote_through_gate`: the whole promotion of one model in one scope (evaluate what
+  is missing on the reference set, gate, apply, write the report).
+- :func:`upgrade`: new data, retrain, evaluate, gate per scope, report;
+  :func:`backfill` re-scores every registered version on a case set (the newest test set).
 
 Example::
 
@@ -26,12 +30,17 @@ from medselect.registry.audit import (
     event_hash,
     verify_chain,
 )
+from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
 from medselect.registry.criteria import CompareWith, GateCriteria, MetricMargin
 from medselect.registry.decision import CriterionResult, GateDecision
 from medselect.registry.evidence import gate_for, reference_case_set
 from medselect.registry.gate import evaluate_gate
+from medselect.registry.newdata import NewData, import_new_cases
+from medselect.registry.promotion import DECISIONS_DIR, PromotionOutcome, promote_through_gate
 from medselect.registry.report import decision_report, render_html, write_decision_report
-from medselect.registry.scope import GLOBAL_SCOPE, parse_scope, scope_site
+from medselect.registry.retrain import RetrainChoice
+from medselect.registry.scope import GLOBAL_SCOPE, expand_scopes, parse_scope, scope_site
+from medselect.registry.upgrade import ScopeOutcome, UpgradeResult, upgrade
 from medselect.registry.versions import (
     ModelVersion,
     apply_promotion,
@@ -44,32 +53,45 @@ from medselect.registry.versions import (
 )
 
 __all__ = [
+    "DECISIONS_DIR",
     "GLOBAL_SCOPE",
     "AuditReport",
+    "BackfillResult",
     "CompareWith",
     "CriterionResult",
     "GateCriteria",
     "GateDecision",
     "MetricMargin",
     "ModelVersion",
+    "NewData",
+    "PromotionOutcome",
     "RegistryError",
+    "RetrainChoice",
+    "ScopeOutcome",
+    "UpgradeResult",
     "append_event",
     "apply_promotion",
+    "backfill",
     "canonical_json",
     "current_champion",
     "decision_report",
+    "ensure_evaluated",
     "evaluate_gate",
     "event_hash",
+    "expand_scopes",
     "gate_for",
     "history",
+    "import_new_cases",
     "incumbents",
     "parse_scope",
     "promote",
+    "promote_through_gate",
     "reference_case_set",
     "register_version",
     "render_html",
     "rollback",
     "scope_site",
+    "upgrade",
     "verify_chain",
     "write_decision_report",
 ]

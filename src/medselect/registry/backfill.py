@@ -107,7 +107,7 @@ def ensure_evaluated(
 
 def backfill(
     ws: Workspace,
-    task: str | TaskSpec,
+    task: str | TaskSpec | None,
     *,
     case_set: str | None = None,
     spec: EvaluationSpec | None = None,
@@ -117,6 +117,7 @@ def backfill(
     """Score every registered version of ``task`` (and the runs in ``extra``) on ``case_set``.
 
     Args:
+        task: the task, its name, or None for the workspace's only task.
         case_set: default the test set of the task's newest dataset version.
         extra: further model refs to score with them (e.g. an upgrade's candidates).
 

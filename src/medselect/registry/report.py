@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,16 @@ from medselect.registry.decision import GateDecision
 from medselect.registry.versions import ModelVersion
 from medselect.store import atomic_write_text, utcnow
 
-__all__ = ["decision_report", "render_html", "write_decision_report"]
+__all__ = [
+    "decision_html",
+    "decision_report",
+    "escape",
+    "html_page",
+    "pairs_table",
+    "render_html",
+    "rows_table",
+    "write_decision_report",
+]
 
 _COLUMNS = ("name", "incumbent", "metric", "label", "site", "n_cases", "statistic", "ci",
             "p_value", "threshold", "passed", "explanation")
@@ -63,31 +72,60 @@ def render_html(report: Mapping[str, Any]) -> str:
     decision = report["decision"]
     outcome = report.get("outcome")
     accepted = bool(decision.get("accepted"))
-    verdict = "ACCEPTED" if accepted else "REJECTED"
-    title = f"Promotion decision for {decision.get('candidate')}: {verdict}"
-    parts = [
-        f"<h1>{_e(title)}</h1>",
-        f'<p class="verdict {"pass" if accepted else "fail"}">{_e(decision.get("summary"))}</p>',
-    ]
+    title = f"Promotion decision for {decision.get('candidate')}: {_verdict(accepted)}"
+    parts = [f"<h1>{escape(title)}</h1>", _summary(decision)]
     if outcome:
-        parts += ["<h2>Registry outcome</h2>", _pairs(outcome)]
-    parts += [
-        "<h2>Data versions</h2>", _pairs(decision.get("data") or {}),
-        "<h2>Acceptance criteria</h2>", _pairs(decision.get("criteria") or {}),
-        "<h2>Metric directions</h2>", _pairs(decision.get("directions") or {}),
-        f"<h2>Results ({_e(decision.get('n_cases'))} cases; incumbents: "
-        f"{_e(', '.join(decision.get('incumbents') or []) or 'none')})</h2>",
-        _results(decision.get("results") or []),
+        parts += ["<h2>Registry outcome</h2>", pairs_table(outcome)]
+    parts.append(decision_html(decision))
+    return html_page(title, parts, report.get("generated_at"))
+
+
+def decision_html(decision: Mapping[str, Any], level: int = 2) -> str:
+    """The body of a decision (a ``GateDecision.to_dict()``) as HTML sections: data versions,
+    criteria, metric directions, every result, notes; headings at ``level``."""
+    h = f"h{level}"
+    parts = [
+        f"<{h}>Data versions</{h}>", pairs_table(decision.get("data") or {}),
+        f"<{h}>Acceptance criteria</{h}>", pairs_table(decision.get("criteria") or {}),
+        f"<{h}>Metric directions</{h}>", pairs_table(decision.get("directions") or {}),
+        f"<{h}>Results ({escape(decision.get('n_cases'))} cases; incumbents: "
+        f"{escape(', '.join(decision.get('incumbents') or []) or 'none')})</{h}>",
+        rows_table(decision.get("results") or [], _COLUMNS),
     ]
     notes = decision.get("notes") or []
     if notes:
-        parts += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes)
+        parts += [f"<{h}>Notes</{h}>", "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes)
                   + "</ul>"]
-    parts.append(f"<p><small>Generated {_e(report.get('generated_at'))} by medselect."
-                 "</small></p>")
+    return "\n".join(parts)
+
+
+def html_page(title: str, parts: Iterable[str], generated_at: Any = None) -> str:
+    """A standalone page (no scripts, no external files) of already escaped ``parts``."""
+    footer = f"<p><small>Generated {escape(generated_at)} by medselect.</small></p>"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+            f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>\n"
+            + "\n".join([*parts, footer]) + "\n</body></html>\n")
+
+
+def pairs_table(mapping: Mapping[str, Any]) -> str:
+    """A two-column table of keys and values, every text escaped."""
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_cell(v))}</td></tr>"
+                   for k, v in mapping.items())
+    return f"<table>{rows}</table>"
+
+
+def escape(value: Any) -> str:
+    """``value`` as escaped HTML text (None as empty)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _verdict(accepted: bool) -> str:
+    return "ACCEPTED" if accepted else "REJECTED"
+
+
+def _summary(decision: Mapping[str, Any]) -> str:
+    css = "pass" if decision.get("accepted") else "fail"
+    return f'<p class="verdict {css}">{escape(decision.get("summary"))}</p>'
 
 
 def write_decision_report(
@@ -106,21 +144,16 @@ def write_decision_report(
     return json_path, html_path
 
 
-def _results(results: Iterable[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in _COLUMNS)
-    rows = []
-    for result in results:
-        css = "pass" if result.get("passed") else "fail"
-        cells = "".join(f'<td class="{css}">{_e(_cell(result.get(c)))}</td>' if c == "passed"
-                        else f"<td>{_e(_cell(result.get(c)))}</td>" for c in _COLUMNS)
-        rows.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
-
-
-def _pairs(mapping: Mapping[str, Any]) -> str:
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_cell(v))}</td></tr>"
-                   for k, v in mapping.items())
-    return f"<table>{rows}</table>"
+def rows_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A table with one row per mapping and the given columns; a ``passed`` cell is coloured."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        css = "pass" if row.get("passed") else "fail"
+        cells = "".join(f'<td class="{css}">{escape(_cell(row.get(c)))}</td>' if c == "passed"
+                        else f"<td>{escape(_cell(row.get(c)))}</td>" for c in columns)
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def _cell(value: Any) -> str:
@@ -137,6 +170,3 @@ def _cell(value: Any) -> str:
         return json.dumps(value, default=str)
     return str(value)
 
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)

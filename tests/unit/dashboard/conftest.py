@@ -22,6 +22,7 @@ with warnings.catch_warnings():  # starlette warns that its TestClient still use
     from fastapi.testclient import TestClient
 
 RESAMPLES = 200
+BASE_URL = "http://127.0.0.1:8000"
 
 
 def settings_for(ws: Workspace, **extra) -> DashboardSettings:
@@ -29,7 +30,10 @@ def settings_for(ws: Workspace, **extra) -> DashboardSettings:
 
 
 def client_for(ws: Workspace, **extra) -> TestClient:
-    return TestClient(create_app(settings_for(ws, **extra), workspace=ws))
+    """A client addressing the app as a browser on this machine does (``Host: 127.0.0.1``:
+    a loopback app refuses other host names)."""
+    return TestClient(create_app(settings_for(ws, **extra), workspace=ws),
+                      base_url=BASE_URL)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from html import unescape
 
 import pytest
 
+from medselect.store import Workspace, upsert_run
+
 
 def charts_of(html: str) -> dict[str, dict]:
     """The Plotly figures a page embeds, by chart name."""
@@ -30,6 +32,9 @@ def test_leaderboard_page(client):
     assert "★ global" in html  # champion badge from the registry
     assert "best group" in html
     assert "run-003" in html and "CUDA out of memory" in html  # failed run with its error
+    assert 'data-key="cfg-architecture" class="config" title="Architecture">Architecture' in html
+    assert '<td data-key="cfg-loss" data-value="dice" class="config">dice</td>' in html
+    assert html.count('<span class="cibar"') == 3  # a CI bar in every row
     assert 'data-sortable' in html and 'data-key="m-hd95"' in html
     assert "/static/plotly.min.js" in html and "/static/app.js" in html
     figures = charts_of(html)
@@ -55,13 +60,16 @@ def test_every_link_of_the_leaderboard_answers(client):
 def test_model_page(client):
     html = client.get("/models/run-001").text
     assert "<h1>run-001" in html
-    assert "<th>architecture</th><td>segresnet</td>" in html
-    assert "preset &#39;strong&#39;" in html
+    assert "<th>Architecture</th><td>segresnet</td>" in html
+    assert "preset “strong”" in html
+    assert "<td><code>RandAffined</code></td><td>random scaling and shearing</td>" in html
+    assert "scale_range = 0.1, 0.1" in html and '<td class="num">30%</td>' in html
     figures = charts_of(html)
     assert set(figures) == {"curves", "box-dice", "box-hd95"}
     assert [t["name"] for t in figures["curves"]["data"]] == ["train_loss", "val_dice",
                                                               "val_loss"]
-    assert figures["box-dice"]["data"][0]["x"] == ["all", "north", "south"]
+    assert figures["box-dice"]["data"][0]["x"] == ["all sites (n=12)", "north (n=6)",
+                                                   "south (n=6)"]
     thumbs = re.findall(r'<img class="thumb" src="([^"]+)" loading="lazy"', html)
     assert len(thumbs) == 12 and all(t.startswith("/artifacts/evaluations/") for t in thumbs)
     assert client.get(thumbs[0]).headers["content-type"] == "image/png"
@@ -87,13 +95,14 @@ def test_case_page_shows_every_model_with_a_review_form(client):
     assert html.count('<img class="overlay"') == 2
     assert "missing: no prediction file" in html
     assert html.count('<form class="review-form" method="post" '
-                      'action="/cases/case-0011/reviews">') == 3
+                      'action="/cases/case-0011/reviews">') == 2  # none without a prediction
 
 
 def test_compare_page(client):
     html = client.get("/compare", params={"models": ["run-002", "run-000"],
                                           "metric": "hd95"}).text
-    assert "Δ run-000" in html
+    assert "Δ run-000 − run-002" in html
+    assert 'class="num pos"' in html and 'class="num neg"' not in html  # lower HD95 is better
     assert re.search(r'<input type="checkbox" name="models" value="run-002" checked>', html)
     rows = re.findall(r'<td data-key="case" data-value="(case-\d+)">', html)
     assert rows[0] == "case-0011" and len(rows) == 12
@@ -105,6 +114,33 @@ def test_error_page_is_html_and_escaped(client):
     assert response.headers["content-type"].startswith("text/html")
     assert "<img src=x" not in response.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in response.text
+
+
+def test_augmentation_of_a_run_without_recorded_contents(fresh_ws, fresh_client):
+    with fresh_ws.begin() as conn:
+        upsert_run(conn, {"id": "run-000", "details": {}})
+        upsert_run(conn, {"id": "run-002", "details": {"augmentation_preset": []}})
+    assert "were not recorded with the run" in fresh_client.get("/models/run-000").text
+    assert "training images were used as they are" in fresh_client.get("/models/run-002").text
+
+
+def test_empty_workspace_says_what_to_do(tmp_path, make_client):
+    ws = Workspace.create(tmp_path / "empty")
+    try:
+        client = make_client(ws)
+        page = client.get("/")
+        assert page.status_code == 200
+        assert "Nothing to rank yet" in page.text and "medselect demo" in page.text
+        assert client.get("/api/leaderboard").status_code == 404
+    finally:
+        ws.dispose()
+
+
+def test_api_page_lists_the_json_routes(client):
+    html = client.get("/api").text
+    assert '<a href="/api/leaderboard"><code>/api/leaderboard</code></a>' in html
+    assert "<code>/api/models/{ref}</code>" in html and "<code>POST</code>" in html
+    assert "Models ranked by one metric" in html
 
 
 def test_static_assets_and_plotly_are_served(client):

@@ -1,4 +1,5 @@
-"""Access token off loopback, artifacts confined to the workspace, review text escaped."""
+"""Access token off loopback, Host check on loopback, artifacts confined to the workspace,
+review text escaped, no API docs from a CDN."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from medselect.errors import ConfigError, NotFound
 TOKEN = "a-test-token-that-is-long-enough"
 
 PROTECTED = ["/", "/api/leaderboard", "/models/run-000", "/cases/case-0001", "/compare",
-             "/static/app.css", "/static/plotly.min.js", "/docs", "/openapi.json",
+             "/static/app.css", "/static/plotly.min.js", "/api", "/openapi.json",
              "/artifacts/evaluations/ev-run-000/case-0001.png"]
 
 
@@ -75,6 +76,44 @@ def test_token_in_link_sets_a_cookie_and_is_dropped_from_the_url(sample_ws, make
 
 def test_loopback_app_needs_no_token(client):
     assert client.get("/api/leaderboard").status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8000", "localhost", "LOCALHOST:8000",
+                                  "[::1]", "[::1]:8000"])
+def test_loopback_app_answers_loopback_host_names(client, host):
+    assert client.get("/api/case-sets", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example",
+                                  "localhost.evil.example:8000", "10.0.0.5:8000", "::1",
+                                  "127.0.0.1:8000:1", "[::1]x", "testserver"])
+@pytest.mark.parametrize("path", ["/", "/api/leaderboard", "/static/app.css",
+                                  "/artifacts/evaluations/ev-run-000/case-0001.png"])
+def test_loopback_app_refuses_other_host_names(client, host, path):
+    """DNS rebinding: a page of evil.example re-pointed at 127.0.0.1 must get nothing."""
+    response = client.get(path, headers={"Host": host})
+    assert response.status_code == 400
+    assert "DNS rebinding" in response.text and "case-" not in response.text
+
+
+def test_loopback_app_accepts_the_address_it_binds(sample_ws, make_client):
+    other = make_client(sample_ws, host="127.0.0.2")
+    assert other.get("/api/case-sets", headers={"Host": "127.0.0.2:8000"}).status_code == 200
+    assert other.get("/api/case-sets", headers={"Host": "127.0.0.3:8000"}).status_code == 400
+
+
+def test_a_reachable_app_has_no_host_check(remote):
+    response = remote.get("/api/case-sets", headers={"Authorization": f"Bearer {TOKEN}",
+                                                    "Host": "dashboard.hospital.example"})
+    assert response.status_code == 200
+
+
+def test_api_docs_load_nothing_from_a_cdn(client):
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    page = client.get("/api").text
+    assert "cdn" not in page.lower() and "/api/leaderboard" in page
+    assert client.get("/openapi.json").status_code == 200
 
 
 def test_artifact_inside_the_workspace_is_served(client):

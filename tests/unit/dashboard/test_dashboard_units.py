@@ -1,4 +1,4 @@
-"""Small parts: file names, links, the result cache, number display, augmentation text."""
+"""Small parts: file names, links, the cache, display filters, augmentation, Host headers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import pytest
 
 from medselect.dashboard.cache import ResultCache
 from medselect.dashboard.links import ServerLinks, StaticLinks, slug
-from medselect.dashboard.render import num, sort_value
-from medselect.dashboard.views.model import augmentation_text
+from medselect.dashboard.render import duration, num, pvalue, sort_value
+from medselect.dashboard.routes.api_index import api_routes
+from medselect.dashboard.security import host_name
+from medselect.dashboard.views.model import augmentation
 
 
 def test_slug_keeps_safe_names_and_separates_changed_ones():
@@ -54,18 +56,66 @@ def test_cache_is_least_recently_used():
 
 @pytest.mark.parametrize(("value", "shown", "sortable"), [
     (None, "–", ""), (float("nan"), "–", ""), (0.912345, "0.912", "0.912345"),
-    (12345.6, "12346", "12345.6"),
+    (0.81, "0.810", "0.81"), (12345.6, "12346", "12345.6"), (100.2, "100", "100.2"),
 ])
 def test_number_display(value, shown, sortable):
     assert num(value) == shown and sort_value(value) == sortable
 
 
-@pytest.mark.parametrize(("config", "text"), [
-    ({}, None),
-    ({"augmentation": "light"}, "preset 'light'"),
-    ({"augmentation": "light", "augmentation_description": "flips, +-10 deg rotations"},
-     "preset 'light': flips, +-10 deg rotations"),
-    ({"augmentation": {"name": "custom", "flip": 0.5}}, 'preset \'custom\': {\n "flip": 0.5\n}'),
+def test_augmentation_spells_out_the_recorded_preset():
+    recorded = [{"transform": "RandFlipd", "keys": ["image", "label"], "spatial_axis": 0,
+                 "prob": 0.5},
+                {"transform": "RandGaussianNoised", "keys": "image", "std": 0.05},
+                "Custom"]
+    aug = augmentation({"augmentation": "light"}, {"augmentation_preset": recorded})
+    assert aug.preset == "light"
+    flip, noise, custom = aug.steps
+    assert (flip.transform, flip.description, flip.keys, flip.prob, flip.params) == (
+        "RandFlipd", "random mirror flip", ["image", "label"], 0.5, {"spatial_axis": 0})
+    assert (noise.keys, noise.prob, noise.params) == (["image"], None, {"std": 0.05})
+    assert custom.transform == "Custom" and custom.description == ""
+
+
+@pytest.mark.parametrize(("config", "details", "preset", "steps"), [
+    ({}, {}, None, None),
+    ({"augmentation": "strong"}, {}, "strong", None),  # contents not recorded
+    ({"augmentation": "none"}, {"augmentation_preset": []}, "none", []),
 ])
-def test_augmentation_text(config, text):
-    assert augmentation_text(config) == text
+def test_augmentation_without_contents(config, details, preset, steps):
+    aug = augmentation(config, details)
+    if preset is None:
+        assert aug is None
+    else:
+        assert (aug.preset, aug.steps) == (preset, steps)
+
+
+@pytest.mark.parametrize(("header", "name"), [
+    ("127.0.0.1:8000", "127.0.0.1"), ("LOCALHOST", "localhost"), ("[::1]:80", "[::1]"),
+    ("evil.example:8000", "evil.example"), ("::1", None), ("a:b:c", None), ("", None),
+    ("127.0.0.1:99999999", None),
+])
+def test_host_name_of_a_host_header(header, name):
+    assert host_name(header) == name
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, "–"), (0.2, "0.200"), (0.0004, "<0.001"), (0.04567, "0.046")])
+def test_pvalue_display(value, text):
+    assert pvalue(value) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (None, "–"), (0.00579, "0.0058 s"), (42.4, "42 s"), (200, "3 min 20 s"),
+    (7500, "2 h 05 min")])
+def test_duration_display(seconds, text):
+    assert duration(seconds) == text
+
+
+def test_api_index_lists_every_operation():
+    schema = {"paths": {"/api/b": {"get": {"tags": ["x"], "description": "B.\nmore",
+                                           "parameters": [{"name": "q"}]}},
+                        "/api/a": {"post": {"summary": "Add A"}}}}
+    routes = api_routes(schema)
+    assert [(r.method, r.path, r.summary) for r in routes] == [
+        ("POST", "/api/a", "Add A"), ("GET", "/api/b", "B.")]
+    assert routes[1].parameters == ["q"] and routes[1].tag == "x"

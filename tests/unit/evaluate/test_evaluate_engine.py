@@ -185,3 +185,12 @@ def test_batched_prediction_equals_one_case_at_a_time():
     single = predict(network, images, CONFIG, plugin)
     for a, b, c in zip(batched, again, single, strict=True):
         assert a.shape == c.shape and np.array_equal(a, c) and np.array_equal(b, c)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_that_is_not_there_stops_every_model_and_leaves_none_running(ws):
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        evaluate_runs(ws, device="cuda", overlays=False)
+    with ws.connect() as conn:
+        statuses = conn.exec_driver_sql("select status from evaluation").scalars().all()
+    assert statuses == ["failed", "failed"]

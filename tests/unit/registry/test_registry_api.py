@@ -11,6 +11,10 @@ PUBLIC = [
     "evaluate_gate", "event_hash", "gate_for", "history", "incumbents", "parse_scope",
     "promote", "reference_case_set", "register_version", "render_html", "rollback",
     "scope_site", "verify_chain", "write_decision_report",
+    # the promotion and upgrade flows
+    "DECISIONS_DIR", "BackfillResult", "NewData", "PromotionOutcome", "RetrainChoice",
+    "ScopeOutcome", "UpgradeResult", "backfill", "ensure_evaluated", "expand_scopes",
+    "import_new_cases", "promote_through_gate", "upgrade",
 ]
 
 

@@ -25,7 +25,7 @@ def api_routes(schema: dict) -> list[ApiRoute]:
             routes.append(ApiRoute(
                 method=method.upper(), path=path, tag=(operation.get("tags") or [""])[0],
                 summary=(operation.get("description") or operation.get("summary", "")
-                         ).strip().split("\n")[0],
+                         ).strip().split("\n")[0].replace("``", ""),
                 parameters=parameters))
     return routes
 

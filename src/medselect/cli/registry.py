@@ -1,0 +1,426 @@
+"""The registry commands: ``registry show|history|backfill``, ``promote``, ``rollback``,
+``audit verify`` and ``upgrade``.
+
+Every change goes through :mod:`medselect.registry` (the gate, one transaction, an audit event);
+these commands only parse, call and print. ``promote`` and ``upgrade`` exit 1 when nothing was
+promoted, with the first reason on one line, so scripts can tell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from medselect.cli.context import CLIContext, abort
+from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
+
+if TYPE_CHECKING:
+    from medselect.registry import ModelVersion, PromotionOutcome, UpgradeResult
+    from medselect.store import Workspace
+
+app = typer.Typer(help="The model registry: champions, history, backfill.", no_args_is_help=True)
+audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
+
+TaskOpt = Annotated[str | None, typer.Option("--task", help="Task (default: every task, or the "
+                                                            "only one).")]
+ScopeOpt = Annotated[str, typer.Option("--scope", help="global | site:NAME")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who is acting, for the audit log "
+                                                              "(default: the login name).")]
+ExperimentOpt = Annotated[Path | None, typer.Option(
+    "--experiment", help="Experiment YAML whose promotion: and evaluation: sections to use "
+                         "(default: the gate's defaults and the task kind's metrics).")]
+
+
+@app.command("show")
+def show(ctx: typer.Context, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, task: TaskOpt = None,
+         json_: JsonOpt = False) -> None:
+    """The champion of every task and scope, with the evidence it was promoted on."""
+    from medselect.registry import current_champion
+    from medselect.store import Workspace, list_model_versions
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    with ws.connect() as conn:
+        pairs = dict.fromkeys((v["task"], v["scope"]) for v in list_model_versions(conn, task))
+        champions = [c for t, s in pairs if (c := current_champion(conn, t, s)) is not None]
+    rows = [_version_row(ws, v) for v in champions]
+    ws.dispose()
+    if json_:
+        cli.print_json(rows)
+        return
+    if not rows:
+        cli.out.print("no champion yet: promote a run with `medselect promote RUN`")
+        return
+    table = _table("task", "scope", "v", "model", "trained on", "promoted by", "on",
+                   title="champions")
+    for r in rows:
+        table.add_row(r["task"], r["scope"], str(r["version"]), r["model_ref"],
+                      r["dataset_version"] or "", r["created_by"], r["created_at"][:10])
+    cli.out.print(table)
+    for r in rows:
+        cli.out.print(f"{r['task']} {r['scope']} v{r['version']}: {_why(r)}", highlight=False)
+        if r["report"]:
+            cli.out.print(f"  decision report: {r['report']}", highlight=False)
+
+
+@app.command("history")
+def history_(ctx: typer.Context, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+             task: TaskOpt = None,
+             scope: Annotated[str | None, typer.Option("--scope", help="Only this scope.")] = None,
+             json_: JsonOpt = False) -> None:
+    """Every version of every scope: champions, retired, rejected, rolled back."""
+    from medselect.registry import ModelVersion, parse_scope
+    from medselect.store import Workspace, list_model_versions
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    with ws.connect() as conn:
+        rows = list_model_versions(conn, task, None if scope is None else parse_scope(scope))
+    versions = [_version_row(ws, ModelVersion.from_row(r)) for r in rows]
+    ws.dispose()
+    if json_:
+        cli.print_json(versions)
+        return
+    if not versions:
+        cli.out.print("no registered version yet")
+        return
+    table = _table("task", "scope", "v", "model", "status", "trained on", "by", "on",
+                   title="registry history")
+    for r in versions:
+        table.add_row(r["task"], r["scope"], str(r["version"]), r["model_ref"], r["status"],
+                      r["dataset_version"] or "", r["created_by"], r["created_at"][:10])
+    cli.out.print(table)
+    for r in versions:
+        cli.out.print(f"{r['task']} {r['scope']} v{r['version']}: {_why(r)}", highlight=False)
+
+
+@app.command("backfill")
+def backfill(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    task: TaskOpt = None,
+    experiment: ExperimentOpt = None,
+    cases: Annotated[str | None, typer.Option(
+        "--cases", help="Case set id (default: the test set of the newest dataset version).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Re-score every registered version on a case set (default: the newest test set)."""
+    from medselect.registry import backfill as run_backfill
+    from medselect.store import Workspace
+
+    cli: CLIContext = ctx.obj
+    spec, which = None, task
+    if experiment is not None:
+        from medselect.config import load_experiment
+
+        loaded = load_experiment(experiment)
+        spec, which = loaded.evaluation, loaded.task
+    ws = Workspace.open(workspace)
+    try:
+        result = run_backfill(ws, which, case_set=cases, spec=spec)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json(result.to_dict())
+        return
+    table = _table("model", "status", "cases", "mean", "evaluation",
+                   title=f"registered versions on {result.case_set}")
+    for o in [] if result.report is None else result.report.outcomes:
+        value = "" if o.key_value is None else f"{o.key_metric} {o.key_value:.4g}"
+        table.add_row(o.model_ref, o.status, f"{o.n_ok}/{o.n_cases}", value, o.evaluation_id)
+    cli.out.print(table)
+    for ref, why in result.skipped.items():
+        cli.err.print(f"[yellow]skipped {ref}:[/] {why}", highlight=False)
+
+
+def promote(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="Run id (or external:<name>) to promote.")],
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    scope: ScopeOpt = "global",
+    experiment: ExperimentOpt = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Promote even if the gate rejects it (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(
+        "--reason", help="Why --force is used; recorded in the audit log.")] = None,
+    actor: ActorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Promote RUN to champion of its task in a scope, always through the gate.
+
+    The gate judges it on the frozen reference set against the champion (and earlier
+    versions); missing evaluations there are computed first. Exit 0 when promoted, 1 when not.
+    """
+    from medselect.registry import promote_through_gate
+    from medselect.store import Workspace
+
+    cli: CLIContext = ctx.obj
+    if force and not (reason or "").strip():
+        abort("--force needs --reason TEXT: say in a sentence why the gate is overridden (it "
+              "is recorded in the audit log)")
+    if reason is not None and not force:
+        abort("--reason goes with --force; leave it out to promote through the gate only")
+    ws = Workspace.open(workspace)
+    try:
+        task, criteria, spec = _gate_setup(ws, run, experiment)
+        outcome = promote_through_gate(ws, task, scope, run, criteria, actor=_actor(actor),
+                                       spec=spec, force_reason=reason if force else None)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json(outcome.to_dict())
+    else:
+        _print_promotion(cli, outcome)
+    if not outcome.promoted:
+        abort(outcome.decision.summary)
+
+
+def rollback(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the audit log.")],
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    task: TaskOpt = None,
+    scope: ScopeOpt = "global",
+    actor: ActorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Make the previous champion of a scope the champion again.
+
+    The current champion is marked rejected, so a later rollback never brings it back.
+    """
+    from medselect.registry import rollback as run_rollback
+    from medselect.store import Workspace
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    try:
+        restored = run_rollback(ws, _one_task(ws, task), scope, _actor(actor), reason)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json(_version_row(ws, restored))
+        return
+    cli.out.print(f"rolled back: {restored.model_ref} (v{restored.version}) is the champion of "
+                  f"{restored.task} in {restored.scope} again")
+
+
+@audit_app.command("verify")
+def verify(ctx: typer.Context, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+           json_: JsonOpt = False) -> None:
+    """Check every event of the audit log against its hash and the one before it.
+
+    Exit 1 naming the first bad event when an event was edited, deleted, inserted or moved.
+    """
+    from medselect.registry import verify_chain
+    from medselect.store import Workspace
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    with ws.connect() as conn:
+        report = verify_chain(conn)
+    ws.dispose()
+    if json_:
+        cli.print_json(report.to_dict())
+    if not report.ok:
+        abort(f"audit log broken at event {report.first_bad_seq}: {report.problem}")
+    if not json_:
+        head = (f"; newest event {report.head_seq}, hash {report.head_hash}"
+                if report.head_seq else "")
+        cli.out.print(f"audit log intact: {report.n_events} event(s){head}", highlight=False)
+
+
+def upgrade(
+    ctx: typer.Context,
+    experiment: Annotated[Path, typer.Argument(help="The experiment YAML file.")],
+    data: Annotated[Path, typer.Option(
+        "--data", help="The new cases: a CSV/JSON manifest or an nnU-Net raw folder.")],
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    workers: Annotated[int | None, typer.Option(min=1, help="Runs trained at once.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads per run.")] = None,
+    executor: Annotated[str, typer.Option(help="local | ray | inprocess")] = "local",
+    actor: ActorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Add new cases, retrain, evaluate old and new models, and gate the result per scope.
+
+    Writes a decision report (JSON and HTML) under <workspace>/registry/decisions/. Exit 0
+    when a candidate was promoted in some scope, 1 when none was.
+    """
+    import os
+
+    from rich.live import Live
+
+    from medselect.cli.sweep import progress_table
+    from medselect.config import load_experiment
+    from medselect.registry import upgrade as run_upgrade
+    from medselect.store import Workspace
+    from medselect.sweep import make_executor
+
+    cli: CLIContext = ctx.obj
+    loaded = load_experiment(experiment)
+    workers = workers or loaded.sweep.workers
+    threads = threads or loaded.sweep.threads_per_worker or max(1, (os.cpu_count() or 1)
+                                                                // workers)
+    try:
+        exe = make_executor(executor, workers=workers, threads=threads)
+    except ValueError as exc:
+        abort(f"--executor: {exc}")
+    ws = Workspace.open(workspace)
+    options = {"executor": exe, "actor": _actor(actor)}
+    try:
+        if json_:
+            result = run_upgrade(ws, loaded, data, **options)
+        else:
+            with Live(console=cli.err, refresh_per_second=2, transient=True) as live:
+                result = run_upgrade(
+                    ws, loaded, data, on_step=lambda line: live.console.print(line),
+                    on_progress=lambda s: live.update(progress_table(s)), **options)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json(result.to_dict())
+    else:
+        _print_upgrade(cli, result)
+    if not result.promoted:
+        abort(result.summary)
+
+
+def _gate_setup(ws: Workspace, model_ref: str, experiment: Path | None):
+    """The task, gate criteria and evaluation spec for promoting ``model_ref``."""
+    from medselect.config import DEFAULT_METRICS, PromotionSpec, load_experiment
+    from medselect.errors import NotFound
+    from medselect.evaluate import load_task
+    from medselect.registry import GateCriteria
+    from medselect.store import get_external_model, get_run
+    from medselect.store.evaluations import EXTERNAL_PREFIX
+
+    with ws.connect() as conn:
+        try:
+            row = (get_external_model(conn, model_ref) if model_ref.startswith(EXTERNAL_PREFIX)
+                   else get_run(conn, model_ref))
+        except NotFound:
+            abort(f"{model_ref!r} is not a run or external model of workspace {ws.root}; "
+                  "`medselect runs list` shows the runs")
+    if experiment is None:
+        task = load_task(ws, row["task"])
+        metric = DEFAULT_METRICS[task.kind][0]
+        return task, GateCriteria.from_spec(PromotionSpec(), metric=metric), None
+    loaded = load_experiment(experiment)
+    if loaded.task.name != row["task"]:
+        abort(f"{model_ref!r} belongs to task {row['task']!r} but {experiment} describes task "
+              f"{loaded.task.name!r}; give that task's experiment file")
+    return loaded.task, GateCriteria.from_spec(loaded.promotion), loaded.evaluation
+
+
+def _one_task(ws: Workspace, task: str | None) -> str:
+    """``task``, or the only task with registered versions."""
+    from medselect.store import list_model_versions
+
+    if task is not None:
+        return task
+    with ws.connect() as conn:
+        names = sorted({v["task"] for v in list_model_versions(conn)})
+    if len(names) != 1:
+        abort(f"the registry holds tasks {', '.join(names) or 'none'}; name one with --task")
+    return names[0]
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _version_row(ws: Workspace, version: ModelVersion) -> dict:
+    """A version for printing: its fields, a short evidence summary and its report if any."""
+    from medselect.registry.promotion import DECISIONS_DIR, report_name
+
+    evidence = version.evidence or {}
+    data = evidence.get("data") or {}
+    page = ws.path(DECISIONS_DIR) / f"{report_name(version)}.html"
+    return {**{k: v for k, v in version.to_dict().items() if k != "evidence"},
+            "evidence": {"summary": evidence.get("summary"), "accepted": evidence.get("accepted"),
+                         "n_cases": evidence.get("n_cases"),
+                         "incumbents": evidence.get("incumbents"),
+                         "reference_case_set": data.get("reference_case_set"),
+                         "rolled_back": evidence.get("rolled_back")},
+            "report": str(page) if page.is_file() else None}
+
+
+def _why(row: dict) -> str:
+    """Why a version has its status: a rollback, a forced promotion, or the gate's summary."""
+    back = row["evidence"]["rolled_back"]
+    if back:
+        return f"rolled back by {back['by']} at {back['at'][:19]}: {back['reason']}"
+    if row["reason"]:
+        return f"forced: {row['reason']}"
+    return row["evidence"]["summary"] or ""
+
+
+def _print_promotion(cli: CLIContext, outcome: PromotionOutcome) -> None:
+    decision, version = outcome.decision, outcome.version
+    data = decision.data
+    cli.out.print(f"gate for [bold]{decision.candidate}[/] in task {data.get('task')}, scope "
+                  f"{data.get('scope')}, on reference set {data.get('reference_case_set')} "
+                  f"({decision.n_cases} cases)", highlight=False)
+    for r in decision.results:
+        mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
+        cli.out.print(f"  {mark} {r.name}: {r.explanation}", highlight=False)
+    for note in decision.notes:
+        cli.out.print(f"[yellow]note:[/] {note}", highlight=False)
+    if outcome.first_version:
+        cli.out.print(f"first version of scope {version.scope}: there is no champion to compare "
+                      f"with, so only the absolute criteria (at least "
+                      f"{decision.criteria.min_cases} cases) were checked", highlight=False)
+    if outcome.promoted:
+        forced = " [red]FORCED past the gate[/] (reason in the audit log)" if outcome.forced else ""
+        cli.out.print(f"[green]PROMOTED[/] {version.model_ref} is champion v{version.version} of "
+                      f"{version.task} in {version.scope}{forced}", highlight=False)
+    else:
+        cli.out.print(f"[red]REJECTED[/] recorded as v{version.version} (rejected)",
+                      highlight=False)
+    cli.out.print(f"decision report: {outcome.report_paths[1]} (and .json)", highlight=False)
+
+
+def _print_upgrade(cli: CLIContext, result: UpgradeResult) -> None:
+    data = result.data
+    cli.out.print(f"dataset version {data.version_id} ({len(data.new_cases)} new case(s), "
+                  f"{len(data.new_test_cases)} new test case(s)) from {data.parent_id}; "
+                  f"retrained {len(result.runs)} run(s), {len(result.candidates)} finished",
+                  highlight=False)
+    primary = (result.criteria.get("primary") or {}).get("metric")
+    table = _table("model", "reference", "new cases", "test set", "role",
+                   title=f"mean {primary} per model")
+    for f in result.figures:
+        if f["metric"] == primary:
+            table.add_row(f["model"], _num(f["reference"]), _num(f["new_test_cases"]),
+                          _num(f["test_set"]), f["role"])
+    cli.out.print(table)
+    for s in result.scopes:
+        colour = "green" if s.status == "promoted" else "red"
+        cli.out.print(f"[{colour}]{s.scope}: {s.status}[/] {s.message}", highlight=False)
+    if result.report_paths:
+        cli.out.print(f"upgrade report: {result.report_paths[1]} (and .json); per-scope decision "
+                      f"reports beside it", highlight=False)
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    """A light table whose cells wrap (ids and hashes are never cut short with an ellipsis)."""
+    table = Table(box=box.SIMPLE_HEAD, title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"

@@ -1,0 +1,69 @@
+"""The small pieces of the upgrade flow: scopes, the ranking order, backfill of external models,
+the retrain choice's configurations, and the upgrade report's HTML."""
+
+from __future__ import annotations
+
+import pytest
+from registry_tables import BASE_DICE, WOBBLE, shifted, table
+
+from medselect.config import RankingSpec, TaskSpec
+from medselect.errors import RankingError
+from medselect.registry import RegistryError, backfill, expand_scopes
+from medselect.registry.ordering import ranked_order
+from medselect.registry.upgrade_report import render_upgrade_html
+from medselect.store import add_model_version, put_external_model
+
+EVIL = "<script>alert(1)</script>"
+
+
+def test_per_site_expands_to_one_scope_per_site():
+    assert expand_scopes(["global", "per_site"], ["b", "a", "b"]) == [
+        "global", "site:a", "site:b"]
+    assert expand_scopes(["site:a", "per_site"], ["a"]) == ["site:a"]
+    with pytest.raises(RegistryError, match="unknown scope"):
+        expand_scopes(["everywhere"], [])
+
+
+def test_ranked_order_puts_the_best_first():
+    models = {"low": {"dice": shifted(BASE_DICE, -0.05)}, "mid": {"dice": BASE_DICE},
+              "top": {"dice": shifted(shifted(BASE_DICE, 0.05), WOBBLE)}}
+    spec = RankingSpec(metric="dice", bootstrap_resamples=200)
+    assert ranked_order(table(models), spec) == ["top", "mid", "low"]
+    assert ranked_order(table({"only": {"dice": BASE_DICE}}), spec) == ["only"]
+    limited = spec.model_copy(update={"constraints": ["dice >= 0.74"]})
+    assert ranked_order(table(models), limited) == ["top", "mid"]
+    with pytest.raises(RankingError):
+        ranked_order(table(models), spec.model_copy(update={"metric": "hd95"}))
+
+
+def test_backfill_skips_external_models_it_cannot_rerun(ws):
+    with ws.begin() as conn:
+        put_external_model(conn, {"name": "nnunet", "task": "knee"})
+        add_model_version(conn, {"task": "knee", "scope": "global", "model_ref": "external:nnunet",
+                                 "status": "champion", "created_by": "alice"})
+    task = TaskSpec(name="knee", classes=["background", "bone"])
+    result = backfill(ws, task, case_set="ref")
+    assert result.report is None and list(result.skipped) == ["external:nnunet"]
+    assert result.to_dict() == {"task": "knee", "case_set": "ref", "models": [],
+                                "skipped": dict(result.skipped)}
+
+
+def test_the_upgrade_page_escapes_every_text():
+    decision = {"candidate": EVIL, "accepted": False, "summary": EVIL, "results": [
+        {"name": "primary", "passed": False, "explanation": EVIL}], "data": {"x": EVIL}}
+    report = {
+        "task": "knee", "summary": EVIL, "promoted": False,
+        "data": {"dataset_version": "dv-2", "parent_version": "dv-1", "source": EVIL,
+                 "new_cases": ["c1"], "new_test_cases": ["c1"], "counts": {}},
+        "retrain": {"mode": "sweep"}, "runs": [{"run_id": "r", "status": "failed",
+                                                 "error": EVIL}],
+        "figures": [{"model": EVIL, "new_test_cases_by_site": {"site-d": 0.123456}}],
+        "scopes": [{"scope": "global", "status": "rejected", "message": EVIL,
+                    "decision": decision, "version": {"version": 2},
+                    "report": {"html": "/w/registry/decisions/knee-global-v2.html"}}],
+        "backfill": {"case_set": "dv-2-test", "models": []}, "audit_head": "abc",
+    }
+    page = render_upgrade_html(report)
+    assert "<script>" not in page and page.count("&lt;script&gt;") >= 6
+    assert "NOT PROMOTED" in page and 'href="knee-global-v2.html"' in page
+    assert "site-d: 0.1235" in page
