@@ -70,3 +70,31 @@ def complete_row(table: sa.Table, row: Mapping[str, Any], what: str) -> dict[str
 def rejected(what: str, exc: sa.exc.IntegrityError) -> StoreError:
     """A constraint violation reworded to name the record; the transaction must be rolled back."""
     return StoreError(f"{what} was rejected by the database: {exc.orig}")
+
+
+def upsert_by_id(
+    conn: sa.Connection, table: sa.Table, row: Mapping[str, Any], what: str,
+    statuses: tuple[str, ...] | None = None,
+) -> str:
+    """Insert ``row`` into ``table``, or update the fields it gives; return its ``id``.
+
+    Raises:
+        StoreError: no id, an unknown field or status, or a row the database refuses.
+    """
+    row_id = row.get("id")
+    if not row_id:
+        raise StoreError(f"{what}: the 'id' field is required")
+    what = f"{what} {row_id!r}"
+    check_columns(table, row, what)
+    if statuses is not None and "status" in row:
+        check_choice(row["status"], statuses, f"{what}: status")
+    exists = conn.execute(sa.select(table.c.id).where(table.c.id == row_id)).first() is not None
+    try:
+        if not exists:
+            conn.execute(table.insert(), complete_row(table, row, what))
+        elif len(row) > 1:
+            updates = {k: v for k, v in row.items() if k != "id"}
+            conn.execute(table.update().where(table.c.id == row_id).values(updates))
+    except sa.exc.IntegrityError as exc:
+        raise rejected(what, exc) from exc
+    return row_id

@@ -23,6 +23,7 @@ from medselect.store._rows import (
     fetch_all,
     fetch_one,
     rejected,
+    upsert_by_id,
 )
 from medselect.store.datasets import get_case_set
 from medselect.store.schema import (
@@ -50,24 +51,7 @@ def put_evaluation(conn: sa.Connection, row: Mapping[str, Any]) -> dict[str, Any
     Raises:
         StoreError: a field is unknown, missing or refused by the database (unknown case set).
     """
-    evaluation_id = row.get("id")
-    if not evaluation_id:
-        raise StoreError("evaluation: the 'id' field is required")
-    what = f"evaluation {evaluation_id!r}"
-    check_columns(evaluation, row, what)
-    if "status" in row:
-        check_choice(row["status"], EVALUATION_STATUSES, f"{what}: status")
-    stmt = sa.select(evaluation.c.id).where(evaluation.c.id == evaluation_id)
-    exists = conn.execute(stmt).first() is not None
-    try:
-        if not exists:
-            conn.execute(evaluation.insert(), complete_row(evaluation, row, what))
-        elif len(row) > 1:
-            updates = {k: v for k, v in row.items() if k != "id"}
-            conn.execute(evaluation.update().where(evaluation.c.id == evaluation_id)
-                         .values(updates))
-    except sa.exc.IntegrityError as exc:
-        raise rejected(what, exc) from exc
+    evaluation_id = upsert_by_id(conn, evaluation, row, "evaluation", EVALUATION_STATUSES)
     return get_evaluation(conn, evaluation_id)
 
 

@@ -17,11 +17,9 @@ import sqlalchemy as sa
 from medselect.errors import StoreError
 from medselect.store._rows import (
     check_choice,
-    check_columns,
-    complete_row,
     fetch_all,
     fetch_one,
-    rejected,
+    upsert_by_id,
 )
 from medselect.store.schema import RUN_STATUSES, epoch_metric, run
 from medselect.store.timestamps import utcnow
@@ -38,22 +36,7 @@ def upsert_run(conn: sa.Connection, run_row: Mapping[str, Any]) -> dict[str, Any
     Raises:
         StoreError: a field is unknown, missing or refused by the database.
     """
-    run_id = run_row.get("id")
-    if not run_id:
-        raise StoreError("run: the 'id' field is required")
-    what = f"run {run_id!r}"
-    check_columns(run, run_row, what)
-    if "status" in run_row:
-        check_choice(run_row["status"], RUN_STATUSES, f"{what}: status")
-    exists = conn.execute(sa.select(run.c.id).where(run.c.id == run_id)).first() is not None
-    try:
-        if not exists:
-            conn.execute(run.insert(), complete_row(run, run_row, what))
-        elif len(run_row) > 1:
-            updates = {k: v for k, v in run_row.items() if k != "id"}
-            conn.execute(run.update().where(run.c.id == run_id).values(updates))
-    except sa.exc.IntegrityError as exc:
-        raise rejected(what, exc) from exc
+    run_id = upsert_by_id(conn, run, run_row, "run", RUN_STATUSES)
     return get_run(conn, run_id)
 
 
