@@ -87,7 +87,7 @@ def test_killed_worker_is_resumed_from_its_last_checkpoint(experiment_file, tmp_
     try:
         run, first_epoch = _wait_for_epoch(ws_dir, sweep, epoch=2)
         os.kill(int(run["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-        out, err = sweep.communicate(timeout=120)
+        _, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
             sweep.kill()

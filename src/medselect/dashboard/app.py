@@ -16,6 +16,7 @@ from medselect.dashboard.routes import ROUTERS
 from medselect.dashboard.security import HostCheckMiddleware, TokenMiddleware
 from medselect.dashboard.settings import DashboardSettings, url_host
 from medselect.dashboard.views.leaderboard import warm_up
+from medselect.dashboard.views.uploads import UploadJobs
 from medselect.store import Workspace
 
 
@@ -52,6 +53,7 @@ def create_app(settings: DashboardSettings, workspace: Workspace | None = None) 
                               "served at /artifacts/<uri> for the *_uri fields. The routes are "
                               "listed at /api (no Swagger UI: it would need a CDN).")
     app.state.dashboard = Dashboard(workspace, settings)
+    app.state.uploads = UploadJobs()
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -30,6 +30,8 @@ class DashboardSettings(BaseModel):
         seed: seed of the bootstrap, so the same workspace always shows the same intervals.
         cache_size: how many computed leaderboards are kept in memory.
         warm_up: compute the default leaderboard in the background when the server starts.
+        max_upload_file_bytes, max_upload_bytes, max_upload_files: the most one uploaded file,
+            one upload request and its number of files may hold (new cases, ``/upload``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -44,6 +46,9 @@ class DashboardSettings(BaseModel):
     seed: int = 0
     cache_size: int = Field(32, ge=1)
     warm_up: bool = True
+    max_upload_file_bytes: int = Field(50_000_000, ge=1)
+    max_upload_bytes: int = Field(200_000_000, ge=1)
+    max_upload_files: int = Field(64, ge=1)
 
     @property
     def requires_token(self) -> bool:

@@ -22,22 +22,19 @@ Example::
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from medselect.config import Experiment
 from medselect.errors import RegistryError
 from medselect.registry.audit import verify_chain
 from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
-from medselect.registry.criteria import GateCriteria, MetricMargin
+from medselect.registry.criteria import GateCriteria
 from medselect.registry.evidence import reference_case_set
-from medselect.registry.gate import SITE_COLUMN
+from medselect.registry.figures import upgrade_figures
 from medselect.registry.newdata import NewData, import_new_cases
 from medselect.registry.ordering import rank_models
 from medselect.registry.promotion import DECISIONS_DIR, PromotionOutcome, promote_through_gate
@@ -45,7 +42,7 @@ from medselect.registry.retrain import RetrainChoice, choose_retrain, plan_retra
 from medselect.registry.scope import expand_scopes, scope_site
 from medselect.registry.upgrade_report import write_upgrade_report
 from medselect.registry.versions import ModelVersion, current_champion, history, incumbents
-from medselect.store import Workspace, case_metric_table, case_set_members, get_run, list_runs
+from medselect.store import Workspace, case_set_members, get_run
 from medselect.sweep import Executor, SweepSnapshot, run_sweep
 
 __all__ = ["ScopeOutcome", "UpgradeResult", "upgrade"]
@@ -208,7 +205,8 @@ def upgrade(
     for ref, held in roles.items():
         everyone.setdefault(ref, []).extend(held)
     with ws.connect() as conn:
-        figures = _figures(conn, criteria, reference, data, everyone)
+        figures = upgrade_figures(conn, criteria, reference, data.imported.test_case_set,
+                                  data.new_test_cases, everyone)
         head = verify_chain(conn).head_hash
     result = UpgradeResult(
         task=task.name, data=data, retrain=choice,
@@ -245,8 +243,8 @@ class _Judge:
         if site is not None and site not in self.sites:
             return ScopeOutcome(scope, "skipped", (
                 f"site {site!r} has no case in the frozen reference set {self.reference!r}, "
-                "so nothing can be compared there; its cases are judged within the global "
-                "scope's figures only"))
+                "so no model can be gated there; its new test cases are in the report's "
+                "figures"))
         best = None
         try:
             with self.ws.connect() as conn:
@@ -282,42 +280,3 @@ def _roles(conn, task: str) -> dict[str, list[str]]:
     for v in history(conn, task):
         roles.setdefault(v.model_ref, []).append(f"{v.status} v{v.version} ({v.scope})")
     return roles
-
-
-def _figures(conn, criteria: GateCriteria, reference: str, data: NewData,
-             roles: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
-    """Mean of each gate metric per model: reference set, new test cases (and per site), and
-    the whole new test set. Cases without a value are left out of a mean (the gate, instead,
-    counts them as the worst value)."""
-    items = list({(m.metric, m.label): m for m in (criteria.primary, *criteria.guards)}.values())
-    models = list(roles)
-    metrics = [m.metric for m in items]
-    ref = case_metric_table(conn, case_set=reference, model_refs=models, metrics=metrics)
-    test = case_metric_table(conn, case_set=data.imported.test_case_set, model_refs=models,
-                             metrics=metrics)
-    new = test[test["case_id"].isin(data.new_test_cases)]
-    trained = {r["id"]: r["dataset_version"] for r in list_runs(conn)}
-    rows = []
-    for model in models:
-        for item in items:
-            fresh, known = _of(new, model, item), _of(ref, model, item)
-            rows.append({
-                "model": model, "role": "; ".join(roles[model]),
-                "dataset_version": trained.get(model), "metric": item.metric,
-                "label": item.label, "reference": _mean(known), "n_reference": len(known),
-                "new_test_cases": _mean(fresh), "n_new_test_cases": len(fresh),
-                "new_test_cases_by_site": {site: _mean(group) for site, group
-                                           in fresh.groupby(SITE_COLUMN)},
-                "test_set": _mean(_of(test, model, item)),
-            })
-    return rows
-
-
-def _of(table: pd.DataFrame, model: str, item: MetricMargin) -> pd.DataFrame:
-    return table[(table["model"] == model) & (table["metric"] == item.metric)
-                 & (table["label"] == item.label)]
-
-
-def _mean(rows: pd.DataFrame) -> float | None:
-    value = float(rows["value"].mean()) if len(rows) else math.nan
-    return None if math.isnan(value) else value

@@ -8,9 +8,10 @@ from medselect.dashboard.routes import (
     leaderboard,
     models,
     reviews,
+    uploads,
 )
 
 ROUTERS = (leaderboard.router, models.router, cases.router, compare.router, reviews.router,
-           artifacts.router, api_index.router)
+           uploads.router, artifacts.router, api_index.router)
 
 __all__ = ["ROUTERS"]
