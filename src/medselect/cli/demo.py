@@ -20,9 +20,10 @@ def demo(
     ] = True,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port.")] = 8000,
 ) -> None:
-    """Phantom data -> sweep of 8 configurations -> evaluation -> ranking -> dashboard."""
+    """Phantom data -> sweep of 8 configurations -> evaluation -> ranking -> champion ->
+    dashboard."""
     from medselect.cli.data import print_import
-    from medselect.cli.evaluate import _print_report, _progress
+    from medselect.cli.evaluate import evaluation_progress, print_evaluation
     from medselect.cli.rank import directions_of, load_ranking_inputs, print_report
     from medselect.cli.serve import run_server
     from medselect.cli.sweep import train_sweep
@@ -45,9 +46,9 @@ def demo(
     train_sweep(cli, experiment, ws.root, workers=workers, threads=1)
 
     cli.out.rule("3. evaluation: every model on every test case")
-    with _progress(cli, quiet=False) as on_progress:
+    with evaluation_progress(cli, quiet=False) as on_progress:
         report = evaluate_runs(ws, spec=experiment.evaluation, on_progress=on_progress)
-    _print_report(cli, report, ws.root)
+    print_evaluation(cli, report, ws.root)
 
     cli.out.rule(f"4. ranking by {experiment.ranking.metric}, per site")
     table, model_info, case_set = load_ranking_inputs(ws, task=experiment.task.name,
@@ -55,7 +56,10 @@ def demo(
     ranking = rank_table(table, experiment.ranking, directions_of(table), model_info=model_info)
     print_report(cli, ranking, case_set)
 
-    cli.out.rule("5. dashboard")
+    cli.out.rule("5. registry: promote the chosen model through the gate")
+    _promote(cli, ws, experiment, ranking.leaderboard.best)
+
+    cli.out.rule("6. dashboard")
     index = export_static(ws, ws.path("report"))
     cli.out.print(f"static report: [bold]{index}[/]")
     cli.out.print(f"workspace: [bold]{ws.root}[/] (medselect.db, data/, runs/, evaluations/)")
@@ -63,3 +67,20 @@ def demo(
     ws.dispose()
     if serve:
         run_server(cli, ws.root, host="127.0.0.1", port=port)
+
+
+def _promote(cli: CLIContext, ws, experiment, model_ref: str) -> None:
+    """Gate the ranking's choice on the reference set; a demo run again keeps its champion."""
+    from medselect.cli.registry import print_promotion
+    from medselect.errors import RegistryError
+    from medselect.registry import GateCriteria, promote_through_gate
+
+    try:
+        outcome = promote_through_gate(
+            ws, experiment.task, "global", model_ref, GateCriteria.from_spec(experiment.promotion),
+            actor="medselect demo", spec=experiment.evaluation,
+        )
+    except RegistryError as exc:
+        cli.out.print(f"not promoted: {exc}")
+        return
+    print_promotion(cli, outcome)

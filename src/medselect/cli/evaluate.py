@@ -95,7 +95,7 @@ def evaluate(
     options = {"task": task_spec or task, "case_set": cases, "spec": spec, "force": force,
                "overlays": overlays}
     try:
-        with _progress(cli, quiet=json_) as on_progress:
+        with evaluation_progress(cli, quiet=json_) as on_progress:
             if predictions is not None:
                 report = evaluate_external(ws, predictions, name or predictions.resolve().name,
                                            on_progress=on_progress, **options)
@@ -108,7 +108,7 @@ def evaluate(
     if json_:
         cli.print_json(report.to_dict())
     else:
-        _print_report(cli, report, ws.root)
+        print_evaluation(cli, report, ws.root)
     if report.outcomes and len(report.failed) == len(report.outcomes):
         abort(f"no model could be evaluated: {report.failed[0].error}")
     if report.failed:
@@ -116,7 +116,7 @@ def evaluate(
 
 
 @contextmanager
-def _progress(cli: CLIContext, *, quiet: bool) -> Iterator[ProgressFn | None]:
+def evaluation_progress(cli: CLIContext, *, quiet: bool) -> Iterator[ProgressFn | None]:
     """A rich progress bar over (model, case) pairs on stderr, or nothing when ``quiet``."""
     if quiet:
         yield None
@@ -141,7 +141,7 @@ def _progress(cli: CLIContext, *, quiet: bool) -> Iterator[ProgressFn | None]:
         yield update
 
 
-def _print_report(cli: CLIContext, report: EvaluationReport, root: Path) -> None:
+def print_evaluation(cli: CLIContext, report: EvaluationReport, root: Path) -> None:
     key = next((o.key_metric for o in report.outcomes if o.key_metric), "")
     cli.out.print(f"task [bold]{report.task}[/], case set [bold]{report.case_set}[/] "
                   f"({report.case_set_kind}, {report.n_cases} cases)")

@@ -175,7 +175,7 @@ def promote(
     if json_:
         cli.print_json(outcome.to_dict())
     else:
-        _print_promotion(cli, outcome)
+        print_promotion(cli, outcome)
     if not outcome.promoted:
         abort(outcome.decision.summary)
 
@@ -367,7 +367,7 @@ def _why(row: dict) -> str:
     return row["evidence"]["summary"] or ""
 
 
-def _print_promotion(cli: CLIContext, outcome: PromotionOutcome) -> None:
+def print_promotion(cli: CLIContext, outcome: PromotionOutcome) -> None:
     decision, version = outcome.decision, outcome.version
     data = decision.data
     cli.out.print(f"gate for [bold]{decision.candidate}[/] in task {data.get('task')}, scope "
