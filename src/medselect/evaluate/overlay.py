@@ -244,13 +244,13 @@ def _render(
     for labels, colour, width in ((ref, style.REFERENCE_COLOUR, pen.reference_width),
                                   (pred, style.PREDICTION_COLOUR, pen.width)):
         for index in range(len(classes)) if labels is not None else ():
-            for contour in _contours(labels, index + 1):
-                style.draw_polyline(draw, display.to_display(contour), colour, width,
-                                    style.class_style(index), pen.dash_unit)
+            points, sizes = _contours(labels, index + 1, display)
+            style.draw_polylines(draw, points, sizes, colour, width, style.class_style(index),
+                                 pen.dash_unit)
     has_points = _draw_landmarks(draw, display, *landmarks, spacing=spacing, pen=pen)
-    rows = margin.legend_rows(classes, ref is not None, pred is not None, has_points)
-    rows += margin.metric_rows(metrics or {}, metric_ndim)
-    return margin.compose(view, title, rows, pen)
+    legend = margin.legend_rows(classes, ref is not None, pred is not None, has_points)
+    return margin.compose(view, title, legend, margin.metric_rows(metrics or {}, metric_ndim),
+                          pen)
 
 
 def _grey(array: np.ndarray, window: tuple[float, float]) -> Image.Image:
@@ -261,13 +261,20 @@ def _grey(array: np.ndarray, window: tuple[float, float]) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(grey.T))  # rows are y
 
 
-def _contours(labels: np.ndarray, value: int) -> list[np.ndarray]:
-    """Sub-pixel contours of ``labels == value`` as (n, 2) voxel (x, y) arrays, all closed."""
+def _contours(
+    labels: np.ndarray, value: int, display: _Display
+) -> tuple[np.ndarray, list[int]]:
+    """Sub-pixel contours of ``labels == value``, all closed, in display coordinates.
+
+    Returns every contour's points one after another (n, 2) and each contour's number of
+    points, the form :func:`overlay_style.draw_polylines` takes: a ragged prediction has
+    hundreds of contour pieces, mapped to the display together.
+    """
     mask = labels == value
-    if not mask.any():
-        return []
-    padded = np.pad(mask, 1).astype(np.float32)  # closes contours that touch the border
-    return [contour - 1.0 for contour in find_contours(padded, 0.5)]
+    pieces = find_contours(np.pad(mask, 1).astype(np.float32), 0.5) if mask.any() else []
+    if not pieces:  # padding above closes contours that touch the border
+        return np.empty((0, 2)), []
+    return display.to_display(np.concatenate(pieces) - 1.0), [len(p) for p in pieces]
 
 
 def _draw_landmarks(

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -89,32 +90,61 @@ def metric_rows(metrics: Mapping[str, float], ndim: int) -> list[Row]:
                    for name, value in metrics.items()]
 
 
-def compose(view: Image.Image, title: str, rows: Sequence[Row], pen: style.Pen) -> Image.Image:
-    """The final overlay: ``title`` above ``view``, ``rows`` in a panel to its right."""
+def compose(
+    view: Image.Image,
+    title: str,
+    legend: Sequence[Row],
+    metrics: Sequence[Row],
+    pen: style.Pen,
+) -> Image.Image:
+    """The final overlay: ``title`` above ``view``, the legend and metric rows to its right.
+
+    The legend (rows without values) is the same for every case of a run, so it is drawn
+    once per process and pasted.
+    """
+    rows = [*legend, *metrics]
     panel = max(row.width() for row in rows) + 2 * _PAD
     top = _LINE + _PAD if title else 0
     height = top + max(view.height, len(rows) * _LINE + 2 * _PAD)
     canvas = Image.new("RGB", (view.width + panel, height), style.BACKGROUND_COLOUR)
     canvas.paste(view, (0, top))
     canvas.info[VIEW_BOX] = (0, top, view.width, top + view.height)
+    canvas.paste(_panel(tuple(legend), pen), (view.width, top))
     draw = ImageDraw.Draw(canvas)
-    font = style.font(_FONT)
     if title:
         draw.text((_PAD, _PAD // 2), style.fit_text(title, _FONT, canvas.width - 2 * _PAD),
-                  fill=style.TEXT_COLOUR, font=font)
+                  fill=style.TEXT_COLOUR, font=style.font(_FONT))
     left, right = view.width + _PAD, canvas.width - _PAD
-    for i, row in enumerate(rows):
-        middle = top + _PAD + i * _LINE + _LINE // 2
-        if row.line:
-            line_style, colour = row.line
-            sample = np.array([[left, middle], [left + _SWATCH, middle]], dtype=float)
-            style.draw_polyline(draw, sample, colour, pen.width, line_style, pen.dash_unit)
-        elif row.marker == "reference":
-            style.draw_reference_marker(draw, left + _SWATCH / 2, middle, pen)
-        elif row.marker == "prediction":
-            style.draw_prediction_marker(draw, left + _SWATCH / 2, middle, pen)
-        x = left + _SWATCH + _PAD if row.line or row.marker else left
-        draw.text((x, middle), row.text, fill=row.colour, font=font, anchor="lm")
-        if row.value:
-            draw.text((right, middle), row.value, fill=row.colour, font=font, anchor="rm")
+    for i, row in enumerate(metrics, start=len(legend)):
+        _draw_row(draw, row, left, top + _PAD + i * _LINE + _LINE // 2, right, pen)
     return canvas
+
+
+@lru_cache(maxsize=32)
+def _panel(rows: tuple[Row, ...], pen: style.Pen) -> Image.Image:
+    """``rows`` drawn from the top of a panel, with a blank row of room below the last."""
+    width = max((row.width() for row in rows), default=0) + 2 * _PAD
+    panel = Image.new("RGB", (width, (len(rows) + 1) * _LINE + 2 * _PAD), style.BACKGROUND_COLOUR)
+    draw = ImageDraw.Draw(panel)
+    for i, row in enumerate(rows):
+        _draw_row(draw, row, _PAD, _PAD + i * _LINE + _LINE // 2, width - _PAD, pen)
+    return panel
+
+
+def _draw_row(
+    draw: ImageDraw.ImageDraw, row: Row, left: int, middle: int, right: int, pen: style.Pen
+) -> None:
+    """One panel row: its sample from ``left``, its text after it, its value up to ``right``."""
+    if row.line:
+        line_style, colour = row.line
+        sample = np.array([[left, middle], [left + _SWATCH, middle]], dtype=float)
+        style.draw_polyline(draw, sample, colour, pen.width, line_style, pen.dash_unit)
+    elif row.marker == "reference":
+        style.draw_reference_marker(draw, left + _SWATCH / 2, middle, pen)
+    elif row.marker == "prediction":
+        style.draw_prediction_marker(draw, left + _SWATCH / 2, middle, pen)
+    x = left + _SWATCH + _PAD if row.line or row.marker else left
+    font = style.font(_FONT)
+    draw.text((x, middle), row.text, fill=row.colour, font=font, anchor="lm")
+    if row.value:
+        draw.text((right, middle), row.value, fill=row.colour, font=font, anchor="rm")

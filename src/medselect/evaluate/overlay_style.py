@@ -9,6 +9,7 @@ display scale; classes beyond :data:`LINE_STYLES` reuse the styles in order.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -90,32 +91,87 @@ def draw_polyline(
 ) -> None:
     """Draw ``points`` (n, 2) as (column, row) display coordinates in ``style``.
 
-    Dashes are cut by arc length, so a pattern keeps its rhythm around curved contours.
+    One piece of :func:`draw_polylines`, e.g. a legend swatch.
+    """
+    draw_polylines(draw, points, [len(points)], fill, width, style, unit)
+
+
+def draw_polylines(
+    draw: ImageDraw.ImageDraw,
+    points: np.ndarray,
+    sizes: Sequence[int] | np.ndarray,
+    fill: Colour,
+    width: int,
+    style: LineStyle,
+    unit: float,
+) -> None:
+    """Draw several polylines in ``style``: ``points`` (n, 2) holds them one after another.
+
+    Dashes are cut by arc length, so a pattern keeps its rhythm around curved contours; each
+    polyline starts its pattern afresh. All polylines are cut in one numpy pass and each dash
+    (or solid polyline) is one ``line`` call: a ragged prediction has hundreds of tiny contour
+    pieces, and per-piece numpy work used to dominate rendering.
 
     Args:
+        points: (column, row) display coordinates of every polyline, in order.
+        sizes: number of points of each polyline (polylines of fewer than 2 are skipped).
         unit: length in pixels of one pattern unit (the base line width).
     """
-    if len(points) < 2:
+    sizes = np.asarray(sizes, dtype=np.intp)
+    points = np.asarray(points, dtype=float).reshape(-1, 2)[np.repeat(sizes >= 2, sizes)]
+    sizes = sizes[sizes >= 2]
+    if not len(sizes):
         return
+    first = np.cumsum(sizes) - sizes
     if style.pattern is None:
-        draw.line(points.ravel().tolist(), fill=fill, width=width, joint="curve")
-        return
-    arc = np.concatenate(([0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))))
-    lengths = np.asarray(style.pattern) * unit
+        coords, starts, counts = points, first, sizes
+    else:
+        coords, starts, counts = _dashes(points, first, first + sizes - 1,
+                                         np.asarray(style.pattern) * unit)
+    joint = "curve" if style.pattern is None else None
+    flat = coords.ravel().tolist()
+    for begin, stop in zip((2 * starts).tolist(), (2 * (starts + counts)).tolist(), strict=True):
+        draw.line(flat[begin:stop], fill=fill, width=width, joint=joint)
+
+
+def _dashes(
+    points: np.ndarray, first: np.ndarray, last: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut the polylines ``points[first[i]:last[i] + 1]`` into dashes of on/off ``lengths`` px.
+
+    Returns the dashes' points one after another, where each dash starts among them and how
+    many points it has: its interpolated start, the polyline's points inside it, its end.
+    """
+    step = np.hypot(*np.diff(points, axis=0).T)
+    step[last[:-1]] = 1.0  # a gap between polylines keeps their arc-length ranges apart
+    arc = np.concatenate(([0.0], np.cumsum(step)))
+    total = arc[last] - arc[first]
     offsets = np.concatenate(([0.0], np.cumsum(lengths)))
-    period = offsets[-1]
-    periods = np.arange(math.ceil(arc[-1] / period)) * period
-    starts = (periods[:, None] + offsets[:-1:2][None, :]).ravel()
-    ends = np.minimum(starts + np.tile(lengths[::2], len(periods)), arc[-1])
-    keep = starts < arc[-1]
-    starts, ends = starts[keep], ends[keep]
-    first = np.searchsorted(arc, starts, side="right")
-    last = np.searchsorted(arc, ends, side="left")
-    start_xy = np.column_stack([np.interp(starts, arc, points[:, i]) for i in (0, 1)])
-    end_xy = np.column_stack([np.interp(ends, arc, points[:, i]) for i in (0, 1)])
-    for k in range(len(starts)):
-        dash = np.vstack((start_xy[k], points[first[k]:last[k]], end_xy[k]))
-        draw.line(dash.ravel().tolist(), fill=fill, width=width)
+    period, on_at, on_for = offsets[-1], offsets[:-1:2], lengths[::2]
+    periods = np.ceil(total / period).astype(np.intp)  # pattern repeats along each polyline
+    line = np.repeat(np.arange(len(first)), periods)
+    local = (_within(periods)[:, None] * period + on_at).ravel()  # dash starts, per polyline
+    line = np.repeat(line, len(on_at))
+    keep = local < total[line]
+    line = line[keep]
+    begins = local[keep] + arc[first][line]
+    ends = np.minimum(begins + np.tile(on_for, periods.sum())[keep], arc[last][line])
+    inner_from = np.searchsorted(arc, begins, side="right")
+    inner = np.searchsorted(arc, ends, side="left") - inner_from  # polyline points in a dash
+    counts = inner + 2
+    starts = np.cumsum(counts) - counts
+    coords = np.empty((counts.sum(), 2))
+    for axis in (0, 1):
+        coords[starts, axis] = np.interp(begins, arc, points[:, axis])
+        coords[starts + counts - 1, axis] = np.interp(ends, arc, points[:, axis])
+    j = _within(inner)
+    coords[np.repeat(starts + 1, inner) + j] = points[np.repeat(inner_from, inner) + j]
+    return coords, starts, counts
+
+
+def _within(runs: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n - 1 for each run length n in ``runs``, one run after another."""
+    return np.arange(runs.sum()) - np.repeat(np.cumsum(runs) - runs, runs)
 
 
 def draw_reference_marker(draw: ImageDraw.ImageDraw, x: float, y: float, pen: Pen) -> None:
@@ -139,8 +195,9 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+@lru_cache(maxsize=1024)
 def text_width(text: str, size: int) -> int:
-    """Width in pixels of ``text`` drawn at ``size``."""
+    """Width in pixels of ``text`` drawn at ``size`` (cached: legend and metric names repeat)."""
     return math.ceil(font(size).getlength(text))
 
 

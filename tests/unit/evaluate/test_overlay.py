@@ -167,6 +167,41 @@ def test_dashed_line_has_gaps_and_solid_has_none():
     assert 25 < dotted < 50  # on 3 px, off 6 px
 
 
+@pytest.mark.parametrize("index", [0, 1, 3])
+def test_polylines_drawn_together_look_as_drawn_one_by_one(index):
+    """Each polyline restarts its pattern; a one-point polyline between them draws nothing."""
+    pieces = [np.array([[10.0, 5.0], [60.0, 5.0], [60.0, 30.0]]),  # an L: 75 px long
+              np.array([[70.0, 20.0]]),
+              np.array([[15.5, 40.0], [90.0, 44.0], [20.0, 50.0], [15.5, 40.0]])]  # closed
+    line_style = style.LINE_STYLES[index]
+
+    def drawn(one_by_one: bool) -> np.ndarray:
+        canvas = Image.new("RGB", (100, 60))
+        draw = ImageDraw.Draw(canvas)
+        if one_by_one:
+            for piece in pieces:
+                style.draw_polyline(draw, piece, (255, 0, 0), 2, line_style, unit=3.0)
+        else:
+            style.draw_polylines(draw, np.concatenate(pieces), [len(p) for p in pieces],
+                                 (255, 0, 0), 2, line_style, unit=3.0)
+        return red(np.asarray(canvas, dtype=int))
+
+    together = drawn(one_by_one=False)
+    assert np.array_equal(together, drawn(one_by_one=True))
+    assert together[4:7, 10:13].any()  # every pattern starts with a dash at its first point
+    assert together[39:42, 15:18].any()
+    assert not together[18:23, 68:73].any()
+
+
+def test_legend_follows_the_classes_and_repeats_identically():
+    def panel(classes: list[str]) -> np.ndarray:
+        img = render(reference=np.minimum(REF, len(classes)), classes=classes)
+        return np.asarray(img, dtype=int)[:, img.info[VIEW_BOX][2]:]
+
+    assert np.array_equal(panel(["disc"]), panel(["disc"]))
+    assert not np.array_equal(panel(["disc"]), panel(["ring"]))  # the cache keys on the rows
+
+
 def test_label_map_of_wrong_shape_or_labels_is_refused():
     with pytest.raises(DataError, match="prediction label map has shape"):
         render(prediction=np.zeros((N, N + 1), np.uint8))
