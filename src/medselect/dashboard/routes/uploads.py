@@ -108,6 +108,8 @@ def _files(values: list) -> list[Incoming]:
     """The form's files; an empty file input (no name, no content) is not a file."""
     files = []
     for value in values:
+        if value == "":
+            continue
         if not isinstance(value, UploadFile):
             raise HTTPException(400, "images and labels must be files, not text fields")
         if value.filename or value.size:

@@ -23,11 +23,13 @@ from medselect.dashboard.uploads import StoredUpload, upload_folder
 from medselect.dashboard.views.leaderboard import leaderboard_view
 from medselect.dashboard.views.model import gallery_row, model_view
 from medselect.errors import ConfigError, MedselectError, NotFound
+from medselect.evaluate import select_runs
 from medselect.store import (
     Workspace,
     case_set_members,
     get_predictions,
     get_run,
+    get_task,
     latest_evaluations,
     list_runs,
 )
@@ -73,17 +75,37 @@ class UploadPage(BaseModel):
 
 
 def upload_form(dash: Dashboard, conn: sa.Connection) -> UploadForm:
-    """Finished runs, the leaderboard's order first (its metric named), then the others."""
-    ranked, metric = [], None
-    if queries.case_set_choices(conn):
-        board = leaderboard_view(dash, conn)
-        ranked, metric = [r.model for r in board.rows], f"{board.aggregate} {board.metric}"
+    """Finished runs, best first: in the default leaderboard's order (its metric named) when
+    there is one, else by validation score."""
     tasks = sorted({run["task"] for run in list_runs(conn, status="finished")})
     infos = {ref: info for task in tasks for ref, info in queries.model_infos(conn, task).items()
              if info.kind == "run" and info.status == "finished"}
+    ranked, metric = _leaderboard_order(dash, conn)
+    if not ranked:
+        ranked = _validation_order(conn, tasks)
     order = [ref for ref in ranked if ref in infos] + sorted(set(infos) - set(ranked))
     return UploadForm(models=[infos[ref] for ref in order], default=order[:DEFAULT_TOP_K],
-                      ranked_by=metric if ranked else None, tasks=tasks)
+                      ranked_by=metric, tasks=tasks)
+
+
+def _leaderboard_order(dash: Dashboard, conn: sa.Connection) -> tuple[list[str], str | None]:
+    if not queries.case_set_choices(conn):
+        return [], None
+    try:
+        board = leaderboard_view(dash, conn)
+    except MedselectError:  # e.g. the most evaluated case set has no labels, so no metric
+        return [], None
+    return [r.model for r in board.rows], f"{board.aggregate} {board.metric}"
+
+
+def _validation_order(conn: sa.Connection, tasks: list[str]) -> list[str]:
+    from medselect.tasks import get_task_plugin  # torch: only on the new-cases path
+
+    order = []
+    for task in tasks:
+        mode = get_task_plugin(get_task(conn, task)["kind"]).primary_metric.mode
+        order += [run["id"] for run in select_runs(conn, task, top=10**6, mode=mode)]
+    return order
 
 
 def choose_models(dash: Dashboard, conn: sa.Connection, models: list[str]
