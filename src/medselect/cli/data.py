@@ -113,7 +113,7 @@ def check(
             data.records, _names(classes) or data.classes or None, spatial_dims=spatial_dims
         )
     except DatasetInvalid as exc:  # the source is malformed: report that and check the rest
-        n_cases = len(exc.valid)
+        n_cases = len(exc.valid) + len({p.case_id for p in exc.problems if p.case_id})
         problems = exc.problems + check_dataset(
             exc.valid, _names(classes), spatial_dims=spatial_dims
         )

@@ -24,13 +24,14 @@ def demo(
     dashboard."""
     from medselect.cli.data import print_import
     from medselect.cli.evaluate import evaluation_progress, print_evaluation
-    from medselect.cli.rank import directions_of, load_ranking_inputs, print_report
+    from medselect.cli.rank import load_ranking_inputs, print_report
     from medselect.cli.serve import run_server
     from medselect.cli.sweep import train_sweep
     from medselect.config import default_demo_experiment
     from medselect.dashboard import export_static
     from medselect.data.importer import import_experiment_data
     from medselect.evaluate import evaluate_runs
+    from medselect.metrics import directions
     from medselect.rank import rank_table
     from medselect.store import Workspace
 
@@ -47,13 +48,15 @@ def demo(
 
     cli.out.rule("3. evaluation: every model on every test case")
     with evaluation_progress(cli, quiet=False) as on_progress:
-        report = evaluate_runs(ws, spec=experiment.evaluation, on_progress=on_progress)
+        report = evaluate_runs(ws, task=experiment.task, spec=experiment.evaluation,
+                               on_progress=on_progress)
     print_evaluation(cli, report, ws.root)
 
     cli.out.rule(f"4. ranking by {experiment.ranking.metric}, per site")
     table, model_info, case_set = load_ranking_inputs(ws, task=experiment.task.name,
                                                       cases="test")
-    ranking = rank_table(table, experiment.ranking, directions_of(table), model_info=model_info)
+    ranking = rank_table(table, experiment.ranking, directions(table["metric"]),
+                         model_info=model_info)
     print_report(cli, ranking, case_set)
 
     cli.out.rule("5. registry: promote the chosen model through the gate")

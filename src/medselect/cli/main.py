@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), debug)
     except typer.Abort:
         _fail("aborted", debug)
+    except OSError as exc:  # a file or folder the user named cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", debug)
     except KeyboardInterrupt:
         _fail("interrupted; finished work is kept, run the same command again to resume", debug)
     except typer.Exit as exc:

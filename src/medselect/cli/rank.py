@@ -37,15 +37,18 @@ def rank(
     csv: Annotated[bool, typer.Option("--csv", help="Print the leaderboard as CSV.")] = False,
 ) -> None:
     """Rank the evaluated models by any metric, with statistics and per-site selection."""
+    from medselect.metrics import directions, get_metric
     from medselect.rank import rank_table
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
+    for name in [metric] if metric else []:
+        get_metric(name)  # an unknown name fails here, with a suggestion
     spec = _spec(experiment, prefer, metric=metric, label=label, aggregate=agg, by=by,
                  bootstrap_resamples=resamples)
     ws = Workspace.open(workspace)
     table, model_info, case_set = load_ranking_inputs(ws, task=task, cases=cases)
-    report = rank_table(table, spec, directions_of(table), model_info=model_info)
+    report = rank_table(table, spec, directions(table["metric"]), model_info=model_info)
     if json_:
         cli.print_json({"case_set": case_set, **report.to_dict()})
     elif csv:
@@ -67,6 +70,8 @@ def load_ranking_inputs(ws, *, task: str | None, cases: str):
         if not versions:
             abort(f"no dataset in workspace {ws.root}" + (f" for task {task!r}" if task else ""))
         latest = latest_training_version(conn, task or versions[-1]["task"])
+        if latest is None:
+            abort(f"task {task or versions[-1]['task']!r} has no training dataset version")
         if cases == "test":
             case_set = f"{latest['id']}-test"
         elif cases == "reference":
@@ -152,13 +157,6 @@ def _preference_file(path: Path, base):
         return RankingSpec.model_validate(base.model_dump() | section)
     except ValueError as exc:
         raise ConfigError(f"{path}: ranking: {exc}".splitlines()[0]) from exc
-
-
-def directions_of(table) -> dict[str, str]:
-    """metric -> ``higher``/``lower`` for the metrics of a per-case table."""
-    from medselect.metrics import METRICS
-
-    return {m: METRICS[m].direction.value for m in table["metric"].unique() if m in METRICS}
 
 
 def _num(value) -> str:

@@ -101,7 +101,7 @@ def import_dataset(
     require_no_split_leakage(records)
     if reference:
         _require_reference_untouched(ws, records, reference)
-    version_id = dataset_version_id(records, digests)
+    version_id = dataset_version_id(records, digests, task=task.name)
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
     test_ids = sorted(r.case_id for r in records if r.split == "test")
     with ws.begin() as conn:
@@ -172,7 +172,7 @@ def import_case_set(
                     ] if parent else []
     require_no_leakage([_stored_record(ws, c) for c in training], records)
     digests = {r.case_id: case_digest(r) for r in records}
-    version_id = dataset_version_id(records, digests)
+    version_id = dataset_version_id(records, digests, task=task.name)
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
     with ws.begin() as conn:
         if _get_task(conn, task.name) is None:

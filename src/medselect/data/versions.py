@@ -18,8 +18,6 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from medselect.data.case import CaseRecord
@@ -27,39 +25,6 @@ from medselect.errors import DataError
 
 _SCHEME = "medselect-dataset-v1"  # bump when what the ids cover changes
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class DatasetVersion:
-    """A named, immutable state of a dataset.
-
-    Args:
-        id: ``dataset_version_id`` of its records.
-        parent: the version it was derived from (new cases, relabelled cases), if any.
-        n_cases: number of cases.
-        created: ISO-8601 UTC time it was first described.
-        description: free text, e.g. "site-d added".
-    """
-
-    id: str
-    parent: str | None
-    n_cases: int
-    created: str
-    description: str = ""
-
-
-def new_dataset_version(
-    records: Sequence[CaseRecord],
-    *,
-    parent: str | None = None,
-    description: str = "",
-    case_digests: Mapping[str, str] | None = None,
-) -> DatasetVersion:
-    """Describe ``records`` as a :class:`DatasetVersion` created now."""
-    return DatasetVersion(
-        id=dataset_version_id(records, case_digests), parent=parent, n_cases=len(records),
-        created=datetime.now(UTC).isoformat(timespec="seconds"), description=description,
-    )
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -129,13 +94,15 @@ def case_digest(record: CaseRecord) -> str:
 
 
 def dataset_version_id(records: Sequence[CaseRecord],
-                       case_digests: Mapping[str, str] | None = None) -> str:
+                       case_digests: Mapping[str, str] | None = None, *, task: str = "") -> str:
     """``dv-`` + 12 hex digits over the sorted cases: ids, case digests, sites, patients, splits.
 
     Args:
         records: the dataset; their order does not matter.
         case_digests: ``case_id -> case_digest`` already computed (e.g. from the store), so
             files are not hashed again; cases missing from it are hashed.
+        task: the task the version belongs to; the same files under two tasks are two
+            versions, so one task's runs never point at another's data.
 
     Raises:
         DataError: two records share a case id, or a file cannot be read.
@@ -148,7 +115,7 @@ def dataset_version_id(records: Sequence[CaseRecord],
         [r.case_id, known.get(r.case_id) or case_digest(r), r.site, r.patient_id, r.split]
         for r in records
     )
-    return "dv-" + _hash_json([_SCHEME, entries])[:12]
+    return "dv-" + _hash_json([_SCHEME, task, entries])[:12]
 
 
 def case_set_hash(case_ids_and_digests: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:

@@ -29,7 +29,7 @@ from medselect.metrics.landmarks import (
     success_detection_rate,
 )
 from medselect.metrics.overlap import OverlapCounts
-from medselect.metrics.registry import METRICS, get_metric, metrics_of
+from medselect.metrics.registry import METRICS, directions, get_metric, metrics_of
 from medselect.metrics.segmentation import SEGMENTATION_METRICS, segmentation_metrics
 from medselect.metrics.spec import (
     Direction,
@@ -62,6 +62,7 @@ __all__ = [
     "boundary",
     "centroids_from_labels",
     "classification_case_metrics",
+    "directions",
     "expected_calibration_error",
     "get_metric",
     "image_diagonal_mm",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from medselect.errors import ConfigError
@@ -43,3 +43,8 @@ def get_metric(name: str) -> MetricSpec:
 def metrics_of(*families: Family) -> tuple[MetricSpec, ...]:
     """The specs of the given families, in :data:`METRICS` order."""
     return tuple(spec for spec in METRICS.values() if spec.family in families)
+
+
+def directions(names: Iterable[str]) -> dict[str, str]:
+    """``name -> "higher"|"lower"`` for the known metrics among ``names`` (as ranking takes it)."""
+    return {n: METRICS[n].direction.value for n in names if n in METRICS}

@@ -38,11 +38,13 @@ def resample_index(
     Args:
         n_cases: number of cases.
         n_resamples: number of bootstrap resamples.
-        strata: per-case stratum codes; cases are resampled within each stratum.
+        strata: per-case stratum codes; cases are resampled within each stratum. When a
+            stratum holds a single case (which every resample would repeat, giving a falsely
+            narrow interval), the cases are resampled without strata.
         seed: seed or generator; the same seed gives the same index.
     """
     rng = np.random.default_rng(seed)
-    if strata is None:
+    if strata is None or np.unique(strata, return_counts=True)[1].min() < 2:
         return rng.integers(0, n_cases, size=(n_resamples, n_cases))
     index = np.empty((n_resamples, n_cases), dtype=np.intp)
     start = 0
@@ -96,12 +98,13 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> np.nda
 
 def interval_caveat(n_cases: int, strata: np.ndarray | None = None) -> str | None:
     """Why an interval on these cases should not be trusted, or None when it can be."""
+    notes = []
     if n_cases < MIN_RELIABLE_CASES:
-        return (f"only {n_cases} case{'s' if n_cases != 1 else ''}; a bootstrap interval "
-                f"needs at least {MIN_RELIABLE_CASES} cases to say much")
+        notes.append(f"only {n_cases} case{'s' if n_cases != 1 else ''}; a bootstrap interval "
+                     f"needs at least {MIN_RELIABLE_CASES} cases to say much")
     if strata is not None:
-        singles = int((np.bincount(strata) == 1).sum())
+        singles = int((np.unique(strata, return_counts=True)[1] == 1).sum())
         if singles:
-            return (f"{singles} stratum/strata hold a single case, which every resample "
-                    "repeats, so the interval understates their uncertainty")
-    return None
+            notes.append(f"{singles} stratum/strata hold a single case, so cases were resampled "
+                         "without stratification")
+    return "; ".join(notes) or None

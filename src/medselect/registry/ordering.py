@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from medselect.config import RankingSpec
 from medselect.errors import RankingError, RegistryError
-from medselect.metrics import METRICS
+from medselect.metrics import directions
 from medselect.rank import preference_from_spec, rank_preference, statistics_from_spec
 from medselect.registry.gate import SITE_COLUMN
 from medselect.store import case_metric_table, list_runs
@@ -40,8 +40,7 @@ def ranked_order(
     models = sorted(set(table["model"]))
     if len(models) <= 1:
         return models
-    directions = {m: METRICS[m].direction.value for m in set(table["metric"]) if m in METRICS}
-    ranking = rank_preference(table, preference_from_spec(spec), directions,
+    ranking = rank_preference(table, preference_from_spec(spec), directions(table["metric"]),
                               statistics=statistics_from_spec(spec), model_info=model_info)
     board = ranking.leaderboard
     return list(dict.fromkeys([board.best, *(row.model for row in board.rows)]))

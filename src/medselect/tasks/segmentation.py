@@ -18,7 +18,7 @@ from monai.networks.utils import one_hot
 from medselect.config.choices import Loss, TaskKind
 from medselect.errors import ConfigError, DataError
 from medselect.tasks.base import MetricGoal, Mode, TaskLike, TaskPlugin
-from medselect.train.losses import label_map_loss
+from medselect.tasks.losses import label_map_loss
 
 
 class SegmentationPlugin(TaskPlugin):

@@ -20,7 +20,6 @@ from medselect.train.dataset import (
 )
 from medselect.train.device import autocast, grad_scaler, seed_everything, select_device
 from medselect.train.loop import check_run, train_model
-from medselect.train.losses import label_map_loss
 from medselect.train.optim import build_optimizer, build_scheduler
 from medselect.train.predict import load_model, predict, predict_logits
 from medselect.train.records import BestTracker, EpochRecord, TrainResult
@@ -43,7 +42,6 @@ __all__ = [
     "count_parameters",
     "describe_preset",
     "grad_scaler",
-    "label_map_loss",
     "load_checkpoint",
     "load_model",
     "normalize",

@@ -17,7 +17,6 @@ from medselect.data.versions import (
     dataset_version_id,
     file_digest,
     image_digest,
-    new_dataset_version,
 )
 from medselect.errors import DataError
 
@@ -124,9 +123,3 @@ def test_case_set_hash_is_order_independent_and_refuses_conflicts():
         case_set_hash([("c1", "aa"), ("c1", "ab")])
 
 
-def test_new_dataset_version_describes_the_records(dataset):
-    version = new_dataset_version(dataset, parent="dv-000000000000", description="first")
-    assert version.id == dataset_version_id(dataset)
-    assert (version.n_cases, version.parent, version.description) == (6, "dv-000000000000",
-                                                                     "first")
-    assert version.created.endswith("+00:00")

@@ -27,12 +27,19 @@ def test_ci_covers_the_true_mean_in_at_least_92_percent_of_300_repetitions():
 
 
 def test_stratified_resamples_keep_each_stratum_size():
-    strata = np.array([0, 0, 0, 1, 1, 2])
-    index = resample_index(6, 50, strata=strata, seed=1)
-    assert index.shape == (50, 6)
+    strata = np.array([0, 0, 0, 1, 1, 2, 2])
+    index = resample_index(7, 50, strata=strata, seed=1)
+    assert index.shape == (50, 7)
     for row in index:
-        assert np.bincount(strata[row], minlength=3).tolist() == [3, 2, 1]
-    assert (index[:, 5] == 5).all()  # a single-case stratum always draws itself
+        assert np.bincount(strata[row], minlength=3).tolist() == [3, 2, 2]
+
+
+def test_a_single_case_stratum_turns_stratification_off():
+    # Stratified, the lone case of stratum 2 would be in every resample: a zero-width interval.
+    strata = np.array([0, 0, 0, 1, 1, 2])
+    index = resample_index(6, 200, strata=strata, seed=1)
+    assert not (index[:, 5] == 5).all()
+    assert {np.bincount(strata[row], minlength=3)[2] for row in index} != {1}
 
 
 def test_same_seed_same_index():

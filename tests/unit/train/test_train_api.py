@@ -8,7 +8,7 @@ def test_public_api():
         "BestTracker", "CaseDataset", "EpochRecord", "TrainResult", "TrainingData", "autocast",
         "build_dataset", "build_network", "build_optimizer", "build_preset", "build_scheduler",
         "check_network_input", "check_run", "count_parameters", "describe_preset", "grad_scaler",
-        "label_map_loss", "load_checkpoint", "load_model", "normalize", "offline_augment",
+        "load_checkpoint", "load_model", "normalize", "offline_augment",
         "predict", "predict_logits", "preprocess_image", "resize", "save_checkpoint",
         "seed_everything", "select_device", "train_model",
     ]

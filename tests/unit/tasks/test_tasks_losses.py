@@ -7,7 +7,7 @@ import torch
 
 from medselect.config.choices import Loss
 from medselect.errors import ConfigError
-from medselect.train import label_map_loss
+from medselect.tasks.losses import label_map_loss
 
 # A 2x2 label map with one pixel of each of 3 classes (and one more background).
 LABEL = torch.tensor([[[[0.0, 1.0], [2.0, 0.0]]]])
