@@ -60,7 +60,7 @@ def test_failures_are_isolated(run_cli, experiment_file, tmp_path):
                           "sweep": "tiny", "config": bad.model_dump(mode="json"),
                           "config_hash": config_hash(bad), "status": "pending"})
     result = run_cli("sweep", "run", exp, "-w", ws_dir, "--json")
-    assert result.code == 0, result.stderr
+    assert result.code == 1 and "1 run(s) failed" in result.stderr  # scripts can tell
     with ws.connect() as conn:
         runs = {r["config"]["learning_rate"]: r for r in list_runs(conn, sweep="tiny")
                 if r["id"] != "run-raises"}

@@ -43,8 +43,8 @@ def run(
     if json_:
         cli.print_json(outcome)
     if outcome["counts"].get("failed"):
-        cli.err.print(f"{outcome['counts']['failed']} run(s) failed; `medselect runs list` shows "
-                      "their errors")
+        abort(f"{outcome['counts']['failed']} run(s) failed (the others are kept); "
+              "`medselect runs list` shows their errors, --retry-failed trains them again")
 
 
 @app.command("status")
