@@ -99,9 +99,7 @@ def train_model(
         if on_epoch is not None:
             on_epoch(record)
         state = trainee.state_dict() | tracker.state_dict() | {"fingerprint": fingerprint}
-        if improved:
-            save_checkpoint(out_dir / BEST, state)
-        save_checkpoint(out_dir / LAST, state)
+        save_checkpoint(out_dir / LAST, state, copies=[out_dir / BEST] if improved else [])
 
     return TrainResult(
         epochs_run=tracker.epoch, resumed_from=start, metric=goal.name,

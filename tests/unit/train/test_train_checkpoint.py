@@ -65,3 +65,15 @@ def test_missing_keys_and_another_configuration_are_refused(tmp_path):
         load_checkpoint(path, fingerprint="other")
     with pytest.raises(TrainingError, match="does not exist"):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_copies_get_the_same_checkpoint_and_a_failure_keeps_both_old_files(tmp_path):
+    last, best = tmp_path / "last.pt", tmp_path / "sub" / "best.pt"
+    save_checkpoint(last, state(), copies=[best])
+    assert load_checkpoint(best)["epoch"] == load_checkpoint(last)["epoch"] == 2
+    save_checkpoint(last, state(epoch=3))  # last moves on, best stays at epoch 2
+    assert (load_checkpoint(last)["epoch"], load_checkpoint(best)["epoch"]) == (3, 2)
+    with pytest.raises(Exception):  # noqa: B017 - torch.save's own error type
+        save_checkpoint(last, state(epoch=4, bad=lambda: None), copies=[best])
+    assert (load_checkpoint(last)["epoch"], load_checkpoint(best)["epoch"]) == (3, 2)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["best.pt", "last.pt"]

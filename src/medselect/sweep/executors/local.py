@@ -17,7 +17,12 @@ from multiprocessing.process import BaseProcess
 from medselect.sweep.executors.base import Poll, settle_lost_run
 from medselect.sweep.jobs import INTERRUPTED, RunJob, RunOutcome
 
-_PRELOAD = ["medselect.sweep.worker", "torch", "monai.networks.nets", "monai.losses"]
+#: Imported once by the forkserver, so no run pays for them. ``torch._inductor.config`` is what
+#: ``torch.use_deterministic_algorithms`` (deterministic sweeps, the default) imports: 1-2 s.
+_PRELOAD = [
+    "torch", "torch._inductor.config", "monai.networks.nets", "monai.losses",
+    "medselect.sweep.worker", "medselect.train", "medselect.tasks", "medselect.data.loading",
+]
 POLL_SECONDS = 0.5
 
 
@@ -38,6 +43,13 @@ class LocalExecutor:
         self.workers = workers
         self.threads = threads
         self.gpus = gpus
+
+    def warm_up(self) -> None:
+        """Start the forkserver and wait for its imports, which :meth:`run` otherwise does on
+        demand; a no-op process is forked to know it is ready."""
+        proc = _context().Process(target=os.getpid, name="medselect-warm-up")
+        proc.start()
+        proc.join()
 
     def run(self, jobs: Sequence[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
         ctx = _context()
