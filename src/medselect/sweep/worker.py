@@ -16,6 +16,7 @@ from medselect.store import (
     Workspace,
     add_epoch_metrics,
     get_cases,
+    get_run,
     get_task,
     set_run_status,
     upsert_run,
@@ -27,9 +28,14 @@ def execute_run(job: RunJob) -> RunOutcome:
     """Train ``job.run_id`` to the end (resuming from its last checkpoint) and record the result."""
     ws = Workspace.open(job.workspace, job.url)
     try:
-        with ws.begin() as conn:
+        with ws.begin() as conn:  # one write transaction: two sweeps cannot both claim a run
+            run = get_run(conn, job.run_id)
+            if run["status"] == FINISHED or (run["status"] == "running"
+                                             and worker_alive(run["worker"])):
+                return RunOutcome(job.run_id, run["status"], f"left to {run['worker']}"
+                                  if run["status"] == "running" else None)
             run = set_run_status(conn, job.run_id, "running")
-            upsert_run(conn, {"id": job.run_id, "worker": f"{socket.gethostname()}:{os.getpid()}"})
+            upsert_run(conn, {"id": job.run_id, "worker": this_worker()})
             task = get_task(conn, run["task"])
             cases = get_cases(conn, run["dataset_version"])
         try:
@@ -49,6 +55,29 @@ def execute_run(job: RunJob) -> RunOutcome:
         return RunOutcome(job.run_id, FINISHED)
     finally:
         ws.dispose()
+
+
+def this_worker(pid: int | None = None) -> str:
+    """``host:pid`` of a worker process, as the run row records it."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+def worker_alive(worker: str | None) -> bool:
+    """Whether the process recorded as training a run still runs on this host.
+
+    A worker on another host cannot be checked from here and counts as gone, so a run left
+    ``running`` by a crashed node is taken over by the next sweep.
+    """
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob):

@@ -30,13 +30,18 @@ class Executor(Protocol):
         ...
 
 
-def settle_lost_run(job: RunJob, reason: str) -> RunOutcome:
-    """Record a run whose worker vanished: interrupted (resumable) or, after repeats, failed."""
+def settle_lost_run(job: RunJob, reason: str, worker: str | None = None) -> RunOutcome:
+    """Record a run whose worker vanished: interrupted (resumable) or, after repeats, failed.
+
+    Args:
+        worker: ``host:pid`` of the vanished process when known; a run another process has
+            claimed since is left alone.
+    """
     ws = Workspace.open(job.workspace, job.url)
     try:
         with ws.begin() as conn:
             row = get_run(conn, job.run_id)
-            if row["status"] != "running":  # the worker got to record its own ending
+            if row["status"] != "running" or (worker and row["worker"] != worker):
                 return RunOutcome(job.run_id, row["status"], row["error"])
             status = FAILED if row["attempts"] >= MAX_ATTEMPTS else INTERRUPTED
             error = f"{reason} (attempt {row['attempts']} of {MAX_ATTEMPTS})"

@@ -16,6 +16,7 @@ from multiprocessing.process import BaseProcess
 
 from medselect.sweep.executors.base import Poll, settle_lost_run
 from medselect.sweep.jobs import INTERRUPTED, RunJob, RunOutcome
+from medselect.sweep.worker import this_worker
 
 #: Imported once by the forkserver, so no run pays for them. ``torch._inductor.config`` is what
 #: ``torch.use_deterministic_algorithms`` (deterministic sweeps, the default) imports: 1-2 s.
@@ -71,13 +72,14 @@ class LocalExecutor:
                     proc, job, slot = running.pop(sentinel)  # type: ignore[index]
                     proc.join()
                     free_slots.append(slot)
-                    outcomes[job.run_id] = _ending(job, proc.exitcode)
+                    outcomes[job.run_id] = _ending(job, proc)
                 if poll:
                     poll()
         except BaseException:
             _stop(running.values())
-            for _, job, _ in running.values():
-                outcomes[job.run_id] = settle_lost_run(job, "the sweep was interrupted")
+            for proc, job, _ in running.values():
+                outcomes[job.run_id] = settle_lost_run(job, "the sweep was interrupted",
+                                                       this_worker(proc.pid))
             raise
         return [outcomes[job.run_id] for job in jobs if job.run_id in outcomes]
 
@@ -89,12 +91,13 @@ def _child(job: RunJob) -> None:
     os._exit(0 if outcome.status != INTERRUPTED else 130)
 
 
-def _ending(job: RunJob, exitcode: int | None) -> RunOutcome:
+def _ending(job: RunJob, proc: BaseProcess) -> RunOutcome:
+    exitcode = proc.exitcode
     if exitcode is not None and exitcode < 0:
         reason = f"worker process was killed by signal {-exitcode} (out of memory, or stopped)"
     else:
         reason = f"worker process exited with code {exitcode} before recording an ending"
-    return settle_lost_run(job, reason)
+    return settle_lost_run(job, reason, this_worker(proc.pid))
 
 
 def _stop(children) -> None:
