@@ -1,4 +1,4 @@
-"""Fixtures shared by every test folder: tiny phantom data and a CLI runner."""
+"""Fixtures shared by every test folder: tiny phantom data, tiny experiments, a CLI runner."""
 
 from __future__ import annotations
 
@@ -42,3 +42,33 @@ def tiny_phantom(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("phantom32")
     synth_knee_dataset(folder, cases_per_site=6, size=32, seed=0)
     return folder
+
+
+CLASSES = "[background, femur, tibia, patella, femoral_cartilage, tibial_cartilage]"
+
+
+def tiny_experiment(folder: Path, *, space: str, name: str = "tiny", extra: str = "") -> Path:
+    """Write an experiment YAML training ``space`` on a 16-case 32x32 phantom."""
+    path = folder / f"{name}.yaml"
+    path.write_text(f"""
+task: {{name: knee, kind: segmentation, spatial_dims: 2, classes: {CLASSES}}}
+data: {{source: {{kind: phantom, cases_per_site: 4, size: 32, seed: 0}}}}
+sweep:
+  name: {name}
+  strategy: grid
+  space: {{{space}, batch_size: 4, input_size: [32, 32], depth: 2, features: 8}}
+  workers: 2
+  threads_per_worker: 1
+{extra}""")
+    return path
+
+
+@pytest.fixture(scope="session")
+def write_tiny_experiment():
+    """:func:`tiny_experiment`, for fixtures of any scope."""
+    return tiny_experiment
+
+
+@pytest.fixture
+def experiment_file(tmp_path):
+    return lambda **kw: tiny_experiment(tmp_path, **kw)

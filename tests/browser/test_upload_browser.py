@@ -22,27 +22,16 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright")
 expect = sync_api.expect
 
-EXPERIMENT = """
-task: {name: knee, kind: segmentation, spatial_dims: 2,
-       classes: [background, femur, tibia, patella, femoral_cartilage, tibial_cartilage]}
-data: {source: {kind: phantom, cases_per_site: 4, size: 32, seed: 0}}
-sweep:
-  name: tiny
-  strategy: grid
-  space: {architecture: [unet, basic_unet], loss: [dice_ce], epochs: 1, batch_size: 4,
-          input_size: [32, 32], depth: 2, features: 8}
-  workers: 1
-  threads_per_worker: 1
-"""
+TRAINED = "architecture: [unet, basic_unet], loss: [dice_ce], epochs: 1"
 IMAGES_LOADED = """(images) => images.length > 0
     && images.every((img) => img.complete && img.naturalWidth > 0)"""
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory):
+def base_url(tmp_path_factory, write_tiny_experiment):
     """A live server on a workspace with two trained runs (overrides the sample's server)."""
     folder = tmp_path_factory.mktemp("upload-browser")
-    (folder / "tiny.yaml").write_text(EXPERIMENT)
+    write_tiny_experiment(folder, space=TRAINED)
     subprocess.run([sys.executable, "-m", "medselect.cli", "sweep", "run",
                     str(folder / "tiny.yaml"), "-w", str(folder / "ws"), "--executor",
                     "inprocess"], check=True, capture_output=True)

@@ -27,27 +27,16 @@ from medselect.store import Workspace, case_metric_table, case_set_members, get_
 
 pytestmark = pytest.mark.slow
 
-EXPERIMENT = """
-task: {name: knee, kind: segmentation, spatial_dims: 2,
-       classes: [background, femur, tibia, patella, femoral_cartilage, tibial_cartilage]}
-data: {source: {kind: phantom, cases_per_site: 4, size: 32, seed: 0}}
-sweep:
-  name: tiny
-  strategy: grid
-  space: {architecture: [unet, basic_unet], loss: [dice_ce], epochs: 1, batch_size: 4,
-          input_size: [32, 32], depth: 2, features: 8}
-  workers: 1
-  threads_per_worker: 1
-"""
+TRAINED = "architecture: [unet, basic_unet], loss: [dice_ce], epochs: 1"
 LIMITS = {"max_upload_file_bytes": 100_000, "max_upload_bytes": 150_000, "max_upload_files": 4}
 PNG = b"\x89PNG\r\n\x1a\n"
 TOKEN = "t" * 32
 
 
 @pytest.fixture(scope="module")
-def trained_ws(tmp_path_factory):
+def trained_ws(tmp_path_factory, write_tiny_experiment):
     folder = tmp_path_factory.mktemp("uploads")
-    (folder / "tiny.yaml").write_text(EXPERIMENT)
+    write_tiny_experiment(folder, space=TRAINED)
     try:
         main(["sweep", "run", str(folder / "tiny.yaml"), "-w", str(folder / "ws"),
               "--executor", "inprocess"])
