@@ -83,7 +83,8 @@ class DatasetInvalid(DataError):
         self.problems = list(problems)
         self.source = source
         self.valid = list(valid)
-        first = str(self.problems[0]) if self.problems else "no problems listed"
+        head = self.problems[0] if self.problems else Problem("no problems listed")
+        first = head.message if head.file == source and not head.case_id else str(head)
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(f"{source}: {first}{more}")
 

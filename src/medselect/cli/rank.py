@@ -142,6 +142,7 @@ def _spec(experiment: Path | None, prefer: Path | None, **overrides):
 def _preference_file(path: Path, base):
     """A YAML file holding a ``ranking:`` section (or just its fields)."""
     import yaml
+    from pydantic import ValidationError
 
     from medselect.config import RankingSpec
     from medselect.errors import ConfigError
@@ -150,13 +151,19 @@ def _preference_file(path: Path, base):
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the preference file: {exc}") from exc
+    if isinstance(data, dict) and "ranking" not in data and {"task", "data", "sweep"} & set(data):
+        raise ConfigError(f"{path}: an experiment file without a ranking: section; add one or "
+                          "give a file that holds only ranking fields")
     section = data.get("ranking", data) if isinstance(data, dict) else None
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: expected a mapping with ranking fields")
     try:
         return RankingSpec.model_validate(base.model_dump() | section)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: ranking: {exc}".splitlines()[0]) from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: ranking.{field}: "
+                          f"{first['msg'].removeprefix('Value error, ')}") from None
 
 
 def _num(value) -> str:
