@@ -19,6 +19,9 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="End by serving the dashboard.")
     ] = True,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port.")] = 8000,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="A one-minute look: 32x32 images, 6 cases per site, 2 epochs "
+                        "(task knee-segmentation-quick).")] = False,
 ) -> None:
     """Phantom data -> sweep of 8 configurations -> evaluation -> ranking -> champion ->
     dashboard."""
@@ -38,6 +41,8 @@ def demo(
     cli: CLIContext = ctx.obj
     started = time.perf_counter()
     experiment = default_demo_experiment()
+    if quick:
+        _shrink(experiment)
     ws = Workspace.create(workspace)
 
     cli.out.rule("1. data: multi-site knee MR phantom")
@@ -87,3 +92,13 @@ def _promote(cli: CLIContext, ws, experiment, model_ref: str) -> None:
         cli.out.print(f"not promoted: {exc}")
         return
     print_promotion(cli, outcome)
+
+
+def _shrink(experiment) -> None:
+    """The demo experiment at a size that trains in seconds (a separate task, so a full demo
+    in the same workspace keeps its own dataset and reference set)."""
+    experiment.task.name = f"{experiment.task.name}-quick"
+    experiment.data.source.cases_per_site = 6
+    experiment.data.source.size = 32
+    experiment.sweep.space.input_size = [(32, 32)]
+    experiment.sweep.space.epochs = [2]

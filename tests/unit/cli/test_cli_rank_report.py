@@ -1,0 +1,68 @@
+"""``medselect rank`` and ``medselect report`` on a sample workspace (no training)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from medselect.dashboard.sample import build_sample_workspace
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sample") / "ws"
+    build_sample_workspace(root, n_models=4, n_cases=20).dispose()
+    return root
+
+
+def test_rank_json_has_leaderboard_statistics_and_site_selection(run_cli, sample):
+    result = run_cli("rank", "-w", sample, "--cases", "cs-test", "--by", "site", "--json",
+                     "--resamples", 200)
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    board = report["ranking"]["leaderboard"]
+    assert board["metric"] == "dice" and board["direction"] == "higher"
+    assert [r["rank"] for r in board["rows"]] == [1, 2, 3, 4]
+    assert all(r["ci_low"] <= r["aggregate"] <= r["ci_high"] for r in board["rows"])
+    assert "missing_values" in board and report["significance"]
+    assert {c["group"] for c in report["selections"]["site"]["choices"]} == {"north", "south"}
+
+
+def test_rank_lower_is_better_metric_and_percentile(run_cli, sample):
+    result = run_cli("rank", "-w", sample, "--cases", "cs-test", "--metric", "hd95",
+                     "--agg", "p90", "--csv", "--resamples", 100)
+    assert result.code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    values = [float(r["aggregate"]) for r in rows]
+    assert values == sorted(values)  # lower is better: best first
+
+
+def test_rank_preference_file_applies_constraints(run_cli, sample, tmp_path):
+    prefs = tmp_path / "prefs.yaml"
+    prefs.write_text("ranking:\n  metric: dice\n  constraints: ['dice >= 0.8']\n")
+    result = run_cli("rank", "-w", sample, "--cases", "cs-test", "--prefer", prefs, "--json",
+                     "--resamples", 100)
+    assert result.code == 0, result.stderr
+    ranking = json.loads(result.stdout)["ranking"]
+    assert ranking["excluded"]  # the weaker models fail the constraint
+    assert all(r["aggregate"] >= 0.8 for r in ranking["leaderboard"]["rows"])
+
+
+def test_rank_unknown_metric_is_a_one_line_error(run_cli, sample):
+    result = run_cli("rank", "-w", sample, "--cases", "cs-test", "--metric", "hd96")
+    assert result.code == 1 and "did you mean 'hd95'" in result.stderr
+
+
+def test_report_writes_a_static_folder(run_cli, sample, tmp_path):
+    result = run_cli("report", "-w", sample, "--out", tmp_path / "out")
+    assert result.code == 0, result.stderr
+    index = tmp_path / "out" / "index.html"
+    assert index.is_file() and "run-000" in index.read_text()
+
+
+def test_serve_refuses_a_missing_workspace(run_cli, tmp_path):
+    result = run_cli("serve", "-w", tmp_path / "nothing")
+    assert result.code == 1 and "no medselect workspace" in result.stderr
