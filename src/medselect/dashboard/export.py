@@ -21,7 +21,7 @@ from medselect.dashboard.render import STATIC, plotly_js, render_page
 from medselect.dashboard.routes.artifacts import artifact_path
 from medselect.dashboard.settings import DashboardSettings
 from medselect.dashboard.views import leaderboard
-from medselect.errors import NotFound
+from medselect.errors import ConfigError, NotFound
 from medselect.store import Workspace, get_predictions
 
 COMPARE_TOP = 4
@@ -40,16 +40,39 @@ def export_static(
     Writes ``index.html`` (the default leaderboard), ``leaderboard/*.html`` (the other
     metrics, labels, aggregates and sites), ``models/*.html`` (every case in each gallery),
     ``cases/*.html``, ``compare/*.html`` (the top 2, 3 and 4 models), ``artifacts/`` (the
-    overlays and thumbnails) and ``static/``. Files already in ``out_dir`` are overwritten,
-    others are left alone.
+    overlays and thumbnails) and ``static/``. The report is built in a hidden sibling folder and
+    swapped in whole, so an interrupted export never leaves a half-written report; an existing
+    ``out_dir`` is replaced only if it is empty or an earlier report.
 
     Returns:
         the path of ``index.html``.
 
     Raises:
         NotFound: nothing was evaluated yet, or ``case_set`` is missing.
+        ConfigError: ``out_dir`` holds something other than an earlier report.
     """
-    out = Path(out_dir)
+    final = Path(out_dir)
+    if final.exists() and any(final.iterdir()) and not (final / "index.html").is_file():
+        raise ConfigError(f"--out {final}: the folder exists and is not a medselect report; "
+                          "choose a new or empty folder")
+    out = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        _export(workspace, out, case_set=case_set, n_resamples=n_resamples, seed=seed)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    out.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final / "index.html"
+
+
+def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resamples: int,
+            seed: int) -> None:
     settings = DashboardSettings(workspace=workspace.root, n_resamples=n_resamples, seed=seed)
     dash = Dashboard(workspace, settings)
     with workspace.connect() as conn:
@@ -75,7 +98,6 @@ def export_static(
                    render_page("compare.html", links.at(1), page))
         _copy_artifacts(conn, workspace.root, out / "artifacts", scope)
     _copy_static(out / "static")
-    return out / "index.html"
 
 
 def _export_leaderboards(dash: Dashboard, conn: sa.Connection, out: Path, scope: queries.Scope,

@@ -66,3 +66,18 @@ def test_report_writes_a_static_folder(run_cli, sample, tmp_path):
 def test_serve_refuses_a_missing_workspace(run_cli, tmp_path):
     result = run_cli("serve", "-w", tmp_path / "nothing")
     assert result.code == 1 and "no medselect workspace" in result.stderr
+
+
+def test_report_replaces_an_old_report_whole_and_spares_other_folders(run_cli, sample, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("report", "-w", sample, "--out", out).code == 0
+    (out / "stale.html").write_text("from an older report")
+    assert run_cli("report", "-w", sample, "--out", out).code == 0
+    assert not (out / "stale.html").exists() and (out / "index.html").is_file()
+    assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    result = run_cli("report", "-w", sample, "--out", other)
+    assert result.code == 1 and "not a medselect report" in result.stderr
+    assert (other / "notes.txt").read_text() == "keep me"
