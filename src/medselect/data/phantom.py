@@ -21,7 +21,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +34,7 @@ from medselect.data.case import CaseRecord
 from medselect.data.image import Image
 from medselect.data.phantom_sites import DEFAULT_SITES, SiteProfile, Tissue, render_site_image
 from medselect.errors import DataError
+from medselect.store.artifacts import atomic_write_bytes
 
 KNEE_CLASSES: tuple[str, ...] = (
     "background", "femur", "tibia", "patella", "femoral_cartilage", "tibial_cartilage",
@@ -212,9 +212,9 @@ def synth_knee_dataset(
             case_id = f"{patient_id}-v{visit}"
             files = {"image": f"images/{case_id}.nii.gz", "label": f"labels/{case_id}.nii.gz",
                      "landmarks": f"landmarks/{case_id}.json"}
-            _write_atomic(root / files["image"], _nifti_bytes(case.image))
-            _write_atomic(root / files["label"], _nifti_bytes(case.label))
-            _write_atomic(root / files["landmarks"],
+            atomic_write_bytes(root / files["image"], _nifti_bytes(case.image))
+            atomic_write_bytes(root / files["label"], _nifti_bytes(case.label))
+            atomic_write_bytes(root / files["landmarks"],
                           json.dumps(case.landmarks, indent=1).encode())
             rows.append({"case_id": case_id, **files, "site": site.name,
                          "patient_id": patient_id, "target": case.target, "visit": visit})
@@ -228,7 +228,7 @@ def synth_knee_dataset(
     writer = csv.DictWriter(text, fieldnames=_MANIFEST_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _write_atomic(root / "manifest.csv", text.getvalue().encode())
+    atomic_write_bytes(root / "manifest.csv", text.getvalue().encode())
     return records
 
 
@@ -258,18 +258,6 @@ def _nifti_bytes(image: Image) -> bytes:
     nifti = nib.Nifti1Image(image.array, affine)
     nifti.header.set_xyzt_units("mm")
     return gzip.compress(nifti.to_bytes(), mtime=0)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Point(NamedTuple):
