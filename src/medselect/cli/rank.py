@@ -31,7 +31,7 @@ def rank(
         Path | None, typer.Option(help="YAML with a ranking: section (weights, constraints).")
     ] = None,
     cases: Annotated[str, typer.Option(help="test | reference | a case-set id")] = "test",
-    task: Annotated[str | None, typer.Option(help="Task (default: the only or newest).")] = None,
+    task: Annotated[str | None, typer.Option(help="Task (default: the only one).")] = None,
     resamples: Annotated[int | None, typer.Option(min=1, help="Bootstrap resamples.")] = None,
     json_: JsonOpt = False,
     csv: Annotated[bool, typer.Option("--csv", help="Print the leaderboard as CSV.")] = False,
@@ -61,28 +61,14 @@ def load_ranking_inputs(ws, *, task: str | None, cases: str):
     """The per-case table of a case set, per-model attributes for tie-breaks, the set's id."""
     import pandas as pd
 
-    from medselect.data.importer import latest_training_version
-    from medselect.errors import NotFound
-    from medselect.store import case_metric_table, list_dataset_versions, list_runs
+    from medselect.evaluate import load_task, resolve_case_set
+    from medselect.store import case_metric_table, list_runs
 
+    spec = load_task(ws, task)
+    case_set = resolve_case_set(ws, spec, cases)["id"]
     with ws.connect() as conn:
-        versions = list_dataset_versions(conn, task)
-        if not versions:
-            abort(f"no dataset in workspace {ws.root}" + (f" for task {task!r}" if task else ""))
-        latest = latest_training_version(conn, task or versions[-1]["task"])
-        if latest is None:
-            abort(f"task {task or versions[-1]['task']!r} has no training dataset version")
-        if cases == "test":
-            case_set = f"{latest['id']}-test"
-        elif cases == "reference":
-            case_set = latest["reference_case_set"] or abort("the task has no reference set")
-        else:
-            case_set = cases
-        try:
-            table = case_metric_table(conn, case_set=case_set)
-        except NotFound as exc:
-            abort(f"--cases: {exc}")
-        runs = list_runs(conn, task=latest["task"])
+        table = case_metric_table(conn, case_set=case_set)
+        runs = list_runs(conn, task=spec.name)
     if table.empty:
         abort(f"no evaluations on case set {case_set!r}: run `medselect evaluate` first")
     info = pd.DataFrame(

@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw
 
+from medselect.config import TaskSpec
 from medselect.store import (
     Workspace,
     add_case_set,
@@ -98,7 +99,8 @@ def build_sample_workspace(
     cases = [case_name(i) for i in range(n_cases)]
     case_site = {c: sites[i % len(sites)] for i, c in enumerate(cases)}
     with ws.begin() as conn:
-        put_task(conn, TASK, "segmentation", {"labels": list(CLASSES)})
+        spec = TaskSpec(name=TASK, kind="segmentation", classes=["background", *CLASSES])
+        put_task(conn, TASK, "segmentation", spec.model_dump(mode="json"))
         add_dataset_version(conn, {"id": VERSION, "task": TASK, "description": "sample"}, [
             {"case_id": c, "patient_id": f"p-{c}", "site": case_site[c], "split": "test",
              "image_uris": [f"images/{c}.png"], "label_uri": f"labels/{c}.png",
