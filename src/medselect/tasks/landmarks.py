@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from medselect.config.choices import Loss, TaskKind, resolve
+from medselect.config.choices import Loss, TaskKind
 from medselect.errors import ConfigError, DataError
 from medselect.tasks.base import MetricGoal, Mode, TaskLike, TaskPlugin
 from medselect.tasks.heatmaps import (
@@ -87,10 +87,7 @@ class LandmarksPlugin(TaskPlugin):
         return len(names)
 
     def build_loss(self, name: str, task: TaskLike) -> torch.nn.Module:
-        try:
-            return _LOSSES[resolve(Loss, self.check_loss(name))]()
-        except ValueError as exc:  # pragma: no cover - check_loss lets only known names through
-            raise ConfigError(f"loss: {exc}") from None
+        return _LOSSES[Loss(self.check_loss(name))]()
 
     def prepare_target(self, target: Any, task: TaskLike) -> torch.Tensor:
         """Gaussian maps ``(L, *image size)`` of a :class:`LandmarkTarget` at its own size.
