@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from medselect.cli.context import CLIContext
 from medselect.cli.options import DEFAULT_WORKSPACE, WorkspaceOpt
+
+
+class DemoTask(StrEnum):
+    """The task kinds ``medselect demo`` has an experiment for."""
+
+    SEGMENTATION = "segmentation"
+    LANDMARKS = "landmarks"
 
 
 def demo(
@@ -19,18 +27,20 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="End by serving the dashboard.")
     ] = True,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port.")] = 8000,
+    task: Annotated[
+        DemoTask, typer.Option(help="Task kind the demo trains and selects models for.")
+    ] = DemoTask.SEGMENTATION,
     quick: Annotated[bool, typer.Option(
         "--quick", help="A one-minute look: 32x32 images, 6 cases per site, 2 epochs "
-                        "(task knee-segmentation-quick).")] = False,
+                        "(as its own task, <name>-quick).")] = False,
 ) -> None:
-    """Phantom data -> sweep of 8 configurations -> evaluation -> ranking -> champion ->
-    dashboard."""
+    """Phantom data -> sweep -> evaluation -> ranking -> champion -> dashboard."""
     from medselect.cli.data import print_import
     from medselect.cli.evaluate import evaluation_progress, print_evaluation
     from medselect.cli.rank import load_ranking_inputs, print_report
     from medselect.cli.serve import run_server
     from medselect.cli.sweep import train_sweep
-    from medselect.config import default_demo_experiment
+    from medselect.config import default_demo_experiment, default_landmarks_experiment
     from medselect.dashboard import export_static
     from medselect.data.importer import import_experiment_data
     from medselect.evaluate import evaluate_runs
@@ -40,7 +50,8 @@ def demo(
 
     cli: CLIContext = ctx.obj
     started = time.perf_counter()
-    experiment = default_demo_experiment()
+    experiment = (default_landmarks_experiment() if task is DemoTask.LANDMARKS
+                  else default_demo_experiment())
     if quick:
         _shrink(experiment)
     ws = Workspace.create(workspace)

@@ -29,7 +29,7 @@ from medselect.config.data import (
     SplitFractions,
     SplitSpec,
 )
-from medselect.config.demo import default_demo_experiment
+from medselect.config.demo import default_demo_experiment, default_landmarks_experiment
 from medselect.config.evaluation import DEFAULT_METRICS, EvaluationSpec, NsdTolerance
 from medselect.config.experiment import Experiment
 from medselect.config.loading import dump_experiment, load_experiment, parse_experiment
@@ -72,6 +72,7 @@ __all__ = [
     "UpgradeSpec",
     "config_hash",
     "default_demo_experiment",
+    "default_landmarks_experiment",
     "dump_experiment",
     "load_experiment",
     "parse_experiment",

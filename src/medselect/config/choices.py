@@ -36,6 +36,8 @@ class Loss(StrEnum):
     FOCAL = "focal"
     TVERSKY = "tversky"
     GENERALIZED_DICE = "generalized_dice"
+    MSE = "mse"  # heatmap regression (landmarks)
+    SOFT_ARGMAX = "soft_argmax"  # coordinate L1 through a soft-argmax (landmarks)
 
 
 class Optimizer(StrEnum):

@@ -1,4 +1,5 @@
-"""The experiment ``medselect demo`` runs: knee MR segmentation on the built-in phantom.
+"""The experiments ``medselect demo`` runs: knee MR segmentation (the default) or landmark
+detection on the built-in phantom.
 
 ``examples/knee-segmentation.yaml`` spells out the same experiment with a comment on every
 section; a test keeps the two equal. The sweep is small enough for a laptop CPU: eight
@@ -20,7 +21,10 @@ from medselect.config.sweep import RunOverrides, SearchSpace, SweepSpec
 from medselect.config.task import TaskSpec
 from medselect.config.upgrade import UpgradeSpec
 
-__all__ = ["DEMO_CONFIGS", "default_demo_experiment"]
+__all__ = [
+    "DEMO_CONFIGS", "LANDMARK_DEMO_CONFIGS", "default_demo_experiment",
+    "default_landmarks_experiment",
+]
 
 DEMO_CONFIGS: tuple[tuple[A, L, Aug], ...] = (
     (A.UNET, L.DICE_CE, Aug.NONE),
@@ -80,4 +84,52 @@ def default_demo_experiment() -> Experiment:
             scopes=["global", "per_site"],
         ),
         upgrade=UpgradeSpec(retrain="top_k", top_k=3),
+    )
+
+
+#: The phantom's landmarks (``medselect.data.phantom.KNEE_LANDMARKS``, a layer above config;
+#: a test keeps the two equal).
+DEMO_LANDMARKS = ("femoral_condyle_distal", "tibial_plateau_centre", "patella_centre",
+                  "patella_apex")
+
+LANDMARK_DEMO_CONFIGS: tuple[tuple[A, L, Aug], ...] = (
+    (A.UNET, L.MSE, Aug.NONE),
+    (A.UNET, L.MSE, Aug.LIGHT),
+    (A.UNET, L.SOFT_ARGMAX, Aug.NONE),
+    (A.BASIC_UNET, L.MSE, Aug.NONE),
+)
+"""(architecture, loss, augmentation) of each landmarks demo configuration."""
+
+
+def default_landmarks_experiment() -> Experiment:
+    """The landmarks demo: the four knee landmarks of the phantom as Gaussian heatmaps,
+    ranked and gated by mean radial error (mm, lower is better)."""
+    return Experiment(
+        task=TaskSpec(name="knee-landmarks", kind=TaskKind.LANDMARKS, spatial_dims=2,
+                      landmarks=list(DEMO_LANDMARKS)),
+        data=DataSpec(
+            source=PhantomSource(cases_per_site=20, sites=4, size=64, seed=0, spatial_dims=2),
+            split=SplitSpec(fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
+                            stratify_by="site", seed=0, freeze_reference=True),
+        ),
+        sweep=SweepSpec(
+            name="knee-landmarks-demo",
+            strategy="list",
+            space=SearchSpace(input_size=[(64, 64)], epochs=[30], batch_size=[8], depth=[3],
+                              features=[16], learning_rate=[1e-3]),
+            configs=[RunOverrides(architecture=a, loss=loss, augmentation=aug)
+                     for a, loss, aug in LANDMARK_DEMO_CONFIGS],
+            deterministic=True,
+            workers=1,
+        ),
+        evaluation=EvaluationSpec(
+            case_set="test", metrics=["mre", "radial_error", "sdr_2mm", "sdr_4mm"], overlays=True,
+        ),
+        ranking=RankingSpec(metric="mre", by=["site"]),
+        promotion=PromotionSpec(
+            primary=Criterion(metric="mre", label="mean", margin=0.0),
+            test="bootstrap", alpha=0.05, confidence=0.95, min_cases=5,
+            compare_with="all_versions", scopes=["global", "per_site"],
+        ),
+        upgrade=UpgradeSpec(retrain="top_k", top_k=2),
     )

@@ -4,6 +4,7 @@ Layout under the workspace (paths stored relative to it)::
 
     evaluations/<evaluation_id>/predictions/<case>.png      2D label map (spacing in the file)
     evaluations/<evaluation_id>/predictions/<case>.nii.gz   3D label map
+    evaluations/<evaluation_id>/predictions/<case>.json     landmark points (landmarks tasks)
     evaluations/<evaluation_id>/overlays/<case>.png         overlay; 3D: its two slices side by side
     evaluations/<evaluation_id>/overlays/thumbs/<case>.png  thumbnail for galleries
 
@@ -13,8 +14,9 @@ Every file is written atomically, so an interrupted evaluation leaves whole file
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,7 @@ from medselect.data.loading import LoadedCase
 from medselect.data.writers import write_image
 from medselect.evaluate.overlay import render_overlay, render_volume_overlays, save_png, thumbnail
 from medselect.evaluate.scoring import Points
-from medselect.store import Workspace
+from medselect.store import Workspace, atomic_write_text
 
 EVALUATIONS_DIR = "evaluations"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -59,10 +61,19 @@ class EvaluationFiles:
         write_image(Image(array, spacing=tuple(case.spacing)), self.ws.path(rel))
         return rel
 
+    def write_points(self, case: LoadedCase, points: Mapping[str, Sequence[float]]) -> str:
+        """Write predicted landmarks as JSON ``name -> [x, y(, z)]`` voxel coordinates (the
+        layout of the case's own landmark files); return its uri."""
+        rel = f"{self.folder}/predictions/{file_stem(case.case_id)}.json"
+        text = json.dumps({name: [float(c) for c in xyz] for name, xyz in points.items()},
+                          indent=1)
+        atomic_write_text(self.ws.path(rel), text)
+        return rel
+
     def write_overlay(
         self,
         case: LoadedCase,
-        labels: np.ndarray,
+        labels: np.ndarray | None,
         classes: tuple[str, ...],
         *,
         title: str,
@@ -74,17 +85,20 @@ class EvaluationFiles:
         Args:
             metrics: the case's key values, shown in the margin (None for an unlabelled case).
             points: reference and predicted landmarks in mm (2D only).
+            labels: the predicted label map, None for a landmarks model (no contours are
+                drawn then, not even the reference's).
         """
         image = case.image[0]
+        reference = case.label if labels is not None else None
         if image.ndim == 2:
-            overlay = render_overlay(image, reference=case.label, prediction=labels,
+            overlay = render_overlay(image, reference=reference, prediction=labels,
                                      spacing=case.spacing, classes=classes, metrics=metrics,
                                      title=title, landmarks_ref=points[0],
                                      landmarks_pred=points[1])
             small = thumbnail(overlay)
         else:
             slices = [img for _, img in render_volume_overlays(
-                image, case.label, labels, case.spacing, classes, metrics=metrics, title=title)]
+                image, reference, labels, case.spacing, classes, metrics=metrics, title=title)]
             overlay, small = _side_by_side(slices), thumbnail(slices[0])
         stem = file_stem(case.case_id)
         rel = f"{self.folder}/overlays/{stem}.png"

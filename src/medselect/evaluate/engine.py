@@ -28,7 +28,7 @@ from medselect.evaluate.ids import evaluation_id
 from medselect.evaluate.policy import MetricPolicy
 from medselect.evaluate.predictors import CaseFailure, Prediction, Predictor
 from medselect.evaluate.results import EvaluationReport, ModelOutcome
-from medselect.evaluate.scoring import null_rows, score_case
+from medselect.evaluate.scoring import has_reference, null_rows, predicted_points, score_case
 from medselect.metrics import MEAN_LABEL
 from medselect.store import (
     Workspace,
@@ -135,21 +135,28 @@ class _Job:
     def record(self, case: LoadedCase, prediction: Prediction, policy: MetricPolicy,
                overlays: bool) -> None:
         """Write the case's files and keep its rows; a failure is kept as the case's row."""
+        labelled = has_reference(case, policy)
         if isinstance(prediction, CaseFailure):
-            self.fail(case.case_id, case.label is not None, prediction, policy)
+            self.fail(case.case_id, labelled, prediction, policy)
             return
         try:
-            uri = self.files.write_prediction(case, prediction)
-            score = score_case(prediction, case, policy) if case.label is not None else None
+            if policy.predicts_points:
+                points = predicted_points(prediction, case, policy.landmarks)
+                uri = self.files.write_points(case, dict(zip(policy.landmarks, prediction,
+                                                             strict=True)))
+            else:
+                points, uri = None, self.files.write_prediction(case, prediction)
+            score = score_case(prediction, case, policy) if labelled else None
             overlay = thumb = None
             if overlays:
                 overlay, thumb = self.files.write_overlay(
-                    case, prediction, policy.classes, title=f"{case.case_id} / {self.model_ref}",
+                    case, None if policy.predicts_points else prediction, policy.classes,
+                    title=f"{case.case_id} / {self.model_ref}",
                     metrics=score.summary(policy) if score else None,
-                    points=(score.ref_points, score.pred_points) if score else (None, None))
+                    points=(score.ref_points, score.pred_points) if score else (None, points))
         except (MedselectError, ValueError, OSError) as exc:
             message = f"case {case.case_id!r}: {type(exc).__name__}: {exc}".splitlines()[0]
-            self.fail(case.case_id, case.label is not None, CaseFailure("error", message), policy)
+            self.fail(case.case_id, labelled, CaseFailure("error", message), policy)
             return
         if score is not None:
             self.metric_rows += score.rows(case.case_id)

@@ -37,6 +37,8 @@ class MetricPolicy:
         landmarks: landmark names whose points are the centroids of the classes of the same
             name (landmark metrics of a segmentation task); empty when none are evaluated.
         sliding_window: trained models predict with sliding windows instead of resizing.
+        predicts_points: predictions are landmark points (``(landmarks, ndim)`` voxel
+            coordinates in ``landmarks`` order: a landmarks task), not label maps.
     """
 
     metrics: tuple[str, ...]
@@ -44,6 +46,7 @@ class MetricPolicy:
     nsd_tolerance_mm: Mapping[str, float] = field(default_factory=dict)
     landmarks: tuple[str, ...] = ()
     sliding_window: bool = False
+    predicts_points: bool = False
 
     @classmethod
     def for_task(
@@ -56,11 +59,16 @@ class MetricPolicy:
                 computed per case, or does not fit the task (landmark metrics need landmarks
                 that are class names).
         """
-        if task.kind is not TaskKind.SEGMENTATION:
+        if task.kind not in (TaskKind.SEGMENTATION, TaskKind.LANDMARKS):
             raise ConfigError(f"task {task.name!r}: evaluating {task.kind} tasks is not "
-                              f"supported yet; only segmentation tasks can be evaluated")
+                              f"supported yet; only segmentation and landmarks tasks can be "
+                              f"evaluated")
         if spec is None:
             spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task.kind]))
+        if task.kind is TaskKind.LANDMARKS:
+            return cls(metrics=tuple(_check_point_metric(name, task) for name in spec.metrics),
+                       classes=(), landmarks=tuple(task.landmarks),
+                       sliding_window=sliding_window, predicts_points=True)
         foreground = tuple(task.foreground)
         metrics = tuple(_check_metric(name, task) for name in spec.metrics)
         wants_points = any(get_metric(m).family is Family.LANDMARKS for m in metrics)
@@ -75,8 +83,9 @@ class MetricPolicy:
 
     @property
     def key_metric(self) -> str:
-        """The metric summaries and overlays lead with: the first one listed."""
-        return self.metrics[0]
+        """The metric summaries and overlays lead with: the first one listed with a per-case
+        mean (``radial_error``, one row per landmark, gives way to ``mre``)."""
+        return next((m for m in self.metrics if m != RADIAL_ERROR), self.metrics[0])
 
     @property
     def segmentation_metrics(self) -> list[str]:
@@ -112,6 +121,8 @@ class MetricPolicy:
             "landmarks": list(self.landmarks),
             "nsd_tolerance_mm": dict(self.nsd_tolerance_mm),
             "inference": {"sliding_window": self.sliding_window},
+            # only landmark tasks carry the key, so segmentation evaluation ids are unchanged
+            **({"predictions": "points"} if self.predicts_points else {}),
         }
 
 
@@ -132,4 +143,13 @@ def _check_metric(name: str, task: TaskSpec) -> str:
         raise ConfigError(f"evaluation.metrics: {name!r} is a {spec.family} metric and task "
                           f"{task.name!r} is a segmentation task; choose from "
                           f"{', '.join(SEGMENTATION_METRICS)}")
+    return name
+
+
+def _check_point_metric(name: str, task: TaskSpec) -> str:
+    spec = get_metric(name)
+    if spec.family is not Family.LANDMARKS or not spec.per_case:
+        raise ConfigError(f"evaluation.metrics: {name!r} is not a per-case landmark metric and "
+                          f"task {task.name!r} is a landmarks task; choose from radial_error, "
+                          f"mre and the sdr_* rates")
     return name

@@ -3,8 +3,9 @@
 Segmentation metrics come from :func:`medselect.metrics.segmentation_metrics` (per foreground
 class and their mean). Landmark metrics of a segmentation task compare the centroids of the
 predicted classes named like the landmarks with the case's reference points; landmark files
-hold voxel indices, metrics take mm (index x spacing). A case without landmark points gets NULL
-landmark values (undefined), not the empty-point policy, which is for a missing point.
+hold voxel indices, metrics take mm (index x spacing). A landmarks task's model predicts the
+points themselves (voxel coordinates at the image's own size). A case without landmark points
+gets NULL landmark values (undefined), not the empty-point policy, which is for a missing point.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from medselect.data.loading import LoadedCase
+from medselect.errors import DataError
 from medselect.evaluate.policy import MetricPolicy
 from medselect.metrics import (
     MEAN_LABEL,
@@ -52,9 +54,16 @@ class CaseScore:
 def score_case(prediction: np.ndarray, case: LoadedCase, policy: MetricPolicy) -> CaseScore:
     """Every metric of ``policy`` for one labelled case.
 
+    Args:
+        prediction: a label map, or for ``policy.predicts_points`` the ``(landmarks, ndim)``
+            voxel coordinates of :func:`predicted_points`' input.
+
     Raises:
         DataError: the prediction does not fit the reference (shape, label values).
     """
+    if policy.predicts_points:
+        pred = predicted_points(prediction, case, policy.landmarks)
+        return _score_points(pred, case, policy, tuple(case.image.shape[1:]))
     if case.label is None:
         raise ValueError(f"case {case.case_id!r} has no label; only labelled cases are scored")
     values: list[MetricValue] = []
@@ -65,14 +74,39 @@ def score_case(prediction: np.ndarray, case: LoadedCase, policy: MetricPolicy) -
                                        nsd_tolerance_mm=tolerance)
     if not policy.landmark_metrics:
         return CaseScore(values)
-    ref = reference_points(case, policy.landmarks)
     centroids = centroids_from_labels(prediction, case.spacing, policy.classes)
     pred = {name: centroids[name] for name in policy.landmarks}
+    return _score_points(pred, case, policy, prediction.shape, values)
+
+
+def has_reference(case: LoadedCase, policy: MetricPolicy) -> bool:
+    """Whether ``case`` can be scored: its landmarks for point predictions, else its label."""
+    return (case.landmarks is not None) if policy.predicts_points else case.label is not None
+
+
+def predicted_points(points: np.ndarray, case: LoadedCase, names: Sequence[str]) -> Points:
+    """A ``(landmarks, ndim)`` array of voxel coordinates as name -> point in mm.
+
+    Raises:
+        DataError: the array does not hold one point per landmark in the image's dimensions.
+    """
+    array = np.asarray(points, dtype=float)
+    if array.shape != (len(names), len(case.spacing)):
+        raise DataError(f"case {case.case_id!r}: predicted points have shape {array.shape}, "
+                        f"expected ({len(names)}, {len(case.spacing)}): one point per landmark")
+    return {name: _to_mm(point, case.spacing) for name, point in zip(names, array, strict=True)}
+
+
+def _score_points(pred: Points, case: LoadedCase, policy: MetricPolicy,
+                  shape: Sequence[int], values: list[MetricValue] | None = None) -> CaseScore:
+    """``values`` plus the landmark metrics of ``pred`` against the case's points (mm)."""
+    values = list(values or [])
+    ref = reference_points(case, policy.landmarks)
     if ref is None:
         values += [MetricValue(m, label, math.nan) for m, label in policy.labelled_rows()
                    if m in policy.landmark_metrics]
         return CaseScore(values, None, pred)
-    diagonal = image_diagonal_mm(prediction.shape, case.spacing)
+    diagonal = image_diagonal_mm(shape, case.spacing)
     wanted = set(policy.landmark_metrics)
     values += [v for v in landmark_metrics(pred, ref, policy.landmarks, image_diagonal_mm=diagonal)
                if v.metric in wanted]

@@ -133,6 +133,20 @@ class TaskPlugin(ABC):
             DataError: the target does not fit the task (shape, classes).
         """
 
+    def prepare_resized_target(
+        self, target: Any, task: TaskLike, image_size: Sequence[int], input_size: Sequence[int]
+    ) -> torch.Tensor:
+        """One case's target for an image of ``image_size`` resized to ``input_size``.
+
+        The default is :meth:`prepare_target`, which the dataset then resizes per
+        :attr:`target_mode`; plugins whose targets are drawn rather than resampled (landmark
+        heatmaps) override it to draw them on the input grid directly.
+
+        Raises:
+            DataError: the target does not fit the task.
+        """
+        return self.prepare_target(target, task)
+
     @abstractmethod
     def decode(self, logits: torch.Tensor) -> np.ndarray:
         """A batch of logits ``(B, C, ...)`` as predictions, one per batch item."""

@@ -30,6 +30,9 @@ _LABEL_MAP_LOSSES: dict[Loss, tuple[type[torch.nn.Module], dict[str, Any]]] = {
     Loss.GENERALIZED_DICE: (losses.GeneralizedDiceLoss, {"softmax": True}),
 }
 
+#: The loss names that compare logits with a label map (segmentation's losses).
+LABEL_MAP_LOSSES: tuple[str, ...] = tuple(loss.value for loss in _LABEL_MAP_LOSSES)
+
 
 def label_map_loss(name: Loss | str) -> torch.nn.Module:
     """The MONAI loss ``name`` for logits against an integer label map.
@@ -41,5 +44,10 @@ def label_map_loss(name: Loss | str) -> torch.nn.Module:
         loss = resolve(Loss, name)
     except ValueError as exc:
         raise ConfigError(f"loss: {exc}") from None
+    if loss not in _LABEL_MAP_LOSSES:
+        raise ConfigError(
+            f"loss: {loss.value!r} does not take a label map; use one of "
+            f"{', '.join(LABEL_MAP_LOSSES)}"
+        )
     cls, options = _LABEL_MAP_LOSSES[loss]
     return cls(to_onehot_y=True, **options)

@@ -17,11 +17,15 @@ from importlib.metadata import EntryPoint, entry_points
 
 from medselect.errors import ConfigError
 from medselect.tasks.base import TaskPlugin
+from medselect.tasks.landmarks import LandmarksPlugin
 from medselect.tasks.segmentation import SegmentationPlugin
 
 ENTRY_POINT_GROUP = "medselect.tasks"
 
-_BUILTIN: dict[str, type[TaskPlugin]] = {SegmentationPlugin.kind: SegmentationPlugin}
+_BUILTIN: dict[str, type[TaskPlugin]] = {
+    SegmentationPlugin.kind: SegmentationPlugin,
+    LandmarksPlugin.kind: LandmarksPlugin,
+}
 
 
 def available_task_kinds() -> list[str]:

@@ -15,17 +15,17 @@ import torch
 from monai.metrics import DiceMetric
 from monai.networks.utils import one_hot
 
-from medselect.config.choices import Loss, TaskKind
+from medselect.config.choices import TaskKind
 from medselect.errors import ConfigError, DataError
 from medselect.tasks.base import MetricGoal, Mode, TaskLike, TaskPlugin
-from medselect.tasks.losses import label_map_loss
+from medselect.tasks.losses import LABEL_MAP_LOSSES, label_map_loss
 
 
 class SegmentationPlugin(TaskPlugin):
     """Label maps in, softmax logits out, mean foreground Dice as the validation signal."""
 
     kind = TaskKind.SEGMENTATION.value
-    losses = tuple(loss.value for loss in Loss)
+    losses = LABEL_MAP_LOSSES
     metrics: ClassVar[Mapping[str, Mode]] = {"val_dice": "max"}
     primary_metric = MetricGoal("val_dice", "max")
     target_mode = "nearest"

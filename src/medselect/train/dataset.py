@@ -157,7 +157,9 @@ def build_dataset(
     items = []
     for case_id, image, target in zip(data.case_ids, data.images, data.targets, strict=True):
         try:
-            label = plugin.prepare_target(target, task)
+            label = plugin.prepare_resized_target(
+                target, task, tuple(np.shape(image))[1:], config.input_size
+            )
         except DataError as exc:
             raise DataError(f"case {case_id!r}: {exc}") from exc
         if mode is not None:

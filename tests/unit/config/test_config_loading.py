@@ -71,6 +71,16 @@ def test_demo_default_is_the_knee_task_with_eight_distinct_configs():
         assert len({c[field] for c in configs}) >= 3
 
 
+def test_landmarks_demo_names_the_phantoms_landmarks_and_ranks_by_mre():
+    from medselect.config import default_landmarks_experiment
+    from medselect.data.phantom import KNEE_LANDMARKS
+
+    demo = default_landmarks_experiment()
+    assert demo.task.kind == "landmarks" and demo.task.landmarks == list(KNEE_LANDMARKS)
+    assert {c["loss"] for c in demo.sweep.config_dicts()} == {"mse", "soft_argmax"}
+    assert demo.ranking.metric == demo.promotion.primary.metric == "mre"
+
+
 @pytest.mark.parametrize("source", [EXAMPLE, None])
 def test_round_trip_load_dump_load(tmp_path, source):
     first = load_experiment(source) if source else parse_experiment(MINIMAL, "minimal.yaml")

@@ -107,3 +107,27 @@ def test_case_ids_become_safe_distinct_file_names():
     assert file_stem("site-a_p001.v2") == "site-a_p001.v2"
     assert file_stem("a/b") != file_stem("a:b") and "/" not in file_stem("a/b")
     assert not file_stem("../x").startswith(".")
+
+
+LANDMARK_TASK = TaskSpec(name="knee-lm", kind="landmarks", landmarks=["apex", "base"])
+
+
+def test_a_landmarks_task_scores_predicted_points_in_mm():
+    policy = MetricPolicy.for_task(LANDMARK_TASK)
+    assert policy.predicts_points and policy.key_metric == "mre"
+    assert policy.labelled_rows()[:2] == [("radial_error", "apex"), ("radial_error", "base")]
+    case = LoadedCase("c1", np.zeros((1, 8, 8), np.float32), spacing=(0.5, 2.0),
+                      landmarks={"apex": (1.0, 1.0), "base": (6.0, 6.0)})
+    # apex is 4 voxels off along x (2 mm), base 1 voxel off along y (2 mm)
+    score = score_case(np.array([[5.0, 1.0], [6.0, 7.0]]), case, policy)
+    values = {(v.metric, v.label): v.value for v in score.values}
+    assert values[("radial_error", "apex")] == pytest.approx(2.0)
+    assert values[("radial_error", "base")] == pytest.approx(2.0)
+    assert values[("mre", "mean")] == pytest.approx(2.0)
+    assert values[("sdr_2mm", "mean")] == 100.0
+    assert score.pred_points == {"apex": (2.5, 2.0), "base": (3.0, 14.0)}
+
+
+def test_a_landmarks_task_refuses_segmentation_metrics():
+    with pytest.raises(ConfigError, match="'dice' is not a per-case landmark metric"):
+        MetricPolicy.for_task(LANDMARK_TASK, EvaluationSpec(metrics=["dice"]))

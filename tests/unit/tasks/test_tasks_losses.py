@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medselect.config.choices import Loss
 from medselect.errors import ConfigError
-from medselect.tasks.losses import label_map_loss
+from medselect.tasks.losses import LABEL_MAP_LOSSES, label_map_loss
 
 # A 2x2 label map with one pixel of each of 3 classes (and one more background).
 LABEL = torch.tensor([[[[0.0, 1.0], [2.0, 0.0]]]])
@@ -19,7 +18,7 @@ def confident(label: torch.Tensor, n_classes: int = 3, margin: float = 8.0) -> t
     return margin * onehot.movedim(-1, 1).float()
 
 
-@pytest.mark.parametrize("name", list(Loss))
+@pytest.mark.parametrize("name", LABEL_MAP_LOSSES)
 def test_every_loss_runs_a_backward_step_and_prefers_the_truth(name):
     loss = label_map_loss(name)
     logits = torch.zeros(1, 3, 2, 2, requires_grad=True)
@@ -39,3 +38,8 @@ def test_names_are_resolved_case_insensitively():
 def test_unknown_loss_names_the_field_and_suggests():
     with pytest.raises(ConfigError, match=r"loss: unknown loss 'dice_cee'; did you mean 'dice_ce'"):
         label_map_loss("dice_cee")
+
+
+def test_a_heatmap_loss_is_refused_for_label_maps():
+    with pytest.raises(ConfigError, match=r"loss: 'mse' does not take a label map"):
+        label_map_loss("mse")

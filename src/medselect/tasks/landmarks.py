@@ -1,0 +1,163 @@
+"""Landmark detection by heatmap regression: one output channel per landmark.
+
+A case's points (voxel index coordinates, ``LoadedCase.landmarks``) become Gaussian maps drawn
+directly on the network's input grid: the points move as the whole-image resize of
+:mod:`medselect.train.dataset` moves pixels (``align_corners=False``: the centre of pixel ``i``
+of ``n`` lands at ``(i + 0.5) * m / n - 0.5`` of ``m``), and ``sigma`` is in input pixels.
+Geometric augmentation then moves the maps with the image (``target_mode = "bilinear"``).
+
+``val_mre`` is the mean radial error in **input pixels** (training sees no spacing); the
+per-case errors in mm that rank models come from ``medselect.evaluate``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from medselect.config.choices import Loss, TaskKind
+from medselect.errors import ConfigError, DataError
+from medselect.tasks.base import MetricGoal, Mode, TaskLike, TaskPlugin
+from medselect.tasks.heatmaps import (
+    HeatmapMSELoss,
+    SoftArgmaxLoss,
+    decode_points,
+    gaussian_heatmaps,
+    heatmap_centroids,
+)
+
+Decoding = Literal["argmax", "soft_argmax"]
+
+_LOSSES: dict[Loss, type[torch.nn.Module]] = {
+    Loss.MSE: HeatmapMSELoss,
+    Loss.SOFT_ARGMAX: SoftArgmaxLoss,
+}
+
+
+@dataclass(frozen=True)
+class LandmarkTarget:
+    """A case's points with the size of the image they index.
+
+    Args:
+        points: ``name -> (x, y[, z])`` voxel index coordinates.
+        image_size: the image's spatial shape.
+    """
+
+    points: Mapping[str, Sequence[float]]
+    image_size: tuple[int, ...]
+
+
+class LandmarksPlugin(TaskPlugin):
+    """Points in, one heatmap per landmark out, mean radial error as the validation signal.
+
+    Args:
+        sigma: standard deviation of the target Gaussians, in input pixels.
+        decoding: ``soft_argmax`` (argmax refined by a local soft-argmax, sub-pixel) or
+            ``argmax`` (whole pixels).
+    """
+
+    kind = TaskKind.LANDMARKS.value
+    losses = tuple(loss.value for loss in _LOSSES)
+    metrics: ClassVar[Mapping[str, Mode]] = {"val_mre": "min"}
+    primary_metric = MetricGoal("val_mre", "min")
+    target_mode = "bilinear"
+    target_attribute = "landmarks"
+
+    def __init__(self, sigma: float = 2.0, decoding: Decoding = "soft_argmax") -> None:
+        if not sigma > 0:
+            raise ConfigError(f"landmark heatmap sigma must be positive, got {sigma}")
+        if decoding not in ("argmax", "soft_argmax"):
+            raise ConfigError(
+                f"landmark decoding must be 'argmax' or 'soft_argmax', got {decoding!r}"
+            )
+        self.sigma = float(sigma)
+        self.decoding = decoding
+
+    def out_channels(self, task: TaskLike) -> int:
+        names = list(getattr(task, "landmarks", ()))
+        if not names:
+            raise ConfigError(
+                "task.landmarks: a landmarks task needs the names of its points; list them"
+            )
+        return len(names)
+
+    def build_loss(self, name: str, task: TaskLike) -> torch.nn.Module:
+        return _LOSSES[Loss(self.check_loss(name))]()
+
+    def prepare_target(self, target: Any, task: TaskLike) -> torch.Tensor:
+        """Gaussian maps ``(L, *image size)`` of a :class:`LandmarkTarget` at its own size.
+
+        Raises:
+            DataError: the target is not a LandmarkTarget, or lacks a landmark of the task.
+        """
+        if not isinstance(target, LandmarkTarget):
+            raise DataError(
+                f"landmark targets need the image size; got {type(target).__name__}, give a "
+                "LandmarkTarget(points, image_size)"
+            )
+        size = target.image_size
+        return self.prepare_resized_target(target.points, task, size, size)
+
+    def prepare_resized_target(
+        self, target: Any, task: TaskLike, image_size: Sequence[int], input_size: Sequence[int]
+    ) -> torch.Tensor:
+        """Gaussian maps ``(L, *input_size)`` of the case's points moved onto the input grid.
+
+        Raises:
+            DataError: a landmark of the task is missing or has the wrong number of axes.
+        """
+        points = target.points if isinstance(target, LandmarkTarget) else target
+        array = self._points(points, task)
+        scale = torch.tensor([m / n for m, n in zip(input_size, image_size, strict=True)])
+        moved = (torch.as_tensor(array, dtype=torch.float32) + 0.5) * scale - 0.5
+        return gaussian_heatmaps(moved, tuple(input_size), self.sigma)
+
+    def decode(self, logits: torch.Tensor) -> np.ndarray:
+        """``(B, L, *spatial)`` maps -> ``(B, L, D)`` points in pixel index coordinates."""
+        points = decode_points(logits, refine=self.decoding == "soft_argmax",
+                               radius=math.ceil(3 * self.sigma))
+        return points.cpu().numpy().astype(np.float64)
+
+    def validation_metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        """``val_mre``: mean distance (input pixels) of decoded points to the targets' centres.
+
+        NaN when no target point lies in the images (all moved out by augmentation).
+        """
+        reference, valid = heatmap_centroids(target.float())
+        predicted = torch.as_tensor(self.decode(logits), dtype=torch.float32)
+        errors = torch.linalg.vector_norm(predicted - reference.cpu(), dim=2)[valid.cpu()]
+        return {"val_mre": float(errors.mean()) if errors.numel() else float("nan")}
+
+    def example_target(self, task: TaskLike, spatial_size: Sequence[int], seed: int) -> Any:
+        """Random points away from the border, one per landmark of ``task``."""
+        rng = np.random.default_rng(seed)
+        names = list(task.landmarks)
+        points = {name: tuple(float(rng.uniform(2, n - 3)) for n in spatial_size)
+                  for name in names}
+        return LandmarkTarget(points, tuple(int(n) for n in spatial_size))
+
+    def _points(self, points: Any, task: TaskLike) -> np.ndarray:
+        if not isinstance(points, Mapping):
+            raise DataError(
+                f"landmarks must map each name to (x, y[, z]) voxel coordinates, got "
+                f"{type(points).__name__}"
+            )
+        names = list(task.landmarks)
+        missing = [name for name in names if points.get(name) is None]
+        if missing:
+            raise DataError(
+                f"landmarks {missing} of the task are missing (the case has "
+                f"{sorted(points)}); give every landmark of task.landmarks"
+            )
+        array = np.asarray([points[name] for name in names], dtype=np.float64)
+        if array.shape[1] != task.spatial_dims:
+            raise DataError(
+                f"landmarks have {array.shape[1]} coordinates but the task is "
+                f"{task.spatial_dims}D"
+            )
+        return array
