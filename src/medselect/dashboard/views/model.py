@@ -170,9 +170,14 @@ def gallery_row(
     )
 
 
+#: Epoch records that are bookkeeping, not learning: kept off the loss/metric chart.
+NOT_CURVES = frozenset({"epoch_time_s", "learning_rate"})
+
+
 def training_curves(conn: sa.Connection, run_id: str) -> list[Curve]:
-    """One curve per epoch metric (train_loss, val_loss, val_dice, ...)."""
+    """One curve per loss and validation metric (train_loss, val_loss, val_dice, ...)."""
     frame = pd.DataFrame(get_epoch_metrics(conn, run_id), columns=["epoch", "name", "value"])
+    frame = frame[~frame["name"].isin(NOT_CURVES)]
     return [Curve(name=name, epochs=group["epoch"].tolist(),
                   values=[queries.number(v) for v in group["value"]])
             for name, group in frame.groupby("name", sort=True)]
