@@ -27,6 +27,8 @@ class Architecture(StrEnum):
     DYNUNET = "dynunet"
     UNETR = "unetr"
     SWIN_UNETR = "swin_unetr"
+    DENSENET121 = "densenet121"  # image-level (classification)
+    RESNET18 = "resnet18"  # image-level (classification)
 
 
 class Loss(StrEnum):
@@ -38,6 +40,7 @@ class Loss(StrEnum):
     GENERALIZED_DICE = "generalized_dice"
     MSE = "mse"  # heatmap regression (landmarks)
     SOFT_ARGMAX = "soft_argmax"  # coordinate L1 through a soft-argmax (landmarks)
+    CE = "ce"  # cross-entropy of image-level class logits (classification)
 
 
 class Optimizer(StrEnum):

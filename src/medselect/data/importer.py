@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from medselect.config import Experiment, SplitSpec, TaskSpec
+from medselect.config import Experiment, SplitSpec, TaskKind, TaskSpec
 from medselect.data.case import CaseRecord
 from medselect.data.check import check_dataset
 from medselect.data.leakage import require_no_leakage, require_no_split_leakage
@@ -86,7 +86,7 @@ def import_dataset(
     """
     source_name = str((source or {}).get("path", task.name))
     split = split or SplitSpec()
-    problems = check_dataset(records, list(task.classes) or None, spatial_dims=task.spatial_dims)
+    problems = check_dataset(records, _label_classes(task), spatial_dims=task.spatial_dims)
     if problems:
         raise DatasetInvalid(problems, source=source_name)
     with ws.connect() as conn:
@@ -161,7 +161,7 @@ def import_case_set(
         DatasetInvalid: a case or file is unusable (every problem is listed).
         LeakageError: a case's patient or image is in the training data of the task's models.
     """
-    problems = check_dataset(records, list(task.classes) or None, spatial_dims=task.spatial_dims)
+    problems = check_dataset(records, _label_classes(task), spatial_dims=task.spatial_dims)
     if problems:
         raise DatasetInvalid(problems, source=str((source or {}).get("path", name)))
     records = [replace(r, split="test", site=site if site and r.site == "default" else r.site)
@@ -297,3 +297,11 @@ def import_experiment_data(ws: Workspace, experiment: Experiment) -> ImportResul
         ws, experiment.task, data.records, split=experiment.data.split,
         source=data.describe(), description=f"{data.kind} {data.path.name}",
     )
+
+
+def _label_classes(task: TaskSpec) -> list[str] | None:
+    """The classes label maps are checked against: a classification task's classes name its
+    image-level targets (checked when training), not the values of the anatomy label maps."""
+    if task.kind is TaskKind.CLASSIFICATION:
+        return None
+    return list(task.classes) or None

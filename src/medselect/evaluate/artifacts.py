@@ -4,7 +4,8 @@ Layout under the workspace (paths stored relative to it)::
 
     evaluations/<evaluation_id>/predictions/<case>.png      2D label map (spacing in the file)
     evaluations/<evaluation_id>/predictions/<case>.nii.gz   3D label map
-    evaluations/<evaluation_id>/predictions/<case>.json     landmark points (landmarks tasks)
+    evaluations/<evaluation_id>/predictions/<case>.json     landmark points (landmarks tasks) or
+                                                            class probabilities (classification)
     evaluations/<evaluation_id>/overlays/<case>.png         overlay; 3D: its two slices side by side
     evaluations/<evaluation_id>/overlays/thumbs/<case>.png  thumbnail for galleries
 
@@ -70,6 +71,16 @@ class EvaluationFiles:
         atomic_write_text(self.ws.path(rel), text)
         return rel
 
+    def write_probabilities(self, case: LoadedCase, probabilities: Sequence[float],
+                            classes: Sequence[str]) -> str:
+        """Write predicted class probabilities as JSON ``class -> probability``; return its
+        uri."""
+        rel = f"{self.folder}/predictions/{file_stem(case.case_id)}.json"
+        text = json.dumps({name: float(p) for name, p in zip(classes, probabilities, strict=True)},
+                          indent=1)
+        atomic_write_text(self.ws.path(rel), text)
+        return rel
+
     def write_overlay(
         self,
         case: LoadedCase,
@@ -85,8 +96,8 @@ class EvaluationFiles:
         Args:
             metrics: the case's key values, shown in the margin (None for an unlabelled case).
             points: reference and predicted landmarks in mm (2D only).
-            labels: the predicted label map, None for a landmarks model (no contours are
-                drawn then, not even the reference's).
+            labels: the predicted label map, None for a landmarks or classification model
+                (no contours are drawn then, not even the reference's).
         """
         image = case.image[0]
         reference = case.label if labels is not None else None

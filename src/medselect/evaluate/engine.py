@@ -28,8 +28,13 @@ from medselect.evaluate.ids import evaluation_id
 from medselect.evaluate.policy import MetricPolicy
 from medselect.evaluate.predictors import CaseFailure, Prediction, Predictor
 from medselect.evaluate.results import EvaluationReport, ModelOutcome
-from medselect.evaluate.scoring import has_reference, null_rows, predicted_points, score_case
-from medselect.metrics import MEAN_LABEL
+from medselect.evaluate.scoring import (
+    class_caption,
+    has_reference,
+    null_rows,
+    predicted_points,
+    score_case,
+)
 from medselect.store import (
     Workspace,
     case_metric_table,
@@ -139,19 +144,25 @@ class _Job:
         if isinstance(prediction, CaseFailure):
             self.fail(case.case_id, labelled, prediction, policy)
             return
+        title = f"{case.case_id} / {self.model_ref}"
         try:
+            points = None
             if policy.predicts_points:
                 points = predicted_points(prediction, case, policy.landmarks)
                 uri = self.files.write_points(case, dict(zip(policy.landmarks, prediction,
                                                              strict=True)))
+            elif policy.predicts_probabilities:
+                uri = self.files.write_probabilities(case, prediction, policy.classes)
+                title += f": {class_caption(prediction, case, policy.classes)}"
             else:
-                points, uri = None, self.files.write_prediction(case, prediction)
+                uri = self.files.write_prediction(case, prediction)
             score = score_case(prediction, case, policy) if labelled else None
             overlay = thumb = None
             if overlays:
+                dense = not (policy.predicts_points or policy.predicts_probabilities)
                 overlay, thumb = self.files.write_overlay(
-                    case, None if policy.predicts_points else prediction, policy.classes,
-                    title=f"{case.case_id} / {self.model_ref}",
+                    case, prediction if dense else None, policy.classes if dense else (),
+                    title=title,
                     metrics=score.summary(policy) if score else None,
                     points=(score.ref_points, score.pred_points) if score else (None, points))
         except (MedselectError, ValueError, OSError) as exc:
@@ -240,7 +251,7 @@ def _record_finished(ws: Workspace, job: _Job, policy: MetricPolicy,
         replace_case_metrics(conn, job.evaluation_id, job.metric_rows)
         replace_predictions(conn, job.evaluation_id, job.predictions)
     key = [r["value"] for r in job.metric_rows
-           if r["metric"] == policy.key_metric and r["label"] == MEAN_LABEL]
+           if r["metric"] == policy.key_metric and r["label"] == policy.key_label]
     return _outcome(job.model_ref, job.evaluation_id, "finished", job.files.folder, n_cases,
                     job.predictions, policy.key_metric, key, duration_s=job.seconds)
 
@@ -272,7 +283,7 @@ def _reused(ws: Workspace, stored: Mapping[str, Any], case_set: Mapping[str, Any
     with ws.connect() as conn:
         predictions = get_predictions(conn, stored["id"])
         table = case_metric_table(conn, case_set=case_set["id"], model_refs=[stored["model_ref"]],
-                                  metrics=[policy.key_metric], labels=[MEAN_LABEL])
+                                  metrics=[policy.key_metric], labels=[policy.key_label])
     folder = EvaluationFiles(ws, stored["id"]).folder
     return _outcome(stored["model_ref"], stored["id"], "reused", folder, n_cases, predictions,
                     policy.key_metric, table["value"].tolist())

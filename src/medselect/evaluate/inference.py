@@ -34,7 +34,8 @@ def predict_labels(
     sliding_window: bool = False,
     shared: dict | None = None,
 ) -> list[np.ndarray]:
-    """Label maps of ``images`` (``(C, *spatial)`` raw intensities), each at its own size.
+    """Label maps of ``images`` (``(C, *spatial)`` raw intensities), each at its own size, or
+    for an image-level (classification) network each image's ``(classes,)`` probabilities.
 
     Args:
         sliding_window: predict images larger than ``config.input_size`` with sliding windows.
@@ -81,8 +82,9 @@ def _by_shape(images: Sequence[np.ndarray], batch: list[int]) -> dict[tuple[int,
 
 
 def _resize_logits(logits: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """``(B, C, *input)`` logits resized to ``(B, C, *shape)``, every item as ``train.predict``."""
-    if tuple(logits.shape[2:]) == shape:
+    """``(B, C, *input)`` logits resized to ``(B, C, *shape)``, every item as ``train.predict``;
+    image-level ``(B, C)`` logits (classification) have no size and are returned as they are."""
+    if logits.ndim == 2 or tuple(logits.shape[2:]) == shape:
         return logits
     batch, channels = logits.shape[:2]
     flat = resize(logits.reshape(batch * channels, *logits.shape[2:]), shape)

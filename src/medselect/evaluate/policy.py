@@ -21,7 +21,7 @@ from typing import Any
 
 from medselect.config import DEFAULT_METRICS, EvaluationSpec, TaskKind, TaskSpec
 from medselect.errors import ConfigError
-from medselect.metrics import MEAN_LABEL, SEGMENTATION_METRICS, Family, get_metric
+from medselect.metrics import CASE_LABEL, MEAN_LABEL, SEGMENTATION_METRICS, Family, get_metric
 
 RADIAL_ERROR = "radial_error"  # the one landmark metric with a row per landmark
 
@@ -32,13 +32,16 @@ class MetricPolicy:
 
     Args:
         metrics: metric names in report order; the first is the key metric (summaries, overlays).
-        classes: foreground class names; ``classes[i]`` is label value ``i + 1``.
+        classes: foreground class names; ``classes[i]`` is label value ``i + 1``. For a
+            classification task every class, ``classes[i]`` being class index ``i``.
         nsd_tolerance_mm: NSD tolerance in mm per class.
         landmarks: landmark names whose points are the centroids of the classes of the same
             name (landmark metrics of a segmentation task); empty when none are evaluated.
         sliding_window: trained models predict with sliding windows instead of resizing.
         predicts_points: predictions are landmark points (``(landmarks, ndim)`` voxel
             coordinates in ``landmarks`` order: a landmarks task), not label maps.
+        predicts_probabilities: predictions are ``(classes,)`` class probabilities (a
+            classification task), scored against the case's target class.
     """
 
     metrics: tuple[str, ...]
@@ -47,6 +50,7 @@ class MetricPolicy:
     landmarks: tuple[str, ...] = ()
     sliding_window: bool = False
     predicts_points: bool = False
+    predicts_probabilities: bool = False
 
     @classmethod
     def for_task(
@@ -59,12 +63,16 @@ class MetricPolicy:
                 computed per case, or does not fit the task (landmark metrics need landmarks
                 that are class names).
         """
-        if task.kind not in (TaskKind.SEGMENTATION, TaskKind.LANDMARKS):
-            raise ConfigError(f"task {task.name!r}: evaluating {task.kind} tasks is not "
-                              f"supported yet; only segmentation and landmarks tasks can be "
-                              f"evaluated")
         if spec is None:
             spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task.kind]))
+        if task.kind is TaskKind.CLASSIFICATION:
+            # aggregates over cases (auc, ece, ...) are computed by ranking, not stored per case
+            metrics = tuple(name for name in spec.metrics if _check_class_metric(name, task))
+            if not metrics:
+                raise ConfigError(f"evaluation.metrics of classification task {task.name!r} "
+                                  f"name no per-case metric; add probability or correct")
+            return cls(metrics=metrics, classes=tuple(task.classes),
+                       sliding_window=sliding_window, predicts_probabilities=True)
         if task.kind is TaskKind.LANDMARKS:
             return cls(metrics=tuple(_check_point_metric(name, task) for name in spec.metrics),
                        classes=(), landmarks=tuple(task.landmarks),
@@ -88,6 +96,12 @@ class MetricPolicy:
         return next((m for m in self.metrics if m != RADIAL_ERROR), self.metrics[0])
 
     @property
+    def key_label(self) -> str:
+        """The label of the key metric's per-case summary row: the mean, or for
+        classification the case's one value."""
+        return CASE_LABEL if self.predicts_probabilities else MEAN_LABEL
+
+    @property
     def segmentation_metrics(self) -> list[str]:
         return [m for m in self.metrics if m in SEGMENTATION_METRICS]
 
@@ -103,7 +117,9 @@ class MetricPolicy:
         """
         rows = []
         for metric in self.metrics:
-            if metric in SEGMENTATION_METRICS:
+            if self.predicts_probabilities:
+                rows.append((metric, CASE_LABEL))
+            elif metric in SEGMENTATION_METRICS:
                 rows += [(metric, label) for label in (*self.classes, MEAN_LABEL)]
             elif metric == RADIAL_ERROR:
                 rows += [(metric, name) for name in self.landmarks]
@@ -123,6 +139,7 @@ class MetricPolicy:
             "inference": {"sliding_window": self.sliding_window},
             # only landmark tasks carry the key, so segmentation evaluation ids are unchanged
             **({"predictions": "points"} if self.predicts_points else {}),
+            **({"predictions": "probabilities"} if self.predicts_probabilities else {}),
         }
 
 
@@ -153,3 +170,18 @@ def _check_point_metric(name: str, task: TaskSpec) -> str:
                           f"task {task.name!r} is a landmarks task; choose from radial_error, "
                           f"mre and the sdr_* rates")
     return name
+
+
+def _check_class_metric(name: str, task: TaskSpec) -> bool:
+    """Whether ``name`` is stored per case; False for an aggregate classification metric.
+
+    Raises:
+        ConfigError: ``name`` is not a classification metric.
+    """
+    spec = get_metric(name)
+    if spec.family is not Family.CLASSIFICATION:
+        raise ConfigError(f"evaluation.metrics: {name!r} is a {spec.family} metric and task "
+                          f"{task.name!r} is a classification task; choose from probability, "
+                          f"correct, auc, balanced_accuracy, sensitivity_at_threshold, "
+                          f"specificity_at_threshold and ece")
+    return spec.per_case

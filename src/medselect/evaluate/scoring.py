@@ -6,6 +6,9 @@ predicted classes named like the landmarks with the case's reference points; lan
 hold voxel indices, metrics take mm (index x spacing). A landmarks task's model predicts the
 points themselves (voxel coordinates at the image's own size). A case without landmark points
 gets NULL landmark values (undefined), not the empty-point policy, which is for a missing point.
+A classification model predicts ``(classes,)`` probabilities, scored against the case's target
+class by :func:`medselect.metrics.classification_case_metrics` (one row per metric, label
+``case``).
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from medselect.data.loading import LoadedCase
 from medselect.errors import DataError
 from medselect.evaluate.policy import MetricPolicy
 from medselect.metrics import (
+    CASE_LABEL,
     MEAN_LABEL,
     MetricValue,
     centroids_from_labels,
+    classification_case_metrics,
     image_diagonal_mm,
     landmark_metrics,
     segmentation_metrics,
@@ -46,8 +51,9 @@ class CaseScore:
                 for v in self.values]
 
     def summary(self, policy: MetricPolicy) -> dict[str, float]:
-        """The case's key values for an overlay: each metric's mean, in policy order."""
-        means = {v.metric: v.value for v in self.values if v.label == MEAN_LABEL}
+        """The case's key values for an overlay: each metric's mean (or its one value per
+        case), in policy order."""
+        means = {v.metric: v.value for v in self.values if v.label in (MEAN_LABEL, CASE_LABEL)}
         return {m: means[m] for m in policy.metrics if m in means}
 
 
@@ -55,12 +61,15 @@ def score_case(prediction: np.ndarray, case: LoadedCase, policy: MetricPolicy) -
     """Every metric of ``policy`` for one labelled case.
 
     Args:
-        prediction: a label map, or for ``policy.predicts_points`` the ``(landmarks, ndim)``
-            voxel coordinates of :func:`predicted_points`' input.
+        prediction: a label map, for ``policy.predicts_points`` the ``(landmarks, ndim)``
+            voxel coordinates of :func:`predicted_points`' input, for
+            ``policy.predicts_probabilities`` the ``(classes,)`` class probabilities.
 
     Raises:
-        DataError: the prediction does not fit the reference (shape, label values).
+        DataError: the prediction does not fit the reference (shape, label values, classes).
     """
+    if policy.predicts_probabilities:
+        return _score_probabilities(prediction, case, policy)
     if policy.predicts_points:
         pred = predicted_points(prediction, case, policy.landmarks)
         return _score_points(pred, case, policy, tuple(case.image.shape[1:]))
@@ -79,8 +88,20 @@ def score_case(prediction: np.ndarray, case: LoadedCase, policy: MetricPolicy) -
     return _score_points(pred, case, policy, prediction.shape, values)
 
 
+def class_caption(probabilities: np.ndarray, case: LoadedCase,
+                  classes: Sequence[str]) -> str:
+    """``true <class> · predicted <class> (<probability>)`` of a classification overlay."""
+    predicted = int(np.argmax(probabilities))
+    true = classes[case.target] if case.target is not None and 0 <= case.target < len(
+        classes) else "unknown"
+    return f"true {true} · predicted {classes[predicted]} ({probabilities[predicted]:.2f})"
+
+
 def has_reference(case: LoadedCase, policy: MetricPolicy) -> bool:
-    """Whether ``case`` can be scored: its landmarks for point predictions, else its label."""
+    """Whether ``case`` can be scored: its landmarks for point predictions, its target class
+    for probabilities, else its label."""
+    if policy.predicts_probabilities:
+        return case.target is not None
     return (case.landmarks is not None) if policy.predicts_points else case.label is not None
 
 
@@ -95,6 +116,23 @@ def predicted_points(points: np.ndarray, case: LoadedCase, names: Sequence[str])
         raise DataError(f"case {case.case_id!r}: predicted points have shape {array.shape}, "
                         f"expected ({len(names)}, {len(case.spacing)}): one point per landmark")
     return {name: _to_mm(point, case.spacing) for name, point in zip(names, array, strict=True)}
+
+
+def _score_probabilities(probabilities: np.ndarray, case: LoadedCase,
+                         policy: MetricPolicy) -> CaseScore:
+    if case.target is None:
+        raise ValueError(f"case {case.case_id!r} has no target class; only cases with one are "
+                         f"scored")
+    p = np.asarray(probabilities, dtype=float)
+    if p.shape != (len(policy.classes),):
+        raise DataError(f"case {case.case_id!r}: predicted probabilities have shape {p.shape}, "
+                        f"expected ({len(policy.classes)},): one per class of the task")
+    try:
+        values = classification_case_metrics(p, int(case.target))
+    except DataError as exc:
+        raise DataError(f"case {case.case_id!r}: {exc}") from exc
+    wanted = set(policy.metrics)
+    return CaseScore(_in_policy_order([v for v in values if v.metric in wanted], policy))
 
 
 def _score_points(pred: Points, case: LoadedCase, policy: MetricPolicy,

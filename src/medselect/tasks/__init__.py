@@ -7,12 +7,14 @@
 """
 
 from medselect.tasks.base import MetricGoal, TaskInfo, TaskLike, TaskPlugin, as_task_info
+from medselect.tasks.classification import ClassificationPlugin
 from medselect.tasks.landmarks import LandmarksPlugin, LandmarkTarget
 from medselect.tasks.registry import ENTRY_POINT_GROUP, available_task_kinds, get_task_plugin
 from medselect.tasks.segmentation import SegmentationPlugin
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ClassificationPlugin",
     "LandmarkTarget",
     "LandmarksPlugin",
     "MetricGoal",

@@ -100,6 +100,8 @@ class TaskPlugin(ABC):
             maps, ``"bilinear"`` for smooth maps (heatmaps), None for non-spatial targets
             (class indices), which resizing and geometric augmentation leave alone.
         target_attribute: the attribute of a loaded case that holds its raw target.
+        image_level: the network outputs one logit vector per image ``(B, C)`` (an image-level
+            classifier) rather than a map ``(B, C, *spatial)``.
     """
 
     kind: ClassVar[str]
@@ -108,6 +110,7 @@ class TaskPlugin(ABC):
     primary_metric: ClassVar[MetricGoal]
     target_mode: ClassVar[Literal["nearest", "bilinear"] | None]
     target_attribute: ClassVar[str]
+    image_level: ClassVar[bool] = False
 
     @abstractmethod
     def out_channels(self, task: TaskLike) -> int:

@@ -17,6 +17,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 from medselect.errors import ConfigError
 from medselect.tasks.base import TaskPlugin
+from medselect.tasks.classification import ClassificationPlugin
 from medselect.tasks.landmarks import LandmarksPlugin
 from medselect.tasks.segmentation import SegmentationPlugin
 
@@ -25,6 +26,7 @@ ENTRY_POINT_GROUP = "medselect.tasks"
 _BUILTIN: dict[str, type[TaskPlugin]] = {
     SegmentationPlugin.kind: SegmentationPlugin,
     LandmarksPlugin.kind: LandmarksPlugin,
+    ClassificationPlugin.kind: ClassificationPlugin,
 }
 
 

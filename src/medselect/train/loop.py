@@ -80,7 +80,7 @@ def train_model(
     train_set = build_dataset(train, config, plugin, task, training=True)
     val_set = build_dataset(val, config, plugin, task, training=False)
     model = build_network(config, spatial_dims=task.spatial_dims, in_channels=task.in_channels,
-                          out_channels=plugin.out_channels(task)).to(where)
+                          out_channels=plugin.out_channels(task), plugin=plugin).to(where)
     optimizer = build_optimizer(config, model.parameters())
     trainee = Trainee(model, plugin.build_loss(config.loss, task), optimizer,
                       build_scheduler(config, optimizer), grad_scaler(where), where)
@@ -123,7 +123,7 @@ def check_run(
     """
     task = as_task_info(task)
     goal = _stopping_goal(plugin, early_stopping_metric)
-    check_network_input(config, task.spatial_dims)
+    check_network_input(config, task.spatial_dims, plugin)
     plugin.out_channels(task)
     plugin.check_loss(config.loss)
     _check_batch_size(config, n_train_cases)

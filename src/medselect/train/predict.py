@@ -43,7 +43,7 @@ def load_model(
     task = as_task_info(task)
     where = select_device(device)
     model = build_network(config, spatial_dims=task.spatial_dims, in_channels=task.in_channels,
-                          out_channels=plugin.out_channels(task))
+                          out_channels=plugin.out_channels(task), plugin=plugin)
     state = load_checkpoint(checkpoint, map_location=where)
     try:
         model.load_state_dict(state["model"])

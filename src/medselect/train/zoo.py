@@ -12,13 +12,23 @@ a fixed depth that ``depth`` does not change:
 
 :func:`check_network_input` checks ``input_size`` against these rules before anything is
 built, so an impossible configuration fails with a message instead of a shape error mid-run.
+
+Two networks are image-level classifiers, outputting ``(B, C)`` logits rather than a map:
+
+- ``densenet121`` is MONAI's DenseNet121 (blocks 6, 12, 24, 16) with ``growth_rate =
+  features`` and ``2 * features`` initial features; it halves the image 5 times;
+- ``resnet18`` is MONAI's ResNet with basic blocks (2, 2, 2, 2) and widths ``features``
+  doubling per stage; it halves the image 4 times.
+
+Classification tasks take only these; every other kind only the dense ones
+(:func:`check_architecture`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from monai.networks import nets
@@ -27,6 +37,9 @@ from medselect.config.choices import Architecture
 from medselect.config.run import RunConfig
 from medselect.errors import ConfigError
 
+if TYPE_CHECKING:
+    from medselect.tasks.base import TaskPlugin
+
 
 class _SizeRule(NamedTuple):
     divisor: int  # every input side must be a multiple of this
@@ -34,13 +47,40 @@ class _SizeRule(NamedTuple):
     why: str
 
 
-def check_network_input(config: RunConfig, spatial_dims: int) -> None:
-    """Raise if ``config.input_size`` cannot go through ``config.architecture``.
+#: Networks that output one logit vector per image (classification), not a map.
+IMAGE_LEVEL_ARCHITECTURES = frozenset({Architecture.DENSENET121, Architecture.RESNET18})
+
+
+def check_architecture(config: RunConfig, kind: str, *, image_level: bool) -> None:
+    """Raise unless ``config.architecture`` outputs what a ``kind`` task needs: one logit
+    vector per image (``image_level``, a task plugin's declaration) or a map.
+
+    Raises:
+        ConfigError: a classifier for a dense task, or a dense network for classification.
+    """
+    if (config.architecture in IMAGE_LEVEL_ARCHITECTURES) == image_level:
+        return
+    dense = set(Architecture) - IMAGE_LEVEL_ARCHITECTURES
+    wanted = IMAGE_LEVEL_ARCHITECTURES if image_level else dense
+    what = "an image-level classifier" if image_level else "a dense (per-voxel) network"
+    raise ConfigError(
+        f"architecture: {kind} tasks need {what}, and {config.architecture.value!r} is not "
+        f"one; choose one of {', '.join(sorted(a.value for a in wanted))}"
+    )
+
+
+def check_network_input(
+    config: RunConfig, spatial_dims: int, plugin: TaskPlugin | None = None
+) -> None:
+    """Raise if ``config.input_size`` cannot go through ``config.architecture``, or (given the
+    task's ``plugin``) the architecture does not output what the task needs.
 
     Raises:
         ConfigError: the size has the wrong number of axes, is not divisible by the network's
             total down-sampling, or leaves its deepest level a single pixel wide.
     """
+    if plugin is not None:
+        check_architecture(config, plugin.kind, image_level=plugin.image_level)
     size = list(config.input_size)
     if len(size) != spatial_dims:
         raise ConfigError(
@@ -63,14 +103,16 @@ def check_network_input(config: RunConfig, spatial_dims: int) -> None:
 
 
 def build_network(
-    config: RunConfig, *, spatial_dims: int, in_channels: int, out_channels: int
+    config: RunConfig, *, spatial_dims: int, in_channels: int, out_channels: int,
+    plugin: TaskPlugin | None = None,
 ) -> torch.nn.Module:
-    """The network of ``config.architecture``, outputting ``out_channels`` logits per voxel.
+    """The network of ``config.architecture``, outputting ``out_channels`` logits per voxel
+    (per image for the classifiers of :data:`IMAGE_LEVEL_ARCHITECTURES`).
 
     Raises:
         ConfigError: see :func:`check_network_input`.
     """
-    check_network_input(config, spatial_dims)
+    check_network_input(config, spatial_dims, plugin)
     build = _BUILDERS[config.architecture]
     return build(config, spatial_dims, in_channels, out_channels)
 
@@ -96,6 +138,8 @@ _FIXED_DEPTH = {
     Architecture.BASIC_UNET: _SizeRule(16, 32, "16 (basic_unet always halves it 4 times)"),
     Architecture.UNETR: _SizeRule(16, 16, "16 (unetr cuts it into 16-pixel patches)"),
     Architecture.SWIN_UNETR: _SizeRule(32, 64, "32 (swin_unetr always halves it 5 times)"),
+    Architecture.DENSENET121: _SizeRule(32, 32, "32 (densenet121 always halves it 5 times)"),
+    Architecture.RESNET18: _SizeRule(16, 16, "16 (resnet18 always halves it 4 times)"),
 }
 
 
@@ -145,6 +189,18 @@ def _swin_unetr(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.M
     return nets.SwinUNETR(cin, cout, feature_size=feature_size, spatial_dims=dims)
 
 
+def _densenet121(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    f = config.features
+    return nets.DenseNet121(spatial_dims=dims, in_channels=cin, out_channels=cout,
+                            init_features=2 * f, growth_rate=f)
+
+
+def _resnet18(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    f = config.features
+    return nets.ResNet("basic", [2, 2, 2, 2], [f, 2 * f, 4 * f, 8 * f], spatial_dims=dims,
+                       n_input_channels=cin, num_classes=cout)
+
+
 _BUILDERS: dict[Architecture, Callable[[RunConfig, int, int, int], torch.nn.Module]] = {
     Architecture.UNET: _unet,
     Architecture.BASIC_UNET: _basic_unet,
@@ -153,4 +209,6 @@ _BUILDERS: dict[Architecture, Callable[[RunConfig, int, int, int], torch.nn.Modu
     Architecture.DYNUNET: _dynunet,
     Architecture.UNETR: _unetr,
     Architecture.SWIN_UNETR: _swin_unetr,
+    Architecture.DENSENET121: _densenet121,
+    Architecture.RESNET18: _resnet18,
 }

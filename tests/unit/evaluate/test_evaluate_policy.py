@@ -131,3 +131,25 @@ def test_a_landmarks_task_scores_predicted_points_in_mm():
 def test_a_landmarks_task_refuses_segmentation_metrics():
     with pytest.raises(ConfigError, match="'dice' is not a per-case landmark metric"):
         MetricPolicy.for_task(LANDMARK_TASK, EvaluationSpec(metrics=["dice"]))
+
+
+CLS_TASK = TaskSpec(name="grade", kind="classification", spatial_dims=2,
+                    classes=["normal", "thinning"])
+
+
+def test_classification_policy_keeps_per_case_metrics_with_the_case_label():
+    policy = MetricPolicy.for_task(CLS_TASK)  # default metrics include the aggregates
+    assert policy.metrics == ("probability", "correct") and policy.key_metric == "probability"
+    assert policy.labelled_rows() == [("probability", "case"), ("correct", "case")]
+    assert policy.as_dict()["predictions"] == "probabilities"
+    with pytest.raises(ConfigError, match="classification task"):
+        MetricPolicy.for_task(CLS_TASK, EvaluationSpec(metrics=["dice"]))
+
+
+def test_classification_case_is_scored_from_its_target():
+    policy = MetricPolicy.for_task(CLS_TASK)
+    case = LoadedCase("c1", np.zeros((1, 4, 4), np.float32), (1.0, 1.0), target=1)
+    score = score_case(np.array([0.75, 0.25]), case, policy)
+    assert [(v.metric, v.label, v.value) for v in score.values] == [
+        ("probability", "case", 0.25), ("correct", "case", 0.0)]
+    assert score.summary(policy) == {"probability": 0.25, "correct": 0.0}

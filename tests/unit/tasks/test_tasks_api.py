@@ -5,7 +5,8 @@ import medselect.tasks
 
 def test_public_api():
     assert sorted(medselect.tasks.__all__) == [
-        "ENTRY_POINT_GROUP", "LandmarkTarget", "LandmarksPlugin", "MetricGoal",
+        "ClassificationPlugin", "ENTRY_POINT_GROUP", "LandmarkTarget", "LandmarksPlugin",
+        "MetricGoal",
         "SegmentationPlugin", "TaskInfo", "TaskLike", "TaskPlugin", "as_task_info",
         "available_task_kinds", "get_task_plugin",
     ]

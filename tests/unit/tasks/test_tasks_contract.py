@@ -27,6 +27,11 @@ def example_task(kind: str) -> TaskInfo:
                     landmarks=("p1", "p2"))
 
 
+def logits_shape(plugin: TaskPlugin, n: int, channels: int) -> tuple[int, ...]:
+    """What the plugin's networks output: one vector per image, or a map."""
+    return (n, channels) if plugin.image_level else (n, channels, *SIZE)
+
+
 def batch(plugin: TaskPlugin, task: TaskInfo, n: int = 2) -> torch.Tensor:
     targets = [plugin.prepare_target(plugin.example_target(task, SIZE, seed), task)
                for seed in range(n)]
@@ -65,7 +70,7 @@ def test_every_loss_is_finite_and_differentiable_on_prepared_targets(kind):
     targets = batch(plugin, task)
     channels = plugin.out_channels(task)
     for name in plugin.losses:
-        logits = torch.randn(2, channels, *SIZE, requires_grad=True)
+        logits = torch.randn(*logits_shape(plugin, 2, channels), requires_grad=True)
         value = plugin.build_loss(name, task)(logits, targets)
         value.backward()
         assert value.ndim == 0 and torch.isfinite(value), name
@@ -79,7 +84,7 @@ def test_an_unsupported_loss_names_the_field(kind):
 
 def test_decode_gives_one_prediction_per_batch_item(kind):
     plugin = get_task_plugin(kind)
-    logits = torch.randn(3, plugin.out_channels(example_task(kind)), *SIZE)
+    logits = torch.randn(*logits_shape(plugin, 3, plugin.out_channels(example_task(kind))))
     decoded = plugin.decode(logits)
     assert isinstance(decoded, np.ndarray) and len(decoded) == 3
 
@@ -87,7 +92,7 @@ def test_decode_gives_one_prediction_per_batch_item(kind):
 def test_validation_metrics_report_every_declared_metric_as_float(kind):
     plugin = get_task_plugin(kind)
     task = example_task(kind)
-    logits = torch.randn(2, plugin.out_channels(task), *SIZE)
+    logits = torch.randn(*logits_shape(plugin, 2, plugin.out_channels(task)))
     values = plugin.validation_metrics(logits, batch(plugin, task))
     assert set(values) == set(plugin.metrics)
     assert all(isinstance(v, float) and not math.isinf(v) for v in values.values())
@@ -100,8 +105,9 @@ def test_the_training_loop_trains_the_plugin_for_one_epoch(kind, tmp_path):
     images = [rng.normal(size=(1, *SIZE)).astype(np.float32) for _ in range(4)]
     targets = [plugin.example_target(task, SIZE, seed) for seed in range(4)]
     data = TrainingData(images, targets)
+    architecture = "resnet18" if plugin.image_level else "unet"
     config = RunConfig(input_size=SIZE, depth=2, features=4, epochs=1, batch_size=2,
-                       loss=plugin.losses[0])
+                       loss=plugin.losses[0], architecture=architecture)
     records = []
     result = train_model(config, plugin, task, data, data, out_dir=tmp_path,
                          on_epoch=records.append, device="cpu")

@@ -8,7 +8,9 @@ from train_data import tiny_config
 
 from medselect.config.choices import Architecture
 from medselect.errors import ConfigError
+from medselect.tasks import get_task_plugin
 from medselect.train import build_network, check_network_input, count_parameters
+from medselect.train.zoo import IMAGE_LEVEL_ARCHITECTURES
 
 #: The smallest input each network accepts with depth 2 (fixed-depth networks need more).
 SMALLEST = {
@@ -19,10 +21,13 @@ SMALLEST = {
     Architecture.DYNUNET: 8,
     Architecture.UNETR: 16,
     Architecture.SWIN_UNETR: 64,
+    Architecture.DENSENET121: 32,
+    Architecture.RESNET18: 16,
 }
+DENSE = [a for a in Architecture if a not in IMAGE_LEVEL_ARCHITECTURES]
 
 
-@pytest.mark.parametrize("architecture", list(Architecture))
+@pytest.mark.parametrize("architecture", DENSE)
 def test_every_architecture_runs_a_training_step(architecture):
     side = SMALLEST[architecture]
     config = tiny_config(architecture=architecture, input_size=(side, side))
@@ -34,6 +39,29 @@ def test_every_architecture_runs_a_training_step(architecture):
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     assert not torch.allclose(model(x), logits)
     assert count_parameters(model) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("architecture", sorted(IMAGE_LEVEL_ARCHITECTURES))
+def test_classifiers_output_one_logit_vector_per_image(architecture):
+    side = SMALLEST[architecture]
+    config = tiny_config(architecture=architecture, input_size=(side, side))
+    model = build_network(config, spatial_dims=2, in_channels=1, out_channels=2,
+                          plugin=get_task_plugin("classification"))
+    logits = model(torch.randn(2, 1, side, side))
+    assert logits.shape == (2, 2)
+    logits.square().mean().backward()
+
+
+@pytest.mark.parametrize(("kind", "architecture", "expected"), [
+    ("classification", "unet", "classification tasks need an image-level classifier"),
+    ("segmentation", "resnet18", "segmentation tasks need a dense"),
+    ("landmarks", "densenet121", "landmarks tasks need a dense"),
+])
+def test_networks_that_do_not_fit_the_task_kind_are_refused(kind, architecture, expected):
+    config = tiny_config(architecture=architecture, input_size=(32, 32))
+    with pytest.raises(ConfigError, match=expected) as info:
+        check_network_input(config, spatial_dims=2, plugin=get_task_plugin(kind))
+    assert "architecture" in str(info.value)
 
 
 def test_depth_and_features_size_the_unet():
