@@ -1,5 +1,6 @@
-"""3D segmentation end to end: train two tiny 3D networks, evaluate (also with sliding
-windows), rank by HD95 and write the static report."""
+"""3D segmentation end to end: train two tiny 3D networks on the anisotropic 3D phantom
+(32x32 pixels, 16 slices twice as thick), evaluate (also with sliding windows), rank by HD95
+in mm and write the static report."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import pytest
 from PIL import Image as PILImage
 
 from medselect.data.readers import read_image
-from medselect.metrics import MEAN_LABEL
+from medselect.metrics import MEAN_LABEL, segmentation_metrics
 from medselect.store import Workspace, case_metric_table, case_set_members, get_predictions
 
 pytestmark = pytest.mark.slow
 
+FOREGROUND = ["femur", "tibia", "patella", "femoral_cartilage", "tibial_cartilage"]
 CLASSES = "[background, femur, tibia, patella, femoral_cartilage, tibial_cartilage]"
 
 
@@ -26,7 +28,7 @@ sweep:
   name: seg3d
   strategy: grid
   space: {{architecture: [unet, segresnet], loss: dice_ce, epochs: 1, batch_size: 2,
-          input_size: [32, 32, 16], depth: 2, features: 4}}
+          input_size: [32, 32, 8], depth: 2, features: 4}}
   workers: 1
   threads_per_worker: 1
 """)
@@ -57,9 +59,21 @@ def test_seg3d_train_evaluate_rank_and_report(run_cli, tmp_path):
         saved = read_image(ws.path(row["prediction_uri"]), kind="label")
         image = read_image(ws.path(member["image_uris"][0]))
         assert saved.array.ndim == 3
-        assert saved.shape == image.shape and saved.spacing == pytest.approx(image.spacing)
+        assert saved.shape == image.shape == (32, 32, 16)
+        assert saved.spacing == pytest.approx(image.spacing)
+        assert image.spacing[2] == pytest.approx(2 * image.spacing[0])  # thick slices
         with PILImage.open(ws.path(row["overlay_uri"])) as overlay:
             assert overlay.width > 2 * overlay.height  # two slices side by side
+    # HD95 is in mm on the anisotropic grid: what the metrics give with the image's spacing
+    member, row = members[0], rows[0]
+    reference = read_image(ws.path(member["label_uri"]), kind="label")
+    predicted = read_image(ws.path(row["prediction_uri"]), kind="label").array
+    expected = {v.label: v.value for v in segmentation_metrics(
+        predicted, reference.array, reference.spacing, FOREGROUND, metrics=["hd95"])}
+    stored = table[(table["metric"] == "hd95") & (table["case_id"] == member["case_id"])
+                   & (table["model"] == report["models"][0]["model_ref"])]
+    assert dict(zip(stored["label"], stored["value"], strict=True)) == pytest.approx(
+        expected, nan_ok=True)
     ws.dispose()
 
     windowed = run_cli("evaluate", exp, "-w", ws_dir, "--sliding-window", "--json")
