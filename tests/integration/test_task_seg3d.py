@@ -94,3 +94,14 @@ def test_seg3d_train_evaluate_rank_and_report(run_cli, tmp_path):
     written = run_cli("report", "-w", ws_dir, "--out", out)
     assert written.code == 0, written.stderr
     assert (out / "index.html").is_file()
+
+
+def test_quick_seg3d_demo_runs_every_step(run_cli, tmp_path):
+    ws_dir = tmp_path / "ws"
+    result = run_cli("demo", "--task", "seg3d", "-w", ws_dir, "--no-serve", "--quick")
+    assert result.code == 0, result.stderr
+    for step in ("1. data", "2. sweep: 4 configurations", "3. evaluation", "4. ranking",
+                 "5. registry", "6. dashboard"):
+        assert step in result.stdout
+    assert "knee-seg3d-quick" in result.stdout
+    assert (ws_dir / "report" / "index.html").is_file()
