@@ -89,14 +89,14 @@ def default_seg3d_experiment() -> Experiment:
         task=TaskSpec(name="knee-seg3d", kind=TaskKind.SEGMENTATION, spatial_dims=3,
                       classes=list(KNEE_CLASSES)),
         data=DataSpec(
-            source=PhantomSource(cases_per_site=8, sites=4, size=48, seed=0, spatial_dims=3),
+            source=PhantomSource(cases_per_site=10, sites=4, size=48, seed=0, spatial_dims=3),
             split=SplitSpec(fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
                             stratify_by="site", seed=0, freeze_reference=True),
         ),
         sweep=SweepSpec(
             name="knee-seg3d-demo",
             strategy="list",
-            space=SearchSpace(input_size=[(48, 48, 24)], epochs=[15], batch_size=[4], depth=[3],
+            space=SearchSpace(input_size=[(48, 48, 24)], epochs=[40], batch_size=[4], depth=[3],
                               features=[8], learning_rate=[1e-3]),
             configs=[RunOverrides(architecture=a, loss=loss, augmentation=aug)
                      for a, loss, aug in SEG3D_DEMO_CONFIGS],
