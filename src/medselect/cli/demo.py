@@ -17,6 +17,7 @@ class DemoTask(StrEnum):
 
     SEGMENTATION = "segmentation"
     LANDMARKS = "landmarks"
+    SEG3D = "seg3d"
 
 
 def demo(
@@ -40,7 +41,11 @@ def demo(
     from medselect.cli.rank import load_ranking_inputs, print_report
     from medselect.cli.serve import run_server
     from medselect.cli.sweep import train_sweep
-    from medselect.config import default_demo_experiment, default_landmarks_experiment
+    from medselect.config import (
+        default_demo_experiment,
+        default_landmarks_experiment,
+        default_seg3d_experiment,
+    )
     from medselect.dashboard import export_static
     from medselect.data.importer import import_experiment_data
     from medselect.evaluate import evaluate_runs
@@ -50,8 +55,9 @@ def demo(
 
     cli: CLIContext = ctx.obj
     started = time.perf_counter()
-    experiment = (default_landmarks_experiment() if task is DemoTask.LANDMARKS
-                  else default_demo_experiment())
+    experiment = {DemoTask.SEGMENTATION: default_demo_experiment,
+                  DemoTask.LANDMARKS: default_landmarks_experiment,
+                  DemoTask.SEG3D: default_seg3d_experiment}[task]()
     if quick:
         _shrink(experiment)
     ws = Workspace.create(workspace)
@@ -111,5 +117,5 @@ def _shrink(experiment) -> None:
     experiment.task.name = f"{experiment.task.name}-quick"
     experiment.data.source.cases_per_site = 6
     experiment.data.source.size = 32
-    experiment.sweep.space.input_size = [(32, 32)]
+    experiment.sweep.space.input_size = [(32, 32, 16)[:experiment.task.spatial_dims]]
     experiment.sweep.space.epochs = [2]

@@ -29,7 +29,11 @@ from medselect.config.data import (
     SplitFractions,
     SplitSpec,
 )
-from medselect.config.demo import default_demo_experiment, default_landmarks_experiment
+from medselect.config.demo import (
+    default_demo_experiment,
+    default_landmarks_experiment,
+    default_seg3d_experiment,
+)
 from medselect.config.evaluation import DEFAULT_METRICS, EvaluationSpec, NsdTolerance
 from medselect.config.experiment import Experiment
 from medselect.config.loading import dump_experiment, load_experiment, parse_experiment
@@ -73,6 +77,7 @@ __all__ = [
     "config_hash",
     "default_demo_experiment",
     "default_landmarks_experiment",
+    "default_seg3d_experiment",
     "dump_experiment",
     "load_experiment",
     "parse_experiment",

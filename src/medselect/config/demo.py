@@ -1,5 +1,5 @@
-"""The experiments ``medselect demo`` runs: knee MR segmentation (the default) or landmark
-detection on the built-in phantom.
+"""The experiments ``medselect demo`` runs: knee MR segmentation (the default), landmark
+detection or 3D segmentation on the built-in phantom.
 
 ``examples/knee-segmentation.yaml`` spells out the same experiment with a comment on every
 section; a test keeps the two equal. The sweep is small enough for a laptop CPU: eight
@@ -22,9 +22,12 @@ from medselect.config.task import TaskSpec
 from medselect.config.upgrade import UpgradeSpec
 
 __all__ = [
-    "DEMO_CONFIGS", "LANDMARK_DEMO_CONFIGS", "default_demo_experiment",
-    "default_landmarks_experiment",
+    "DEMO_CONFIGS", "LANDMARK_DEMO_CONFIGS", "SEG3D_DEMO_CONFIGS", "default_demo_experiment",
+    "default_landmarks_experiment", "default_seg3d_experiment",
 ]
+
+KNEE_CLASSES = ["background", "femur", "tibia", "patella", "femoral_cartilage",
+                "tibial_cartilage"]
 
 DEMO_CONFIGS: tuple[tuple[A, L, Aug], ...] = (
     (A.UNET, L.DICE_CE, Aug.NONE),
@@ -46,8 +49,7 @@ def default_demo_experiment() -> Experiment:
             name="knee-segmentation",
             kind=TaskKind.SEGMENTATION,
             spatial_dims=2,
-            classes=["background", "femur", "tibia", "patella", "femoral_cartilage",
-                     "tibial_cartilage"],
+            classes=list(KNEE_CLASSES),
         ),
         data=DataSpec(
             source=PhantomSource(cases_per_site=30, sites=4, size=96, seed=0, spatial_dims=2),
@@ -64,26 +66,76 @@ def default_demo_experiment() -> Experiment:
             deterministic=True,
             workers=1,
         ),
-        evaluation=EvaluationSpec(
-            case_set="test",
-            metrics=["dice", "iou", "hd95", "assd", "nsd", "volume_diff_rel"],
-            nsd_tolerance_mm=NsdTolerance(default=2.0, classes={"femoral_cartilage": 1.5,
-                                                                "tibial_cartilage": 1.5}),
-            overlays=True,
-        ),
+        evaluation=_segmentation_evaluation(cartilage_nsd_mm=1.5),
         ranking=RankingSpec(metric="dice", by=["site"]),
-        promotion=PromotionSpec(
-            primary=Criterion(metric="dice", label="mean", margin=0.0),
-            test="bootstrap",
-            alpha=0.05,
-            confidence=0.95,
-            guards=[Guard(metric="hd95", label="mean", margin=1.0)],
-            site_margin=0.02,
-            min_cases=5,
-            compare_with="all_versions",
-            scopes=["global", "per_site"],
-        ),
+        promotion=_segmentation_promotion(hd95_margin_mm=1.0),
         upgrade=UpgradeSpec(retrain="top_k", top_k=3),
+    )
+
+
+SEG3D_DEMO_CONFIGS: tuple[tuple[A, L, Aug], ...] = (
+    (A.UNET, L.DICE_CE, Aug.NONE),
+    (A.UNET, L.DICE_CE, Aug.LIGHT),
+    (A.SEGRESNET, L.DICE_CE, Aug.NONE),
+    (A.SEGRESNET, L.DICE_FOCAL, Aug.LIGHT),
+)
+"""(architecture, loss, augmentation) of each 3D segmentation demo configuration."""
+
+
+def default_seg3d_experiment() -> Experiment:
+    """The 3D demo: the six knee classes on small anisotropic phantom volumes (48x48 pixels of
+    2.5-3.3 mm, 24 slices twice as thick), small enough to train on two CPU cores."""
+    return Experiment(
+        task=TaskSpec(name="knee-seg3d", kind=TaskKind.SEGMENTATION, spatial_dims=3,
+                      classes=list(KNEE_CLASSES)),
+        data=DataSpec(
+            source=PhantomSource(cases_per_site=10, sites=4, size=48, seed=0, spatial_dims=3),
+            split=SplitSpec(fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
+                            stratify_by="site", seed=0, freeze_reference=True),
+        ),
+        sweep=SweepSpec(
+            name="knee-seg3d-demo",
+            strategy="list",
+            space=SearchSpace(input_size=[(48, 48, 24)], epochs=[40], batch_size=[4], depth=[3],
+                              features=[8], learning_rate=[1e-3]),
+            configs=[RunOverrides(architecture=a, loss=loss, augmentation=aug)
+                     for a, loss, aug in SEG3D_DEMO_CONFIGS],
+            deterministic=True,
+            workers=1,
+        ),
+        # thick voxels: NSD tolerances no finer than the in-plane pixels
+        evaluation=_segmentation_evaluation(cartilage_nsd_mm=3.0, default_nsd_mm=3.0),
+        ranking=RankingSpec(metric="dice", by=["site"]),
+        promotion=_segmentation_promotion(hd95_margin_mm=3.0),
+        upgrade=UpgradeSpec(retrain="top_k", top_k=2),
+    )
+
+
+def _segmentation_evaluation(*, cartilage_nsd_mm: float,
+                             default_nsd_mm: float = 2.0) -> EvaluationSpec:
+    """The segmentation demos' metrics on the test set, with overlays."""
+    return EvaluationSpec(
+        case_set="test",
+        metrics=["dice", "iou", "hd95", "assd", "nsd", "volume_diff_rel"],
+        nsd_tolerance_mm=NsdTolerance(default=default_nsd_mm,
+                                      classes={"femoral_cartilage": cartilage_nsd_mm,
+                                               "tibial_cartilage": cartilage_nsd_mm}),
+        overlays=True,
+    )
+
+
+def _segmentation_promotion(*, hd95_margin_mm: float) -> PromotionSpec:
+    """The segmentation demos' gate: better mean Dice, mean HD95 no worse than the margin."""
+    return PromotionSpec(
+        primary=Criterion(metric="dice", label="mean", margin=0.0),
+        test="bootstrap",
+        alpha=0.05,
+        confidence=0.95,
+        guards=[Guard(metric="hd95", label="mean", margin=hd95_margin_mm)],
+        site_margin=0.02,
+        min_cases=5,
+        compare_with="all_versions",
+        scopes=["global", "per_site"],
     )
 
 

@@ -54,6 +54,9 @@ _FLUID_MARGIN_MM = 3.0  # joint fluid reaches this far beyond both cartilage sur
 _JOINT_OFFSET_MM = (7.0, 7.0)  # joint centre from image centre: room for the patella
 _BONE_LENGTH_MM = 400.0  # long enough for every shaft to leave every field of view
 _KNEE_HALF_WIDTH_MM = 40.0  # medial-lateral extent of the extruded 3D anatomy
+# 3D volumes are sagittal stacks: slices this many times thicker than the in-plane pixels (as
+# in clinical knee MR, 0.3-0.6 mm pixels and 2-3 mm slices), over the same field of view.
+_SLICE_THICKNESS_FACTOR = 2
 _MANIFEST_COLUMNS = ("case_id", "image", "label", "site", "patient_id", "landmarks", "target",
                      "visit")
 
@@ -139,12 +142,15 @@ def generate_case(
     anatomy: KneeAnatomy | None = None,
     pose: KneePose | None = None,
 ) -> PhantomCase:
-    """Draw one knee as ``site`` acquires it on a ``size``-voxel-per-axis matrix.
+    """Draw one knee as ``site`` acquires it on a ``size`` x ``size`` matrix.
+
+    A 3D case is a sagittal stack of ``size // 2`` slices, each twice as thick as the in-plane
+    pixel spacing, so its spacing is anisotropic like a clinical knee MR volume.
 
     Args:
         rng: a seed or a generator; the same seed (or generator state) gives identical arrays.
         site: acquisition profile; its field of view sets the spacing (``fov_mm / size``).
-        size: voxels per axis (at least 16).
+        size: pixels per in-plane axis (at least 16).
         spatial_dims: 2 for a sagittal slice, 3 for a small volume.
         anatomy, pose: fixed instead of drawn from ``rng`` (a patient's second visit).
 
@@ -162,8 +168,8 @@ def generate_case(
     spacing = site.spacing_mm(size)
     knee = _Knee(anatomy, pose, spacing, size)
     labels, tissues = knee.draw(spatial_dims)
-    image = render_site_image(tissues, site, spacing, rng)
-    grid = (spacing,) * spatial_dims
+    grid = knee.grid_spacing(spatial_dims)
+    image = render_site_image(tissues, site, grid, rng)
     return PhantomCase(
         image=Image(image, grid), label=Image(labels, grid),
         landmarks=knee.landmarks(spatial_dims), anatomy=anatomy, pose=pose, site=site.name,
@@ -321,14 +327,27 @@ class _Knee:
         return (centre + _JOINT_OFFSET_MM[0] + self.pose.shift_mm[0] + x,
                 centre + _JOINT_OFFSET_MM[1] + self.pose.shift_mm[1] + y)
 
+    @property
+    def depth(self) -> int:
+        """Slices of a 3D volume."""
+        return self.size // _SLICE_THICKNESS_FACTOR
+
+    def grid_spacing(self, spatial_dims: int) -> tuple[float, ...]:
+        """Voxel spacing in mm per axis; 3D slices are thicker than the in-plane pixels."""
+        thick = (self.spacing * _SLICE_THICKNESS_FACTOR,) if spatial_dims == 3 else ()
+        return (self.spacing, self.spacing, *thick)
+
     def _grid(self, spatial_dims: int):
         """Knee-frame coordinates (u, v, w) of every voxel centre."""
         axis = np.arange(self.size) * self.spacing
-        coords = np.meshgrid(*([axis] * spatial_dims), indexing="ij")
+        axes = [axis, axis]
+        if spatial_dims == 3:
+            thick = self.grid_spacing(3)[2]
+            axes.append((np.arange(self.depth) - (self.depth - 1) / 2) * thick)
+        coords = np.meshgrid(*axes, indexing="ij")
         x0, y0 = self._to_world(0.0, 0.0)
         u, v = _rotate(coords[0] - x0, coords[1] - y0, -self.pose.rotation_deg)
-        w = coords[2] - (self.size - 1) / 2 * self.spacing if spatial_dims == 3 else 0.0
-        return u, v, w
+        return u, v, coords[2] if spatial_dims == 3 else 0.0
 
     def draw(self, spatial_dims: int) -> tuple[np.ndarray, np.ndarray]:
         """The label map (uint8, ``KNEE_CLASSES`` indices) and the tissue map."""
@@ -397,7 +416,7 @@ class _Knee:
             "patella_centre": _rotate(*self.patella, -self.pose.flexion_deg / 2, self.condyle),
             "patella_apex": _rotate(*apex, -self.pose.flexion_deg / 2, self.condyle),
         }
-        mid = ((self.size - 1) / 2,) if spatial_dims == 3 else ()
+        mid = ((self.depth - 1) / 2,) if spatial_dims == 3 else ()
         return {
             name: tuple(round(c / self.spacing, 3) for c in self._to_world(*p)) + mid
             for name, p in knee_frame.items()

@@ -13,6 +13,7 @@ cartilage intermediate-bright, marrow and muscle dark, cortical bone darkest.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -94,9 +95,12 @@ DEFAULT_SITES: tuple[SiteProfile, ...] = (
 )
 
 
-def render_site_image(tissues: np.ndarray, site: SiteProfile, spacing: float,
+def render_site_image(tissues: np.ndarray, site: SiteProfile, spacing: Sequence[float],
                       rng: np.random.Generator) -> np.ndarray:
     """Intensity image (float32) of a tissue map as ``site`` acquires it.
+
+    ``spacing`` is the voxel size in mm per axis, so texture and blur keep their size in mm
+    on anisotropic grids.
 
     Order of effects: tissue intensities with texture, point-spread blur, bias field, Rician
     noise. Every random draw comes from ``rng``, so one generator state gives one image.
@@ -107,19 +111,20 @@ def render_site_image(tissues: np.ndarray, site: SiteProfile, spacing: float,
     lut_base = np.array([base[t] for t in Tissue])
     lut_texture = np.array([_TEXTURE[t] for t in Tissue])
 
-    fine = _smooth_field(tissues.shape, _FINE_TEXTURE_MM / spacing, rng)
-    coarse = _smooth_field(tissues.shape, _COARSE_TEXTURE_MM / spacing, rng)
+    fine = _smooth_field(tissues.shape, [_FINE_TEXTURE_MM / s for s in spacing], rng)
+    coarse = _smooth_field(tissues.shape, [_COARSE_TEXTURE_MM / s for s in spacing], rng)
     image = lut_base[tissues] * (1.0 + lut_texture[tissues] * fine)
     image[tissues == Tissue.SOFT] *= 1.0 + _COARSE_SOFT_AMPLITUDE * coarse[tissues == Tissue.SOFT]
     if site.blur_mm > 0:
-        image = ndimage.gaussian_filter(image, site.blur_mm / spacing, mode="nearest")
+        image = ndimage.gaussian_filter(image, [site.blur_mm / s for s in spacing],
+                                        mode="nearest")
     image *= _bias_field(tissues.shape, site.bias_strength, rng)
     real = image + rng.normal(0.0, site.noise_std, image.shape)
     imag = rng.normal(0.0, site.noise_std, image.shape)
     return np.hypot(real, imag).astype(np.float32)
 
 
-def _smooth_field(shape: tuple[int, ...], sigma_px: float,
+def _smooth_field(shape: tuple[int, ...], sigma_px: Sequence[float],
                   rng: np.random.Generator) -> np.ndarray:
     """Gaussian-correlated noise of unit standard deviation (zero where it cannot vary)."""
     field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_px, mode="wrap")

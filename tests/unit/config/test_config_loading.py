@@ -81,6 +81,16 @@ def test_landmarks_demo_names_the_phantoms_landmarks_and_ranks_by_mre():
     assert demo.ranking.metric == demo.promotion.primary.metric == "mre"
 
 
+def test_seg3d_demo_is_3d_on_the_3d_phantom_with_3d_input_size():
+    from medselect.config import default_seg3d_experiment
+
+    demo = default_seg3d_experiment()
+    assert demo.task.spatial_dims == demo.data.source.spatial_dims == 3
+    assert demo.sweep.space.input_size == [(48, 48, 24)]  # the phantom's 48x48, 24 slices
+    assert {c["architecture"] for c in demo.sweep.config_dicts()} == {"unet", "segresnet"}
+    assert demo.ranking.metric == demo.promotion.primary.metric == "dice"
+
+
 @pytest.mark.parametrize("source", [EXAMPLE, None])
 def test_round_trip_load_dump_load(tmp_path, source):
     first = load_experiment(source) if source else parse_experiment(MINIMAL, "minimal.yaml")

@@ -64,11 +64,13 @@ def test_every_class_is_present(site, size):
         assert len(counts) == len(KNEE_CLASSES) and (counts > 0).all(), (seed, counts)
 
 
-def test_small_3d_volume_has_every_class_and_3d_landmarks():
+def test_small_3d_volume_is_a_stack_of_thick_slices_with_every_class_and_3d_landmarks():
     case = generate_case(2, SITE_A, 32, spatial_dims=3)
-    assert case.label.shape == (32, 32, 32) and case.image.spacing == (SITE_A.fov_mm / 32,) * 3
+    pixel = SITE_A.fov_mm / 32  # 3.75 mm; slices are twice as thick over the same 120 mm
+    assert case.label.shape == case.image.shape == (32, 32, 16)
+    assert case.image.spacing == case.label.spacing == (pixel, pixel, 2 * pixel)
     assert (np.bincount(case.label.array.ravel(), minlength=6) > 0).all()
-    assert all(len(p) == 3 and p[2] == 15.5 for p in case.landmarks.values())
+    assert all(len(p) == 3 and p[2] == 7.5 for p in case.landmarks.values())
 
 
 @pytest.mark.parametrize("site", DEFAULT_SITES, ids=lambda s: s.name)

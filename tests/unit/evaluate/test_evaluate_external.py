@@ -137,8 +137,8 @@ def test_3d_cases_get_nifti_predictions_and_a_two_slice_overlay(tmp_path):
         saved = read_image(ws.path(rows[0]["prediction_uri"]), kind="label")
         overlay = PILImage.open(ws.path(rows[0]["overlay_uri"]))
         thumb = PILImage.open(ws.path(rows[0]["thumbnail_uri"]))
-    assert rows[0]["prediction_uri"].endswith(".nii.gz") and saved.shape == (16, 16, 16)
-    assert saved.spacing == pytest.approx((7.5, 7.5, 7.5))
+    assert rows[0]["prediction_uri"].endswith(".nii.gz") and saved.shape == (16, 16, 8)
+    assert saved.spacing == pytest.approx((7.5, 7.5, 15.0))  # thick slices kept
     assert overlay.width > 1.5 * overlay.height  # largest reference and disagreement slices
     assert max(thumb.size) <= 160
     femur = table[table["label"] == "femur"]["value"]
