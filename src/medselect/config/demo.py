@@ -51,21 +51,9 @@ def default_demo_experiment() -> Experiment:
             spatial_dims=2,
             classes=list(KNEE_CLASSES),
         ),
-        data=DataSpec(
-            source=PhantomSource(cases_per_site=30, sites=4, size=96, seed=0, spatial_dims=2),
-            split=SplitSpec(fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
-                            stratify_by="site", seed=0, freeze_reference=True),
-        ),
-        sweep=SweepSpec(
-            name="knee-demo",
-            strategy="list",
-            space=SearchSpace(input_size=[(96, 96)], epochs=[30], batch_size=[8], depth=[3],
-                              features=[16], learning_rate=[1e-3]),
-            configs=[RunOverrides(architecture=a, loss=loss, augmentation=aug)
-                     for a, loss, aug in DEMO_CONFIGS],
-            deterministic=True,
-            workers=1,
-        ),
+        data=_phantom(cases_per_site=30, size=96, spatial_dims=2),
+        sweep=_sweep("knee-demo", DEMO_CONFIGS, input_size=(96, 96), epochs=30, batch_size=8,
+                     features=16),
         evaluation=_segmentation_evaluation(cartilage_nsd_mm=1.5),
         ranking=RankingSpec(metric="dice", by=["site"]),
         promotion=_segmentation_promotion(hd95_margin_mm=1.0),
@@ -88,26 +76,39 @@ def default_seg3d_experiment() -> Experiment:
     return Experiment(
         task=TaskSpec(name="knee-seg3d", kind=TaskKind.SEGMENTATION, spatial_dims=3,
                       classes=list(KNEE_CLASSES)),
-        data=DataSpec(
-            source=PhantomSource(cases_per_site=10, sites=4, size=48, seed=0, spatial_dims=3),
-            split=SplitSpec(fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
-                            stratify_by="site", seed=0, freeze_reference=True),
-        ),
-        sweep=SweepSpec(
-            name="knee-seg3d-demo",
-            strategy="list",
-            space=SearchSpace(input_size=[(48, 48, 24)], epochs=[40], batch_size=[4], depth=[3],
-                              features=[8], learning_rate=[1e-3]),
-            configs=[RunOverrides(architecture=a, loss=loss, augmentation=aug)
-                     for a, loss, aug in SEG3D_DEMO_CONFIGS],
-            deterministic=True,
-            workers=1,
-        ),
+        data=_phantom(cases_per_site=10, size=48, spatial_dims=3),
+        sweep=_sweep("knee-seg3d-demo", SEG3D_DEMO_CONFIGS, input_size=(48, 48, 24), epochs=40,
+                     batch_size=4, features=8),
         # thick voxels: NSD tolerances no finer than the in-plane pixels
         evaluation=_segmentation_evaluation(cartilage_nsd_mm=3.0, default_nsd_mm=3.0),
         ranking=RankingSpec(metric="dice", by=["site"]),
         promotion=_segmentation_promotion(hd95_margin_mm=3.0),
         upgrade=UpgradeSpec(retrain="top_k", top_k=2),
+    )
+
+
+def _phantom(*, cases_per_site: int, size: int, spatial_dims: int) -> DataSpec:
+    """Four phantom sites, split 60/20/20 per patient and site; the test split is frozen."""
+    return DataSpec(
+        source=PhantomSource(cases_per_site=cases_per_site, sites=4, size=size, seed=0,
+                             spatial_dims=spatial_dims),
+        split=SplitSpec(fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
+                        stratify_by="site", seed=0, freeze_reference=True),
+    )
+
+
+def _sweep(name: str, configs, *, input_size: tuple[int, ...], epochs: int, batch_size: int,
+           features: int) -> SweepSpec:
+    """An explicit list of (architecture, loss, augmentation) over shared settings."""
+    return SweepSpec(
+        name=name,
+        strategy="list",
+        space=SearchSpace(input_size=[input_size], epochs=[epochs], batch_size=[batch_size],
+                          depth=[3], features=[features], learning_rate=[1e-3]),
+        configs=[RunOverrides(architecture=a, loss=loss, augmentation=aug)
+                 for a, loss, aug in configs],
+        deterministic=True,
+        workers=1,
     )
 
 
@@ -159,21 +160,9 @@ def default_landmarks_experiment() -> Experiment:
     return Experiment(
         task=TaskSpec(name="knee-landmarks", kind=TaskKind.LANDMARKS, spatial_dims=2,
                       landmarks=list(DEMO_LANDMARKS)),
-        data=DataSpec(
-            source=PhantomSource(cases_per_site=20, sites=4, size=64, seed=0, spatial_dims=2),
-            split=SplitSpec(fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
-                            stratify_by="site", seed=0, freeze_reference=True),
-        ),
-        sweep=SweepSpec(
-            name="knee-landmarks-demo",
-            strategy="list",
-            space=SearchSpace(input_size=[(64, 64)], epochs=[30], batch_size=[8], depth=[3],
-                              features=[16], learning_rate=[1e-3]),
-            configs=[RunOverrides(architecture=a, loss=loss, augmentation=aug)
-                     for a, loss, aug in LANDMARK_DEMO_CONFIGS],
-            deterministic=True,
-            workers=1,
-        ),
+        data=_phantom(cases_per_site=20, size=64, spatial_dims=2),
+        sweep=_sweep("knee-landmarks-demo", LANDMARK_DEMO_CONFIGS, input_size=(64, 64),
+                     epochs=30, batch_size=8, features=16),
         evaluation=EvaluationSpec(
             case_set="test", metrics=["mre", "radial_error", "sdr_2mm", "sdr_4mm"], overlays=True,
         ),
