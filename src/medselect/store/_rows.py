@@ -98,3 +98,11 @@ def upsert_by_id(
     except sa.exc.IntegrityError as exc:
         raise rejected(what, exc) from exc
     return row_id
+
+
+def where_given(stmt: sa.Select, table: sa.Table, filters: Mapping[str, Any]) -> sa.Select:
+    """``stmt`` narrowed to ``table.c[column] == value`` for every filter that is not None."""
+    for column, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(table.c[column] == value)
+    return stmt

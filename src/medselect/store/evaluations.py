@@ -24,6 +24,7 @@ from medselect.store._rows import (
     fetch_one,
     rejected,
     upsert_by_id,
+    where_given,
 )
 from medselect.store.datasets import get_case_set
 from medselect.store.schema import (
@@ -92,10 +93,7 @@ def list_evaluations(
         check_choice(status, EVALUATION_STATUSES, "evaluation status")
     stmt = sa.select(evaluation).order_by(evaluation.c.created_at, evaluation.c.id)
     filters = {"case_set": case_set, "model_ref": model_ref, "status": status}
-    for column, value in filters.items():
-        if value is not None:
-            stmt = stmt.where(evaluation.c[column] == value)
-    return fetch_all(conn, stmt)
+    return fetch_all(conn, where_given(stmt, evaluation, filters))
 
 
 def set_evaluation_status(

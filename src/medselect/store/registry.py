@@ -20,6 +20,7 @@ from medselect.store._rows import (
     fetch_all,
     fetch_one,
     rejected,
+    where_given,
 )
 from medselect.store.schema import MODEL_VERSION_STATUSES, model_version
 
@@ -81,10 +82,7 @@ def list_model_versions(
     stmt = sa.select(model_version).order_by(
         model_version.c.task, model_version.c.scope, model_version.c.version)
     filters = {"task": task, "scope": scope, "status": status, "model_ref": model_ref}
-    for column, value in filters.items():
-        if value is not None:
-            stmt = stmt.where(model_version.c[column] == value)
-    return fetch_all(conn, stmt)
+    return fetch_all(conn, where_given(stmt, model_version, filters))
 
 
 def update_model_version(

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from medselect.errors import StoreError
-from medselect.store._rows import check_choice, fetch_all, fetch_one, rejected
+from medselect.store._rows import check_choice, fetch_all, fetch_one, rejected, where_given
 from medselect.store.datasets import get_case_set
 from medselect.store.schema import VERDICTS, review
 
@@ -68,10 +68,7 @@ def list_reviews(
     """Reviews, oldest first (ties broken by id), filtered by the arguments."""
     stmt = sa.select(review).order_by(review.c.created_at, review.c.id)
     filters = {"case_set": case_set, "model_ref": model_ref, "case_id": case_id}
-    for column, value in filters.items():
-        if value is not None:
-            stmt = stmt.where(review.c[column] == value)
-    return fetch_all(conn, stmt)
+    return fetch_all(conn, where_given(stmt, review, filters))
 
 
 def acceptance_rates(conn: sa.Connection, case_set: str) -> dict[str, tuple[int, int]]:

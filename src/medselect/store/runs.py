@@ -20,6 +20,7 @@ from medselect.store._rows import (
     fetch_all,
     fetch_one,
     upsert_by_id,
+    where_given,
 )
 from medselect.store.schema import RUN_STATUSES, epoch_metric, run
 from medselect.store.timestamps import utcnow
@@ -112,10 +113,7 @@ def list_runs(
     if status is not None:
         check_choice(status, RUN_STATUSES, "run status")
     filters = {"task": task, "status": status, "sweep": sweep, "dataset_version": dataset_version}
-    for column, value in filters.items():
-        if value is not None:
-            stmt = stmt.where(run.c[column] == value)
-    return fetch_all(conn, stmt)
+    return fetch_all(conn, where_given(stmt, run, filters))
 
 
 def add_epoch_metrics(
