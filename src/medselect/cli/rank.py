@@ -37,8 +37,7 @@ def rank(
     csv: Annotated[bool, typer.Option("--csv", help="Print the leaderboard as CSV.")] = False,
 ) -> None:
     """Rank the evaluated models by any metric, with statistics and per-site selection."""
-    from medselect.metrics import directions, get_metric
-    from medselect.rank import rank_table
+    from medselect.metrics import get_metric
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
@@ -48,13 +47,22 @@ def rank(
                  bootstrap_resamples=resamples)
     ws = Workspace.open(workspace)
     table, model_info, case_set = load_ranking_inputs(ws, task=task, cases=cases)
-    report = rank_table(table, spec, directions(table["metric"]), model_info=model_info)
+    report = rank_cases(table, spec, model_info)
     if json_:
         cli.print_json({"case_set": case_set, **report.to_dict()})
     elif csv:
         report.to_frame().to_csv(sys.stdout)
     else:
         print_report(cli, report, case_set)
+
+
+def rank_cases(table, spec, model_info):
+    """:func:`medselect.rank.rank_table` with every metric's direction and the set metrics."""
+    from medselect.metrics import SET_METRICS, directions
+    from medselect.rank import rank_table
+
+    return rank_table(table, spec, directions(table["metric"]), model_info=model_info,
+                      set_metrics=SET_METRICS)
 
 
 def load_ranking_inputs(ws, *, task: str | None, cases: str):

@@ -21,9 +21,18 @@ from typing import Any
 
 from medselect.config import DEFAULT_METRICS, EvaluationSpec, TaskKind, TaskSpec
 from medselect.errors import ConfigError
-from medselect.metrics import CASE_LABEL, MEAN_LABEL, SEGMENTATION_METRICS, Family, get_metric
+from medselect.metrics import (
+    CASE_LABEL,
+    MEAN_LABEL,
+    SEGMENTATION_METRICS,
+    SET_METRICS,
+    Family,
+    get_metric,
+    metrics_of,
+)
 
 RADIAL_ERROR = "radial_error"  # the one landmark metric with a row per landmark
+CLASS_PROBABILITY = "class_probability"  # the one classification metric with a row per class
 
 
 @dataclass(frozen=True)
@@ -66,11 +75,9 @@ class MetricPolicy:
         if spec is None:
             spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task.kind]))
         if task.kind is TaskKind.CLASSIFICATION:
-            # aggregates over cases (auc, ece, ...) are computed by ranking, not stored per case
-            metrics = tuple(name for name in spec.metrics if _check_class_metric(name, task))
-            if not metrics:
-                raise ConfigError(f"evaluation.metrics of classification task {task.name!r} "
-                                  f"name no per-case metric; add probability or correct")
+            # set metrics (auc, ece, ...) are computed by ranking from their per-case sources
+            metrics = tuple(dict.fromkeys(_class_metric_source(name, task)
+                                          for name in spec.metrics))
             return cls(metrics=metrics, classes=tuple(task.classes),
                        sliding_window=sliding_window, predicts_probabilities=True)
         if task.kind is TaskKind.LANDMARKS:
@@ -117,7 +124,9 @@ class MetricPolicy:
         """
         rows = []
         for metric in self.metrics:
-            if self.predicts_probabilities:
+            if metric == CLASS_PROBABILITY:
+                rows += [(metric, label) for label in self.classes]
+            elif self.predicts_probabilities:
                 rows.append((metric, CASE_LABEL))
             elif metric in SEGMENTATION_METRICS:
                 rows += [(metric, label) for label in (*self.classes, MEAN_LABEL)]
@@ -172,16 +181,15 @@ def _check_point_metric(name: str, task: TaskSpec) -> str:
     return name
 
 
-def _check_class_metric(name: str, task: TaskSpec) -> bool:
-    """Whether ``name`` is stored per case; False for an aggregate classification metric.
+def _class_metric_source(name: str, task: TaskSpec) -> str:
+    """The per-case metric stored for ``name``: itself, or a set metric's source.
 
     Raises:
         ConfigError: ``name`` is not a classification metric.
     """
     spec = get_metric(name)
     if spec.family is not Family.CLASSIFICATION:
+        choices = ", ".join(s.name for s in metrics_of(Family.CLASSIFICATION))
         raise ConfigError(f"evaluation.metrics: {name!r} is a {spec.family} metric and task "
-                          f"{task.name!r} is a classification task; choose from probability, "
-                          f"correct, auc, balanced_accuracy, sensitivity_at_threshold, "
-                          f"specificity_at_threshold and ece")
-    return spec.per_case
+                          f"{task.name!r} is a classification task; choose from {choices}")
+    return SET_METRICS[name].source if name in SET_METRICS else name

@@ -128,7 +128,7 @@ def _score_probabilities(probabilities: np.ndarray, case: LoadedCase,
         raise DataError(f"case {case.case_id!r}: predicted probabilities have shape {p.shape}, "
                         f"expected ({len(policy.classes)},): one per class of the task")
     try:
-        values = classification_case_metrics(p, int(case.target))
+        values = classification_case_metrics(p, int(case.target), classes=policy.classes)
     except DataError as exc:
         raise DataError(f"case {case.case_id!r}: {exc}") from exc
     wanted = set(policy.metrics)

@@ -3,7 +3,8 @@
 - :mod:`~medselect.metrics.overlap`: Dice, IoU, precision, sensitivity, volume differences.
 - :mod:`~medselect.metrics.surface`: HD, HD95, ASSD, NSD (MONAI's definitions, in mm).
 - :mod:`~medselect.metrics.landmarks`: radial error, MRE, success detection rates.
-- :mod:`~medselect.metrics.classification`: per-case probability and correctness; aggregates.
+- :mod:`~medselect.metrics.classification`: per-case probabilities and correctness, and
+  the set metrics ranking computes over many cases (AUC, calibration).
 - :mod:`~medselect.metrics.segmentation`: the engine computing a whole multi-class case.
 
 Each metric has a :class:`MetricSpec` in :data:`METRICS` (direction, unit, definition and the
@@ -12,10 +13,14 @@ tests and benchmark compare against, not a dependency of this package.
 """
 
 from medselect.metrics.classification import (
+    REFERENCE_ATTRIBUTE,
+    SET_METRICS,
+    SetMetric,
     auc,
     balanced_accuracy,
     classification_case_metrics,
     expected_calibration_error,
+    mean_recall,
     sensitivity_at_threshold,
     specificity_at_threshold,
 )
@@ -46,8 +51,10 @@ __all__ = [
     "CASE_LABEL",
     "MEAN_LABEL",
     "METRICS",
+    "REFERENCE_ATTRIBUTE",
     "SDR_RADII_MM",
     "SEGMENTATION_METRICS",
+    "SET_METRICS",
     "Direction",
     "EmptyMaskPolicy",
     "EmptyRule",
@@ -55,6 +62,7 @@ __all__ = [
     "MetricSpec",
     "MetricValue",
     "OverlapCounts",
+    "SetMetric",
     "SurfaceDistances",
     "Unit",
     "auc",
@@ -68,6 +76,7 @@ __all__ = [
     "image_diagonal_mm",
     "landmark_metrics",
     "mean_radial_error",
+    "mean_recall",
     "metrics_of",
     "radial_errors",
     "segmentation_metrics",

@@ -1,20 +1,26 @@
-"""Classification metrics: per-case probability and correctness, and the aggregates over cases.
+"""Classification metrics: per-case probabilities and correctness, and the set metrics.
 
-The per-case values go into the per-case table; the aggregates (AUC, balanced accuracy,
-sensitivity and specificity at a threshold, expected calibration error) need many cases and
-are called by ranking on arrays of per-case values, e.g. on bootstrap resamples. An aggregate
-that is undefined on its input (AUC with one class only) is NaN rather than an error, so a
+Per case, the per-case table holds ``probability`` (of the reference class), ``correct`` and
+``class_probability`` (one row per class, labelled by the class name). The *set metrics* (AUC,
+balanced accuracy, sensitivity and specificity at a threshold, calibration error) have no
+per-case value: each is computed from all of a model's cases at once, from the rows of a
+per-case ``source`` metric and each case's reference class (the case attribute
+:data:`REFERENCE_ATTRIBUTE`). Ranking computes them that way, on bootstrap resamples too, so
+they get confidence intervals like any other metric (:data:`SET_METRICS`).
+
+Binary metrics are one-vs-rest: ranked at label ``c``, AUC is the AUC of ``P(c)`` for
+"the reference class is c"; on a two-class task label ``classes[1]`` is the usual binary AUC. A
+set metric undefined on its input (AUC with one class only) is NaN rather than an error, so a
 resample can be skipped.
-
-Binary models give one score per case, ``P(class 1)``; multi-class models a probability vector.
-From the per-case ``probability`` (of the reference class) and the case's reference class,
-``P(class 1)`` is ``probability`` for positive cases and ``1 - probability`` for negative ones.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
 
 import numpy as np
 from scipy.stats import rankdata
@@ -22,6 +28,12 @@ from scipy.stats import rankdata
 from medselect.errors import DataError
 from medselect.metrics.spec import Direction, Family, MetricSpec, Unit
 from medselect.metrics.values import CASE_LABEL, MetricValue
+
+REFERENCE_ATTRIBUTE = "reference"
+"""The case attribute of the per-case table holding each case's reference class name."""
+
+DEFAULT_THRESHOLD = 0.5
+"""Decision threshold on ``P(class)`` of the ``*_at_threshold`` metrics."""
 
 
 def _spec(name: str, definition: str, per_case: bool = False,
@@ -37,47 +49,66 @@ CORRECT = _spec("correct", "1 if the predicted class equals the reference class,
                 "predicted class is the most probable one, or for one binary score p, class 1 "
                 "when p ≥ the threshold (0.5 by default). Its mean over cases is the accuracy.",
                 per_case=True)
-AUC = _spec("auc", "Area under the ROC curve of binary scores P(class 1): the probability that a "
-            "random positive case scores higher than a random negative one, ties counting "
-            "half. NaN when the cases hold one class only.")
+CLASS_PROBABILITY = _spec("class_probability", "The probability the model gives to the class "
+                          "named by the row's label, whatever the case's reference class: the "
+                          "input of the one-vs-rest set metrics (AUC, calibration).",
+                          per_case=True)
+AUC = _spec("auc", "Area under the ROC curve of P(label) for 'the reference class is the "
+            "label' (one-vs-rest; on two classes, label classes[1] is the binary AUC): the "
+            "probability that a random case of that class scores higher than a random other "
+            "case, ties counting half. NaN when the cases hold one class only.")
 BALANCED_ACCURACY = _spec("balanced_accuracy", "Mean over the reference classes present of the "
                           "fraction of their cases predicted as that class (mean recall).")
-SENSITIVITY_AT_THRESHOLD = _spec("sensitivity_at_threshold", "Fraction of positive cases whose "
-                                 "score P(class 1) is ≥ the threshold. NaN without positives.")
-SPECIFICITY_AT_THRESHOLD = _spec("specificity_at_threshold", "Fraction of negative cases whose "
-                                 "score P(class 1) is < the threshold. NaN without negatives.")
-ECE = _spec("ece", "Expected calibration error (top-label): cases are put in equal-width bins of "
-            "confidence (the probability of the predicted class; 10 bins on [0, 1]); the mean "
-            "over bins, weighted by their share of cases, of |accuracy - mean confidence|.",
+SENSITIVITY_AT_THRESHOLD = _spec("sensitivity_at_threshold", "Fraction of the cases of the "
+                                 "label's class whose P(label) is ≥ the threshold (0.5). NaN "
+                                 "without such cases.")
+SPECIFICITY_AT_THRESHOLD = _spec("specificity_at_threshold", "Fraction of the cases of other "
+                                 "classes whose P(label) is < the threshold (0.5). NaN without "
+                                 "such cases.")
+ECE = _spec("ece", "Expected calibration error of P(label) (one-vs-rest): cases are put in "
+            "equal-width bins of P(label) (10 bins on [0, 1]); the mean over bins, weighted by "
+            "their share of cases, of |fraction of the label's class - mean P(label)|.",
             direction=Direction.LOWER)
 
 SPECS: tuple[MetricSpec, ...] = (
-    PROBABILITY, CORRECT, AUC, BALANCED_ACCURACY, SENSITIVITY_AT_THRESHOLD,
+    PROBABILITY, CORRECT, CLASS_PROBABILITY, AUC, BALANCED_ACCURACY, SENSITIVITY_AT_THRESHOLD,
     SPECIFICITY_AT_THRESHOLD, ECE,
 )
 
 
 def classification_case_metrics(
-    probabilities: float | Sequence[float] | np.ndarray, reference: int, *, threshold: float = 0.5
+    probabilities: float | Sequence[float] | np.ndarray,
+    reference: int,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    classes: Sequence[str] = (),
 ) -> list[MetricValue]:
-    """The per-case ``probability`` and ``correct`` rows of one case.
+    """The per-case rows of one case: ``probability``, ``correct`` and, when ``classes`` are
+    named, one ``class_probability`` row per class.
 
     Args:
         probabilities: one binary score P(class 1), or one probability per class.
         reference: the case's reference class index.
         threshold: decision threshold of a single binary score.
+        classes: the class names, in index order.
 
     Raises:
-        DataError: probabilities outside [0, 1] or a reference class the model does not have.
+        DataError: probabilities outside [0, 1], a reference class the model does not have, or
+            not one class name per probability.
     """
     p = _probability_matrix(np.atleast_1d(np.asarray(probabilities, dtype=float)).ravel()[None])[0]
     if not 0 <= reference < p.size:
         raise DataError(f"reference class {reference} is not one of the model's {p.size} "
                         f"classes (0..{p.size - 1})")
+    if classes and len(classes) != p.size:
+        raise DataError(f"{p.size} class probabilities but {len(classes)} class names "
+                        f"{list(classes)}; give one name per class")
     single_score = np.ndim(probabilities) == 0 or np.size(probabilities) == 1
     predicted = int(p[1] >= threshold) if single_score else int(np.argmax(p))
+    per_class = [MetricValue(CLASS_PROBABILITY.name, name, float(value))
+                 for name, value in zip(classes, p, strict=True)] if classes else []
     return [MetricValue(PROBABILITY.name, CASE_LABEL, float(p[reference])),
-            MetricValue(CORRECT.name, CASE_LABEL, float(predicted == reference))]
+            MetricValue(CORRECT.name, CASE_LABEL, float(predicted == reference)), *per_class]
 
 
 def auc(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
@@ -95,45 +126,90 @@ def balanced_accuracy(labels: Sequence[int] | np.ndarray,
     """:data:`BALANCED_ACCURACY` of reference and predicted class indices."""
     y, p = np.asarray(labels), np.asarray(predicted)
     _same_length(y, p, "predicted classes")
+    return mean_recall(y, (p == y).astype(float))
+
+
+def mean_recall(labels: Sequence | np.ndarray, correct: Sequence[float] | np.ndarray) -> float:
+    """:data:`BALANCED_ACCURACY` from each case's reference class (any labels, e.g. names) and
+    its ``correct`` value."""
+    y, c = np.asarray(labels), np.asarray(correct, dtype=float)
+    _same_length(y, c, "correct values")
     if y.size == 0:
         return math.nan
-    return float(np.mean([np.mean(p[y == c] == c) for c in np.unique(y)]))
+    return float(np.mean([c[y == k].mean() for k in np.unique(y)]))
 
 
 def sensitivity_at_threshold(labels: Sequence[int] | np.ndarray,
-                             scores: Sequence[float] | np.ndarray, threshold: float = 0.5) -> float:
+                             scores: Sequence[float] | np.ndarray,
+                             threshold: float = DEFAULT_THRESHOLD) -> float:
     """:data:`SENSITIVITY_AT_THRESHOLD`."""
     y, s = _binary(labels, scores)
     return float(np.mean(s[y] >= threshold)) if y.any() else math.nan
 
 
 def specificity_at_threshold(labels: Sequence[int] | np.ndarray,
-                             scores: Sequence[float] | np.ndarray, threshold: float = 0.5) -> float:
+                             scores: Sequence[float] | np.ndarray,
+                             threshold: float = DEFAULT_THRESHOLD) -> float:
     """:data:`SPECIFICITY_AT_THRESHOLD`."""
     y, s = _binary(labels, scores)
     return float(np.mean(s[~y] < threshold)) if (~y).any() else math.nan
 
 
 def expected_calibration_error(labels: Sequence[int] | np.ndarray,
-                               probabilities: Sequence[float] | np.ndarray,
-                               n_bins: int = 10) -> float:
-    """:data:`ECE`; ``probabilities`` are binary scores P(class 1) or a (cases, classes) matrix.
+                               scores: Sequence[float] | np.ndarray, n_bins: int = 10) -> float:
+    """:data:`ECE` of binary ``labels`` (0/1) and scores P(class 1).
 
-    Bin ``k`` holds confidences in ``(k / n_bins, (k + 1) / n_bins]`` (the first bin also 0).
+    Bin ``k`` holds scores in ``(k / n_bins, (k + 1) / n_bins]`` (the first bin also 0).
     """
-    y = np.asarray(labels)
-    p = _probability_matrix(np.asarray(probabilities, dtype=float))
-    _same_length(y, p, "probabilities")
+    y, s = _binary(labels, scores)
     if y.size == 0:
         return math.nan
-    confidence = p.max(axis=1)
-    correct = p.argmax(axis=1) == y
-    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    if not np.all((s >= 0) & (s <= 1)):
+        raise DataError("calibration needs scores in [0, 1]; apply softmax or sigmoid first")
+    bins = np.clip(np.ceil(s * n_bins).astype(int) - 1, 0, n_bins - 1)
     gap = 0.0
     for k in np.unique(bins):
         in_bin = bins == k
-        gap += in_bin.sum() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+        gap += in_bin.sum() * abs(y[in_bin].mean() - s[in_bin].mean())
     return float(gap / y.size)
+
+
+@dataclass(frozen=True)
+class SetMetric:
+    """How ranking computes a metric defined over a set of cases.
+
+    Args:
+        spec: the metric's name, direction and definition.
+        source: the per-case metric whose rows are its inputs.
+        reduce: ``reduce(truth, values) -> float`` over one model's cases.
+        one_vs_rest: ranked at label ``c``, ``truth`` is 1 where the case's reference class is
+            ``c`` and 0 elsewhere; otherwise it is the reference class itself.
+        truth: the case attribute holding each case's reference class.
+    """
+
+    spec: MetricSpec
+    source: str
+    reduce: Callable[[np.ndarray, np.ndarray], float]
+    one_vs_rest: bool = True
+    truth: str = REFERENCE_ATTRIBUTE
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+SET_METRICS: Mapping[str, SetMetric] = MappingProxyType({
+    sm.name: sm for sm in (
+        SetMetric(AUC, CLASS_PROBABILITY.name, auc),
+        SetMetric(BALANCED_ACCURACY, CORRECT.name, mean_recall, one_vs_rest=False),
+        SetMetric(SENSITIVITY_AT_THRESHOLD, CLASS_PROBABILITY.name,
+                  partial(sensitivity_at_threshold, threshold=DEFAULT_THRESHOLD)),
+        SetMetric(SPECIFICITY_AT_THRESHOLD, CLASS_PROBABILITY.name,
+                  partial(specificity_at_threshold, threshold=DEFAULT_THRESHOLD)),
+        SetMetric(ECE, CLASS_PROBABILITY.name, expected_calibration_error),
+    )
+})
+"""Set metric name -> how ranking computes it from the per-case table."""
 
 
 def _probability_matrix(p: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from medselect.errors import ConfigError
 from medselect.metrics import classification, landmarks, overlap, surface
+from medselect.metrics.classification import SET_METRICS
 from medselect.metrics.spec import Family, MetricSpec
 
 METRICS: Mapping[str, MetricSpec] = MappingProxyType({
@@ -46,5 +47,10 @@ def metrics_of(*families: Family) -> tuple[MetricSpec, ...]:
 
 
 def directions(names: Iterable[str]) -> dict[str, str]:
-    """``name -> "higher"|"lower"`` for the known metrics among ``names`` (as ranking takes it)."""
-    return {n: METRICS[n].direction.value for n in names if n in METRICS}
+    """``name -> "higher"|"lower"`` for the known metrics among ``names`` (as ranking takes it),
+    and for every set metric whose source is among them (AUC when ``class_probability`` is)."""
+    names = set(names)
+    found = {n: METRICS[n].direction.value for n in names if n in METRICS}
+    found.update({name: METRICS[name].direction.value for name, sm in SET_METRICS.items()
+                  if sm.source in names})
+    return found

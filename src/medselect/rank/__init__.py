@@ -1,7 +1,8 @@
 """Ranking and selection on the per-case table: pandas in, result dataclasses out.
 
-Layer 1: imports neither torch, the store nor the metrics package; metric directions (and,
-optionally, the worst value of each metric) come from the caller.
+Layer 1: imports neither torch, the store nor the metrics package; metric directions, the set
+metrics (AUC, ...: :mod:`~medselect.rank.setmetric`) and, optionally, the worst value of each
+metric come from the caller.
 
 - :func:`leaderboard`: one metric, any aggregate, bootstrap intervals, paired tests against the
   best, rank stability, tie-break.
@@ -55,6 +56,13 @@ from medselect.rank.report import (
     statistics_from_spec,
 )
 from medselect.rank.selection import Choice, Selection, select
+from medselect.rank.setmetric import (
+    SetMetricLike,
+    SetMetrics,
+    aggregate_of,
+    metric_matrix,
+    source_metrics,
+)
 from medselect.rank.stability import RankStability, rank_stability
 from medselect.rank.table import Direction, ScoreMatrix, score_matrix
 from medselect.rank.tiebreak import TieDecision, break_tie
@@ -78,14 +86,18 @@ __all__ = [
     "RankingError",
     "ScoreMatrix",
     "Selection",
+    "SetMetricLike",
+    "SetMetrics",
     "SignificanceMatrix",
     "Statistics",
     "TieDecision",
     "TrimmedMean",
+    "aggregate_of",
     "aggregate_then_rank",
     "break_tie",
     "holm",
     "leaderboard",
+    "metric_matrix",
     "pareto_front",
     "parse_aggregate",
     "percentile_interval",
@@ -100,6 +112,7 @@ __all__ = [
     "score_matrix",
     "select",
     "significance_matrix",
+    "source_metrics",
     "statistics_from_spec",
     "wilcoxon_pvalues",
 ]

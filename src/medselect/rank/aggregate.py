@@ -127,13 +127,16 @@ class CaseFunction:
     """Wrap a plain function of one model's per-case values as an :class:`Aggregate`.
 
     ``fn(values) -> float``, or ``fn(truth_values, values) -> float`` (scikit-learn's
-    ``y_true, y_score`` order) when ``truth`` names a case attribute, e.g. an AUC. It is called
-    once per model and resample, so it is slower than the vectorised built-ins.
+    ``y_true, y_score`` order) when ``truth`` names a case attribute, e.g. an AUC. With
+    ``one_vs_rest`` the truth values are 1 where the attribute equals the ranked label and 0
+    elsewhere (an AUC of one class against the others). It is called once per model and
+    resample, so it is slower than the vectorised built-ins.
     """
 
     name: str
     fn: Callable[..., float]
     truth: str | None = None
+    one_vs_rest: bool = False
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         if self.truth is not None and truth is None:
@@ -162,7 +165,10 @@ def truth_values(matrix: ScoreMatrix, aggregate: Aggregate) -> np.ndarray | None
         raise RankingError(f"aggregate {aggregate.name!r} needs the case attribute "
                            f"{aggregate.truth!r}; the per-case table has attributes "
                            f"{list(matrix.attributes.columns)}")
-    return matrix.attributes[aggregate.truth].to_numpy()
+    truth = matrix.attributes[aggregate.truth].to_numpy()
+    if getattr(aggregate, "one_vs_rest", False):
+        return (truth.astype(str) == matrix.label).astype(int)
+    return truth
 
 
 def parse_aggregate(

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -39,8 +39,9 @@ from medselect.rank.paired import (
     holm,
     significance_matrix,
 )
+from medselect.rank.setmetric import SetMetrics, aggregate_of, metric_matrix
 from medselect.rank.stability import RankStability, rank_stability
-from medselect.rank.table import Direction, ScoreMatrix, direction_of, score_matrix, worst_for
+from medselect.rank.table import Direction, ScoreMatrix, direction_of, worst_for
 from medselect.rank.tiebreak import TieBreak, break_tie, secondary_matrices, secondary_values
 
 __all__ = ["Leaderboard", "LeaderboardRow", "Statistics", "leaderboard", "rank_matrix"]
@@ -182,6 +183,7 @@ def leaderboard(
     model_info: pd.DataFrame | None = None,
     worst: float | Mapping[str, float] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
+    set_metrics: SetMetrics | None = None,
 ) -> Leaderboard:
     """Rank every model of the per-case table by one metric.
 
@@ -199,13 +201,15 @@ def leaderboard(
         worst: value imputed for a missing one (per metric as a mapping); default the worst
             value observed.
         aggregates: custom named aggregates.
+        set_metrics: metrics defined over sets of cases (AUC, ...), by name; ranked by one of
+            them, ``aggregate`` is ignored (:mod:`medselect.rank.setmetric`).
 
     Raises:
         RankingError: the request cannot be answered; the message says what to change.
     """
-    matrix = score_matrix(table, metric, direction_of(metric, direction, directions),
-                          label=label, worst=worst_for(metric, worst))
-    secondary = secondary_matrices(table, tie_break, directions, label, worst)
+    matrix = metric_matrix(table, metric, direction_of(metric, direction, directions),
+                           label=label, worst=worst_for(metric, worst), set_metrics=set_metrics)
+    secondary = secondary_matrices(table, tie_break, directions, label, worst, set_metrics)
     return rank_matrix(matrix, aggregate, statistics=statistics, tie_break=tie_break,
                        model_info=model_info, secondary=secondary, aggregates=aggregates)
 
@@ -226,7 +230,12 @@ def rank_matrix(
     the cases of ``matrix`` that they share.
     """
     statistics = statistics or Statistics()
-    agg = parse_aggregate(aggregate, aggregates)
+    agg = aggregate_of(matrix, parse_aggregate(aggregate, aggregates))
+    notes = []
+    if matrix.reduced_by is not None and statistics.test != PairedTest.BOOTSTRAP:
+        statistics = replace(statistics, test=PairedTest.BOOTSTRAP)
+        notes.append(f"{matrix.metric} has no per-case values, so models were compared with "
+                     "the paired bootstrap test instead of a per-case test")
     truth = truth_values(matrix, agg)
     sign = 1.0 if matrix.direction == Direction.HIGHER else -1.0
     point = np.asarray(agg(matrix.values, truth), dtype=float)
@@ -275,7 +284,7 @@ def rank_matrix(
         decided_by_tie_break=decision.decided_by_tie_break, reason=decision.reason,
         ci_reliable=caveat is None, ci_note=caveat, worst=matrix.worst, statistics=statistics,
         stratified_by=statistics.stratify if strata is not None else None,
-        stability=stability, notes=_notes(matrix, statistics, strata),
+        stability=stability, notes=(*notes, *_notes(matrix, statistics, strata)),
         matrix=matrix, samples=samples,
     )
 

@@ -40,12 +40,12 @@ from medselect.errors import RankingError
 from medselect.rank._json import json_number
 from medselect.rank.aggregate import Aggregate, parse_aggregate, truth_values
 from medselect.rank.leaderboard import Leaderboard, Statistics, rank_matrix
+from medselect.rank.setmetric import SetMetrics, aggregate_of, metric_matrix
 from medselect.rank.table import (
     Direction,
     ScoreMatrix,
     direction_of,
     readonly,
-    score_matrix,
     worst_for,
 )
 
@@ -155,6 +155,7 @@ def rank_preference(
     model_info: pd.DataFrame | None = None,
     worst: float | Mapping[str, float] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
+    set_metrics: SetMetrics | None = None,
 ) -> PreferenceRanking:
     """Rank the models of the per-case table under ``preference``.
 
@@ -166,8 +167,9 @@ def rank_preference(
     Raises:
         RankingError: a metric is unknown, or no model meets the constraints.
     """
-    return rank_matrices(preference_matrices(table, preference, directions, worst), preference,
-                         statistics=statistics, model_info=model_info, aggregates=aggregates)
+    matrices = preference_matrices(table, preference, directions, worst, set_metrics)
+    return rank_matrices(matrices, preference, statistics=statistics, model_info=model_info,
+                         aggregates=aggregates)
 
 
 def preference_matrices(
@@ -175,10 +177,12 @@ def preference_matrices(
     preference: Preference,
     directions: Mapping[str, Direction | str],
     worst: float | Mapping[str, float] | None = None,
+    set_metrics: SetMetrics | None = None,
 ) -> dict[tuple[str, str], ScoreMatrix]:
     """The score matrix of every (metric, label) the preference reads."""
-    return {(metric, label): score_matrix(table, metric, direction_of(metric, None, directions),
-                                          label=label, worst=worst_for(metric, worst))
+    return {(metric, label): metric_matrix(table, metric, direction_of(metric, None, directions),
+                                           label=label, worst=worst_for(metric, worst),
+                                           set_metrics=set_metrics)
             for metric, label in preference.needs()}
 
 
@@ -225,6 +229,10 @@ def rank_then_aggregate(matrices: Sequence[ScoreMatrix], weights: Sequence[float
     cases (the ``mean`` aggregate) gives the rank-then-aggregate score. A cell counts as
     imputed when any metric's value was; ``worst`` is NaN (each metric imputed its own).
     """
+    per_set = [m.metric for m in matrices if m.reduced_by is not None]
+    if per_set:
+        raise RankingError(f"{', '.join(per_set)} have no per-case values to rank case by case; "
+                           "weigh per-case metrics only, or rank by the set metric alone")
     common = set.intersection(*(set(m.cases) for m in matrices))
     if not common:
         raise RankingError(f"metrics {[m.metric for m in matrices]} share no case")
@@ -283,7 +291,7 @@ def _excluded(matrices: Matrices, preference: Preference,
     reasons: dict[str, list[str]] = {}
     for c in preference.constraints:
         m = matrices[(c.metric, c.label or preference.label)]
-        agg = parse_aggregate(c.aggregate, aggregates)
+        agg = aggregate_of(m, parse_aggregate(c.aggregate, aggregates))
         for model, value in zip(m.models, agg(m.values, truth_values(m, agg)), strict=True):
             if not c.holds(value):
                 reasons.setdefault(model, []).append(
@@ -293,10 +301,13 @@ def _excluded(matrices: Matrices, preference: Preference,
 
 def _aggregate_frame(matrices: Sequence[ScoreMatrix], aggregate: Aggregate) -> pd.DataFrame:
     """Models x metrics aggregates, oriented so that higher is better."""
-    return pd.DataFrame(
-        {m.metric: (1 if m.direction == Direction.HIGHER else -1)
-         * np.asarray(aggregate(m.values, truth_values(m, aggregate))) for m in matrices},
-        index=pd.Index(matrices[0].models, name="model"))
+    def oriented(m: ScoreMatrix) -> np.ndarray:
+        reduce = aggregate_of(m, aggregate)
+        sign = 1 if m.direction == Direction.HIGHER else -1
+        return sign * np.asarray(reduce(m.values, truth_values(m, reduce)))
+
+    return pd.DataFrame({m.metric: oriented(m) for m in matrices},
+                        index=pd.Index(matrices[0].models, name="model"))
 
 
 def _raw(oriented: pd.Series, direction: Direction) -> pd.Series:

@@ -25,6 +25,7 @@ from medselect.rank.leaderboard import Leaderboard, Statistics
 from medselect.rank.paired import SignificanceMatrix
 from medselect.rank.preference import Preference, PreferenceRanking, rank_preference
 from medselect.rank.selection import Selection, select
+from medselect.rank.setmetric import SetMetrics
 from medselect.rank.table import Direction
 
 __all__ = ["RankReport", "preference_from_spec", "rank_table", "statistics_from_spec"]
@@ -82,6 +83,7 @@ def rank_table(
     model_info: pd.DataFrame | None = None,
     worst: float | Mapping[str, float] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
+    set_metrics: SetMetrics | None = None,
 ) -> RankReport:
     """Rank and select as ``spec`` says.
 
@@ -92,13 +94,14 @@ def rank_table(
         model_info: per-model attributes indexed by model, for tie-breaks.
         worst: value imputed for missing values, per metric; default the worst observed.
         aggregates: custom named aggregates the spec may name.
+        set_metrics: metrics defined over sets of cases (AUC, ...) the spec may name.
 
     Raises:
         RankingError: the request cannot be answered; the message says what to change.
     """
     preference = preference_from_spec(spec)
     options = dict(statistics=statistics_from_spec(spec), model_info=model_info, worst=worst,
-                   aggregates=aggregates)
+                   aggregates=aggregates, set_metrics=set_metrics)
     ranking = rank_preference(table, preference, directions, **options)
     selections = {by: select(table, preference, directions, by=by, **options) for by in spec.by}
     return RankReport(ranking=ranking, significance=ranking.leaderboard.significance(),

@@ -28,6 +28,7 @@ from medselect.rank.preference import (
     rank_matrices,
     restrict,
 )
+from medselect.rank.setmetric import SetMetrics
 from medselect.rank.table import Direction, ScoreMatrix
 
 __all__ = ["Choice", "Selection", "select"]
@@ -113,6 +114,7 @@ def select(
     model_info: pd.DataFrame | None = None,
     worst: float | Mapping[str, float] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
+    set_metrics: SetMetrics | None = None,
 ) -> Selection:
     """Choose the best model for every value of the case attribute ``by``.
 
@@ -125,7 +127,7 @@ def select(
             whole table. (A subgroup where none does gets a choice without a model.)
     """
     statistics = statistics or Statistics()
-    matrices = preference_matrices(table, preference, directions, worst)
+    matrices = preference_matrices(table, preference, directions, worst, set_metrics)
     options = dict(statistics=statistics, model_info=model_info, aggregates=aggregates)
     overall_ranking = rank_matrices(matrices, preference, **options)
     overall = _choice(OVERALL, overall_ranking.leaderboard, statistics, None)
@@ -168,7 +170,7 @@ def _choice(group: str, board: Leaderboard, statistics: Statistics,
     others = [r for r in board.rows if r.model != board.best]
     runner = others[0] if others else None
     sign = 1.0 if board.direction == Direction.HIGHER else -1.0
-    p_runner, s_runner = (_test(board, statistics, board.best, runner.model) if runner
+    p_runner, s_runner = (_test(board, board.best, runner.model) if runner
                           else (None, 0.0))
     evidence = {}
     if overall_model is not None and overall_model in models:
@@ -177,7 +179,7 @@ def _choice(group: str, board: Leaderboard, statistics: Statistics,
             "gain_over_overall": sign * (chosen.aggregate - board.row(overall_model).aggregate)
             + 0.0,
             "p_vs_overall": (None if overall_model == board.best
-                             else _test(board, statistics, board.best, overall_model)[0]),
+                             else _test(board, board.best, overall_model)[0]),
         }
     return Choice(
         group=group, model=board.best, n_cases=board.n_cases, reason=board.reason,
@@ -193,12 +195,13 @@ def _choice(group: str, board: Leaderboard, statistics: Statistics,
     )
 
 
-def _test(board: Leaderboard, statistics: Statistics, a: str, b: str) -> tuple[float, float]:
-    """Raw p-value of the paired test of ``a`` against ``b``, and +1 when ``a`` is better."""
+def _test(board: Leaderboard, a: str, b: str) -> tuple[float, float]:
+    """Raw p-value of the paired test of ``a`` against ``b``, and +1 when ``a`` is better
+    (with the board's test: the bootstrap one for a set metric)."""
     matrix = board.matrix
     i, j = matrix.models.index(a), matrix.models.index(b)
     sign = 1.0 if board.direction == Direction.HIGHER else -1.0
-    p, s = compare(matrix.oriented, np.array([i]), np.array([j]), statistics.test,
+    p, s = compare(matrix.oriented, np.array([i]), np.array([j]), board.statistics.test,
                    sign * board.samples)
     return float(p[0]), float(s[0])
 

@@ -59,10 +59,14 @@ def rank_stability(
     """Rank the models on every resample.
 
     Args:
-        samples: resampled aggregates (n_resamples, n_models), higher better (NaN ranks last).
+        samples: resampled aggregates (n_resamples, n_models), higher better (NaN ranks last;
+            a resample where every model is NaN, e.g. an AUC of one class, is left out).
         models: column names.
         confidence: width of the reported rank interval.
     """
+    defined = ~np.isnan(samples).all(axis=1)
+    if defined.any():
+        samples = samples[defined]
     n_resamples, n_models = samples.shape
     filled = np.where(np.isnan(samples), -np.inf, samples)
     ranks = stats.rankdata(-filled, method="min", axis=1).astype(np.intp)

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from medselect.config.choices import choice_error
 from medselect.errors import RankingError
 
 __all__ = [
+    "CASE_LABEL",
     "TABLE_COLUMNS",
     "Direction",
     "ScoreMatrix",
@@ -31,6 +33,9 @@ __all__ = [
 ]
 
 TABLE_COLUMNS = ("model", "case_id", "metric", "label", "value")
+
+CASE_LABEL = "case"
+"""The label of a value that belongs to the whole case (a classification probability)."""
 
 
 class Direction(StrEnum):
@@ -77,6 +82,8 @@ class ScoreMatrix:
         imputed: bool array of the same shape, True where the value was missing.
         worst: the value imputed for a missing one.
         attributes: case attributes (site, ...) indexed by case id, in the order of ``cases``.
+        reduced_by: for a set metric (:mod:`medselect.rank.setmetric`), the one aggregate its
+            values mean anything under; None for a per-case metric.
     """
 
     metric: str
@@ -88,6 +95,7 @@ class ScoreMatrix:
     imputed: np.ndarray
     worst: float
     attributes: pd.DataFrame
+    reduced_by: Any = None
 
     @property
     def oriented(self) -> np.ndarray:
@@ -156,7 +164,8 @@ def score_matrix(
         table: the long per-case table (columns :data:`TABLE_COLUMNS` plus case attributes).
         metric: metric name as stored, e.g. ``"dice"``.
         direction: ``"higher"`` or ``"lower"`` is better.
-        label: class or landmark name, ``"mean"`` or ``"case"``.
+        label: class or landmark name, ``"mean"`` or ``"case"``; ``"mean"`` stands for
+            ``"case"`` when the metric has case values only.
         worst: value imputed where a value is missing; default the worst value observed for
             this metric and label (pass the metric's true worst, e.g. 0 for Dice, to penalise
             a missing prediction more than the worst real case).
@@ -168,6 +177,10 @@ def score_matrix(
     direction = as_direction(direction, metric)
     _check_columns(table)
     rows = table[(table["metric"] == metric) & (table["label"] == label)]
+    if rows.empty and label == "mean":
+        labels = set(table.loc[table["metric"] == metric, "label"])
+        if labels == {CASE_LABEL}:
+            label, rows = CASE_LABEL, table[table["metric"] == metric]
     if rows.empty:
         raise RankingError(_absent(table, metric, label))
     models = sorted(table["model"].dropna().unique())

@@ -18,7 +18,8 @@ import pandas as pd
 from medselect.config.ranking import TieBreak, parse_tie_break
 from medselect.errors import RankingError
 from medselect.rank.aggregate import Aggregate, truth_values
-from medselect.rank.table import Direction, ScoreMatrix, direction_of, score_matrix, worst_for
+from medselect.rank.setmetric import SetMetrics, aggregate_of, metric_matrix
+from medselect.rank.table import Direction, ScoreMatrix, direction_of, worst_for
 
 __all__ = [
     "TieBreak",
@@ -100,11 +101,13 @@ def secondary_matrices(
     directions: Mapping[str, Direction | str] | None,
     label: str,
     worst: float | Mapping[str, float] | None,
+    set_metrics: SetMetrics | None = None,
 ) -> dict[str, ScoreMatrix]:
     """The score matrices that the ``metric:<name>`` tie-breaks need."""
     names = [c.metric for c in map(_as_tie_break, tie_break) if c.metric]
-    return {name: score_matrix(table, name, direction_of(name, None, directions), label=label,
-                               worst=worst_for(name, worst)) for name in names}
+    return {name: metric_matrix(table, name, direction_of(name, None, directions), label=label,
+                                worst=worst_for(name, worst), set_metrics=set_metrics)
+            for name in names}
 
 
 def secondary_values(
@@ -117,7 +120,8 @@ def secondary_values(
         sub = matrix.on_cases(cases)
         if not sub.cases:
             continue
-        values = aggregate(sub.values, truth_values(sub, aggregate))
+        reduce = aggregate_of(sub, aggregate)
+        values = reduce(sub.values, truth_values(sub, reduce))
         out[name] = (dict(zip(sub.models, map(float, values), strict=True)),
                      sub.direction == Direction.LOWER)
     return out

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from medselect.data.importer import latest_training_version
 from medselect.errors import RegistryError
-from medselect.metrics import get_metric
+from medselect.metrics import SET_METRICS, get_metric
+from medselect.rank import source_metrics
 from medselect.registry.checks import (
     check_evaluated,
     check_promotable,
@@ -88,7 +89,7 @@ def gate_for(
             "reference_dataset_version": reference["dataset_version"]}
     data["evaluations"] = check_evaluated(conn, reference["id"], [candidate, *others])
     table = case_metric_table(conn, case_set=reference["id"], model_refs=[candidate, *others],
-                              metrics=list(criteria.metrics))
+                              metrics=source_metrics(criteria.metrics, SET_METRICS))
     site = scope_site(scope)
     if site is not None:
         table = table[table[SITE_COLUMN] == site]
@@ -97,7 +98,8 @@ def gate_for(
                                 f"site {site!r}; check the site name or evaluate its cases")
     if directions is None:
         directions = {m: get_metric(m).direction.value for m in criteria.metrics}
-    decision = evaluate_gate(candidate, others, table, criteria, directions=directions, data=data)
+    decision = evaluate_gate(candidate, others, table, criteria, directions=directions, data=data,
+                             set_metrics=SET_METRICS)
     try:
         check_same_reference(current_champion(conn, task, scope), data, forced=False)
     except RegistryError as exc:  # promote refuses it unless forced; say so now

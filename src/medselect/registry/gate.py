@@ -12,6 +12,10 @@ The gate reads the per-case table (``model``, ``case_id``, ``metric``, ``label``
   ``-site_margin`` (a point estimate, so a small site can block but never sneak through);
 - ``min_cases``: enough cases back the comparison.
 
+A set metric (AUC, calibration error: no per-case value) is judged on the difference of the
+two models' values, both computed on the same bootstrap resamples of cases, by the bootstrap
+test whatever ``test`` says.
+
 Every model must have been evaluated on exactly the same cases (a row per case, metric and
 label; a NaN value is a missing prediction and counts as the worst value observed). If the
 cases differ the gate refuses rather than compare unlike things: evaluate what is missing first.
@@ -32,7 +36,17 @@ import numpy as np
 import pandas as pd
 
 from medselect.errors import RankingError, RegistryError
-from medselect.rank import PairedTest, ScoreMatrix, resample_index, score_matrix
+from medselect.rank import (
+    Direction,
+    PairedTest,
+    ScoreMatrix,
+    SetMetrics,
+    metric_matrix,
+    resample_index,
+    resampled_aggregates,
+    source_metrics,
+)
+from medselect.rank.aggregate import truth_values
 from medselect.rank.table import TABLE_COLUMNS, direction_of
 from medselect.registry.criteria import GateCriteria, MetricMargin
 from medselect.registry.decision import CriterionResult, GateDecision
@@ -56,6 +70,7 @@ def evaluate_gate(
     *,
     directions: Mapping[str, str],
     data: Mapping[str, Any] | None = None,
+    set_metrics: SetMetrics | None = None,
 ) -> GateDecision:
     """Judge ``candidate`` against every incumbent on the per-case table.
 
@@ -67,6 +82,9 @@ def evaluate_gate(
         criteria: the acceptance criteria.
         directions: ``{metric: "higher" | "lower"}`` for the primary and guard metrics.
         data: data versions to record with the decision.
+        set_metrics: metrics defined over sets of cases (AUC, ...) that criteria may name;
+            for them the improvement is the difference of the two models' values on the same
+            resamples (always judged by the bootstrap).
 
     Raises:
         RegistryError: a model has no values in the table (not evaluated), the models were
@@ -84,7 +102,7 @@ def evaluate_gate(
     for item, _ in checks:
         if (item.metric, item.label) not in matrices:
             matrices[item.metric, item.label] = _matrix(rows, item, candidate, incumbents,
-                                                        directions)
+                                                        directions, set_metrics or {})
     primary = matrices[criteria.primary.metric, criteria.primary.label]
     n_cases = len(primary.cases)
     results = [_min_cases(n_cases, criteria.min_cases)]
@@ -132,9 +150,11 @@ def _rows_of(table: pd.DataFrame, models: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _matrix(rows: pd.DataFrame, item: MetricMargin, candidate: str,
-            incumbents: tuple[str, ...], directions: Mapping[str, str]) -> ScoreMatrix:
+            incumbents: tuple[str, ...], directions: Mapping[str, str],
+            set_metrics: SetMetrics) -> ScoreMatrix:
     """The cases x models matrix of one metric, after checking every model has the same cases."""
-    sub = rows[(rows["metric"] == item.metric) & (rows["label"] == item.label)]
+    stored = source_metrics([item.metric], set_metrics)[0]
+    sub = rows[(rows["metric"] == stored) & (rows["label"] == item.label)]
     what = f"{item.metric!r} (label {item.label!r})"
     cases = {m: set(c) for m, c in sub.groupby("model")["case_id"]}
     own = cases.get(candidate, set())
@@ -151,7 +171,8 @@ def _matrix(rows: pd.DataFrame, item: MetricMargin, candidate: str,
                 "the same cases")
     try:
         direction = direction_of(item.metric, None, directions)
-        return score_matrix(sub, item.metric, direction, label=item.label)
+        return metric_matrix(sub, item.metric, direction, label=item.label,
+                             set_metrics=set_metrics)
     except RankingError as exc:
         raise RegistryError(str(exc)) from None
 
@@ -159,56 +180,86 @@ def _matrix(rows: pd.DataFrame, item: MetricMargin, candidate: str,
 def _compare(matrix: ScoreMatrix, candidate: str, incumbent: str, item: MetricMargin,
              index: np.ndarray, criteria: GateCriteria, *, guard: bool) -> CriterionResult:
     """Primary (improvement above the margin) or guard (above minus the margin) check."""
-    oriented = matrix.only([candidate, incumbent]).oriented
-    improvement = oriented[:, 0] - oriented[:, 1]
+    pair = matrix.only([candidate, incumbent])
+    statistic, resampled = _improvement(pair, index)
     threshold = -item.margin if guard else item.margin
-    means = bootstrap_means(improvement, index)
-    ci = interval(means, criteria.confidence)
-    if criteria.test == PairedTest.BOOTSTRAP:
-        p_value = bootstrap_pvalue(means, threshold)
+    ci = interval(resampled, criteria.confidence)
+    if criteria.test == PairedTest.BOOTSTRAP or pair.reduced_by is not None:
+        p_value = bootstrap_pvalue(resampled, threshold)
         passed = ci[0] > threshold
         verdict = (f"the lower bound {ci[0]:.4g} of its {criteria.confidence:.0%} bootstrap "
                    f"interval is {'above' if passed else 'not above'} {threshold:g}")
+        if criteria.test != PairedTest.BOOTSTRAP:
+            verdict += f" (bootstrap: {item.metric} has no per-case values for Wilcoxon)"
     else:
+        improvement = pair.oriented[:, 0] - pair.oriented[:, 1]
         _, p_value = wilcoxon_greater(improvement, threshold)
         passed = p_value < criteria.alpha
         verdict = (f"the one-sided Wilcoxon signed-rank p-value {p_value:.3g} for an "
                    f"improvement above {threshold:g} is {'below' if passed else 'not below'} "
                    f"alpha {criteria.alpha:g}")
-    statistic = float(improvement.mean())
     aim = (f"must not be worse than {incumbent!r} by more than {item.margin:g}" if guard else
            f"must beat {incumbent!r} by more than {item.margin:g}")
-    explanation = (f"{_metric(item, matrix)} {aim}: mean improvement {statistic:+.4g} over "
-                   f"{len(improvement)} cases ({criteria.confidence:.0%} CI {ci[0]:.4g} to "
+    what = "mean improvement" if pair.reduced_by is None else "improvement"
+    explanation = (f"{_metric(item, matrix)} {aim}: {what} {statistic:+.4g} over "
+                   f"{len(pair.cases)} cases ({criteria.confidence:.0%} CI {ci[0]:.4g} to "
                    f"{ci[1]:.4g}); {verdict}")
     return CriterionResult(
         name="guard" if guard else "primary", passed=bool(passed), explanation=explanation,
-        incumbent=incumbent, metric=item.metric, label=item.label, n_cases=len(improvement),
+        incumbent=incumbent, metric=item.metric, label=item.label, n_cases=len(pair.cases),
         statistic=statistic, ci=ci, p_value=p_value, threshold=threshold)
+
+
+def _improvement(pair: ScoreMatrix, index: np.ndarray) -> tuple[float, np.ndarray]:
+    """How much the first model of ``pair`` beats the second (positive: better), and the same
+    on every resample of ``index``.
+
+    For a per-case metric it is the mean per-case improvement; for a set metric (AUC) the
+    difference of the two models' values, both computed on the same resampled cases.
+    """
+    if pair.reduced_by is None:
+        improvement = pair.oriented[:, 0] - pair.oriented[:, 1]
+        return float(improvement.mean()), bootstrap_means(improvement, index)
+    sign = 1.0 if pair.direction == Direction.HIGHER else -1.0
+    reduce = pair.reduced_by
+    truth = truth_values(pair, reduce)
+    point = sign * np.asarray(reduce(pair.values, truth), dtype=float)
+    samples = sign * resampled_aggregates(pair.values, reduce, index, truth)
+    return float(point[0] - point[1]), samples[:, 0] - samples[:, 1]
 
 
 def _sites(matrix: ScoreMatrix, candidate: str, incumbent: str,
            criteria: GateCriteria) -> list[CriterionResult]:
-    """No site may lose more than ``site_margin`` on the primary metric (mean improvement)."""
+    """No site may lose more than ``site_margin`` on the primary metric (its improvement at
+    the site; a set metric undefined there, e.g. an AUC of one class, cannot be checked)."""
     if SITE_COLUMN not in matrix.attributes.columns:
         return []
-    oriented = matrix.only([candidate, incumbent]).oriented
-    improvement = oriented[:, 0] - oriented[:, 1]
-    sites = matrix.attributes[SITE_COLUMN].astype(str).to_numpy()
+    pair = matrix.only([candidate, incumbent])
+    sites = pair.attributes[SITE_COLUMN].astype(str).to_numpy()
     threshold = -criteria.site_margin
     out = []
     for site in sorted(set(sites)):
-        values = improvement[sites == site]
-        index = resample_index(len(values), criteria.n_resamples, seed=criteria.seed)
-        ci = interval(bootstrap_means(values, index), criteria.confidence)
-        statistic = float(values.mean())
+        at_site = pair.subset(sites == site)
+        index = resample_index(len(at_site.cases), criteria.n_resamples, seed=criteria.seed)
+        statistic, resampled = _improvement(at_site, index)
+        ci = interval(resampled, criteria.confidence)
+        if np.isnan(statistic):
+            out.append(CriterionResult(
+                name="site", passed=True, incumbent=incumbent, metric=matrix.metric,
+                label=matrix.label, site=site, n_cases=len(at_site.cases),
+                statistic=statistic, ci=ci, threshold=threshold,
+                explanation=(f"site {site!r}: {_metric(criteria.primary, matrix)} is undefined "
+                             f"on its {len(at_site.cases)} cases (e.g. one class only), so the "
+                             "site could not be checked")))
+            continue
         passed = statistic >= threshold
         out.append(CriterionResult(
             name="site", passed=passed, incumbent=incumbent, metric=matrix.metric,
-            label=matrix.label, site=site, n_cases=len(values), statistic=statistic, ci=ci,
+            label=matrix.label, site=site, n_cases=len(at_site.cases), statistic=statistic,
+            ci=ci,
             threshold=threshold,
-            explanation=(f"site {site!r}: {_metric(criteria.primary, matrix)} mean improvement "
-                         f"over {incumbent!r} is {statistic:+.4g} on {len(values)} cases "
+            explanation=(f"site {site!r}: {_metric(criteria.primary, matrix)} improvement "
+                         f"over {incumbent!r} is {statistic:+.4g} on {len(at_site.cases)} cases "
                          f"({criteria.confidence:.0%} CI {ci[0]:.4g} to {ci[1]:.4g}), "
                          f"{'within' if passed else 'beyond'} the allowed loss of "
                          f"{criteria.site_margin:g}")))

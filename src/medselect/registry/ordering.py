@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from medselect.config import RankingSpec
 from medselect.errors import RankingError, RegistryError
-from medselect.metrics import directions
+from medselect.metrics import SET_METRICS, directions
 from medselect.rank import preference_from_spec, rank_preference, statistics_from_spec
 from medselect.registry.gate import SITE_COLUMN
 from medselect.store import case_metric_table, list_runs
@@ -41,7 +41,8 @@ def ranked_order(
     if len(models) <= 1:
         return models
     ranking = rank_preference(table, preference_from_spec(spec), directions(table["metric"]),
-                              statistics=statistics_from_spec(spec), model_info=model_info)
+                              statistics=statistics_from_spec(spec), model_info=model_info,
+                              set_metrics=SET_METRICS)
     board = ranking.leaderboard
     return list(dict.fromkeys([board.best, *(row.model for row in board.rows)]))
 

@@ -22,6 +22,8 @@ one:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import stats
 
@@ -36,14 +38,19 @@ def bootstrap_means(improvement: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 
 def interval(means: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Two-sided percentile interval of resampled means at ``confidence``."""
+    """Two-sided percentile interval of resampled means at ``confidence`` (NaN resamples left
+    out; NaN bounds when every one is)."""
+    if np.isnan(means).all():
+        return math.nan, math.nan
     low, high = percentile_interval(means[:, None], confidence)[:, 0]
     return float(low), float(high)
 
 
 def bootstrap_pvalue(means: np.ndarray, threshold: float) -> float:
     """One-sided bootstrap p-value of "mean improvement > threshold": ``(k + 1) / (B + 1)``
-    with k the number of the B resampled means at or below the threshold."""
+    with k the number of the B resampled means at or below the threshold. Resamples where the
+    improvement is undefined (NaN: an AUC of a resample without positives) are left out."""
+    means = means[~np.isnan(means)]
     return float((np.count_nonzero(means <= threshold) + 1) / (len(means) + 1))
 
 

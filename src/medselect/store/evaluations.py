@@ -36,10 +36,16 @@ from medselect.store.schema import (
     evaluation,
     external_model,
     prediction,
+    task,
 )
+from medselect.store.schema import case_set as case_set_table
 
 EXTERNAL_PREFIX = "external:"
 TABLE_COLUMNS = ("model", "case_id", "metric", "label", "value", "site")
+
+REFERENCE_COLUMN = "reference"
+"""Case attribute of the per-case table: the case's reference class name, for cases that have
+one (classification); set metrics such as AUC read it."""
 
 
 def put_evaluation(conn: sa.Connection, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -223,7 +229,8 @@ def case_metric_table(
 
     Long format, one row per model, case, metric and label, with columns ``model`` (the model
     ref), ``case_id``, ``metric``, ``label``, ``value`` (NaN where the metric is undefined) and
-    the case attribute ``site``. Each model contributes its newest finished evaluation on the
+    the case attribute ``site`` (and :data:`REFERENCE_COLUMN` when cases have a reference
+    class). Each model contributes its newest finished evaluation on the
     case set; values of cases that are not members of the case set are left out. Rows are
     ordered by model, case, metric and label. ``model_refs``, ``metrics``, ``labels`` and
     ``case_ids`` restrict the table to those values.
@@ -233,7 +240,7 @@ def case_metric_table(
     """
     get_case_set(conn, case_set)
     evaluations = latest_evaluations(conn, case_set, model_refs)
-    sites = _member_sites(conn, case_set)
+    members = _members(conn, case_set)
     if not evaluations:
         return _empty_table()
     stmt = sa.select(case_metric.c.evaluation, case_metric.c.case_id, case_metric.c.metric,
@@ -253,11 +260,15 @@ def case_metric_table(
     frame = pd.DataFrame(dict(zip(names, zip(*rows, strict=True), strict=True)))
     model_of = {row["id"]: ref for ref, row in evaluations.items()}
     frame["model"] = frame["evaluation"].map(model_of)
-    frame["site"] = frame["case_id"].map(sites)
+    frame["site"] = frame["case_id"].map(members["site"])
     frame = frame[frame["site"].notna()]
+    columns = list(TABLE_COLUMNS)
+    if members[REFERENCE_COLUMN].notna().any():
+        frame[REFERENCE_COLUMN] = frame["case_id"].map(members[REFERENCE_COLUMN])
+        columns.append(REFERENCE_COLUMN)
     frame["value"] = frame["value"].astype(float)
     frame = frame.sort_values(["model", "case_id", "metric", "label"], kind="stable")
-    return frame.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
+    return frame.loc[:, columns].reset_index(drop=True)
 
 
 def evaluated_metrics(conn: sa.Connection, evaluation_id: str) -> list[tuple[str, str]]:
@@ -268,13 +279,28 @@ def evaluated_metrics(conn: sa.Connection, evaluation_id: str) -> list[tuple[str
     return [tuple(row) for row in conn.execute(stmt)]
 
 
-def _member_sites(conn: sa.Connection, case_set: str) -> dict[str, str]:
+def _members(conn: sa.Connection, case_set: str) -> pd.DataFrame:
+    """Site and reference class name (None without a target) of each member, by case id."""
     joined = case_set_member.join(case, sa.and_(
         case.c.dataset_version == case_set_member.c.dataset_version,
         case.c.case_id == case_set_member.c.case_id))
-    stmt = (sa.select(case.c.case_id, case.c.site).select_from(joined)
+    stmt = (sa.select(case.c.case_id, case.c.site, case.c.target).select_from(joined)
             .where(case_set_member.c.case_set == case_set))
-    return dict(conn.execute(stmt).all())
+    rows = conn.execute(stmt).all()
+    classes = _task_classes(conn, case_set) if any(r.target is not None for r in rows) else []
+    return pd.DataFrame({
+        "site": [r.site for r in rows],
+        REFERENCE_COLUMN: [None if r.target is None else
+                           classes[r.target] if 0 <= r.target < len(classes) else str(r.target)
+                           for r in rows],
+    }, index=pd.Index([r.case_id for r in rows], dtype=object))
+
+
+def _task_classes(conn: sa.Connection, case_set_id: str) -> list[str]:
+    stmt = (sa.select(task.c.config).select_from(case_set_table.join(task))
+            .where(case_set_table.c.id == case_set_id))
+    config = conn.execute(stmt).scalar() or {}
+    return [str(name) for name in config.get("classes") or []]
 
 
 def _empty_table() -> pd.DataFrame:

@@ -137,10 +137,15 @@ CLS_TASK = TaskSpec(name="grade", kind="classification", spatial_dims=2,
                     classes=["normal", "thinning"])
 
 
-def test_classification_policy_keeps_per_case_metrics_with_the_case_label():
-    policy = MetricPolicy.for_task(CLS_TASK)  # default metrics include the aggregates
-    assert policy.metrics == ("probability", "correct") and policy.key_metric == "probability"
-    assert policy.labelled_rows() == [("probability", "case"), ("correct", "case")]
+def test_classification_policy_stores_the_sources_of_set_metrics():
+    policy = MetricPolicy.for_task(CLS_TASK)  # default metrics include auc, ece, ...
+    assert policy.metrics == ("probability", "correct", "class_probability")
+    assert policy.key_metric == "probability"
+    assert policy.labelled_rows() == [
+        ("probability", "case"), ("correct", "case"),
+        ("class_probability", "normal"), ("class_probability", "thinning")]
+    only_auc = MetricPolicy.for_task(CLS_TASK, EvaluationSpec(metrics=["auc"]))
+    assert only_auc.metrics == ("class_probability",)
     assert policy.as_dict()["predictions"] == "probabilities"
     with pytest.raises(ConfigError, match="classification task"):
         MetricPolicy.for_task(CLS_TASK, EvaluationSpec(metrics=["dice"]))
@@ -151,5 +156,6 @@ def test_classification_case_is_scored_from_its_target():
     case = LoadedCase("c1", np.zeros((1, 4, 4), np.float32), (1.0, 1.0), target=1)
     score = score_case(np.array([0.75, 0.25]), case, policy)
     assert [(v.metric, v.label, v.value) for v in score.values] == [
-        ("probability", "case", 0.25), ("correct", "case", 0.0)]
+        ("probability", "case", 0.25), ("correct", "case", 0.0),
+        ("class_probability", "normal", 0.75), ("class_probability", "thinning", 0.25)]
     assert score.summary(policy) == {"probability": 0.25, "correct": 0.0}

@@ -10,11 +10,13 @@ import pytest
 from medselect.errors import DataError
 from medselect.metrics import (
     CASE_LABEL,
+    SET_METRICS,
     MetricValue,
     auc,
     balanced_accuracy,
     classification_case_metrics,
     expected_calibration_error,
+    mean_recall,
     sensitivity_at_threshold,
     specificity_at_threshold,
 )
@@ -71,10 +73,31 @@ def test_expected_calibration_error_binary():
     assert ece == pytest.approx((2 * 0.45 + 0.25 + 0.35) / 4)
 
 
-def test_expected_calibration_error_multiclass_and_perfect():
-    p = np.array([[0.6, 0.3, 0.1]] * 5)  # confidence 0.6 ...
-    labels = [0, 0, 0, 1, 2]  # ... and accuracy 0.6: perfectly calibrated
-    assert expected_calibration_error(labels, p) == pytest.approx(0.0)
+def test_expected_calibration_error_perfect():
+    # P(1) = 0.6 on five cases, three of which are class 1: perfectly calibrated
+    assert expected_calibration_error([1, 1, 1, 0, 0], [0.6] * 5) == pytest.approx(0.0)
+
+
+def test_case_metrics_name_each_class_probability():
+    rows = classification_case_metrics([0.2, 0.5, 0.3], 2, classes=("a", "b", "c"))
+    assert rows[2:] == [MetricValue("class_probability", "a", 0.2),
+                        MetricValue("class_probability", "b", 0.5),
+                        MetricValue("class_probability", "c", 0.3)]
+    with pytest.raises(DataError, match="3 class probabilities but 2 class names"):
+        classification_case_metrics([0.2, 0.5, 0.3], 2, classes=("a", "b"))
+
+
+def test_mean_recall_takes_correct_values_and_any_labels():
+    # class "x": 1 of 2 right, class "y": 1 of 1 right
+    assert mean_recall(["x", "x", "y"], [1, 0, 1]) == pytest.approx(0.75)
+    assert math.isnan(mean_recall([], []))
+
+
+def test_set_metrics_reduce_like_their_functions():
+    truth, scores = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    assert SET_METRICS["auc"].reduce(truth, scores) == pytest.approx(0.75)
+    assert SET_METRICS["sensitivity_at_threshold"].reduce(truth, scores) == 0.5
+    assert SET_METRICS["balanced_accuracy"].one_vs_rest is False
 
 
 def test_lengths_must_match():

@@ -13,12 +13,14 @@ from medselect.errors import ConfigError
 from medselect.metrics import (
     METRICS,
     SEGMENTATION_METRICS,
+    SET_METRICS,
     Direction,
     EmptyMaskPolicy,
     EmptyRule,
     Family,
     MetricSpec,
     Unit,
+    directions,
     get_metric,
     metrics_of,
 )
@@ -49,7 +51,17 @@ def test_families_and_names():
     landmark_names = [s.name for s in metrics_of(Family.LANDMARKS)]
     assert landmark_names == ["radial_error", "mre", "sdr_2mm", "sdr_2.5mm", "sdr_3mm", "sdr_4mm"]
     per_case = [s.name for s in metrics_of(Family.CLASSIFICATION) if s.per_case]
-    assert per_case == ["probability", "correct"]
+    assert per_case == ["probability", "correct", "class_probability"]
+
+
+def test_set_metrics_read_per_case_sources():
+    for name, set_metric in SET_METRICS.items():
+        assert not get_metric(name).per_case and set_metric.spec is get_metric(name)
+        assert get_metric(set_metric.source).per_case
+    # a table with class probabilities can be ranked by AUC, ECE, ...; one with only
+    # `correct` by balanced accuracy
+    assert directions(["class_probability"])["ece"] == "lower"
+    assert set(directions(["correct"])) == {"correct", "balanced_accuracy"}
 
 
 def test_directions_and_units():
@@ -86,13 +98,13 @@ def test_unknown_metric_suggests_the_closest():
 
 def test_public_api():
     assert sorted(metrics.__all__) == sorted([
-        "CASE_LABEL", "MEAN_LABEL", "METRICS", "SDR_RADII_MM", "SEGMENTATION_METRICS",
-        "Direction", "EmptyMaskPolicy", "EmptyRule", "Family", "MetricSpec", "MetricValue",
-        "OverlapCounts", "SurfaceDistances", "Unit", "auc", "balanced_accuracy", "boundary",
-        "centroids_from_labels", "classification_case_metrics", "directions",
-        "expected_calibration_error",
-        "get_metric", "image_diagonal_mm", "landmark_metrics", "mean_radial_error",
-        "metrics_of", "radial_errors", "segmentation_metrics", "sensitivity_at_threshold",
+        "CASE_LABEL", "MEAN_LABEL", "METRICS", "REFERENCE_ATTRIBUTE", "SDR_RADII_MM",
+        "SEGMENTATION_METRICS", "SET_METRICS", "SetMetric", "Direction", "EmptyMaskPolicy",
+        "EmptyRule", "Family", "MetricSpec", "MetricValue", "OverlapCounts", "SurfaceDistances",
+        "Unit", "auc", "balanced_accuracy", "boundary", "centroids_from_labels",
+        "classification_case_metrics", "directions", "expected_calibration_error", "get_metric",
+        "image_diagonal_mm", "landmark_metrics", "mean_radial_error", "mean_recall", "metrics_of",
+        "radial_errors", "segmentation_metrics", "sensitivity_at_threshold",
         "specificity_at_threshold", "success_detection_rate", "surface_distances",
     ])
     assert all(hasattr(metrics, name) for name in metrics.__all__)

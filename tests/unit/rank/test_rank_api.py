@@ -7,12 +7,12 @@ PUBLIC = [
     "Aggregate", "CaseFunction", "Choice", "Direction", "Leaderboard", "LeaderboardRow",
     "MIN_RELIABLE_CASES", "Mean", "Median", "PairedTest", "Percentile", "Preference",
     "PreferenceRanking", "RankReport", "RankStability", "RankingError", "ScoreMatrix",
-    "Selection", "SignificanceMatrix", "Statistics", "TieDecision", "TrimmedMean",
-    "aggregate_then_rank", "break_tie", "holm", "leaderboard", "pareto_front",
-    "parse_aggregate", "percentile_interval", "preference_from_spec", "rank_matrix",
-    "rank_preference", "rank_stability", "rank_table", "rank_then_aggregate", "resample_index",
-    "resampled_aggregates", "score_matrix", "select", "significance_matrix",
-    "statistics_from_spec", "wilcoxon_pvalues",
+    "Selection", "SetMetricLike", "SetMetrics", "SignificanceMatrix", "Statistics",
+    "TieDecision", "TrimmedMean", "aggregate_of", "aggregate_then_rank", "break_tie", "holm",
+    "leaderboard", "metric_matrix", "pareto_front", "parse_aggregate", "percentile_interval",
+    "preference_from_spec", "rank_matrix", "rank_preference", "rank_stability", "rank_table",
+    "rank_then_aggregate", "resample_index", "resampled_aggregates", "score_matrix", "select",
+    "significance_matrix", "source_metrics", "statistics_from_spec", "wilcoxon_pvalues",
 ]
 
 

@@ -168,3 +168,47 @@ def test_same_seed_gives_the_same_decision():
               "new": {"dice": shifted(shifted(BASE_DICE, 0.003), WOBBLE)}}
     first, second = _gate(models, criteria()), _gate(models, criteria())
     assert first.to_dict() == second.to_dict()
+
+
+def _classification_table():
+    """'sharp' separates two classes well and 'coin' not at all, on 40 cases of three sites;
+    site C holds 'normal' cases only, so an AUC is undefined there."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    reference = np.where(np.arange(40) % 2 == 0, "thinning", "normal")
+    scores = {"sharp": np.clip(np.where(reference == "thinning", 0.8, 0.2)
+                               + rng.normal(0, 0.15, 40), 0, 1),
+              "coin": rng.uniform(0, 1, 40)}
+    return pd.DataFrame([
+        {"model": model, "case_id": f"c{i:02d}", "metric": "class_probability",
+         "label": "thinning", "value": p[i], "site": _site(i, reference[i]),
+         "reference": reference[i]}
+        for model, p in scores.items() for i in range(40)])
+
+
+def _site(i, reference):
+    return "A" if i < 20 else "C" if i >= 32 and reference == "normal" else "B"
+
+
+def test_a_set_metric_is_gated_on_the_difference_of_its_values():
+    from medselect.metrics import SET_METRICS
+
+    table = _classification_table()
+    crit = GateCriteria(MetricMargin("auc", "thinning", 0.1), test="wilcoxon", site_margin=0.05,
+                        n_resamples=300)
+    decision = evaluate_gate("sharp", ["coin"], table, crit, directions={"auc": "higher"},
+                             set_metrics=SET_METRICS)
+    assert decision.accepted
+    primary = next(r for r in decision.results if r.name == "primary")
+    assert primary.metric == "auc" and primary.ci[0] > 0.1
+    assert "bootstrap: auc has no per-case values" in primary.explanation
+    sites = {r.site: r for r in decision.results if r.name == "site"}
+    assert sites["A"].passed and sites["A"].statistic > 0
+    assert sites["C"].passed and math.isnan(sites["C"].statistic)
+    assert "could not be checked" in sites["C"].explanation
+    backwards = evaluate_gate("coin", ["sharp"], table, crit, directions={"auc": "higher"},
+                              set_metrics=SET_METRICS)
+    assert not backwards.accepted
+    assert next(r for r in backwards.results if r.name == "primary").statistic < -0.3

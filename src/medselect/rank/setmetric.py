@@ -1,0 +1,103 @@
+"""Set metrics: metrics defined over a set of cases (AUC, calibration error), ranked like any.
+
+A set metric has no per-case value. Its inputs are the per-case rows of another metric, its
+``source`` (e.g. each case's probability of a class), and it is computed from all of a model's
+cases at once together with each case's reference (a case attribute, ``truth``). Ranking
+computes it on the same bootstrap resamples of cases as any metric, so it gets intervals, rank
+stability and paired bootstrap tests; a per-case test (Wilcoxon) has no meaning for it and is
+replaced by the bootstrap test, with a note.
+
+Any object with the attributes of :class:`SetMetricLike` serves; ``medselect.metrics`` holds
+the built-in ones (``SET_METRICS``), and the caller passes them in, as it passes directions::
+
+    board = leaderboard(table, "auc", directions={"auc": "higher"}, label="thinning",
+                        set_metrics=SET_METRICS)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from medselect.errors import RankingError
+from medselect.rank.aggregate import Aggregate, CaseFunction
+from medselect.rank.table import Direction, ScoreMatrix, score_matrix
+
+__all__ = ["SetMetricLike", "SetMetrics", "aggregate_of", "metric_matrix", "source_metrics"]
+
+
+class SetMetricLike(Protocol):
+    """What ranking reads of a set metric.
+
+    ``reduce(truth, values)`` computes it over one model's cases; with ``one_vs_rest`` the
+    truth is 1 where the case's ``truth`` attribute equals the ranked label, else 0.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def truth(self) -> str: ...
+
+    @property
+    def one_vs_rest(self) -> bool: ...
+
+    @property
+    def reduce(self) -> Callable[[np.ndarray, np.ndarray], float]: ...
+
+
+SetMetrics = Mapping[str, SetMetricLike]
+
+
+def metric_matrix(
+    table: pd.DataFrame,
+    metric: str,
+    direction: Direction | str,
+    *,
+    label: str = "mean",
+    worst: float | None = None,
+    set_metrics: SetMetrics | None = None,
+) -> ScoreMatrix:
+    """:func:`~medselect.rank.score_matrix` of a per-case metric; for a set metric, the matrix
+    of its source's rows under the set metric's name, to be reduced by it (``reduced_by``).
+
+    Raises:
+        RankingError: as :func:`~medselect.rank.score_matrix`, or a one-vs-rest set metric
+            asked for the ``mean`` label (it is computed for one class at a time).
+    """
+    set_metric = (set_metrics or {}).get(metric)
+    if set_metric is None:
+        return score_matrix(table, metric, direction, label=label, worst=worst)
+    source = set_metric.source
+    if set_metric.one_vs_rest and label == "mean":
+        labels = sorted(set(table.loc[table["metric"] == source, "label"].astype(str)))
+        raise RankingError(f"{metric} is computed one class against the rest: choose the class "
+                           f"with the label (--label), one of: {', '.join(labels) or 'none'}")
+    try:
+        matrix = score_matrix(table, source, direction, label=label, worst=worst)
+    except RankingError as exc:
+        raise RankingError(f"{metric} is computed from the per-case {source!r} values: "
+                           f"{exc}") from None
+    reduced_by = CaseFunction(metric, set_metric.reduce, truth=set_metric.truth,
+                              one_vs_rest=set_metric.one_vs_rest)
+    return replace(matrix, metric=metric, reduced_by=reduced_by)
+
+
+def aggregate_of(matrix: ScoreMatrix, requested: Aggregate) -> Aggregate:
+    """The aggregate that reduces ``matrix``: its set metric's own, else ``requested``."""
+    return matrix.reduced_by or requested
+
+
+def source_metrics(metrics: list[str] | tuple[str, ...],
+                   set_metrics: SetMetrics | None) -> list[str]:
+    """The per-case metrics whose rows ``metrics`` read (a set metric reads its source)."""
+    set_metrics = set_metrics or {}
+    return list(dict.fromkeys(set_metrics[m].source if m in set_metrics else m
+                              for m in metrics))
