@@ -33,3 +33,8 @@ class CLIContext:
 
     def print_json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def fmt_number(value: float | None) -> str:
+    """A figure for a table cell: four significant digits, empty when there is none."""
+    return "" if value is None else f"{value:.4g}"

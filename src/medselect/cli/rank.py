@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from medselect.cli.context import CLIContext, abort
+from medselect.cli.context import CLIContext, abort, fmt_number
 from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
 
 
@@ -111,9 +111,10 @@ def print_report(cli: CLIContext, report, case_set: str) -> None:
                     "significant", "cases", title=f"best model per {attribute}")
         for c in (*selection.choices, selection.overall):
             sel.add_row(
-                c.group, c.model or f"none ({c.reason})", _num(c.aggregate),
-                f"[{_num(c.ci_low)}, {_num(c.ci_high)}]" + ("" if c.ci_reliable else " ?"),
-                c.runner_up or "", _num(c.margin),
+                c.group, c.model or f"none ({c.reason})", fmt_number(c.aggregate),
+                f"[{fmt_number(c.ci_low)}, {fmt_number(c.ci_high)}]"
+                + ("" if c.ci_reliable else " ?"),
+                c.runner_up or "", fmt_number(c.margin),
                 {True: "yes", False: "no", None: ""}[c.win_significant], str(c.n_cases),
             )
         cli.out.print(sel)
@@ -159,6 +160,3 @@ def _preference_file(path: Path, base):
         raise ConfigError(f"{path}: ranking.{field}: "
                           f"{first['msg'].removeprefix('Value error, ')}") from None
 
-
-def _num(value) -> str:
-    return "" if value is None else f"{value:.4g}"

@@ -15,7 +15,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from medselect.cli.context import CLIContext, abort
+from medselect.cli.context import CLIContext, abort, fmt_number
 from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
 
 if TYPE_CHECKING:
@@ -403,8 +403,8 @@ def _print_upgrade(cli: CLIContext, result: UpgradeResult) -> None:
                    title=f"mean {primary} per model")
     for f in result.figures:
         if f["metric"] == primary:
-            table.add_row(f["model"], _num(f["reference"]), _num(f["new_test_cases"]),
-                          _num(f["test_set"]), f["role"])
+            table.add_row(f["model"], fmt_number(f["reference"]), fmt_number(f["new_test_cases"]),
+                          fmt_number(f["test_set"]), f["role"])
     cli.out.print(table)
     for s in result.scopes:
         colour = "green" if s.status == "promoted" else "red"
@@ -421,6 +421,3 @@ def _table(*columns: str, title: str | None = None) -> Table:
         table.add_column(column, overflow="fold")
     return table
 
-
-def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.4g}"

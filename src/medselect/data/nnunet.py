@@ -27,7 +27,8 @@ from medselect.errors import DatasetInvalid, Problem
 
 __all__ = ["NnunetInfo", "read_nnunet"]
 
-_CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+"""An nnU-Net image file name without its ending: ``<case>_<4-digit channel>``."""
 _REQUIRED_KEYS = ("channel_names", "labels", "numTraining", "file_ending")
 
 
@@ -145,7 +146,7 @@ def _scan(root: Path, images_dir: str, labels_dir: str, channels: int, ending: s
     for path in sorted(images.iterdir()):
         if path.name.startswith(".") or not path.name.endswith(ending):
             continue
-        match = _CHANNEL_FILE.match(path.name[: -len(ending)])
+        match = CHANNEL_FILE.match(path.name[: -len(ending)])
         channel = int(match["channel"]) if match else -1
         if not 0 <= channel < channels:
             problems.append(Problem(

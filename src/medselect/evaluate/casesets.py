@@ -13,7 +13,6 @@ unseen cases (labelled or not), imported as a case set of kind ``new``:
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from medselect.config import TaskSpec
 from medselect.data.case import CaseRecord
 from medselect.data.importer import import_case_set, latest_training_version
+from medselect.data.nnunet import CHANNEL_FILE
 from medselect.data.readers import IMAGE_SUFFIXES, image_suffix
 from medselect.data.sources import read_source
 from medselect.errors import DataError, NotFound
@@ -29,7 +29,6 @@ from medselect.store import Workspace, get_case_set
 TEST = "test"
 REFERENCE = "reference"
 
-_CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 
 
 def resolve_case_set(
@@ -100,7 +99,7 @@ def folder_records(folder: Path) -> list[CaseRecord]:
         if not file.is_file() or suffix not in IMAGE_SUFFIXES:
             continue
         stem = file.name[: len(file.name) - len(suffix)]
-        match = _CHANNEL.match(stem)
+        match = CHANNEL_FILE.match(stem)
         case_id, channel = (match["case"], int(match["channel"])) if match else (stem, 0)
         if channel in channels[case_id]:
             raise DataError(f"{folder}: case {case_id!r} has two files for channel {channel}: "
