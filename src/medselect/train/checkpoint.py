@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from medselect.errors import TrainingError
+from medselect.store import atomic_path
 
 REQUIRED_KEYS = ("model", "epoch", "best_metric", "best_epoch", "fingerprint")
 
@@ -34,40 +34,21 @@ def save_checkpoint(
         copies: further paths that get the same file, each replaced atomically too, before
             ``path`` is (a hard link where the file system allows one, else a copy).
     """
-    path = Path(path)
-    tmp = _temp_name(path)
-    try:
-        with open(tmp, "xb") as handle:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
             torch.save(dict(state), handle)
         for copy in copies:
             _place(tmp, Path(copy))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _place(source: Path, target: Path) -> None:
     """Make ``target`` the file ``source`` is, atomically."""
-    tmp = _temp_name(target)
-    try:
+    with atomic_path(target) as tmp:
+        tmp.unlink()  # a link needs a free name
         try:
             os.link(source, tmp)
         except OSError:  # no hard links here (another device, FAT, some network shares)
             shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _temp_name(path: Path) -> Path:
-    """A fresh, not yet existing name next to ``path`` (its folder is made if missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.unlink(tmp)
-    return Path(tmp)
 
 
 def load_checkpoint(
