@@ -28,6 +28,7 @@ __all__ = [
     "ScoreMatrix",
     "as_direction",
     "direction_of",
+    "resolve_label",
     "score_matrix",
     "worst_for",
 ]
@@ -176,11 +177,8 @@ def score_matrix(
     """
     direction = as_direction(direction, metric)
     _check_columns(table)
+    label = resolve_label(table, metric, label)
     rows = table[(table["metric"] == metric) & (table["label"] == label)]
-    if rows.empty and label == "mean":
-        labels = set(table.loc[table["metric"] == metric, "label"])
-        if labels == {CASE_LABEL}:
-            label, rows = CASE_LABEL, table[table["metric"] == metric]
     if rows.empty:
         raise RankingError(_absent(table, metric, label))
     models = sorted(table["model"].dropna().unique())
@@ -208,6 +206,16 @@ def score_matrix(
         imputed=readonly(missing), worst=float(worst),
         attributes=_case_attributes(table, cases),
     )
+
+
+def resolve_label(table: pd.DataFrame, metric: str, label: str) -> str:
+    """``label``, except that ``"mean"`` (every default) stands for ``"case"`` when the
+    metric has case values only (classification)."""
+    if label == "mean":
+        labels = set(table.loc[table["metric"] == metric, "label"])
+        if labels == {CASE_LABEL}:
+            return CASE_LABEL
+    return label
 
 
 def worst_for(metric: str, worst: float | Mapping[str, float] | None) -> float | None:

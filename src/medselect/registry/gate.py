@@ -30,6 +30,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ from medselect.rank import (
     source_metrics,
 )
 from medselect.rank.aggregate import truth_values
-from medselect.rank.table import TABLE_COLUMNS, direction_of
+from medselect.rank.table import TABLE_COLUMNS, direction_of, resolve_label
 from medselect.registry.criteria import GateCriteria, MetricMargin
 from medselect.registry.decision import CriterionResult, GateDecision
 from medselect.registry.paired import (
@@ -154,6 +155,7 @@ def _matrix(rows: pd.DataFrame, item: MetricMargin, candidate: str,
             set_metrics: SetMetrics) -> ScoreMatrix:
     """The cases x models matrix of one metric, after checking every model has the same cases."""
     stored = source_metrics([item.metric], set_metrics)[0]
+    item = replace(item, label=resolve_label(rows, stored, item.label))
     sub = rows[(rows["metric"] == stored) & (rows["label"] == item.label)]
     what = f"{item.metric!r} (label {item.label!r})"
     cases = {m: set(c) for m, c in sub.groupby("model")["case_id"]}
@@ -206,7 +208,7 @@ def _compare(matrix: ScoreMatrix, candidate: str, incumbent: str, item: MetricMa
                    f"{ci[1]:.4g}); {verdict}")
     return CriterionResult(
         name="guard" if guard else "primary", passed=bool(passed), explanation=explanation,
-        incumbent=incumbent, metric=item.metric, label=item.label, n_cases=len(pair.cases),
+        incumbent=incumbent, metric=item.metric, label=matrix.label, n_cases=len(pair.cases),
         statistic=statistic, ci=ci, p_value=p_value, threshold=threshold)
 
 
@@ -276,7 +278,7 @@ def _min_cases(n_cases: int, minimum: int) -> CriterionResult:
 
 
 def _metric(item: MetricMargin, matrix: ScoreMatrix) -> str:
-    return f"{item.metric} ({item.label}, {matrix.direction.value} is better)"
+    return f"{item.metric} ({matrix.label}, {matrix.direction.value} is better)"
 
 
 def _imputed(matrix: ScoreMatrix) -> str:

@@ -212,3 +212,11 @@ def test_a_set_metric_is_gated_on_the_difference_of_its_values():
                               set_metrics=SET_METRICS)
     assert not backwards.accepted
     assert next(r for r in backwards.results if r.name == "primary").statistic < -0.3
+
+
+def test_mean_label_stands_for_the_case_value_of_a_classification_metric():
+    table = _classification_table().assign(metric="probability", label="case")
+    crit = GateCriteria(MetricMargin("probability"), n_resamples=200)
+    decision = evaluate_gate("sharp", ["coin"], table, crit, directions={"probability": "higher"})
+    primary = next(r for r in decision.results if r.name == "primary")
+    assert (primary.metric, primary.label) == ("probability", "case")
