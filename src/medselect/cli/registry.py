@@ -243,6 +243,9 @@ def upgrade(
     workers: Annotated[int | None, typer.Option(min=1, help="Runs trained at once.")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads per run.")] = None,
     executor: Annotated[str, typer.Option(help="local | ray | inprocess")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")
+    ] = None,
     actor: ActorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -251,25 +254,16 @@ def upgrade(
     Writes a decision report (JSON and HTML) under <workspace>/registry/decisions/. Exit 0
     when a candidate was promoted in some scope, 1 when none was.
     """
-    import os
-
     from rich.live import Live
 
-    from medselect.cli.sweep import progress_table
+    from medselect.cli.sweep import executor_for, progress_table
     from medselect.config import load_experiment
     from medselect.registry import upgrade as run_upgrade
     from medselect.store import Workspace
-    from medselect.sweep import make_executor
 
     cli: CLIContext = ctx.obj
     loaded = load_experiment(experiment)
-    workers = workers or loaded.sweep.workers
-    threads = threads or loaded.sweep.threads_per_worker or max(1, (os.cpu_count() or 1)
-                                                                // workers)
-    try:
-        exe = make_executor(executor, workers=workers, threads=threads)
-    except ValueError as exc:
-        abort(f"--executor: {exc}")
+    exe, _, _ = executor_for(loaded, executor, workers=workers, threads=threads, address=address)
     ws = Workspace.open(workspace)
     options = {"executor": exe, "actor": _actor(actor)}
     try:

@@ -81,24 +81,19 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
     """Import the experiment's data, plan the sweep and train it with a live progress table."""
     from medselect.data.importer import import_experiment_data
     from medselect.store import Workspace
-    from medselect.sweep import make_executor, plan_sweep, run_sweep
+    from medselect.sweep import plan_sweep, run_sweep
 
     ws = Workspace.create(workspace)
     data = import_experiment_data(ws, experiment)
     plan = plan_sweep(ws, experiment, data.version_id, retry_failed=retry_failed)
-    workers = workers or experiment.sweep.workers
-    threads = (threads or experiment.sweep.threads_per_worker
-               or max(1, (os.cpu_count() or 1) // workers))
+    exe, workers, threads = executor_for(experiment, executor, workers=workers, threads=threads,
+                                         address=address)
     if not quiet:
         cli.out.print(
             f"sweep [bold]{plan.name}[/] on {data.version_id}: {len(plan.runs)} configurations, "
             f"{plan.count('finished')} already finished, {len(plan.to_train)} to train "
             f"({executor}, {workers} worker(s) x {threads} thread(s))"
         )
-    try:
-        exe = make_executor(executor, workers=workers, threads=threads, address=address)
-    except ValueError as exc:
-        abort(f"--executor: {exc}")
     if quiet or not plan.to_train:
         snapshot = run_sweep(ws, plan, exe)
     else:
@@ -108,6 +103,21 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
             )
     return {"sweep": plan.name, "dataset_version": data.version_id,
             "counts": snapshot.counts, "total": snapshot.total}
+
+
+def executor_for(experiment, executor: str, *, workers=None, threads=None, address=None):
+    """The executor the options ask for, with the experiment's workers and threads as defaults
+    (threads: the CPUs shared out between the workers); ``(executor, workers, threads)``."""
+    from medselect.sweep import make_executor
+
+    workers = workers or experiment.sweep.workers
+    threads = (threads or experiment.sweep.threads_per_worker
+               or max(1, (os.cpu_count() or 1) // workers))
+    try:
+        return make_executor(executor, workers=workers, threads=threads,
+                             address=address), workers, threads
+    except ValueError as exc:
+        abort(f"--executor: {exc}")
 
 
 def progress_table(snapshot) -> Table:

@@ -23,6 +23,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool | None):
+                raise yaml.constructor.ConstructorError(
+                    f"while reading the mapping that starts on line {node.start_mark.line + 1}",
+                    node.start_mark,
+                    f"a {type(key).__name__} is used as a key (extra braces or brackets?); "
+                    "keys are names",
+                    key_node.start_mark,
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     f"while reading the mapping that starts on line {node.start_mark.line + 1}",

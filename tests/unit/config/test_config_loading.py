@@ -240,6 +240,8 @@ def test_missing_section_is_named_without_a_line():
     (MINIMAL + "task: {}\n", "exp.yaml: line 4, column 1: malformed YAML: key 'task' is "
                              "repeated (first on line 1)"),
     ("a: 1\n---\nb: 2\n", "exp.yaml: line 2, column 1: malformed YAML: "),
+    ("sweep:\n  space: {{loss: dice}, epochs: 1}\n", "exp.yaml: line 2, column 11: malformed "
+                                                     "YAML: a dict is used as a key"),
 ])
 def test_malformed_yaml_names_line_and_column(text, fragment):
     error = parse_error(text)
