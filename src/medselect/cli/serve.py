@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medselect.cli.context import CLIContext
-from medselect.cli.options import DEFAULT_WORKSPACE, WorkspaceOpt
+from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
 
 
 def serve(
@@ -52,6 +52,7 @@ def report(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Folder to write the static report to.")],
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    json_: JsonOpt = False,
 ) -> None:
     """Write the dashboard as a static HTML folder that opens from disk."""
     from medselect.dashboard import export_static
@@ -59,5 +60,12 @@ def report(
 
     cli: CLIContext = ctx.obj
     ws = Workspace.open(workspace)
-    index = export_static(ws, out)
-    cli.out.print(f"static report: [bold]{index}[/]")
+    try:
+        index = export_static(ws, out)
+    finally:
+        ws.dispose()
+    if json_:
+        pages = sorted(str(p.relative_to(index.parent)) for p in index.parent.rglob("*.html"))
+        cli.print_json({"index": str(index), "pages": pages})
+    else:
+        cli.out.print(f"static report: [bold]{index}[/]")

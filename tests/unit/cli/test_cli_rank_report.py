@@ -61,6 +61,10 @@ def test_report_writes_a_static_folder(run_cli, sample, tmp_path):
     assert result.code == 0, result.stderr
     index = tmp_path / "out" / "index.html"
     assert index.is_file() and "run-000" in index.read_text()
+    listed = json.loads(run_cli("report", "-w", sample, "--out", tmp_path / "out",
+                                "--json").stdout)
+    assert listed["index"] == str(index) and "index.html" in listed["pages"]
+    assert any(page.startswith("models/") for page in listed["pages"])
 
 
 def test_serve_refuses_a_missing_workspace(run_cli, tmp_path):
