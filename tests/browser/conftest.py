@@ -51,7 +51,14 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser, base_url) -> Iterator[Page]:
+def served(base_url) -> tuple[str, ...]:
+    """The servers a page may load from besides files (a module with its own servers
+    overrides it)."""
+    return (base_url,)
+
+
+@pytest.fixture
+def page(browser, served) -> Iterator[Page]:
     """A fresh page; JavaScript errors and requests beyond this machine fail the test."""
     context = browser.new_context(viewport=VIEWPORT)
     errors: list[str] = []
@@ -59,7 +66,7 @@ def page(browser, base_url) -> Iterator[Page]:
 
     def local_only(route):
         url = route.request.url
-        if url.startswith((base_url, "file://", "data:", "blob:")):
+        if url.startswith((*served, "file://", "data:", "blob:")):
             route.continue_()
         else:
             outside.append(url)

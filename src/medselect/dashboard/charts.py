@@ -53,7 +53,7 @@ def ci_chart(board: Leaderboard) -> Figure:
         "hovertemplate": "%{y}: %{x:.4g}<extra></extra>",
     }
     better = "higher" if board.direction == "higher" else "lower"
-    title = (f"{board.aggregate} {board.metric} ({board.label}) with 95% bootstrap CI "
+    title = (f"{board.value_name} ({board.label}) with 95% bootstrap CI "
              f"· green: indistinguishable from the best")
     return {"data": [trace], "layout": _layout(
         title, height=_models_height(len(rows)),

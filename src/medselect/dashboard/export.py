@@ -38,11 +38,12 @@ def export_static(
     """Write the dashboard of ``case_set`` (default: the most evaluated one) to ``out_dir``.
 
     Writes ``index.html`` (the default leaderboard), ``leaderboard/*.html`` (the other
-    metrics, labels, aggregates and sites), ``models/*.html`` (every case in each gallery),
-    ``cases/*.html``, ``compare/*.html`` (the top 2, 3 and 4 models), ``artifacts/`` (the
-    overlays and thumbnails) and ``static/``. The report is built in a hidden sibling folder and
-    swapped in whole, so an interrupted export never leaves a half-written report; an existing
-    ``out_dir`` is replaced only if it is empty or an earlier report.
+    metrics, labels, aggregates and sites; a set metric such as AUC is its own aggregate),
+    ``models/*.html`` (every case in each gallery), ``cases/*.html``, ``compare/*.html`` (the
+    top 2, 3 and 4 models), ``artifacts/`` (the overlays and thumbnails) and ``static/``. The
+    report is built in a hidden sibling folder and swapped in whole, so an interrupted export
+    never leaves a half-written report; an existing ``out_dir`` is replaced only if it is empty
+    or an earlier report.
 
     Returns:
         the path of ``index.html``.
@@ -104,8 +105,9 @@ def _export_leaderboards(dash: Dashboard, conn: sa.Connection, out: Path, scope:
                          catalog, links: StaticLinks, compares) -> None:
     sites = [None, *sorted(set(queries.case_sites(dash, conn, scope).values()))]
     for info in catalog:
+        aggregates = leaderboard.AGGREGATES if info.per_case else leaderboard.AGGREGATES[:1]
         for label in info.labels:
-            for aggregate in leaderboard.AGGREGATES:
+            for aggregate in aggregates:
                 for site in sites:
                     params = dict(case_set=scope.id, metric=info.name, label=label,
                                   aggregate=aggregate, site=site)

@@ -16,10 +16,11 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from medselect.config import TaskKind
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import Acceptance, CaseSetInfo, FailedRun, MetricInfo, ModelInfo
-from medselect.errors import NotFound
-from medselect.metrics import CASE_LABEL, MEAN_LABEL, METRICS
+from medselect.errors import ConfigError, NotFound
+from medselect.metrics import CASE_LABEL, MEAN_LABEL, METRICS, SET_METRICS
 from medselect.store import (
     acceptance_rates,
     case_metric_table,
@@ -103,29 +104,49 @@ def case_sites(dash: Dashboard, conn: sa.Connection, scope: Scope) -> dict[str, 
 
 
 def metric_catalog(dash: Dashboard, conn: sa.Connection, scope: Scope) -> list[MetricInfo]:
-    """The metrics (with their labels) evaluated on the scope, in the metrics registry order."""
+    """The metrics (with their labels) evaluated on the scope, in the metrics registry order,
+    and the set metrics (AUC, ...) whose per-case source was evaluated, with its labels."""
     def compute() -> list[MetricInfo]:
         newest = sorted(scope.evaluations.values(), key=lambda e: e["created_at"])
         labels: dict[str, set[str]] = {}
         for evaluation in newest[-CATALOG_SAMPLE:]:
             for metric, label in evaluated_metrics(conn, evaluation["id"]):
                 labels.setdefault(metric, set()).add(label)
+        for name, set_metric in SET_METRICS.items():
+            if set_metric.source in labels:
+                labels[name] = labels[set_metric.source]
         order = {name: i for i, name in enumerate(METRICS)}
         names = sorted(labels, key=lambda m: (order.get(m, len(order)), m))
         policy = newest[-1]["metric_policy"] if newest else {}
-        return [_metric_info(name, labels[name], policy) for name in names]
+        config = get_task(conn, scope.task)["config"]
+        position = {name: i for i, name in enumerate(
+            [*config.get("classes", []), *config.get("landmarks", [])])}
+        return [_metric_info(name, sorted(labels[name], key=lambda x: (
+            x not in (MEAN_LABEL, CASE_LABEL), position.get(x, len(position)), x)), policy)
+            for name in names]
     return dash.cache.get_or_compute(("catalog", scope.key), compute)
 
 
-def _metric_info(name: str, labels: set[str], policy: Mapping[str, Any]) -> MetricInfo:
-    ordered = sorted(labels, key=lambda x: (x not in (MEAN_LABEL, CASE_LABEL), x))
+def _metric_info(name: str, labels: list[str], policy: Mapping[str, Any]) -> MetricInfo:
+    set_metric = SET_METRICS.get(name)
+    one_vs_rest = set_metric is not None and set_metric.one_vs_rest
+    common = {"name": name, "labels": labels,
+              "default_label": labels[-1] if one_vs_rest else labels[0],
+              "per_case": set_metric is None,
+              "source": None if set_metric is None else set_metric.source}
     spec = METRICS.get(name)
     if spec is not None:
-        return MetricInfo(name=name, labels=ordered, direction=spec.direction.value,
-                          unit=spec.unit.value, definition=spec.definition)
+        return MetricInfo(**common, direction=spec.direction.value, unit=spec.unit.value,
+                          definition=spec.definition)
     stored = policy.get(name) or policy.get("metrics", {}).get(name) or {}
-    return MetricInfo(name=name, labels=ordered, direction=stored.get("direction", "higher"),
+    return MetricInfo(**common, direction=stored.get("direction", "higher"),
                       unit=stored.get("unit", "none"), definition=stored.get("definition", ""))
+
+
+def labels_of(catalog: list[MetricInfo]) -> list[str]:
+    """Every label of the per-case metrics: mean or case first, then classes or landmarks."""
+    labels = dict.fromkeys(lb for m in catalog if m.per_case for lb in m.labels)
+    return sorted(labels, key=lambda x: x not in (MEAN_LABEL, CASE_LABEL))
 
 
 def find_metric(catalog: list[MetricInfo], name: str) -> MetricInfo:
@@ -137,16 +158,63 @@ def find_metric(catalog: list[MetricInfo], name: str) -> MetricInfo:
                    f"{', '.join(m.name for m in catalog) or 'no metrics'}")
 
 
-def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo]) -> str:
-    """The task's ``ranking.metric`` when it was evaluated, else Dice, else the first metric."""
-    if not catalog:
+def per_case_metric(catalog: list[MetricInfo], name: str) -> MetricInfo:
+    """The metric ``name``, which must have values per case (galleries, case pages and
+    comparisons show them).
+
+    Raises:
+        NotFound: no such metric was evaluated.
+        ConfigError: it is a set metric (AUC, ...), which has no value per case.
+    """
+    info = find_metric(catalog, name)
+    if not info.per_case:
+        choices = ", ".join(m.name for m in catalog if m.per_case)
+        raise ConfigError(f"metric {name!r} is computed over a set of cases and has no value "
+                          f"per case (its per-case input is {info.source!r}); choose a "
+                          f"per-case metric: {choices}")
+    return info
+
+
+def label_of(info: MetricInfo, label: str | None) -> str:
+    """``label``, or the metric's default one.
+
+    Raises:
+        NotFound: the metric has no values for ``label`` (the message lists its labels).
+    """
+    if label is None:
+        return info.default_label
+    if label not in info.labels:
+        raise NotFound(f"label {label!r} has no {info.name} values; labels: "
+                       f"{', '.join(info.labels)}")
+    return label
+
+
+KEY_METRICS: Mapping[str, tuple[str, ...]] = {
+    TaskKind.SEGMENTATION: ("dice", "hd95"),
+    TaskKind.LANDMARKS: ("mre", "radial_error"),
+    TaskKind.CLASSIFICATION: ("auc", "balanced_accuracy", "probability"),
+}
+"""Per task kind, the metrics a page leads with when the request names none, best first.
+
+The experiment's ``ranking:`` section is not stored in the workspace, so the dashboard ranks by
+what each kind is usually judged by; pages about single cases take the first per-case one
+(classification: the probability of the true class)."""
+
+
+def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo], *,
+                   per_case: bool = False) -> MetricInfo:
+    """The scope's task kind's first key metric that was evaluated (with ``per_case``, the
+    first with values per case), else the first such metric of the catalog.
+
+    Raises:
+        NotFound: no metric value is stored for the scope.
+    """
+    candidates = [m for m in catalog if m.per_case or not per_case]
+    if not candidates:
         raise NotFound(f"no metric values are stored for case set {scope.id!r}")
-    names = [m.name for m in catalog]
-    configured = get_task(conn, scope.task)["config"].get("ranking", {}).get("metric")
-    for name in (configured, "dice"):
-        if name in names:
-            return name
-    return names[0]
+    by_name = {m.name: m for m in candidates}
+    kind = get_task(conn, scope.task)["kind"]
+    return next((by_name[n] for n in KEY_METRICS.get(kind, ()) if n in by_name), candidates[0])
 
 
 def label_table(dash: Dashboard, conn: sa.Connection, scope: Scope, label: str) -> pd.DataFrame:

@@ -33,10 +33,18 @@ class CaseSetInfo(Out):
 
 class MetricInfo(Out):
     name: str
-    labels: list[str]
+    labels: list[str] = Field(description="mean or case first, then classes or landmarks in "
+                                           "the task's order")
+    default_label: str = Field(description="the label shown when none is asked for: mean or "
+                                           "case, or a one-vs-rest metric's last class (the "
+                                           "positive class of a binary task)")
     direction: Literal["higher", "lower"]
     unit: str
     definition: str = ""
+    per_case: bool = Field(True, description="False for a set metric (AUC, ...): it has no "
+                                             "value per case, only over a set of cases")
+    source: str | None = Field(None, description="the per-case metric a set metric is "
+                                                 "computed from")
 
 
 class Acceptance(Out):
@@ -78,7 +86,9 @@ class LeaderboardEntry(Out):
     median_rank: float
     rank_low: float
     rank_high: float
-    others: dict[str, Number] = Field(description="the same aggregate of the other metrics")
+    others: dict[str, Number] = Field(
+        description="the other metrics at the same label: per-case ones under "
+                    "'per_case_aggregate', set metrics computed over the cases")
     acceptance: Acceptance
     info: ModelInfo
 
@@ -114,6 +124,17 @@ class Leaderboard(Out):
     failed: list[FailedRun]
     config_columns: list[str] = Field(
         description="configuration fields of the models' summaries, in display order")
+    test: str = Field(description="the paired test behind p_vs_best and the best group")
+    aggregate_fixed: bool = Field(
+        description="the metric is a set metric: it is its own aggregate ('aggregate' is its "
+                    "name) and the requested aggregate applies to per-case metrics only")
+    per_case_aggregate: str = Field(
+        description="the aggregate of the per-case metrics among 'others'")
+
+    @property
+    def value_name(self) -> str:
+        """What the ranked values are: 'mean dice', or 'auc' for a set metric."""
+        return self.metric if self.aggregate_fixed else f"{self.aggregate} {self.metric}"
 
 
 class Significance(Out):
@@ -188,6 +209,19 @@ class Augmentation(Out):
         description="the preset's transforms in order; None when the run did not record them")
 
 
+class SetMetricValue(Out):
+    """A set metric of one model over the case set, at one label (class), with the same
+    bootstrap interval as on the leaderboard."""
+
+    metric: str
+    label: str
+    value: Number
+    ci_low: Number
+    ci_high: Number
+    n_cases: int
+    n_imputed: int = Field(description="cases without a source value, counted as the worst")
+
+
 class ModelPage(Out):
     info: ModelInfo
     case_set: CaseSetInfo
@@ -196,7 +230,11 @@ class ModelPage(Out):
     metrics: list[MetricInfo]
     augmentation: Augmentation | None = Field(description="what the augmentation preset does")
     curves: list[Curve]
-    distributions: list[Distribution]
+    distributions: list[Distribution] = Field(description="per-case metrics only")
+    set_metrics: list[SetMetricValue] = Field(
+        description="metrics over the whole case set (AUC, ...), per class where one-vs-rest")
+    ci_note: str | None = Field(None, description="why the set metrics' intervals are "
+                                                  "unreliable (too few cases), if they are")
     gallery: Gallery
 
 

@@ -25,23 +25,25 @@ def case_view(
     metric: str | None = None,
     label: str | None = None,
 ) -> CasePage:
-    """Every evaluated model on one case, ordered best first by ``metric`` (missing last).
+    """Every evaluated model on one case, ordered best first by ``metric`` (missing last;
+    default the task kind's key per-case metric).
 
     Raises:
         NotFound: the case is not in the case set, or an unknown metric or label.
+        ConfigError: ``metric`` is a set metric (AUC, ...), which has no value per case.
     """
     scope = queries.resolve_scope(conn, case_set)
     sites = queries.case_sites(dash, conn, scope)
     if case_id not in sites:
         raise NotFound(f"case {case_id!r} is not in case set {scope.id!r}")
     catalog = queries.metric_catalog(dash, conn, scope)
-    metric = metric or queries.default_metric(conn, scope, catalog)
-    info = queries.find_metric(catalog, metric)
-    label = label or info.labels[0]
+    info = (queries.per_case_metric(catalog, metric) if metric
+            else queries.default_metric(conn, scope, catalog, per_case=True))
+    metric, label = info.name, queries.label_of(info, label)
     rows = case_metric_table(conn, case_set=scope.id, labels=[label], case_ids=[case_id])
     values = {(m, k): v for m, k, v in zip(rows["model"], rows["metric"], rows["value"],
                                            strict=True)}
-    columns = [m.name for m in catalog if label in m.labels]
+    columns = [m.name for m in catalog if m.per_case and label in m.labels]
     by_evaluation = {e["id"]: ref for ref, e in scope.evaluations.items()}
     predictions = {by_evaluation[k]: p for k, p in
                    predictions_of_case(conn, case_id, list(by_evaluation)).items()}

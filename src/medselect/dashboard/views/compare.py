@@ -27,34 +27,41 @@ def compare_view(
     label: str | None = None,
     limit: int | None = None,
 ) -> Compare:
-    """Per-case values and deltas of ``models`` (default: the two best on the leaderboard).
+    """Per-case values and deltas of ``models`` (default: the two best on the leaderboard of
+    ``metric``, or on the default leaderboard).
 
     Rows are ordered by the spread between the models (largest first; a case where some model
     has no value comes first, as a missing prediction is the largest difference of all).
-    ``limit`` caps the rows (default the gallery page size; 0 means every case).
+    ``limit`` caps the rows (default the gallery page size; 0 means every case). ``metric``
+    defaults to the task kind's key per-case metric.
 
     Raises:
-        ConfigError: fewer than 2 or more than 4 models, or one named twice.
+        ConfigError: fewer than 2 or more than 4 models, or one named twice; or ``metric`` is a
+            set metric (AUC, ...), which has no value per case.
         NotFound: a model was not evaluated on the case set, or an unknown metric or label.
     """
-    req = leaderboard.resolve(dash, conn, case_set=case_set, metric=metric, label=label)
-    scope = req.scope
+    scope = queries.resolve_scope(conn, case_set)
+    catalog = queries.metric_catalog(dash, conn, scope)
+    info = (queries.per_case_metric(catalog, metric) if metric
+            else queries.default_metric(conn, scope, catalog, per_case=True))
+    label = queries.label_of(info, label)
     if not models:
-        rows = leaderboard.ranked(dash, conn, req).board.rows
-        models = [r.model for r in rows[:MIN_MODELS]]
+        shown = {"metric": metric, "label": label} if metric else {}
+        board = leaderboard.resolve(dash, conn, case_set=scope.id, **shown)
+        models = [r.model for r in leaderboard.ranked(dash, conn, board).board.rows[:MIN_MODELS]]
     models = list(models)
     if not MIN_MODELS <= len(models) <= MAX_MODELS or len(set(models)) != len(models):
         raise ConfigError(f"choose {MIN_MODELS} to {MAX_MODELS} different models to compare, "
                           f"got {models}")
     evaluations = [queries.evaluation_of(scope, m) for m in models]
-    rows = case_metric_table(conn, case_set=scope.id, model_refs=models, metrics=[req.metric],
-                             labels=[req.label])
+    rows = case_metric_table(conn, case_set=scope.id, model_refs=models, metrics=[info.name],
+                             labels=[label])
     sites = queries.case_sites(dash, conn, scope)
     wide = rows.pivot(index="case_id", columns="model", values="value")
     wide = wide.reindex(index=list(sites), columns=models)
     values = wide.to_numpy(dtype=float)
     if not np.isfinite(values).any():
-        raise NotFound(f"none of {models} has a {req.metric} value for label {req.label!r}")
+        raise NotFound(f"none of {models} has a {info.name} value for label {label!r}")
     deltas = values - values[:, :1]
     with np.errstate(all="ignore"):
         spread = np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
@@ -77,7 +84,6 @@ def compare_view(
     with np.errstate(all="ignore"):
         means = np.nanmean(values, axis=0)
     return Compare(case_set=scope.info(), models=models, choices=sorted(scope.evaluations),
-                   metric=req.metric, label=req.label,
-                   direction=queries.find_metric(req.catalog, req.metric).direction,
-                   metrics=req.catalog, aggregates=[queries.number(v) for v in means],
+                   metric=info.name, label=label, direction=info.direction,
+                   metrics=catalog, aggregates=[queries.number(v) for v in means],
                    total=len(case_ids), rows=out_rows)

@@ -23,7 +23,8 @@ from medselect.dashboard.schemas import (
     Significance,
 )
 from medselect.errors import MedselectError, NotFound, RankingError
-from medselect.store import get_task
+from medselect.metrics import SET_METRICS
+from medselect.rank.aggregate import truth_values
 
 AGGREGATES = ("mean", "median", "p10")
 DEFAULT_TIE_BREAK = ("fewer_parameters",)
@@ -61,23 +62,26 @@ def resolve(
 ) -> BoardRequest:
     """Fill in defaults and check every parameter.
 
+    A set metric (AUC, ...) is its own aggregate: the requested one is checked, then set to
+    the default, which the per-case metrics beside it are aggregated with.
+
     Raises:
         NotFound: unknown case set, metric, label or site (the message lists the known ones).
         RankingError: an aggregate ``medselect.rank`` does not know.
     """
     scope = queries.resolve_scope(conn, case_set)
     catalog = queries.metric_catalog(dash, conn, scope)
-    metric = metric or queries.default_metric(conn, scope, catalog)
-    info = queries.find_metric(catalog, metric)
-    label = label or info.labels[0]
-    if label not in info.labels:
-        raise NotFound(f"label {label!r} has no {metric} values; labels: {', '.join(info.labels)}")
+    info = (queries.find_metric(catalog, metric) if metric
+            else queries.default_metric(conn, scope, catalog))
+    label = queries.label_of(info, label)
     aggregate = rank.parse_aggregate(aggregate).name
+    if not info.per_case:
+        aggregate = AGGREGATES[0]
     sites = sorted(set(queries.case_sites(dash, conn, scope).values()))
     if site is not None and site not in sites:
         raise NotFound(f"site {site!r} has no case in case set {scope.id!r}; sites: "
                        f"{', '.join(sites)}")
-    return BoardRequest(scope, metric, label, aggregate, site, catalog)
+    return BoardRequest(scope, info.name, label, aggregate, site, catalog)
 
 
 def ranked(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
@@ -92,26 +96,28 @@ def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
     infos = queries.model_infos(conn, req.scope.task)
     model_info = pd.DataFrame({"parameters": {ref: i.n_parameters for ref, i in infos.items()}},
                               dtype=float)
-    task_config = get_task(conn, req.scope.task)["config"]
-    tie_break = task_config.get("ranking", {}).get("tie_break") or DEFAULT_TIE_BREAK
-    matrix = _site_matrix(table, req.metric, directions[req.metric], req.label, req.site)
+    matrix = site_matrix(table, req.metric, directions[req.metric], req.label, req.site)
     board = rank.rank_matrix(matrix, req.aggregate, statistics=dash.statistics,
-                             tie_break=tie_break, model_info=model_info)
-    aggregate = rank.parse_aggregate(req.aggregate)
+                             tie_break=DEFAULT_TIE_BREAK, model_info=model_info)
+    requested = rank.parse_aggregate(req.aggregate)
     others = {}
     for name in (m.name for m in req.catalog if m.name != req.metric):
         try:
-            other = _site_matrix(table, name, directions[name], req.label, req.site)
-        except RankingError:  # not evaluated for this label, or every value missing
+            other = site_matrix(table, name, directions[name], req.label, req.site)
+            aggregate = rank.aggregate_of(other, requested)
+            values = np.asarray(aggregate(other.values, truth_values(other, aggregate)),
+                                dtype=float)
+        except RankingError:  # not evaluated for this label, every value missing, no truth
             continue
-        values = np.asarray(aggregate(other.values), dtype=float)
         others[name] = dict(zip(other.models, values.tolist(), strict=True))
     return Ranked(board=board, others=others)
 
 
-def _site_matrix(table: pd.DataFrame, metric: str, direction: str, label: str,
-                 site: str | None) -> rank.ScoreMatrix:
-    matrix = rank.score_matrix(table, metric, direction, label=label)
+def site_matrix(table: pd.DataFrame, metric: str, direction: str, label: str,
+                site: str | None) -> rank.ScoreMatrix:
+    """The cases x models matrix of a metric (a set metric's to be reduced by it) on one
+    site's cases, or on all with ``site`` None."""
+    matrix = rank.metric_matrix(table, metric, direction, label=label, set_metrics=SET_METRICS)
     if site is None:
         return matrix
     return matrix.subset((matrix.attributes["site"] == site).to_numpy())
@@ -146,8 +152,10 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
     failed = queries.failed_runs(conn, req.scope.task)
     return Leaderboard(
         case_set=req.scope.info(), case_sets=queries.case_set_choices(conn),
-        metric=req.metric, label=req.label, aggregate=req.aggregate,
+        metric=req.metric, label=req.label, aggregate=board.aggregate,
         direction=info.direction, unit=info.unit, site=req.site,
+        test=board.statistics.test.value, aggregate_fixed=not info.per_case,
+        per_case_aggregate=req.aggregate,
         sites=sorted(set(queries.case_sites(dash, conn, req.scope).values())),
         aggregates=list(AGGREGATES), metrics=req.catalog, other_metrics=others, rows=rows,
         best=board.best, best_group=list(board.best_group),

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from medselect import rank
 from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import (
@@ -21,8 +22,10 @@ from medselect.dashboard.schemas import (
     GalleryRow,
     MetricInfo,
     ModelPage,
+    SetMetricValue,
 )
-from medselect.errors import NotFound
+from medselect.dashboard.views import leaderboard
+from medselect.errors import NotFound, RankingError
 from medselect.store import acceptance_by_case, get_epoch_metrics, get_predictions
 
 TRANSFORM_WORDS = {
@@ -65,24 +68,51 @@ def model_view(
     scope = queries.resolve_scope(conn, case_set)
     queries.evaluation_of(scope, model)
     catalog = queries.metric_catalog(dash, conn, scope)
-    label = label or _default_label(conn, scope, catalog)
+    label = label or queries.default_metric(conn, scope, catalog, per_case=True).default_label
     values = case_values(dash, conn, scope, model, label)
     infos = queries.model_infos(conn, scope.task)
     info = queries.model_info(infos, model)
+    over_set, ci_note = set_metric_values(dash, conn, scope, model, catalog)
     return ModelPage(
         info=info, case_set=scope.info(), label=label,
-        labels=sorted({lb for m in catalog for lb in m.labels}), metrics=catalog,
-        augmentation=augmentation(info.config, info.details),
+        labels=queries.labels_of(catalog),
+        metrics=catalog, augmentation=augmentation(info.config, info.details),
         curves=training_curves(conn, model) if model in infos and info.kind == "run" else [],
-        distributions=distributions(values),
+        distributions=distributions(values), set_metrics=over_set, ci_note=ci_note,
         gallery=gallery(dash, conn, scope, model, label=label, sort=sort, descending=descending,
                         site=site, page=page, page_size=page_size, values=values),
     )
 
 
-def _default_label(conn: sa.Connection, scope: queries.Scope, catalog: list[MetricInfo]) -> str:
-    metric = queries.find_metric(catalog, queries.default_metric(conn, scope, catalog))
-    return metric.labels[0]
+def set_metric_values(
+    dash: Dashboard, conn: sa.Connection, scope: queries.Scope, model: str,
+    catalog: list[MetricInfo],
+) -> tuple[list[SetMetricValue], str | None]:
+    """Each set metric of ``model`` at each of its labels, with its bootstrap interval, and
+    why the intervals are unreliable (None if they are not); cached.
+
+    The model is ranked alone on the matrix every model shares (same imputed worst value,
+    same resamples), so value and interval are those of its leaderboard row.
+    """
+    def compute() -> tuple[list[SetMetricValue], str | None]:
+        out, note = [], None
+        for info in (m for m in catalog if not m.per_case):
+            for label in info.labels:
+                table = queries.label_table(dash, conn, scope, label)
+                try:
+                    matrix = leaderboard.site_matrix(table, info.name, info.direction, label,
+                                                     None).only([model])
+                    board = rank.rank_matrix(matrix, statistics=dash.statistics)
+                except RankingError:  # the model has no source values, or no truth
+                    continue
+                row = board.rows[0]
+                note = note or board.ci_note
+                out.append(SetMetricValue(
+                    metric=info.name, label=label, value=queries.number(row.aggregate),
+                    ci_low=queries.number(row.ci_low), ci_high=queries.number(row.ci_high),
+                    n_cases=row.n_cases, n_imputed=row.n_imputed))
+        return out, note
+    return dash.cache.get_or_compute(("set-metrics", scope.key, model), compute)
 
 
 def case_values(
@@ -115,6 +145,8 @@ def gallery(
 ) -> Gallery:
     """One page of a model's cases, worst first by ``sort`` unless ``descending`` says otherwise.
 
+    ``sort`` defaults to the task kind's key per-case metric, or the first metric of ``label``
+    when that one has no value for it (a landmark's radial error).
     Missing values (a missing prediction) sort as the worst. ``page_size`` 0 means every case.
     """
     evaluation = queries.evaluation_of(scope, model)
@@ -122,10 +154,12 @@ def gallery(
     if values is None:
         values = case_values(dash, conn, scope, model, label)
     columns = [m.name for m in catalog if m.name in values.columns]
-    sort = sort or queries.default_metric(conn, scope, catalog)
+    if sort is None:
+        key = queries.default_metric(conn, scope, catalog, per_case=True).name
+        sort = key if key in columns or not columns else columns[0]
     if sort not in columns:
-        raise NotFound(f"cannot sort by {sort!r}: the model has no {sort} values for label "
-                       f"{label!r}; choose one of {', '.join(columns)}")
+        raise NotFound(f"cannot sort by {sort!r}: the model has no {sort} values per case for "
+                       f"label {label!r}; choose one of {', '.join(columns)}")
     higher = queries.find_metric(catalog, sort).direction == "higher"
     worst_first = descending is None or descending != higher
     descending = (not higher) if descending is None else descending
