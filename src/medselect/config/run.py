@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from medselect.config.choices import (
     Architecture,
@@ -20,6 +22,19 @@ from medselect.config.choices import (
     Scheduler,
     resolve,
 )
+
+HeatmapDecoding = Literal["argmax", "soft_argmax"]
+"""How a landmark heatmap becomes a point: its argmax pixel, or the argmax refined to sub-pixel
+precision by a local soft-argmax."""
+
+LANDMARK_FIELDS = ("heatmap_sigma", "decoding")
+"""Fields only landmarks runs read. Left out of dumps while unset, so the configuration JSON and
+run id of every other run (and of runs made before these fields existed) stay as they were."""
+
+
+def without_unset_landmark_fields(data: dict[str, Any], unset: Any = None) -> dict[str, Any]:
+    """``data`` without the :data:`LANDMARK_FIELDS` whose value is ``unset``."""
+    return {k: v for k, v in data.items() if not (k in LANDMARK_FIELDS and v == unset)}
 
 
 class RunConfig(BaseModel):
@@ -43,6 +58,12 @@ class RunConfig(BaseModel):
     features: int = Field(16, ge=2, description="channels of the first level")
     early_stopping_patience: int | None = Field(None, ge=1)
     seed: int = 0
+    heatmap_sigma: float | None = Field(
+        None, gt=0, description="landmarks: standard deviation of the Gaussian target "
+        "heatmaps in input pixels; null: the landmarks plugin's default (2)")
+    decoding: HeatmapDecoding | None = Field(
+        None, description="landmarks: 'argmax' (whole pixels) or 'soft_argmax' (sub-pixel); "
+        "null: the landmarks plugin's default (soft_argmax)")
 
     @field_validator(
         "architecture", "loss", "optimizer", "scheduler", "augmentation", "normalization",
@@ -59,6 +80,12 @@ class RunConfig(BaseModel):
         if not 2 <= len(value) <= 3 or any(v < 8 for v in value):
             raise ValueError(f"must be 2 or 3 sizes of at least 8 pixels, got {list(value)}")
         return value
+
+    @model_serializer(mode="wrap")
+    def _unset_landmark_fields_left_out(
+        self, handler: Callable[[Any], dict[str, Any]]
+    ) -> dict[str, Any]:
+        return without_unset_landmark_fields(handler(self))
 
     def canonical_json(self) -> str:
         """The config as sorted, compact JSON: the input of :func:`config_hash`."""

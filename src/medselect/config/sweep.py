@@ -18,6 +18,9 @@ Example::
         architecture: [unet, segresnet]
         loss: [dice, dice_ce]
         input_size: [64, 64]
+
+Landmarks tasks also sweep their heatmaps: ``heatmap_sigma`` (Gaussian target sigma in input
+pixels) and ``decoding`` (``argmax`` or ``soft_argmax``); other kinds leave them out.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from medselect.config.choices import (
     Scheduler,
 )
 from medselect.config.fields import Slug, as_list
-from medselect.config.run import RunConfig
+from medselect.config.run import HeatmapDecoding, RunConfig, without_unset_landmark_fields
 
 __all__ = ["EarlyStopping", "RunOverrides", "SearchSpace", "SweepSpec"]
 
@@ -110,6 +113,16 @@ class SearchSpace(BaseModel):
     depth: Axis[Annotated[int, _run_checked("depth")]] = _default("depth")
     features: Axis[Annotated[int, _run_checked("features")]] = _default("features")
     seed: Axis[Annotated[int, _run_checked("seed")]] = _default("seed")
+    heatmap_sigma: Axis[Annotated[float | None, _run_checked("heatmap_sigma")]] = _default(
+        "heatmap_sigma")
+    decoding: Axis[Annotated[HeatmapDecoding | None, _run_checked("decoding")]] = _default(
+        "decoding")
+
+    @model_serializer(mode="wrap")
+    def _unset_landmark_axes_left_out(
+        self, handler: Callable[[Any], dict[str, Any]]
+    ) -> dict[str, Any]:
+        return without_unset_landmark_fields(handler(self), unset=[None])
 
     def axes(self) -> dict[str, list[Any]]:
         """Field name -> values, in RunConfig field order (``medselect.sweep`` expands it)."""

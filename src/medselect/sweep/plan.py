@@ -90,7 +90,7 @@ def check_trainable(experiment: Experiment, config: RunConfig, n_train: int) -> 
     try:
         if n_train == 0:
             raise ConfigError("the dataset has no training cases")
-        check_run(config, get_task_plugin(task.kind), task, n_train,
+        check_run(config, get_task_plugin(task.kind, config), task, n_train,
                   early_stopping_metric=stopping.metric if stopping else None)
     except ConfigError as exc:
         where = f"{config.architecture.value}/{config.loss.value}/{config.augmentation.value}"

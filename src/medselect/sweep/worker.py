@@ -88,7 +88,7 @@ def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job:
 
     config = RunConfig.model_validate(run["config"])
     spec = TaskSpec.model_validate(task["config"])
-    plugin = get_task_plugin(spec.kind)
+    plugin = get_task_plugin(spec.kind, config)
     details = run.get("details") or {}
     data = {
         split: TrainingData.from_cases(

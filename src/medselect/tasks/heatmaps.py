@@ -30,15 +30,16 @@ def gaussian_heatmaps(points: torch.Tensor, size: Sequence[int], sigma: float) -
 
 
 def heatmap_centroids(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The weighted centre of each target map and whether it has one (not all zero).
+    """The weighted centre of each target map and whether it has one (not all zero or NaN).
 
     The centre of an untruncated Gaussian is its point exactly; a point moved out of the image
-    by augmentation leaves an empty map, marked invalid.
+    by augmentation leaves an empty map, and a landmark the case lacks a NaN map: both are
+    marked invalid, with a finite placeholder point (so a loss's gradient stays finite).
 
     Returns:
         ``(B, L, D)`` points and a ``(B, L)`` boolean mask of valid ones.
     """
-    weights = heatmaps.clamp(min=0).flatten(2)
+    weights = heatmaps.nan_to_num(0.0).clamp(min=0).flatten(2)
     total = weights.sum(dim=2)
     grid = pixel_grid(heatmaps.shape[2:], heatmaps.device).flatten(1)  # (D, N)
     points = torch.einsum("bln,dn->bld", weights, grid) / total.clamp(min=1e-12)[..., None]
@@ -79,17 +80,27 @@ def decode_points(heatmaps: torch.Tensor, *, refine: bool = True, radius: int = 
 
 
 class HeatmapMSELoss(torch.nn.Module):
-    """Mean squared error between the network's maps and the Gaussian targets."""
+    """Mean squared error between the network's maps and the Gaussian targets.
+
+    Maps of landmarks a case lacks (NaN targets) do not count; a batch without any known map
+    gives a zero loss that still has a gradient path.
+    """
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.mse_loss(logits.float(), target.float())
+        squared = (logits.float() - target.float().nan_to_num(0.0)) ** 2
+        per_map = squared.flatten(2).mean(dim=2)
+        known = ~target.isnan().flatten(2).any(dim=2)  # (B, L): the case has the landmark
+        if not known.any():
+            return (per_map * 0.0).sum()
+        return per_map[known].mean()
 
 
 class SoftArgmaxLoss(torch.nn.Module):
     """Mean L1 distance (pixels) between the soft-argmax of the logits and the target points.
 
-    Landmarks whose target map is empty (moved out of the image) do not count; a batch
-    without any valid landmark gives a zero loss that still has a gradient path.
+    Landmarks whose target map is empty (moved out of the image) or NaN (the case lacks them)
+    do not count; a batch without any valid landmark gives a zero loss that still has a
+    gradient path.
     """
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

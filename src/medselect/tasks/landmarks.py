@@ -5,6 +5,11 @@ directly on the network's input grid: the points move as the whole-image resize 
 :mod:`medselect.train.dataset` moves pixels (``align_corners=False``: the centre of pixel ``i``
 of ``n`` lands at ``(i + 0.5) * m / n - 0.5`` of ``m``), and ``sigma`` is in input pixels.
 Geometric augmentation then moves the maps with the image (``target_mode = "bilinear"``).
+A landmark a case lacks (absent from its file, or NaN) gets a map of NaN, which augmentation
+keeps NaN and the losses leave out: the case still teaches its other landmarks.
+
+``sigma`` and the decoding come from the run's ``heatmap_sigma`` and ``decoding`` fields
+(:meth:`LandmarksPlugin.from_run`), so they are recorded, swept and reproduced with the run.
 
 ``val_mre`` is the mean radial error in **input pixels** (training sees no spacing); the
 per-case errors in mm that rank models come from ``medselect.evaluate``.
@@ -15,12 +20,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from medselect.config.choices import Loss, TaskKind
+from medselect.config.run import HeatmapDecoding, RunConfig
 from medselect.errors import ConfigError, DataError
 from medselect.tasks.base import MetricGoal, Mode, TaskLike, TaskPlugin
 from medselect.tasks.heatmaps import (
@@ -29,10 +35,11 @@ from medselect.tasks.heatmaps import (
     decode_points,
     gaussian_heatmaps,
     heatmap_centroids,
+    soft_argmax,
 )
 
-Decoding = Literal["argmax", "soft_argmax"]
-
+DEFAULT_SIGMA = 2.0
+DEFAULT_DECODING: HeatmapDecoding = "soft_argmax"
 _LOSSES: dict[Loss, type[torch.nn.Module]] = {
     Loss.MSE: HeatmapMSELoss,
     Loss.SOFT_ARGMAX: SoftArgmaxLoss,
@@ -56,9 +63,16 @@ class LandmarksPlugin(TaskPlugin):
     """Points in, one heatmap per landmark out, mean radial error as the validation signal.
 
     Args:
-        sigma: standard deviation of the target Gaussians, in input pixels.
-        decoding: ``soft_argmax`` (argmax refined by a local soft-argmax, sub-pixel) or
-            ``argmax`` (whole pixels).
+        sigma: standard deviation of the target Gaussians, in input pixels (the run's
+            ``heatmap_sigma``).
+        decoding: ``argmax`` (whole pixels) or ``soft_argmax`` (sub-pixel): for a model
+            trained on heatmaps (``mse``) the argmax refined by a local soft-argmax; for one
+            trained through a soft-argmax (``soft_argmax`` loss) the spatial-softmax
+            expectation that loss trained, as its logits are not heatmaps.
+        loss: the loss the model is trained with, which says what its output maps are.
+
+    Raises:
+        ConfigError: naming ``heatmap_sigma``, ``decoding`` or ``loss`` when one is not valid.
     """
 
     kind = TaskKind.LANDMARKS.value
@@ -68,15 +82,25 @@ class LandmarksPlugin(TaskPlugin):
     target_mode = "bilinear"
     target_attribute = "landmarks"
 
-    def __init__(self, sigma: float = 2.0, decoding: Decoding = "soft_argmax") -> None:
-        if not sigma > 0:
-            raise ConfigError(f"landmark heatmap sigma must be positive, got {sigma}")
+    def __init__(self, sigma: float = DEFAULT_SIGMA,
+                 decoding: HeatmapDecoding = DEFAULT_DECODING, loss: Loss | str = Loss.MSE) -> None:
+        if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > 0):
+            raise ConfigError(f"heatmap_sigma: the landmark heatmaps' sigma must be a positive "
+                              f"number of input pixels, got {sigma!r}")
         if decoding not in ("argmax", "soft_argmax"):
             raise ConfigError(
-                f"landmark decoding must be 'argmax' or 'soft_argmax', got {decoding!r}"
+                f"decoding: landmark decoding must be 'argmax' or 'soft_argmax', got {decoding!r}"
             )
         self.sigma = float(sigma)
         self.decoding = decoding
+        self.loss = Loss(self.check_loss(loss))
+
+    @classmethod
+    def from_run(cls, config: RunConfig) -> LandmarksPlugin:
+        """The plugin for a run: its ``heatmap_sigma``, ``decoding`` (defaults where unset) and
+        ``loss``."""
+        return cls(sigma=DEFAULT_SIGMA if config.heatmap_sigma is None else config.heatmap_sigma,
+                   decoding=config.decoding or DEFAULT_DECODING, loss=config.loss)
 
     def out_channels(self, task: TaskLike) -> int:
         names = list(getattr(task, "landmarks", ()))
@@ -93,7 +117,7 @@ class LandmarksPlugin(TaskPlugin):
         """Gaussian maps ``(L, *image size)`` of a :class:`LandmarkTarget` at its own size.
 
         Raises:
-            DataError: the target is not a LandmarkTarget, or lacks a landmark of the task.
+            DataError: the target is not a LandmarkTarget, or has none of the task's landmarks.
         """
         if not isinstance(target, LandmarkTarget):
             raise DataError(
@@ -106,10 +130,12 @@ class LandmarksPlugin(TaskPlugin):
     def prepare_resized_target(
         self, target: Any, task: TaskLike, image_size: Sequence[int], input_size: Sequence[int]
     ) -> torch.Tensor:
-        """Gaussian maps ``(L, *input_size)`` of the case's points moved onto the input grid.
+        """Gaussian maps ``(L, *input_size)`` of the case's points moved onto the input grid;
+        the map of a landmark the case lacks is all NaN (the losses leave it out).
 
         Raises:
-            DataError: a landmark of the task is missing or has the wrong number of axes.
+            DataError: the case has none of the task's landmarks, or one has the wrong number
+                of axes.
         """
         points = target.points if isinstance(target, LandmarkTarget) else target
         array = self._points(points, task)
@@ -119,8 +145,11 @@ class LandmarksPlugin(TaskPlugin):
 
     def decode(self, logits: torch.Tensor) -> np.ndarray:
         """``(B, L, *spatial)`` maps -> ``(B, L, D)`` points in pixel index coordinates."""
-        points = decode_points(logits, refine=self.decoding == "soft_argmax",
-                               radius=math.ceil(3 * self.sigma))
+        if self.decoding == "soft_argmax" and self.loss is Loss.SOFT_ARGMAX:
+            points = soft_argmax(logits.detach())
+        else:
+            points = decode_points(logits, refine=self.decoding == "soft_argmax",
+                                   radius=math.ceil(3 * self.sigma))
         return points.cpu().numpy().astype(np.float64)
 
     def validation_metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -142,22 +171,26 @@ class LandmarksPlugin(TaskPlugin):
         return LandmarkTarget(points, tuple(int(n) for n in spatial_size))
 
     def _points(self, points: Any, task: TaskLike) -> np.ndarray:
+        """``(L, D)`` points in the task's order; a landmark the case lacks is a row of NaN."""
         if not isinstance(points, Mapping):
             raise DataError(
                 f"landmarks must map each name to (x, y[, z]) voxel coordinates, got "
                 f"{type(points).__name__}"
             )
-        names = list(task.landmarks)
-        missing = [name for name in names if points.get(name) is None]
-        if missing:
+        names, dims = list(task.landmarks), task.spatial_dims
+        rows = {name: np.full(dims, np.nan) if points.get(name) is None
+                else np.asarray(points[name], dtype=np.float64).ravel() for name in names}
+        wrong = {name: row.size for name, row in rows.items() if row.size != dims}
+        if wrong:
             raise DataError(
-                f"landmarks {missing} of the task are missing (the case has "
-                f"{sorted(points)}); give every landmark of task.landmarks"
+                f"landmarks {sorted(wrong)} have {sorted(set(wrong.values()))} coordinates but "
+                f"the task is {dims}D; give (x, y{', z' if dims == 3 else ''}) voxel coordinates"
             )
-        array = np.asarray([points[name] for name in names], dtype=np.float64)
-        if array.shape[1] != task.spatial_dims:
+        array = np.stack(list(rows.values()))
+        array[np.isnan(array).any(axis=1)] = np.nan
+        if np.isnan(array).all():
             raise DataError(
-                f"landmarks have {array.shape[1]} coordinates but the task is "
-                f"{task.spatial_dims}D"
+                f"the case has none of the task's landmarks {names} (it has {sorted(points)}); "
+                "name its points as task.landmarks does"
             )
         return array
