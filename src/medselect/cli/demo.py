@@ -18,6 +18,7 @@ class DemoTask(StrEnum):
     SEGMENTATION = "segmentation"
     LANDMARKS = "landmarks"
     SEG3D = "seg3d"
+    CLASSIFICATION = "classification"
 
 
 def demo(
@@ -38,10 +39,11 @@ def demo(
     """Phantom data -> sweep -> evaluation -> ranking -> champion -> dashboard."""
     from medselect.cli.data import print_import
     from medselect.cli.evaluate import evaluation_progress, print_evaluation
-    from medselect.cli.rank import load_ranking_inputs, print_report
+    from medselect.cli.rank import load_ranking_inputs, print_report, rank_cases
     from medselect.cli.serve import run_server
     from medselect.cli.sweep import train_sweep
     from medselect.config import (
+        default_classification_experiment,
         default_demo_experiment,
         default_landmarks_experiment,
         default_seg3d_experiment,
@@ -49,15 +51,14 @@ def demo(
     from medselect.dashboard import export_static
     from medselect.data.importer import import_experiment_data
     from medselect.evaluate import evaluate_runs
-    from medselect.metrics import directions
-    from medselect.rank import rank_table
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
     started = time.perf_counter()
     experiment = {DemoTask.SEGMENTATION: default_demo_experiment,
                   DemoTask.LANDMARKS: default_landmarks_experiment,
-                  DemoTask.SEG3D: default_seg3d_experiment}[task]()
+                  DemoTask.SEG3D: default_seg3d_experiment,
+                  DemoTask.CLASSIFICATION: default_classification_experiment}[task]()
     if quick:
         _shrink(experiment)
     ws = Workspace.create(workspace)
@@ -77,8 +78,7 @@ def demo(
     cli.out.rule(f"4. ranking by {experiment.ranking.metric}, per site")
     table, model_info, case_set = load_ranking_inputs(ws, task=experiment.task.name,
                                                       cases="test")
-    ranking = rank_table(table, experiment.ranking, directions(table["metric"]),
-                         model_info=model_info)
+    ranking = rank_cases(table, experiment.ranking, model_info)
     print_report(cli, ranking, case_set)
 
     cli.out.rule("5. registry: promote the chosen model through the gate")
@@ -119,3 +119,5 @@ def _shrink(experiment) -> None:
     experiment.data.source.size = 32
     experiment.sweep.space.input_size = [(32, 32, 16)[:experiment.task.spatial_dims]]
     experiment.sweep.space.epochs = [2]
+    # about 14 training cases: a batch must fit (the classification demo's is 16)
+    experiment.sweep.space.batch_size = [min(b, 8) for b in experiment.sweep.space.batch_size]

@@ -74,7 +74,8 @@ def evaluate(
     Finished evaluations are reused; --force recomputes them.
     """
     from medselect.config import load_experiment
-    from medselect.evaluate import evaluate_external, evaluate_runs
+    from medselect.evaluate import evaluate_external, evaluate_runs, load_task
+    from medselect.evaluate.evaluations import check_sliding_window
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
@@ -92,6 +93,9 @@ def evaluate(
             abort(f"--task {task!r} differs from the experiment's task {task_spec.name!r}; "
                   f"leave out --task")
     ws = Workspace.open(workspace)
+    if sliding_window and predictions is None:  # refused before the progress bar starts
+        task_spec = task_spec or load_task(ws, task)
+        check_sliding_window(task_spec)
     options = {"task": task_spec or task, "case_set": cases, "spec": spec, "force": force,
                "overlays": overlays}
     try:

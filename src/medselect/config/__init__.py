@@ -30,6 +30,7 @@ from medselect.config.data import (
     SplitSpec,
 )
 from medselect.config.demo import (
+    default_classification_experiment,
     default_demo_experiment,
     default_landmarks_experiment,
     default_seg3d_experiment,
@@ -75,6 +76,7 @@ __all__ = [
     "TaskSpec",
     "UpgradeSpec",
     "config_hash",
+    "default_classification_experiment",
     "default_demo_experiment",
     "default_landmarks_experiment",
     "default_seg3d_experiment",

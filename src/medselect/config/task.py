@@ -71,5 +71,7 @@ class TaskSpec(BaseModel):
         return self.classes[1:] if self.kind is TaskKind.SEGMENTATION else []
 
     def labels(self) -> list[str]:
-        """Every label a metric row of this task can carry (classes, landmarks, mean, case)."""
-        return [*self.foreground, *self.landmarks, *RESERVED_LABELS]
+        """Every label a metric row of this task can carry: foreground classes, landmarks,
+        ``mean``, ``case``, and for classification every class (its per-class probabilities)."""
+        classes = self.classes if self.kind is TaskKind.CLASSIFICATION else self.foreground
+        return [*classes, *self.landmarks, *RESERVED_LABELS]

@@ -90,6 +90,7 @@ class EvaluationFiles:
         title: str,
         metrics: Mapping[str, float] | None = None,
         points: tuple[Points | None, Points | None] = (None, None),
+        saliency: np.ndarray | None = None,
     ) -> tuple[str, str]:
         """Write the overlay and its thumbnail; return their uris.
 
@@ -98,6 +99,8 @@ class EvaluationFiles:
             points: reference and predicted landmarks in mm (2D only).
             labels: the predicted label map, None for a landmarks or classification model
                 (no contours are drawn then, not even the reference's).
+            saliency: an image-level model's saliency map (image shape, [0, 1]), drawn as a
+                translucent heat map.
         """
         image = case.image[0]
         reference = case.label if labels is not None else None
@@ -105,11 +108,12 @@ class EvaluationFiles:
             overlay = render_overlay(image, reference=reference, prediction=labels,
                                      spacing=case.spacing, classes=classes, metrics=metrics,
                                      title=title, landmarks_ref=points[0],
-                                     landmarks_pred=points[1])
+                                     landmarks_pred=points[1], saliency=saliency)
             small = thumbnail(overlay)
         else:
             slices = [img for _, img in render_volume_overlays(
-                image, reference, labels, case.spacing, classes, metrics=metrics, title=title)]
+                image, reference, labels, case.spacing, classes, metrics=metrics, title=title,
+                saliency=saliency)]
             overlay, small = _side_by_side(slices), thumbnail(slices[0])
         stem = file_stem(case.case_id)
         rel = f"{self.folder}/overlays/{stem}.png"

@@ -26,7 +26,7 @@ from medselect.errors import ConfigError, DataError, EvaluationError, MedselectE
 from medselect.evaluate.artifacts import EvaluationFiles
 from medselect.evaluate.ids import evaluation_id
 from medselect.evaluate.policy import MetricPolicy
-from medselect.evaluate.predictors import CaseFailure, Prediction, Predictor
+from medselect.evaluate.predictors import CaseFailure, Explained, Prediction, Predictor
 from medselect.evaluate.results import EvaluationReport, ModelOutcome
 from medselect.evaluate.scoring import (
     class_caption,
@@ -144,6 +144,9 @@ class _Job:
         if isinstance(prediction, CaseFailure):
             self.fail(case.case_id, labelled, prediction, policy)
             return
+        saliency = None
+        if isinstance(prediction, Explained):
+            prediction, saliency = prediction.prediction, prediction.saliency
         title = f"{case.case_id} / {self.model_ref}"
         try:
             points = None
@@ -164,7 +167,8 @@ class _Job:
                     case, prediction if dense else None, policy.classes if dense else (),
                     title=title,
                     metrics=score.summary(policy) if score else None,
-                    points=(score.ref_points, score.pred_points) if score else (None, points))
+                    points=(score.ref_points, score.pred_points) if score else (None, points),
+                    saliency=saliency)
         except (MedselectError, ValueError, OSError) as exc:
             message = f"case {case.case_id!r}: {type(exc).__name__}: {exc}".splitlines()[0]
             self.fail(case.case_id, labelled, CaseFailure("error", message), policy)

@@ -68,28 +68,46 @@ def evaluate_runs(
         device: where networks run; None picks CUDA when present.
         sliding_window: predict cases larger than a run's input size with sliding windows
             (for models trained on patches; the default resizing matches how runs train).
+            Refused for image-level (classification) tasks: their networks see the whole image.
 
     Raises:
         NotFound: no such task, run or case set, or no finished run.
-        ConfigError: a bad metric, run or option (the message names it).
+        ConfigError: a bad metric, run or option (the message names it), e.g.
+            ``sliding_window`` for an image-level task.
         DataError: new cases that cannot be imported.
     """
     from medselect.tasks import get_task_plugin
 
     spec, task_spec = _spec_and_task(ws, task, spec)
+    if sliding_window:
+        check_sliding_window(task_spec)
     policy = MetricPolicy.for_task(task_spec, spec, sliding_window=sliding_window)
     mode = get_task_plugin(task_spec.kind).primary_metric.mode
     with ws.connect() as conn:
         selected = select_runs(conn, task_spec.name, run_ids=runs,
                                top=spec.top_k if top is None else top, mode=mode)
     rows = resolve_case_set(ws, task_spec, spec.case_set if case_set is None else case_set)
-    predictors = [TrainedPredictor(ws, run, task_spec, device=device,
+    overlays = spec.overlays if overlays is None else overlays
+    predictors = [TrainedPredictor(ws, run, task_spec, device=device, saliency=overlays,
                                    sliding_window=sliding_window) for run in selected]
-    return evaluate_models(
-        ws, task_spec, predictors, rows, policy, force=force,
-        overlays=spec.overlays if overlays is None else overlays,
-        cases_per_batch=cases_per_batch, on_progress=on_progress,
-    )
+    return evaluate_models(ws, task_spec, predictors, rows, policy, force=force,
+                           overlays=overlays, cases_per_batch=cases_per_batch,
+                           on_progress=on_progress)
+
+
+def check_sliding_window(task: TaskSpec) -> None:
+    """Refuse sliding-window inference for a task whose networks are image-level.
+
+    Raises:
+        ConfigError: the task's plugin is ``image_level`` (a classifier: one answer per image).
+    """
+    from medselect.tasks import get_task_plugin
+
+    if get_task_plugin(task.kind).image_level:
+        raise ConfigError(f"--sliding-window: task {task.name!r} is {task.kind}, whose networks "
+                          f"see the whole image resized to their input size and give one answer "
+                          f"per image, so there are no windows to stitch; leave out "
+                          f"--sliding-window")
 
 
 def evaluate_external(

@@ -50,7 +50,8 @@ def predict_labels(
         labels[i] = predict(network, [images[i]], config, plugin, sliding_window=True)[0]
     whole = [i for i in range(len(images)) if i not in windowed]
     if whole:
-        inputs = _inputs(images, whole, config, device, {} if shared is None else shared)
+        inputs = network_inputs(images, whole, config, device,
+                                {} if shared is None else shared)
         for start in range(0, len(whole), config.batch_size):
             batch = whole[start:start + config.batch_size]
             with autocast(device):
@@ -63,9 +64,10 @@ def predict_labels(
     return labels  # type: ignore[return-value]  # every index was filled above
 
 
-def _inputs(images: Sequence[np.ndarray], indices: list[int], config: RunConfig,
-            device: torch.device, shared: dict) -> torch.Tensor:
-    """The stacked network inputs of ``images[indices]`` on ``device``, from ``shared`` if there."""
+def network_inputs(images: Sequence[np.ndarray], indices: list[int], config: RunConfig,
+                   device: torch.device, shared: dict) -> torch.Tensor:
+    """The stacked network inputs of ``images[indices]`` on ``device``, from ``shared`` if there
+    (and kept there for the next model or for :mod:`~medselect.evaluate.saliency`)."""
     key = ("inputs", config.normalization, tuple(config.input_size), str(device), tuple(indices))
     if key not in shared:
         stacked = torch.stack([preprocess_image(images[i], config) for i in indices])

@@ -8,7 +8,9 @@ down, so a slice is transposed for display (row = y). The grey image is window/l
 physical proportions hold. Contours are not upscaled masks: they are sub-pixel iso-lines at 0.5
 of each class's binary mask (``skimage.measure.find_contours``), drawn at display resolution.
 Landmark points are in mm in the voxel frame (index x spacing), as :mod:`medselect.metrics`
-takes them.
+takes them. An image-level (classification) model's saliency map is blended over the image as a
+translucent heat map: clear where a pixel hardly moved the predicted class, turning red, then
+yellow where it moved it most (:mod:`medselect.evaluate.saliency`).
 
 Example::
 
@@ -70,6 +72,7 @@ def render_overlay(
     landmarks_pred: Points | None = None,
     scale: int | None = None,
     window: tuple[float, float] | None = None,
+    saliency: np.ndarray | None = None,
 ) -> Image.Image:
     """Render one 2D case: grey image, contours, landmarks, a legend and the case's metrics.
 
@@ -87,10 +90,13 @@ def render_overlay(
         scale: display pixels per pixel along the finer axis; by default the longer side
             is at least :data:`DISPLAY_SIDE` pixels (never shrunk).
         window: (low, high) grey window; by default :func:`intensity_window` of ``image``.
+        saliency: a map of the image's shape in [0, 1] (values outside are clipped), drawn as
+            a heat map over the image; None draws none.
 
     Raises:
-        DataError: ``image`` is not 2D, a label map does not match it or holds labels outside
-            ``0..len(classes)``, or ``spacing`` is not two positive numbers.
+        DataError: ``image`` is not 2D, a label map or the saliency map does not match it, a
+            label map holds labels outside ``0..len(classes)``, or ``spacing`` is not two
+            positive numbers.
     """
     array = np.asarray(image)
     if array.ndim != 2:
@@ -100,7 +106,8 @@ def render_overlay(
                    _check_labels(prediction, array.shape, classes, "prediction"),
                    check_spacing(spacing, 2), classes, metrics=metrics, title=title,
                    landmarks=(landmarks_ref, landmarks_pred), scale=scale,
-                   window=window or intensity_window(array), metric_ndim=2)
+                   window=window or intensity_window(array), metric_ndim=2,
+                   heat=_check_saliency(saliency, array.shape))
 
 
 def render_volume_overlays(
@@ -113,13 +120,15 @@ def render_volume_overlays(
     metrics: Mapping[str, float] | None = None,
     title: str = "",
     scale: int | None = None,
+    saliency: np.ndarray | None = None,
 ) -> list[tuple[str, Image.Image]]:
     """Overlays of the telling slices of a 3D case, sliced across the last axis (z).
 
     The slices are the one with the largest reference area and the one where prediction and
     reference disagree most (label maps differ, which is pred XOR ref for one class). Without
     a reference, the slice with the largest prediction area; with neither mask or no area at
-    all, the middle slice. One slice that is both is rendered once with both reasons in its
+    all, the slice where the ``saliency`` map is largest in sum (an image-level model), else
+    the middle slice. One slice that is both is rendered once with both reasons in its
     name, e.g. ``"z=12 (largest reference, largest disagreement)"``. Every slice shares one
     grey window (of the whole volume) and shows the case-level ``metrics``. Landmarks are not
     drawn on 3D cases.
@@ -133,16 +142,18 @@ def render_volume_overlays(
                         f"shape {volume.shape}; use render_overlay for 2D")
     ref = _check_labels(reference, volume.shape, classes, "reference")
     pred = _check_labels(prediction, volume.shape, classes, "prediction")
+    heat = _check_saliency(saliency, volume.shape)
     in_plane = check_spacing(spacing, 3)[:2]
     window = intensity_window(volume)
     overlays = []
-    for z, reasons in _telling_slices(ref, pred, volume.shape[2]):
+    for z, reasons in _telling_slices(ref, pred, volume.shape[2], heat):
         name = f"z={z} ({', '.join(reasons)})"
         overlays.append((name, _render(
             volume[:, :, z], None if ref is None else ref[:, :, z],
             None if pred is None else pred[:, :, z], in_plane, classes, metrics=metrics,
             title=f"{title} · {name}" if title else name, landmarks=(None, None),
             scale=scale, window=window, metric_ndim=3,
+            heat=None if heat is None else heat[:, :, z],
         )))
     return overlays
 
@@ -235,10 +246,13 @@ def _render(
     scale: int | None,
     window: tuple[float, float],
     metric_ndim: int,
+    heat: np.ndarray | None = None,
 ) -> Image.Image:
     display = _Display.fit(array.shape, spacing, scale)
     view = _grey(array, window).resize((display.width, display.height), Image.Resampling.NEAREST)
     view = view.convert("RGB")
+    if heat is not None:
+        view = _with_heat(view, heat)
     draw = ImageDraw.Draw(view)
     pen = style.Pen.for_display(max(display.width, display.height))
     for labels, colour, width in ((ref, style.REFERENCE_COLOUR, pen.reference_width),
@@ -247,8 +261,12 @@ def _render(
             points, sizes = _contours(labels, index + 1, display)
             style.draw_polylines(draw, points, sizes, colour, width, style.class_style(index),
                                  pen.dash_unit)
-    has_points = _draw_landmarks(draw, display, *landmarks, spacing=spacing, pen=pen)
-    legend = margin.legend_rows(classes, ref is not None, pred is not None, has_points)
+    drawn = _draw_landmarks(draw, display, *landmarks, spacing=spacing, pen=pen)
+    points = drawn if landmarks != (None, None) else None
+    image_level = heat is not None and not classes and points is None  # no contour rows
+    legend = [] if image_level else margin.legend_rows(classes, ref is not None,
+                                                       pred is not None, points)
+    legend += margin.saliency_rows() if heat is not None else []
     return margin.compose(view, title, legend, margin.metric_rows(metrics or {}, metric_ndim),
                           pen)
 
@@ -259,6 +277,16 @@ def _grey(array: np.ndarray, window: tuple[float, float]) -> Image.Image:
     span = high - low if high > low else 1.0
     grey = np.clip((values - low) * (255.0 / span), 0.0, 255.0).astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(grey.T))  # rows are y
+
+
+def _with_heat(view: Image.Image, heat: np.ndarray) -> Image.Image:
+    """``view`` with the (x, y) ``heat`` map blended over it, upscaled smoothly to its size."""
+    values = Image.fromarray(np.ascontiguousarray(heat.T, dtype=np.float32))  # rows are y
+    values = np.asarray(values.resize(view.size, Image.Resampling.BILINEAR))
+    colours, alpha = style.heat_colours(values)
+    base = np.asarray(view, dtype=np.float32)
+    blended = base + alpha[..., None] * (colours - base)
+    return Image.fromarray(np.clip(blended.round(), 0, 255).astype(np.uint8))
 
 
 def _contours(
@@ -285,8 +313,9 @@ def _draw_landmarks(
     *,
     spacing: tuple[float, ...],
     pen: style.Pen,
-) -> bool:
-    """Draw error lines, then reference discs and predicted crosses; True if any was drawn."""
+) -> tuple[bool, bool]:
+    """Draw error lines, then reference discs and predicted crosses; whether any reference and
+    any predicted point was drawn."""
     ref_xy, pred_xy = (_landmark_pixels(p or {}, display, spacing) for p in (ref, pred))
     for name in ref_xy.keys() & pred_xy.keys():
         draw.line((*ref_xy[name], *pred_xy[name]), fill=style.ERROR_LINE_COLOUR, width=1)
@@ -294,7 +323,7 @@ def _draw_landmarks(
         style.draw_reference_marker(draw, x, y, pen)
     for x, y in pred_xy.values():
         style.draw_prediction_marker(draw, x, y, pen)
-    return bool(ref_xy or pred_xy)
+    return bool(ref_xy), bool(pred_xy)
 
 
 def _landmark_pixels(
@@ -313,7 +342,7 @@ def _landmark_pixels(
 
 
 def _telling_slices(
-    ref: np.ndarray | None, pred: np.ndarray | None, depth: int
+    ref: np.ndarray | None, pred: np.ndarray | None, depth: int, heat: np.ndarray | None = None
 ) -> list[tuple[int, list[str]]]:
     """(z, reasons) of the slices worth showing, see :func:`render_volume_overlays`."""
     picks: dict[int, list[str]] = {}
@@ -328,7 +357,20 @@ def _telling_slices(
         pick(np.count_nonzero(pred, axis=(0, 1)), "largest prediction")
     if ref is not None and pred is not None:
         pick(np.count_nonzero(ref != pred, axis=(0, 1)), "largest disagreement")
+    if not picks and heat is not None:
+        pick(heat.sum(axis=(0, 1)), "most salient")
     return list(picks.items()) or [(depth // 2, ["middle"])]
+
+
+def _check_saliency(saliency: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``saliency`` as float32 of ``shape`` clipped to [0, 1] (NaN as 0), or None."""
+    if saliency is None:
+        return None
+    array = np.asarray(saliency, dtype=np.float32)
+    if array.shape != shape:
+        raise DataError(f"the saliency map has shape {array.shape} but the image has {shape}; "
+                        f"give a map of the image's shape")
+    return np.clip(np.nan_to_num(array, nan=0.0), 0.0, 1.0)
 
 
 def _check_labels(

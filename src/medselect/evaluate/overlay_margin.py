@@ -54,7 +54,7 @@ class Row:
     text: str
     colour: style.Colour = style.TEXT_COLOUR
     line: tuple[style.LineStyle, style.Colour] | None = None
-    marker: str = ""  # "reference" or "prediction"
+    marker: str = ""  # "reference", "prediction" or "heat" (a saliency colour ramp)
     value: str = ""
 
     def width(self) -> int:
@@ -64,9 +64,21 @@ class Row:
 
 
 def legend_rows(
-    classes: Sequence[str], has_ref: bool, has_pred: bool, has_points: bool
+    classes: Sequence[str], has_ref: bool, has_pred: bool,
+    points: tuple[bool, bool] | None = None,
 ) -> list[Row]:
-    """Which colour is which source (or that one is missing), then each class's line style."""
+    """What the overlay draws, one row each.
+
+    Label maps: which colour is which source (or that one is missing), then each class's line
+    style. Landmarks (``points``: whether reference and predicted points were drawn; None when
+    the overlay has none): the green reference and red predicted markers, and the error line
+    joining them. An overlay of points alone (a landmarks model) has no contour rows.
+    """
+    rows = [] if points is not None and not classes else _contour_rows(classes, has_ref, has_pred)
+    return rows + (_point_rows(*points) if points is not None else [])
+
+
+def _contour_rows(classes: Sequence[str], has_ref: bool, has_pred: bool) -> list[Row]:
     solid = style.LINE_STYLES[0]
     rows = [
         Row("reference", line=(solid, style.REFERENCE_COLOUR)) if has_ref
@@ -74,13 +86,26 @@ def legend_rows(
         Row("prediction", line=(solid, style.PREDICTION_COLOUR)) if has_pred
         else Row("no prediction", style.MUTED_TEXT_COLOUR),
     ]
-    rows += [Row(name, line=(style.class_style(i), style.SWATCH_COLOUR))
-             for i, name in enumerate(classes)]
-    if has_points:
-        rows += [Row("reference point", marker="reference"),
-                 Row("predicted point", marker="prediction"),
-                 Row("error", line=(solid, style.ERROR_LINE_COLOUR))]
+    return rows + [Row(name, line=(style.class_style(i), style.SWATCH_COLOUR))
+                   for i, name in enumerate(classes)]
+
+
+def _point_rows(has_ref: bool, has_pred: bool) -> list[Row]:
+    rows = [
+        Row("reference points (green)", marker="reference") if has_ref
+        else Row("no reference points", style.MUTED_TEXT_COLOUR),
+        Row("predicted points (red)", marker="prediction") if has_pred
+        else Row("no predicted points", style.MUTED_TEXT_COLOUR),
+    ]
+    if has_ref and has_pred:
+        rows.append(Row("error lines (yellow)",
+                        line=(style.LINE_STYLES[0], style.ERROR_LINE_COLOUR)))
     return rows
+
+
+def saliency_rows() -> list[Row]:
+    """The heat map's row: its colour ramp and what it shows."""
+    return [Row("saliency (predicted class)", marker="heat")]
 
 
 def metric_rows(metrics: Mapping[str, float], ndim: int) -> list[Row]:
@@ -143,6 +168,8 @@ def _draw_row(
         style.draw_reference_marker(draw, left + _SWATCH / 2, middle, pen)
     elif row.marker == "prediction":
         style.draw_prediction_marker(draw, left + _SWATCH / 2, middle, pen)
+    elif row.marker == "heat":
+        style.draw_heat_ramp(draw, left, middle, _SWATCH, pen)
     x = left + _SWATCH + _PAD if row.line or row.marker else left
     font = style.font(_FONT)
     draw.text((x, middle), row.text, fill=row.colour, font=font, anchor="lm")

@@ -28,6 +28,8 @@ MUTED_TEXT_COLOUR: Colour = (150, 150, 150)
 BACKGROUND_COLOUR: Colour = (24, 24, 24)
 SWATCH_COLOUR: Colour = (230, 230, 230)
 """Legend swatches of class styles are neutral: colour is the source, style the class."""
+HEAT_OPACITY = 0.7
+"""Opacity of the saliency heat map where it is largest (it fades out with the saliency)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,27 @@ def draw_prediction_marker(draw: ImageDraw.ImageDraw, x: float, y: float, pen: P
     for fill, w in ((OUTLINE_COLOUR, pen.width + 2), (PREDICTION_COLOUR, pen.width)):
         draw.line((x - radius, y - radius, x + radius, y + radius), fill=fill, width=w)
         draw.line((x - radius, y + radius, x + radius, y - radius), fill=fill, width=w)
+
+
+def heat_colours(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RGB colours (0-255, float) and opacities of saliency ``values`` in [0, 1]: red turning
+    yellow as the value grows, opacity growing with its square up to :data:`HEAT_OPACITY`, so
+    the image shows through untinted where the network hardly looked."""
+    values = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    colours = np.stack([np.full_like(values, 255.0), 255.0 * values, np.zeros_like(values)],
+                       axis=-1)
+    return colours, HEAT_OPACITY * values**2
+
+
+def draw_heat_ramp(draw: ImageDraw.ImageDraw, left: float, middle: float, length: int,
+                   pen: Pen) -> None:
+    """A legend sample of the heat map: saliency 0 to 1 from left to right over mid grey."""
+    colours, alpha = heat_colours(np.linspace(0.0, 1.0, length))
+    grey = 128.0
+    shades = grey + alpha[:, None] * (colours - grey)
+    half = 2 * pen.width + 1
+    for x, shade in enumerate(np.round(shades).astype(int).tolist()):
+        draw.line((left + x, middle - half, left + x, middle + half), fill=tuple(shade))
 
 
 @lru_cache(maxsize=4)

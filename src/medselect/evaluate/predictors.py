@@ -32,8 +32,23 @@ class CaseFailure:
     message: str
 
 
-Prediction = np.ndarray | CaseFailure
-"""A label map of the case's spatial shape (0 background, class i as i + 1), or a failure."""
+@dataclass(frozen=True)
+class Explained:
+    """An image-level prediction with the saliency map that shows where the network looked.
+
+    Args:
+        prediction: the ``(classes,)`` class probabilities.
+        saliency: a map of the case's spatial shape in [0, 1], drawn on the case's overlay.
+    """
+
+    prediction: np.ndarray
+    saliency: np.ndarray
+
+
+Prediction = np.ndarray | Explained | CaseFailure
+"""A label map of the case's spatial shape (0 background, class i as i + 1), points of a
+landmarks model, class probabilities (:class:`Explained` when overlays are drawn), or a
+failure."""
 
 
 class Predictor(Protocol):

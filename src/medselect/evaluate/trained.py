@@ -10,13 +10,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import sqlalchemy as sa
 from pydantic import ValidationError
 
 from medselect.config import RunConfig, TaskSpec
 from medselect.data.loading import LoadedCase
 from medselect.errors import ConfigError, EvaluationError, NotFound, TrainingError
-from medselect.evaluate.predictors import CaseFailure, Prediction
+from medselect.evaluate.predictors import CaseFailure, Explained, Prediction
 from medselect.store import Workspace, get_run, list_runs
 
 
@@ -77,18 +78,22 @@ class TrainedPredictor:
         task: the task it was trained for (input channels, dimensions, classes).
         device: ``cpu``, ``cuda``, ``cuda:N``; None picks CUDA when present.
         sliding_window: see :func:`medselect.evaluate.inference.predict_labels`.
+        saliency: an image-level network also returns a saliency map per case
+            (:class:`~medselect.evaluate.predictors.Explained`), for its overlay.
     """
 
     fingerprint = ""
 
     def __init__(self, ws: Workspace, run: Mapping[str, Any], task: TaskSpec, *,
-                 device: str | None = None, sliding_window: bool = False) -> None:
+                 device: str | None = None, sliding_window: bool = False,
+                 saliency: bool = False) -> None:
         self.ws = ws
         self.run = dict(run)
         self.model_ref: str = run["id"]
         self.task = task
         self.device = device
         self.sliding_window = sliding_window
+        self.saliency = saliency
         self.config: RunConfig | None = None
         self.plugin: Any = None
         self.network: Any = None
@@ -109,9 +114,10 @@ class TrainedPredictor:
             raise EvaluationError(f"run {self.model_ref!r} has no checkpoint; train it again "
                                   f"with `medselect sweep run`")
         path = self.ws.path(uri)
-        self.plugin = get_task_plugin(self.task.kind)
         try:
+            self.plugin = get_task_plugin(self.task.kind, self.config)
             self.network = load_model(path, self.config, self.plugin, self.task, device=where)
+            self.network.requires_grad_(False)  # fixed weights: saliency needs input gradients only
         except (TrainingError, ConfigError) as exc:
             raise EvaluationError(f"run {self.model_ref!r}: checkpoint {uri} cannot be used: "
                                   f"{exc}") from exc
@@ -122,11 +128,14 @@ class TrainedPredictor:
         out: list[Prediction | None] = [self._refusal(case) for case in cases]
         usable = [i for i, failure in enumerate(out) if failure is None]
         if usable:
+            images, inputs = [cases[i].image for i in usable], shared.setdefault(tuple(usable), {})
             try:
-                labels = predict_labels(
-                    self.network, self.config, self.plugin, [cases[i].image for i in usable],
-                    sliding_window=self.sliding_window, shared=shared.setdefault(tuple(usable), {}),
+                labels: list[Prediction] = predict_labels(
+                    self.network, self.config, self.plugin, images,
+                    sliding_window=self.sliding_window, shared=inputs,
                 )
+                if self.saliency and self.plugin.image_level:
+                    labels = self._explained(labels, images, inputs)
             except (RuntimeError, ValueError) as exc:  # a failed batch (memory) spares the rest
                 reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 labels = [CaseFailure("error", f"case {cases[i].case_id!r}: run "
@@ -138,6 +147,14 @@ class TrainedPredictor:
 
     def close(self) -> None:
         self.network = None
+
+    def _explained(self, probabilities: list[Prediction], images: list[np.ndarray],
+                   inputs: dict) -> list[Prediction]:
+        """Each prediction with its saliency map (the network's gradients, outside no_grad)."""
+        from medselect.evaluate.saliency import saliency_maps
+
+        maps = saliency_maps(self.network, self.config, images, shared=inputs)
+        return [Explained(p, m) for p, m in zip(probabilities, maps, strict=True)]
 
     def _refusal(self, case: LoadedCase) -> CaseFailure | None:
         """Why the network cannot take ``case`` (channels, dimensions), or None if it can."""

@@ -93,7 +93,10 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> np.nda
     Resamples on which an aggregate is undefined (NaN, e.g. an AUC without positives) are left
     out."""
     tail = 100 * (1 - confidence) / 2
-    return np.nanpercentile(samples, [tail, 100 - tail], axis=0)
+    bounds = np.full((2, samples.shape[1]), np.nan)
+    defined = ~np.isnan(samples).all(axis=0)  # an AUC on one class only: no interval
+    bounds[:, defined] = np.nanpercentile(samples[:, defined], [tail, 100 - tail], axis=0)
+    return bounds
 
 
 def interval_caveat(n_cases: int, strata: np.ndarray | None = None) -> str | None:

@@ -28,6 +28,8 @@ from medselect.config import EvaluationSpec, TaskSpec
 from medselect.data.importer import latest_training_version
 from medselect.errors import RegistryError
 from medselect.evaluate import EvaluationReport, evaluate_runs, load_task
+from medselect.metrics import SET_METRICS
+from medselect.rank import source_metrics
 from medselect.store import (
     Workspace,
     evaluated_metrics,
@@ -85,6 +87,7 @@ def ensure_evaluated(
             run could not be evaluated (the message names it and says why).
     """
     refs = list(dict.fromkeys(model_refs))
+    metrics = source_metrics(list(metrics), SET_METRICS)  # a set metric is stored as its input
     missing = _lacking(ws, case_set, refs, set(metrics))
     external = [r for r in missing if r.startswith(EXTERNAL_PREFIX)]
     if external:
