@@ -73,7 +73,8 @@ def decode_points(heatmaps: torch.Tensor, *, refine: bool = True, radius: int = 
             weights = heatmap[window].clamp(min=0)
             total = weights.sum()
             if total > 0:
-                offsets = torch.tensor([w.start for w in window], dtype=torch.float32)
+                offsets = torch.tensor([w.start for w in window], dtype=torch.float32,
+                                       device=heatmap.device)
                 grid = pixel_grid(weights.shape, weights.device)
                 points[i] = (grid * weights).flatten(1).sum(dim=1) / total + offsets
     return points.reshape(b, n_landmarks, len(size))
