@@ -1,6 +1,6 @@
 """3D segmentation end to end: train two tiny 3D networks on the anisotropic 3D phantom
 (32x32 pixels, 16 slices twice as thick), evaluate (also with sliding windows), rank by HD95
-in mm and write the static report."""
+in mm, write the static report (model pages included) and gate a promotion by HD95."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ sweep:
           input_size: [32, 32, 8], depth: 2, features: 4}}
   workers: 1
   threads_per_worker: 1
+promotion: {{primary: {{metric: hd95, margin: 0}}, guards: [{{metric: dice, margin: 0.5}}],
+            min_cases: 1}}
 """)
     return path
 
@@ -91,9 +93,21 @@ def test_seg3d_train_evaluate_rank_and_report(run_cli, tmp_path):
     assert [row["rank"] for row in board["rows"]] == [1, 2]
 
     out = tmp_path / "report"
-    written = run_cli("report", "-w", ws_dir, "--out", out)
+    written = run_cli("report", "-w", ws_dir, "--out", out, "--json")
     assert written.code == 0, written.stderr
     assert (out / "index.html").is_file()
+    best, other = board["best"], board["rows"][1]["model"]
+    page = (out / "models" / f"{best}.html").read_text()
+    assert "hd95" in page and "dice" in page and page.count('class="thumb"') == len(members)
+
+    first = run_cli("promote", other, "-w", ws_dir, "--experiment", exp, "--json")
+    assert first.code == 0, first.stderr
+    assert json.loads(first.stdout)["first_version"]
+    gated = run_cli("promote", best, "-w", ws_dir, "--experiment", exp, "--json")
+    decision = json.loads(gated.stdout)["decision"]
+    assert gated.code == (0 if decision["accepted"] else 1), gated.stderr
+    primary = next(r for r in decision["results"] if r["name"] == "primary")
+    assert (primary["metric"], primary["incumbent"]) == ("hd95", other)
 
 
 def test_quick_seg3d_demo_runs_every_step(run_cli, tmp_path):
