@@ -29,6 +29,7 @@ class Architecture(StrEnum):
     SWIN_UNETR = "swin_unetr"
     DENSENET121 = "densenet121"  # image-level (classification)
     RESNET18 = "resnet18"  # image-level (classification)
+    EFFICIENTNET_B0 = "efficientnet_b0"  # image-level (classification), B0's fixed width
 
 
 class Loss(StrEnum):

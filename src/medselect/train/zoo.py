@@ -48,7 +48,8 @@ class _SizeRule(NamedTuple):
 
 
 #: Networks that output one logit vector per image (classification), not a map.
-IMAGE_LEVEL_ARCHITECTURES = frozenset({Architecture.DENSENET121, Architecture.RESNET18})
+IMAGE_LEVEL_ARCHITECTURES = frozenset({Architecture.DENSENET121, Architecture.RESNET18,
+                                       Architecture.EFFICIENTNET_B0})
 
 
 def check_architecture(config: RunConfig, kind: str, *, image_level: bool) -> None:
@@ -140,6 +141,8 @@ _FIXED_DEPTH = {
     Architecture.SWIN_UNETR: _SizeRule(32, 64, "32 (swin_unetr always halves it 5 times)"),
     Architecture.DENSENET121: _SizeRule(32, 32, "32 (densenet121 always halves it 5 times)"),
     Architecture.RESNET18: _SizeRule(16, 16, "16 (resnet18 always halves it 4 times)"),
+    Architecture.EFFICIENTNET_B0: _SizeRule(32, 32, "32 (efficientnet_b0 always halves it 5 "
+                                                    "times)"),
 }
 
 
@@ -201,6 +204,13 @@ def _resnet18(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Mod
                        n_input_channels=cin, num_classes=cout)
 
 
+def _efficientnet_b0(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
+    # B0's widths are its definition: ``features`` and ``depth`` do not apply. Random
+    # initialisation: pretrained weights would be a download (and are 2D ImageNet ones).
+    return nets.EfficientNetBN("efficientnet-b0", pretrained=False, spatial_dims=dims,
+                               in_channels=cin, num_classes=cout)
+
+
 _BUILDERS: dict[Architecture, Callable[[RunConfig, int, int, int], torch.nn.Module]] = {
     Architecture.UNET: _unet,
     Architecture.BASIC_UNET: _basic_unet,
@@ -211,4 +221,5 @@ _BUILDERS: dict[Architecture, Callable[[RunConfig, int, int, int], torch.nn.Modu
     Architecture.SWIN_UNETR: _swin_unetr,
     Architecture.DENSENET121: _densenet121,
     Architecture.RESNET18: _resnet18,
+    Architecture.EFFICIENTNET_B0: _efficientnet_b0,
 }

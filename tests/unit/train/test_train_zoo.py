@@ -23,6 +23,7 @@ SMALLEST = {
     Architecture.SWIN_UNETR: 64,
     Architecture.DENSENET121: 32,
     Architecture.RESNET18: 16,
+    Architecture.EFFICIENTNET_B0: 32,
 }
 DENSE = [a for a in Architecture if a not in IMAGE_LEVEL_ARCHITECTURES]
 
