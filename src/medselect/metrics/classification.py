@@ -16,7 +16,6 @@ resample can be skipped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -114,11 +113,7 @@ def classification_case_metrics(
 def auc(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
     """:data:`AUC` of binary ``labels`` (0/1) and scores P(class 1)."""
     y, s = _binary(labels, scores)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    ranks = rankdata(s)  # ties get their average rank, which counts them half
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(_auc(y, s[:, None])[0])
 
 
 def balanced_accuracy(labels: Sequence[int] | np.ndarray,
@@ -134,9 +129,7 @@ def mean_recall(labels: Sequence | np.ndarray, correct: Sequence[float] | np.nda
     its ``correct`` value."""
     y, c = np.asarray(labels), np.asarray(correct, dtype=float)
     _same_length(y, c, "correct values")
-    if y.size == 0:
-        return math.nan
-    return float(np.mean([c[y == k].mean() for k in np.unique(y)]))
+    return float(_mean_recall(y, c[:, None])[0])
 
 
 def sensitivity_at_threshold(labels: Sequence[int] | np.ndarray,
@@ -144,7 +137,7 @@ def sensitivity_at_threshold(labels: Sequence[int] | np.ndarray,
                              threshold: float = DEFAULT_THRESHOLD) -> float:
     """:data:`SENSITIVITY_AT_THRESHOLD`."""
     y, s = _binary(labels, scores)
-    return float(np.mean(s[y] >= threshold)) if y.any() else math.nan
+    return float(_sensitivity(y, s[:, None], threshold)[0])
 
 
 def specificity_at_threshold(labels: Sequence[int] | np.ndarray,
@@ -152,7 +145,7 @@ def specificity_at_threshold(labels: Sequence[int] | np.ndarray,
                              threshold: float = DEFAULT_THRESHOLD) -> float:
     """:data:`SPECIFICITY_AT_THRESHOLD`."""
     y, s = _binary(labels, scores)
-    return float(np.mean(s[~y] < threshold)) if (~y).any() else math.nan
+    return float(_specificity(y, s[:, None], threshold)[0])
 
 
 def expected_calibration_error(labels: Sequence[int] | np.ndarray,
@@ -162,16 +155,58 @@ def expected_calibration_error(labels: Sequence[int] | np.ndarray,
     Bin ``k`` holds scores in ``(k / n_bins, (k + 1) / n_bins]`` (the first bin also 0).
     """
     y, s = _binary(labels, scores)
-    if y.size == 0:
-        return math.nan
     if not np.all((s >= 0) & (s <= 1)):
         raise DataError("calibration needs scores in [0, 1]; apply softmax or sigmoid first")
-    bins = np.clip(np.ceil(s * n_bins).astype(int) - 1, 0, n_bins - 1)
-    gap = 0.0
-    for k in np.unique(bins):
-        in_bin = bins == k
-        gap += in_bin.sum() * abs(y[in_bin].mean() - s[in_bin].mean())
-    return float(gap / y.size)
+    return float(_ece(y, s[:, None], n_bins)[0])
+
+
+# The kernels below compute a set metric for many models and resamples at once: ``truth`` is
+# (..., n_cases), ``values`` (..., n_cases, n_models), the result (..., n_models); NaN where
+# the metric is undefined (no case of a class). Ranking calls them on bootstrap resamples.
+
+def _auc(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    positive = np.asarray(truth, dtype=bool)[..., None]
+    ranks = rankdata(scores, axis=-2)  # ties get their average rank, which counts them half
+    n_pos = positive.sum(axis=-2)
+    pairs = n_pos * (positive.shape[-2] - n_pos)
+    u = np.where(positive, ranks, 0.0).sum(axis=-2) - n_pos * (n_pos + 1) / 2
+    return _ratio(u, np.broadcast_to(pairs, u.shape))
+
+
+def _rate(members: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    """Mean of ``hit`` over the cases where ``members`` is true."""
+    members = np.asarray(members, dtype=bool)[..., None]
+    count = np.broadcast_to(members.sum(axis=-2), hit.shape[:-2] + hit.shape[-1:])
+    return _ratio(np.where(members, hit, 0.0).sum(axis=-2), count)
+
+
+def _sensitivity(truth: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    return _rate(truth, scores >= threshold)
+
+
+def _specificity(truth: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    return _rate(~np.asarray(truth, dtype=bool), scores < threshold)
+
+
+def _mean_recall(labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    recalls = np.stack([_rate(labels == k, correct) for k in np.unique(labels)]) \
+        if labels.size else np.full((1, *correct.shape[:-2], correct.shape[-1]), np.nan)
+    present = ~np.isnan(recalls)
+    return _ratio(np.where(present, recalls, 0.0).sum(axis=0), present.sum(axis=0))
+
+
+def _ece(truth: np.ndarray, scores: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    # a bin's count x |mean label - mean score| is |sum of (label - score)| over the bin
+    bins = np.clip(np.ceil(scores * n_bins).astype(int) - 1, 0, n_bins - 1)
+    gap = np.asarray(truth, dtype=float)[..., None] - scores
+    total = sum(np.abs(np.where(bins == k, gap, 0.0).sum(axis=-2)) for k in range(n_bins))
+    return _ratio(total, np.full(total.shape, scores.shape[-2]))
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, NaN where the denominator is 0."""
+    return np.divide(numerator, denominator, out=np.full(numerator.shape, np.nan),
+                     where=denominator > 0)
 
 
 @dataclass(frozen=True)
@@ -181,7 +216,8 @@ class SetMetric:
     Args:
         spec: the metric's name, direction and definition.
         source: the per-case metric whose rows are its inputs.
-        reduce: ``reduce(truth, values) -> float`` over one model's cases.
+        reduce: ``reduce(truth, values)`` for many models and resamples at once: ``truth``
+            (..., n_cases), ``values`` (..., n_cases, n_models) -> (..., n_models).
         one_vs_rest: ranked at label ``c``, ``truth`` is 1 where the case's reference class is
             ``c`` and 0 elsewhere; otherwise it is the reference class itself.
         truth: the case attribute holding each case's reference class.
@@ -189,7 +225,7 @@ class SetMetric:
 
     spec: MetricSpec
     source: str
-    reduce: Callable[[np.ndarray, np.ndarray], float]
+    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
     one_vs_rest: bool = True
     truth: str = REFERENCE_ATTRIBUTE
 
@@ -200,13 +236,13 @@ class SetMetric:
 
 SET_METRICS: Mapping[str, SetMetric] = MappingProxyType({
     sm.name: sm for sm in (
-        SetMetric(AUC, CLASS_PROBABILITY.name, auc),
-        SetMetric(BALANCED_ACCURACY, CORRECT.name, mean_recall, one_vs_rest=False),
+        SetMetric(AUC, CLASS_PROBABILITY.name, _auc),
+        SetMetric(BALANCED_ACCURACY, CORRECT.name, _mean_recall, one_vs_rest=False),
         SetMetric(SENSITIVITY_AT_THRESHOLD, CLASS_PROBABILITY.name,
-                  partial(sensitivity_at_threshold, threshold=DEFAULT_THRESHOLD)),
+                  partial(_sensitivity, threshold=DEFAULT_THRESHOLD)),
         SetMetric(SPECIFICITY_AT_THRESHOLD, CLASS_PROBABILITY.name,
-                  partial(specificity_at_threshold, threshold=DEFAULT_THRESHOLD)),
-        SetMetric(ECE, CLASS_PROBABILITY.name, expected_calibration_error),
+                  partial(_specificity, threshold=DEFAULT_THRESHOLD)),
+        SetMetric(ECE, CLASS_PROBABILITY.name, _ece),
     )
 })
 """Set metric name -> how ranking computes it from the per-case table."""

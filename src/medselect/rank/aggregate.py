@@ -127,16 +127,13 @@ class CaseFunction:
     """Wrap a plain function of one model's per-case values as an :class:`Aggregate`.
 
     ``fn(values) -> float``, or ``fn(truth_values, values) -> float`` (scikit-learn's
-    ``y_true, y_score`` order) when ``truth`` names a case attribute, e.g. an AUC. With
-    ``one_vs_rest`` the truth values are 1 where the attribute equals the ranked label and 0
-    elsewhere (an AUC of one class against the others). It is called once per model and
-    resample, so it is slower than the vectorised built-ins.
+    ``y_true, y_score`` order) when ``truth`` names a case attribute, e.g. an AUC. It is called
+    once per model and resample, so it is slower than the vectorised built-ins.
     """
 
     name: str
     fn: Callable[..., float]
     truth: str | None = None
-    one_vs_rest: bool = False
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         if self.truth is not None and truth is None:
@@ -166,7 +163,7 @@ def truth_values(matrix: ScoreMatrix, aggregate: Aggregate) -> np.ndarray | None
                            f"{aggregate.truth!r}; the per-case table has attributes "
                            f"{list(matrix.attributes.columns)}")
     truth = matrix.attributes[aggregate.truth].to_numpy()
-    if getattr(aggregate, "one_vs_rest", False):
+    if getattr(aggregate, "one_vs_rest", False):  # a set metric of one class against the rest
         return (truth.astype(str) == matrix.label).astype(int)
     return truth
 

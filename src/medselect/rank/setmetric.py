@@ -17,24 +17,29 @@ the built-in ones (``SET_METRICS``), and the caller passes them in, as it passes
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from medselect.errors import RankingError
-from medselect.rank.aggregate import Aggregate, CaseFunction
+from medselect.rank.aggregate import Aggregate
 from medselect.rank.table import Direction, ScoreMatrix, score_matrix
 
-__all__ = ["SetMetricLike", "SetMetrics", "aggregate_of", "metric_matrix", "source_metrics"]
+__all__ = [
+    "SetAggregate", "SetMetricLike", "SetMetrics", "aggregate_of", "metric_matrix",
+    "source_metrics",
+]
 
 
 class SetMetricLike(Protocol):
     """What ranking reads of a set metric.
 
-    ``reduce(truth, values)`` computes it over one model's cases; with ``one_vs_rest`` the
-    truth is 1 where the case's ``truth`` attribute equals the ranked label, else 0.
+    ``reduce(truth, values)`` computes it for many models and resamples at once: ``truth``
+    (..., n_cases), ``values`` (..., n_cases, n_models) -> (..., n_models), NaN where it is
+    undefined. With ``one_vs_rest`` the truth is 1 where the case's ``truth`` attribute equals
+    the ranked label, else 0.
     """
 
     @property
@@ -50,7 +55,7 @@ class SetMetricLike(Protocol):
     def one_vs_rest(self) -> bool: ...
 
     @property
-    def reduce(self) -> Callable[[np.ndarray, np.ndarray], float]: ...
+    def reduce(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]: ...
 
 
 SetMetrics = Mapping[str, SetMetricLike]
@@ -85,9 +90,25 @@ def metric_matrix(
     except RankingError as exc:
         raise RankingError(f"{metric} is computed from the per-case {source!r} values: "
                            f"{exc}") from None
-    reduced_by = CaseFunction(metric, set_metric.reduce, truth=set_metric.truth,
-                              one_vs_rest=set_metric.one_vs_rest)
+    reduced_by = SetAggregate(metric, set_metric.reduce, set_metric.truth,
+                              set_metric.one_vs_rest)
     return replace(matrix, metric=metric, reduced_by=reduced_by)
+
+
+@dataclass(frozen=True)
+class SetAggregate:
+    """A set metric as the :class:`~medselect.rank.aggregate.Aggregate` that reduces its
+    matrix: one vectorised call for every model and resample."""
+
+    name: str
+    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    truth: str
+    one_vs_rest: bool
+
+    def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+        if truth is None:
+            raise RankingError(f"{self.name} needs each case's {self.truth!r}; none was given")
+        return np.asarray(self.reduce(truth, values), dtype=float)
 
 
 def aggregate_of(matrix: ScoreMatrix, requested: Aggregate) -> Aggregate:

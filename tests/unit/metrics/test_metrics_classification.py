@@ -93,10 +93,25 @@ def test_mean_recall_takes_correct_values_and_any_labels():
     assert math.isnan(mean_recall([], []))
 
 
-def test_set_metrics_reduce_like_their_functions():
-    truth, scores = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
-    assert SET_METRICS["auc"].reduce(truth, scores) == pytest.approx(0.75)
-    assert SET_METRICS["sensitivity_at_threshold"].reduce(truth, scores) == 0.5
+def test_set_metrics_reduce_many_models_and_resamples_at_once():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, (5, 30))  # 5 resamples of 30 cases
+    truth[3] = 1  # one resample of one class only
+    scores = rng.random((5, 30, 4))  # 4 models
+    by_function = {"auc": auc, "sensitivity_at_threshold": sensitivity_at_threshold,
+                   "specificity_at_threshold": specificity_at_threshold,
+                   "ece": expected_calibration_error, "balanced_accuracy": balanced_accuracy}
+    for name, function in by_function.items():
+        predicted = (scores > 0.5).astype(int)
+        correct = (predicted == truth[..., None]).astype(float)
+        many = SET_METRICS[name].reduce(truth, correct if name == "balanced_accuracy" else scores)
+        assert many.shape == (5, 4)
+        for r in range(5):
+            for m in range(4):
+                expected = (function(truth[r], predicted[r, :, m])
+                            if name == "balanced_accuracy" else function(truth[r], scores[r, :, m]))
+                assert many[r, m] == pytest.approx(expected, nan_ok=True), (name, r, m)
+    assert np.isnan(SET_METRICS["auc"].reduce(truth, scores)[3]).all()
     assert SET_METRICS["balanced_accuracy"].one_vs_rest is False
 
 
