@@ -22,7 +22,6 @@ from functools import partial
 from types import MappingProxyType
 
 import numpy as np
-from scipy.stats import rankdata
 
 from medselect.errors import DataError
 from medselect.metrics.spec import Direction, Family, MetricSpec, Unit
@@ -113,7 +112,7 @@ def classification_case_metrics(
 def auc(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
     """:data:`AUC` of binary ``labels`` (0/1) and scores P(class 1)."""
     y, s = _binary(labels, scores)
-    return float(_auc(y, s[:, None])[0])
+    return _once(_auc, y, s)
 
 
 def balanced_accuracy(labels: Sequence[int] | np.ndarray,
@@ -129,7 +128,7 @@ def mean_recall(labels: Sequence | np.ndarray, correct: Sequence[float] | np.nda
     its ``correct`` value."""
     y, c = np.asarray(labels), np.asarray(correct, dtype=float)
     _same_length(y, c, "correct values")
-    return float(_mean_recall(y, c[:, None])[0])
+    return _once(_mean_recall, y, c)
 
 
 def sensitivity_at_threshold(labels: Sequence[int] | np.ndarray,
@@ -137,7 +136,7 @@ def sensitivity_at_threshold(labels: Sequence[int] | np.ndarray,
                              threshold: float = DEFAULT_THRESHOLD) -> float:
     """:data:`SENSITIVITY_AT_THRESHOLD`."""
     y, s = _binary(labels, scores)
-    return float(_sensitivity(y, s[:, None], threshold)[0])
+    return _once(partial(_sensitivity, threshold=threshold), y, s)
 
 
 def specificity_at_threshold(labels: Sequence[int] | np.ndarray,
@@ -145,7 +144,7 @@ def specificity_at_threshold(labels: Sequence[int] | np.ndarray,
                              threshold: float = DEFAULT_THRESHOLD) -> float:
     """:data:`SPECIFICITY_AT_THRESHOLD`."""
     y, s = _binary(labels, scores)
-    return float(_specificity(y, s[:, None], threshold)[0])
+    return _once(partial(_specificity, threshold=threshold), y, s)
 
 
 def expected_calibration_error(labels: Sequence[int] | np.ndarray,
@@ -157,56 +156,78 @@ def expected_calibration_error(labels: Sequence[int] | np.ndarray,
     y, s = _binary(labels, scores)
     if not np.all((s >= 0) & (s <= 1)):
         raise DataError("calibration needs scores in [0, 1]; apply softmax or sigmoid first")
-    return float(_ece(y, s[:, None], n_bins)[0])
+    return _once(partial(_ece, n_bins=n_bins), y, s)
 
 
-# The kernels below compute a set metric for many models and resamples at once: ``truth`` is
-# (..., n_cases), ``values`` (..., n_cases, n_models), the result (..., n_models); NaN where
-# the metric is undefined (no case of a class). Ranking calls them on bootstrap resamples.
+# The kernels compute a set metric of many models on many weighted copies of the cases at once:
+# ``truth`` (n_cases,), ``values`` (n_cases, n_models), ``weights`` (n_copies, n_cases) -> the
+# metric (n_copies, n_models), NaN where it is undefined (no case of a class). With weights
+# that count how often each case was drawn, a copy is a bootstrap resample; ranking computes
+# every resample this way without gathering them (matrix products, and one sort per model for
+# the AUC).
 
-def _auc(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    positive = np.asarray(truth, dtype=bool)[..., None]
-    ranks = rankdata(scores, axis=-2)  # ties get their average rank, which counts them half
-    n_pos = positive.sum(axis=-2)
-    pairs = n_pos * (positive.shape[-2] - n_pos)
-    u = np.where(positive, ranks, 0.0).sum(axis=-2) - n_pos * (n_pos + 1) / 2
-    return _ratio(u, np.broadcast_to(pairs, u.shape))
-
-
-def _rate(members: np.ndarray, hit: np.ndarray) -> np.ndarray:
-    """Mean of ``hit`` over the cases where ``members`` is true."""
-    members = np.asarray(members, dtype=bool)[..., None]
-    count = np.broadcast_to(members.sum(axis=-2), hit.shape[:-2] + hit.shape[-1:])
-    return _ratio(np.where(members, hit, 0.0).sum(axis=-2), count)
-
-
-def _sensitivity(truth: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
-    return _rate(truth, scores >= threshold)
-
-
-def _specificity(truth: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
-    return _rate(~np.asarray(truth, dtype=bool), scores < threshold)
+def _auc(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    positive = np.asarray(truth, dtype=bool)
+    out = np.empty((weights.shape[0], scores.shape[1]))
+    for j in range(scores.shape[1]):
+        order = np.argsort(scores[:, j], kind="stable")
+        ordered = scores[order, j]
+        pos, w = positive[order], weights[:, order]
+        # negatives weighing below each case's score, and tied with it (counting half)
+        below = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w * ~pos, axis=1)], axis=1)
+        first = np.searchsorted(ordered, ordered, side="left")
+        after = np.searchsorted(ordered, ordered, side="right")
+        wins = below[:, first] + 0.5 * (below[:, after] - below[:, first])
+        n_pos = w @ pos
+        out[:, j] = _ratio((w * pos * wins).sum(axis=1), n_pos * (w.sum(axis=1) - n_pos))
+    return out
 
 
-def _mean_recall(labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
-    recalls = np.stack([_rate(labels == k, correct) for k in np.unique(labels)]) \
-        if labels.size else np.full((1, *correct.shape[:-2], correct.shape[-1]), np.nan)
+def _rate(members: np.ndarray, hit: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean of ``hit`` (n_cases, n_models) over the cases where ``members`` is true."""
+    members = np.asarray(members, dtype=float)
+    count = np.broadcast_to((weights @ members)[:, None], (len(weights), hit.shape[1]))
+    return _ratio(weights @ (members[:, None] * hit), count)
+
+
+def _sensitivity(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray,
+                 threshold: float) -> np.ndarray:
+    return _rate(truth, scores >= threshold, weights)
+
+
+def _specificity(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray,
+                 threshold: float) -> np.ndarray:
+    return _rate(~np.asarray(truth, dtype=bool), scores < threshold, weights)
+
+
+def _mean_recall(labels: np.ndarray, correct: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels)
+    recalls = [_rate(labels == k, correct, weights) for k in np.unique(labels)]
+    if not recalls:
+        return np.full((len(weights), correct.shape[1]), np.nan)
     present = ~np.isnan(recalls)
     return _ratio(np.where(present, recalls, 0.0).sum(axis=0), present.sum(axis=0))
 
 
-def _ece(truth: np.ndarray, scores: np.ndarray, n_bins: int = 10) -> np.ndarray:
+def _ece(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray,
+         n_bins: int = 10) -> np.ndarray:
     # a bin's count x |mean label - mean score| is |sum of (label - score)| over the bin
     bins = np.clip(np.ceil(scores * n_bins).astype(int) - 1, 0, n_bins - 1)
-    gap = np.asarray(truth, dtype=float)[..., None] - scores
-    total = sum(np.abs(np.where(bins == k, gap, 0.0).sum(axis=-2)) for k in range(n_bins))
-    return _ratio(total, np.full(total.shape, scores.shape[-2]))
+    gap = np.asarray(truth, dtype=float)[:, None] - scores
+    total = sum(np.abs(weights @ np.where(bins == k, gap, 0.0)) for k in range(n_bins))
+    return _ratio(total, np.broadcast_to(weights.sum(axis=1)[:, None], total.shape))
+
+
+def _once(kernel: Callable[..., np.ndarray], truth: np.ndarray, values: np.ndarray) -> float:
+    """A kernel's value for one model on the cases as they are (every weight 1)."""
+    return float(kernel(truth, values[:, None], np.ones((1, len(values))))[0, 0])
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """``numerator / denominator``, NaN where the denominator is 0."""
+    numerator = np.asarray(numerator, dtype=float)
     return np.divide(numerator, denominator, out=np.full(numerator.shape, np.nan),
-                     where=denominator > 0)
+                     where=np.asarray(denominator) > 0)
 
 
 @dataclass(frozen=True)
@@ -216,8 +237,10 @@ class SetMetric:
     Args:
         spec: the metric's name, direction and definition.
         source: the per-case metric whose rows are its inputs.
-        reduce: ``reduce(truth, values)`` for many models and resamples at once: ``truth``
-            (..., n_cases), ``values`` (..., n_cases, n_models) -> (..., n_models).
+        reduce: ``reduce(truth, values, weights)`` for many models and weighted copies of the
+            cases at once: ``truth`` (n_cases,), ``values`` (n_cases, n_models), ``weights``
+            (n_copies, n_cases) -> (n_copies, n_models); bootstrap counts as weights give
+            every resample.
         one_vs_rest: ranked at label ``c``, ``truth`` is 1 where the case's reference class is
             ``c`` and 0 elsewhere; otherwise it is the reference class itself.
         truth: the case attribute holding each case's reference class.
@@ -225,7 +248,7 @@ class SetMetric:
 
     spec: MetricSpec
     source: str
-    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    reduce: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     one_vs_rest: bool = True
     truth: str = REFERENCE_ATTRIBUTE
 

@@ -65,8 +65,9 @@ def resampled_aggregates(
 ) -> np.ndarray:
     """The aggregate of every model on every resample, shape (n_resamples, n_models).
 
-    The mean takes a fast path (resample counts times values, one matrix product); other
-    aggregates gather the resampled values in chunks of bounded memory.
+    The mean takes a fast path (resample counts times values, one matrix product), and so do
+    set metrics (``from_counts``: the counts as case weights); other aggregates gather the
+    resampled values in chunks of bounded memory.
 
     Args:
         values: (n_cases, n_models).
@@ -76,15 +77,23 @@ def resampled_aggregates(
     """
     n_resamples, n_cases = index.shape
     if isinstance(aggregate, Mean):
-        rows = np.arange(n_resamples)[:, None] * n_cases
-        counts = np.bincount((rows + index).ravel(), minlength=n_resamples * n_cases)
-        return counts.reshape(n_resamples, n_cases).astype(float) @ values / n_cases
+        return resample_counts(index) @ values / n_cases
+    if hasattr(aggregate, "from_counts") and truth is not None:  # a set metric
+        return aggregate.from_counts(values, truth, resample_counts(index))
     chunk = max(1, _CHUNK_ELEMENTS // max(values.size, 1))
     out = np.empty((n_resamples, values.shape[1]))
     for start in range(0, n_resamples, chunk):
         idx = index[start:start + chunk]
         out[start:start + chunk] = aggregate(values[idx], None if truth is None else truth[idx])
     return out
+
+
+def resample_counts(index: np.ndarray) -> np.ndarray:
+    """How often each case is drawn in each resample: float array (n_resamples, n_cases)."""
+    n_resamples, n_cases = index.shape
+    rows = np.arange(n_resamples)[:, None] * n_cases
+    counts = np.bincount((rows + index).ravel(), minlength=n_resamples * n_cases)
+    return counts.reshape(n_resamples, n_cases).astype(float)
 
 
 def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> np.ndarray:

@@ -36,10 +36,11 @@ __all__ = [
 class SetMetricLike(Protocol):
     """What ranking reads of a set metric.
 
-    ``reduce(truth, values)`` computes it for many models and resamples at once: ``truth``
-    (..., n_cases), ``values`` (..., n_cases, n_models) -> (..., n_models), NaN where it is
-    undefined. With ``one_vs_rest`` the truth is 1 where the case's ``truth`` attribute equals
-    the ranked label, else 0.
+    ``reduce(truth, values, weights)`` computes it for every model on weighted copies of the
+    cases at once: ``truth`` (n_cases,), ``values`` (n_cases, n_models), ``weights``
+    (n_copies, n_cases) -> (n_copies, n_models), NaN where it is undefined. Bootstrap counts
+    as weights give every resample without gathering them. With ``one_vs_rest`` the truth is
+    1 where the case's ``truth`` attribute equals the ranked label, else 0.
     """
 
     @property
@@ -55,7 +56,7 @@ class SetMetricLike(Protocol):
     def one_vs_rest(self) -> bool: ...
 
     @property
-    def reduce(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]: ...
+    def reduce(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]: ...
 
 
 SetMetrics = Mapping[str, SetMetricLike]
@@ -98,17 +99,29 @@ def metric_matrix(
 @dataclass(frozen=True)
 class SetAggregate:
     """A set metric as the :class:`~medselect.rank.aggregate.Aggregate` that reduces its
-    matrix: one vectorised call for every model and resample."""
+    matrix; :meth:`from_counts` computes every bootstrap resample in one call."""
 
     name: str
-    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    reduce: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     truth: str
     one_vs_rest: bool
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+        """The metric of each model over the cases of ``values`` (n_cases, n_models), or of
+        each gathered resample (..., n_cases, n_models) with its truth (..., n_cases)."""
         if truth is None:
             raise RankingError(f"{self.name} needs each case's {self.truth!r}; none was given")
-        return np.asarray(self.reduce(truth, values), dtype=float)
+        lead, (n_cases, n_models) = values.shape[:-2], values.shape[-2:]
+        flat, flat_truth = values.reshape(-1, n_cases, n_models), np.reshape(truth, (-1, n_cases))
+        ones = np.ones((1, n_cases))
+        out = [self.reduce(t, v, ones)[0] for t, v in zip(flat_truth, flat, strict=True)]
+        return np.asarray(out, dtype=float).reshape(*lead, n_models)
+
+    def from_counts(self, values: np.ndarray, truth: np.ndarray,
+                    counts: np.ndarray) -> np.ndarray:
+        """The metric on every resample, given how often each case was drawn in it
+        (``counts``: n_resamples x n_cases)."""
+        return np.asarray(self.reduce(truth, values, counts), dtype=float)
 
 
 def aggregate_of(matrix: ScoreMatrix, requested: Aggregate) -> Aggregate:

@@ -93,25 +93,28 @@ def test_mean_recall_takes_correct_values_and_any_labels():
     assert math.isnan(mean_recall([], []))
 
 
-def test_set_metrics_reduce_many_models_and_resamples_at_once():
+def test_set_metrics_on_weighted_copies_equal_the_metric_on_resampled_cases():
     rng = np.random.default_rng(0)
-    truth = rng.integers(0, 2, (5, 30))  # 5 resamples of 30 cases
-    truth[3] = 1  # one resample of one class only
-    scores = rng.random((5, 30, 4))  # 4 models
+    truth = rng.integers(0, 2, 30)
+    scores = np.round(rng.random((30, 4)), 1)  # 4 models, with ties
+    index = rng.integers(0, 30, (6, 30))  # 6 bootstrap resamples
+    index[5] = np.flatnonzero(truth == 1)[0]  # one resample of one case, one class only
+    weights = np.stack([np.bincount(row, minlength=30) for row in index]).astype(float)
+    predicted = (scores > 0.5).astype(int)
+    correct = (predicted == truth[:, None]).astype(float)
     by_function = {"auc": auc, "sensitivity_at_threshold": sensitivity_at_threshold,
                    "specificity_at_threshold": specificity_at_threshold,
                    "ece": expected_calibration_error, "balanced_accuracy": balanced_accuracy}
     for name, function in by_function.items():
-        predicted = (scores > 0.5).astype(int)
-        correct = (predicted == truth[..., None]).astype(float)
-        many = SET_METRICS[name].reduce(truth, correct if name == "balanced_accuracy" else scores)
-        assert many.shape == (5, 4)
-        for r in range(5):
+        values = correct if name == "balanced_accuracy" else scores
+        weighted = SET_METRICS[name].reduce(truth, values, weights)
+        assert weighted.shape == (6, 4)
+        for r, rows in enumerate(index):
             for m in range(4):
-                expected = (function(truth[r], predicted[r, :, m])
-                            if name == "balanced_accuracy" else function(truth[r], scores[r, :, m]))
-                assert many[r, m] == pytest.approx(expected, nan_ok=True), (name, r, m)
-    assert np.isnan(SET_METRICS["auc"].reduce(truth, scores)[3]).all()
+                inputs = predicted[rows, m] if name == "balanced_accuracy" else scores[rows, m]
+                expected = function(truth[rows], inputs)
+                assert weighted[r, m] == pytest.approx(expected, nan_ok=True), (name, r, m)
+    assert np.isnan(SET_METRICS["auc"].reduce(truth, scores, weights)[5]).all()
     assert SET_METRICS["balanced_accuracy"].one_vs_rest is False
 
 
