@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,3 +74,52 @@ def write_tiny_experiment():
 @pytest.fixture
 def experiment_file(tmp_path):
     return lambda **kw: tiny_experiment(tmp_path, **kw)
+
+
+PLUGIN_MODULE = "fake_medselect_plugin"
+PLUGIN_SOURCE = '''
+"""A third-party task kind: keypoints drawn as small label blobs, so segmentation's family."""
+from medselect.tasks import SegmentationPlugin
+
+
+class KeypointPlugin(SegmentationPlugin):
+    kind = "keypoints"
+    losses = ("dice_focal", "dice")
+
+
+class LandmarkFamilyPlugin(SegmentationPlugin):
+    kind = "pointmaps"
+    family = "landmarks"
+
+
+NotAPlugin = object()
+'''
+
+
+@pytest.fixture
+def install_task_plugins(tmp_path, monkeypatch):
+    """Install a fake distribution whose ``medselect.tasks`` entry points are the given
+    ``name -> "module:object"`` lines (:data:`PLUGIN_MODULE` holds the plugin classes)."""
+    from medselect.tasks import ENTRY_POINT_GROUP
+
+    def install(entry_points: Mapping[str, str]) -> None:
+        site = tmp_path / "site-packages"
+        site.mkdir()
+        (site / f"{PLUGIN_MODULE}.py").write_text(PLUGIN_SOURCE)
+        info = site / "fake_medselect_plugin-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-medselect-plugin\n"
+                                       "Version: 0.1\n")
+        lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
+        monkeypatch.syspath_prepend(str(site))
+
+    yield install
+    sys.modules.pop(PLUGIN_MODULE, None)  # the next test imports its own copy
+
+
+@pytest.fixture
+def keypoints_kind(install_task_plugins) -> str:
+    """A third-party ``keypoints`` kind of the segmentation family, installed; its name."""
+    install_task_plugins({"keypoints": f"{PLUGIN_MODULE}:KeypointPlugin"})
+    return "keypoints"

@@ -302,7 +302,7 @@ def _gate_setup(ws: Workspace, model_ref: str, experiment: Path | None):
                   "`medselect runs list` shows the runs")
     if experiment is None:
         task = load_task(ws, row["task"])
-        metric = DEFAULT_METRICS[task.kind][0]
+        metric = DEFAULT_METRICS[task.family][0]
         return task, GateCriteria.from_spec(PromotionSpec(), metric=metric), None
     loaded = load_experiment(experiment)
     if loaded.task.name != row["task"]:

@@ -7,6 +7,7 @@ training starts; ``medselect.train`` maps each name to its MONAI class.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import TypeVar
 
@@ -73,10 +74,19 @@ class Normalization(StrEnum):
 
 def choice_error(enum: type[StrEnum], value: object) -> str:
     """The message for a value that is not one of ``enum``'s names, with a suggestion."""
-    names = [m.value for m in enum]
-    close = difflib.get_close_matches(str(value), names, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    return f"unknown {_label(enum)} {value!r}; {hint}choose one of: {', '.join(names)}"
+    return unknown_choice(_label(enum), value, [m.value for m in enum])
+
+
+def unknown_choice(what: str, value: object, names: Sequence[str]) -> str:
+    """``unknown <what> 'x'; did you mean 'y'? choose one of: ...`` for a value not in names."""
+    hint = did_you_mean(value, names)
+    return f"unknown {what} {value!r}; {hint}choose one of: {', '.join(names)}"
+
+
+def did_you_mean(value: object, names: Sequence[str]) -> str:
+    """``"did you mean 'y'? "`` for the name closest to ``value``, or ``""`` if none is close."""
+    close = difflib.get_close_matches(str(value), list(names), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def resolve(enum: type[E], value: object) -> E:

@@ -2,7 +2,7 @@
 
 Metric names are checked against the metric registry by ``medselect.evaluate`` (layer 1 and
 above); here they are only required to be distinct names. Left out, ``metrics`` is the task
-kind's :data:`DEFAULT_METRICS` entry (the experiment fills it in). Example::
+family's :data:`DEFAULT_METRICS` entry (the experiment fills it in). Example::
 
     evaluation:
       case_set: reference          # test | reference | a manifest or folder path
@@ -35,7 +35,8 @@ DEFAULT_METRICS: dict[TaskKind, tuple[str, ...]] = {
     TaskKind.LANDMARKS: ("radial_error", "mre", "sdr_2mm", "sdr_4mm"),
     TaskKind.CLASSIFICATION: ("probability", "correct", "auc", "balanced_accuracy", "ece"),
 }
-"""Metrics evaluated when the file names none, per task kind (names of ``medselect.metrics``)."""
+"""Metrics evaluated when the file names none, per task family (names of
+``medselect.metrics``); a third-party kind gets its family's."""
 
 
 class NsdTolerance(BaseModel):

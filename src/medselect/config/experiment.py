@@ -63,7 +63,7 @@ class Experiment(BaseModel):
             filled = source.model_copy(update={"spatial_dims": self.task.spatial_dims})
             self.data = self.data.model_copy(update={"source": filled})
         if "metrics" not in self.evaluation.model_fields_set:
-            metrics = list(DEFAULT_METRICS[self.task.kind])
+            metrics = list(DEFAULT_METRICS[self.task.family])
             self.evaluation = self.evaluation.model_copy(update={"metrics": metrics})
         if self.promotion.primary.metric is None:
             metric = next(iter(self.ranking.metrics()), self.evaluation.metrics[0])

@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import os
 import typing
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from medselect.config._yaml import line_of, read_yaml
+from medselect.config.choices import did_you_mean, unknown_choice
 from medselect.config.experiment import Experiment
 from medselect.errors import ConfigError
 
@@ -127,7 +127,7 @@ def _describe(error: ErrorDetails, source_name: str, data: Any, node: Any) -> st
         key = str(ctx["discriminator"]).strip("'")
         tags = [str(t) for m in _models_at(error["loc"]) for t in _kind_values(m)]
         loc.append(key)
-        text = (_unknown_choice(key, str(ctx["tag"]), tags) if kind == "union_tag_invalid"
+        text = (unknown_choice(key, str(ctx["tag"]), tags) if kind == "union_tag_invalid"
                 else f"is required but missing; choose one of: {', '.join(tags)}")
     else:
         text = str(error["msg"]).removeprefix("Value error, ")
@@ -140,18 +140,22 @@ def _describe(error: ErrorDetails, source_name: str, data: Any, node: Any) -> st
 
 def _written_path(loc: Sequence[str | int], data: Any, kind: str) -> list[str | int]:
     """``loc`` as the file spells it: without the parts pydantic adds (union members,
-    discriminator tags, items a scalar-as-list validator made up), but with the key of a
-    missing or unknown field."""
+    discriminator tags, items a scalar-as-list validator made up), but with the key of an
+    unknown field or of a field the file leaves out (missing, or refused at its default)."""
     kept: list[str | int] = []
     current = data
     for i, part in enumerate(loc):
         child = _child(current, part)
         if child is not _ABSENT:
             current = child
-        elif i < len(loc) - 1 or kind not in ("missing", "extra_forbidden"):
+        elif i < len(loc) - 1 or not (kind == "extra_forbidden" or _names_a_field(loc)):
             continue
         kept.append(part)
     return kept
+
+
+def _names_a_field(loc: Sequence[str | int]) -> bool:
+    return any(loc[-1] in model.model_fields for model in _models_at(loc[:-1]))
 
 
 def _child(value: Any, part: str | int) -> Any:
@@ -197,17 +201,7 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 def _unknown_key(key: str, allowed: list[str]) -> str:
     if not allowed:
         return f"unknown key {key!r}; remove it"
-    return f"unknown key {key!r}; {_did_you_mean(key, allowed)}allowed keys: {', '.join(allowed)}"
-
-
-def _unknown_choice(what: str, value: str, choices: list[str]) -> str:
-    return (f"unknown {what} {value!r}; {_did_you_mean(value, choices)}"
-            f"choose one of: {', '.join(choices)}")
-
-
-def _did_you_mean(value: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(value, choices, n=1)
-    return f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown key {key!r}; {did_you_mean(key, allowed)}allowed keys: {', '.join(allowed)}"
 
 
 def _yaml_path(loc: Sequence[str | int]) -> str:

@@ -32,6 +32,7 @@ from medselect.store import (
     list_case_sets,
     list_evaluations,
     list_runs,
+    task_family,
 )
 from medselect.store.evaluations import EXTERNAL_PREFIX
 from medselect.store.schema import external_model, model_version
@@ -194,16 +195,16 @@ KEY_METRICS: Mapping[str, tuple[str, ...]] = {
     TaskKind.LANDMARKS: ("mre", "radial_error"),
     TaskKind.CLASSIFICATION: ("auc", "balanced_accuracy", "probability"),
 }
-"""Per task kind, the metrics a page leads with when the request names none, best first.
+"""Per task family, the metrics a page leads with when the request names none, best first.
 
 The experiment's ``ranking:`` section is not stored in the workspace, so the dashboard ranks by
-what each kind is usually judged by; pages about single cases take the first per-case one
+what each family is usually judged by; pages about single cases take the first per-case one
 (classification: the probability of the true class)."""
 
 
 def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo], *,
                    per_case: bool = False) -> MetricInfo:
-    """The scope's task kind's first key metric that was evaluated (with ``per_case``, the
+    """The scope's task family's first key metric that was evaluated (with ``per_case``, the
     first with values per case), else the first such metric of the catalog.
 
     Raises:
@@ -213,8 +214,8 @@ def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo],
     if not candidates:
         raise NotFound(f"no metric values are stored for case set {scope.id!r}")
     by_name = {m.name: m for m in candidates}
-    kind = get_task(conn, scope.task)["kind"]
-    return next((by_name[n] for n in KEY_METRICS.get(kind, ()) if n in by_name), candidates[0])
+    family = task_family(get_task(conn, scope.task))
+    return next((by_name[n] for n in KEY_METRICS.get(family, ()) if n in by_name), candidates[0])
 
 
 def label_table(dash: Dashboard, conn: sa.Connection, scope: Scope, label: str) -> pd.DataFrame:

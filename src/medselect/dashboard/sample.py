@@ -111,7 +111,7 @@ def build_sample_workspace(
                         if spec.targets else None) for i in range(n_cases)]
     case_site = {c.case_id: sites[c.index % len(sites)] for c in cases}
     with ws.begin() as conn:
-        put_task(conn, task, spec.task.kind.value, spec.task.model_dump(mode="json"))
+        put_task(conn, task, spec.task.kind, spec.task.model_dump(mode="json"))
         add_dataset_version(conn, {"id": VERSION, "task": task, "description": "sample"}, [
             {"case_id": c.case_id, "patient_id": f"p-{c.case_id}", "site": case_site[c.case_id],
              "split": "test", "image_uris": [f"images/{c.case_id}.png"],

@@ -105,7 +105,7 @@ def import_dataset(
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
     test_ids = sorted(r.case_id for r in records if r.split == "test")
     with ws.begin() as conn:
-        put_task(conn, task.name, task.kind.value, task.model_dump(mode="json"))
+        put_task(conn, task.name, task.kind, task.model_dump(mode="json"))
         existing = _get_version(conn, version_id)
         parent_id = existing["parent_id"] if existing else (parent["id"] if parent else None)
         version = add_dataset_version(conn, {
@@ -176,7 +176,7 @@ def import_case_set(
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
     with ws.begin() as conn:
         if _get_task(conn, task.name) is None:
-            put_task(conn, task.name, task.kind.value, task.model_dump(mode="json"))
+            put_task(conn, task.name, task.kind, task.model_dump(mode="json"))
         add_dataset_version(conn, {
             "id": version_id, "task": task.name, "parent_id": parent["id"] if parent else None,
             "description": f"new cases {name}",
@@ -302,6 +302,6 @@ def import_experiment_data(ws: Workspace, experiment: Experiment) -> ImportResul
 def _label_classes(task: TaskSpec) -> list[str] | None:
     """The classes label maps are checked against: a classification task's classes name its
     image-level targets (checked when training), not the values of the anatomy label maps."""
-    if task.kind is TaskKind.CLASSIFICATION:
+    if task.family is TaskKind.CLASSIFICATION:
         return None
     return list(task.classes) or None

@@ -76,13 +76,13 @@ def evaluate_runs(
             ``sliding_window`` for an image-level task.
         DataError: new cases that cannot be imported.
     """
-    from medselect.tasks import get_task_plugin
+    from medselect.tasks import plugin_for_task
 
     spec, task_spec = _spec_and_task(ws, task, spec)
     if sliding_window:
         check_sliding_window(task_spec)
     policy = MetricPolicy.for_task(task_spec, spec, sliding_window=sliding_window)
-    mode = get_task_plugin(task_spec.kind).primary_metric.mode
+    mode = plugin_for_task(task_spec).primary_metric.mode
     with ws.connect() as conn:
         selected = select_runs(conn, task_spec.name, run_ids=runs,
                                top=spec.top_k if top is None else top, mode=mode)
@@ -101,9 +101,9 @@ def check_sliding_window(task: TaskSpec) -> None:
     Raises:
         ConfigError: the task's plugin is ``image_level`` (a classifier: one answer per image).
     """
-    from medselect.tasks import get_task_plugin
+    from medselect.tasks import plugin_for_task
 
-    if get_task_plugin(task.kind).image_level:
+    if plugin_for_task(task).image_level:
         raise ConfigError(f"--sliding-window: task {task.name!r} is {task.kind}, whose networks "
                           f"see the whole image resized to their input size and give one answer "
                           f"per image, so there are no windows to stitch; leave out "
@@ -179,7 +179,7 @@ def _spec_and_task(ws: Workspace, task: TaskArg, spec: EvaluationSpec | None
                    ) -> tuple[EvaluationSpec, TaskSpec]:
     task_spec = task if isinstance(task, TaskSpec) else load_task(ws, task)
     if spec is None:
-        spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task_spec.kind]), case_set=TEST)
+        spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task_spec.family]), case_set=TEST)
     return spec, task_spec
 
 

@@ -65,22 +65,22 @@ class MetricPolicy:
     def for_task(
         cls, task: TaskSpec, spec: EvaluationSpec | None = None, *, sliding_window: bool = False
     ) -> MetricPolicy:
-        """The policy of ``spec`` (default: the task kind's default metrics) for ``task``.
+        """The policy of ``spec`` (default: the task family's default metrics) for ``task``.
 
         Raises:
-            ConfigError: the task kind cannot be evaluated here, a metric is unknown, is not
+            ConfigError: the task family cannot be evaluated here, a metric is unknown, is not
                 computed per case, or does not fit the task (landmark metrics need landmarks
                 that are class names).
         """
         if spec is None:
-            spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task.kind]))
-        if task.kind is TaskKind.CLASSIFICATION:
+            spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task.family]))
+        if task.family is TaskKind.CLASSIFICATION:
             # set metrics (auc, ece, ...) are computed by ranking from their per-case sources
             metrics = tuple(dict.fromkeys(_class_metric_source(name, task)
                                           for name in spec.metrics))
             return cls(metrics=metrics, classes=tuple(task.classes),
                        sliding_window=sliding_window, predicts_probabilities=True)
-        if task.kind is TaskKind.LANDMARKS:
+        if task.family is TaskKind.LANDMARKS:
             return cls(metrics=tuple(_check_point_metric(name, task) for name in spec.metrics),
                        classes=(), landmarks=tuple(task.landmarks),
                        sliding_window=sliding_window, predicts_points=True)

@@ -99,7 +99,7 @@ class TrainedPredictor:
         self.network: Any = None
 
     def load(self) -> None:
-        from medselect.tasks import get_task_plugin
+        from medselect.tasks import plugin_for_task
         from medselect.train import load_model, select_device
 
         where = str(select_device(self.device))  # ConfigError: no such device stops every model
@@ -115,7 +115,7 @@ class TrainedPredictor:
                                   f"with `medselect sweep run`")
         path = self.ws.path(uri)
         try:
-            self.plugin = get_task_plugin(self.task.kind, self.config)
+            self.plugin = plugin_for_task(self.task, self.config)
             self.network = load_model(path, self.config, self.plugin, self.task, device=where)
             self.network.requires_grad_(False)  # fixed weights: saliency needs input gradients only
         except (TrainingError, ConfigError) as exc:

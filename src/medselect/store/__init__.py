@@ -36,6 +36,7 @@ from medselect.store.datasets import (
     list_dataset_versions,
     put_task,
     set_reference_case_set,
+    task_family,
 )
 from medselect.store.evaluations import (
     case_metric_table,
@@ -133,6 +134,7 @@ __all__ = [
     "set_evaluation_status",
     "set_reference_case_set",
     "set_run_status",
+    "task_family",
     "update_model_version",
     "upsert_run",
     "utcnow",

@@ -41,26 +41,39 @@ def put_task(
 ) -> dict[str, Any]:
     """Record a task, or update the config of an existing one; return its row.
 
+    ``config`` is the task spec; its ``family`` is what :func:`task_family` reads.
+
     Raises:
-        StoreError: the task exists with another kind (its data would no longer fit).
+        StoreError: the task exists with another kind or family (its data would no longer fit).
     """
     config = dict(config or {})
     existing = conn.execute(sa.select(task).where(task.c.name == name)).first()
     if existing is None:
         conn.execute(task.insert().values(name=name, kind=kind, config=config))
-    elif existing.kind != kind:
-        raise StoreError(
-            f"task {name!r} is a {existing.kind} task in this workspace, not {kind}; "
-            "give the new task another name"
-        )
-    else:
-        conn.execute(task.update().where(task.c.name == name).values(config=config))
+        return get_task(conn, name)
+    was = _kind_and_family(as_dict(existing))
+    now = _kind_and_family({"kind": kind, "config": config})
+    if was != now:
+        raise StoreError(f"task {name!r} is a {was} task in this workspace, not {now}; "
+                         "give the new task another name")
+    conn.execute(task.update().where(task.c.name == name).values(config=config))
     return get_task(conn, name)
 
 
 def get_task(conn: sa.Connection, name: str) -> dict[str, Any]:
     """Raises: NotFound."""
     return fetch_one(conn, sa.select(task).where(task.c.name == name), "task", name)
+
+
+def task_family(task_row: Mapping[str, Any]) -> str:
+    """The built-in kind whose data, metrics and dashboard a task shares: its config's
+    ``family``, or its kind for a row written before families were stored (built-in kinds)."""
+    return (task_row.get("config") or {}).get("family") or task_row["kind"]
+
+
+def _kind_and_family(task_row: Mapping[str, Any]) -> str:
+    kind, family = task_row["kind"], task_family(task_row)
+    return kind if kind == family else f"{kind} ({family} family)"
 
 
 def add_dataset_version(

@@ -82,7 +82,7 @@ def plan_sweep(
 
 def check_trainable(experiment: Experiment, config: RunConfig, n_train: int) -> None:
     """Refuse, before any training, a configuration that cannot train on this data."""
-    from medselect.tasks import get_task_plugin
+    from medselect.tasks import plugin_for_task
     from medselect.train import check_run
 
     task = experiment.task
@@ -90,7 +90,7 @@ def check_trainable(experiment: Experiment, config: RunConfig, n_train: int) -> 
     try:
         if n_train == 0:
             raise ConfigError("the dataset has no training cases")
-        check_run(config, get_task_plugin(task.kind, config), task, n_train,
+        check_run(config, plugin_for_task(task, config), task, n_train,
                   early_stopping_metric=stopping.metric if stopping else None)
     except ConfigError as exc:
         where = f"{config.architecture.value}/{config.loss.value}/{config.augmentation.value}"

@@ -83,12 +83,12 @@ def worker_alive(worker: str | None) -> bool:
 def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob):
     from medselect.config import RunConfig, TaskSpec
     from medselect.data.loading import load_cases
-    from medselect.tasks import get_task_plugin
+    from medselect.tasks import plugin_for_task
     from medselect.train import TrainingData, train_model
 
     config = RunConfig.model_validate(run["config"])
     spec = TaskSpec.model_validate(task["config"])
-    plugin = get_task_plugin(spec.kind, config)
+    plugin = plugin_for_task(spec, config)
     details = run.get("details") or {}
     data = {
         split: TrainingData.from_cases(

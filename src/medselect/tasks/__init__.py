@@ -9,7 +9,12 @@
 from medselect.tasks.base import MetricGoal, TaskInfo, TaskLike, TaskPlugin, as_task_info
 from medselect.tasks.classification import ClassificationPlugin
 from medselect.tasks.landmarks import LandmarksPlugin, LandmarkTarget
-from medselect.tasks.registry import ENTRY_POINT_GROUP, available_task_kinds, get_task_plugin
+from medselect.tasks.registry import (
+    ENTRY_POINT_GROUP,
+    available_task_kinds,
+    get_task_plugin,
+    plugin_for_task,
+)
 from medselect.tasks.segmentation import SegmentationPlugin
 
 __all__ = [
@@ -25,4 +30,5 @@ __all__ = [
     "as_task_info",
     "available_task_kinds",
     "get_task_plugin",
+    "plugin_for_task",
 ]

@@ -93,6 +93,10 @@ class TaskPlugin(ABC):
 
     Class attributes:
         kind: the task kind this plugin serves.
+        family: the built-in kind (``segmentation``, ``landmarks``, ``classification``) whose
+            data, predictions, evaluation, metrics and dashboard this kind shares: a built-in
+            plugin's own kind, inherited by a subclass of a built-in plugin. A task's
+            ``family`` must equal it.
         losses: names of :class:`~medselect.config.choices.Loss` values it accepts.
         metrics: every validation metric :meth:`validation_metrics` returns, with its mode.
         primary_metric: the metric that picks the best epoch unless the caller names another.
@@ -105,6 +109,7 @@ class TaskPlugin(ABC):
     """
 
     kind: ClassVar[str]
+    family: ClassVar[str]
     losses: ClassVar[tuple[str, ...]]
     metrics: ClassVar[Mapping[str, Mode]]
     primary_metric: ClassVar[MetricGoal]
@@ -164,8 +169,9 @@ class TaskPlugin(ABC):
 
     def check_loss(self, name: str) -> str:
         """``name`` if this plugin accepts it, else a ConfigError naming the ``loss`` field."""
-        if str(name) not in self.losses:
+        name = str(name)  # a Loss member's repr would name the enum, not the value
+        if name not in self.losses:
             raise ConfigError(
                 f"loss: {self.kind} tasks take one of {', '.join(self.losses)}; got {name!r}"
             )
-        return str(name)
+        return name

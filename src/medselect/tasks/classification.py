@@ -32,7 +32,7 @@ class _CrossEntropy(torch.nn.CrossEntropyLoss):
 class ClassificationPlugin(TaskPlugin):
     """Class indices in, one logit per class out, accuracy as the validation signal."""
 
-    kind = TaskKind.CLASSIFICATION.value
+    kind = family = TaskKind.CLASSIFICATION.value
     losses = (Loss.CE.value,)
     metrics: ClassVar[Mapping[str, Mode]] = {"val_accuracy": "max"}
     primary_metric = MetricGoal("val_accuracy", "max")

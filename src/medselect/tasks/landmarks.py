@@ -75,7 +75,7 @@ class LandmarksPlugin(TaskPlugin):
         ConfigError: naming ``heatmap_sigma``, ``decoding`` or ``loss`` when one is not valid.
     """
 
-    kind = TaskKind.LANDMARKS.value
+    kind = family = TaskKind.LANDMARKS.value
     losses = tuple(loss.value for loss in _LOSSES)
     metrics: ClassVar[Mapping[str, Mode]] = {"val_mre": "min"}
     primary_metric = MetricGoal("val_mre", "min")

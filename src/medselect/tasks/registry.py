@@ -6,6 +6,10 @@ object is a :class:`~medselect.tasks.base.TaskPlugin` subclass::
     [project.entry-points."medselect.tasks"]
     keypoints = "my_package.keypoints:KeypointPlugin"
 
+The plugin declares the built-in ``family`` it shares data, metrics and dashboard with (a
+subclass of a built-in plugin inherits it), and an experiment using the kind names the same
+family (``task: {kind: keypoints, family: segmentation}``); :func:`plugin_for_task` checks it.
+
 Built-in kinds win over an entry point of the same name. Entry points are read on every call
 (nothing is cached), so a plugin installed while a process runs is seen by its next lookup.
 
@@ -16,28 +20,27 @@ any other is built without arguments and refuses a run that sets a landmarks-onl
 
 from __future__ import annotations
 
-import difflib
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 
+from medselect.config.choices import did_you_mean
 from medselect.config.run import LANDMARK_FIELDS, RunConfig
+from medselect.config.task import (
+    ENTRY_POINT_GROUP,
+    TaskSpec,
+    available_task_kinds,
+    task_entry_points,
+)
 from medselect.errors import ConfigError
 from medselect.tasks.base import TaskPlugin
 from medselect.tasks.classification import ClassificationPlugin
 from medselect.tasks.landmarks import LandmarksPlugin
 from medselect.tasks.segmentation import SegmentationPlugin
 
-ENTRY_POINT_GROUP = "medselect.tasks"
-
 _BUILTIN: dict[str, type[TaskPlugin]] = {
     SegmentationPlugin.kind: SegmentationPlugin,
     LandmarksPlugin.kind: LandmarksPlugin,
     ClassificationPlugin.kind: ClassificationPlugin,
 }
-
-
-def available_task_kinds() -> list[str]:
-    """Every task kind a plugin is installed for, sorted."""
-    return sorted(set(_BUILTIN) | set(_entry_points()))
 
 
 def get_task_plugin(kind: str, run: RunConfig | None = None) -> TaskPlugin:
@@ -51,20 +54,34 @@ def get_task_plugin(kind: str, run: RunConfig | None = None) -> TaskPlugin:
     name = str(kind).strip().lower()
     if name in _BUILTIN:
         return _instance(_BUILTIN[name], run)
-    found = _entry_points()
+    found = task_entry_points()
     if name not in found:
         kinds = available_task_kinds()
-        close = difflib.get_close_matches(name, kinds, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
-            f"task.kind: no task plugin is installed for kind {kind!r}; {hint}"
+            f"task.kind: no task plugin is installed for kind {kind!r}; "
+            f"{did_you_mean(name, kinds)}"
             f"installed kinds: {', '.join(kinds)}"
         )
     return _instance(_load(found[name]), run)
 
 
-def _entry_points() -> dict[str, EntryPoint]:
-    return {ep.name.lower(): ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+def plugin_for_task(task: TaskSpec, run: RunConfig | None = None) -> TaskPlugin:
+    """:func:`get_task_plugin` for ``task.kind``, checked to be of ``task.family``.
+
+    Raises:
+        ConfigError: as :func:`get_task_plugin`, or the plugin declares another family than
+            the task (the message names ``task.family`` and the plugin).
+    """
+    plugin = get_task_plugin(task.kind, run)
+    family = getattr(plugin, "family", None)
+    if family != task.family:
+        cls = type(plugin)
+        raise ConfigError(
+            f"task.family: task {task.name!r} says kind {task.kind!r} is of family "
+            f"{task.family.value!r}, but its plugin {cls.__module__}.{cls.__qualname__} "
+            f"declares family {family!r}; set task.family to the plugin's family"
+        )
+    return plugin
 
 
 def _instance(cls: type[TaskPlugin], run: RunConfig | None) -> TaskPlugin:

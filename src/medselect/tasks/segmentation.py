@@ -24,7 +24,7 @@ from medselect.tasks.losses import LABEL_MAP_LOSSES, label_map_loss
 class SegmentationPlugin(TaskPlugin):
     """Label maps in, softmax logits out, mean foreground Dice as the validation signal."""
 
-    kind = TaskKind.SEGMENTATION.value
+    kind = family = TaskKind.SEGMENTATION.value
     losses = LABEL_MAP_LOSSES
     metrics: ClassVar[Mapping[str, Mode]] = {"val_dice": "max"}
     primary_metric = MetricGoal("val_dice", "max")

@@ -2,7 +2,7 @@
 
 A sweep worker trains one configuration with::
 
-    result = train_model(config, get_task_plugin(task.kind, config), task, train, val,
+    result = train_model(config, plugin_for_task(task, config), task, train, val,
                          out_dir=run_folder, on_epoch=store_epoch)
 
 and evaluation reloads it with :func:`load_model` and runs :func:`predict`.

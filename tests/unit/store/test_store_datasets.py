@@ -23,6 +23,7 @@ from medselect.store import (
     list_dataset_versions,
     put_task,
     set_reference_case_set,
+    task_family,
 )
 from medselect.store.schema import case, dataset_version
 
@@ -43,6 +44,19 @@ def test_task_round_trip_and_kind_is_fixed(ws):
     assert row["created_at"].tzinfo == UTC
     with ws.connect() as conn, pytest.raises(NotFound, match="task 'hip'"):
         get_task(conn, "hip")
+
+
+def test_the_family_is_read_from_the_config_and_fixed(ws):
+    keypoints = {"kind": "keypoints", "family": "segmentation"}
+    with ws.begin() as conn:
+        old = put_task(conn, "knee", "landmarks", {"landmarks": ["apex"]})  # before families
+        new = put_task(conn, "hip", "keypoints", keypoints)
+        put_task(conn, "hip", "keypoints", {**keypoints, "classes": ["bg", "head"]})
+        with pytest.raises(StoreError, match=r"task 'hip' is a keypoints \(segmentation "
+                                             r"family\) task in this workspace, not keypoints "
+                                             r"\(landmarks family\)"):
+            put_task(conn, "hip", "keypoints", {**keypoints, "family": "landmarks"})
+    assert (task_family(old), task_family(new)) == ("landmarks", "segmentation")
 
 
 def test_dataset_version_and_cases_round_trip(ws, add_version):

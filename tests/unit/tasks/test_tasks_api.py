@@ -8,6 +8,6 @@ def test_public_api():
         "ClassificationPlugin", "ENTRY_POINT_GROUP", "LandmarkTarget", "LandmarksPlugin",
         "MetricGoal",
         "SegmentationPlugin", "TaskInfo", "TaskLike", "TaskPlugin", "as_task_info",
-        "available_task_kinds", "get_task_plugin",
+        "available_task_kinds", "get_task_plugin", "plugin_for_task",
     ]
     assert all(hasattr(medselect.tasks, name) for name in medselect.tasks.__all__)

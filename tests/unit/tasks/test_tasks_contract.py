@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from medselect.config.choices import Loss
+from medselect.config.choices import Loss, TaskKind
 from medselect.config.run import RunConfig
 from medselect.errors import ConfigError
 from medselect.tasks import TaskInfo, TaskPlugin, available_task_kinds, get_task_plugin
@@ -50,6 +50,7 @@ def test_segmentation_is_registered():
 def test_declarations(kind):
     plugin = get_task_plugin(kind)
     assert isinstance(plugin, TaskPlugin) and plugin.kind == kind
+    assert plugin.family in {k.value for k in TaskKind}
     assert plugin.losses and set(plugin.losses) <= {loss.value for loss in Loss}
     assert plugin.metrics and set(plugin.metrics.values()) <= {"max", "min"}
     assert plugin.primary_metric.name in plugin.metrics

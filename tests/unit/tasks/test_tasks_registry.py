@@ -4,43 +4,29 @@ from __future__ import annotations
 
 import pytest
 
+from medselect.config import TaskSpec
 from medselect.errors import ConfigError
 from medselect.tasks import (
-    ENTRY_POINT_GROUP,
     SegmentationPlugin,
     TaskInfo,
     as_task_info,
     available_task_kinds,
     get_task_plugin,
+    plugin_for_task,
 )
 
-PLUGIN_MODULE = '''
-from medselect.tasks import SegmentationPlugin
-
-
-class KeypointPlugin(SegmentationPlugin):
-    kind = "keypoints"
-
-
-NotAPlugin = object()
-'''
+PLUGIN = "fake_medselect_plugin"
 
 
 @pytest.fixture
-def installed(tmp_path, monkeypatch):
-    """A fake installed distribution declaring two ``medselect.tasks`` entry points."""
-    (tmp_path / "fake_medselect_plugin.py").write_text(PLUGIN_MODULE)
-    info = tmp_path / "fake_medselect_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-medselect-plugin\n"
-                                   "Version: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\n"
-        "keypoints = fake_medselect_plugin:KeypointPlugin\n"
-        "broken = fake_medselect_plugin:NotAPlugin\n"
-        "missing = no_such_module_here:Plugin\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
+def installed(install_task_plugins):
+    """A fake installed distribution declaring four ``medselect.tasks`` entry points."""
+    install_task_plugins({
+        "keypoints": f"{PLUGIN}:KeypointPlugin",
+        "pointmaps": f"{PLUGIN}:LandmarkFamilyPlugin",
+        "broken": f"{PLUGIN}:NotAPlugin",
+        "missing": "no_such_module_here:Plugin",
+    })
 
 
 def test_builtin_segmentation():
@@ -60,7 +46,25 @@ def test_a_kind_without_a_plugin_lists_the_installed_ones():
 
 def test_entry_points_register_third_party_kinds(installed):
     assert {"keypoints", "segmentation"} <= set(available_task_kinds())
-    assert get_task_plugin("keypoints").kind == "keypoints"
+    plugin = get_task_plugin("keypoints")
+    assert (plugin.kind, plugin.family) == ("keypoints", "segmentation")  # family inherited
+
+
+def test_builtin_plugins_are_their_own_family():
+    for kind in ("segmentation", "landmarks", "classification"):
+        assert get_task_plugin(kind).family == kind
+
+
+def test_plugin_for_task_checks_the_family(installed):
+    task = TaskSpec(name="knee", kind="keypoints", family="segmentation", classes=["bg", "a"])
+    assert plugin_for_task(task).kind == "keypoints"
+    # the YAML says segmentation, the plugin says landmarks: refused before any training
+    wrong = TaskSpec(name="knee", kind="pointmaps", family="segmentation", classes=["bg", "a"])
+    with pytest.raises(ConfigError, match=r"task.family: task 'knee' says kind 'pointmaps' is "
+                                          r"of family 'segmentation', but its plugin "
+                                          r"fake_medselect_plugin.LandmarkFamilyPlugin declares "
+                                          r"family 'landmarks'"):
+        plugin_for_task(wrong)
 
 
 def test_broken_entry_points_are_named(installed):

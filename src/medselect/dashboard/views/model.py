@@ -145,7 +145,7 @@ def gallery(
 ) -> Gallery:
     """One page of a model's cases, worst first by ``sort`` unless ``descending`` says otherwise.
 
-    ``sort`` defaults to the task kind's key per-case metric, or the first metric of ``label``
+    ``sort`` defaults to the task family's key per-case metric, or the first metric of ``label``
     when that one has no value for it (a landmark's radial error).
     Missing values (a missing prediction) sort as the worst. ``page_size`` 0 means every case.
     """
