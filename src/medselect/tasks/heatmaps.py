@@ -53,23 +53,25 @@ def soft_argmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bln,dn->bld", probabilities, grid)
 
 
-def decode_points(heatmaps: torch.Tensor, *, refine: bool = True, radius: int = 2) -> torch.Tensor:
+def decode_points(heatmaps: torch.Tensor, *, refine: bool = True,
+                  radius: int | Sequence[int] = 2) -> torch.Tensor:
     """Each map's peak: the argmax, refined to sub-pixel precision when ``refine``.
 
     Refinement is a local soft-argmax: the centre of the map's positive values within
     ``radius`` pixels of the argmax, which only the peak's own neighbourhood can move (a
     global soft-argmax is pulled towards the image centre by low background values). A
     radius of about 3 sigma recovers a Gaussian's centre to ~0.01 pixel; a smaller one pulls
-    it towards the argmax pixel.
+    it towards the argmax pixel. ``radius`` may be given per axis (maps resized anisotropically).
     """
     b, n_landmarks, *size = heatmaps.shape
+    radii = [radius] * len(size) if isinstance(radius, int) else list(radius)
     maps = heatmaps.detach().float().reshape(b * n_landmarks, *size)
     peaks = torch.stack(torch.unravel_index(maps.flatten(1).argmax(dim=1), tuple(size)), dim=-1)
     points = peaks.float()
     if refine:
         for i, (heatmap, peak) in enumerate(zip(maps, peaks.tolist(), strict=True)):
-            window = tuple(slice(max(c - radius, 0), min(c + radius + 1, n))
-                           for c, n in zip(peak, size, strict=True))
+            window = tuple(slice(max(c - r, 0), min(c + r + 1, n))
+                           for c, r, n in zip(peak, radii, size, strict=True))
             weights = heatmap[window].clamp(min=0)
             total = weights.sum()
             if total > 0:

@@ -83,7 +83,8 @@ class LandmarksPlugin(TaskPlugin):
     target_attribute = "landmarks"
 
     def __init__(self, sigma: float = DEFAULT_SIGMA,
-                 decoding: HeatmapDecoding = DEFAULT_DECODING, loss: Loss | str = Loss.MSE) -> None:
+                 decoding: HeatmapDecoding = DEFAULT_DECODING, loss: Loss | str = Loss.MSE,
+                 input_size: Sequence[int] | None = None) -> None:
         if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > 0):
             raise ConfigError(f"heatmap_sigma: the landmark heatmaps' sigma must be a positive "
                               f"number of input pixels, got {sigma!r}")
@@ -94,13 +95,15 @@ class LandmarksPlugin(TaskPlugin):
         self.sigma = float(sigma)
         self.decoding = decoding
         self.loss = Loss(self.check_loss(loss))
+        self.input_size = None if input_size is None else tuple(int(n) for n in input_size)
 
     @classmethod
     def from_run(cls, config: RunConfig) -> LandmarksPlugin:
         """The plugin for a run: its ``heatmap_sigma``, ``decoding`` (defaults where unset) and
         ``loss``."""
         return cls(sigma=DEFAULT_SIGMA if config.heatmap_sigma is None else config.heatmap_sigma,
-                   decoding=config.decoding or DEFAULT_DECODING, loss=config.loss)
+                   decoding=config.decoding or DEFAULT_DECODING, loss=config.loss,
+                   input_size=config.input_size)
 
     def out_channels(self, task: TaskLike) -> int:
         names = list(getattr(task, "landmarks", ()))
@@ -144,13 +147,21 @@ class LandmarksPlugin(TaskPlugin):
         return gaussian_heatmaps(moved, tuple(input_size), self.sigma)
 
     def decode(self, logits: torch.Tensor) -> np.ndarray:
-        """``(B, L, *spatial)`` maps -> ``(B, L, D)`` points in pixel index coordinates."""
+        """``(B, L, *spatial)`` maps -> ``(B, L, D)`` points in pixel index coordinates (maps at
+        the input size, or resized to an image's size: the refinement window follows)."""
         if self.decoding == "soft_argmax" and self.loss is Loss.SOFT_ARGMAX:
             points = soft_argmax(logits.detach())
         else:
             points = decode_points(logits, refine=self.decoding == "soft_argmax",
-                                   radius=math.ceil(3 * self.sigma))
+                                   radius=self._refine_radius(logits.shape[2:]))
         return points.cpu().numpy().astype(np.float64)
+
+    def _refine_radius(self, size: Sequence[int]) -> list[int]:
+        """3 sigma per axis, in the pixels of maps of ``size``: sigma is in input pixels, and
+        evaluation decodes maps resized back to the image's own size."""
+        scale = [1.0] * len(size) if self.input_size is None else [
+            n / m for n, m in zip(size, self.input_size, strict=True)]
+        return [math.ceil(3 * self.sigma * f) for f in scale]
 
     def validation_metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         """``val_mre``: mean distance (input pixels) of decoded points to the targets' centres.

@@ -151,3 +151,23 @@ def test_bad_settings_are_refused():
         LandmarksPlugin().out_channels(TaskInfo("landmarks"))
     with pytest.raises(ConfigError, match="loss: landmarks tasks take one of mse, soft_argmax"):
         LandmarksPlugin().build_loss("dice", TASK)
+
+
+def test_refinement_window_follows_maps_resized_to_the_image():
+    # trained at 32x32 with sigma 2; evaluation decodes maps resized to the 96x64 image, where
+    # the Gaussian is 6 by 4 pixels wide
+    plugin = LandmarksPlugin(sigma=2.0, input_size=(32, 32))
+    assert plugin._refine_radius((32, 32)) == [6, 6]
+    assert plugin._refine_radius((96, 64)) == [18, 12]
+    centre = torch.tensor([[40.3, 21.6]])
+    maps = (torch.exp(-((torch.arange(96.)[:, None] - centre[0, 0]) / 6) ** 2 / 2
+                      - ((torch.arange(64.)[None, :] - centre[0, 1]) / 4) ** 2 / 2))[None, None]
+    decoded = torch.as_tensor(plugin.decode(maps))[0, 0]
+    assert torch.allclose(decoded, centre[0].double(), atol=0.02)
+    narrow = torch.as_tensor(LandmarksPlugin(sigma=2.0).decode(maps))[0, 0]
+    assert (narrow - centre[0].double()).abs().max() > 0.02  # a 6-pixel window is biased
+
+
+def test_from_run_knows_the_input_size():
+    config = RunConfig(architecture="unet", loss="mse", input_size=(48, 40))
+    assert LandmarksPlugin.from_run(config).input_size == (48, 40)
