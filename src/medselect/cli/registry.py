@@ -156,7 +156,8 @@ def promote(
     The gate judges it on the frozen reference set against the champion (and earlier
     versions); missing evaluations there are computed first. Exit 0 when promoted, 1 when not.
     """
-    from medselect.registry import promote_through_gate
+    from medselect.config import load_experiment
+    from medselect.registry import promote_through_gate, promotion_inputs
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
@@ -167,7 +168,8 @@ def promote(
         abort("--reason goes with --force; leave it out to promote through the gate only")
     ws = Workspace.open(workspace)
     try:
-        task, criteria, spec = _gate_setup(ws, run, experiment)
+        loaded = load_experiment(experiment) if experiment is not None else None
+        task, criteria, spec = promotion_inputs(ws, run, loaded)
         outcome = promote_through_gate(ws, task, scope, run, criteria, actor=_actor(actor),
                                        spec=spec, force_reason=reason if force else None)
     finally:
@@ -282,33 +284,6 @@ def upgrade(
         _print_upgrade(cli, result)
     if not result.promoted:
         abort(result.summary)
-
-
-def _gate_setup(ws: Workspace, model_ref: str, experiment: Path | None):
-    """The task, gate criteria and evaluation spec for promoting ``model_ref``."""
-    from medselect.config import DEFAULT_METRICS, PromotionSpec, load_experiment
-    from medselect.errors import NotFound
-    from medselect.evaluate import load_task
-    from medselect.registry import GateCriteria
-    from medselect.store import get_external_model, get_run
-    from medselect.store.evaluations import EXTERNAL_PREFIX
-
-    with ws.connect() as conn:
-        try:
-            row = (get_external_model(conn, model_ref) if model_ref.startswith(EXTERNAL_PREFIX)
-                   else get_run(conn, model_ref))
-        except NotFound:
-            abort(f"{model_ref!r} is not a run or external model of workspace {ws.root}; "
-                  "`medselect runs list` shows the runs")
-    if experiment is None:
-        task = load_task(ws, row["task"])
-        metric = DEFAULT_METRICS[task.family][0]
-        return task, GateCriteria.from_spec(PromotionSpec(), metric=metric), None
-    loaded = load_experiment(experiment)
-    if loaded.task.name != row["task"]:
-        abort(f"{model_ref!r} belongs to task {row['task']!r} but {experiment} describes task "
-              f"{loaded.task.name!r}; give that task's experiment file")
-    return loaded.task, GateCriteria.from_spec(loaded.promotion), loaded.evaluation
 
 
 def _one_task(ws: Workspace, task: str | None) -> str:

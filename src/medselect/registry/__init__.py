@@ -36,7 +36,12 @@ from medselect.registry.decision import CriterionResult, GateDecision
 from medselect.registry.evidence import gate_for, reference_case_set
 from medselect.registry.gate import evaluate_gate
 from medselect.registry.newdata import NewData, import_new_cases
-from medselect.registry.promotion import DECISIONS_DIR, PromotionOutcome, promote_through_gate
+from medselect.registry.promotion import (
+    DECISIONS_DIR,
+    PromotionOutcome,
+    promote_through_gate,
+    promotion_inputs,
+)
 from medselect.registry.report import decision_report, render_html, write_decision_report
 from medselect.registry.retrain import RetrainChoice
 from medselect.registry.scope import GLOBAL_SCOPE, expand_scopes, parse_scope, scope_site
@@ -86,6 +91,7 @@ __all__ = [
     "parse_scope",
     "promote",
     "promote_through_gate",
+    "promotion_inputs",
     "reference_case_set",
     "register_version",
     "render_html",

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medselect.config import EvaluationSpec, TaskSpec
-from medselect.errors import RegistryError
+from medselect.config import DEFAULT_METRICS, EvaluationSpec, Experiment, PromotionSpec, TaskSpec
+from medselect.errors import NotFound, RegistryError
+from medselect.evaluate import load_task
 from medselect.registry.backfill import ensure_evaluated
 from medselect.registry.checks import check_promotable
 from medselect.registry.criteria import GateCriteria
@@ -30,12 +31,43 @@ from medselect.registry.evidence import gate_for, reference_case_set
 from medselect.registry.report import write_decision_report
 from medselect.registry.scope import parse_scope
 from medselect.registry.versions import ModelVersion, current_champion, incumbents, promote
-from medselect.store import Workspace
+from medselect.store import Workspace, get_external_model, get_run
+from medselect.store.evaluations import EXTERNAL_PREFIX
 
-__all__ = ["DECISIONS_DIR", "PromotionOutcome", "promote_through_gate", "report_name"]
+__all__ = ["DECISIONS_DIR", "PromotionOutcome", "promote_through_gate", "promotion_inputs",
+           "report_name"]
 
 DECISIONS_DIR = "registry/decisions"
 """Where decision reports go, relative to the workspace."""
+
+
+def promotion_inputs(
+    ws: Workspace, model_ref: str, experiment: Experiment | None = None
+) -> tuple[TaskSpec, GateCriteria, EvaluationSpec | None]:
+    """The task, gate criteria and evaluation spec for promoting ``model_ref``: the
+    experiment's ``promotion:`` and ``evaluation:`` sections, or without an experiment the
+    gate's defaults on the first default metric of the task's kind.
+
+    Raises:
+        RegistryError: ``model_ref`` is not a run or external model of the workspace, or the
+            experiment describes another task.
+    """
+    with ws.connect() as conn:
+        try:
+            row = (get_external_model(conn, model_ref) if model_ref.startswith(EXTERNAL_PREFIX)
+                   else get_run(conn, model_ref))
+        except NotFound:
+            raise RegistryError(f"{model_ref!r} is not a run or external model of workspace "
+                                f"{ws.root}; `medselect runs list` shows the runs") from None
+    if experiment is None:
+        task = load_task(ws, row["task"])
+        metric = DEFAULT_METRICS[task.family][0]
+        return task, GateCriteria.from_spec(PromotionSpec(), metric=metric), None
+    if experiment.task.name != row["task"]:
+        raise RegistryError(f"{model_ref!r} belongs to task {row['task']!r} but the experiment "
+                            f"describes task {experiment.task.name!r}; give that task's "
+                            "experiment file")
+    return experiment.task, GateCriteria.from_spec(experiment.promotion), experiment.evaluation
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ PUBLIC = [
     # the promotion and upgrade flows
     "DECISIONS_DIR", "BackfillResult", "NewData", "PromotionOutcome", "RetrainChoice",
     "ScopeOutcome", "UpgradeResult", "backfill", "ensure_evaluated", "expand_scopes",
-    "import_new_cases", "promote_through_gate", "upgrade",
+    "import_new_cases", "promote_through_gate", "promotion_inputs", "upgrade",
 ]
 
 

@@ -91,3 +91,13 @@ def test_site_scopes_get_their_own_report(evaluated):
     assert outcome.decision.n_cases == 6  # site A's reference cases only
     assert report_name(outcome.version) == "knee-site-A-v1"
     assert outcome.report_paths[0].name == "knee-site-A-v1.json"
+
+
+def test_promotion_inputs_name_an_unknown_model(tmp_path):
+    from medselect.registry import RegistryError, promotion_inputs
+    from medselect.store import Workspace
+
+    ws = Workspace.create(tmp_path / "ws")
+    with pytest.raises(RegistryError, match="'run-nope' is not a run or external model"):
+        promotion_inputs(ws, "run-nope")
+    ws.dispose()
