@@ -21,7 +21,7 @@ from medselect.dashboard.render import STATIC, plotly_js, render_page
 from medselect.dashboard.routes.artifacts import artifact_path
 from medselect.dashboard.settings import DashboardSettings
 from medselect.dashboard.views import leaderboard
-from medselect.errors import ConfigError, NotFound
+from medselect.errors import ConfigError, NotFound, RankingError
 from medselect.store import Workspace, get_predictions
 
 COMPARE_TOP = 4
@@ -111,13 +111,18 @@ def _export_leaderboards(dash: Dashboard, conn: sa.Connection, out: Path, scope:
                 for site in sites:
                     params = dict(case_set=scope.id, metric=info.name, label=label,
                                   aggregate=aggregate, site=site)
-                    board = views.leaderboard_view(dash, conn, **params)
-                    sig = views.significance_view(dash, conn, **params)
                     name = links.board_file(links.board_key(info.name, label, aggregate, site),
                                             links.default_board)
-                    html = render_page("leaderboard.html", links.at(name.count("/")), board,
-                                       charts=charts.leaderboard_charts(board, sig),
-                                       compares=compares)
+                    try:
+                        board = views.leaderboard_view(dash, conn, **params)
+                        sig = views.significance_view(dash, conn, **params)
+                    except RankingError as exc:  # e.g. an AUC at a site with one class only
+                        html = render_page("error.html", links.at(name.count("/")), status=400,
+                                           reason="Cannot rank", message=str(exc))
+                    else:
+                        html = render_page("leaderboard.html", links.at(name.count("/")), board,
+                                           charts=charts.leaderboard_charts(board, sig),
+                                           compares=compares)
                     _write(out / name, html)
 
 

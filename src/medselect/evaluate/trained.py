@@ -134,13 +134,14 @@ class TrainedPredictor:
                     self.network, self.config, self.plugin, images,
                     sliding_window=self.sliding_window, shared=inputs,
                 )
-                if self.saliency and self.plugin.image_level:
-                    labels = self._explained(labels, images, inputs)
             except (RuntimeError, ValueError) as exc:  # a failed batch (memory) spares the rest
                 reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 labels = [CaseFailure("error", f"case {cases[i].case_id!r}: run "
                                                f"{self.model_ref!r} could not predict it "
                                                f"({reason})") for i in usable]
+            else:
+                if self.saliency and self.plugin.image_level:
+                    labels = self._explained(labels, images, inputs)
             for i, label in zip(usable, labels, strict=True):
                 out[i] = label
         return out  # type: ignore[return-value]  # every index is filled
@@ -150,10 +151,15 @@ class TrainedPredictor:
 
     def _explained(self, probabilities: list[Prediction], images: list[np.ndarray],
                    inputs: dict) -> list[Prediction]:
-        """Each prediction with its saliency map (the network's gradients, outside no_grad)."""
+        """Each prediction with its saliency map (the network's gradients, outside no_grad);
+        the predictions alone when the maps fail (e.g. the backward pass runs out of memory):
+        an overlay without a heat map beats losing the predictions."""
         from medselect.evaluate.saliency import saliency_maps
 
-        maps = saliency_maps(self.network, self.config, images, shared=inputs)
+        try:
+            maps = saliency_maps(self.network, self.config, images, shared=inputs)
+        except (RuntimeError, ValueError):
+            return probabilities
         return [Explained(p, m) for p, m in zip(probabilities, maps, strict=True)]
 
     def _refusal(self, case: LoadedCase) -> CaseFailure | None:

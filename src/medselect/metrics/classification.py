@@ -244,6 +244,8 @@ class SetMetric:
         one_vs_rest: ranked at label ``c``, ``truth`` is 1 where the case's reference class is
             ``c`` and 0 elsewhere; otherwise it is the reference class itself.
         truth: the case attribute holding each case's reference class.
+        missing: the input a missing one counts as when not one-vs-rest (a wrong answer;
+            ranking counts a missing one-vs-rest probability as the wrong extreme).
     """
 
     spec: MetricSpec
@@ -251,6 +253,7 @@ class SetMetric:
     reduce: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     one_vs_rest: bool = True
     truth: str = REFERENCE_ATTRIBUTE
+    missing: float = 0.0
 
     @property
     def name(self) -> str:

@@ -79,7 +79,9 @@ def resampled_aggregates(
     if isinstance(aggregate, Mean):
         return resample_counts(index) @ values / n_cases
     if hasattr(aggregate, "from_counts") and truth is not None:  # a set metric
-        return aggregate.from_counts(values, truth, resample_counts(index))
+        rows = max(1, _CHUNK_ELEMENTS // (8 * n_cases))  # its kernels hold a few (rows, cases)
+        return np.concatenate([aggregate.from_counts(values, truth, resample_counts(part))
+                               for part in np.array_split(index, -(-n_resamples // rows))])
     chunk = max(1, _CHUNK_ELEMENTS // max(values.size, 1))
     out = np.empty((n_resamples, values.shape[1]))
     for start in range(0, n_resamples, chunk):

@@ -162,7 +162,7 @@ class Leaderboard:
             "best": self.best, "best_group": list(self.best_group),
             "decided_by_tie_break": self.decided_by_tie_break, "reason": self.reason,
             "ci_reliable": self.ci_reliable, "ci_note": self.ci_note,
-            "missing_values": f"count as {_worst_text(self.worst)}",
+            "missing_values": f"count as {_missing_text(self.matrix, self.worst)}",
             "statistics": {**asdict(self.statistics), "test": self.statistics.test.value},
             "stratified_by": self.stratified_by, "notes": list(self.notes),
             "rows": [{k: json_number(v) for k, v in asdict(r).items()} for r in self.rows],
@@ -230,7 +230,8 @@ def rank_matrix(
     the cases of ``matrix`` that they share.
     """
     statistics = statistics or Statistics()
-    agg = aggregate_of(matrix, parse_aggregate(aggregate, aggregates))
+    requested = parse_aggregate(aggregate, aggregates)
+    agg = aggregate_of(matrix, requested)
     notes = []
     if matrix.reduced_by is not None and statistics.test != PairedTest.BOOTSTRAP:
         statistics = replace(statistics, test=PairedTest.BOOTSTRAP)
@@ -239,6 +240,10 @@ def rank_matrix(
     truth = truth_values(matrix, agg)
     sign = 1.0 if matrix.direction == Direction.HIGHER else -1.0
     point = np.asarray(agg(matrix.values, truth), dtype=float)
+    if np.isnan(point).all():
+        raise RankingError(f"{matrix.metric} ({matrix.label}) is undefined on these "
+                           f"{len(matrix.cases)} cases for every model (e.g. one class only); "
+                           "rank on more cases or by another metric")
     oriented_point = np.where(np.isnan(point), -np.inf, sign * point)
 
     strata = matrix.strata(statistics.stratify)
@@ -263,7 +268,7 @@ def rank_matrix(
     decision = break_tie(
         group, {m: float(oriented_point[i]) for i, m in enumerate(matrix.models)}, tie_break,
         model_info=model_info,
-        secondary=secondary_values(secondary or {}, matrix.cases, agg),
+        secondary=secondary_values(secondary or {}, matrix.cases, requested),
     )
 
     ranks = sps.rankdata(-oriented_point, method="min").astype(int)
@@ -296,11 +301,19 @@ def _notes(matrix: ScoreMatrix, statistics: Statistics, strata: np.ndarray | Non
         who = ", ".join(f"{m} {int(k)}" for m, k in zip(matrix.models, imputed, strict=True)
                         if k)
         notes.append(f"{int(imputed.sum())} missing values count as "
-                     f"{_worst_text(matrix.worst)} ({who})")
+                     f"{_missing_text(matrix, matrix.worst)} ({who})")
     if statistics.stratify and strata is None:
         notes.append(f"the cases have no {statistics.stratify!r} attribute; the bootstrap "
                      "resampled them without strata")
     return tuple(notes)
+
+
+def _missing_text(matrix: ScoreMatrix | None, worst: float) -> str:
+    """What a missing value counts as: the worst value, or for a set metric's input a wrong
+    answer."""
+    if matrix is not None and matrix.reduced_by is not None:
+        return "wrong answers"
+    return _worst_text(worst)
 
 
 def _worst_text(worst: float) -> str:

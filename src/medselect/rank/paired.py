@@ -166,17 +166,18 @@ def bootstrap_pvalues(samples: np.ndarray, first: np.ndarray, second: np.ndarray
 
     ``p = min(1, 2 (k + 1) / (B + 1))`` with k the number of the B resamples on which the
     difference has the sign opposite to its majority; returns ``(pvalue, sign)`` like
-    :func:`wilcoxon_pvalues`.
+    :func:`wilcoxon_pvalues`. Resamples where the difference is undefined (NaN: an AUC of a
+    resample without positives) are left out of B.
     """
-    n_resamples = samples.shape[0]
     pvalue = np.empty(len(first))
     sign = np.empty(len(first))
-    step = max(1, _CHUNK_ELEMENTS // max(n_resamples, 1))
+    step = max(1, _CHUNK_ELEMENTS // max(samples.shape[0], 1))
     for s in range(0, len(first), step):
         d = samples[:, first[s:s + step]] - samples[:, second[s:s + step]]
+        n_defined = (~np.isnan(d)).sum(axis=0)
         above, below = (d > 0).sum(axis=0), (d < 0).sum(axis=0)
-        against = np.minimum(n_resamples - below, n_resamples - above)  # resamples d <= 0 or >= 0
-        pvalue[s:s + step] = np.minimum(1.0, 2 * (against + 1) / (n_resamples + 1))
+        against = np.minimum(n_defined - below, n_defined - above)  # resamples d <= 0 or >= 0
+        pvalue[s:s + step] = np.minimum(1.0, 2 * (against + 1) / (n_defined + 1))
         sign[s:s + step] = np.sign(above - below)
     return pvalue, sign
 

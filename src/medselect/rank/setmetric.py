@@ -25,7 +25,7 @@ import pandas as pd
 
 from medselect.errors import RankingError
 from medselect.rank.aggregate import Aggregate
-from medselect.rank.table import Direction, ScoreMatrix, score_matrix
+from medselect.rank.table import Direction, ScoreMatrix, readonly, score_matrix
 
 __all__ = [
     "SetAggregate", "SetMetricLike", "SetMetrics", "aggregate_of", "metric_matrix",
@@ -54,6 +54,8 @@ class SetMetricLike(Protocol):
 
     @property
     def one_vs_rest(self) -> bool: ...
+
+    # optional: ``missing``, the input a missing one counts as when not one-vs-rest (default 0)
 
     @property
     def reduce(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]: ...
@@ -93,7 +95,27 @@ def metric_matrix(
                            f"{exc}") from None
     reduced_by = SetAggregate(metric, set_metric.reduce, set_metric.truth,
                               set_metric.one_vs_rest)
-    return replace(matrix, metric=metric, reduced_by=reduced_by)
+    return _wrong_where_missing(replace(matrix, metric=metric, reduced_by=reduced_by),
+                                set_metric)
+
+
+def _wrong_where_missing(matrix: ScoreMatrix, set_metric: SetMetricLike) -> ScoreMatrix:
+    """The matrix with each missing input replaced by a wrong answer, so that a model never
+    gains from a case it failed on: for a one-vs-rest probability 0 on a case of the class and
+    1 elsewhere, else the set metric's ``missing`` value (0 for ``correct``). The lowest value
+    observed, which :func:`score_matrix` imputes, would be the right answer on half the cases.
+    """
+    if not matrix.imputed.any():
+        return matrix
+    if set_metric.one_vs_rest:
+        if set_metric.truth not in matrix.attributes.columns:
+            return matrix  # ranking it fails with the missing attribute named
+        truth = (matrix.attributes[set_metric.truth].astype(str) == matrix.label).to_numpy()
+        wrong = np.broadcast_to((1.0 - truth)[:, None], matrix.values.shape)
+    else:
+        wrong = np.full(matrix.values.shape, float(getattr(set_metric, "missing", 0.0)))
+    values = np.where(matrix.imputed, wrong, matrix.values)
+    return replace(matrix, values=readonly(values), worst=float("nan"))
 
 
 @dataclass(frozen=True)
@@ -107,15 +129,10 @@ class SetAggregate:
     one_vs_rest: bool
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
-        """The metric of each model over the cases of ``values`` (n_cases, n_models), or of
-        each gathered resample (..., n_cases, n_models) with its truth (..., n_cases)."""
+        """The metric of each model over the cases of ``values`` (n_cases, n_models)."""
         if truth is None:
             raise RankingError(f"{self.name} needs each case's {self.truth!r}; none was given")
-        lead, (n_cases, n_models) = values.shape[:-2], values.shape[-2:]
-        flat, flat_truth = values.reshape(-1, n_cases, n_models), np.reshape(truth, (-1, n_cases))
-        ones = np.ones((1, n_cases))
-        out = [self.reduce(t, v, ones)[0] for t, v in zip(flat_truth, flat, strict=True)]
-        return np.asarray(out, dtype=float).reshape(*lead, n_models)
+        return self.from_counts(values, truth, np.ones((1, values.shape[0])))[0]
 
     def from_counts(self, values: np.ndarray, truth: np.ndarray,
                     counts: np.ndarray) -> np.ndarray:

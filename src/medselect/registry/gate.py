@@ -9,7 +9,9 @@ The gate reads the per-case table (``model``, ``case_id``, ``metric``, ``label``
   :mod:`medselect.registry.paired`;
 - ``guard``: the same test against minus the guard's margin (non-inferiority);
 - ``site``: at every site, the mean improvement on the primary metric is at least
-  ``-site_margin`` (a point estimate, so a small site can block but never sneak through);
+  ``-site_margin`` (a point estimate, so a small site can block but never sneak through;
+  the exception is a set metric undefined at a site, e.g. an AUC on one class only, which
+  cannot be checked there and is reported so);
 - ``min_cases``: enough cases back the comparison.
 
 A set metric (AUC, calibration error: no per-case value) is judged on the difference of the
@@ -155,6 +157,12 @@ def _matrix(rows: pd.DataFrame, item: MetricMargin, candidate: str,
             set_metrics: SetMetrics) -> ScoreMatrix:
     """The cases x models matrix of one metric, after checking every model has the same cases."""
     stored = source_metrics([item.metric], set_metrics)[0]
+    set_metric = set_metrics.get(item.metric)
+    if set_metric is not None and set_metric.one_vs_rest and item.label == "mean":
+        labels = sorted(set(rows.loc[rows["metric"] == stored, "label"].astype(str)))
+        raise RegistryError(f"{item.metric} is computed one class against the rest: give the "
+                            f"criterion the class as its label, one of: "
+                            f"{', '.join(labels) or 'none'}")
     item = replace(item, label=resolve_label(rows, stored, item.label))
     sub = rows[(rows["metric"] == stored) & (rows["label"] == item.label)]
     what = f"{item.metric!r} (label {item.label!r})"
@@ -284,8 +292,9 @@ def _metric(item: MetricMargin, matrix: ScoreMatrix) -> str:
 def _imputed(matrix: ScoreMatrix) -> str:
     counts = ", ".join(f"{m!r}: {n}" for m, n in zip(matrix.models, matrix.n_imputed,
                                                       strict=True) if n)
-    return (f"{matrix.metric} ({matrix.label}): missing values counted as the worst observed "
-            f"value {matrix.worst:g} ({counts})")
+    counted = ("wrong answers" if matrix.reduced_by is not None
+               else f"the worst observed value {matrix.worst:g}")
+    return f"{matrix.metric} ({matrix.label}): missing values counted as {counted} ({counts})"
 
 
 def _few(cases: set[str], shown: int = 5) -> str:

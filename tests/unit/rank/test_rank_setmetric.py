@@ -116,3 +116,69 @@ def test_unknown_label_names_the_source(table):
 
 def test_source_metrics():
     assert source_metrics(["auc", "hd95", "ece"], SET_METRICS) == ["class_probability", "hd95"]
+
+
+def two_models(n_cases: int, reference: np.ndarray, scores: dict) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"model": model, "case_id": f"c{i:02d}", "metric": "class_probability", "label": "pos",
+         "value": p[i], "site": "s", "reference": reference[i]}
+        for model, p in scores.items() for i in range(n_cases)])
+
+
+def test_a_missing_probability_counts_as_the_wrong_answer():
+    # B has A's scores but failed on some negative cases: it must not gain from them
+    rng = np.random.default_rng(1)
+    reference = np.array(["neg"] * 30 + ["pos"] * 10)
+    p = np.clip(0.5 + np.where(reference == "pos", 0.15, -0.15) + rng.normal(0, 0.25, 40),
+                0.01, 0.99)
+    failed = p.copy()
+    failed[(reference == "neg") & (np.arange(40) % 3 == 0)] = np.nan
+    table = two_models(40, reference, {"A": p, "B": failed})
+    for metric in ("auc", "specificity_at_threshold", "ece"):
+        board = leaderboard(table, metric, directions=directions(["class_probability"]),
+                            label="pos", statistics=FAST, set_metrics=SET_METRICS)
+        assert board.best == "A" and board.row("B").n_imputed == 10, metric
+        assert board.to_dict()["missing_values"] == "count as wrong answers"
+
+
+def test_resamples_where_the_metric_is_undefined_do_not_count_against_the_best():
+    # 3 positives in 30 cases: some resamples draw none, and AUC is undefined there
+    rng = np.random.default_rng(1)
+    reference = np.array(["neg"] * 27 + ["pos"] * 3)
+    scores = {"A": np.where(reference == "pos", 0.9, rng.uniform(0, 0.5, 30)),
+              "B": np.where(reference == "pos", 0.3, rng.uniform(0, 0.9, 30))}
+    board = leaderboard(two_models(30, reference, scores), "auc", "higher", label="pos",
+                        statistics=Statistics(n_resamples=2000, seed=0), set_metrics=SET_METRICS)
+    assert np.isnan(board.samples).all(axis=1).any()
+    assert board.row("B").p_vs_best < 0.01 and board.best_group == ("A",)
+
+
+def test_a_tie_break_metric_is_aggregated_by_the_requested_aggregate():
+    # two similar models ranked by balanced accuracy (a set metric), tie-broken by the mean
+    # probability of the true class, not by a balanced accuracy of the probabilities
+    rng = np.random.default_rng(1)
+    reference = np.array(["neg"] * 30 + ["pos"] * 10)
+    rows = []
+    for model in ("A", "B"):
+        p = np.clip(np.where(reference == "pos", 0.6, 0.4) + rng.normal(0, 0.2, 40), 0.01, 0.99)
+        p_true = np.where(reference == "pos", p, 1 - p)
+        for i in range(40):
+            common = {"model": model, "case_id": f"c{i:02d}", "label": "case", "site": "s",
+                      "reference": reference[i]}
+            rows += [{**common, "metric": "probability", "value": p_true[i]},
+                     {**common, "metric": "correct", "value": float(p_true[i] >= 0.5)}]
+    table = pd.DataFrame(rows)
+    board = leaderboard(table, "balanced_accuracy", statistics=FAST,
+                        directions=directions(["correct", "probability"]),
+                        tie_break=["metric:probability"], set_metrics=SET_METRICS)
+    means = table[table["metric"] == "probability"].groupby("model")["value"].mean()
+    assert board.decided_by_tie_break and board.best == means.idxmax()
+    assert f"A {means['A']:.4g}" in board.reason
+
+
+def test_a_set_metric_undefined_for_every_model_is_not_ranked():
+    reference = np.array(["neg"] * 10)
+    table = two_models(10, reference, {"A": np.linspace(0, 1, 10), "B": np.ones(10) / 2})
+    with pytest.raises(RankingError, match="undefined on these 10 cases for every model"):
+        leaderboard(table, "auc", "higher", label="pos", statistics=FAST,
+                    set_metrics=SET_METRICS)

@@ -220,3 +220,14 @@ def test_mean_label_stands_for_the_case_value_of_a_classification_metric():
     decision = evaluate_gate("sharp", ["coin"], table, crit, directions={"probability": "higher"})
     primary = next(r for r in decision.results if r.name == "primary")
     assert (primary.metric, primary.label) == ("probability", "case")
+
+
+def test_a_one_vs_rest_criterion_without_a_class_says_so():
+    from medselect.metrics import SET_METRICS
+
+    crit = GateCriteria(MetricMargin("auc"), n_resamples=100)
+    with pytest.raises(RegistryError, match="auc is computed one class against the rest: give "
+                                            "the criterion the class as its label, one of: "
+                                            "thinning"):
+        evaluate_gate("sharp", ["coin"], _classification_table(), crit,
+                      directions={"auc": "higher"}, set_metrics=SET_METRICS)
