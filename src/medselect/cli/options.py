@@ -20,3 +20,11 @@ WorkspaceOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+# where runs are trained: ``sweep run`` and ``upgrade``
+WorkersOpt = Annotated[int | None, typer.Option(min=1, help="Runs trained at once.")]
+ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="CPU threads per run.")]
+ExecutorOpt = Annotated[str, typer.Option(help="local | ray | inprocess")]
+AddressOpt = Annotated[
+    str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")
+]

@@ -16,7 +16,15 @@ from rich import box
 from rich.table import Table
 
 from medselect.cli.context import CLIContext, abort, fmt_number
-from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
+from medselect.cli.options import (
+    DEFAULT_WORKSPACE,
+    AddressOpt,
+    ExecutorOpt,
+    JsonOpt,
+    ThreadsOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+)
 
 if TYPE_CHECKING:
     from medselect.registry import ModelVersion, PromotionOutcome, UpgradeResult
@@ -242,12 +250,10 @@ def upgrade(
     data: Annotated[Path, typer.Option(
         "--data", help="The new cases: a CSV/JSON manifest or an nnU-Net raw folder.")],
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
-    workers: Annotated[int | None, typer.Option(min=1, help="Runs trained at once.")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads per run.")] = None,
-    executor: Annotated[str, typer.Option(help="local | ray | inprocess")] = "local",
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")
-    ] = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     actor: ActorOpt = None,
     json_: JsonOpt = False,
 ) -> None:

@@ -11,7 +11,15 @@ from rich.live import Live
 from rich.table import Table
 
 from medselect.cli.context import CLIContext, abort
-from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
+from medselect.cli.options import (
+    DEFAULT_WORKSPACE,
+    AddressOpt,
+    ExecutorOpt,
+    JsonOpt,
+    ThreadsOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+)
 
 app = typer.Typer(help="Train sweeps of configurations.", no_args_is_help=True)
 
@@ -23,12 +31,10 @@ def run(
     ctx: typer.Context,
     experiment: ExperimentArg,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
-    workers: Annotated[int | None, typer.Option(min=1, help="Runs trained at once.")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads per run.")] = None,
-    executor: Annotated[str, typer.Option(help="local | ray | inprocess")] = "local",
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")
-    ] = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     retry_failed: Annotated[bool, typer.Option(help="Train failed runs again.")] = False,
     json_: JsonOpt = False,
 ) -> None:
