@@ -103,9 +103,11 @@ def print_report(cli: CLIContext, report, case_set: str) -> None:
     cli.out.print(table)
     cli.out.print(f"chosen: [bold]{board.best}[/] — {board.reason}")
     cli.out.print(f"* indistinguishable from the best ({len(board.best_group)} model(s)); "
-                  f"missing predictions count as the worst value of the metric")
+                  f"missing predictions {board.missing_values}")
     if not board.ci_reliable:
         cli.out.print(f"[yellow]note:[/] {board.ci_note}")
+    for note in board.notes:
+        cli.out.print(f"[yellow]note:[/] {note}", highlight=False)
     for attribute, selection in report.selections.items():
         sel = Table(attribute, "model", board.metric, "95% CI", "runner-up", "margin",
                     "significant", "cases", title=f"best model per {attribute}")

@@ -128,6 +128,11 @@ class Leaderboard:
     def n_cases(self) -> int:
         return self.rows[0].n_cases
 
+    @property
+    def missing_values(self) -> str:
+        """What a missing value counts as, in words."""
+        return f"count as {_missing_text(self.matrix, self.worst)}"
+
     def row(self, model: str) -> LeaderboardRow:
         """The row of ``model``.
 
@@ -162,7 +167,7 @@ class Leaderboard:
             "best": self.best, "best_group": list(self.best_group),
             "decided_by_tie_break": self.decided_by_tie_break, "reason": self.reason,
             "ci_reliable": self.ci_reliable, "ci_note": self.ci_note,
-            "missing_values": f"count as {_missing_text(self.matrix, self.worst)}",
+            "missing_values": self.missing_values,
             "statistics": {**asdict(self.statistics), "test": self.statistics.test.value},
             "stratified_by": self.stratified_by, "notes": list(self.notes),
             "rows": [{k: json_number(v) for k, v in asdict(r).items()} for r in self.rows],

@@ -209,7 +209,7 @@ def _test(board: Leaderboard, a: str, b: str) -> tuple[float, float]:
 def _summary(by: str, board: Leaderboard, overall: Choice, choices: list[Choice],
              largest: float | None) -> str:
     named = [c for c in choices if c.model is not None]
-    what = f"{board.metric} {board.aggregate}"
+    what = board.metric if board.aggregate == board.metric else f"{board.metric} {board.aggregate}"
     if not named:
         return f"no {by} has a model that meets the constraints"
     if len({c.model for c in named}) == 1:
