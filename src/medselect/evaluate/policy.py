@@ -30,9 +30,9 @@ from medselect.metrics import (
     get_metric,
     metrics_of,
 )
+from medselect.metrics.classification import CLASS_PROBABILITY
 
 RADIAL_ERROR = "radial_error"  # the one landmark metric with a row per landmark
-CLASS_PROBABILITY = "class_probability"  # the one classification metric with a row per class
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class MetricPolicy:
         """
         rows = []
         for metric in self.metrics:
-            if metric == CLASS_PROBABILITY:
+            if metric == CLASS_PROBABILITY.name:  # the classification metric with a row per class
                 rows += [(metric, label) for label in self.classes]
             elif self.predicts_probabilities:
                 rows.append((metric, CASE_LABEL))

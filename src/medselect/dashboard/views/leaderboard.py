@@ -162,8 +162,7 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         decided_by_tie_break=board.decided_by_tie_break, reason=board.reason,
         ci_reliable=board.ci_reliable, ci_note=board.ci_note,
         notes=list(board.notes),
-        missing_values=("count as wrong answers" if board.matrix.reduced_by is not None
-                        else f"count as the worst value, {board.worst:g}"),
+        missing_values=board.missing_values,
         failed=failed,
         config_columns=queries.summary_columns([r.info.summary for r in rows]
                                                + [f.summary for f in failed]),
