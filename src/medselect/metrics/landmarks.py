@@ -32,6 +32,7 @@ from medselect.metrics.spec import (
     MetricSpec,
     Unit,
 )
+from medselect.metrics.surface import TOLERANCE_SLACK
 from medselect.metrics.values import MEAN_LABEL, MetricValue
 
 Point = Sequence[float] | np.ndarray | None
@@ -107,9 +108,14 @@ def mean_radial_error(errors: np.ndarray) -> float:
 
 
 def success_detection_rate(errors: np.ndarray, radius_mm: float) -> float:
-    """Percentage of :func:`radial_errors` within ``radius_mm`` (NaN without landmarks)."""
+    """Percentage of :func:`radial_errors` within ``radius_mm`` (NaN without landmarks).
+
+    The radius gets NSD's relative slack, so an error equal to it in exact arithmetic (e.g.
+    5 pixels of 0.4 mm, 2.0000000000000004 mm in floats) is a success.
+    """
     errors = np.asarray(errors, dtype=float)
-    return 100.0 * np.count_nonzero(errors <= radius_mm) / errors.size if errors.size else math.nan
+    within = np.count_nonzero(errors <= radius_mm * (1 + TOLERANCE_SLACK))
+    return 100.0 * within / errors.size if errors.size else math.nan
 
 
 def landmark_metrics(
@@ -132,10 +138,13 @@ def landmark_metrics(
         DataError: points of different dimensions.
     """
     _check_names(names)
-    pred_mm, ref_mm = _stack(pred, names, "prediction"), _stack(ref, names, "reference")
-    if pred_mm.shape != ref_mm.shape:
-        raise DataError(f"predicted points have {pred_mm.shape[1]} coordinates, reference "
-                        f"points {ref_mm.shape[1]}; both must be in the same 2D or 3D frame")
+    pred_pts, ref_pts = _given(pred, names, "prediction"), _given(ref, names, "reference")
+    pred_dim, ref_dim = _ndim(pred_pts), _ndim(ref_pts)
+    if pred_dim and ref_dim and pred_dim != ref_dim:
+        raise DataError(f"predicted points have {pred_dim} coordinates, reference "
+                        f"points {ref_dim}; both must be in the same 2D or 3D frame")
+    ndim = pred_dim or ref_dim or 3  # a side without points takes the other's (any if both)
+    pred_mm, ref_mm = _stack(pred_pts, names, ndim), _stack(ref_pts, names, ndim)
     errors = radial_errors(pred_mm, ref_mm, image_diagonal_mm=image_diagonal_mm)
     rows = [MetricValue(RADIAL_ERROR.name, name, float(e))
             for name, e in zip(names, errors, strict=True)]
@@ -150,14 +159,24 @@ def _check_names(names: Sequence[str]) -> None:
         raise ConfigError(f"landmark names must be a non-empty list of unique names, got {names!r}")
 
 
-def _stack(points: Mapping[str, Point], names: Sequence[str], role: str) -> np.ndarray:
+def _given(points: Mapping[str, Point], names: Sequence[str], role: str) -> dict[str, np.ndarray]:
+    """The points given for ``names``, checked to share 2 or 3 coordinates."""
     given = {name: np.asarray(points[name], dtype=float).ravel()
              for name in names if points.get(name) is not None}
     dims = {p.size for p in given.values()}
     if len(dims) > 1 or dims - {2, 3}:
         raise DataError(f"{role} landmarks must all have 2 or 3 coordinates, got "
                         f"{ {n: p.size for n, p in given.items()} }")
-    ndim = dims.pop() if dims else 3
+    return given
+
+
+def _ndim(given: Mapping[str, np.ndarray]) -> int | None:
+    """Coordinates per point, None without points (the frame is then unknown)."""
+    return next((p.size for p in given.values()), None)
+
+
+def _stack(given: Mapping[str, np.ndarray], names: Sequence[str], ndim: int) -> np.ndarray:
+    """Shape (landmarks, ndim), NaN rows for the absent ones."""
     return np.array([given.get(name, np.full(ndim, np.nan)) for name in names])
 
 

@@ -86,7 +86,7 @@ NSD = MetricSpec(
 
 SPECS: tuple[MetricSpec, ...] = (HD, HD95, ASSD, NSD)
 
-_TOLERANCE_SLACK = 1e-9
+TOLERANCE_SLACK = 1e-9
 """Relative slack so a distance equal to the tolerance in exact arithmetic is within it."""
 
 
@@ -194,7 +194,7 @@ def nsd(d: SurfaceDistances, tolerance_mm: float) -> float:
     Raises:
         ConfigError: the tolerance is negative or not finite.
     """
-    limit = check_tolerance(tolerance_mm) * (1 + _TOLERANCE_SLACK)
+    limit = check_tolerance(tolerance_mm) * (1 + TOLERANCE_SLACK)
     return d._apply(NSD, lambda: (np.count_nonzero(d.pred_to_ref <= limit)
                                   + np.count_nonzero(d.ref_to_pred <= limit))
                     / (d.pred_to_ref.size + d.ref_to_pred.size))

@@ -10,9 +10,11 @@ import pytest
 from medselect.errors import ConfigError, DataError
 from medselect.metrics import (
     MEAN_LABEL,
+    SDR_RADII_MM,
     centroids_from_labels,
     landmark_metrics,
     radial_errors,
+    success_detection_rate,
 )
 
 NAMES = ["a", "b", "c", "d", "e"]
@@ -44,6 +46,47 @@ def test_absent_landmarks_follow_the_policy():
                                       image_diagonal_mm=50.0))
     assert [table["radial_error", n] for n in "abcde"] == [1.0, 50.0, 0.0, 50.0, 50.0]
     assert table["sdr_4mm", MEAN_LABEL] == pytest.approx(40.0)  # a and c succeed
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("names", [["a"], ["a", "b", "c"]])
+@pytest.mark.parametrize("empty", ["pred", "ref", "both"])
+@pytest.mark.parametrize("absent", [None, "missing"])
+def test_a_side_without_any_point_is_scored_in_2d_and_3d(ndim, names, empty, absent):
+    """The empty side takes its dimension from the other side (it used to be taken as 3D)."""
+    points = {n: tuple(float(i + k) for k in range(ndim)) for i, n in enumerate(names)}
+    nothing = {} if absent == "missing" else dict.fromkeys(names)
+    pred = nothing if empty in ("pred", "both") else points
+    ref = nothing if empty in ("ref", "both") else points
+    table = as_table(landmark_metrics(pred, ref, names, image_diagonal_mm=10.0))
+    worst = empty != "both"
+    assert [table["radial_error", n] for n in names] == [10.0 if worst else 0.0] * len(names)
+    assert table["mre", MEAN_LABEL] == (10.0 if worst else 0.0)
+    assert all(table[sdr, MEAN_LABEL] == (0.0 if worst else 100.0) for sdr in SDR_RADII_MM)
+
+
+ON_RADIUS = [(metric, spacing, round(radius / spacing))
+             for metric, radius in SDR_RADII_MM.items() for spacing in (0.1, 0.2, 0.3, 0.4)
+             if math.isclose(round(radius / spacing) * spacing, radius)]
+"""(SDR metric, pixel spacing in mm, pixels to its radius) where the radius is whole pixels."""
+
+
+@pytest.mark.parametrize(("metric", "spacing", "steps"), ON_RADIUS)
+def test_a_point_exactly_on_the_success_radius_is_a_success(metric, spacing, steps):
+    """Pixel offsets whose exact distance is the radius round to a hair above it in floats."""
+    names = [f"p{i}" for i in range(40)]
+    ref = {n: (i * spacing, 7.0) for i, n in enumerate(names)}
+    on_radius = {n: ((i + steps) * spacing, 7.0) for i, n in enumerate(names)}
+    beyond = {n: ((i + steps + 1) * spacing, 7.0) for i, n in enumerate(names)}
+    assert as_table(landmark_metrics(on_radius, ref, names, image_diagonal_mm=100.0))[
+        metric, MEAN_LABEL] == 100.0
+    assert as_table(landmark_metrics(beyond, ref, names, image_diagonal_mm=100.0))[
+        metric, MEAN_LABEL] == 0.0
+
+
+def test_a_point_just_beyond_the_radius_is_a_miss():
+    errors = np.array([2.0, 2.0 + 1e-6, 2.0 * (1 + 1e-8)])
+    assert success_detection_rate(errors, 2.0) == pytest.approx(100 / 3)
 
 
 def test_reference_absent_only_is_worst_too():
