@@ -39,7 +39,7 @@ from medselect.config.evaluation import DEFAULT_METRICS, EvaluationSpec, NsdTole
 from medselect.config.experiment import Experiment
 from medselect.config.loading import dump_experiment, load_experiment, parse_experiment
 from medselect.config.promotion import Criterion, Guard, PromotionSpec
-from medselect.config.ranking import RankingSpec
+from medselect.config.ranking import RankingSpec, SelectionSpec
 from medselect.config.run import RunConfig, config_hash, run_id
 from medselect.config.sweep import EarlyStopping, RunOverrides, SearchSpace, SweepSpec
 from medselect.config.task import TaskSpec
@@ -69,6 +69,7 @@ __all__ = [
     "RunOverrides",
     "Scheduler",
     "SearchSpace",
+    "SelectionSpec",
     "SplitFractions",
     "SplitSpec",
     "SweepSpec",

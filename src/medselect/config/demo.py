@@ -135,7 +135,7 @@ def _segmentation_promotion(*, hd95_margin_mm: float) -> PromotionSpec:
         confidence=0.95,
         guards=[Guard(metric="hd95", label="mean", margin=hd95_margin_mm)],
         site_margin=0.02,
-        min_cases=5,
+        min_patients=5,
         compare_with="all_versions",
         scopes=["global", "per_site"],
     )
@@ -182,7 +182,7 @@ def default_landmarks_experiment() -> Experiment:
         ranking=RankingSpec(metric="mre", by=["site"]),
         promotion=PromotionSpec(
             primary=Criterion(metric="mre", label="mean", margin=0.0),
-            test="bootstrap", alpha=0.05, confidence=0.95, min_cases=5,
+            test="bootstrap", alpha=0.05, confidence=0.95, min_patients=5,
             compare_with="all_versions", scopes=["global", "per_site"],
         ),
         upgrade=UpgradeSpec(retrain="top_k", top_k=2),
@@ -227,7 +227,7 @@ def default_classification_experiment() -> Experiment:
         promotion=PromotionSpec(
             primary=Criterion(metric="auc", label="thinning", margin=0.0),
             guards=[Guard(metric="ece", label="thinning", margin=0.05)],
-            test="bootstrap", alpha=0.05, confidence=0.95, min_cases=5,
+            test="bootstrap", alpha=0.05, confidence=0.95, min_patients=5,
             compare_with="all_versions", scopes=["global", "per_site"],
         ),
         upgrade=UpgradeSpec(retrain="top_k", top_k=2),

@@ -2,23 +2,27 @@
 
 A candidate is promoted in a scope (everywhere, or at one site) only if it is better than the
 models it is compared with on the ``primary`` metric by more than ``margin`` (by the chosen
-``test`` at level ``alpha``), no ``guard`` metric gets worse by more than its margin, no site
-gets worse on the primary metric by more than ``site_margin``, and at least ``min_cases`` cases
-back the decision. Margins are in the metric's own unit and always say "how much", never
+``test``, patients as the unit, at this look's share of ``alpha``), no ``guard`` metric gets
+worse by more than its margin, no site gets worse on the primary metric by more than
+``site_margin``, and at least ``min_patients`` patients back the decision. ``alpha`` is the
+scope's false-promotion rate over *all* looks at its reference set, spent by
+``alpha_spending``. Margins are in the metric's own unit and always say "how much", never
 "which way": the metric's direction is known to ``medselect.metrics``. Example::
 
     promotion:
       primary: {metric: dice, margin: 0.01}
       guards: [{metric: hd95, margin: 1.0}]
       scopes: [global, per_site]
+      alpha_spending: geometric   # look j at alpha / 2^j; or bonferroni with max_looks
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medselect.config.fields import as_list
 
@@ -60,9 +64,23 @@ class PromotionSpec(BaseModel):
         None, ge=0, description="largest allowed loss on the primary metric at any one site; "
                                 "null: no per-site check",
     )
-    min_cases: int = Field(10, ge=1)
+    min_patients: int = Field(10, ge=1, description="fewest patients a decision rests on")
     compare_with: Literal["champion", "all_versions"] = "all_versions"
     scopes: list[str] = Field(default_factory=lambda: ["global"], min_length=1)
+    alpha_spending: Literal["geometric", "bonferroni", "none"] = Field(
+        "geometric", description="how alpha is split across looks at one reference set")
+    max_looks: int = Field(10, ge=1, description="looks a bonferroni budget allows")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _min_cases_is_min_patients(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "min_cases" in data:
+            warnings.warn("promotion.min_cases is deprecated: the gate counts patients; "
+                          "write min_patients instead", FutureWarning, stacklevel=2)
+            data = dict(data)
+            data.setdefault("min_patients", data.pop("min_cases"))
+            data.pop("min_cases", None)
+        return data
 
     @field_validator("scopes", mode="before")
     @classmethod

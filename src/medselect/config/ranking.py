@@ -10,9 +10,13 @@ Example::
     ranking:
       metric: dice
       aggregate: p10          # "how bad is a bad case"
+      unit: case              # or patient: average each patient's cases first
       by: [site]
       tie_break: [fewer_parameters, "metric:hd95"]
       constraints: ["hd95 <= 5", "dice >= 0.8 on p10"]
+      equivalence: {dice: 0.02}   # margins: "the same" means closer than this
+      selection: {case_set: val}  # which cases choose; or {folds: 5} to cross-validate
+      confirmation: test          # which cases report the chosen model's figures
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ __all__ = [
     "COLUMN_TIE_BREAKS",
     "Constraint",
     "RankingSpec",
+    "SelectionSpec",
     "TieBreak",
     "parse_constraint",
     "parse_tie_break",
@@ -129,12 +134,31 @@ def parse_tie_break(text: str) -> TieBreak:
     )
 
 
+class SelectionSpec(BaseModel):
+    """Which cases *choose* the model. Kept apart from the cases that confirm it: a figure of
+    a model chosen on the same cases that report it is biased upwards (the winner's curse).
+
+    ``case_set`` is ``val`` (the validation split, default), ``test``, ``reference`` or a
+    stored case set id; with ``folds`` the choice is made by patient-level, site-stratified
+    K-fold cross-validation over train + val instead.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    case_set: str = Field("val", min_length=1, description="val | test | reference | an id")
+    folds: int | None = Field(None, ge=2, le=20, description="K-fold cross-validation over "
+                                                              "train + val instead")
+
+
 class RankingSpec(BaseModel):
     """How models are ranked and selected. Every field has a default, so ``ranking:`` may be
     omitted; ranking then needs a metric from the command line or the task.
 
     With ``weights`` (metric -> weight) the ranking is multi-metric (weighted
-    rank-then-aggregate); otherwise it ranks by ``metric`` alone.
+    rank-then-aggregate); otherwise it ranks by ``metric`` alone. Patients are the unit of
+    every interval and test; ``unit`` only says what an aggregate weighs equally.
+    ``equivalence`` overrides the default equivalence margins (metric -> margin in its unit;
+    ``weighted_rank`` for a multi-metric ranking).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -151,6 +175,14 @@ class RankingSpec(BaseModel):
     test: Literal["wilcoxon", "bootstrap"] = "wilcoxon"
     stratify: str | None = Field("site", description="case attribute the bootstrap keeps "
                                                      "balanced; ignored when absent")
+    unit: Literal["case", "patient"] = Field(
+        "case", description="what an aggregate weighs equally: every case, or every patient "
+                            "(its cases averaged first)")
+    equivalence: dict[str, float] = Field(default_factory=dict, description="equivalence "
+                                          "margin per metric, in its unit")
+    selection: SelectionSpec = Field(default_factory=SelectionSpec)
+    confirmation: str = Field("test", min_length=1, description="case set that reports the "
+                                                                "chosen model's figures")
     tie_break: list[str] = Field(default_factory=list)
     weights: dict[str, float] = Field(default_factory=dict)
     constraints: list[str] = Field(default_factory=list)
@@ -176,6 +208,14 @@ class RankingSpec(BaseModel):
         bad = {k: w for k, w in value.items() if not w > 0}
         if bad:
             raise ValueError(f"weights must be positive, got {bad}")
+        return value
+
+    @field_validator("equivalence")
+    @classmethod
+    def _non_negative_margins(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: m for k, m in value.items() if not m >= 0}
+        if bad:
+            raise ValueError(f"equivalence margins must be zero or positive, got {bad}")
         return value
 
     @field_validator("by", "pareto")

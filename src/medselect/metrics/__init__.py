@@ -8,12 +8,12 @@
 - :mod:`~medselect.metrics.segmentation`: the engine computing a whole multi-class case.
 
 Each metric has a :class:`MetricSpec` in :data:`METRICS` (direction, unit, definition and the
-empty-mask policy, stored with results). No torch or MONAI import: MONAI is the reference the
+empty-mask policy, stored with results) and, where one makes sense, a default equivalence margin
+(:mod:`~medselect.metrics.margins`). No torch or MONAI import: MONAI is the reference the
 tests and benchmark compare against, not a dependency of this package.
 """
 
 from medselect.metrics.classification import (
-    REFERENCE_ATTRIBUTE,
     SET_METRICS,
     SetMetric,
     auc,
@@ -33,6 +33,7 @@ from medselect.metrics.landmarks import (
     radial_errors,
     success_detection_rate,
 )
+from medselect.metrics.margins import EQUIVALENCE_MARGINS, margins
 from medselect.metrics.overlap import OverlapCounts
 from medselect.metrics.registry import METRICS, directions, get_metric, metrics_of
 from medselect.metrics.segmentation import SEGMENTATION_METRICS, segmentation_metrics
@@ -49,9 +50,9 @@ from medselect.metrics.values import CASE_LABEL, MEAN_LABEL, MetricValue
 
 __all__ = [
     "CASE_LABEL",
+    "EQUIVALENCE_MARGINS",
     "MEAN_LABEL",
     "METRICS",
-    "REFERENCE_ATTRIBUTE",
     "SDR_RADII_MM",
     "SEGMENTATION_METRICS",
     "SET_METRICS",
@@ -75,6 +76,7 @@ __all__ = [
     "get_metric",
     "image_diagonal_mm",
     "landmark_metrics",
+    "margins",
     "mean_radial_error",
     "mean_recall",
     "metrics_of",

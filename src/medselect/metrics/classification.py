@@ -5,8 +5,8 @@ Per case, the per-case table holds ``probability`` (of the reference class), ``c
 balanced accuracy, sensitivity and specificity at a threshold, calibration error) have no
 per-case value: each is computed from all of a model's cases at once, from the rows of a
 per-case ``source`` metric and each case's reference class (the case attribute
-:data:`REFERENCE_ATTRIBUTE`). Ranking computes them that way, on bootstrap resamples too, so
-they get confidence intervals like any other metric (:data:`SET_METRICS`).
+:data:`medselect.casetable.REFERENCE`). Ranking computes them that way, on bootstrap
+resamples too, so they get confidence intervals like any other metric (:data:`SET_METRICS`).
 
 Binary metrics are one-vs-rest: ranked at label ``c``, AUC is the AUC of ``P(c)`` for
 "the reference class is c"; on a two-class task label ``classes[1]`` is the usual binary AUC. A
@@ -23,12 +23,10 @@ from types import MappingProxyType
 
 import numpy as np
 
+from medselect.casetable import REFERENCE
 from medselect.errors import DataError
 from medselect.metrics.spec import Direction, Family, MetricSpec, Unit
 from medselect.metrics.values import CASE_LABEL, MetricValue
-
-REFERENCE_ATTRIBUTE = "reference"
-"""The case attribute of the per-case table holding each case's reference class name."""
 
 DEFAULT_THRESHOLD = 0.5
 """Decision threshold on ``P(class)`` of the ``*_at_threshold`` metrics."""
@@ -252,7 +250,7 @@ class SetMetric:
     source: str
     reduce: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     one_vs_rest: bool = True
-    truth: str = REFERENCE_ATTRIBUTE
+    truth: str = REFERENCE
     missing: float = 0.0
 
     @property

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from medselect.casetable import Direction
+
 
 class Family(StrEnum):
     """The module a metric lives in."""
@@ -20,13 +22,6 @@ class Family(StrEnum):
     SURFACE = "surface"
     LANDMARKS = "landmarks"
     CLASSIFICATION = "classification"
-
-
-class Direction(StrEnum):
-    """Whether a higher or a lower value is better."""
-
-    HIGHER = "higher"
-    LOWER = "lower"
 
 
 class Unit(StrEnum):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MEAN_LABEL = "mean"
-"""Label of the summary row: the mean over foreground classes, or over landmarks."""
+from medselect.casetable import CASE_LABEL, MEAN_LABEL
 
-CASE_LABEL = "case"
-"""Label of a classification value, which belongs to the case as a whole."""
+__all__ = ["CASE_LABEL", "MEAN_LABEL", "MetricValue"]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
 """Ranking and selection on the per-case table: pandas in, result dataclasses out.
 
-Layer 1: imports neither torch, the store nor the metrics package; metric directions, the set
-metrics (AUC, ...: :mod:`~medselect.rank.setmetric`) and, optionally, the worst value of each
-metric come from the caller.
+Layer 1: imports neither torch, the store nor the metrics package; metric directions,
+equivalence margins, the set metrics (AUC, ...: :mod:`~medselect.rank.setmetric`) and,
+optionally, the worst value of each metric come from the caller.
+
+The unit of every inference is the patient (the per-case table's ``patient_id``): intervals
+come from a cluster bootstrap of patients (:mod:`~medselect.rank.bootstrap`), tests compare
+patients (:mod:`~medselect.rank.paired`), and "equivalent" means shown equivalent within a
+margin, never "not shown different".
 
 - :func:`leaderboard`: one metric, any aggregate, bootstrap intervals, paired tests against the
   best, rank stability, tie-break.
@@ -22,14 +27,17 @@ from medselect.rank.aggregate import (
     parse_aggregate,
 )
 from medselect.rank.bootstrap import (
-    MIN_RELIABLE_CASES,
+    MIN_RELIABLE_PATIENTS,
     percentile_interval,
-    resample_index,
+    resample_weights,
     resampled_aggregates,
+    tail_pvalue,
 )
+from medselect.rank.clusters import Clusters
 from medselect.rank.leaderboard import (
     Leaderboard,
     LeaderboardRow,
+    Standing,
     Statistics,
     leaderboard,
     rank_matrix,
@@ -37,6 +45,7 @@ from medselect.rank.leaderboard import (
 from medselect.rank.paired import (
     PairedTest,
     SignificanceMatrix,
+    equivalence_pvalues,
     holm,
     significance_matrix,
     wilcoxon_pvalues,
@@ -64,14 +73,16 @@ from medselect.rank.setmetric import (
     source_metrics,
 )
 from medselect.rank.stability import RankStability, rank_stability
-from medselect.rank.table import Direction, ScoreMatrix, score_matrix
+from medselect.rank.table import AnalysisUnit, Direction, ScoreMatrix, score_matrix
 from medselect.rank.tiebreak import TieDecision, break_tie
 
 __all__ = [
-    "MIN_RELIABLE_CASES",
+    "MIN_RELIABLE_PATIENTS",
     "Aggregate",
+    "AnalysisUnit",
     "CaseFunction",
     "Choice",
+    "Clusters",
     "Direction",
     "Leaderboard",
     "LeaderboardRow",
@@ -89,12 +100,14 @@ __all__ = [
     "SetMetricLike",
     "SetMetrics",
     "SignificanceMatrix",
+    "Standing",
     "Statistics",
     "TieDecision",
     "TrimmedMean",
     "aggregate_of",
     "aggregate_then_rank",
     "break_tie",
+    "equivalence_pvalues",
     "holm",
     "leaderboard",
     "metric_matrix",
@@ -107,12 +120,13 @@ __all__ = [
     "rank_stability",
     "rank_table",
     "rank_then_aggregate",
-    "resample_index",
+    "resample_weights",
     "resampled_aggregates",
     "score_matrix",
     "select",
     "significance_matrix",
     "source_metrics",
     "statistics_from_spec",
+    "tail_pvalue",
     "wilcoxon_pvalues",
 ]

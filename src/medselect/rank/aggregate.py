@@ -8,6 +8,10 @@ case"; percentiles are of the raw values, so for a lower-is-better metric a bad 
 ``p90``). Aggregate-only metrics (AUC, calibration error) plug in as a :class:`CaseFunction`
 that receives the true class from a case attribute.
 
+The built-ins also reduce *weighted* cases (``weighted(values, weights)``): a cluster bootstrap
+resample is a whole-number weight per case, and the result equals the aggregate of the cases
+repeated that often (:mod:`medselect.rank.weighted`).
+
 Example::
 
     >>> parse_aggregate("p10")(np.array([[0.5], [0.9], [0.7]]))
@@ -27,6 +31,7 @@ from scipy import stats
 
 from medselect.errors import RankingError
 from medselect.rank.table import ScoreMatrix
+from medselect.rank.weighted import weighted_percentile, weighted_trimmed_mean
 
 __all__ = [
     "Aggregate",
@@ -71,6 +76,9 @@ class Mean:
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         return values.mean(axis=-2)
 
+    def weighted(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return weights @ values / weights.sum(axis=1, keepdims=True)
+
 
 @dataclass(frozen=True)
 class Median:
@@ -81,6 +89,9 @@ class Median:
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         return np.median(values, axis=-2)
+
+    def weighted(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return weighted_percentile(values, weights, 50.0)
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,9 @@ class TrimmedMean:
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         return np.asarray(stats.trim_mean(values, self.proportion, axis=-2))
 
+    def weighted(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return weighted_trimmed_mean(values, weights, self.proportion)
+
 
 @dataclass(frozen=True)
 class Percentile:
@@ -120,6 +134,9 @@ class Percentile:
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         return np.percentile(values, self.q, axis=-2)
+
+    def weighted(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return weighted_percentile(values, weights, self.q)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,19 @@
 """The leaderboard: models ranked by one aggregate, with the evidence to trust the order.
 
-For each model: its aggregate, a bootstrap confidence interval, its rank, the number of cases
-and of imputed (missing) values, the probability that it is the best, and whether it is
-statistically indistinguishable from the top model. The top group is the top model plus every
-model that is *not significantly worse* than it (paired test of each model against the top one,
-Holm-corrected over those comparisons); when the group holds several models, the user's
-tie-break chooses and the leaderboard says so (``decided_by_tie_break`` and ``reason``).
+For each model: its aggregate, a cluster-bootstrap confidence interval (patients resampled),
+its rank, the numbers of cases, patients and imputed (missing) values, the probability that it
+is the best, and its :class:`Standing` against the top model:
+
+- ``worse``: significantly worse (paired test on patients, Holm-corrected over the
+  comparisons with the top model);
+- ``equivalent``: *shown* equivalent, the difference inside ``+/- margin`` by two one-sided
+  tests (Holm-corrected), or ``tied`` (equal on every case);
+- ``unresolved``: neither. Too few patients to separate the models is said as such, never
+  painted as a tie: such a model is not in the best group.
+
+The best group is the top model and those equivalent to it; only inside it does the user's
+tie-break choose (``decided_by_tie_break`` and ``reason`` say so). Without a margin for the
+metric no model can be shown equivalent, and the point estimate decides.
 
 Example::
 
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -29,30 +38,52 @@ from medselect.rank.aggregate import Aggregate, parse_aggregate, truth_values
 from medselect.rank.bootstrap import (
     interval_caveat,
     percentile_interval,
-    resample_index,
+    resample_weights,
     resampled_aggregates,
 )
+from medselect.rank.clusters import Clusters
 from medselect.rank.paired import (
     PairedTest,
     SignificanceMatrix,
     compare,
+    equivalence_pvalues,
     holm,
     significance_matrix,
 )
 from medselect.rank.setmetric import SetMetrics, aggregate_of, metric_matrix
 from medselect.rank.stability import RankStability, rank_stability
-from medselect.rank.table import Direction, ScoreMatrix, direction_of, worst_for
+from medselect.rank.table import AnalysisUnit, Direction, ScoreMatrix, direction_of, for_metric
 from medselect.rank.tiebreak import TieBreak, break_tie, secondary_matrices, secondary_values
 
-__all__ = ["Leaderboard", "LeaderboardRow", "Statistics", "leaderboard", "rank_matrix"]
+__all__ = ["Leaderboard", "LeaderboardRow", "Standing", "Statistics", "leaderboard",
+           "rank_matrix"]
+
+
+class Standing(StrEnum):
+    """Where a model stands against the top model of a leaderboard."""
+
+    BEST = "best"
+    TIED = "tied"
+    """Equal to the top model on every case."""
+    EQUIVALENT = "equivalent"
+    """Shown equivalent within the margin."""
+    UNRESOLVED = "unresolved"
+    """Neither shown worse nor shown equivalent: not enough evidence to separate them."""
+    WORSE = "worse"
+    """Significantly worse."""
+
+    @property
+    def in_best_group(self) -> bool:
+        return self in (Standing.BEST, Standing.TIED, Standing.EQUIVALENT)
 
 
 @dataclass(frozen=True)
 class Statistics:
     """How sure a ranking must be: bootstrap size, confidence, significance level, seed.
 
-    ``stratify`` names the case attribute the bootstrap resamples within (ignored, with a note,
-    when the table has no such column).
+    ``stratify`` names the case attribute the bootstrap resamples patients within (ignored,
+    with a note, when the table has no such column). ``unit`` says what an aggregate weighs
+    equally (:class:`~medselect.rank.table.AnalysisUnit`); patients are resampled either way.
     """
 
     n_resamples: int = 1000
@@ -61,6 +92,7 @@ class Statistics:
     seed: int | None = 0
     stratify: str | None = "site"
     test: PairedTest = PairedTest.WILCOXON
+    unit: AnalysisUnit = AnalysisUnit.CASE
 
     def __post_init__(self) -> None:
         if self.n_resamples < 1:
@@ -68,17 +100,19 @@ class Statistics:
         for name in ("confidence", "alpha"):
             if not 0 < getattr(self, name) < 1:
                 raise RankingError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        try:
-            object.__setattr__(self, "test", PairedTest(self.test))
-        except ValueError:
-            raise RankingError(f"unknown test {self.test!r}; use one of: "
-                               f"{', '.join(PairedTest)}") from None
+        for name, enum in (("test", PairedTest), ("unit", AnalysisUnit)):
+            try:
+                object.__setattr__(self, name, enum(getattr(self, name)))
+            except ValueError:
+                raise RankingError(f"unknown {name} {getattr(self, name)!r}; use one of: "
+                                   f"{', '.join(enum)}") from None
 
 
 @dataclass(frozen=True)
 class LeaderboardRow:
     """One model's line. ``p_vs_best`` is the Holm-adjusted p-value of the paired test
-    against the top model (None for the top model itself)."""
+    against the top model, ``p_equivalent`` that of the equivalence test (None for the top
+    model itself; NaN without a margin)."""
 
     model: str
     rank: int
@@ -86,10 +120,16 @@ class LeaderboardRow:
     ci_low: float
     ci_high: float
     n_cases: int
+    n_patients: int
     n_imputed: int
     p_best: float
     p_vs_best: float | None
-    in_best_group: bool
+    p_equivalent: float | None
+    standing: Standing
+
+    @property
+    def in_best_group(self) -> bool:
+        return self.standing.in_best_group
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,12 +137,14 @@ class Leaderboard:
     """Models ranked by one aggregate of one metric and label (rank 1 = best).
 
     ``best`` is the chosen model: the top one, or the tie-break's choice within ``best_group``
-    when several models are indistinguishable (then ``decided_by_tie_break`` is True).
-    ``ci_reliable`` is False, with the reason in ``ci_note``, when there are too few cases for
-    an interval to mean much. ``worst`` is the value imputed for missing ones (NaN for a
-    weighted rank, whose metrics imputed their own). ``matrix`` and ``samples`` (resampled
-    aggregates, n_resamples x n_models) are the data behind the figures; they are not part of
-    :meth:`to_dict`.
+    when several models are shown equivalent (then ``decided_by_tie_break`` is True).
+    ``unresolved`` lists the models the data could not separate from the top one.
+    ``margin`` is the equivalence margin in the metric's unit (None: none was given).
+    ``ci_reliable`` is False, with the reason in ``ci_note``, when there are too few patients
+    for an interval to mean much. ``worst`` is the value imputed for missing ones (NaN for a
+    weighted rank, whose metrics imputed their own). ``matrix``, ``clusters`` and ``samples``
+    (resampled aggregates, n_resamples x n_models) are the data behind the figures; they are
+    not part of :meth:`to_dict`.
     """
 
     metric: str
@@ -112,21 +154,36 @@ class Leaderboard:
     rows: tuple[LeaderboardRow, ...]
     best: str
     best_group: tuple[str, ...]
+    unresolved: tuple[str, ...]
     decided_by_tie_break: bool
     reason: str
+    margin: float | None
     ci_reliable: bool
     ci_note: str | None
     worst: float
     statistics: Statistics
     stratified_by: str | None
     stability: RankStability
+    patients_assumed: bool = False
     notes: tuple[str, ...] = ()
     matrix: ScoreMatrix | None = field(default=None, repr=False)
+    clusters: Clusters | None = field(default=None, repr=False)
     samples: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_cases(self) -> int:
         return self.rows[0].n_cases
+
+    @property
+    def n_patients(self) -> int:
+        return self.rows[0].n_patients
+
+    @property
+    def weighting(self) -> str:
+        """What the aggregate weighs equally, in words."""
+        if self.statistics.unit == AnalysisUnit.PATIENT and self.matrix.reduced_by is None:
+            return "each patient counts once (its cases averaged first)"
+        return "each case counts once (a patient with more cases weighs more)"
 
     @property
     def missing_values(self) -> str:
@@ -148,10 +205,17 @@ class Leaderboard:
     def significance(self) -> SignificanceMatrix:
         """Every pair of models on this leaderboard compared with its paired test, Holm-corrected
         over all pairs (a larger family than the comparisons with the top model)."""
-        sign = 1.0 if self.direction == Direction.HIGHER else -1.0
         return significance_matrix(self.matrix.oriented, self.matrix.models,
                                    alpha=self.statistics.alpha, test=self.statistics.test,
-                                   samples=sign * self.samples)
+                                   resampled=self.resampled, clusters=self.clusters)
+
+    @property
+    def resampled(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every model's aggregate and its bootstrap resamples, signed so that higher is
+        better, in the matrix's model order (what paired bootstrap tests read)."""
+        sign = 1.0 if self.direction == Direction.HIGHER else -1.0
+        point = {r.model: r.aggregate for r in self.rows}
+        return sign * np.array([point[m] for m in self.matrix.models]), sign * self.samples
 
     def to_frame(self) -> pd.DataFrame:
         """One row per model in rank order; ``chosen`` marks :attr:`best`."""
@@ -164,15 +228,26 @@ class Leaderboard:
         return {
             "metric": self.metric, "label": self.label, "aggregate": self.aggregate,
             "direction": self.direction.value, "n_cases": self.n_cases,
+            "n_patients": self.n_patients, "patients_assumed": self.patients_assumed,
+            "weighting": self.weighting,
             "best": self.best, "best_group": list(self.best_group),
+            "unresolved": list(self.unresolved), "margin": self.margin,
             "decided_by_tie_break": self.decided_by_tie_break, "reason": self.reason,
             "ci_reliable": self.ci_reliable, "ci_note": self.ci_note,
             "missing_values": self.missing_values,
-            "statistics": {**asdict(self.statistics), "test": self.statistics.test.value},
+            "statistics": {**asdict(self.statistics), "test": self.statistics.test.value,
+                           "unit": self.statistics.unit.value},
             "stratified_by": self.stratified_by, "notes": list(self.notes),
-            "rows": [{k: json_number(v) for k, v in asdict(r).items()} for r in self.rows],
+            "rows": [_row_dict(r) for r in self.rows],
             "stability": self.stability.to_dict(),
         }
+
+
+def _row_dict(row: LeaderboardRow) -> dict:
+    out = {k: json_number(v) for k, v in asdict(row).items()}
+    out["standing"] = row.standing.value
+    out["in_best_group"] = row.in_best_group
+    return out
 
 
 def leaderboard(
@@ -189,6 +264,7 @@ def leaderboard(
     worst: float | Mapping[str, float] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
     set_metrics: SetMetrics | None = None,
+    margin: float | Mapping[str, float] | None = None,
 ) -> Leaderboard:
     """Rank every model of the per-case table by one metric.
 
@@ -208,15 +284,19 @@ def leaderboard(
         aggregates: custom named aggregates.
         set_metrics: metrics defined over sets of cases (AUC, ...), by name; ranked by one of
             them, ``aggregate`` is ignored (:mod:`medselect.rank.setmetric`).
+        margin: the equivalence margin in the metric's unit (per metric as a mapping): two
+            models whose aggregates are shown to differ by less are equivalent. None: no
+            model can be shown equivalent to the top one.
 
     Raises:
         RankingError: the request cannot be answered; the message says what to change.
     """
     matrix = metric_matrix(table, metric, direction_of(metric, direction, directions),
-                           label=label, worst=worst_for(metric, worst), set_metrics=set_metrics)
+                           label=label, worst=for_metric(metric, worst), set_metrics=set_metrics)
     secondary = secondary_matrices(table, tie_break, directions, label, worst, set_metrics)
     return rank_matrix(matrix, aggregate, statistics=statistics, tie_break=tie_break,
-                       model_info=model_info, secondary=secondary, aggregates=aggregates)
+                       model_info=model_info, secondary=secondary, aggregates=aggregates,
+                       margin=for_metric(metric, margin))
 
 
 def rank_matrix(
@@ -228,16 +308,23 @@ def rank_matrix(
     model_info: pd.DataFrame | None = None,
     secondary: Mapping[str, ScoreMatrix] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
+    margin: float | None = None,
 ) -> Leaderboard:
     """:func:`leaderboard` on a prepared matrix (e.g. one site's cases: ``matrix.subset``).
 
     ``secondary`` holds the matrices of ``metric:<name>`` tie-breaks; they are aggregated on
-    the cases of ``matrix`` that they share.
+    the cases of ``matrix`` that they share. ``margin`` is the equivalence margin.
     """
     statistics = statistics or Statistics()
     requested = parse_aggregate(aggregate, aggregates)
-    agg = aggregate_of(matrix, requested)
     notes = []
+    if statistics.unit == AnalysisUnit.PATIENT:
+        if matrix.reduced_by is None:
+            matrix = matrix.per_patient()
+        else:
+            notes.append(f"{matrix.metric} is computed over cases, so it weighs each case "
+                         "once whatever the unit; patients are still what is resampled")
+    agg = aggregate_of(matrix, requested)
     if matrix.reduced_by is not None and statistics.test != PairedTest.BOOTSTRAP:
         statistics = replace(statistics, test=PairedTest.BOOTSTRAP)
         notes.append(f"{matrix.metric} has no per-case values, so models were compared with "
@@ -251,29 +338,24 @@ def rank_matrix(
                            "rank on more cases or by another metric")
     oriented_point = np.where(np.isnan(point), -np.inf, sign * point)
 
-    strata = matrix.strata(statistics.stratify)
-    index = resample_index(len(matrix.cases), statistics.n_resamples, strata=strata,
-                           seed=statistics.seed)
-    samples = resampled_aggregates(matrix.values, agg, index, truth)
-    low, high = percentile_interval(samples, statistics.confidence)
+    clusters = matrix.clusters(statistics.stratify)
+    weights = resample_weights(clusters, statistics.n_resamples, seed=statistics.seed)
+    samples = resampled_aggregates(matrix.values, agg, weights, truth)
+    low, high = percentile_interval(samples, statistics.confidence, clusters)
     stability = rank_stability(sign * samples, matrix.models, statistics.confidence)
 
     order = sorted(range(len(matrix.models)), key=lambda i: (-oriented_point[i],
                                                              matrix.models[i]))
-    top, others = order[0], np.array(order[1:], dtype=np.intp)
-    p_vs_top = np.full(len(matrix.models), np.nan)
-    in_group = np.zeros(len(matrix.models), dtype=bool)
-    in_group[top] = True
-    if len(others):
-        p, s = compare(matrix.oriented, np.full(len(others), top), others, statistics.test,
-                       sign * samples)
-        p_vs_top[others] = holm(p)
-        in_group[others] = ~((p_vs_top[others] < statistics.alpha) & (s > 0))
-    group = tuple(matrix.models[i] for i in order if in_group[i])
+    top = order[0]
+    standing, p_worse, p_equivalent = _standings(matrix, order, (sign * point, sign * samples),
+                                                 clusters, statistics, margin)
+    group = tuple(matrix.models[i] for i in order if standing[i].in_best_group)
+    unresolved = tuple(matrix.models[i] for i in order if standing[i] == Standing.UNRESOLVED)
     decision = break_tie(
         group, {m: float(oriented_point[i]) for i, m in enumerate(matrix.models)}, tie_break,
         model_info=model_info,
         secondary=secondary_values(secondary or {}, matrix.cases, requested),
+        why=_group_text(group, standing, matrix, margin),
     )
 
     ranks = sps.rankdata(-oriented_point, method="min").astype(int)
@@ -282,24 +364,78 @@ def rank_matrix(
         LeaderboardRow(
             model=matrix.models[i], rank=int(ranks[i]), aggregate=float(point[i]),
             ci_low=float(low[i]), ci_high=float(high[i]), n_cases=len(matrix.cases),
-            n_imputed=int(n_imputed[i]), p_best=float(stability.p_best[i]),
-            p_vs_best=None if i == top else float(p_vs_top[i]), in_best_group=bool(in_group[i]),
+            n_patients=clusters.n_patients, n_imputed=int(n_imputed[i]),
+            p_best=float(stability.p_best[i]),
+            p_vs_best=None if i == top else float(p_worse[i]),
+            p_equivalent=None if i == top or margin is None else float(p_equivalent[i]),
+            standing=standing[i],
         )
         for i in order
     )
-    caveat = interval_caveat(len(matrix.cases), strata)
+    caveat = interval_caveat(clusters)
+    reason = decision.reason
+    if unresolved:
+        reason += (f"; not enough evidence to separate {', '.join(unresolved)} from "
+                   f"{matrix.models[top]}: neither shown worse nor shown equivalent"
+                   + (f" within +/-{margin:g}" if margin is not None else
+                      " (no equivalence margin was given)"))
     return Leaderboard(
         metric=matrix.metric, label=matrix.label, aggregate=agg.name,
         direction=matrix.direction, rows=rows, best=decision.winner, best_group=group,
-        decided_by_tie_break=decision.decided_by_tie_break, reason=decision.reason,
-        ci_reliable=caveat is None, ci_note=caveat, worst=matrix.worst, statistics=statistics,
-        stratified_by=statistics.stratify if strata is not None else None,
-        stability=stability, notes=(*notes, *_notes(matrix, statistics, strata)),
-        matrix=matrix, samples=samples,
+        unresolved=unresolved, decided_by_tie_break=decision.decided_by_tie_break,
+        reason=reason, margin=margin, ci_reliable=caveat is None, ci_note=caveat,
+        worst=matrix.worst, statistics=statistics,
+        stratified_by=(statistics.stratify if matrix.strata(statistics.stratify) is not None
+                       and clusters.unstratified_because is None else None),
+        stability=stability, patients_assumed=clusters.assumed,
+        notes=(*notes, *_notes(matrix, statistics, clusters)),
+        matrix=matrix, clusters=clusters, samples=samples,
     )
 
 
-def _notes(matrix: ScoreMatrix, statistics: Statistics, strata: np.ndarray | None):
+def _standings(matrix: ScoreMatrix, order: list[int], resampled: tuple[np.ndarray, np.ndarray],
+               clusters: Clusters, statistics: Statistics, margin: float | None):
+    """Each model's :class:`Standing` against the top one, with the Holm-adjusted p-values of
+    "worse" and of "equivalent" (``resampled``: the aggregates and their resamples, oriented
+    higher-better)."""
+    n = len(matrix.models)
+    top, others = order[0], np.array(order[1:], dtype=np.intp)
+    standing = [Standing.BEST] * n
+    p_worse, p_equivalent = np.full(n, np.nan), np.full(n, np.nan)
+    if not len(others):
+        return standing, p_worse, p_equivalent
+    tops = np.full(len(others), top)
+    p, s = compare(matrix.oriented, tops, others, statistics.test, resampled, clusters)
+    p_worse[others] = holm(p)
+    if margin is not None:
+        p_equivalent[others] = holm(equivalence_pvalues(*resampled, tops, others, margin,
+                                                        clusters))
+    tied = (matrix.values[:, others] == matrix.values[:, [top]]).all(axis=0)
+    for k, i in enumerate(others):
+        if tied[k]:
+            standing[i] = Standing.TIED
+        elif p_equivalent[i] < statistics.alpha:
+            standing[i] = Standing.EQUIVALENT
+        elif p_worse[i] < statistics.alpha and s[k] > 0:
+            standing[i] = Standing.WORSE
+        else:
+            standing[i] = Standing.UNRESOLVED
+    return standing, p_worse, p_equivalent
+
+
+def _group_text(group: tuple[str, ...], standing: list[Standing], matrix: ScoreMatrix,
+                margin: float | None) -> str | None:
+    """What makes the best group one, in words (for the tie-break's reason)."""
+    kinds = {standing[matrix.models.index(m)] for m in group[1:]}
+    if not kinds:
+        return None
+    if kinds == {Standing.TIED}:
+        return f"{len(group)} models are tied exactly on every case ({', '.join(group)})"
+    return (f"{len(group)} models are shown equivalent to the best within +/-{margin:g} "
+            f"({', '.join(group)})")
+
+
+def _notes(matrix: ScoreMatrix, statistics: Statistics, clusters: Clusters):
     notes = []
     imputed = matrix.n_imputed
     if imputed.any():
@@ -307,9 +443,13 @@ def _notes(matrix: ScoreMatrix, statistics: Statistics, strata: np.ndarray | Non
                         if k)
         notes.append(f"{int(imputed.sum())} missing values count as "
                      f"{_missing_text(matrix, matrix.worst)} ({who})")
-    if statistics.stratify and strata is None:
+    if statistics.stratify and matrix.strata(statistics.stratify) is None:
         notes.append(f"the cases have no {statistics.stratify!r} attribute; the bootstrap "
-                     "resampled them without strata")
+                     "resampled patients without strata")
+    if clusters.assumed:
+        notes.append("no two cases share a patient id, so each case counts as its own "
+                     "patient; if slices or visits of one patient are among them, give "
+                     "patient ids when importing the data")
     return tuple(notes)
 
 

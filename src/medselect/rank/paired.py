@@ -1,4 +1,14 @@
-"""Paired comparisons of models on the same cases, and Holm's correction for many of them.
+"""Paired comparisons of models on the same patients, and Holm's correction for many of them.
+
+The unit is the patient: the Wilcoxon test ranks each patient's mean difference over its cases
+(so eight slices of one patient are one piece of evidence, not eight), and the bootstrap test
+reads the paired cluster-bootstrap resamples of the aggregates (patients drawn, their cases
+carried). Where every patient has one case these are the per-case tests.
+
+Equivalence (:func:`equivalence_pvalues`) is the other question: not "is one worse?" but "are
+they the same within a practical margin?", by two one-sided bootstrap tests (TOST). A model
+that is neither shown worse nor shown equivalent is *unresolved*: the data cannot tell, which
+is not the same as a tie.
 
 The Wilcoxon signed-rank test is computed for many pairs at once: the absolute differences of a
 chunk of pairs are sorted in one call (the sign rides along in the lowest bit of a uint64 key,
@@ -11,8 +21,8 @@ correction (zeros dropped, no continuity correction). The p-values equal scipy's
 this); 19,900 pairs of 2,000 cases take well under a second.
 
 ``bootstrap`` is the alternative test for aggregates that are not a per-case location (AUC, a
-percentile): the share of paired bootstrap resamples on which the difference of aggregates has
-the other sign.
+percentile): the difference of the two aggregates over its paired cluster-bootstrap standard
+error (:func:`medselect.rank.bootstrap.tail_pvalue`).
 """
 
 from __future__ import annotations
@@ -25,11 +35,14 @@ import pandas as pd
 from scipy import stats
 
 from medselect.errors import RankingError
+from medselect.rank.bootstrap import tail_pvalue
+from medselect.rank.clusters import Clusters
 
 __all__ = [
     "PairedTest",
     "SignificanceMatrix",
     "bootstrap_pvalues",
+    "equivalence_pvalues",
     "holm",
     "significance_matrix",
     "wilcoxon_pvalues",
@@ -161,25 +174,48 @@ def _tie_corrections(magnitude: np.ndarray, positive: np.ndarray, same: np.ndarr
     return r_plus_fix, ties
 
 
-def bootstrap_pvalues(samples: np.ndarray, first: np.ndarray, second: np.ndarray):
-    """Paired bootstrap test of ``first`` vs ``second`` columns of resampled aggregates.
+def bootstrap_pvalues(point: np.ndarray, samples: np.ndarray, first: np.ndarray,
+                      second: np.ndarray, clusters: Clusters | None = None):
+    """Two-sided paired bootstrap test of ``first`` vs ``second`` models: twice the smaller
+    :func:`~medselect.rank.bootstrap.tail_pvalue` of the difference of their aggregates
+    (``point``, per model) over its resampled differences (``samples``), at most 1.
 
-    ``p = min(1, 2 (k + 1) / (B + 1))`` with k the number of the B resamples on which the
-    difference has the sign opposite to its majority; returns ``(pvalue, sign)`` like
-    :func:`wilcoxon_pvalues`. Resamples where the difference is undefined (NaN: an AUC of a
-    resample without positives) are left out of B.
+    Returns ``(pvalue, sign)`` like :func:`wilcoxon_pvalues`; the sign is that of the
+    difference of the point estimates. Resamples where the difference is undefined (NaN: an
+    AUC of a resample without positives) are left out.
     """
     pvalue = np.empty(len(first))
     sign = np.empty(len(first))
-    step = max(1, _CHUNK_ELEMENTS // max(samples.shape[0], 1))
-    for s in range(0, len(first), step):
-        d = samples[:, first[s:s + step]] - samples[:, second[s:s + step]]
-        n_defined = (~np.isnan(d)).sum(axis=0)
-        above, below = (d > 0).sum(axis=0), (d < 0).sum(axis=0)
-        against = np.minimum(n_defined - below, n_defined - above)  # resamples d <= 0 or >= 0
-        pvalue[s:s + step] = np.minimum(1.0, 2 * (against + 1) / (n_defined + 1))
-        sign[s:s + step] = np.sign(above - below)
+    for part in _chunks(len(first), samples.shape[0]):
+        d = samples[:, first[part]] - samples[:, second[part]]
+        delta = point[first[part]] - point[second[part]]
+        above = tail_pvalue(delta, d, 0.0, clusters)
+        below = tail_pvalue(-delta, -d, 0.0, clusters)
+        pvalue[part] = np.minimum(1.0, 2 * np.minimum(above, below))
+        sign[part] = np.sign(delta)
     return pvalue, sign
+
+
+def equivalence_pvalues(point: np.ndarray, samples: np.ndarray, first: np.ndarray,
+                        second: np.ndarray, margin: float,
+                        clusters: Clusters | None = None) -> np.ndarray:
+    """Two one-sided tests (TOST) that the difference of the ``first`` and ``second`` models'
+    aggregates lies within ``(-margin, +margin)``: the larger of the two one-sided bootstrap
+    p-values. Small means *shown equivalent*. NaN where the difference is undefined.
+    """
+    pvalue = np.empty(len(first))
+    for part in _chunks(len(first), samples.shape[0]):
+        d = samples[:, first[part]] - samples[:, second[part]]
+        delta = point[first[part]] - point[second[part]]
+        pvalue[part] = np.maximum(tail_pvalue(delta, d, -margin, clusters),
+                                  tail_pvalue(-delta, -d, -margin, clusters))
+    return pvalue
+
+
+def _chunks(n_pairs: int, n_resamples: int):
+    step = max(1, _CHUNK_ELEMENTS // max(n_resamples, 1))
+    for start in range(0, n_pairs, step):
+        yield slice(start, start + step)
 
 
 def compare(
@@ -187,22 +223,26 @@ def compare(
     first: np.ndarray,
     second: np.ndarray,
     test: PairedTest | str = PairedTest.WILCOXON,
-    samples: np.ndarray | None = None,
+    resampled: tuple[np.ndarray, np.ndarray] | None = None,
+    clusters: Clusters | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw p-values and signs of column pairs ``(first[i], second[i])``; sign +1 where the
-    first is better. ``oriented`` is (n_cases, n_models) with higher better; ``samples``
-    the resampled aggregates, needed by the bootstrap test."""
+    first is better. ``oriented`` is (n_cases, n_models) with higher better; ``resampled``
+    the aggregates' point estimates and bootstrap resamples, oriented too, needed by the
+    bootstrap test; ``clusters`` the cases' patients (Wilcoxon then ranks per-patient mean
+    differences; the bootstrap expands its standard error)."""
     first, second = np.asarray(first, dtype=np.intp), np.asarray(second, dtype=np.intp)
     if PairedTest(test) == PairedTest.BOOTSTRAP:
-        if samples is None:
+        if resampled is None:
             raise RankingError("the bootstrap test needs the resampled aggregates")
-        return bootstrap_pvalues(samples, first, second)
+        return bootstrap_pvalues(*resampled, first, second, clusters)
+    if clusters is not None and clusters.n_patients < len(clusters.of_case):
+        oriented = clusters.patient_means(oriented)
     by_model = np.ascontiguousarray(oriented.T)
     pvalue, sign = np.empty(len(first)), np.empty(len(first))
-    step = max(1, _CHUNK_ELEMENTS // max(oriented.shape[0], 1))
-    for s in range(0, len(first), step):
-        diffs = by_model[first[s:s + step]] - by_model[second[s:s + step]]
-        pvalue[s:s + step], sign[s:s + step] = wilcoxon_pvalues(diffs)
+    for part in _chunks(len(first), oriented.shape[0]):
+        diffs = by_model[first[part]] - by_model[second[part]]
+        pvalue[part], sign[part] = wilcoxon_pvalues(diffs)
     return pvalue, sign
 
 
@@ -248,20 +288,25 @@ def significance_matrix(
     *,
     alpha: float = 0.05,
     test: PairedTest | str = PairedTest.WILCOXON,
-    samples: np.ndarray | None = None,
+    resampled: tuple[np.ndarray, np.ndarray] | None = None,
+    clusters: Clusters | None = None,
 ) -> SignificanceMatrix:
-    """Compare every pair of models (columns of ``oriented``, higher better) on the same cases.
+    """Compare every pair of models (columns of ``oriented``, higher better) on the same
+    patients.
 
     Args:
         oriented: (n_cases, n_models) per-case values, higher better, no NaN.
         models: column names.
         alpha: significance level applied to the Holm-adjusted p-values.
-        test: ``wilcoxon`` (per-case signed ranks) or ``bootstrap`` (needs ``samples``).
-        samples: resampled aggregates (n_resamples, n_models) for the bootstrap test.
+        test: ``wilcoxon`` (signed ranks of per-patient differences) or ``bootstrap`` (needs
+            ``resampled``).
+        resampled: the aggregates (n_models,) and their resamples (n_resamples, n_models),
+            higher better, for the bootstrap test.
+        clusters: the cases' patients; None treats every case as its own patient.
     """
     m = len(models)
     first, second = np.triu_indices(m, 1)
-    p, s = compare(oriented, first, second, test, samples)
+    p, s = compare(oriented, first, second, test, resampled, clusters)
     pvalues = np.full((m, m), np.nan)
     sign = np.zeros((m, m))
     pvalues[first, second] = pvalues[second, first] = p

@@ -45,8 +45,8 @@ from medselect.rank.table import (
     Direction,
     ScoreMatrix,
     direction_of,
+    for_metric,
     readonly,
-    worst_for,
 )
 
 __all__ = [
@@ -60,6 +60,9 @@ __all__ = [
 
 Matrices = Mapping[tuple[str, str], ScoreMatrix]
 """Score matrices keyed by (metric, label)."""
+
+WEIGHTED_RANK = "weighted_rank"
+"""The metric name of a multi-metric ranking's per-case weighted rank (lower is better)."""
 
 
 @dataclass(frozen=True)
@@ -156,12 +159,14 @@ def rank_preference(
     worst: float | Mapping[str, float] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
     set_metrics: SetMetrics | None = None,
+    margins: Mapping[str, float] | None = None,
 ) -> PreferenceRanking:
     """Rank the models of the per-case table under ``preference``.
 
     Args:
         directions: metric -> ``higher``/``lower``, for every metric the preference reads.
         worst: value imputed for missing values, per metric; default the worst observed.
+        margins: equivalence margin per metric (``weighted_rank`` for several metrics).
         Others as in :func:`medselect.rank.leaderboard`.
 
     Raises:
@@ -169,7 +174,7 @@ def rank_preference(
     """
     matrices = preference_matrices(table, preference, directions, worst, set_metrics)
     return rank_matrices(matrices, preference, statistics=statistics, model_info=model_info,
-                         aggregates=aggregates)
+                         aggregates=aggregates, margins=margins)
 
 
 def preference_matrices(
@@ -181,7 +186,7 @@ def preference_matrices(
 ) -> dict[tuple[str, str], ScoreMatrix]:
     """The score matrix of every (metric, label) the preference reads."""
     return {(metric, label): metric_matrix(table, metric, direction_of(metric, None, directions),
-                                           label=label, worst=worst_for(metric, worst),
+                                           label=label, worst=for_metric(metric, worst),
                                            set_metrics=set_metrics)
             for metric, label in preference.needs()}
 
@@ -193,6 +198,7 @@ def rank_matrices(
     statistics: Statistics | None = None,
     model_info: pd.DataFrame | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
+    margins: Mapping[str, float] | None = None,
 ) -> PreferenceRanking:
     """:func:`rank_preference` on prepared matrices (e.g. one site's cases)."""
     excluded = _excluded(matrices, preference, aggregates)
@@ -211,10 +217,12 @@ def rank_matrices(
     options = dict(statistics=statistics, tie_break=preference.tie_break, model_info=model_info,
                    secondary=secondary, aggregates=aggregates)
     if len(ranked) == 1:
-        board = rank_matrix(ranked[0], agg, **options)
+        board = rank_matrix(ranked[0], agg, margin=for_metric(ranked[0].metric, margins),
+                            **options)
         return PreferenceRanking(preference, board, "aggregate", excluded, front)
     weights = list(preference.weights.values())
-    board = rank_matrix(rank_then_aggregate(ranked, weights), "mean", **options)
+    board = rank_matrix(rank_then_aggregate(ranked, weights), "mean",
+                        margin=for_metric(WEIGHTED_RANK, margins), **options)
     comparison = aggregate_then_rank(ranked, weights, agg)
     agree = comparison.index[0] == board.rows[0].model
     return PreferenceRanking(preference, board, "rank_then_aggregate", excluded, front,
@@ -243,7 +251,7 @@ def rank_then_aggregate(matrices: Sequence[ScoreMatrix], weights: Sequence[float
     imputed = np.logical_or.reduce([m.imputed for m in aligned])
     base = aligned[0]
     return ScoreMatrix(
-        metric="weighted_rank", label=base.label, direction=Direction.LOWER,
+        metric=WEIGHTED_RANK, label=base.label, direction=Direction.LOWER,
         models=base.models, cases=base.cases, values=readonly(score),
         imputed=readonly(imputed), worst=float("nan"), attributes=base.attributes,
     )

@@ -72,7 +72,8 @@ def preference_from_spec(spec: RankingSpec) -> Preference:
 def statistics_from_spec(spec: RankingSpec) -> Statistics:
     """The bootstrap and test settings of a ranking section."""
     return Statistics(n_resamples=spec.bootstrap_resamples, confidence=spec.confidence,
-                      alpha=spec.alpha, seed=spec.seed, stratify=spec.stratify, test=spec.test)
+                      alpha=spec.alpha, seed=spec.seed, stratify=spec.stratify, test=spec.test,
+                      unit=spec.unit)
 
 
 def rank_table(
@@ -84,6 +85,7 @@ def rank_table(
     worst: float | Mapping[str, float] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
     set_metrics: SetMetrics | None = None,
+    margins: Mapping[str, float] | None = None,
 ) -> RankReport:
     """Rank and select as ``spec`` says.
 
@@ -95,13 +97,15 @@ def rank_table(
         worst: value imputed for missing values, per metric; default the worst observed.
         aggregates: custom named aggregates the spec may name.
         set_metrics: metrics defined over sets of cases (AUC, ...) the spec may name.
+        margins: default equivalence margins per metric; the spec's ``equivalence`` wins.
 
     Raises:
         RankingError: the request cannot be answered; the message says what to change.
     """
     preference = preference_from_spec(spec)
     options = dict(statistics=statistics_from_spec(spec), model_info=model_info, worst=worst,
-                   aggregates=aggregates, set_metrics=set_metrics)
+                   aggregates=aggregates, set_metrics=set_metrics,
+                   margins={**(margins or {}), **spec.equivalence})
     ranking = rank_preference(table, preference, directions, **options)
     selections = {by: select(table, preference, directions, by=by, **options) for by in spec.by}
     return RankReport(ranking=ranking, significance=ranking.leaderboard.significance(),

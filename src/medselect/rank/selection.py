@@ -2,10 +2,12 @@
 
 For every value of a case attribute the preference is ranked on that subgroup's cases alone
 (constraints included: a model must meet them at *that* site). Each choice carries its
-aggregate and interval, whether its win over the runner-up is significant (one paired test,
-uncorrected: it is the single comparison asked about), its probability of being the best, and
-how much better it is than the overall choice on the same cases. The result answers "does the
-best model differ between sites, and by how much?".
+aggregate and interval, whether its win over the runner-up is significant (one paired test on
+the subgroup's patients, uncorrected: it is the single comparison asked about), its probability
+of being the best, and how much better it is than the overall choice on the same cases. The
+result answers "does the best model differ between sites, and by how much?"; a subgroup with
+fewer than :data:`MIN_GROUP_PATIENTS` patients is named in the notes, since a choice there
+rests on almost nothing.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from medselect.rank.preference import (
 from medselect.rank.setmetric import SetMetrics
 from medselect.rank.table import Direction, ScoreMatrix
 
-__all__ = ["Choice", "Selection", "select"]
+__all__ = ["MIN_GROUP_PATIENTS", "Choice", "Selection", "select"]
 
 OVERALL = "(all)"
+
+MIN_GROUP_PATIENTS = 3
+"""A subgroup with fewer patients than this is reported as too small to choose for."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,14 @@ class Choice:
 
     ``margin`` and ``gain_over_overall`` are differences of aggregates in the ranked metric's
     units, positive when the chosen model is better. ``model`` is None when no model meets the
-    constraints in this subgroup (``reason`` says why).
+    constraints in this subgroup (``reason`` says why). ``runner_up_standing`` is the
+    runner-up's :class:`~medselect.rank.leaderboard.Standing` (equivalent, unresolved, worse).
     """
 
     group: str
     model: str | None
     n_cases: int
+    n_patients: int
     reason: str
     aggregate: float | None = None
     ci_low: float | None = None
@@ -56,6 +63,7 @@ class Choice:
     ci_note: str | None = None
     p_best: float | None = None
     runner_up: str | None = None
+    runner_up_standing: str | None = None
     margin: float | None = None
     p_vs_runner_up: float | None = None
     win_significant: bool | None = None
@@ -81,6 +89,7 @@ class Selection:
     differs: bool
     largest_gain: float | None
     summary: str
+    notes: tuple[str, ...] = ()
     rankings: Mapping[str, PreferenceRanking] = field(default_factory=dict, repr=False)
 
     def models(self) -> dict[str, str | None]:
@@ -98,7 +107,8 @@ class Selection:
             return {k: json_number(v) for k, v in asdict(choice).items()}
         return {"attribute": self.attribute, "metric": self.metric, "aggregate": self.aggregate,
                 "differs": self.differs, "largest_gain": json_number(self.largest_gain),
-                "summary": self.summary, "overall": clean(self.overall),
+                "summary": self.summary, "notes": list(self.notes),
+                "overall": clean(self.overall),
                 "choices": [clean(c) for c in self.choices],
                 "leaderboards": {group: ranking.leaderboard.to_dict()
                                  for group, ranking in self.rankings.items()}}
@@ -115,6 +125,7 @@ def select(
     worst: float | Mapping[str, float] | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
     set_metrics: SetMetrics | None = None,
+    margins: Mapping[str, float] | None = None,
 ) -> Selection:
     """Choose the best model for every value of the case attribute ``by``.
 
@@ -128,7 +139,8 @@ def select(
     """
     statistics = statistics or Statistics()
     matrices = preference_matrices(table, preference, directions, worst, set_metrics)
-    options = dict(statistics=statistics, model_info=model_info, aggregates=aggregates)
+    options = dict(statistics=statistics, model_info=model_info, aggregates=aggregates,
+                   margins=margins)
     overall_ranking = rank_matrices(matrices, preference, **options)
     overall = _choice(OVERALL, overall_ranking.leaderboard, statistics, None)
     groups = _groups(matrices, by)
@@ -138,7 +150,8 @@ def select(
         try:
             rankings[group] = rank_matrices(restrict(matrices, cases), preference, **options)
         except RankingError as exc:
-            choices.append(Choice(group=group, model=None, n_cases=len(cases), reason=str(exc),
+            choices.append(Choice(group=group, model=None, n_cases=len(cases),
+                                  n_patients=_patients(matrices, cases), reason=str(exc),
                                   overall_model=overall.model))
             continue
         choices.append(_choice(group, rankings[group].leaderboard, statistics, overall.model))
@@ -149,8 +162,23 @@ def select(
     return Selection(
         attribute=by, metric=board.metric, aggregate=board.aggregate, overall=overall,
         choices=tuple(choices), differs=len(chosen) > 1, largest_gain=largest,
-        summary=_summary(by, board, overall, choices, largest), rankings=rankings,
+        summary=_summary(by, board, overall, choices, largest),
+        notes=_small_groups(by, choices), rankings=rankings,
     )
+
+
+def _patients(matrices: Mapping[object, ScoreMatrix], cases: set[str]) -> int:
+    return next(iter(matrices.values())).on_cases(cases).clusters().n_patients
+
+
+def _small_groups(by: str, choices: list[Choice]) -> tuple[str, ...]:
+    small = [c for c in choices if c.n_patients < MIN_GROUP_PATIENTS]
+    if not small:
+        return ()
+    named = ", ".join(f"{c.group} ({c.n_patients})" for c in small)
+    return (f"{by} {named} {'has' if len(small) == 1 else 'have'} fewer than "
+            f"{MIN_GROUP_PATIENTS} patients: a choice there rests on almost nothing; add "
+            "patients of that site to the evaluated set before trusting it",)
 
 
 def _groups(matrices: Mapping[object, ScoreMatrix], by: str) -> dict[str, set[str]]:
@@ -182,10 +210,12 @@ def _choice(group: str, board: Leaderboard, statistics: Statistics,
                              else _test(board, board.best, overall_model)[0]),
         }
     return Choice(
-        group=group, model=board.best, n_cases=board.n_cases, reason=board.reason,
+        group=group, model=board.best, n_cases=board.n_cases, n_patients=board.n_patients,
+        reason=board.reason,
         aggregate=chosen.aggregate, ci_low=chosen.ci_low, ci_high=chosen.ci_high,
         ci_reliable=board.ci_reliable, ci_note=board.ci_note, p_best=chosen.p_best,
         runner_up=runner.model if runner else None,
+        runner_up_standing=runner.standing.value if runner else None,
         margin=sign * (chosen.aggregate - runner.aggregate) if runner else None,
         p_vs_runner_up=p_runner,
         win_significant=None if p_runner is None else bool(
@@ -196,13 +226,12 @@ def _choice(group: str, board: Leaderboard, statistics: Statistics,
 
 
 def _test(board: Leaderboard, a: str, b: str) -> tuple[float, float]:
-    """Raw p-value of the paired test of ``a`` against ``b``, and +1 when ``a`` is better
-    (with the board's test: the bootstrap one for a set metric)."""
+    """Raw p-value of the paired test of ``a`` against ``b`` on the board's patients, and +1
+    when ``a`` is better (with the board's test: the bootstrap one for a set metric)."""
     matrix = board.matrix
     i, j = matrix.models.index(a), matrix.models.index(b)
-    sign = 1.0 if board.direction == Direction.HIGHER else -1.0
     p, s = compare(matrix.oriented, np.array([i]), np.array([j]), board.statistics.test,
-                   sign * board.samples)
+                   board.resampled, board.clusters)
     return float(p[0]), float(s[0])
 
 

@@ -1,10 +1,12 @@
 """The per-case table and the cases x models matrix every statistic works on.
 
-The per-case table is long: one row per ``model``, ``case_id``, ``metric``, ``label`` with its
-``value``; any further column (``site``, ``scanner``, ...) is an attribute of the case. For one
-metric and label it becomes a :class:`ScoreMatrix`, in which a missing value (no row, or NaN)
-counts as the *worst* value of the metric, so a model that failed on a case is never rewarded
-for it; how many values were imputed is kept per model and reported.
+The per-case table (:mod:`medselect.casetable`) is long: one row per ``model``, ``case_id``,
+``metric``, ``label`` with its ``value``; any further column (``patient_id``, ``site``, ...) is
+an attribute of the case. For one metric and label it becomes a :class:`ScoreMatrix`, in which a
+missing value (no row, or NaN) counts as the *worst* value of the metric, so a model that failed
+on a case is never rewarded for it; how many values were imputed is kept per model and
+reported. The matrix knows its cases' patients (:meth:`ScoreMatrix.clusters`), the unit every
+statistic resamples and tests.
 """
 
 from __future__ import annotations
@@ -18,32 +20,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medselect.casetable import CASE_LABEL, KEY_COLUMNS, PATIENT, Direction
 from medselect.config.choices import choice_error
 from medselect.errors import RankingError
+from medselect.rank.clusters import Clusters
 
 __all__ = [
-    "CASE_LABEL",
-    "TABLE_COLUMNS",
+    "AnalysisUnit",
     "Direction",
     "ScoreMatrix",
     "as_direction",
     "direction_of",
+    "for_metric",
     "resolve_label",
     "score_matrix",
-    "worst_for",
-]
-
-TABLE_COLUMNS = ("model", "case_id", "metric", "label", "value")
-
-CASE_LABEL = "case"
-"""The label of a value that belongs to the whole case (a classification probability)."""
+    ]
 
 
-class Direction(StrEnum):
-    """Whether a higher or a lower value of a metric is better."""
+class AnalysisUnit(StrEnum):
+    """What an aggregate weighs equally. Patients are resampled and tested either way.
 
-    HIGHER = "higher"
-    LOWER = "lower"
+    ``case``: every case (slice, visit) counts once, so a patient with more cases weighs more;
+    ``patient``: each patient's cases are averaged first, then every patient counts once.
+    """
+
+    CASE = "case"
+    PATIENT = "patient"
 
 
 def as_direction(value: object, metric: str = "metric") -> Direction:
@@ -142,6 +144,32 @@ class ScoreMatrix:
         codes, _ = pd.factorize(self.attributes[attribute], use_na_sentinel=False)
         return codes
 
+    def clusters(self, stratify: str | None = None) -> Clusters:
+        """The cases' patients (each case its own where the table has no patient id) and,
+        when ``stratify`` names a case attribute, each patient's stratum."""
+        patients = (self.attributes[PATIENT].to_numpy() if PATIENT in self.attributes.columns
+                    else None)
+        strata = self.strata(stratify)
+        return Clusters.of(len(self.cases), patients, strata)
+
+    def per_patient(self) -> ScoreMatrix:
+        """One row per patient: the mean of its cases' values (its first case's other
+        attributes). A patient's value counts as imputed when any of its cases' was."""
+        clusters = self.clusters()
+        if clusters.n_patients == len(self.cases):
+            return self
+        first = np.full(clusters.n_patients, -1)
+        first[clusters.of_case[::-1]] = np.arange(len(self.cases))[::-1]
+        imputed = clusters.patient_means(self.imputed.astype(float)) > 0
+        attributes = self.attributes.iloc[first]
+        patients = (attributes[PATIENT].astype(str) if PATIENT in attributes.columns
+                    else pd.Series(np.asarray(self.cases)[first]))
+        return replace(
+            self, cases=tuple(patients), values=readonly(clusters.patient_means(self.values)),
+            imputed=readonly(imputed),
+            attributes=attributes.set_axis(pd.Index(tuple(patients), name="case_id")),
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """The values as a DataFrame, cases as index and models as columns."""
         return pd.DataFrame(self.values, index=pd.Index(self.cases, name="case_id"),
@@ -162,7 +190,8 @@ def score_matrix(
     models of the table, so a model without any row for them ranks last on every case.
 
     Args:
-        table: the long per-case table (columns :data:`TABLE_COLUMNS` plus case attributes).
+        table: the long per-case table (:data:`medselect.casetable.KEY_COLUMNS` plus case
+            attributes).
         metric: metric name as stored, e.g. ``"dice"``.
         direction: ``"higher"`` or ``"lower"`` is better.
         label: class or landmark name, ``"mean"`` or ``"case"``; ``"mean"`` stands for
@@ -218,21 +247,22 @@ def resolve_label(table: pd.DataFrame, metric: str, label: str) -> str:
     return label
 
 
-def worst_for(metric: str, worst: float | Mapping[str, float] | None) -> float | None:
-    """The imputation value for ``metric`` from one number or a per-metric mapping."""
-    if isinstance(worst, Mapping):
-        return worst.get(metric)
-    return worst
+def for_metric(metric: str, value: float | Mapping[str, float] | None) -> float | None:
+    """A per-metric setting (imputation value, equivalence margin) for ``metric``, from one
+    number for all metrics or a per-metric mapping."""
+    if isinstance(value, Mapping):
+        return value.get(metric)
+    return value
 
 
 def _check_columns(table: pd.DataFrame) -> None:
     if not isinstance(table, pd.DataFrame):
         raise RankingError(f"the per-case table must be a pandas DataFrame, got "
                            f"{type(table).__name__}")
-    absent = [c for c in TABLE_COLUMNS if c not in table.columns]
+    absent = [c for c in KEY_COLUMNS if c not in table.columns]
     if absent:
         raise RankingError(f"the per-case table lacks columns {absent}; it needs "
-                           f"{list(TABLE_COLUMNS)} plus case attributes such as 'site', got "
+                           f"{list(KEY_COLUMNS)} plus case attributes such as 'site', got "
                            f"{list(table.columns)}")
 
 
@@ -248,7 +278,7 @@ def _absent(table: pd.DataFrame, metric: str, label: str) -> str:
 
 
 def _case_attributes(table: pd.DataFrame, cases: pd.Index) -> pd.DataFrame:
-    columns = [c for c in table.columns if c not in TABLE_COLUMNS]
+    columns = [c for c in table.columns if c not in KEY_COLUMNS]
     first = table.drop_duplicates("case_id").set_index("case_id")
     return first.loc[cases, columns]
 

@@ -1,10 +1,10 @@
-"""Choosing among models the statistics cannot tell apart.
+"""Choosing among models shown equivalent to the best.
 
-When several models are not significantly worse than the top one, a user-chosen sequence of
-criteria decides (fewer parameters, faster inference, a secondary metric, any column of the
-per-model attribute table); each criterion keeps the models with its best value and the next
-one sees only those. What is left after all criteria is settled by the point estimate, then by
-name, so the choice is always deterministic and always explained.
+When several models are shown equivalent to the top one (or tied with it exactly), a
+user-chosen sequence of criteria decides (fewer parameters, faster inference, a secondary
+metric, any column of the per-model attribute table); each criterion keeps the models with its
+best value and the next one sees only those. What is left after all criteria is settled by the
+point estimate, then by name, so the choice is always deterministic and always explained.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from medselect.config.ranking import TieBreak, parse_tie_break
 from medselect.errors import RankingError
 from medselect.rank.aggregate import Aggregate, truth_values
 from medselect.rank.setmetric import SetMetrics, aggregate_of, metric_matrix
-from medselect.rank.table import Direction, ScoreMatrix, direction_of, worst_for
+from medselect.rank.table import Direction, ScoreMatrix, direction_of, for_metric
 
 __all__ = [
     "TieBreak",
@@ -48,8 +48,9 @@ def break_tie(
     *,
     model_info: pd.DataFrame | None = None,
     secondary: Mapping[str, tuple[Mapping[str, float], bool]] | None = None,
+    why: str | None = None,
 ) -> TieDecision:
-    """Pick one of ``candidates`` (the models indistinguishable from the best).
+    """Pick one of ``candidates`` (the best model and those shown equivalent to it).
 
     Args:
         candidates: at least one model name.
@@ -59,6 +60,8 @@ def break_tie(
             ``inference_seconds``, ...), for column tie-breaks.
         secondary: for ``metric:<name>`` tie-breaks, name -> (model -> aggregate, whether
             lower is better).
+        why: what makes the candidates one group, for the reason (default: "shown
+            equivalent to the best").
 
     Raises:
         RankingError: a tie-break needs a column or metric that was not given.
@@ -67,10 +70,9 @@ def break_tie(
     candidates = tuple(candidates)
     if len(candidates) == 1:
         return TieDecision(candidates[0], candidates, False,
-                           f"no other model is statistically indistinguishable from "
-                           f"{candidates[0]}")
-    group = f"{len(candidates)} models are statistically indistinguishable from the best " \
-            f"({', '.join(candidates)})"
+                           f"no other model is shown equivalent to {candidates[0]}")
+    group = why or (f"{len(candidates)} models are shown equivalent to the best "
+                    f"({', '.join(candidates)})")
     remaining, steps = list(candidates), []
     for criterion in criteria:
         if len(remaining) == 1:
@@ -86,11 +88,13 @@ def break_tie(
         steps.append(f"{criterion.text} kept {', '.join(remaining)} ({shown})")
     by_point = sorted(remaining, key=lambda m: (-_finite(point[m]), m))
     winner = by_point[0]
+    exact = len({point[m] for m in remaining}) == 1
+    kept = (f"they are tied on the point estimate too, so the first by name, {winner}, was "
+            "kept" if exact else f"the best point estimate, {winner}, was kept")
     if not criteria:
         return TieDecision(winner, candidates, False,
-                           f"{group}; no tie-break was given, so the best point estimate, "
-                           f"{winner}, was kept")
-    rest = "" if len(remaining) == 1 else f"; still tied, the best point estimate {winner} won"
+                           f"{group}; no tie-break was given, so {kept}")
+    rest = "" if len(remaining) == 1 else f"; still tied, {kept}"
     return TieDecision(winner, candidates, True,
                        f"{group}; tie-break decided: {'; '.join(steps)}{rest}")
 
@@ -106,7 +110,7 @@ def secondary_matrices(
     """The score matrices that the ``metric:<name>`` tie-breaks need."""
     names = [c.metric for c in map(_as_tie_break, tie_break) if c.metric]
     return {name: metric_matrix(table, name, direction_of(name, None, directions), label=label,
-                                worst=worst_for(name, worst), set_metrics=set_metrics)
+                                worst=for_metric(name, worst), set_metrics=set_metrics)
             for name in names}
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from medselect.config.choices import choice_error
 from medselect.errors import ConfigError
 from medselect.metrics.values import MEAN_LABEL
-from medselect.rank import MIN_RELIABLE_CASES, PairedTest
+from medselect.rank import MIN_RELIABLE_PATIENTS, PairedTest
+from medselect.registry.budget import AlphaSpending, Look, budget_after
 
 __all__ = ["CompareWith", "GateCriteria", "MetricMargin"]
 
@@ -45,16 +46,19 @@ class GateCriteria:
 
     Args:
         primary: the candidate's mean improvement on this metric must exceed its margin.
-        test: ``bootstrap`` (lower bound of the paired bootstrap interval of the mean
-            improvement above the margin) or ``wilcoxon`` (one-sided signed-rank test of the
-            improvement against the margin at ``alpha``).
-        alpha: level of the one-sided Wilcoxon test, at most 0.5.
-        confidence: level of every bootstrap interval (two-sided), at least 0.5.
+        test: ``bootstrap`` (one-sided cluster-bootstrap test of the mean improvement against
+            the margin, patients resampled) or ``wilcoxon`` (one-sided signed-rank test of the
+            patients' mean improvements against the margin).
+        alpha: the scope's one-sided false-promotion rate over all looks at its reference set,
+            at most 0.5; each look runs at its share (``alpha_spending``).
+        confidence: level of every reported bootstrap interval (two-sided), at least 0.5.
         guards: metrics on which the candidate may be worse by at most their margin.
         site_margin: largest allowed mean loss on the primary metric at any one site; None
             skips the per-site check.
-        min_cases: fewest cases the comparison may rest on.
+        min_patients: fewest patients the comparison may rest on.
         compare_with: the versions the candidate is compared with.
+        alpha_spending, max_looks: how alpha is split across looks at one reference set
+            (:mod:`medselect.registry.budget`).
         n_resamples, seed: bootstrap size and seed (the same seed gives the same decision).
 
     Raises:
@@ -67,13 +71,16 @@ class GateCriteria:
     confidence: float = 0.95
     guards: tuple[MetricMargin, ...] = field(default=())
     site_margin: float | None = None
-    min_cases: int = MIN_RELIABLE_CASES
+    min_patients: int = MIN_RELIABLE_PATIENTS
     compare_with: CompareWith = CompareWith.ALL_VERSIONS
+    alpha_spending: AlphaSpending = AlphaSpending.GEOMETRIC
+    max_looks: int = 10
     n_resamples: int = 1000
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, enum in (("test", PairedTest), ("compare_with", CompareWith)):
+        for name, enum in (("test", PairedTest), ("compare_with", CompareWith),
+                           ("alpha_spending", AlphaSpending)):
             value = getattr(self, name)
             try:
                 object.__setattr__(self, name, enum(str(value).strip().lower()))
@@ -95,11 +102,21 @@ class GateCriteria:
         if self.site_margin is not None and not self.site_margin >= 0:
             raise ConfigError(f"promotion.site_margin must be zero or positive, got "
                               f"{self.site_margin}")
-        if self.min_cases < 1:
-            raise ConfigError(f"promotion.min_cases must be at least 1, got {self.min_cases}")
+        if self.min_patients < 1:
+            raise ConfigError(f"promotion.min_patients must be at least 1, got "
+                              f"{self.min_patients}")
+        if self.max_looks < 1:
+            raise ConfigError(f"promotion.max_looks must be at least 1, got {self.max_looks}")
         if self.n_resamples < 1:
             raise ConfigError(f"promotion.n_resamples must be at least 1, got "
                               f"{self.n_resamples}")
+
+    def look(self, looks_before: int = 0, *, chosen_from: int = 1,
+             chosen_on: str | None = None) -> Look:
+        """The level of a look at a reference set that has had ``looks_before`` looks in the
+        scope, for a candidate picked from ``chosen_from`` models on it (1: named before)."""
+        budget = budget_after(looks_before, self.alpha, self.alpha_spending, self.max_looks)
+        return Look(budget, max(1, chosen_from), chosen_on)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -132,8 +149,10 @@ class GateCriteria:
             guards=tuple(MetricMargin(g.metric, g.label or MEAN_LABEL, float(g.margin))
                          for g in spec.guards),
             site_margin=spec.site_margin,
-            min_cases=spec.min_cases,
+            min_patients=spec.min_patients,
             compare_with=spec.compare_with,
+            alpha_spending=spec.alpha_spending,
+            max_looks=spec.max_looks,
             n_resamples=n_resamples,
             seed=seed,
         )
@@ -142,5 +161,6 @@ class GateCriteria:
         """JSON-safe form (stored with every decision)."""
         out = asdict(self)
         out["test"], out["compare_with"] = self.test.value, self.compare_with.value
+        out["alpha_spending"] = self.alpha_spending.value
         out["guards"] = [asdict(g) for g in self.guards]
         return out

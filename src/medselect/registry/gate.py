@@ -1,21 +1,28 @@
 """The promotion gate: is a candidate demonstrably better than every version it must beat?
 
-The gate reads the per-case table (``model``, ``case_id``, ``metric``, ``label``, ``value``,
-``site``) and compares the candidate with each incumbent on paired per-case *improvements*
-(candidate minus incumbent, sign flipped for lower-is-better metrics: positive is better):
+The gate reads the per-case table (:mod:`medselect.casetable`: ``model``, ``case_id``,
+``metric``, ``label``, ``value``, ``patient_id``, ``site``) and compares the candidate with each
+incumbent on paired *improvements* (candidate minus incumbent, sign flipped for lower-is-better
+metrics: positive is better), with the **patient** as the unit: the bootstrap resamples
+patients with all their cases, the Wilcoxon test ranks each patient's mean improvement, and
+the gate needs enough patients, not cases:
 
-- ``primary``: the improvement exceeds the margin (bootstrap: the lower bound of the interval
-  of the mean is above it; Wilcoxon: one-sided signed-rank p below alpha), see
-  :mod:`medselect.registry.paired`;
+- ``primary``: the improvement exceeds the margin (one-sided test below this look's level),
+  see :mod:`medselect.registry.improvement`;
 - ``guard``: the same test against minus the guard's margin (non-inferiority);
 - ``site``: at every site, the mean improvement on the primary metric is at least
   ``-site_margin`` (a point estimate, so a small site can block but never sneak through;
   the exception is a set metric undefined at a site, e.g. an AUC on one class only, which
   cannot be checked there and is reported so);
-- ``min_cases``: enough cases back the comparison.
+- ``min_patients``: enough patients back the comparison.
+
+Every test runs at one level, :class:`Look`: this look's share of the scope's alpha
+(:mod:`medselect.registry.budget`), divided by the number of candidates when the candidate was
+picked as the best of several on the reference set itself. The candidate must pass against
+every incumbent (an intersection of tests, so no further correction).
 
 A set metric (AUC, calibration error: no per-case value) is judged on the difference of the
-two models' values, both computed on the same bootstrap resamples of cases, by the bootstrap
+two models' values, both computed on the same bootstrap resamples of patients, by the bootstrap
 test whatever ``test`` says.
 
 Every model must have been evaluated on exactly the same cases (a row per case, metric and
@@ -38,31 +45,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medselect.casetable import KEY_COLUMNS, SITE
 from medselect.errors import RankingError, RegistryError
 from medselect.rank import (
+    Clusters,
     Direction,
+    Mean,
     PairedTest,
     ScoreMatrix,
     SetMetrics,
     metric_matrix,
-    resample_index,
+    resample_weights,
     resampled_aggregates,
     source_metrics,
 )
 from medselect.rank.aggregate import truth_values
-from medselect.rank.table import TABLE_COLUMNS, direction_of, resolve_label
+from medselect.rank.table import direction_of, resolve_label
+from medselect.registry.budget import Look
 from medselect.registry.criteria import GateCriteria, MetricMargin
 from medselect.registry.decision import CriterionResult, GateDecision
-from medselect.registry.paired import (
-    bootstrap_means,
-    bootstrap_pvalue,
-    interval,
-    wilcoxon_greater,
-)
+from medselect.registry.improvement import bootstrap_pvalue, interval, wilcoxon_greater
 
 __all__ = ["evaluate_gate"]
 
-SITE_COLUMN = "site"
+SITE_COLUMN = SITE
 
 
 def evaluate_gate(
@@ -74,13 +80,14 @@ def evaluate_gate(
     directions: Mapping[str, str],
     data: Mapping[str, Any] | None = None,
     set_metrics: SetMetrics | None = None,
+    look: Look | None = None,
 ) -> GateDecision:
     """Judge ``candidate`` against every incumbent on the per-case table.
 
     Args:
         candidate: model ref of the candidate.
         incumbents: model refs it must beat (the champion first; none for a first version,
-            when only ``min_cases`` is checked).
+            when only ``min_patients`` is checked).
         table: the per-case table; rows of other models are ignored.
         criteria: the acceptance criteria.
         directions: ``{metric: "higher" | "lower"}`` for the primary and guard metrics.
@@ -88,6 +95,8 @@ def evaluate_gate(
         set_metrics: metrics defined over sets of cases (AUC, ...) that criteria may name;
             for them the improvement is the difference of the two models' values on the same
             resamples (always judged by the bootstrap).
+        look: the level this look runs at (default: the first look of a fresh reference set,
+            candidate named before looking: ``alpha / 2`` under geometric spending).
 
     Raises:
         RegistryError: a model has no values in the table (not evaluated), the models were
@@ -95,6 +104,7 @@ def evaluate_gate(
             listed as an incumbent.
     """
     incumbents = tuple(dict.fromkeys(incumbents))
+    look = look or criteria.look()
     if candidate in incumbents:
         raise RegistryError(f"candidate {candidate!r} is also listed as a version to beat; a "
                             "model cannot be compared with itself")
@@ -108,20 +118,27 @@ def evaluate_gate(
                                                         directions, set_metrics or {})
     primary = matrices[criteria.primary.metric, criteria.primary.label]
     n_cases = len(primary.cases)
-    results = [_min_cases(n_cases, criteria.min_cases)]
+    n_patients = primary.clusters().n_patients
+    results = [_min_patients(n_cases, n_patients, criteria.min_patients)]
     notes = [_imputed(m) for m in matrices.values() if m.imputed.any()]
+    if primary.clusters().assumed:
+        notes.append("no two cases share a patient id, so each case counts as its own patient")
     if not incumbents:
-        notes.append("no earlier version in this scope: only the number of cases is checked")
-    indexes: dict[tuple[str, ...], np.ndarray] = {}
+        notes.append("no earlier version in this scope: only the number of patients is "
+                     "checked")
+    elif look.exhausted:
+        results.append(CriterionResult(name="budget", passed=False, level=0.0,
+                                       explanation=look.budget.advice))
+    resamples: dict[tuple[str, ...], tuple[np.ndarray, Clusters]] = {}
     for incumbent in incumbents:
         for item, guard in checks:
             matrix = matrices[item.metric, item.label]
-            if matrix.cases not in indexes:
-                indexes[matrix.cases] = resample_index(
-                    len(matrix.cases), criteria.n_resamples, strata=matrix.strata(SITE_COLUMN),
-                    seed=criteria.seed)
-            results.append(_compare(matrix, candidate, incumbent, item, indexes[matrix.cases],
-                                    criteria, guard=guard))
+            if matrix.cases not in resamples:
+                clusters = matrix.clusters(SITE_COLUMN)
+                resamples[matrix.cases] = (resample_weights(clusters, criteria.n_resamples,
+                                                            seed=criteria.seed), clusters)
+            results.append(_compare(matrix, candidate, incumbent, item,
+                                    *resamples[matrix.cases], criteria, look, guard=guard))
         if criteria.site_margin is not None:
             results.extend(_sites(primary, candidate, incumbent, criteria))
     if criteria.site_margin is not None and SITE_COLUMN not in primary.attributes.columns:
@@ -131,7 +148,9 @@ def evaluate_gate(
         incumbents=incumbents,
         accepted=all(r.passed for r in results),
         n_cases=n_cases,
+        n_patients=n_patients,
         results=tuple(results),
+        look=look,
         criteria=criteria,
         directions={m.metric: m.direction.value for m in matrices.values()},
         data=dict(data or {}),
@@ -140,10 +159,10 @@ def evaluate_gate(
 
 
 def _rows_of(table: pd.DataFrame, models: tuple[str, ...]) -> pd.DataFrame:
-    if not isinstance(table, pd.DataFrame) or not set(TABLE_COLUMNS) <= set(table.columns):
+    if not isinstance(table, pd.DataFrame) or not set(KEY_COLUMNS) <= set(table.columns):
         got = list(table.columns) if isinstance(table, pd.DataFrame) else type(table).__name__
-        raise RegistryError(f"the per-case table needs columns {list(TABLE_COLUMNS)} (and "
-                            f"'site'), got {got}")
+        raise RegistryError(f"the per-case table needs columns {list(KEY_COLUMNS)} (and "
+                            f"'patient_id', 'site'), got {got}")
     rows = table[table["model"].isin(models)]
     absent = [m for m in models if m not in set(rows["model"])]
     if absent:
@@ -188,53 +207,57 @@ def _matrix(rows: pd.DataFrame, item: MetricMargin, candidate: str,
 
 
 def _compare(matrix: ScoreMatrix, candidate: str, incumbent: str, item: MetricMargin,
-             index: np.ndarray, criteria: GateCriteria, *, guard: bool) -> CriterionResult:
-    """Primary (improvement above the margin) or guard (above minus the margin) check."""
+             weights: np.ndarray, clusters: Clusters, criteria: GateCriteria, look: Look, *,
+             guard: bool) -> CriterionResult:
+    """Primary (improvement above the margin) or guard (above minus the margin) check, at
+    the look's level."""
     pair = matrix.only([candidate, incumbent])
-    statistic, resampled = _improvement(pair, index)
+    statistic, resampled = _improvement(pair, weights)
     threshold = -item.margin if guard else item.margin
-    ci = interval(resampled, criteria.confidence)
+    ci = interval(resampled, criteria.confidence, clusters)
+    level = f"{look.alpha:.3g}"
     if criteria.test == PairedTest.BOOTSTRAP or pair.reduced_by is not None:
-        p_value = bootstrap_pvalue(resampled, threshold)
-        passed = ci[0] > threshold
-        verdict = (f"the lower bound {ci[0]:.4g} of its {criteria.confidence:.0%} bootstrap "
-                   f"interval is {'above' if passed else 'not above'} {threshold:g}")
+        p_value = bootstrap_pvalue(statistic, resampled, threshold, clusters)
+        how = "cluster-bootstrap"
         if criteria.test != PairedTest.BOOTSTRAP:
-            verdict += f" (bootstrap: {item.metric} has no per-case values for Wilcoxon)"
+            how += f" ({item.metric} has no per-case values for Wilcoxon)"
     else:
-        improvement = pair.oriented[:, 0] - pair.oriented[:, 1]
-        _, p_value = wilcoxon_greater(improvement, threshold)
-        passed = p_value < criteria.alpha
-        verdict = (f"the one-sided Wilcoxon signed-rank p-value {p_value:.3g} for an "
-                   f"improvement above {threshold:g} is {'below' if passed else 'not below'} "
-                   f"alpha {criteria.alpha:g}")
+        per_patient = clusters.patient_means(pair.oriented)
+        _, p_value = wilcoxon_greater(per_patient[:, 0] - per_patient[:, 1], threshold)
+        how = "Wilcoxon signed-rank (one value per patient)"
+    passed = p_value < look.alpha
+    verdict = (f"the one-sided {how} p-value {p_value:.3g} for an improvement above "
+               f"{threshold:g} is {'below' if passed else 'not below'} this look's level "
+               f"{level}")
     aim = (f"must not be worse than {incumbent!r} by more than {item.margin:g}" if guard else
            f"must beat {incumbent!r} by more than {item.margin:g}")
     what = "mean improvement" if pair.reduced_by is None else "improvement"
     explanation = (f"{_metric(item, matrix)} {aim}: {what} {statistic:+.4g} over "
-                   f"{len(pair.cases)} cases ({criteria.confidence:.0%} CI {ci[0]:.4g} to "
-                   f"{ci[1]:.4g}); {verdict}")
+                   f"{clusters.n_patients} patients ({len(pair.cases)} cases; "
+                   f"{criteria.confidence:.0%} CI {ci[0]:.4g} to {ci[1]:.4g}); {verdict}")
     return CriterionResult(
         name="guard" if guard else "primary", passed=bool(passed), explanation=explanation,
         incumbent=incumbent, metric=item.metric, label=matrix.label, n_cases=len(pair.cases),
-        statistic=statistic, ci=ci, p_value=p_value, threshold=threshold)
+        n_patients=clusters.n_patients, statistic=statistic, ci=ci, p_value=p_value,
+        threshold=threshold, level=look.alpha)
 
 
-def _improvement(pair: ScoreMatrix, index: np.ndarray) -> tuple[float, np.ndarray]:
+def _improvement(pair: ScoreMatrix, weights: np.ndarray) -> tuple[float, np.ndarray]:
     """How much the first model of ``pair`` beats the second (positive: better), and the same
-    on every resample of ``index``.
+    on every weighted resample.
 
     For a per-case metric it is the mean per-case improvement; for a set metric (AUC) the
     difference of the two models' values, both computed on the same resampled cases.
     """
     if pair.reduced_by is None:
-        improvement = pair.oriented[:, 0] - pair.oriented[:, 1]
-        return float(improvement.mean()), bootstrap_means(improvement, index)
+        improvement = pair.oriented[:, [0]] - pair.oriented[:, [1]]
+        return float(improvement.mean()), resampled_aggregates(improvement, Mean(),
+                                                                weights)[:, 0]
     sign = 1.0 if pair.direction == Direction.HIGHER else -1.0
     reduce = pair.reduced_by
     truth = truth_values(pair, reduce)
     point = sign * np.asarray(reduce(pair.values, truth), dtype=float)
-    samples = sign * resampled_aggregates(pair.values, reduce, index, truth)
+    samples = sign * resampled_aggregates(pair.values, reduce, weights, truth)
     return float(point[0] - point[1]), samples[:, 0] - samples[:, 1]
 
 
@@ -250,14 +273,16 @@ def _sites(matrix: ScoreMatrix, candidate: str, incumbent: str,
     out = []
     for site in sorted(set(sites)):
         at_site = pair.subset(sites == site)
-        index = resample_index(len(at_site.cases), criteria.n_resamples, seed=criteria.seed)
-        statistic, resampled = _improvement(at_site, index)
-        ci = interval(resampled, criteria.confidence)
+        clusters = at_site.clusters()
+        weights = resample_weights(clusters, criteria.n_resamples, seed=criteria.seed)
+        statistic, resampled = _improvement(at_site, weights)
+        ci = interval(resampled, criteria.confidence, clusters)
         if np.isnan(statistic):
             out.append(CriterionResult(
                 name="site", passed=True, incumbent=incumbent, metric=matrix.metric,
                 label=matrix.label, site=site, n_cases=len(at_site.cases),
-                statistic=statistic, ci=ci, threshold=threshold,
+                n_patients=clusters.n_patients, statistic=statistic, ci=ci,
+                threshold=threshold,
                 explanation=(f"site {site!r}: {_metric(criteria.primary, matrix)} is undefined "
                              f"on its {len(at_site.cases)} cases (e.g. one class only), so the "
                              "site could not be checked")))
@@ -265,23 +290,24 @@ def _sites(matrix: ScoreMatrix, candidate: str, incumbent: str,
         passed = statistic >= threshold
         out.append(CriterionResult(
             name="site", passed=passed, incumbent=incumbent, metric=matrix.metric,
-            label=matrix.label, site=site, n_cases=len(at_site.cases), statistic=statistic,
-            ci=ci,
-            threshold=threshold,
+            label=matrix.label, site=site, n_cases=len(at_site.cases),
+            n_patients=clusters.n_patients, statistic=statistic, ci=ci, threshold=threshold,
             explanation=(f"site {site!r}: {_metric(criteria.primary, matrix)} improvement "
-                         f"over {incumbent!r} is {statistic:+.4g} on {len(at_site.cases)} cases "
+                         f"over {incumbent!r} is {statistic:+.4g} on {clusters.n_patients} "
+                         f"patients ({len(at_site.cases)} cases) "
                          f"({criteria.confidence:.0%} CI {ci[0]:.4g} to {ci[1]:.4g}), "
                          f"{'within' if passed else 'beyond'} the allowed loss of "
                          f"{criteria.site_margin:g}")))
     return out
 
 
-def _min_cases(n_cases: int, minimum: int) -> CriterionResult:
-    passed = n_cases >= minimum
+def _min_patients(n_cases: int, n_patients: int, minimum: int) -> CriterionResult:
+    passed = n_patients >= minimum
     return CriterionResult(
-        name="min_cases", passed=passed, n_cases=n_cases, statistic=float(n_cases),
-        threshold=float(minimum),
-        explanation=(f"{n_cases} cases were evaluated by every model; at least {minimum} are "
+        name="min_patients", passed=passed, n_cases=n_cases, n_patients=n_patients,
+        statistic=float(n_patients), threshold=float(minimum),
+        explanation=(f"{n_patients} patients ({n_cases} cases) were evaluated by every model; "
+                     f"at least {minimum} patients are "
                      f"{'needed, and there are enough' if passed else 'needed'}"))
 
 

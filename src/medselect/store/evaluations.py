@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from medselect.casetable import ATTRIBUTE_COLUMNS, KEY_COLUMNS, PATIENT, REFERENCE, SITE
 from medselect.errors import StoreError
 from medselect.store._rows import (
     check_choice,
@@ -41,11 +42,7 @@ from medselect.store.schema import (
 from medselect.store.schema import case_set as case_set_table
 
 EXTERNAL_PREFIX = "external:"
-TABLE_COLUMNS = ("model", "case_id", "metric", "label", "value", "site")
-
-REFERENCE_COLUMN = "reference"
-"""Case attribute of the per-case table: the case's reference class name, for cases that have
-one (classification); set metrics such as AUC read it."""
+_COLUMNS = (*KEY_COLUMNS, *ATTRIBUTE_COLUMNS)
 
 
 def put_evaluation(conn: sa.Connection, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -227,12 +224,12 @@ def case_metric_table(
 ) -> pd.DataFrame:
     """The per-case table of a case set: what ranking and the dashboard read.
 
-    Long format, one row per model, case, metric and label, with columns ``model`` (the model
-    ref), ``case_id``, ``metric``, ``label``, ``value`` (NaN where the metric is undefined) and
-    the case attribute ``site`` (and :data:`REFERENCE_COLUMN` when cases have a reference
-    class). Each model contributes its newest finished evaluation on the
-    case set; values of cases that are not members of the case set are left out. Rows are
-    ordered by model, case, metric and label. ``model_refs``, ``metrics``, ``labels`` and
+    Long format as :mod:`medselect.casetable` defines it: one row per model (its model ref),
+    case, metric and label, ``value`` NaN where the metric is undefined, and the case
+    attributes ``patient_id`` and ``site`` (and ``reference`` when cases have a reference
+    class). Each model contributes its newest finished evaluation on the case set; values of
+    cases that are not members of the case set are left out. Rows are ordered by model, case,
+    metric and label. ``model_refs``, ``metrics``, ``labels`` and
     ``case_ids`` restrict the table to those values.
 
     Raises:
@@ -260,12 +257,13 @@ def case_metric_table(
     frame = pd.DataFrame(dict(zip(names, zip(*rows, strict=True), strict=True)))
     model_of = {row["id"]: ref for ref, row in evaluations.items()}
     frame["model"] = frame["evaluation"].map(model_of)
-    frame["site"] = frame["case_id"].map(members["site"])
-    frame = frame[frame["site"].notna()]
-    columns = list(TABLE_COLUMNS)
-    if members[REFERENCE_COLUMN].notna().any():
-        frame[REFERENCE_COLUMN] = frame["case_id"].map(members[REFERENCE_COLUMN])
-        columns.append(REFERENCE_COLUMN)
+    for attribute in ATTRIBUTE_COLUMNS:
+        frame[attribute] = frame["case_id"].map(members[attribute])
+    frame = frame[frame[SITE].notna()]
+    columns = list(_COLUMNS)
+    if members[REFERENCE].notna().any():
+        frame[REFERENCE] = frame["case_id"].map(members[REFERENCE])
+        columns.append(REFERENCE)
     frame["value"] = frame["value"].astype(float)
     frame = frame.sort_values(["model", "case_id", "metric", "label"], kind="stable")
     return frame.loc[:, columns].reset_index(drop=True)
@@ -280,17 +278,20 @@ def evaluated_metrics(conn: sa.Connection, evaluation_id: str) -> list[tuple[str
 
 
 def _members(conn: sa.Connection, case_set: str) -> pd.DataFrame:
-    """Site and reference class name (None without a target) of each member, by case id."""
+    """Patient, site and reference class name (None without a target) of each member, by case
+    id."""
     joined = case_set_member.join(case, sa.and_(
         case.c.dataset_version == case_set_member.c.dataset_version,
         case.c.case_id == case_set_member.c.case_id))
-    stmt = (sa.select(case.c.case_id, case.c.site, case.c.target).select_from(joined)
+    stmt = (sa.select(case.c.case_id, case.c.patient_id, case.c.site, case.c.target)
+            .select_from(joined)
             .where(case_set_member.c.case_set == case_set))
     rows = conn.execute(stmt).all()
     classes = _task_classes(conn, case_set) if any(r.target is not None for r in rows) else []
     return pd.DataFrame({
-        "site": [r.site for r in rows],
-        REFERENCE_COLUMN: [None if r.target is None else
+        PATIENT: [r.patient_id or r.case_id for r in rows],
+        SITE: [r.site for r in rows],
+        REFERENCE: [None if r.target is None else
                            classes[r.target] if 0 <= r.target < len(classes) else str(r.target)
                            for r in rows],
     }, index=pd.Index([r.case_id for r in rows], dtype=object))
@@ -304,7 +305,7 @@ def _task_classes(conn: sa.Connection, case_set_id: str) -> list[str]:
 
 
 def _empty_table() -> pd.DataFrame:
-    frame = pd.DataFrame({column: pd.Series(dtype=object) for column in TABLE_COLUMNS})
+    frame = pd.DataFrame({column: pd.Series(dtype=object) for column in _COLUMNS})
     frame["value"] = frame["value"].astype(float)
     return frame
 

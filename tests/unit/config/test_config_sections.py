@@ -258,12 +258,17 @@ def test_promotion_defaults():
     ({"compare_with": "latest"}, ("compare_with",)),
     ({"scopes": ["global", "site"]}, ("scopes",)),
     ({"scopes": ["global", "global"]}, ("scopes",)),
-    ({"min_cases": 0}, ("min_cases",)),
+    ({"min_patients": 0}, ("min_patients",)),
 ])
 def test_promotion_rejects(fields, loc):
     with pytest.raises(ValidationError) as exc:
         PromotionSpec(**fields)
     assert first_error(exc)[0] == loc
+
+
+def test_promotion_reads_the_old_min_cases_as_min_patients_with_a_warning():
+    with pytest.warns(FutureWarning, match="write min_patients instead"):
+        assert PromotionSpec(min_cases=7).min_patients == 7
 
 
 def test_promotion_scopes():

@@ -98,12 +98,13 @@ def test_unknown_metric_suggests_the_closest():
 
 def test_public_api():
     assert sorted(metrics.__all__) == sorted([
-        "CASE_LABEL", "MEAN_LABEL", "METRICS", "REFERENCE_ATTRIBUTE", "SDR_RADII_MM",
+        "CASE_LABEL", "EQUIVALENCE_MARGINS", "MEAN_LABEL", "METRICS", "SDR_RADII_MM",
         "SEGMENTATION_METRICS", "SET_METRICS", "SetMetric", "Direction", "EmptyMaskPolicy",
         "EmptyRule", "Family", "MetricSpec", "MetricValue", "OverlapCounts", "SurfaceDistances",
         "Unit", "auc", "balanced_accuracy", "boundary", "centroids_from_labels",
         "classification_case_metrics", "directions", "expected_calibration_error", "get_metric",
-        "image_diagonal_mm", "landmark_metrics", "mean_radial_error", "mean_recall", "metrics_of",
+        "image_diagonal_mm", "margins", "landmark_metrics", "mean_radial_error", "mean_recall",
+        "metrics_of",
         "radial_errors", "segmentation_metrics", "sensitivity_at_threshold",
         "specificity_at_threshold", "success_detection_rate", "surface_distances",
     ])
@@ -115,3 +116,11 @@ def test_importing_metrics_loads_neither_torch_nor_monai():
             "print(sorted(m for m in ('torch', 'monai') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_default_margin_names_a_metric_and_overrides_win():
+    assert set(metrics.EQUIVALENCE_MARGINS) <= set(metrics.METRICS)
+    assert metrics.margins(["dice", "volume_diff"]) == {"dice": 0.01}
+    assert metrics.margins(["class_probability"])["auc"] == 0.01  # a set metric's source
+    assert metrics.margins(["dice"], {"dice": 0.02, "weighted_rank": 0.1}) == {
+        "dice": 0.02, "weighted_rank": 0.1}

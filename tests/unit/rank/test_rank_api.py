@@ -4,15 +4,18 @@ import sys
 import medselect.rank as rank
 
 PUBLIC = [
-    "Aggregate", "CaseFunction", "Choice", "Direction", "Leaderboard", "LeaderboardRow",
-    "MIN_RELIABLE_CASES", "Mean", "Median", "PairedTest", "Percentile", "Preference",
+    "Aggregate", "AnalysisUnit", "CaseFunction", "Choice", "Clusters", "Direction",
+    "Leaderboard", "LeaderboardRow", "MIN_RELIABLE_PATIENTS", "Mean", "Median", "PairedTest",
+    "Percentile", "Preference",
     "PreferenceRanking", "RankReport", "RankStability", "RankingError", "ScoreMatrix",
-    "Selection", "SetMetricLike", "SetMetrics", "SignificanceMatrix", "Statistics",
-    "TieDecision", "TrimmedMean", "aggregate_of", "aggregate_then_rank", "break_tie", "holm",
+    "Selection", "SetMetricLike", "SetMetrics", "SignificanceMatrix", "Standing",
+    "Statistics", "TieDecision", "TrimmedMean", "aggregate_of", "aggregate_then_rank",
+    "break_tie", "equivalence_pvalues", "holm",
     "leaderboard", "metric_matrix", "pareto_front", "parse_aggregate", "percentile_interval",
     "preference_from_spec", "rank_matrix", "rank_preference", "rank_stability", "rank_table",
-    "rank_then_aggregate", "resample_index", "resampled_aggregates", "score_matrix", "select",
-    "significance_matrix", "source_metrics", "statistics_from_spec", "wilcoxon_pvalues",
+    "rank_then_aggregate", "resample_weights", "resampled_aggregates", "score_matrix",
+    "select", "significance_matrix", "source_metrics", "statistics_from_spec", "tail_pvalue",
+    "wilcoxon_pvalues",
 ]
 
 

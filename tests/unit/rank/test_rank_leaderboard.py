@@ -61,9 +61,11 @@ def test_one_model(table_of):
 def test_one_case_is_flagged_unreliable(table_of):
     board = leaderboard(table_of({"a": [0.9], "b": [0.7]}), "dice", "higher", statistics=FAST)
     assert board.best == "a"
-    assert not board.ci_reliable and "only 1 case" in board.ci_note
-    assert board.row("a").ci_low == board.row("a").ci_high == 0.9
-    assert board.best_group == ("a", "b")  # one case proves nothing
+    assert not board.ci_reliable and "only 1 patient" in board.ci_note
+    assert np.isnan(board.row("a").ci_low)  # one patient: no interval at all
+    # one case proves nothing either way: b is neither worse nor equivalent
+    assert board.best_group == ("a",) and board.unresolved == ("b",)
+    assert "not enough evidence to separate b from a" in board.reason
     as_json(board)
 
 

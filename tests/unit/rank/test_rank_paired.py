@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from medselect.rank import holm, significance_matrix, wilcoxon_pvalues
+from medselect.rank import (
+    Clusters,
+    equivalence_pvalues,
+    holm,
+    significance_matrix,
+    wilcoxon_pvalues,
+)
 from medselect.rank.paired import bootstrap_pvalues
 
 
@@ -75,8 +81,27 @@ def test_significance_matrix(noisy_table):
     assert sig.to_dict()["adjusted"][0][0] is None
 
 
-def test_bootstrap_pvalues():
-    samples = np.column_stack([np.linspace(1, 2, 99), np.zeros(99), np.zeros(99)])
-    p, sign = bootstrap_pvalues(samples, np.array([0, 1]), np.array([1, 2]))
-    assert p[0] == pytest.approx(2 / 100) and sign[0] == 1  # never below: (0 + 1) / (99 + 1) x 2
+def test_bootstrap_pvalues_studentize_the_difference_by_its_bootstrap_se():
+    rng = np.random.default_rng(0)
+    difference = rng.normal(0.3, 0.1, 4000)
+    samples = np.column_stack([difference, np.zeros(4000), np.zeros(4000)])
+    point = np.array([0.3, 0.0, 0.0])
+    p, sign = bootstrap_pvalues(point, samples, np.array([0, 1]), np.array([1, 2]))
+    # z = 0.3 / 0.1 = 3, two-sided normal p = 0.0027: below any count of 4000 resamples allows
+    assert p[0] == pytest.approx(2 * stats.norm.sf(3), rel=0.05) and sign[0] == 1
     assert p[1] == 1.0 and sign[1] == 0  # identical
+    # with 10 patients: a wider SE and t quantiles, so a larger p
+    ten = bootstrap_pvalues(point, samples, np.array([0]), np.array([1]), Clusters.of(10))[0]
+    expected = 2 * stats.t.sf(3 / np.sqrt(10 / 9), 9)
+    assert ten[0] == pytest.approx(expected, rel=0.05)
+
+
+def test_equivalence_is_shown_only_inside_the_margin():
+    rng = np.random.default_rng(1)
+    close = rng.normal(0.002, 0.003, 2000)  # difference 0.002 +/- 0.003
+    samples = np.column_stack([close, np.zeros(2000)])
+    point = np.array([0.002, 0.0])
+    shown = equivalence_pvalues(point, samples, np.array([0]), np.array([1]), 0.01)
+    assert shown[0] < 0.01
+    not_shown = equivalence_pvalues(point, samples, np.array([0]), np.array([1]), 0.003)
+    assert not_shown[0] > 0.3

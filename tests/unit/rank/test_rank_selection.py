@@ -46,7 +46,8 @@ def test_site_with_two_cases_is_flagged_not_crashed(two_site_table):
     sel = select(two_site_table, Preference({"dice": 1}), DIRECTIONS, statistics=FAST)
     c = next(c for c in sel.choices if c.group == "C")
     assert c.n_cases == 2 and c.model is not None
-    assert not c.ci_reliable and "only 2 cases" in c.ci_note
+    assert not c.ci_reliable and "only 2 patients" in c.ci_note
+    assert any("C (2)" in note for note in sel.notes)
     assert c.win_significant is False  # two cases cannot show a significant win
 
 

@@ -170,7 +170,8 @@ def test_a_tie_break_metric_is_aggregated_by_the_requested_aggregate():
     table = pd.DataFrame(rows)
     board = leaderboard(table, "balanced_accuracy", statistics=FAST,
                         directions=directions(["correct", "probability"]),
-                        tie_break=["metric:probability"], set_metrics=SET_METRICS)
+                        tie_break=["metric:probability"], set_metrics=SET_METRICS,
+                        margin=0.5)
     means = table[table["metric"] == "probability"].groupby("model")["value"].mean()
     assert board.decided_by_tie_break and board.best == means.idxmax()
     assert f"A {means['A']:.4g}" in board.reason

@@ -42,7 +42,7 @@ def shifted(values: Sequence[float], by: float | Sequence[float]) -> list[float]
 
 def criteria(margin: float = 0.0, **kwargs: Any) -> GateCriteria:
     """Dice primary criteria; bootstrap kept small so the tests stay fast."""
-    kwargs.setdefault("min_cases", 5)
+    kwargs.setdefault("min_patients", 5)
     kwargs.setdefault("n_resamples", 400)
     return GateCriteria(MetricMargin("dice", margin=margin), **kwargs)
 

@@ -14,12 +14,12 @@ def test_from_spec_reads_every_field():
     spec = PromotionSpec.model_validate({
         "primary": {"metric": "dice", "margin": 0.01}, "test": "wilcoxon", "alpha": 0.01,
         "guards": [{"metric": "hd95", "label": "femur", "margin": 1.5}], "site_margin": 0.02,
-        "min_cases": 30, "compare_with": "champion"})
+        "min_patients": 30, "compare_with": "champion"})
     crit = GateCriteria.from_spec(spec, seed=7)
     assert crit.primary == MetricMargin("dice", "mean", 0.01)
     assert crit.guards == (MetricMargin("hd95", "femur", 1.5),)
     assert crit.test is PairedTest.WILCOXON and crit.compare_with is CompareWith.CHAMPION
-    assert (crit.alpha, crit.site_margin, crit.min_cases, crit.seed) == (0.01, 0.02, 30, 7)
+    assert (crit.alpha, crit.site_margin, crit.min_patients, crit.seed) == (0.01, 0.02, 30, 7)
     assert crit.metrics == ("dice", "hd95")
 
 
@@ -35,7 +35,7 @@ def test_from_spec_takes_the_ranking_metric_when_the_section_names_none():
     ({"guards": [MetricMargin("hd95", margin=float("nan"))]}, r"guards\[0\]\.margin"),
     ({"alpha": 0.6}, r"alpha must be in \(0, 0\.5\]"),
     ({"confidence": 1.0}, "confidence must be in"),
-    ({"min_cases": 0}, "min_cases must be at least 1"),
+    ({"min_patients": 0}, "min_patients must be at least 1"),
     ({"test": "t-test"}, r"promotion\.test: unknown .* 't-test'"),
     ({"compare_with": "al_versions"}, "did you mean 'all_versions'"),
 ])

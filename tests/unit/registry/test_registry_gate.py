@@ -28,7 +28,7 @@ def test_clearly_better_candidate_is_accepted_with_every_figure():
     assert 0.02 < primary.ci[0] < primary.statistic < primary.ci[1]
     assert primary.threshold == 0.02 and primary.incumbent == "old" and primary.passed
     assert "must beat 'old' by more than 0.02" in primary.explanation
-    assert [r.name for r in decision.results] == ["min_cases", "primary"]
+    assert [r.name for r in decision.results] == ["min_patients", "primary"]
 
 
 def test_clearly_worse_candidate_is_rejected_on_the_primary_metric():
@@ -72,7 +72,7 @@ def test_worse_on_a_guard_metric_is_rejected():
 
 def test_lower_is_better_primary_metric_counts_smaller_values_as_better():
     models = {"old": {"hd95": BASE_HD}, "new": {"hd95": shifted(BASE_HD, -1.0)}}
-    crit = GateCriteria(MetricMargin("hd95", margin=0.5), min_cases=5, n_resamples=200)
+    crit = GateCriteria(MetricMargin("hd95", margin=0.5), min_patients=5, n_resamples=200)
     decision = _gate(models, crit)
     assert decision.accepted
     assert decision.results[1].statistic == pytest.approx(1.0)
@@ -127,16 +127,16 @@ def test_a_model_without_values_is_refused():
               criteria(guards=(MetricMargin("hd95", margin=1.0),)))
 
 
-def test_too_few_cases_fail_min_cases():
+def test_too_few_cases_fail_min_patients():
     models = {"old": {"dice": BASE_DICE}, "new": {"dice": shifted(BASE_DICE, 0.05)}}
-    decision = _gate(models, criteria(min_cases=20))
-    assert [r.name for r in decision.failed] == ["min_cases"]
-    assert decision.failed[0].explanation.startswith("12 cases were evaluated")
+    decision = _gate(models, criteria(min_patients=20))
+    assert [r.name for r in decision.failed] == ["min_patients"]
+    assert decision.failed[0].explanation.startswith("12 patients (12 cases) were evaluated")
 
 
-def test_first_version_has_only_the_min_cases_check():
+def test_first_version_has_only_the_min_patients_check():
     decision = _gate({"new": {"dice": BASE_DICE}}, criteria(), incumbents=())
-    assert decision.accepted and [r.name for r in decision.results] == ["min_cases"]
+    assert decision.accepted and [r.name for r in decision.results] == ["min_patients"]
     assert any("no earlier version" in note for note in decision.notes)
 
 
@@ -159,8 +159,8 @@ def test_decision_to_dict_is_strict_json():
     out = json.loads(json.dumps(decision.to_dict(), allow_nan=False))
     assert out["accepted"] is True and out["data"] == {"reference_case_set": "ref"}
     assert out["criteria"]["primary"] == {"metric": "dice", "label": "mean", "margin": 0.0}
-    assert {r["name"] for r in out["results"]} == {"min_cases", "primary", "site"}
-    assert all(len(r["ci"]) == 2 for r in out["results"] if r["name"] != "min_cases")
+    assert {r["name"] for r in out["results"]} == {"min_patients", "primary", "site"}
+    assert all(len(r["ci"]) == 2 for r in out["results"] if r["name"] != "min_patients")
 
 
 def test_same_seed_gives_the_same_decision():
@@ -203,7 +203,7 @@ def test_a_set_metric_is_gated_on_the_difference_of_its_values():
     assert decision.accepted
     primary = next(r for r in decision.results if r.name == "primary")
     assert primary.metric == "auc" and primary.ci[0] > 0.1
-    assert "bootstrap: auc has no per-case values" in primary.explanation
+    assert "cluster-bootstrap (auc has no per-case values" in primary.explanation
     sites = {r.site: r for r in decision.results if r.name == "site"}
     assert sites["A"].passed and sites["A"].statistic > 0
     assert sites["C"].passed and math.isnan(sites["C"].statistic)

@@ -36,7 +36,7 @@ def _table(old, new, sites) -> pd.DataFrame:
 
 
 def _accepted(frame, margin, test, direction) -> bool:
-    crit = GateCriteria(MetricMargin("m", margin=margin), test=test, min_cases=1,
+    crit = GateCriteria(MetricMargin("m", margin=margin), test=test, min_patients=1,
                         n_resamples=200, seed=3)
     return evaluate_gate("new", ["old"], frame, crit, directions={"m": direction}).accepted
 

@@ -39,7 +39,7 @@ def _promote(ws, run, scope="global", **kwargs):
 def test_first_then_better_then_worse(evaluated):
     first = _promote(evaluated, "r1")
     assert first.promoted and first.first_version and not first.forced
-    assert [r.name for r in first.decision.results] == ["min_cases"]
+    assert [r.name for r in first.decision.results] == ["min_patients"]
     json_path, html_path = first.report_paths
     assert json_path == evaluated.path(DECISIONS_DIR) / "knee-global-v1.json"
     assert json.loads(json_path.read_text())["outcome"]["status"] == "champion"

@@ -16,6 +16,7 @@ from medselect.store import (
     case_metric_table,
     evaluated_metrics,
     find_evaluation,
+    get_cases,
     get_evaluation,
     get_external_model,
     get_predictions,
@@ -196,7 +197,8 @@ def test_case_metric_table_contract(ws, test_set):
     with ws.connect() as conn:
         table = case_metric_table(conn, case_set="ts")
         assert set(latest_evaluations(conn, "ts")) == {"r1", "r2"}
-    assert list(table.columns) == ["model", "case_id", "metric", "label", "value", "site"]
+    assert list(table.columns) == ["model", "case_id", "metric", "label", "value", "patient_id",
+                                   "site"]
     assert table[["model", "case_id", "metric", "label", "site"]].values.tolist() == [
         ["r1", "a", "dice", "femur", "north"], ["r1", "a", "hd95", "", "north"],
         ["r1", "c", "dice", "femur", "south"],
@@ -206,6 +208,10 @@ def test_case_metric_table_contract(ws, test_set):
     assert table["value"].dtype == float
     assert table["value"].tolist()[:1] == [0.8]  # the newest finished evaluation of r1
     assert table["value"].isna().tolist() == [False, True, False, False, True, False]
+    patients = dict(zip(table["case_id"], table["patient_id"], strict=True))
+    with ws.connect() as conn:
+        stored = {c["case_id"]: c["patient_id"] for c in get_cases(conn, "v1")}
+    assert patients == {c: stored[c] for c in ("a", "c")}
 
 
 def test_case_metric_table_filters(ws, test_set):

@@ -23,7 +23,7 @@ from medselect.dashboard.schemas import (
     Significance,
 )
 from medselect.errors import MedselectError, NotFound, RankingError
-from medselect.metrics import SET_METRICS
+from medselect.metrics import SET_METRICS, margins
 from medselect.rank.aggregate import truth_values
 
 AGGREGATES = ("mean", "median", "p10")
@@ -98,7 +98,8 @@ def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
                               dtype=float)
     matrix = site_matrix(table, req.metric, directions[req.metric], req.label, req.site)
     board = rank.rank_matrix(matrix, req.aggregate, statistics=dash.statistics,
-                             tie_break=DEFAULT_TIE_BREAK, model_info=model_info)
+                             tie_break=DEFAULT_TIE_BREAK, model_info=model_info,
+                             margin=margins([req.metric]).get(req.metric))
     requested = rank.parse_aggregate(req.aggregate)
     others = {}
     for name in (m.name for m in req.catalog if m.name != req.metric):

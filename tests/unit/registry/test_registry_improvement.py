@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from medselect.rank import resample_index
-from medselect.registry.paired import (
-    bootstrap_means,
-    bootstrap_pvalue,
-    interval,
-    wilcoxon_greater,
-)
+from medselect.rank import Clusters, Mean, resample_weights, resampled_aggregates
+from medselect.registry.improvement import bootstrap_pvalue, interval, wilcoxon_greater
 
 
 def test_signed_rank_statistic_counts_walsh_averages():
@@ -49,8 +44,16 @@ def test_wilcoxon_p_value_never_falls_as_the_threshold_rises():
 
 
 def test_bootstrap_interval_and_p_value_of_a_constant_improvement():
-    index = resample_index(5, 100, seed=0)
-    means = bootstrap_means(np.full(5, 0.3), index)
+    weights = resample_weights(Clusters.of(5), 100, seed=0)
+    means = resampled_aggregates(np.full((5, 1), 0.3), Mean(), weights)[:, 0]
     assert interval(means, 0.95) == pytest.approx((0.3, 0.3))
-    assert bootstrap_pvalue(means, 0.2) == pytest.approx(1 / 101)
-    assert bootstrap_pvalue(means, 0.3) == 1.0
+    # no spread at all: certainly above 0.2, not above 0.3 itself
+    assert bootstrap_pvalue(0.3, means, 0.2) == 0.0
+    assert bootstrap_pvalue(0.3, means, 0.3) == 1.0
+
+
+def test_bootstrap_p_value_widens_with_few_patients():
+    rng = np.random.default_rng(0)
+    means = rng.normal(0.05, 0.02, 1000)
+    assert bootstrap_pvalue(0.05, means, 0.0, Clusters.of(5)) > \
+        bootstrap_pvalue(0.05, means, 0.0, Clusters.of(500)) > 0

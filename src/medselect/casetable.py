@@ -1,0 +1,59 @@
+"""The per-case table: the one contract between evaluation and everything above it.
+
+Evaluation writes one value per model, case, metric and label; ranking, the registry's gate and
+the dashboard read the same long table. Its columns are defined here, once, for every layer::
+
+    model    case_id    metric  label   value   patient_id  site     [reference]
+    run-a    p01-s03    dice    mean    0.91    p01         site-a
+    run-a    p01-s03    dice    femur   0.95    p01         site-a
+
+``model``, ``case_id``, ``metric``, ``label`` and ``value`` are required; every further column is
+an attribute of the case (the same on all of its rows). :data:`PATIENT` says which cases belong
+to one patient: statistics resample and test *patients*, never slices or visits one by one, and
+a table without it (or a NaN) makes each case its own patient. :data:`SITE` is the clinical site
+(bootstrap strata, per-site selection); :data:`REFERENCE` the reference class name of a
+classification case, read by set metrics such as AUC.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "ATTRIBUTE_COLUMNS",
+    "CASE_LABEL",
+    "KEY_COLUMNS",
+    "MEAN_LABEL",
+    "PATIENT",
+    "REFERENCE",
+    "SITE",
+    "Direction",
+]
+
+KEY_COLUMNS = ("model", "case_id", "metric", "label", "value")
+"""The columns every per-case table has."""
+
+PATIENT = "patient_id"
+"""Case attribute: the patient a case belongs to (the unit of every inference)."""
+
+SITE = "site"
+"""Case attribute: the clinical site of a case."""
+
+REFERENCE = "reference"
+"""Case attribute: the reference class name of a case that has one (classification)."""
+
+ATTRIBUTE_COLUMNS = (PATIENT, SITE)
+"""The case attributes the store always writes (:data:`REFERENCE` only when cases have one)."""
+
+MEAN_LABEL = "mean"
+"""Label of a summary value: the mean over foreground classes, or over landmarks."""
+
+CASE_LABEL = "case"
+"""Label of a value that belongs to the whole case (a classification probability)."""
+
+
+class Direction(StrEnum):
+    """Whether a higher or a lower value of a metric is better."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
