@@ -1,9 +1,10 @@
 """One sample workspace, one live ``medselect serve`` and one Chromium for the browser tests.
 
 The tests skip themselves when Chromium or Playwright is missing (see the test module). The
-workspace (4 finished runs, 1 failed, 20 cases over 2 sites, PNG overlays) is built once per
-session; each test gets a fresh page that fails the test on a JavaScript error or on any request
-that leaves the machine (the dashboard must work offline).
+workspace (4 finished runs, 1 failed, 16 validation and 20 test cases over 2 sites, PNG
+overlays, stored ranking rules whose zero Dice margin leaves the two equally good models
+unresolved) is built once per session; each test gets a fresh page that fails the test on a
+JavaScript error or on any request that leaves the machine (the dashboard must work offline).
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-N_MODELS, N_CASES = 4, 20
+N_MODELS, N_CASES, N_VAL_CASES = 4, 20, 16
+RULES = {"metric": "dice", "by": ["site"], "equivalence": {"dice": 0.0}}
 VIEWPORT = {"width": 1400, "height": 900}
 
 
 @pytest.fixture(scope="session")
 def workspace_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("browser") / "ws"
-    build_sample_workspace(root, n_models=N_MODELS, n_cases=N_CASES).dispose()
+    build_sample_workspace(root, n_models=N_MODELS, n_cases=N_CASES, n_val_cases=N_VAL_CASES,
+                           ranking=RULES).dispose()
     return root
 
 

@@ -1,8 +1,10 @@
 """The dashboard in a real browser: Chromium against ``medselect serve`` on 127.0.0.1.
 
-What a clinician does: sort the leaderboard by HD95, open a model's gallery (worst case first,
-images that load, click to enlarge), review a prediction and see the acceptance rate move, and
-open the static report from disk. Each page is saved to ``test-artifacts/screenshots``.
+What a clinician does: read each model's standing and the choice (made on the validation split,
+confirmed on the test split), switch to the test split, sort the leaderboard by HD95, open a
+model's gallery (worst case first, images that load, click to enlarge), review a prediction and
+see the acceptance rate move, and open the static report from disk. Each page is saved to
+``test-artifacts/screenshots``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,38 @@ IMAGES_LOADED = """(images) => images.length > 0
 
 def leaderboard_models(page) -> list[str]:
     return page.locator("#leaderboard tbody tr").evaluate_all(ROW_MODELS)
+
+
+def test_standings_unresolved_models_and_the_choice(page, base_url, api, screenshot):
+    page.goto(base_url + "/")
+    board = api("/api/leaderboard")
+    assert board["case_set"]["kind"] == "val"  # the set that chooses opens first
+    standings = page.locator('#leaderboard tbody td[data-key="standing"]').all_inner_texts()
+    assert standings == [r["standing"] for r in board["rows"]]
+    unresolved = [r["model"] for r in board["rows"] if r["standing"] == "unresolved"]
+    assert unresolved  # a zero margin: the equally good models cannot be shown equivalent
+    note = page.locator("#unresolved-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(f"not enough evidence to separate {', '.join(unresolved)} "
+                                 f"from {board['rows'][0]['model']}")
+    for model in unresolved:
+        row = page.locator(f'#leaderboard tr[data-model="{model}"]')
+        expect(row).not_to_have_class(re.compile(r"\bbest-group\b"))
+        expect(row.locator(".badge.standing")).to_have_text("unresolved")
+    green = page.locator("#leaderboard tr.best-group").evaluate_all(ROW_MODELS)
+    assert green == board["best_group"]
+    choice = page.locator("#choice")
+    expect(choice).to_contain_text(f"Chosen on val ({board['n_patients']} patients")
+    expect(choice).to_contain_text("confirmed on test")
+    expect(page.locator("#ranking-rules")).to_contain_text("patients")
+    screenshot(page, "leaderboard-standings")
+    page.locator(".pills a.pill", has_text=re.compile(r"^test")).click()
+    page.wait_for_url(re.compile(r"case_set=dv-sample-test"))
+    expect(page.locator("#choice")).to_contain_text("This is the confirmation set")
+    chosen = board["choice"]["model"]
+    expect(page.locator(f'#leaderboard tr[data-model="{chosen}"] .badge.chosen')).to_have_text(
+        "chosen on val")
+    screenshot(page, "leaderboard-confirmation-set")
 
 
 def test_sort_leaderboard_by_hd95_column(page, base_url, api, screenshot):
@@ -77,7 +111,7 @@ def test_model_gallery_loads_images_worst_first(page, base_url, api, screenshot)
 
 
 def test_review_changes_the_acceptance_rate(page, base_url, api, screenshot):
-    model, case_id = "run-001", "case-0005"
+    model, case_id = "run-001", "val-0005"  # a case of the default case set
     before = acceptance_cell(page, base_url, model)
     assert before == "–"  # nobody reviewed it yet
     page.goto(f"{base_url}/cases/{case_id}")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from medselect.store import Workspace, list_runs
+from medselect.store import Workspace, get_task, list_runs
 from medselect.store.schema import model_version
 
 pytestmark = pytest.mark.slow
@@ -20,14 +20,24 @@ def test_quick_demo_runs_every_step(run_cli, tmp_path):
                  "5. registry", "6. dashboard", "demo wall time"):
         assert step in result.stdout
     assert "best model" in result.stdout and "site" in result.stdout
+    data = result.stdout[:result.stdout.index("2. sweep")]
+    assert "patients (cases) per site and split" in data
+    assert "warning: site " in data and "fewer than 3" in data  # 6 patients a site: 1-2 test
+    evaluation = result.stdout[result.stdout.index("3. evaluation"):
+                               result.stdout.index("4. ranking")]
+    assert "every case of val, test" in evaluation
+    assert evaluation.index("(val, ") < evaluation.index("(test, ")  # the selection set first
+    assert "selects the model" in evaluation and "confirms the choice" in evaluation
     assert (ws_dir / "report" / "index.html").is_file()
     ws = Workspace.open(ws_dir)
     with ws.connect() as conn:
         runs = list_runs(conn)
+        ranking = get_task(conn, "knee-segmentation-quick")["ranking"]
         champions = conn.execute(
             model_version.select().where(model_version.c.status == "champion")).all()
     assert len(runs) == 8 and {r["status"] for r in runs} == {"finished"}
     assert len(champions) == 1
+    assert (ranking["metric"], ranking["selection"]["case_set"]) == ("dice", "val")
     ranked = run_cli("rank", "-w", ws_dir, "--by", "site", "--json")
     assert ranked.code == 0, ranked.stderr
     assert len(json.loads(ranked.stdout)["ranking"]["leaderboard"]["rows"]) == 8

@@ -1,4 +1,5 @@
-"""`medselect evaluate` end to end: two tiny trained runs and an external model on the test set."""
+"""`medselect evaluate` end to end: two tiny trained runs and an external model on the validation
+set (which selects) and the test set (which confirms)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,16 @@ def test_evaluate_runs_and_external_predictions(run_cli, experiment_file, tmp_pa
     first = run_cli("evaluate", exp, "-w", ws_dir)
     assert first.code == 0, first.stderr
     assert "mean dice" in first.stdout and "finished" in first.stdout
-    again = json.loads(run_cli("evaluate", exp, "-w", ws_dir, "--json").stdout)
-    assert [m["status"] for m in again["models"]] == ["reused", "reused"]
+    selects = first.stdout.index("(val, ")
+    assert "selects the model" in first.stdout[selects:first.stdout.index("(test, ")]
+    assert "confirms the choice" in first.stdout[first.stdout.index("(test, "):]
+    both = json.loads(run_cli("evaluate", exp, "-w", ws_dir, "--json").stdout)
+    assert [(r["name"], r["case_set_kind"]) for r in both["reports"]] == [
+        ("val", "val"), ("test", "test")]
+    val, again = both["reports"]
+    assert [m["status"] for r in both["reports"] for m in r["models"]] == ["reused"] * 4
     runs = [m["model_ref"] for m in again["models"]]
+    assert [m["model_ref"] for m in val["models"]] == runs and val["n_cases"] > 0
 
     ws = Workspace.open(ws_dir)
     with ws.connect() as conn:
@@ -54,9 +62,10 @@ def test_evaluate_runs_and_external_predictions(run_cli, experiment_file, tmp_pa
                 assert ws.path(uri).read_bytes()[:4] == b"\x89PNG"
 
     forced = json.loads(run_cli("evaluate", exp, "-w", ws_dir, "--runs", runs[0], "--force",
-                                "--json").stdout)
-    assert [(m["model_ref"], m["status"]) for m in forced["models"]] == [(runs[0], "finished")]
-    assert forced["models"][0]["evaluation_id"] == again["models"][0]["evaluation_id"]
+                                "--cases", "test", "--json").stdout)
+    [report] = forced["reports"]
+    assert [(m["model_ref"], m["status"]) for m in report["models"]] == [(runs[0], "finished")]
+    assert report["models"][0]["evaluation_id"] == again["models"][0]["evaluation_id"]
 
     folder = tmp_path / "nnunet_out"  # perfect masks, one case left out
     for member in members[1:]:
@@ -65,7 +74,10 @@ def test_evaluate_runs_and_external_predictions(run_cli, experiment_file, tmp_pa
     external = run_cli("evaluate", "-w", ws_dir, "--predictions", folder, "--name", "perfect",
                        "--json")
     assert external.code == 0, external.stderr
-    [outcome] = json.loads(external.stdout)["models"]
+    on_val, on_test = json.loads(external.stdout)["reports"]
+    [missing] = on_val["models"]  # no prediction for a validation case: every one missing
+    assert missing["n_missing"] == on_val["n_cases"] and missing["n_ok"] == 0
+    [outcome] = on_test["models"]
     assert (outcome["model_ref"], outcome["n_missing"], outcome["n_ok"]) == (
         "external:perfect", 1, len(members) - 1)
     assert outcome["key_value"] == pytest.approx(1.0)

@@ -28,7 +28,7 @@ sweep:
   workers: 1
   threads_per_worker: 1
 evaluation: {{metrics: [dice, hd95], overlays: false}}
-promotion: {{primary: {{metric: dice, margin: 0.02}}, min_cases: 4}}
+promotion: {{primary: {{metric: dice, margin: 0.02}}, min_patients: 4}}
 """
 
 
@@ -88,18 +88,24 @@ def test_promote_show_history_rollback_and_audit(run_cli, trained, ws_dir):
     outcome = _json(better)
     assert (outcome["promoted"], outcome["first_version"]) == (True, False)
     names = [r["name"] for r in outcome["decision"]["results"]]
-    assert names == ["min_cases", "primary"] and outcome["decision"]["incumbents"] == [weak]
+    assert names == ["min_patients", "primary"] and outcome["decision"]["incumbents"] == [weak]
+    look = outcome["decision"]["look"]  # not ranked on the selection set: picked from 2
+    assert (look["number"], look["chosen_from"]) == (1, 2) and "divided by 2" in (
+        look["description"])
     assert outcome["version"]["version"] == 2 and outcome["report"]["html"].endswith("v2.html")
 
     worse = run_cli("promote", weak, "-w", ws_dir, "--experiment", exp)
     assert worse.code == 1
     [line] = worse.stderr.strip().splitlines()
     assert line.startswith(f"error: {weak} is rejected: dice") and "must beat" in line
-    assert "FAIL primary: dice" in worse.stdout and "pass min_cases" in worse.stdout
+    assert "FAIL primary: dice" in worse.stdout and "pass min_patients" in worse.stdout
+    assert "level 0.00625: look 2 at this reference set" in worse.stdout
 
     shown = _json(run_cli("registry", "show", "-w", ws_dir, "--json"))
     assert [(c["scope"], c["model_ref"], c["version"]) for c in shown] == [("global", strong, 2)]
     assert shown[0]["evidence"]["incumbents"] == [weak] and shown[0]["report"].endswith(".html")
+    assert shown[0]["budget"]["looks"] == 2
+    assert shown[0]["budget"]["spent"] == pytest.approx(0.0375)
     table = run_cli("registry", "show", "-w", ws_dir).stdout
     assert f"knee global v2: {strong} is accepted" in table and "knee-global-v2.html" in table
     history = _json(run_cli("registry", "history", "-w", ws_dir, "--scope", "global", "--json"))

@@ -88,7 +88,7 @@ def test_landmarks_train_evaluate_rank_show_and_promote(run_cli, tiny_phantom, t
 
     evaluated = run_cli("evaluate", exp, "-w", ws_dir, "--json")
     assert evaluated.code == 0, evaluated.stderr
-    report = json.loads(evaluated.stdout)
+    report = json.loads(evaluated.stdout)["reports"][-1]  # val, then test
     assert [m["status"] for m in report["models"]] == ["finished", "finished"]
     assert all(m["n_ok"] == m["n_cases"] == report["n_cases"] for m in report["models"])
     # radial_error has no per-case mean, so the case's MRE leads summaries

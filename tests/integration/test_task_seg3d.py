@@ -44,7 +44,7 @@ def test_seg3d_train_evaluate_rank_and_report(run_cli, tmp_path):
 
     evaluated = run_cli("evaluate", exp, "-w", ws_dir, "--json")
     assert evaluated.code == 0, evaluated.stderr
-    report = json.loads(evaluated.stdout)
+    report = json.loads(evaluated.stdout)["reports"][-1]  # val, then test
     assert [m["status"] for m in report["models"]] == ["finished", "finished"]
 
     ws = Workspace.open(ws_dir)
@@ -80,7 +80,7 @@ def test_seg3d_train_evaluate_rank_and_report(run_cli, tmp_path):
 
     windowed = run_cli("evaluate", exp, "-w", ws_dir, "--sliding-window", "--json")
     assert windowed.code == 0, windowed.stderr
-    windowed_models = json.loads(windowed.stdout)["models"]
+    windowed_models = json.loads(windowed.stdout)["reports"][-1]["models"]
     assert [m["status"] for m in windowed_models] == ["finished", "finished"]
     # another inference policy, so other evaluations, not the resized ones reused
     assert not {m["evaluation_id"] for m in windowed_models} & {

@@ -53,12 +53,12 @@ def test_a_third_party_kind_trains_evaluates_ranks_and_shows(run_cli, tmp_path, 
 
     evaluated = run_cli("evaluate", exp, "-w", ws_dir, "--json")
     assert evaluated.code == 0, evaluated.stderr
-    report = json.loads(evaluated.stdout)
+    selection, report = json.loads(evaluated.stdout)["reports"]  # val, then test
     assert [m["status"] for m in report["models"]] == ["finished", "finished"]
     # without the file: the stored spec (kind and family) gives the same evaluations back
     stored = run_cli("evaluate", "-w", ws_dir, "--json")
     assert stored.code == 0, stored.stderr
-    assert [m["evaluation_id"] for m in json.loads(stored.stdout)["models"]] == [
+    assert [m["evaluation_id"] for m in json.loads(stored.stdout)["reports"][-1]["models"]] == [
         m["evaluation_id"] for m in report["models"]]
 
     ranked = run_cli("rank", exp, "-w", ws_dir, "--metric", "dice", "--json")
@@ -72,4 +72,4 @@ def test_a_third_party_kind_trains_evaluates_ranks_and_shows(run_cli, tmp_path, 
     page = (out / "models" / f"{board['best']}.html").read_text()
     # the segmentation family's page: its metrics and one overlay per case
     assert "dice" in page and "hd95" in page
-    assert page.count('class="thumb"') == report["n_cases"]
+    assert page.count('class="thumb"') == selection["n_cases"]  # pages open on the selection set

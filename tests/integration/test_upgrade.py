@@ -8,7 +8,12 @@ Dice is about 0.14 and 0.5), and each test starts from a copy of that workspace:
 - better: the 1-epoch run is champion; ``retrain: top_k`` with k=1 retrains the best
   configuration on the reference set (8 epochs) on the new version, which beats it clearly;
 - worse: the 8-epoch run is champion; ``retrain: sweep`` over a 1-epoch sweep gives a
-  candidate far below it.
+  candidate far below it;
+- new reference: 30 patients of the new site arrive and ``--new-reference`` makes their test
+  patients the reference set; the candidate is gated there against the champion, at the
+  first look of a fresh budget.
+
+Each scope's candidate is chosen on the new version's validation split (K = 1).
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ import pytest
 
 from medselect.data.phantom import synth_knee_dataset
 from medselect.data.phantom_sites import DEFAULT_SITES
-from medselect.store import Workspace, get_run, latest_evaluations, list_runs
+from medselect.store import (
+    Workspace,
+    get_run,
+    latest_evaluations,
+    list_audit_events,
+    list_runs,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +50,7 @@ sweep:
   workers: 1
   threads_per_worker: 1
 evaluation: {{metrics: [dice, hd95], overlays: false}}
-promotion: {{primary: {{metric: dice, margin: 0.02}}, min_cases: 4, scopes: [global]}}
+promotion: {{primary: {{metric: dice, margin: 0.02}}, min_patients: 4, scopes: [global]}}
 upgrade: {upgrade}
 """)
     return path
@@ -97,6 +108,11 @@ def _common(report: dict, champion: str, candidate_epochs: int) -> dict:
     assert decision["candidate"] == run["run_id"] and decision["incumbents"] == [champion]
     assert decision["data"]["reference_case_set"] == report["reference_case_set"]
     assert decision["n_cases"] >= 4 and decision["criteria"]["primary"]["margin"] == 0.02
+    selection = f"{data['dataset_version']}-val"  # chosen on the new validation split
+    assert report["selection_case_set"] == selection
+    assert scope["choice"] == {"chosen_from": 1,
+                               "chosen_on": f"chosen on the selection set {selection}"}
+    assert decision["look"]["chosen_from"] == 1 and decision["look"]["number"] == 1
     primary = [r for r in decision["results"] if r["name"] == "primary"]
     assert [r["incumbent"] for r in primary] == [champion]
     figures = {f["model"]: f for f in report["figures"] if f["metric"] == "dice"}
@@ -188,3 +204,42 @@ def test_a_worse_candidate_is_rejected(run_cli, trained, workspace):
     [scope] = json.loads(again.stdout)["scopes"]
     assert scope["status"] == "unchanged" and "v2 (rejected)" in scope["message"]
     assert scope["decision"]["accepted"] is False  # the earlier decision, still in the report
+
+
+def test_a_new_reference_set_of_never_seen_patients_restarts_the_budget(run_cli, trained,
+                                                                        workspace, tmp_path):
+    weak = trained["runs"][1]
+    exp = trained["root"] / "first.yaml"
+    assert run_cli("promote", weak, "-w", workspace, "--experiment", exp).code == 0
+    old = json.loads(run_cli("registry", "show", "-w", workspace, "--json").stdout)[0]["budget"]
+    synth_knee_dataset(tmp_path / "many", cases_per_site=30, sites=[DEFAULT_SITES[3]], size=32,
+                       seed=1)
+
+    result = run_cli("upgrade", exp, "--data", tmp_path / "many" / "manifest.csv", "-w",
+                     workspace, "--executor", "inprocess", "--new-reference", "--json")
+    report = _report(result.stdout)
+    refresh, version = report["refresh"], report["data"]["dataset_version"]
+    assert refresh["recorded"] and refresh["old_case_set"] == old["reference_case_set"]
+    assert refresh["new_case_set"] == report["reference_case_set"] == f"{version}-reference"
+    assert refresh["n_patients"] >= 4 and set(refresh["evaluated"]) == {
+        weak, *report["candidates"]}
+    new_cases = set(report["data"]["new_test_cases"])
+    [scope] = report["scopes"]
+    assert scope["status"] in ("promoted", "rejected"), scope["message"]  # judged, not refused
+    decision = scope["decision"]
+    assert decision["data"]["reference_case_set"] == refresh["new_case_set"]
+    assert decision["incumbents"] == [weak] and decision["look"]["number"] == 1
+    assert not [n for n in decision["notes"] if "reference set changed" in n]
+    assert decision["n_cases"] == refresh["n_cases"] <= len(new_cases)
+
+    ws = Workspace.open(workspace)
+    with ws.connect() as conn:
+        [event] = list_audit_events(conn, action="reference_refreshed")
+        scored = latest_evaluations(conn, refresh["new_case_set"])
+    ws.dispose()
+    assert event["payload"]["new_hash"] == refresh["new_hash"] != old["reference_hash"]
+    assert {weak, *report["candidates"]} <= set(scored)
+    shown = json.loads(run_cli("registry", "show", "-w", workspace, "--json").stdout)
+    assert shown[0]["budget"]["reference_case_set"] == refresh["new_case_set"]
+    assert shown[0]["budget"]["looks"] == 1  # the upgrade's own gate, on the new reference set
+    assert run_cli("audit", "verify", "-w", workspace).code == 0

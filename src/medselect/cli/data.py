@@ -189,17 +189,27 @@ def _task_spec(model, **fields):
 
 
 def print_import(cli: CLIContext, result) -> None:
-    """The version id, and a site x split table of case counts."""
+    """The version id, a site x split table of patients and cases, the case sets, and a
+    warning line per site the split leaves without training patients or with too few test
+    patients."""
     state = "new dataset version" if result.created else "already imported as"
     cli.out.print(f"{state} [bold]{result.version_id}[/] ({result.n_cases} cases"
                   + (f", parent {result.parent_id}" if result.parent_id else "") + ")")
     splits = ("train", "val", "test")
-    table = Table("site", *splits, "total", title="cases per site and split")
-    for site, counts in result.counts.items():
-        table.add_row(site, *(str(counts.get(s, 0)) for s in splits), str(sum(counts.values())))
+    table = Table("site", *splits, "total", title="patients (cases) per site and split")
+    for site, cases in result.counts.items():
+        patients = result.patients.get(site, {})
+        cells = [f"{patients.get(s, 0)} ({cases.get(s, 0)})" for s in splits]
+        total = f"{sum(patients.values())} ({sum(cases.values())})"
+        table.add_row(site, *cells, total)
     cli.out.print(table)
+    cli.out.print(f"validation set (selects the model): "
+                  f"{result.val_case_set or 'none, no validation cases'}", highlight=False)
+    cli.out.print(f"test set (confirms the choice): {result.test_case_set}", highlight=False)
     if result.reference_case_set:
         cli.out.print(f"frozen reference test set: {result.reference_case_set}")
+    for warning in result.warnings:
+        cli.out.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
 
 
 def _slug(path: Path) -> str:

@@ -37,9 +37,10 @@ def demo(
                         "(as its own task, <name>-quick).")] = False,
 ) -> None:
     """Phantom data -> sweep -> evaluation -> ranking -> champion -> dashboard."""
+    from medselect.choose import choose_model
     from medselect.cli.data import print_import
-    from medselect.cli.evaluate import evaluation_progress, print_evaluation
-    from medselect.cli.rank import load_ranking_inputs, print_report, rank_cases
+    from medselect.cli.evaluate import case_set_roles, evaluation_progress, print_evaluations
+    from medselect.cli.rank import print_choice
     from medselect.cli.serve import run_server
     from medselect.cli.sweep import train_sweep
     from medselect.config import (
@@ -50,7 +51,7 @@ def demo(
     )
     from medselect.dashboard import export_static
     from medselect.data.importer import import_experiment_data
-    from medselect.evaluate import evaluate_runs
+    from medselect.evaluate import evaluate_runs_on_sets
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
@@ -69,20 +70,21 @@ def demo(
     cli.out.rule(f"2. sweep: {len(experiment.sweep.configs)} configurations")
     train_sweep(cli, experiment, ws.root, workers=workers, threads=1)
 
-    cli.out.rule("3. evaluation: every model on every test case")
+    listed = ", ".join(str(c) for c in experiment.evaluation.case_sets)
+    cli.out.rule(f"3. evaluation: every model on every case of {listed}")
     with evaluation_progress(cli, quiet=False) as on_progress:
-        report = evaluate_runs(ws, task=experiment.task, spec=experiment.evaluation,
-                               on_progress=on_progress)
-    print_evaluation(cli, report, ws.root)
+        reports = evaluate_runs_on_sets(ws, task=experiment.task, spec=experiment.evaluation,
+                                        on_progress=on_progress)
+    print_evaluations(cli, reports, ws.root, case_set_roles(experiment.ranking))
 
-    cli.out.rule(f"4. ranking by {experiment.ranking.metric}, per site")
-    table, model_info, case_set = load_ranking_inputs(ws, task=experiment.task.name,
-                                                      cases="test")
-    ranking = rank_cases(table, experiment.ranking, model_info)
-    print_report(cli, ranking, case_set)
+    cli.out.rule(f"4. ranking by {experiment.ranking.metric}: chosen on the selection set, "
+                 "confirmed on the test set, per site")
+    with ws.connect() as conn:
+        choice = choose_model(conn, experiment.task.name, experiment.ranking)
+    print_choice(cli, choice)
 
     cli.out.rule("5. registry: promote the chosen model through the gate")
-    _promote(cli, ws, experiment, ranking.leaderboard.best)
+    _promote(cli, ws, experiment, choice.chosen)
 
     cli.out.rule("6. dashboard")
     index = export_static(ws, ws.path("report"))

@@ -1,4 +1,8 @@
-"""``medselect evaluate``: every model on every case of a case set, with a progress bar."""
+"""``medselect evaluate``: every model on every case of each case set, with a progress bar.
+
+Without ``--cases`` the sets the experiment's ``evaluation.case_sets`` lists are evaluated in
+order (by default ``val``, which selects the model, then ``test``, which confirms it).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from medselect.cli.context import CLIContext, abort
 from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
 
 if TYPE_CHECKING:
-    from medselect.evaluate import EvaluationReport, ProgressFn
+    from medselect.config import RankingSpec
+    from medselect.evaluate import CaseSetReports, EvaluationReport, ProgressFn
 
 ExperimentArg = Annotated[
     Path | None,
@@ -37,8 +42,10 @@ def evaluate(
     ] = None,
     cases: Annotated[
         str | None,
-        typer.Option("--cases", help="test | reference | a case set id | PATH of new cases "
-                                     "(manifest, nnU-Net folder or folder of images)."),
+        typer.Option("--cases", help="Evaluate only this case set: val | test | reference | "
+                                     "a case set id | PATH of new cases (manifest, nnU-Net "
+                                     "folder or folder of images). Default: every set "
+                                     "evaluation.case_sets lists (val, test)."),
     ] = None,
     predictions: Annotated[
         Path | None,
@@ -69,12 +76,14 @@ def evaluate(
     ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Evaluate models on a case set: per-case metrics, prediction files and overlays.
+    """Evaluate models on case sets: per-case metrics, prediction files and overlays.
 
-    Finished evaluations are reused; --force recomputes them.
+    Without --cases: every set of evaluation.case_sets (default val, which selects the model,
+    then test, which confirms it; a val set the data lacks is skipped with a note). Finished
+    evaluations are reused; --force recomputes them.
     """
     from medselect.config import load_experiment
-    from medselect.evaluate import evaluate_external, evaluate_runs, load_task
+    from medselect.evaluate import evaluate_external_on_sets, evaluate_runs_on_sets, load_task
     from medselect.evaluate.evaluations import check_sliding_window
     from medselect.store import Workspace
 
@@ -85,10 +94,10 @@ def evaluate(
     if predictions is not None and (run_ids or top is not None):
         abort("--predictions evaluates one folder of predictions; leave out --runs and --top "
               "(evaluate runs in a separate call)")
-    spec = task_spec = None
+    spec = task_spec = ranking = None
     if experiment is not None:
         loaded = load_experiment(experiment)
-        spec, task_spec = loaded.evaluation, loaded.task
+        spec, task_spec, ranking = loaded.evaluation, loaded.task, loaded.ranking
         if task is not None and task != task_spec.name:
             abort(f"--task {task!r} differs from the experiment's task {task_spec.name!r}; "
                   f"leave out --task")
@@ -96,27 +105,59 @@ def evaluate(
     if sliding_window and predictions is None:  # refused before the progress bar starts
         task_spec = task_spec or load_task(ws, task)
         check_sliding_window(task_spec)
-    options = {"task": task_spec or task, "case_set": cases, "spec": spec, "force": force,
-               "overlays": overlays}
+    options = {"task": task_spec or task, "case_sets": None if cases is None else [cases],
+               "spec": spec, "force": force, "overlays": overlays}
     try:
         with evaluation_progress(cli, quiet=json_) as on_progress:
             if predictions is not None:
-                report = evaluate_external(ws, predictions, name or predictions.resolve().name,
-                                           on_progress=on_progress, **options)
+                result = evaluate_external_on_sets(
+                    ws, predictions, name or predictions.resolve().name,
+                    on_progress=on_progress, **options)
             else:
-                report = evaluate_runs(ws, runs=run_ids or None, top=top, device=device,
-                                       sliding_window=sliding_window, on_progress=on_progress,
-                                       **options)
+                result = evaluate_runs_on_sets(
+                    ws, runs=run_ids or None, top=top, device=device,
+                    sliding_window=sliding_window, on_progress=on_progress, **options)
+        roles = case_set_roles(ranking or _stored_ranking(ws, result.task))
     finally:
         ws.dispose()
     if json_:
-        cli.print_json(report.to_dict())
+        cli.print_json(result.to_dict())
     else:
-        print_evaluation(cli, report, ws.root)
-    if report.outcomes and len(report.failed) == len(report.outcomes):
-        abort(f"no model could be evaluated: {report.failed[0].error}")
-    if report.failed:
-        cli.err.print(f"{len(report.failed)} model(s) failed; see the errors above")
+        print_evaluations(cli, result, ws.root, roles)
+    failed = result.failed
+    if result.n_outcomes and len(failed) == result.n_outcomes:
+        abort(f"no model could be evaluated: {failed[0][1].error}")
+    if failed:
+        cli.err.print(f"{len(failed)} evaluation(s) of a model on a case set failed; see the "
+                      f"errors above")
+
+
+def case_set_roles(ranking: RankingSpec | None) -> dict[str, str]:
+    """What each case set named by the ranking rules is for: the selection set chooses the
+    model, the confirmation set reports the chosen model's figures."""
+    if ranking is None:
+        return {}
+    selection, confirmation = ranking.selection.case_set, ranking.confirmation
+    roles = {confirmation: "confirms the choice (ranking.confirmation)"}
+    if ranking.selection.folds is not None:
+        return roles
+    if selection == confirmation:
+        roles[selection] = ("selects the model and confirms it (ranking.selection and "
+                            "ranking.confirmation): its figures are biased upwards")
+    else:
+        roles[selection] = "selects the model (ranking.selection)"
+    return roles
+
+
+def _stored_ranking(ws, task: str) -> RankingSpec | None:
+    from medselect.data import stored_ranking
+    from medselect.errors import ConfigError, NotFound
+
+    with ws.connect() as conn:
+        try:
+            return stored_ranking(conn, task)
+        except (ConfigError, NotFound):
+            return None
 
 
 @contextmanager
@@ -145,10 +186,25 @@ def evaluation_progress(cli: CLIContext, *, quiet: bool) -> Iterator[ProgressFn 
         yield update
 
 
-def print_evaluation(cli: CLIContext, report: EvaluationReport, root: Path) -> None:
+def print_evaluations(cli: CLIContext, result: CaseSetReports, root: Path,
+                      roles: dict[str, str] | None = None) -> None:
+    """One table per case set, in the order evaluated, then the sets skipped and where the
+    files are."""
+    roles = roles or {}
+    for name, report in zip(result.names, result.reports, strict=True):
+        print_evaluation(cli, report, role=roles.get(name, ""))
+    for skipped in result.skipped:
+        cli.out.print(f"[yellow]skipped {skipped.name}:[/] {skipped.reason}", highlight=False)
+    cli.out.print(f"files: [bold]{root}/evaluations/<evaluation>/[/] (predictions, overlays); "
+                  f"--force recomputes")
+
+
+def print_evaluation(cli: CLIContext, report: EvaluationReport, *, role: str = "") -> None:
+    """The case set (and what it is for), then a table of every model's outcome on it."""
     key = next((o.key_metric for o in report.outcomes if o.key_metric), "")
     cli.out.print(f"task [bold]{report.task}[/], case set [bold]{report.case_set}[/] "
-                  f"({report.case_set_kind}, {report.n_cases} cases)")
+                  f"({report.case_set_kind}, {report.n_cases} cases)"
+                  + (f": {role}" if role else ""))
     table = Table()
     for column in ("model", "status", "cases", f"mean {key}", "missing", "errors", "evaluation"):
         table.add_column(column, overflow="fold")
@@ -162,5 +218,3 @@ def print_evaluation(cli: CLIContext, report: EvaluationReport, root: Path) -> N
             cli.err.print(f"[red]{o.model_ref} failed:[/] {o.error}", highlight=False)
         for message in o.case_errors:
             cli.err.print(f"[yellow]{o.model_ref}:[/] {message}", highlight=False)
-    cli.out.print(f"files: [bold]{root}/evaluations/<evaluation>/[/] (predictions, overlays); "
-                  f"--force recomputes")

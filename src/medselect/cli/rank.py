@@ -1,4 +1,4 @@
-"""``medselect rank``: leaderboard with CIs, significance, rank stability and per-site choice."""
+"""``medselect rank``: choose on the selection set, confirm on the test set, per site."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
 def rank(
     ctx: typer.Context,
     experiment: Annotated[
-        Path | None, typer.Argument(help="Experiment YAML whose ranking: section to use.")
+        Path | None, typer.Argument(help="Experiment YAML whose ranking: section to use "
+                                         "(default: the one stored with the task).")
     ] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     metric: Annotated[str | None, typer.Option(help="Metric to rank by, e.g. dice, hd95.")] = None,
@@ -24,112 +25,135 @@ def rank(
     agg: Annotated[
         str | None, typer.Option("--agg", help="mean | median | trimmed10 | p10 | ...")
     ] = None,
+    unit: Annotated[
+        str | None, typer.Option(help="What an aggregate weighs equally: case | patient.")
+    ] = None,
     by: Annotated[
         list[str] | None, typer.Option(help="Select per value of this attribute.")
     ] = None,
     prefer: Annotated[
         Path | None, typer.Option(help="YAML with a ranking: section (weights, constraints).")
     ] = None,
-    cases: Annotated[str, typer.Option(help="test | reference | a case-set id")] = "test",
+    select_on: Annotated[str | None, typer.Option(
+        help="Case set that chooses: val | test | reference | an id (default: the "
+             "ranking's selection set, val).")] = None,
+    confirm_on: Annotated[str | None, typer.Option(
+        help="Case set that reports the chosen model (default: test).")] = None,
+    cases: Annotated[str | None, typer.Option(
+        help="Choose and report on this one case set (the figure is then bias-corrected).")
+    ] = None,
     task: Annotated[str | None, typer.Option(help="Task (default: the only one).")] = None,
     resamples: Annotated[int | None, typer.Option(min=1, help="Bootstrap resamples.")] = None,
     json_: JsonOpt = False,
     csv: Annotated[bool, typer.Option("--csv", help="Print the leaderboard as CSV.")] = False,
 ) -> None:
-    """Rank the evaluated models by any metric, with statistics and per-site selection."""
+    """Choose a model on the selection set and confirm it on the test set, with patient-level
+    statistics, equivalence and per-site choices."""
+    from medselect.choose import choose_model, task_ranking
+    from medselect.evaluate import load_task
     from medselect.metrics import get_metric
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
     for name in [metric] if metric else []:
         get_metric(name)  # an unknown name fails here, with a suggestion
-    spec = _spec(experiment, prefer, metric=metric, label=label, aggregate=agg, by=by,
-                 bootstrap_resamples=resamples)
     ws = Workspace.open(workspace)
-    table, model_info, case_set = load_ranking_inputs(ws, task=task, cases=cases)
-    report = rank_cases(table, spec, model_info)
-    if json_:
-        cli.print_json({"case_set": case_set, **report.to_dict()})
-    elif csv:
-        report.to_frame().to_csv(sys.stdout)
-    else:
-        print_report(cli, report, case_set)
-
-
-def rank_cases(table, spec, model_info):
-    """:func:`medselect.rank.rank_table` with every metric's direction and the set metrics."""
-    from medselect.metrics import SET_METRICS, directions
-    from medselect.rank import rank_table
-
-    return rank_table(table, spec, directions(table["metric"]), model_info=model_info,
-                      set_metrics=SET_METRICS)
-
-
-def load_ranking_inputs(ws, *, task: str | None, cases: str):
-    """The per-case table of a case set, per-model attributes for tie-breaks, the set's id."""
-    import pandas as pd
-
-    from medselect.evaluate import load_task, resolve_case_set
-    from medselect.store import case_metric_table, list_runs
-
-    spec = load_task(ws, task)
-    case_set = resolve_case_set(ws, spec, cases)["id"]
+    task_spec = load_task(ws, task)
     with ws.connect() as conn:
-        table = case_metric_table(conn, case_set=case_set)
-        runs = list_runs(conn, task=spec.name)
-    if table.empty:
-        abort(f"no evaluations on case set {case_set!r}: run `medselect evaluate` first")
-    info = pd.DataFrame(
-        [{"model": r["id"], "parameters": r["n_parameters"],
-          "architecture": r["config"]["architecture"]} for r in runs]
-    ).set_index("model") if runs else None
-    return table, info, case_set
+        base = task_ranking(conn, task_spec.name)
+        spec = _spec(base, experiment, prefer, metric=metric, label=label, aggregate=agg,
+                     by=by, unit=unit, bootstrap_resamples=resamples)
+        choice = choose_model(conn, task_spec.name, spec, selection=cases or select_on,
+                              confirmation=cases or confirm_on)
+    if json_:
+        cli.print_json(choice.to_dict())
+    elif csv:
+        choice.report.to_frame().to_csv(sys.stdout)
+    else:
+        print_choice(cli, choice)
 
 
-def print_report(cli: CLIContext, report, case_set: str) -> None:
-    """The leaderboard, then one site -> model table per selection."""
-    board = report.leaderboard
-    unit = f" ({board.label}, {board.aggregate}, {board.direction.value} is better)"
-    table = Table("rank", "model", board.metric, "95% CI", "P(best)", "p vs best", "cases",
-                  "imputed", title=f"leaderboard on {case_set}: {board.metric}{unit}")
+def print_choice(cli: CLIContext, choice) -> None:
+    """The selection leaderboard, the confirmed figures, then one table per ``by``."""
+    board = choice.report.leaderboard
+    where = "selection set" + (", also the confirmation set" if choice.same_set else "")
+    unit = f"{board.label}, {board.aggregate}, {board.direction.value} is better"
+    table = Table("rank", "model", board.metric, "95% CI", "P(best)", "standing", "p vs best",
+                  "cases", "patients", "imputed",
+                  title=f"{board.metric} ({unit}) on {choice.selection_set} ({where})")
     for row in board.rows:
-        mark = " *" if row.in_best_group else ""
         table.add_row(
             str(row.rank), row.model + (" ✓" if row.model == board.best else ""),
-            f"{row.aggregate:.4g}", f"[{row.ci_low:.4g}, {row.ci_high:.4g}]",
-            f"{row.p_best:.2f}", "" if row.p_vs_best is None else f"{row.p_vs_best:.3g}{mark}",
-            str(row.n_cases), str(row.n_imputed),
+            f"{row.aggregate:.4g}", _interval(row.ci_low, row.ci_high), f"{row.p_best:.2f}",
+            row.standing.value, "" if row.p_vs_best is None else f"{row.p_vs_best:.3g}",
+            str(row.n_cases), str(row.n_patients), str(row.n_imputed),
         )
     cli.out.print(table)
-    cli.out.print(f"chosen: [bold]{board.best}[/] — {board.reason}")
-    cli.out.print(f"* indistinguishable from the best ({len(board.best_group)} model(s)); "
-                  f"missing predictions {board.missing_values}")
-    if not board.ci_reliable:
-        cli.out.print(f"[yellow]note:[/] {board.ci_note}")
-    for note in board.notes:
+    cli.out.print(f"chosen: [bold]{board.best}[/] — {board.reason}", highlight=False)
+    margin = "no margin" if board.margin is None else f"+/-{board.margin:g}"
+    cli.out.print(f"standing: equivalent = shown within {margin} of the best (two one-sided "
+                  f"tests); unresolved = not enough evidence to separate it from the best; "
+                  f"worse = significantly worse ({board.statistics.test.value} on patients, "
+                  f"Holm). {board.n_patients} patients, {board.n_cases} cases: "
+                  f"{board.weighting}; intervals and tests resample patients.",
+                  highlight=False)
+    for note in (*filter(None, [board.ci_note]), *board.notes, *choice.notes):
         cli.out.print(f"[yellow]note:[/] {note}", highlight=False)
-    for attribute, selection in report.selections.items():
-        sel = Table(attribute, "model", board.metric, "95% CI", "runner-up", "margin",
-                    "significant", "cases", title=f"best model per {attribute}")
+    for c in choice.confirmations:
+        cli.out.print(_confirmation_line(c), highlight=False)
+    for attribute, selection in choice.report.selections.items():
+        confirmed = {c.group: c for c in choice.groups.get(attribute, ())}
+        sel = Table(attribute, "model", f"{board.metric} ({choice.selection_set})", "95% CI",
+                    "runner-up", "its standing", "patients",
+                    f"{board.metric} ({choice.confirmation_set})", "95% CI", "patients",
+                    title=f"best model per {attribute}: chosen on {choice.selection_set}, "
+                          f"confirmed on {choice.confirmation_set}")
         for c in (*selection.choices, selection.overall):
+            conf = confirmed.get(c.group) or (choice.confirmations[0] if c.model and
+                                              c.group == selection.overall.group else None)
             sel.add_row(
                 c.group, c.model or f"none ({c.reason})", fmt_number(c.aggregate),
-                f"[{fmt_number(c.ci_low)}, {fmt_number(c.ci_high)}]"
-                + ("" if c.ci_reliable else " ?"),
-                c.runner_up or "", fmt_number(c.margin),
-                {True: "yes", False: "no", None: ""}[c.win_significant], str(c.n_cases),
+                _interval(c.ci_low, c.ci_high) + ("" if c.ci_reliable else " ?"),
+                c.runner_up or "", c.runner_up_standing or "", str(c.n_patients),
+                fmt_number(conf.value) if conf else "",
+                _interval(conf.ci_low, conf.ci_high) if conf else "",
+                str(conf.n_patients) if conf else "",
             )
         cli.out.print(sel)
-        cli.out.print(selection.summary)
+        cli.out.print(selection.summary, highlight=False)
+        for note in selection.notes:
+            cli.out.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
-def _spec(experiment: Path | None, prefer: Path | None, **overrides):
+def _confirmation_line(c) -> str:
+    what = f"{c.model}: {c.metric} {c.aggregate} on {c.case_set}"
+    if c.value is None:
+        return f"confirmation of {what}: not available ({c.note})"
+    figure = (f"{c.value:.4g} {_interval(c.ci_low, c.ci_high)} over {c.n_patients} patients "
+              f"({c.n_cases} cases)")
+    if not c.same_set:
+        return f"confirmed: {what} = {figure}; these cases played no part in the choice"
+    line = f"[yellow]same set:[/] {what} = {figure} is biased upwards by the choice"
+    if c.corrected is not None:
+        k = c.corrected
+        line += (f"; bias-corrected ({k.method}): {k.corrected:.4g} "
+                 f"{_interval(k.ci_low, k.ci_high)}")
+    return line
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return f"[{fmt_number(low)}, {fmt_number(high)}]"
+
+
+def _spec(base, experiment: Path | None, prefer: Path | None, **overrides):
     from medselect.config import RankingSpec, load_experiment
 
-    spec = load_experiment(experiment).ranking if experiment else RankingSpec(metric="dice")
+    spec = load_experiment(experiment).ranking if experiment else base
     if prefer:
         spec = _preference_file(prefer, spec)
     updates = {k: v for k, v in overrides.items() if v not in (None, [])}
+    if "metric" in updates:  # one metric named on the command line replaces a weighted mix
+        updates["weights"] = {}
     try:
         return RankingSpec.model_validate(spec.model_dump() | updates)
     except ValueError as exc:

@@ -45,17 +45,32 @@ ExperimentOpt = Annotated[Path | None, typer.Option(
 
 @app.command("show")
 def show(ctx: typer.Context, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, task: TaskOpt = None,
+         experiment: Annotated[Path | None, typer.Option(
+             "--experiment", help="Experiment YAML whose promotion: section fixes the alpha "
+                                  "spending (default: the one recorded with each scope's "
+                                  "newest gate decision).")] = None,
          json_: JsonOpt = False) -> None:
-    """The champion of every task and scope, with the evidence it was promoted on."""
-    from medselect.registry import current_champion
-    from medselect.store import Workspace, list_model_versions
+    """The champion of every task and scope, with the evidence it was promoted on, and each
+    scope's error budget on its reference set (looks taken, alpha spent, the next level)."""
+    from medselect.registry import current_champion, reference_case_set
+    from medselect.registry.looks import scope_budget
+    from medselect.store import Workspace, get_case_set, list_model_versions
 
     cli: CLIContext = ctx.obj
+    spending = None
+    if experiment is not None:
+        from medselect.config import load_experiment
+
+        spending = load_experiment(experiment).promotion.model_dump()
     ws = Workspace.open(workspace)
     with ws.connect() as conn:
         pairs = dict.fromkeys((v["task"], v["scope"]) for v in list_model_versions(conn, task))
         champions = [c for t, s in pairs if (c := current_champion(conn, t, s)) is not None]
-    rows = [_version_row(ws, v) for v in champions]
+        references = {t: get_case_set(conn, reference_case_set(conn, t)) for t, _ in pairs}
+        budgets = {(c.task, c.scope): scope_budget(conn, c.task, c.scope, references[c.task],
+                                                   spending) for c in champions}
+    rows = [{**_version_row(ws, v), "budget": budgets[v.task, v.scope].to_dict()}
+            for v in champions]
     ws.dispose()
     if json_:
         cli.print_json(rows)
@@ -73,6 +88,25 @@ def show(ctx: typer.Context, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, task: 
         cli.out.print(f"{r['task']} {r['scope']} v{r['version']}: {_why(r)}", highlight=False)
         if r["report"]:
             cli.out.print(f"  decision report: {r['report']}", highlight=False)
+    _print_budgets(cli, [r["budget"] for r in rows])
+
+
+def _print_budgets(cli: CLIContext, budgets: list[dict]) -> None:
+    """Each scope's error budget on its reference set, and the advice when it runs low."""
+    table = _table("task", "scope", "reference", "looks", "spent", "alpha", "next level",
+                   "rule", title="error budget on the reference set")
+    for b in budgets:
+        limit = f" of {b['max_looks']}" if b["rule"] == "bonferroni" else ""
+        table.add_row(b["task"], b["scope"], b["reference_case_set"], f"{b['looks']}{limit}",
+                      f"{b['spent']:.3g}", f"{b['alpha']:g}", f"{b['next_alpha']:.3g}",
+                      b["rule"])
+    cli.out.print(table)
+    protocols = ", ".join(dict.fromkeys(b["protocol"] for b in budgets))
+    cli.out.print(f"spending rule from {protocols}", highlight=False)
+    for b in budgets:
+        if b["advice"]:
+            cli.out.print(f"[yellow]{b['task']} {b['scope']}:[/] {b['advice']}",
+                          highlight=False)
 
 
 @app.command("history")
@@ -162,10 +196,14 @@ def promote(
     """Promote RUN to champion of its task in a scope, always through the gate.
 
     The gate judges it on the frozen reference set against the champion (and earlier
-    versions); missing evaluations there are computed first. Exit 0 when promoted, 1 when not.
+    versions); missing evaluations there are computed first. It runs at the scope's next look
+    at the reference set, its level divided by K when RUN is not the selection set's choice
+    (it may then have been picked as the best of K models on the reference set). Exit 0 when
+    promoted, 1 when not.
     """
     from medselect.config import load_experiment
     from medselect.registry import promote_through_gate, promotion_inputs
+    from medselect.registry.retrain import ranking_spec
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
@@ -178,8 +216,10 @@ def promote(
     try:
         loaded = load_experiment(experiment) if experiment is not None else None
         task, criteria, spec = promotion_inputs(ws, run, loaded)
-        outcome = promote_through_gate(ws, task, scope, run, criteria, actor=_actor(actor),
-                                       spec=spec, force_reason=reason if force else None)
+        outcome = promote_through_gate(
+            ws, task, scope, run, criteria, actor=_actor(actor), spec=spec,
+            ranking=None if loaded is None else ranking_spec(loaded),
+            force_reason=reason if force else None)
     finally:
         ws.dispose()
     if json_:
@@ -255,12 +295,19 @@ def upgrade(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     actor: ActorOpt = None,
+    new_reference: Annotated[bool, typer.Option(
+        "--new-reference", help="Replace the reference set by the new cases' never-seen test "
+                                "patients (recorded in the audit log; every registered version "
+                                "is evaluated on them and the error budget starts afresh).")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Add new cases, retrain, evaluate old and new models, and gate the result per scope.
 
-    Writes a decision report (JSON and HTML) under <workspace>/registry/decisions/. Exit 0
-    when a candidate was promoted in some scope, 1 when none was.
+    Each scope's candidate is chosen on the new version's validation split, then gated on the
+    frozen reference set. Writes a decision report (JSON and HTML) under
+    <workspace>/registry/decisions/. Exit 0 when a candidate was promoted in some scope, 1
+    when none was.
     """
     from rich.live import Live
 
@@ -273,7 +320,7 @@ def upgrade(
     loaded = load_experiment(experiment)
     exe, _, _ = executor_for(loaded, executor, workers=workers, threads=threads, address=address)
     ws = Workspace.open(workspace)
-    options = {"executor": exe, "actor": _actor(actor)}
+    options = {"executor": exe, "actor": _actor(actor), "new_reference": new_reference}
     try:
         if json_:
             result = run_upgrade(ws, loaded, data, **options)
@@ -348,6 +395,11 @@ def print_promotion(cli: CLIContext, outcome: PromotionOutcome) -> None:
     cli.out.print(f"gate for [bold]{decision.candidate}[/] in task {data.get('task')}, scope "
                   f"{data.get('scope')}, on reference set {data.get('reference_case_set')} "
                   f"({decision.n_cases} cases)", highlight=False)
+    if not outcome.first_version:
+        look = decision.look
+        cli.out.print(f"level {look.alpha:.3g}: {look.description}", highlight=False)
+        if look.chosen_from > 1:
+            cli.out.print(f"  the candidate was {look.chosen_on}", highlight=False)
     for r in decision.results:
         mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
         cli.out.print(f"  {mark} {r.name}: {r.explanation}", highlight=False)
@@ -356,7 +408,8 @@ def print_promotion(cli: CLIContext, outcome: PromotionOutcome) -> None:
     if outcome.first_version:
         cli.out.print(f"first version of scope {version.scope}: there is no champion to compare "
                       f"with, so only the absolute criteria (at least "
-                      f"{decision.criteria.min_cases} cases) were checked", highlight=False)
+                      f"{decision.criteria.min_patients} patients) were checked",
+                      highlight=False)
     if outcome.promoted:
         forced = " [red]FORCED past the gate[/] (reason in the audit log)" if outcome.forced else ""
         cli.out.print(f"[green]PROMOTED[/] {version.model_ref} is champion v{version.version} of "
@@ -373,6 +426,16 @@ def _print_upgrade(cli: CLIContext, result: UpgradeResult) -> None:
                   f"{len(data.new_test_cases)} new test case(s)) from {data.parent_id}; "
                   f"retrained {len(result.runs)} run(s), {len(result.candidates)} finished",
                   highlight=False)
+    if result.refresh is not None:
+        r = result.refresh
+        cli.out.print(f"reference set refreshed: {r.old_case_set} replaced by {r.new_case_set} "
+                      f"({r.n_patients} never-seen patients, {r.n_cases} cases); the error "
+                      "budget starts afresh", highlight=False)
+        for ref, why in r.skipped.items():
+            cli.err.print(f"[yellow]not evaluated on the new reference set: {ref}:[/] {why}",
+                          highlight=False)
+    ranked_on = result.selection_case_set or "the reference set (no validation case)"
+    cli.out.print(f"candidates ranked on {ranked_on}", highlight=False)
     primary = (result.criteria.get("primary") or {}).get("metric")
     table = _table("model", "reference", "new cases", "test set", "role",
                    title=f"mean {primary} per model")

@@ -115,9 +115,10 @@ def _sweep(name: str, configs, *, input_size: tuple[int, ...], epochs: int, batc
 
 def _segmentation_evaluation(*, cartilage_nsd_mm: float,
                              default_nsd_mm: float = 2.0) -> EvaluationSpec:
-    """The segmentation demos' metrics on the test set, with overlays."""
+    """The segmentation demos' metrics on the validation set (which selects) and the test set
+    (which confirms), with overlays."""
     return EvaluationSpec(
-        case_set="test",
+        case_sets=["val", "test"],
         metrics=["dice", "iou", "hd95", "assd", "nsd", "volume_diff_rel"],
         nsd_tolerance_mm=NsdTolerance(default=default_nsd_mm,
                                       classes={"femoral_cartilage": cartilage_nsd_mm,
@@ -177,7 +178,8 @@ def default_landmarks_experiment() -> Experiment:
             configs=list(LANDMARK_DEMO_CONFIGS), deterministic=True, workers=1,
         ),
         evaluation=EvaluationSpec(
-            case_set="test", metrics=["mre", "radial_error", "sdr_2mm", "sdr_4mm"], overlays=True,
+            case_sets=["val", "test"], metrics=["mre", "radial_error", "sdr_2mm", "sdr_4mm"],
+            overlays=True,
         ),
         ranking=RankingSpec(metric="mre", by=["site"]),
         promotion=PromotionSpec(
@@ -220,7 +222,7 @@ def default_classification_experiment() -> Experiment:
             configs=list(CLASSIFICATION_DEMO_CONFIGS), deterministic=True, workers=1,
         ),
         evaluation=EvaluationSpec(
-            case_set="test", overlays=True,
+            case_sets=["val", "test"], overlays=True,
             metrics=["probability", "correct", "auc", "balanced_accuracy",
                      "sensitivity_at_threshold", "specificity_at_threshold", "ece"]),
         ranking=RankingSpec(metric="auc", label="thinning", by=["site"]),

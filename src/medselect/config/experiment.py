@@ -91,9 +91,9 @@ class Experiment(BaseModel):
                     if scope.startswith("site:") and site not in source.sites:
                         yield (("promotion", "scopes", i),
                                f"site {site!r} is not among data.source.sites {source.sites}")
-        if self.evaluation.case_set == "reference" and not self.data.split.freeze_reference:
-            yield (("evaluation", "case_set"),
-                   "case_set 'reference' needs data.split.freeze_reference: true")
+        if "reference" in self.evaluation.case_sets and not self.data.split.freeze_reference:
+            yield (("evaluation", "case_sets", self.evaluation.case_sets.index("reference")),
+                   "case set 'reference' needs data.split.freeze_reference: true")
 
     def _input_size_problems(self) -> Iterator[_Problem]:
         dims = self.task.spatial_dims

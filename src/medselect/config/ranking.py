@@ -172,7 +172,10 @@ class RankingSpec(BaseModel):
     confidence: float = Field(0.95, gt=0, lt=1)
     seed: int = 0
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level (Holm-corrected)")
-    test: Literal["wilcoxon", "bootstrap"] = "wilcoxon"
+    test: Literal["bootstrap", "wilcoxon"] = Field(
+        "bootstrap", description="paired test against the best: the cluster bootstrap "
+                                 "(studentized; any aggregate) or Wilcoxon on per-patient "
+                                 "differences (cannot reach alpha with few patients)")
     stratify: str | None = Field("site", description="case attribute the bootstrap keeps "
                                                      "balanced; ignored when absent")
     unit: Literal["case", "patient"] = Field(

@@ -1,8 +1,9 @@
 """The dashboard: a FastAPI app over a workspace, and the same pages as a static folder.
 
-Layer 5: reads the store and ``medselect.rank``; imports no torch. Pages, JSON API (``/api/``,
-listed at ``/api``, schema at ``/openapi.json``) and the static export share one code path
-(:mod:`.views`).
+Layer 5: reads the store, ``medselect.choose`` and ``medselect.rank``, so its leaderboards
+rank and choose exactly as ``medselect rank`` does; imports no torch. Pages, JSON API
+(``/api/``, listed at ``/api``, schema at ``/openapi.json``) and the static export share one
+code path (:mod:`.views`).
 
 Example::
 

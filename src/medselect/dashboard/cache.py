@@ -46,6 +46,15 @@ class ResultCache:
                 self._items.popitem(last=False)
         return value
 
+    def peek(self, key: Hashable) -> Any | None:
+        """The cached value of ``key`` (marked as used), or None: for a result that another
+        one, when already computed, makes unnecessary."""
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

@@ -12,13 +12,14 @@ from medselect.dashboard.schemas import (
     Curve,
     Distribution,
     Leaderboard,
+    LeaderboardEntry,
     ModelPage,
     Significance,
 )
 
 Figure = dict[str, Any]
 
-GOOD, BAD, NEUTRAL, ACCENT = "#1a7f37", "#cf222e", "#d0d7de", "#0969da"
+GOOD, BAD, NEUTRAL, ACCENT, UNRESOLVED = "#1a7f37", "#cf222e", "#d0d7de", "#0969da", "#bf8700"
 ROW_PX = 22
 CELL_PX = 40
 MIN_HEATMAP_PX = 600
@@ -39,6 +40,13 @@ def _models_height(n: int) -> int:
     return max(240, 70 + ROW_PX * n)
 
 
+def _standing_colors(rows: list[LeaderboardEntry]) -> list[str]:
+    """Green for the best group, amber for a model the data could not separate from the top
+    one (never green: that is not a tie), blue for the others."""
+    return [GOOD if r.in_best_group else UNRESOLVED if r.standing == "unresolved" else ACCENT
+            for r in rows]
+
+
 def ci_chart(board: Leaderboard) -> Figure:
     """Each model's aggregate with its bootstrap interval; the best group highlighted."""
     rows = [r for r in board.rows if r.aggregate is not None]
@@ -49,12 +57,13 @@ def ci_chart(board: Leaderboard) -> Figure:
         "type": "scatter", "mode": "markers", "x": [r.aggregate for r in rows], "y": models,
         "error_x": {"type": "data", "symmetric": False, "array": upper, "arrayminus": lower,
                     "color": "#57606a"},
-        "marker": {"color": [GOOD if r.in_best_group else ACCENT for r in rows], "size": 9},
+        "marker": {"color": _standing_colors(rows), "size": 9},
         "hovertemplate": "%{y}: %{x:.4g}<extra></extra>",
     }
     better = "higher" if board.direction == "higher" else "lower"
-    title = (f"{board.value_name} ({board.label}) with 95% bootstrap CI "
-             f"· green: indistinguishable from the best")
+    level = round(100 * board.confidence)
+    title = (f"{board.value_name} ({board.label}) with {level}% CI over {board.n_patients} "
+             "patients · green: best group" + (" · amber: unresolved" if board.unresolved else ""))
     return {"data": [trace], "layout": _layout(
         title, height=_models_height(len(rows)),
         yaxis={"autorange": "reversed", "automargin": True},
@@ -75,7 +84,7 @@ def stability_chart(board: Leaderboard) -> Figure:
         "customdata": [round(100 * r.p_best) for r in rows],
         "hovertemplate": "%{y}: median rank %{x}, best in %{customdata}% of resamples"
                          "<extra></extra>",
-        "marker": {"color": [GOOD if r.in_best_group else ACCENT for r in rows], "size": 9},
+        "marker": {"color": _standing_colors(rows), "size": 9},
     }
     return {"data": [trace], "layout": _layout(
         "Rank stability over bootstrap resamples", height=_models_height(len(rows)),

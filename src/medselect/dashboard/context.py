@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from medselect.dashboard.cache import ResultCache
 from medselect.dashboard.settings import DashboardSettings
-from medselect.rank import Statistics
 from medselect.store import Workspace
 
 
@@ -24,7 +23,3 @@ class Dashboard:
 
     def __post_init__(self) -> None:
         self.cache = ResultCache(self.settings.cache_size)
-
-    @property
-    def statistics(self) -> Statistics:
-        return Statistics(n_resamples=self.settings.n_resamples, seed=self.settings.seed)

@@ -48,7 +48,7 @@ class BoardParams(BaseModel):
     case_set: str | None = None
     metric: str | None = None
     label: str | None = None
-    aggregate: str = "mean"
+    aggregate: str | None = None
     site: str | None = None
 
 

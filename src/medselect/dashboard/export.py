@@ -32,10 +32,11 @@ def export_static(
     out_dir: str | os.PathLike[str],
     *,
     case_set: str | None = None,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    n_resamples: int | None = None,
+    seed: int | None = None,
 ) -> Path:
-    """Write the dashboard of ``case_set`` (default: the most evaluated one) to ``out_dir``.
+    """Write the dashboard of ``case_set`` (default: the one the live app opens on, the
+    selection set when it was evaluated) to ``out_dir``.
 
     Writes ``index.html`` (the default leaderboard), ``leaderboard/*.html`` (the other
     metrics, labels, aggregates and sites; a set metric such as AUC is its own aggregate),
@@ -44,6 +45,9 @@ def export_static(
     report is built in a hidden sibling folder and swapped in whole, so an interrupted export
     never leaves a half-written report; an existing ``out_dir`` is replaced only if it is empty
     or an earlier report.
+
+    ``n_resamples`` and ``seed`` replace the task's ranking rules' bootstrap size and seed
+    (None: the rules' own, as ``medselect rank`` uses).
 
     Returns:
         the path of ``index.html``.
@@ -72,8 +76,8 @@ def export_static(
     return final / "index.html"
 
 
-def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resamples: int,
-            seed: int) -> None:
+def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resamples: int | None,
+            seed: int | None) -> None:
     settings = DashboardSettings(workspace=workspace.root, n_resamples=n_resamples, seed=seed)
     dash = Dashboard(workspace, settings)
     with workspace.connect() as conn:
@@ -82,9 +86,10 @@ def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resample
         board = views.leaderboard_view(dash, conn, case_set=scope.id)
         top = [r.model for r in board.rows[:COMPARE_TOP]]
         compares = [tuple(top[:k]) for k in range(2, len(top) + 1)]
-        links = StaticLinks(default_board=(req.metric, req.label, "mean", None),
-                            compares=compares)
-        _export_leaderboards(dash, conn, out, scope, req.catalog, links, compares)
+        per_case = queries.find_metric(req.catalog, req.metric).per_case
+        links = StaticLinks(default_board=StaticLinks.board_key(
+            req.metric, req.label, req.aggregate if per_case else None), compares=compares)
+        _export_leaderboards(dash, conn, out, req, links, compares)
         for ref in scope.evaluations:
             page = views.model_view(dash, conn, ref, case_set=scope.id, page_size=0)
             _write(out / "models" / f"{slug(ref)}.html",
@@ -101,11 +106,14 @@ def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resample
     _copy_static(out / "static")
 
 
-def _export_leaderboards(dash: Dashboard, conn: sa.Connection, out: Path, scope: queries.Scope,
-                         catalog, links: StaticLinks, compares) -> None:
-    sites = [None, *sorted(set(queries.case_sites(dash, conn, scope).values()))]
-    for info in catalog:
-        aggregates = leaderboard.AGGREGATES if info.per_case else leaderboard.AGGREGATES[:1]
+def _export_leaderboards(dash: Dashboard, conn: sa.Connection, out: Path,
+                         req: leaderboard.BoardRequest, links: StaticLinks, compares) -> None:
+    scope = req.scope
+    # sites first: a site's ranking holds the board of all cases too (see the leaderboard view)
+    sites = [*sorted(set(queries.case_sites(dash, conn, scope).values())), None]
+    per_case = leaderboard.aggregate_choices(req.rules.spec)
+    for info in req.catalog:
+        aggregates = per_case if info.per_case else [None]
         for label in info.labels:
             for aggregate in aggregates:
                 for site in sites:

@@ -2,7 +2,9 @@
 
 A :class:`Scope` is the case set a page is about and the evaluation each model contributes to
 it; its :attr:`Scope.key` (case set + the evaluations' ids, statuses and times) keys every
-cached result, so a new or recomputed evaluation is picked up on the next request.
+cached result, so a new or recomputed evaluation is picked up on the next request. Its
+per-case table and the ranking rules come from :mod:`medselect.choose`, as ``medselect rank``
+reads them.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from medselect.config import TaskKind
+from medselect.choose import RankingInputs, ranking_inputs, task_ranking
+from medselect.config import RankingSpec, TaskKind
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import Acceptance, CaseSetInfo, FailedRun, MetricInfo, ModelInfo
+from medselect.data import named_case_set
 from medselect.errors import ConfigError, NotFound
 from medselect.metrics import CASE_LABEL, MEAN_LABEL, METRICS, SET_METRICS
 from medselect.store import (
@@ -81,7 +85,7 @@ def case_set_choices(conn: sa.Connection) -> list[CaseSetInfo]:
 
 
 def resolve_scope(conn: sa.Connection, case_set: str | None = None) -> Scope:
-    """The scope of ``case_set``, or by default of the case set most models were evaluated on.
+    """The scope of ``case_set``, or by default of :func:`default_case_set`.
 
     Raises:
         NotFound: the case set is missing, or nothing was evaluated yet.
@@ -91,9 +95,67 @@ def resolve_scope(conn: sa.Connection, case_set: str | None = None) -> Scope:
         if not choices:
             raise NotFound("no model has a finished evaluation in this workspace yet; run "
                            "`medselect evaluate` (or `medselect demo`) first")
-        case_set = choices[0].id
+        case_set = default_case_set(conn, choices)
     row = get_case_set(conn, case_set)
     return Scope(case_set=row, evaluations=latest_evaluations(conn, case_set))
+
+
+def default_case_set(conn: sa.Connection, choices: list[CaseSetInfo]) -> str:
+    """The case set pages show when none is asked for, for the task of the most evaluated one:
+    its selection set (``ranking.selection``, the validation split by default) when models were
+    evaluated on it, since that is where a model is chosen; else its confirmation set (the test
+    split); else the most evaluated case set.
+    """
+    task = choices[0].task
+    evaluated = {c.id for c in choices}
+    try:
+        spec = task_ranking(conn, task)
+    except NotFound:  # a task family without a default ranking metric
+        return choices[0].id
+    for which in (spec.selection.case_set, spec.confirmation):
+        try:
+            row = named_case_set(conn, task, which)
+        except NotFound:
+            continue
+        if row["id"] in evaluated:
+            return row["id"]
+    return choices[0].id
+
+
+@dataclass(frozen=True)
+class TaskRules:
+    """A task's ranking rules as every leaderboard of it applies them.
+
+    ``stored`` says whether they are the experiment's ``ranking:`` section stored with the task
+    or, when none was, the task family's default.
+    """
+
+    spec: RankingSpec
+    stored: bool
+
+    @property
+    def key(self) -> str:
+        return self.spec.model_dump_json()
+
+
+def task_rules(dash: Dashboard, conn: sa.Connection, task: str) -> TaskRules:
+    """The task's ranking rules (:func:`medselect.choose.task_ranking`), with the bootstrap
+    size and seed of the dashboard's settings where those fix them.
+
+    Raises:
+        NotFound: no such task, or its family has no default ranking metric.
+    """
+    spec = task_ranking(conn, task)
+    fixed = {"bootstrap_resamples": dash.settings.n_resamples, "seed": dash.settings.seed}
+    spec = spec.model_copy(update={k: v for k, v in fixed.items() if v is not None})
+    return TaskRules(spec=spec, stored=get_task(conn, task)["ranking"] is not None)
+
+
+def inputs_of(dash: Dashboard, conn: sa.Connection, scope: Scope) -> RankingInputs:
+    """The scope's per-case table with the metrics' directions and margins and the models'
+    attributes, as ``medselect rank`` reads them (:func:`medselect.choose.ranking_inputs`)."""
+    return dash.cache.get_or_compute(("inputs", scope.key),
+                                     lambda: ranking_inputs(conn, scope.task, scope.id))
 
 
 def case_sites(dash: Dashboard, conn: sa.Connection, scope: Scope) -> dict[str, str]:
@@ -197,9 +259,9 @@ KEY_METRICS: Mapping[str, tuple[str, ...]] = {
 }
 """Per task family, the metrics a page leads with when the request names none, best first.
 
-The experiment's ``ranking:`` section is not stored in the workspace, so the dashboard ranks by
-what each family is usually judged by; pages about single cases take the first per-case one
-(classification: the probability of the true class)."""
+Leaderboards lead with the task's ranking metric; pages about single cases (galleries, case
+pages, comparisons) take the first per-case one here (classification: the probability of the
+true class), and so does a leaderboard whose ranking metric was not evaluated."""
 
 
 def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo], *,
@@ -221,7 +283,8 @@ def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo],
 def label_table(dash: Dashboard, conn: sa.Connection, scope: Scope, label: str) -> pd.DataFrame:
     """The per-case table of the scope restricted to one label (all metrics, all models)."""
     def compute() -> pd.DataFrame:
-        return case_metric_table(conn, case_set=scope.id, labels=[label])
+        table = inputs_of(dash, conn, scope).table
+        return table[table["label"] == label].reset_index(drop=True)
     return dash.cache.get_or_compute(("table", scope.key, label), compute)
 
 

@@ -2,17 +2,24 @@
 
 Tests, browser tests and the dashboard benchmark build the dashboard's input with it instead of
 training models: a task of any kind (:mod:`.sample_kinds`: 2D or 3D segmentation, landmarks,
-classification) with cases over several sites, finished runs with epoch metrics and their
-augmentation preset spelled out, one failed run, an evaluation per run with the kind's per-case
-metric rows, one missing prediction, overlay PNGs and a champion in the registry. Model
-``run-001`` is as good as ``run-000`` on the kind's main metric (the best group has two models)
-but has a gross error on every fourth case (segmentation: stray false-positive blobs, good Dice
+classification) with cases over several sites, some patients with two cases (so patients are
+fewer than cases), finished runs with epoch metrics and their augmentation preset spelled out,
+one failed run, an evaluation per run and case set (the test split, and the validation split
+when asked for) with the kind's per-case metric rows, one missing prediction per case set,
+overlay PNGs, a champion in the registry and, when given, the task's stored ranking section.
+The case sets are named as an import names them (``<version>-test``, ``<version>-val``), so
+``val`` and ``test`` resolve (:func:`medselect.data.named_case_set`). Model
+``run-001`` is as good as ``run-000`` on the kind's main metric (shown equivalent within a wide
+enough margin, unresolved within a strict one: a dozen patients cannot separate them) but has a
+gross error on every fourth case (segmentation: stray false-positive blobs, good Dice
 but poor HD95; landmarks: one landmark far off), so with four models or more ranking a
 segmentation by HD95 orders them differently from ranking it by Dice.
 
 Example::
 
     ws = build_sample_workspace(tmp_path / "ws")           # 3 models x 12 cases, 2 sites
+    ws = build_sample_workspace(tmp_path / "ws", n_val_cases=10)  # and a validation split
+    ws = build_sample_workspace(tmp_path / "ws", ranking={"metric": "dice", "tie_break": []})
     ws = build_sample_workspace(tmp_path / "ws", kind="classification")
     ws = build_sample_workspace(path, n_models=200, n_cases=2000, overlays="shared")
 """
@@ -20,13 +27,15 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from medselect.dashboard.sample_images import THUMB_SIDE, side_by_side
 from medselect.dashboard.sample_kinds import SAMPLE_KINDS, SampleCase, SampleKind
+from medselect.data.casesets import split_case_set_id
 from medselect.errors import ConfigError
 from medselect.store import (
     Workspace,
@@ -42,8 +51,12 @@ from medselect.store import (
 )
 from medselect.store.schema import model_version
 
-CASE_SET = "cs-test"
 VERSION = "dv-sample"
+CASE_SET = split_case_set_id(VERSION, "test")
+VAL_CASE_SET = split_case_set_id(VERSION, "val")
+PAIRED_PATIENTS = 1
+"""Per site, how many patients have two cases by default (the first two of that site in a
+split); the others have one."""
 AUGMENTATIONS = ("light", "strong", "none", "intensity")
 _FLIP = {"transform": "RandFlipd", "keys": ["image", "label"], "spatial_axis": 0, "prob": 0.5}
 _SCALE = {"transform": "RandScaleIntensityd", "keys": ["image"], "factors": 0.1, "prob": 0.3}
@@ -64,7 +77,7 @@ QUALITY_STEP = 0.04
 """How much lower each model's quality is than the one before it (save the close one)."""
 CLOSE_MODEL, CLOSE_GAP = 1, 0.0
 """Model ``run-001`` is only this far behind ``run-000`` in expected quality: only chance (and
-the seed) puts ``run-000`` first, and the two are statistically indistinguishable."""
+the seed) decides which is first, and neither is shown worse than the other."""
 STRAY_MODEL, STRAY_EVERY = 1, 4
 """Model ``run-001`` has a gross error (:data:`.sample_kinds.STRAY_MM`) on every fourth case."""
 FAILED_ERROR = "CUDA out of memory while allocating 2.00 GiB (batch_size 64); lower batch_size"
@@ -78,24 +91,36 @@ def case_name(i: int) -> str:
     return f"case-{i:04d}"
 
 
+def val_case_name(i: int) -> str:
+    return f"val-{i:04d}"
+
+
 def build_sample_workspace(
     root: str | os.PathLike[str],
     *,
     kind: str = "segmentation",
     n_models: int = 3,
     n_cases: int = 12,
+    n_val_cases: int = 0,
     sites: tuple[str, ...] = ("north", "south"),
     n_failed: int = 1,
     epochs: int = 3,
     overlays: Literal["per-case", "shared"] = "per-case",
+    ranking: Mapping[str, Any] | None = None,
+    paired_patients: int = PAIRED_PATIENTS,
     seed: int = 0,
 ) -> Workspace:
     """Create the workspace at ``root`` and fill it; return it open (dispose it when done).
 
     ``kind`` is a key of :data:`.sample_kinds.SAMPLE_KINDS`. Model ``run-000`` is the best and
-    the global champion; the last model has no prediction for the last case (its metrics are
-    NaN), so imputation shows. ``overlays="shared"`` writes one overlay for all predictions
-    (fast, for large benchmarks); ``"per-case"`` one PNG each.
+    the global champion; the last model has no prediction for the last case of each case set
+    (its metrics are NaN), so imputation shows. ``n_cases`` test cases (``case-NNNN``) and
+    ``n_val_cases`` validation cases (``val-NNNN``, other patients) are evaluated; at each site
+    the first ``paired_patients`` patients of a split have two cases (0: every case is its own
+    patient). ``ranking`` is the
+    task's stored ``ranking:`` section (a :class:`~medselect.config.RankingSpec` as JSON); None
+    stores none, so the task family's default applies. ``overlays="shared"`` writes one overlay
+    for all predictions (fast, for large benchmarks); ``"per-case"`` one PNG each.
 
     Raises:
         ConfigError: an unknown ``kind``.
@@ -107,37 +132,70 @@ def build_sample_workspace(
     task = spec.task.name
     rng = np.random.default_rng(seed)
     ws = Workspace.create(root)
-    cases = [SampleCase(case_name(i), i, (i // len(sites)) % len(spec.task.classes)
-                        if spec.targets else None) for i in range(n_cases)]
-    case_site = {c.case_id: sites[c.index % len(sites)] for c in cases}
+    splits = {"test": _cases(spec, n_cases, case_name, 0, sites, paired_patients),
+              "val": _cases(spec, n_val_cases, val_case_name, n_cases, sites, paired_patients)}
     with ws.begin() as conn:
-        put_task(conn, task, spec.task.kind, spec.task.model_dump(mode="json"))
+        put_task(conn, task, spec.task.kind, spec.task.model_dump(mode="json"),
+                 ranking=None if ranking is None else dict(ranking))
         add_dataset_version(conn, {"id": VERSION, "task": task, "description": "sample"}, [
-            {"case_id": c.case_id, "patient_id": f"p-{c.case_id}", "site": case_site[c.case_id],
-             "split": "test", "image_uris": [f"images/{c.case_id}.png"],
-             "label_uri": f"labels/{c.case_id}.png", "target": c.target,
-             "content_hash": f"h-{c.case_id}"} for c in cases])
-        add_case_set(conn, {"id": CASE_SET, "name": "test", "task": task,
-                            "dataset_version": VERSION, "kind": "test"},
-                     [c.case_id for c in cases])
+            {"case_id": c.case_id, "patient_id": patient, "site": site, "split": split,
+             "image_uris": [f"images/{c.case_id}.png"], "label_uri": f"labels/{c.case_id}.png",
+             "target": c.target, "content_hash": f"h-{c.case_id}"}
+            for split, cases in splits.items() for c, patient, site in cases])
+        for split, cases in splits.items():
+            if cases:
+                add_case_set(conn, {"id": split_case_set_id(VERSION, split), "name": split,
+                                    "task": task, "dataset_version": VERSION, "kind": split},
+                             [c.case_id for c, _, _ in cases])
         for i in range(n_models + n_failed):
             _add_run(conn, spec, i, failed=i >= n_models, epochs=epochs, rng=rng)
         conn.execute(model_version.insert().values(
             task=task, scope="global", version=1, model_ref=run_ref(0), dataset_version=VERSION,
             status="champion", created_by="sample", reason="best on the test set"))
-    difficulty = rng.normal(0, 0.05, n_cases)
-    site_shift = {s: -0.04 * k for k, s in enumerate(sites)}
     shared = None
     if overlays == "shared":
-        shared = _write_overlay(ws, "evaluations/shared", spec.slices(cases[0], 0, False, {}))
+        first = splits["test"][0][0]
+        shared = _write_overlay(ws, "evaluations/shared", spec.slices(first, 0, False, {}))
+    for split, cases in splits.items():
+        if cases:
+            _evaluate(ws, spec, split, cases, sites, n_models, rng, shared)
+    return ws
+
+
+SampleRow = tuple[SampleCase, str, str]
+"""A case of the sample with its patient id and site."""
+
+
+def _cases(spec: SampleKind, n: int, name: Callable[[int], str], first: int,
+           sites: tuple[str, ...], paired: int) -> list[SampleRow]:
+    """``n`` cases (their indices and patients numbered from ``first``): case ``i`` is at site
+    ``i % len(sites)``, and the first ``paired`` patients of each site also have the case
+    ``paired * len(sites)`` positions later."""
+    k = len(sites)
+    out = []
+    for i in range(n):
+        target = (i // k) % len(spec.task.classes) if spec.targets else None
+        owner = i - paired * k if paired * k <= i < 2 * paired * k else i
+        out.append((SampleCase(name(i), first + i, target), f"patient-{first + owner:04d}",
+                    sites[i % k]))
+    return out
+
+
+def _evaluate(ws: Workspace, spec: SampleKind, split: str, rows_of: list[SampleRow],
+              sites: tuple[str, ...], n_models: int, rng: np.random.Generator,
+              shared: tuple[str, str] | None) -> None:
+    """One finished evaluation of every model on the case set of ``split``."""
+    case_set = split_case_set_id(VERSION, split)
+    cases = [c for c, _, _ in rows_of]
+    difficulty = rng.normal(0, 0.05, len(cases))
+    site_shift = np.array([-0.04 * sites.index(site) for _, _, site in rows_of])
     for i in range(n_models):
         ref = run_ref(i)
         gap = CLOSE_GAP if i == CLOSE_MODEL else QUALITY_STEP * i
-        quality = 0.9 - gap + difficulty + np.array([site_shift[case_site[c.case_id]]
-                                                     for c in cases])
+        quality = 0.9 - gap + difficulty + site_shift
         missing = {cases[-1].case_id} if i == n_models - 1 and n_models > 1 else set()
         stray = {c.case_id for c in cases[::STRAY_EVERY]} if i == STRAY_MODEL else set()
-        evaluation_id = f"ev-{ref}"
+        evaluation_id = f"ev-{ref}" if split == "test" else f"ev-{ref}-{split}"
         rows, predictions = [], []
         for case, q in zip(cases, quality, strict=True):
             case_rows = spec.rows(case, float(q), case.case_id in stray, rng)
@@ -148,12 +206,11 @@ def build_sample_workspace(
                                            missing=case.case_id in missing,
                                            stray=case.case_id in stray, shared=shared))
         with ws.begin() as conn:
-            put_evaluation(conn, {"id": evaluation_id, "model_ref": ref, "case_set": CASE_SET,
+            put_evaluation(conn, {"id": evaluation_id, "model_ref": ref, "case_set": case_set,
                                   "dataset_version": VERSION, "status": "finished",
                                   "duration_s": 1.0})
             replace_case_metrics(conn, evaluation_id, rows)
             replace_predictions(conn, evaluation_id, predictions)
-    return ws
 
 
 def _add_run(conn, spec: SampleKind, i: int, *, failed: bool, epochs: int,

@@ -71,6 +71,10 @@ class ModelInfo(Out):
     champion: list[str] = Field([], description="registry scopes where this model is champion")
 
 
+Standing = Literal["best", "tied", "equivalent", "unresolved", "worse"]
+"""Where a model stands against the top one (:class:`medselect.rank.Standing`)."""
+
+
 class LeaderboardEntry(Out):
     model: str
     rank: int
@@ -78,10 +82,20 @@ class LeaderboardEntry(Out):
     ci_low: Number
     ci_high: Number
     n_cases: int
+    n_patients: int = Field(description="patients of those cases: the unit every interval and "
+                                        "test resamples")
     n_imputed: int = Field(description="missing values counted as the worst value")
     p_best: float = Field(description="share of bootstrap resamples on which it is the best")
-    p_vs_best: Number = Field(description="Holm-adjusted p-value against the top model")
-    in_best_group: bool = Field(description="not significantly worse than the top model")
+    p_vs_best: Number = Field(description="Holm-adjusted p-value of 'worse than the top model'")
+    p_equivalent: Number = Field(
+        description="Holm-adjusted p-value of 'equivalent to the top model within the margin' "
+                    "(two one-sided tests); None for the top model or without a margin")
+    standing: Standing = Field(
+        description="best; tied (equal on every case); equivalent (shown within the margin); "
+                    "unresolved (neither shown worse nor shown equivalent: not enough evidence "
+                    "to separate it from the top model); worse (significantly worse)")
+    in_best_group: bool = Field(description="best, tied or shown equivalent: the models the "
+                                            "tie-break chooses among (never an unresolved one)")
     chosen: bool
     median_rank: float
     rank_low: float
@@ -99,6 +113,61 @@ class FailedRun(Out):
     summary: dict[str, str]
 
 
+class BiasCorrected(Out):
+    """A figure reported on the cases that chose the model, corrected for the choice."""
+
+    method: str
+    model: str = Field(description="the model the correction is for: the top point estimate")
+    value: Number
+    ci_low: Number
+    ci_high: Number
+    bias: Number = Field(description="how much the raw figure flatters the choice")
+
+
+class ConfirmedFigure(Out):
+    """A chosen model's figure on the confirmation set (all cases, or one site's)."""
+
+    site: str | None = Field(description="None: every case of the set")
+    model: str
+    metric: str
+    label: str
+    aggregate: str
+    case_set: str
+    value: Number
+    ci_low: Number
+    ci_high: Number
+    n_cases: int
+    n_patients: int
+    corrected: BiasCorrected | None = Field(
+        description="the bias-corrected figure when the choice was made on these same cases")
+    note: str | None = Field(description="why the figure is missing or not to be trusted")
+
+
+class ChoiceSummary(Out):
+    """The task's model choice under its ranking rules, as ``medselect rank`` makes it: ranked
+    on the selection set, reported on the confirmation set."""
+
+    model: str = Field(description="the model chosen on the selection set")
+    metric: str
+    label: str
+    aggregate: str
+    reason: str
+    selection_set: CaseSetInfo
+    confirmation_set: CaseSetInfo
+    selection_n_cases: int
+    selection_n_patients: int
+    same_set: bool = Field(description="chosen on the cases that report it: the figure is "
+                                       "biased upwards by the choice (see 'corrected')")
+    role: Literal["selection", "confirmation", "both", "other"] = Field(
+        description="what the shown leaderboard's case set is to this choice")
+    this_board: bool = Field(description="the shown leaderboard is the ranking that made "
+                                         "this choice (same case set, metric, label, aggregate)")
+    figures: list[ConfirmedFigure] = Field(
+        description="the chosen model's figure on the confirmation set; on a site's "
+                    "leaderboard also that site's choice and its figure")
+    notes: list[str]
+
+
 class Leaderboard(Out):
     case_set: CaseSetInfo
     case_sets: list[CaseSetInfo]
@@ -113,13 +182,38 @@ class Leaderboard(Out):
     metrics: list[MetricInfo]
     other_metrics: list[str]
     rows: list[LeaderboardEntry]
+    n_cases: int
+    n_patients: int
+    patients_assumed: bool = Field(description="no two cases share a patient id, so each case "
+                                               "was counted as its own patient")
+    weighting: str = Field(description="what the aggregate weighs equally, in words")
+    analysis_unit: Literal["case", "patient"] = Field(
+        description="ranking.unit: what the aggregate weighs equally")
     best: str
-    best_group: list[str]
+    best_group: list[str] = Field(description="best, tied and shown-equivalent models")
+    unresolved: list[str] = Field(description="models the data could not separate from the "
+                                              "top one: not in the best group, not worse")
+    unresolved_note: str | None = Field(description="that, in a sentence")
+    margin: Number = Field(description="equivalence margin in the metric's unit; None: none")
+    margin_source: Literal["experiment", "default"] | None = Field(
+        description="the experiment's ranking.equivalence, or the metric's default margin")
     decided_by_tie_break: bool
     reason: str
+    tie_break: list[str] = Field(description="the ranking rules' tie-breaks, in order")
+    constraints: list[str]
+    excluded: dict[str, str] = Field(description="models failing a constraint, with why")
+    rules: Literal["experiment", "default"] = Field(
+        description="the ranking rules are the experiment's ranking section stored with the "
+                    "task, or the task family's default")
+    n_resamples: int
+    confidence: float
+    alpha: float
     ci_reliable: bool
     ci_note: str | None
     notes: list[str]
+    choice: ChoiceSummary | None = Field(
+        description="the task's model choice (selection set) and its confirmation")
+    choice_note: str | None = Field(description="why there is no choice to show, if none")
     missing_values: str = Field(description="how a missing value enters the ranking")
     failed: list[FailedRun]
     config_columns: list[str] = Field(
@@ -219,6 +313,7 @@ class SetMetricValue(Out):
     ci_low: Number
     ci_high: Number
     n_cases: int
+    n_patients: int = Field(description="patients of those cases, the bootstrap's unit")
     n_imputed: int = Field(description="cases without a source value, counted as the worst")
 
 

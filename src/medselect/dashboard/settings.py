@@ -26,8 +26,10 @@ class DashboardSettings(BaseModel):
         host: the address the server binds; any address but a loopback one requires ``token``.
         token: the access token every request must carry when ``host`` is not loopback.
         page_size: cases per gallery page.
-        n_resamples: bootstrap resamples of the leaderboard's statistics.
-        seed: seed of the bootstrap, so the same workspace always shows the same intervals.
+        n_resamples: bootstrap resamples of the leaderboard's statistics; None: the task's
+            ranking rules' (``ranking.bootstrap_resamples``), as ``medselect rank`` uses.
+        seed: seed of the bootstrap; None: the ranking rules' (``ranking.seed``). Either way
+            the same workspace always shows the same intervals.
         cache_size: how many computed leaderboards are kept in memory.
         warm_up: compute the default leaderboard in the background when the server starts.
         max_upload_file_bytes, max_upload_bytes, max_upload_files: the most one uploaded file,
@@ -42,8 +44,8 @@ class DashboardSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     token: str | None = Field(None, min_length=16)
     page_size: int = Field(50, ge=1, le=1000)
-    n_resamples: int = Field(1000, ge=1)
-    seed: int = 0
+    n_resamples: int | None = Field(None, ge=1)
+    seed: int | None = None
     cache_size: int = Field(32, ge=1)
     warm_up: bool = True
     max_upload_file_bytes: int = Field(50_000_000, ge=1)

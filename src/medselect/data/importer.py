@@ -6,29 +6,46 @@ are assigned and checked for leakage, files are copied into the workspace's cont
 step leaves the store as it was (copied blobs are named by content, so a leftover is harmless
 and reused by the next import).
 
-The first version of a task freezes its test split as the task's *reference set*; later
-versions keep every earlier case's split and the same reference set, and no reference patient or
-image may enter their training data.
+Every version gets a case set of its test split (``<version>-test``) and, when it has
+validation cases, one of its validation split (``<version>-val``): the validation split is where
+models are chosen, the test split where the choice is confirmed. The first version of a task
+freezes its test split as the task's *reference set*; later versions keep every earlier case's
+split and the same reference set, and no reference patient or image may enter their training
+data. The result says, per site, how many patients and cases each split holds and warns about a
+site the split leaves without training patients or with too few test patients
+(:mod:`medselect.data.sitesplits`).
 
 New, unseen cases to evaluate models on (:func:`import_case_set`) are stored the same way but as
 a version of their own (every case in ``test``, ``source.kind`` :data:`NEW_CASES_SOURCE`) with a
 case set of kind ``new``; such a version is never the one sweeps train on or later imports build
-on (:func:`latest_training_version`).
+on (:func:`~medselect.data.casesets.latest_training_version`).
 """
 
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from medselect.config import Experiment, SplitSpec, TaskKind, TaskSpec
 from medselect.data.case import CaseRecord
+from medselect.data.casesets import (
+    NEW_CASES_SOURCE,
+    TEST,
+    VAL,
+    latest_training_version,
+    split_case_set_id,
+)
 from medselect.data.check import check_dataset
 from medselect.data.leakage import require_no_leakage, require_no_split_leakage
+from medselect.data.sitesplits import (
+    SiteSplitCounts,
+    SplitWarning,
+    site_split_counts,
+    split_warnings,
+)
 from medselect.data.splits import assign_splits
 from medselect.data.versions import case_digest, dataset_version_id, file_digest
 from medselect.errors import DatasetInvalid, NotFound
@@ -41,31 +58,46 @@ from medselect.store import (
     get_cases,
     get_dataset_version,
     get_task,
-    list_dataset_versions,
     put_task,
     set_reference_case_set,
 )
 from medselect.store.artifacts import atomic_path
 
+__all__ = ["BLOB_DIR", "NEW_CASES_SOURCE", "ImportResult", "import_case_set", "import_dataset",
+           "import_experiment_data", "latest_training_version"]
+
 BLOB_DIR = "data"
-NEW_CASES_SOURCE = "new-cases"
-"""``source.kind`` of a dataset version holding only new cases to evaluate on."""
 
 
 @dataclass(frozen=True)
 class ImportResult:
-    """The stored version and how its cases fall into sites and splits."""
+    """The stored version and how its cases fall into sites and splits.
+
+    Args:
+        counts: site -> split -> cases.
+        patients: site -> split -> patients.
+        test_case_set: id of the case set of the test split (it may be empty).
+        val_case_set: id of the case set of the validation split; None without val cases.
+        reference_case_set: the frozen reference set the version is judged on, if any.
+        warnings: sites the split leaves without training patients or with fewer than
+            :data:`~medselect.data.sitesplits.MIN_TEST_PATIENTS` test patients.
+    """
 
     version_id: str
     parent_id: str | None
     created: bool
     n_cases: int
-    counts: dict[str, dict[str, int]]  # site -> split -> cases
+    counts: dict[str, dict[str, int]]
     test_case_set: str
     reference_case_set: str | None
+    val_case_set: str | None = None
+    patients: dict[str, dict[str, int]] = field(default_factory=dict)
+    warnings: list[SplitWarning] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        out = dict(self.__dict__)
+        out["warnings"] = [w.to_dict() for w in self.warnings]
+        return out
 
 
 def import_dataset(
@@ -76,8 +108,13 @@ def import_dataset(
     split: SplitSpec | None = None,
     source: Mapping[str, Any] | None = None,
     description: str = "",
+    ranking: Mapping[str, Any] | None = None,
 ) -> ImportResult:
     """Check, split and store ``records`` as a new dataset version of ``task``.
+
+    Args:
+        ranking: the experiment's ranking section as JSON, stored with the task in the same
+            transaction; None leaves the task's stored one as it is.
 
     Raises:
         DatasetInvalid: a case or file is unusable (every problem is listed).
@@ -103,19 +140,18 @@ def import_dataset(
         _require_reference_untouched(ws, records, reference)
     version_id = dataset_version_id(records, digests, task=task.name)
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
-    test_ids = sorted(r.case_id for r in records if r.split == "test")
+    test_ids = sorted(r.case_id for r in records if r.split == TEST)
+    val_ids = sorted(r.case_id for r in records if r.split == VAL)
     with ws.begin() as conn:
-        put_task(conn, task.name, task.kind, task.model_dump(mode="json"))
+        put_task(conn, task.name, task.kind, task.model_dump(mode="json"), ranking=ranking)
         existing = _get_version(conn, version_id)
         parent_id = existing["parent_id"] if existing else (parent["id"] if parent else None)
         version = add_dataset_version(conn, {
             "id": version_id, "task": task.name, "parent_id": parent_id,
             "description": description, "source": dict(source or {}),
         }, case_rows)
-        test_set = add_case_set(conn, {
-            "id": f"{version_id}-test", "name": "test", "task": task.name,
-            "dataset_version": version_id, "kind": "test",
-        }, test_ids)
+        test_set = _add_split_set(conn, task.name, version_id, TEST, test_ids)
+        val_set = _add_split_set(conn, task.name, version_id, VAL, val_ids) if val_ids else None
         reference_id = reference["id"] if reference else None
         if reference_id is None and split.freeze_reference and test_ids:
             reference_id = f"{version_id}-reference"
@@ -125,15 +161,29 @@ def import_dataset(
             }, test_ids)
         if reference_id and version["reference_case_set"] != reference_id:
             set_reference_case_set(conn, version_id, reference_id)
-    counts: dict[str, Counter[str]] = {}
-    for r in records:
-        counts.setdefault(r.site, Counter())[r.split or "unassigned"] += 1
+    by_site = site_split_counts(records)
     return ImportResult(
         version_id=version_id, parent_id=parent_id,
         created=existing is None, n_cases=len(records),
-        counts={site: dict(c) for site, c in sorted(counts.items())},
-        test_case_set=test_set["id"], reference_case_set=reference_id,
+        counts=_nonzero(by_site, "cases"), patients=_nonzero(by_site, "patients"),
+        test_case_set=test_set["id"], val_case_set=val_set["id"] if val_set else None,
+        reference_case_set=reference_id, warnings=split_warnings(by_site),
     )
+
+
+def _add_split_set(conn, task: str, version_id: str, split: str,
+                   case_ids: Sequence[str]) -> dict[str, Any]:
+    """The case set of one split (``test`` or ``val``) of a version, named and kinded by it."""
+    return add_case_set(conn, {
+        "id": split_case_set_id(version_id, split), "name": split, "task": task,
+        "dataset_version": version_id, "kind": split,
+    }, case_ids)
+
+
+def _nonzero(by_site: Mapping[str, SiteSplitCounts], what: str) -> dict[str, dict[str, int]]:
+    """site -> split -> count of ``what`` (``cases`` or ``patients``), empty splits left out."""
+    return {site: {k: n for k, n in getattr(c, what).items() if n}
+            for site, c in by_site.items()}
 
 
 def import_case_set(
@@ -186,17 +236,6 @@ def import_case_set(
             "id": f"{version_id}-new", "name": name, "task": task.name,
             "dataset_version": version_id, "kind": "new",
         }, sorted(digests))
-
-
-def latest_training_version(conn, task: str) -> dict[str, Any] | None:
-    """The newest dataset version of ``task`` that models train on, or None if it has none.
-
-    Versions of new cases (:func:`import_case_set`) are left out: they only hold cases to
-    evaluate on, and must never become the data a sweep trains on or a later import builds on.
-    """
-    versions = [v for v in list_dataset_versions(conn, task)
-                if (v["source"] or {}).get("kind") != NEW_CASES_SOURCE]
-    return versions[-1] if versions else None
 
 
 def _get_version(conn, version_id: str) -> dict[str, Any] | None:
@@ -287,7 +326,8 @@ def _suffix(path: Path) -> str:
 
 
 def import_experiment_data(ws: Workspace, experiment: Experiment) -> ImportResult:
-    """Make (or find) the dataset version an experiment's ``data:`` section describes."""
+    """Make (or find) the dataset version an experiment's ``data:`` section describes, and
+    store the experiment's ``ranking:`` section with the task."""
     from medselect.data.sources import load_source
 
     source = experiment.data.source
@@ -296,6 +336,7 @@ def import_experiment_data(ws: Workspace, experiment: Experiment) -> ImportResul
     return import_dataset(
         ws, experiment.task, data.records, split=experiment.data.split,
         source=data.describe(), description=f"{data.kind} {data.path.name}",
+        ranking=experiment.ranking.model_dump(mode="json"),
     )
 
 

@@ -1,8 +1,9 @@
 """Layer 3: every model on every case of a case set, per-case metric rows, prediction files and
 overlay images.
 
-    >>> from medselect.evaluate import evaluate_external, evaluate_runs
+    >>> from medselect.evaluate import evaluate_external, evaluate_runs, evaluate_runs_on_sets
     >>> report = evaluate_runs(ws, top=3, case_set="reference")
+    >>> reports = evaluate_runs_on_sets(ws, spec=experiment.evaluation)  # val, then test
     >>> report = evaluate_external(ws, "nnunet_out/", "nnunet-2d", case_set="reference")
     >>> [(o.model_ref, o.status, o.key_value) for o in report.outcomes]
 
@@ -14,7 +15,15 @@ when a trained network is loaded, so reading results and drawing overlays stay l
 from medselect.evaluate.artifacts import EVALUATIONS_DIR, EvaluationFiles
 from medselect.evaluate.casesets import folder_records, read_new_cases, resolve_case_set
 from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evaluate_models
-from medselect.evaluate.evaluations import evaluate_external, evaluate_runs, load_task
+from medselect.evaluate.evaluations import (
+    CaseSetReports,
+    SkippedCaseSet,
+    evaluate_external,
+    evaluate_external_on_sets,
+    evaluate_runs,
+    evaluate_runs_on_sets,
+    load_task,
+)
 from medselect.evaluate.external import ExternalPredictions, check_external_name
 from medselect.evaluate.ids import evaluation_id
 from medselect.evaluate.overlay import (
@@ -34,6 +43,7 @@ __all__ = [
     "EVALUATIONS_DIR",
     "CaseFailure",
     "CaseScore",
+    "CaseSetReports",
     "EvaluationFiles",
     "EvaluationReport",
     "ExternalPredictions",
@@ -42,11 +52,14 @@ __all__ = [
     "Prediction",
     "Predictor",
     "ProgressFn",
+    "SkippedCaseSet",
     "TrainedPredictor",
     "check_external_name",
     "evaluate_external",
+    "evaluate_external_on_sets",
     "evaluate_models",
     "evaluate_runs",
+    "evaluate_runs_on_sets",
     "evaluation_id",
     "folder_records",
     "load_task",

@@ -1,8 +1,10 @@
-"""Which cases an evaluation runs on: the test split, the frozen reference set, or new cases.
+"""Which cases an evaluation runs on: a named case set of the task, or new cases from a path.
 
-``test`` is the test split of the task's latest training version and ``reference`` the frozen
-reference set it is judged on. Anything else is the id of a stored case set, or a path of new,
-unseen cases (labelled or not), imported as a case set of kind ``new``:
+Names are resolved by :func:`medselect.data.named_case_set`: ``val`` and ``test`` are the
+validation and test splits of the task's latest training version, ``reference`` the frozen
+reference set it is judged on, anything else the id of a stored case set of the task. What is
+not a name is a path of new, unseen cases (labelled or not), imported as a case set of kind
+``new``:
 
 - a CSV/JSON manifest or an nnU-Net raw dataset folder (``medselect.data.sources``);
 - a plain folder of images: one case per file, or nnU-Net's channel naming
@@ -18,17 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from medselect.config import TaskSpec
+from medselect.data import CASE_SET_NAMES, named_case_set
 from medselect.data.case import CaseRecord
-from medselect.data.importer import import_case_set, latest_training_version
+from medselect.data.casesets import REFERENCE, TEST, VAL
+from medselect.data.importer import import_case_set
 from medselect.data.nnunet import CHANNEL_FILE
 from medselect.data.readers import IMAGE_SUFFIXES, image_suffix
 from medselect.data.sources import read_source
 from medselect.errors import DataError, NotFound
-from medselect.store import Workspace, get_case_set
+from medselect.store import Workspace
 
-TEST = "test"
-REFERENCE = "reference"
-
+__all__ = ["REFERENCE", "TEST", "VAL", "folder_records", "read_new_cases", "resolve_case_set"]
 
 
 def resolve_case_set(
@@ -38,35 +40,28 @@ def resolve_case_set(
     """The ``case_set`` row ``which`` names, importing new cases from a path first.
 
     Args:
-        which: ``"test"``, ``"reference"``, a stored case set id of the task, or a path.
+        which: ``"val"``, ``"test"``, ``"reference"``, a stored case set id of the task
+            (see :func:`medselect.data.named_case_set`), or a path of new cases.
         site: site of new cases that name none (a plain folder of images).
 
     Raises:
-        NotFound: the task has no data yet, no reference set, or no such path or case set.
+        NotFound: the task has no data yet, no validation cases (``val``), no reference set,
+            or no such path or case set.
         DataError: the path is not a manifest, an nnU-Net folder nor a folder of images, or
             its cases are unusable (``DatasetInvalid`` lists every problem).
         LeakageError: a new case is in the training data of the task's models.
     """
     text = os.fspath(which)
-    if text in (TEST, REFERENCE):
-        with ws.connect() as conn:
-            version = latest_training_version(conn, task.name)
-            if version is None:
-                raise NotFound(f"task {task.name!r} has no dataset version; run `medselect "
-                               f"data import` or `medselect sweep run` first")
-            if text == TEST:
-                return get_case_set(conn, f"{version['id']}-test")
-            if not version["reference_case_set"]:
-                raise NotFound(f"dataset version {version['id']!r} of task {task.name!r} has "
-                               f"no frozen reference set; evaluate on 'test' or a path")
-            return get_case_set(conn, version["reference_case_set"])
-    stored = _stored_case_set(ws, task, text)
-    if stored is not None:
-        return stored
+    with ws.connect() as conn:
+        try:
+            return named_case_set(conn, task.name, text)
+        except NotFound as exc:
+            if text in CASE_SET_NAMES:
+                raise
+            unnamed = exc
     path = Path(text).expanduser()
     if not path.exists():
-        raise NotFound(f"case set {text!r}: no such path, and not 'test', 'reference' or a "
-                       f"case set id of task {task.name!r}")
+        raise NotFound(f"case set {text!r}: no such path, and {unnamed}") from None
     records = read_new_cases(path)
     return import_case_set(ws, task, records, path.stem or path.name, site=site,
                            source={"path": str(path.resolve())})
@@ -116,12 +111,3 @@ def folder_records(folder: Path) -> list[CaseRecord]:
                             f"them _0000, _0001, ... without gaps")
         records.append(CaseRecord(case_id=case_id, images=tuple(files[i] for i in sorted(files))))
     return records
-
-
-def _stored_case_set(ws: Workspace, task: TaskSpec, case_set_id: str) -> dict[str, Any] | None:
-    with ws.connect() as conn:
-        try:
-            row = get_case_set(conn, case_set_id)
-        except NotFound:
-            return None
-    return row if row["task"] == task.name else None

@@ -244,6 +244,8 @@ class SetMetric:
         truth: the case attribute holding each case's reference class.
         missing: the input a missing one counts as when not one-vs-rest (a wrong answer;
             ranking counts a missing one-vs-rest probability as the wrong extreme).
+        bounded: its values lie in [0, 1] and spread less near the bounds (an AUC near 1), so
+            ranking builds its intervals on the logit scale.
     """
 
     spec: MetricSpec
@@ -252,6 +254,7 @@ class SetMetric:
     one_vs_rest: bool = True
     truth: str = REFERENCE
     missing: float = 0.0
+    bounded: bool = True
 
     @property
     def name(self) -> str:

@@ -14,6 +14,7 @@ margin, never "not shown different".
 - :func:`rank_preference`: several weighted metrics, constraints, Pareto front.
 - :func:`select`: the best model per site (or any case attribute), with evidence.
 - :func:`rank_table`: all of it from the experiment file's ``ranking:`` section.
+- :func:`bbc`: the figure of a model chosen on the cases that report it, bias-corrected.
 """
 
 from medselect.errors import RankingError
@@ -26,6 +27,7 @@ from medselect.rank.aggregate import (
     TrimmedMean,
     parse_aggregate,
 )
+from medselect.rank.bbc import SelectionCorrected, bbc
 from medselect.rank.bootstrap import (
     MIN_RELIABLE_PATIENTS,
     percentile_interval,
@@ -97,6 +99,7 @@ __all__ = [
     "RankingError",
     "ScoreMatrix",
     "Selection",
+    "SelectionCorrected",
     "SetMetricLike",
     "SetMetrics",
     "SignificanceMatrix",
@@ -106,6 +109,7 @@ __all__ = [
     "TrimmedMean",
     "aggregate_of",
     "aggregate_then_rank",
+    "bbc",
     "break_tie",
     "equivalence_pvalues",
     "holm",

@@ -28,6 +28,7 @@ from medselect.rank.clusters import Clusters
 __all__ = [
     "MIN_RELIABLE_PATIENTS",
     "interval_caveat",
+    "logit_interval",
     "percentile_interval",
     "resample_weights",
     "resampled_aggregates",
@@ -38,6 +39,7 @@ MIN_RELIABLE_PATIENTS = 10
 """Below this many patients an interval is reported but flagged unreliable."""
 
 _CHUNK_ELEMENTS = 1 << 23  # weights x values handled at once by the generic paths (64 MiB)
+_LOGIT_EPS = 1e-6  # keeps the logit of a perfect AUC finite
 
 
 def resample_weights(
@@ -120,6 +122,43 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95,
     bounds[:, defined] = np.nanpercentile(samples[:, defined], [100 * tail, 100 * (1 - tail)],
                                           axis=0)
     return bounds
+
+
+def logit_interval(point: np.ndarray, samples: np.ndarray, confidence: float = 0.95,
+                   clusters: Clusters | None = None) -> np.ndarray:
+    """Interval per column for a statistic in [0, 1] whose spread shrinks near the bounds
+    (an AUC, a sensitivity): ``logit(point) +/- t * SE`` on the logit scale, with SE the
+    expanded bootstrap standard error of the logits, mapped back; array (2, n_models).
+
+    A percentile interval, expanded or not, follows the resamples' spread, which is smallest
+    exactly where the estimate overshoots towards 1, so it misses on one side
+    (``benchmarks/bench_validity.py``, the AUC rows). Without spread the interval is the point.
+    """
+    point = np.asarray(point, dtype=float)
+    factor, df = (1.0, np.inf) if clusters is None else _expansion(clusters.n_patients,
+                                                                    clusters.n_strata)
+    if df < 1:
+        return np.full((2, len(point)), np.nan)
+    quantile = stats.norm.ppf if not np.isfinite(df) else (lambda q: stats.t.ppf(q, df))
+    half = quantile(1 - (1 - confidence) / 2)
+    logit = _logit(samples)
+    with np.errstate(invalid="ignore"):
+        se = np.nanstd(logit, axis=0, ddof=1) * factor
+    centre = _logit(point)
+    bounds = np.array([np.fmin(_expit(centre - half * se), point),
+                       np.fmax(_expit(centre + half * se), point)])
+    flat = ~(se > 1e-12)
+    bounds[:, flat] = point[flat]
+    return bounds
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _LOGIT_EPS, 1 - _LOGIT_EPS)
+    return np.log(p / (1 - p))
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
 
 
 def tail_pvalue(point: float | np.ndarray, samples: np.ndarray, threshold: float | np.ndarray,

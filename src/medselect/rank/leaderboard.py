@@ -36,7 +36,9 @@ from medselect.errors import RankingError
 from medselect.rank._json import json_number
 from medselect.rank.aggregate import Aggregate, parse_aggregate, truth_values
 from medselect.rank.bootstrap import (
+    MIN_RELIABLE_PATIENTS,
     interval_caveat,
+    logit_interval,
     percentile_interval,
     resample_weights,
     resampled_aggregates,
@@ -82,8 +84,12 @@ class Statistics:
     """How sure a ranking must be: bootstrap size, confidence, significance level, seed.
 
     ``stratify`` names the case attribute the bootstrap resamples patients within (ignored,
-    with a note, when the table has no such column). ``unit`` says what an aggregate weighs
-    equally (:class:`~medselect.rank.table.AnalysisUnit`); patients are resampled either way.
+    with a note, when the table has no such column). ``test`` compares each model with the
+    top one: the paired cluster-bootstrap test (default: any aggregate, no floor on its
+    p-values) or Wilcoxon on per-patient differences (whose exact p-values cannot go below
+    2/2^n: with 6 patients no Holm-corrected comparison can reach 0.05). ``unit`` says what an
+    aggregate weighs equally (:class:`~medselect.rank.table.AnalysisUnit`); patients are
+    resampled either way.
     """
 
     n_resamples: int = 1000
@@ -91,7 +97,7 @@ class Statistics:
     alpha: float = 0.05
     seed: int | None = 0
     stratify: str | None = "site"
-    test: PairedTest = PairedTest.WILCOXON
+    test: PairedTest = PairedTest.BOOTSTRAP
     unit: AnalysisUnit = AnalysisUnit.CASE
 
     def __post_init__(self) -> None:
@@ -341,7 +347,10 @@ def rank_matrix(
     clusters = matrix.clusters(statistics.stratify)
     weights = resample_weights(clusters, statistics.n_resamples, seed=statistics.seed)
     samples = resampled_aggregates(matrix.values, agg, weights, truth)
-    low, high = percentile_interval(samples, statistics.confidence, clusters)
+    if getattr(matrix.reduced_by, "bounded", False):
+        low, high = logit_interval(point, samples, statistics.confidence, clusters)
+    else:
+        low, high = percentile_interval(samples, statistics.confidence, clusters)
     stability = rank_stability(sign * samples, matrix.models, statistics.confidence)
 
     order = sorted(range(len(matrix.models)), key=lambda i: (-oriented_point[i],
@@ -372,7 +381,8 @@ def rank_matrix(
         )
         for i in order
     )
-    caveat = interval_caveat(clusters)
+    caveat = "; ".join(filter(None, [interval_caveat(clusters),
+                                     _class_caveat(matrix, clusters, truth)])) or None
     reason = decision.reason
     if unresolved:
         reason += (f"; not enough evidence to separate {', '.join(unresolved)} from "
@@ -421,6 +431,21 @@ def _standings(matrix: ScoreMatrix, order: list[int], resampled: tuple[np.ndarra
         else:
             standing[i] = Standing.UNRESOLVED
     return standing, p_worse, p_equivalent
+
+
+def _class_caveat(matrix: ScoreMatrix, clusters: Clusters, truth: np.ndarray | None
+                  ) -> str | None:
+    """For a one-vs-rest set metric (an AUC), the patients of each side: its interval rests on
+    the smaller side."""
+    if truth is None or not getattr(matrix.reduced_by, "one_vs_rest", False):
+        return None
+    positive = len(np.unique(clusters.of_case[np.asarray(truth) == 1]))
+    negative = len(np.unique(clusters.of_case[np.asarray(truth) != 1]))
+    if min(positive, negative) >= MIN_RELIABLE_PATIENTS:
+        return None
+    return (f"{matrix.metric} of {matrix.label!r} rests on {positive} patients of that class "
+            f"and {negative} others; an interval needs at least {MIN_RELIABLE_PATIENTS} of each "
+            "to say much")
 
 
 def _group_text(group: tuple[str, ...], standing: list[Standing], matrix: ScoreMatrix,

@@ -162,7 +162,7 @@ def select(
     return Selection(
         attribute=by, metric=board.metric, aggregate=board.aggregate, overall=overall,
         choices=tuple(choices), differs=len(chosen) > 1, largest_gain=largest,
-        summary=_summary(by, board, overall, choices, largest),
+        summary=_summary(by, board, overall, choices, largest, statistics.alpha),
         notes=_small_groups(by, choices), rankings=rankings,
     )
 
@@ -236,7 +236,7 @@ def _test(board: Leaderboard, a: str, b: str) -> tuple[float, float]:
 
 
 def _summary(by: str, board: Leaderboard, overall: Choice, choices: list[Choice],
-             largest: float | None) -> str:
+             largest: float | None, alpha: float) -> str:
     named = [c for c in choices if c.model is not None]
     what = board.metric if board.aggregate == board.metric else f"{board.metric} {board.aggregate}"
     if not named:
@@ -249,6 +249,9 @@ def _summary(by: str, board: Leaderboard, overall: Choice, choices: list[Choice]
     if top is None or largest is None or largest <= 0:
         return f"the best model differs between {by} values ({table}; {what})"
     p = "" if top.p_vs_overall is None else f", paired p = {top.p_vs_overall:.3g}"
+    shown = top.p_vs_overall is not None and top.p_vs_overall < alpha
+    caveat = "" if shown else (f"; not significant: these patients do not show that any {by} "
+                               "needs a model of its own")
     return (f"the best model differs between {by} values ({table}); the largest difference: "
             f"at {by} {top.group}, {top.model} beats the overall choice {overall.model} by "
-            f"{largest:.4g} in {what}{p}")
+            f"{largest:.4g} in {what}{p}{caveat}")

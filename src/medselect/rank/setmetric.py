@@ -55,7 +55,8 @@ class SetMetricLike(Protocol):
     @property
     def one_vs_rest(self) -> bool: ...
 
-    # optional: ``missing``, the input a missing one counts as when not one-vs-rest (default 0)
+    # optional: ``missing``, the input a missing one counts as when not one-vs-rest (default
+    # 0); ``bounded``, True when its values lie in [0, 1] (intervals on the logit scale)
 
     @property
     def reduce(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]: ...
@@ -94,7 +95,7 @@ def metric_matrix(
         raise RankingError(f"{metric} is computed from the per-case {source!r} values: "
                            f"{exc}") from None
     reduced_by = SetAggregate(metric, set_metric.reduce, set_metric.truth,
-                              set_metric.one_vs_rest)
+                              set_metric.one_vs_rest, getattr(set_metric, "bounded", False))
     return _wrong_where_missing(replace(matrix, metric=metric, reduced_by=reduced_by),
                                 set_metric)
 
@@ -127,6 +128,7 @@ class SetAggregate:
     reduce: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     truth: str
     one_vs_rest: bool
+    bounded: bool = False
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         """The metric of each model over the cases of ``values`` (n_cases, n_models)."""

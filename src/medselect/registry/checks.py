@@ -2,8 +2,9 @@
 
 A candidate must be a finished run (or a recorded external model) of the task, with a finished
 evaluation on the reference set; the reference set must still hold the cases it held when it
-was recorded, and the ones the champion was judged on; and a gate decision must still be
-current when it is applied (no other promotion in between).
+was recorded, and the ones the champion was judged on (unless a recorded refresh replaced
+them); and a gate decision must still be current when it is applied (no other promotion, and
+no other look at the reference set, in between).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from medselect.errors import NotFound, RegistryError
+from medselect.registry.refresh import refreshed_since
 from medselect.store import (
     case_set_hash,
     case_set_members,
@@ -27,6 +29,7 @@ from medselect.store.evaluations import EXTERNAL_PREFIX
 __all__ = [
     "check_decision_current",
     "check_evaluated",
+    "check_look_current",
     "check_promotable",
     "check_reference",
     "check_same_reference",
@@ -81,8 +84,12 @@ def check_reference(conn: sa.Connection, case_set: str) -> dict[str, Any]:
     return row
 
 
-def check_same_reference(champion: Any, data: Mapping[str, Any], *, forced: bool) -> None:
-    """Refuse a decision judged on other reference cases than the champion was (unless forced).
+def check_same_reference(
+    conn: sa.Connection, champion: Any, data: Mapping[str, Any], *, forced: bool
+) -> None:
+    """Refuse a decision judged on other reference cases than the champion was, unless
+    forced or a recorded refresh (:mod:`medselect.registry.refresh`) leads from the champion's
+    reference set to this one (the champion was then evaluated on the new one too).
 
     Args:
         champion: the current champion (a :class:`~medselect.registry.versions.ModelVersion`)
@@ -92,13 +99,16 @@ def check_same_reference(champion: Any, data: Mapping[str, Any], *, forced: bool
     if champion is None or forced:
         return
     before = (champion.evidence.get("data") or {}).get("reference_hash")
-    if before is not None and before != data.get("reference_hash"):
-        raise RegistryError(
-            f"the reference set changed since champion v{champion.version} "
-            f"({champion.model_ref!r}) was evaluated: it was judged on content hash {before!r}, "
-            f"this decision on {data.get('reference_hash')!r} (case set "
-            f"{data.get('reference_case_set')!r}). The reference set is frozen: gate on the "
-            "same reference set, or promote with --force and a written reason to move on")
+    now = data.get("reference_hash")
+    if before is None or before == now or now in refreshed_since(conn, champion.task, before):
+        return
+    raise RegistryError(
+        f"the reference set changed since champion v{champion.version} "
+        f"({champion.model_ref!r}) was evaluated: it was judged on content hash {before!r}, "
+        f"this decision on {now!r} (case set {data.get('reference_case_set')!r}) and no "
+        "recorded refresh leads from one to the other. The reference set is frozen: gate on "
+        "the same reference set, refresh it with never-seen patients (`medselect upgrade "
+        "--new-reference`), or promote with --force and a written reason to move on")
 
 
 def check_evaluated(
@@ -130,3 +140,14 @@ def check_decision_current(decision: Any, required: Iterable[str]) -> None:
             f"the gate decision for {decision.candidate!r} compared it with {compared}, but it "
             f"must now also beat {missing} (the registry changed since the gate ran, e.g. "
             "another promotion); run the gate again")
+
+
+def check_look_current(decision: Any, looks_before: int) -> None:
+    """Refuse a decision that ran at another look than the scope's next one (another gate on
+    the same reference set was recorded since), so that no look goes uncounted."""
+    if decision.incumbents and decision.look.number != looks_before + 1:
+        raise RegistryError(
+            f"the gate decision for {decision.candidate!r} ran as look {decision.look.number} "
+            f"at its reference set, but the scope has had {looks_before} look(s) there now (the "
+            "registry changed since the gate ran); run the gate again at the level of look "
+            f"{looks_before + 1}")

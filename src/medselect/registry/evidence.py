@@ -2,8 +2,9 @@
 
 :func:`gate_for` gathers the evidence for one candidate in one task and scope and hands it to
 :func:`~medselect.registry.gate.evaluate_gate`; the decision records the data versions it was
-computed on, which :func:`~medselect.registry.versions.promote` checks again before applying
-it. Metric directions come from :func:`medselect.metrics.get_metric`.
+computed on and the look it ran at (how many gates the scope has had on that reference set),
+which :func:`~medselect.registry.versions.promote` checks again before applying it. Metric
+directions come from :func:`medselect.metrics.get_metric`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from medselect.data.importer import latest_training_version
 from medselect.errors import RegistryError
 from medselect.metrics import SET_METRICS, get_metric
 from medselect.rank import source_metrics
+from medselect.registry.candidates import CandidateChoice
 from medselect.registry.checks import (
     check_evaluated,
     check_promotable,
@@ -26,6 +28,7 @@ from medselect.registry.checks import (
 from medselect.registry.criteria import GateCriteria
 from medselect.registry.decision import GateDecision
 from medselect.registry.gate import SITE_COLUMN, evaluate_gate
+from medselect.registry.looks import looks_before
 from medselect.registry.scope import parse_scope, scope_site
 from medselect.registry.versions import current_champion, incumbents
 from medselect.store import case_metric_table
@@ -61,19 +64,26 @@ def gate_for(
     *,
     case_set: str | None = None,
     directions: Mapping[str, str] | None = None,
+    choice: CandidateChoice | None = None,
 ) -> GateDecision:
     """Judge ``candidate`` against the versions of ``task`` in ``scope`` on the reference set.
 
     A ``site:<name>`` scope is judged on that site's cases only. The decision's ``data``
     records the task, scope, reference case set, its content hash and dataset version, and
-    the evaluation each model's values came from.
+    the evaluation each model's values came from. Its ``look`` is the scope's next look at
+    that reference content (:func:`~medselect.registry.looks.looks_before` counts the earlier
+    ones), at the level the protocol's alpha spending gives it, divided by
+    ``choice.chosen_from``.
 
     Args:
         case_set: the reference case set; default the one of the task's newest dataset version.
         directions: ``{metric: "higher" | "lower"}``; default each metric's declared direction.
+        choice: how the candidate was chosen (:mod:`medselect.registry.candidates`); default named
+            before the reference set was looked at (K = 1).
 
     A champion judged on another reference set does not stop the gate (both models were
-    evaluated on this one), but a note says so and ``promote`` refuses it unless forced.
+    evaluated on this one), but a note says so and ``promote`` refuses it unless forced or a
+    recorded refresh leads from that reference set to this one.
 
     Raises:
         RegistryError: the candidate cannot be promoted (unknown, failed run), a model has no
@@ -81,6 +91,7 @@ def gate_for(
             the models were not evaluated on the same cases, or the scope's site has no cases.
     """
     scope = parse_scope(scope)
+    choice = choice or CandidateChoice()
     check_promotable(conn, task, candidate)
     reference = check_reference(conn, case_set or reference_case_set(conn, task))
     others = [r for r in incumbents(conn, task, scope, criteria.compare_with) if r != candidate]
@@ -98,10 +109,12 @@ def gate_for(
                                 f"site {site!r}; check the site name or evaluate its cases")
     if directions is None:
         directions = {m: get_metric(m).direction.value for m in criteria.metrics}
+    look = criteria.look(looks_before(conn, task, scope, reference["content_hash"]),
+                         chosen_from=choice.chosen_from, chosen_on=choice.chosen_on)
     decision = evaluate_gate(candidate, others, table, criteria, directions=directions, data=data,
-                             set_metrics=SET_METRICS)
+                             set_metrics=SET_METRICS, look=look)
     try:
-        check_same_reference(current_champion(conn, task, scope), data, forced=False)
+        check_same_reference(conn, current_champion(conn, task, scope), data, forced=False)
     except RegistryError as exc:  # promote refuses it unless forced; say so now
         return replace(decision, notes=(*decision.notes, str(exc)))
     return decision

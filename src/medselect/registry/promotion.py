@@ -3,9 +3,12 @@
 :func:`promote_through_gate` is what ``medselect promote`` and ``medselect upgrade`` call for
 one model in one scope. The candidate is refused before anything is computed if it cannot be
 promoted (unknown, failed, already champion); then it and every version it must beat are
-evaluated on the frozen reference set where they lack an evaluation, the gate judges it there,
-:func:`~medselect.registry.versions.promote` applies the decision in one transaction, and the
-decision report (JSON and HTML) is written under ``<workspace>/registry/decisions/``.
+evaluated on the frozen reference set where they lack an evaluation; the gate judges it there
+at the scope's next look, its level divided by K when the candidate was picked as the best of
+K models on the reference set rather than named on the selection set
+(:mod:`medselect.registry.candidates`); :func:`~medselect.registry.versions.promote` applies the
+decision in one transaction, and the decision report (JSON and HTML) is written under
+``<workspace>/registry/decisions/``.
 
 Example::
 
@@ -20,10 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medselect.config import DEFAULT_METRICS, EvaluationSpec, Experiment, PromotionSpec, TaskSpec
+from medselect.config import (
+    DEFAULT_METRICS,
+    EvaluationSpec,
+    Experiment,
+    PromotionSpec,
+    RankingSpec,
+    TaskSpec,
+)
 from medselect.errors import NotFound, RegistryError
 from medselect.evaluate import load_task
 from medselect.registry.backfill import ensure_evaluated
+from medselect.registry.candidates import CandidateChoice, named_choice
 from medselect.registry.checks import check_promotable
 from medselect.registry.criteria import GateCriteria
 from medselect.registry.decision import GateDecision
@@ -111,14 +122,24 @@ def promote_through_gate(
     *,
     actor: str,
     spec: EvaluationSpec | None = None,
+    ranking: RankingSpec | None = None,
+    choice: CandidateChoice | None = None,
     dataset_version: str | None = None,
     force_reason: str | None = None,
     device: str | None = None,
 ) -> PromotionOutcome:
     """Gate ``model_ref`` in ``scope`` on the frozen reference set and apply the decision.
 
+    The gate runs at the scope's next look at the reference set, its level divided by K when
+    the candidate was not named before the reference set was looked at
+    (:func:`~medselect.registry.candidates.named_choice`).
+
     Args:
         spec: how missing evaluations are computed (default: the task kind's metrics).
+        ranking: the experiment's ranking, which says whether the candidate is the selection
+            set's choice (default: ranked by the gate's primary metric).
+        choice: how the candidate was chosen, when the caller knows (an upgrade ranks its
+            candidates on the selection set itself); default decided by ``named_choice``.
         dataset_version: recorded with the version (None: the run's dataset version).
         force_reason: promote even if the gate rejects it; the reason goes to the audit log.
 
@@ -140,7 +161,13 @@ def promote_through_gate(
     ensure_evaluated(ws, task, reference, [model_ref, *others], metrics=criteria.metrics,
                      spec=spec, device=device)
     with ws.connect() as conn:
-        decision = gate_for(conn, task.name, scope, model_ref, criteria, case_set=reference)
+        if choice is None:
+            ranking = ranking or RankingSpec(metric=criteria.primary.metric,
+                                             label=criteria.primary.label)
+            choice = named_choice(conn, task.name, scope, model_ref, reference, ranking,
+                                  incumbents=others)
+        decision = gate_for(conn, task.name, scope, model_ref, criteria, case_set=reference,
+                            choice=choice)
     version = promote(ws, task.name, scope, model_ref, decision=decision, actor=actor,
                       dataset_version=dataset_version, force_reason=force_reason)
     paths = write_decision_report(ws.path(DECISIONS_DIR), decision, outcome=version,

@@ -1,10 +1,11 @@
 """The decision report: why a candidate was promoted or not, as JSON and as one HTML page.
 
-Both say the same: the acceptance criteria, every figure the gate computed (statistic,
-interval, p-value, threshold per criterion and incumbent), the decision and the data versions
-it rests on, and, when given, what the registry did with it. The HTML page is standalone (no
-scripts, no external files) so it can be attached to a ticket; every piece of text in it is
-escaped. Both files are written atomically.
+Both say the same: the acceptance criteria, the look at the reference set (its number in the
+scope, the level every test ran at and how it came about: alpha spending, K), every figure the
+gate computed (statistic, interval, p-value, level, threshold per criterion and incumbent), the
+decision and the data versions it rests on, and, when given, what the registry did with it.
+The HTML page is standalone (no scripts, no external files) so it can be attached to a ticket;
+every piece of text in it is escaped. Both files are written atomically.
 
 Example::
 
@@ -36,8 +37,8 @@ __all__ = [
     "write_decision_report",
 ]
 
-_COLUMNS = ("name", "incumbent", "metric", "label", "site", "n_cases", "statistic", "ci",
-            "p_value", "threshold", "passed", "explanation")
+_COLUMNS = ("name", "incumbent", "metric", "label", "site", "n_patients", "n_cases",
+            "statistic", "ci", "p_value", "level", "threshold", "passed", "explanation")
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem;color:#222}
@@ -82,10 +83,13 @@ def render_html(report: Mapping[str, Any]) -> str:
 
 def decision_html(decision: Mapping[str, Any], level: int = 2) -> str:
     """The body of a decision (a ``GateDecision.to_dict()``) as HTML sections: data versions,
-    criteria, metric directions, every result, notes; headings at ``level``."""
+    the look at the reference set and its level, criteria, metric directions, every result,
+    notes; headings at ``level``."""
     h = f"h{level}"
-    parts = [
-        f"<{h}>Data versions</{h}>", pairs_table(decision.get("data") or {}),
+    parts = [f"<{h}>Data versions</{h}>", pairs_table(decision.get("data") or {})]
+    if decision.get("look"):
+        parts += [f"<{h}>Look at the reference set</{h}>", _look(decision["look"])]
+    parts += [
         f"<{h}>Acceptance criteria</{h}>", pairs_table(decision.get("criteria") or {}),
         f"<{h}>Metric directions</{h}>", pairs_table(decision.get("directions") or {}),
         f"<{h}>Results ({escape(decision.get('n_cases'))} cases; incumbents: "
@@ -97,6 +101,18 @@ def decision_html(decision: Mapping[str, Any], level: int = 2) -> str:
         parts += [f"<{h}>Notes</{h}>", "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes)
                   + "</ul>"]
     return "\n".join(parts)
+
+
+def _look(look: Mapping[str, Any]) -> str:
+    """The look's level, how it came about, and the scope's budget before it."""
+    budget = look.get("budget") or {}
+    rows = {"level of every test": look.get("alpha"), "how": look.get("description"),
+            "candidate chosen": look.get("chosen_on"),
+            "picked from (K)": look.get("chosen_from"),
+            "earlier looks at this reference set": budget.get("looks"),
+            "alpha spent before this look": budget.get("spent")}
+    advice = budget.get("advice")
+    return pairs_table(rows) + (f"<p>{escape(advice)}</p>" if advice else "")
 
 
 def html_page(title: str, parts: Iterable[str], generated_at: Any = None) -> str:

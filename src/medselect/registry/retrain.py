@@ -1,8 +1,10 @@
 """What an upgrade retrains on the new dataset version: the current top k, or the whole sweep.
 
 ``upgrade.retrain: top_k`` takes the finished runs of the newest dataset version that has any
-(the current generation), evaluates them on the frozen reference set where needed, orders them
-by the experiment's ranking there and keeps the first ``top_k`` distinct configurations.
+(the current generation), evaluates them on that version's selection set (its validation
+split; the frozen reference set only when it has none, so the reference set is not looked at
+to choose) where needed, orders them by the experiment's ranking there and keeps the first
+``top_k`` distinct configurations.
 ``sweep`` plans the experiment's whole sweep. Either way the runs are registered on the new
 dataset version, so their ids differ from the runs they repeat (a run id covers its data).
 
@@ -21,6 +23,7 @@ from medselect.config import Experiment, RankingSpec, RunConfig, RunOverrides, c
 from medselect.errors import RegistryError
 from medselect.rank import preference_from_spec
 from medselect.registry.backfill import ensure_evaluated
+from medselect.registry.candidates import selection_case_set
 from medselect.registry.evidence import reference_case_set
 from medselect.registry.ordering import rank_models
 from medselect.store import Workspace, list_dataset_versions, list_runs
@@ -70,7 +73,7 @@ def choose_retrain(
 
     Raises:
         RegistryError: ``top_k`` and no finished run to choose from, or they cannot be
-            evaluated or ranked on the reference set.
+            evaluated or ranked on the selection (or reference) set.
     """
     if experiment.upgrade.retrain == "sweep":
         return RetrainChoice("sweep")
@@ -87,12 +90,15 @@ def choose_retrain(
     source = max((r["dataset_version"] for r in runs), key=order.index)
     runs = [r for r in runs if r["dataset_version"] == source]
     spec = ranking_spec(experiment)
+    with ws.connect() as conn:
+        ranked_on = selection_case_set(conn, task.name, source,
+                                       which=spec.selection.case_set) or reference
     metrics = [m for m, _ in preference_from_spec(spec).needs()]
     ids = [r["id"] for r in runs]
-    ensure_evaluated(ws, task, reference, ids, metrics=metrics, spec=experiment.evaluation,
+    ensure_evaluated(ws, task, ranked_on, ids, metrics=metrics, spec=experiment.evaluation,
                      device=device)
     with ws.connect() as conn:
-        ranked = rank_models(conn, task.name, reference, ids, spec)
+        ranked = rank_models(conn, task.name, ranked_on, ids, spec)
     by_id = {r["id"]: r for r in runs}
     chosen: dict[str, tuple[str, RunConfig]] = {}
     for run_id in ranked:

@@ -5,13 +5,20 @@ Steps, each of which is idempotent so an interrupted upgrade can simply be run a
 1. a new dataset version of the old cases plus the new ones (:mod:`.newdata`; new cases split
    by the same rules, none of the reference set's patients or images in training);
 2. retrain ``upgrade.retrain``'s configurations on it (:mod:`.retrain`);
-3. evaluate the candidates and every version they must beat on the frozen reference set, and
-   backfill every registered version and the candidates on the new version's test set, so the
-   new test cases have figures for old and new models alike (:mod:`.backfill`);
-4. per scope of ``promotion.scopes`` (``per_site``: each site of the reference set), gate the
-   candidate the ranking puts first on that scope's reference cases, and promote or reject it
-   (:mod:`.promotion`); a candidate that already has a version in the scope is not judged again;
-5. write the upgrade report (JSON and HTML) beside the per-scope decision reports.
+3. with ``new_reference``, the new version's never-seen test patients replace the reference
+   set, recorded and audited, and every registered version is evaluated on them
+   (:mod:`.refresh`); the scopes' error budgets start afresh;
+4. evaluate the candidates on the new version's selection set (its validation split), and
+   the candidates and every version they must beat on the frozen reference set, and backfill
+   every registered version and the candidates on the new version's test set, so the new test
+   cases have figures for old and new models alike (:mod:`.backfill`);
+5. per scope of ``promotion.scopes`` (``per_site``: each site of the reference set), gate the
+   candidate the ranking puts first on that scope's *selection* cases (chosen before the
+   reference set is looked at, so K = 1), and promote or reject it (:mod:`.promotion`);
+   without selection cases there, the first on the reference cases is gated with its level
+   divided by the number of candidates (:mod:`.choice`). A candidate that already has a
+   version in the scope is not judged again;
+6. write the upgrade report (JSON and HTML) beside the per-scope decision reports.
 
 Example::
 
@@ -28,21 +35,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from medselect.config import Experiment
+from medselect.config import Experiment, RankingSpec
 from medselect.errors import RegistryError
+from medselect.rank import preference_from_spec
 from medselect.registry.audit import verify_chain
 from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
+from medselect.registry.candidates import CandidateChoice, pick_candidate, selection_case_set
 from medselect.registry.criteria import GateCriteria
 from medselect.registry.evidence import reference_case_set
 from medselect.registry.figures import upgrade_figures
+from medselect.registry.looks import scope_budget
 from medselect.registry.newdata import NewData, import_new_cases
-from medselect.registry.ordering import rank_models
 from medselect.registry.promotion import DECISIONS_DIR, PromotionOutcome, promote_through_gate
+from medselect.registry.refresh import Refresh, fresh_reference_cases, refresh_reference
 from medselect.registry.retrain import RetrainChoice, choose_retrain, plan_retrain, ranking_spec
 from medselect.registry.scope import expand_scopes, scope_site
 from medselect.registry.upgrade_report import write_upgrade_report
 from medselect.registry.versions import ModelVersion, current_champion, history, incumbents
-from medselect.store import Workspace, case_set_members, get_run
+from medselect.store import Workspace, case_set_members, get_case_set, get_run
 from medselect.sweep import Executor, SweepSnapshot, run_sweep
 
 __all__ = ["ScopeOutcome", "UpgradeResult", "upgrade"]
@@ -56,7 +66,8 @@ class ScopeOutcome:
         status: ``promoted``, ``rejected``, ``unchanged`` (the candidate already has a version
             there), ``skipped`` (nothing to judge) or ``refused`` (the registry refused it).
         message: one sentence saying why.
-        candidate: the candidate judged (the ranking's first on the scope's reference cases).
+        candidate: the candidate judged (the ranking's first on the scope's selection cases).
+        choice: how it was chosen (on the selection set, or on the reference set from K).
         promotion: the gate's decision and the version recorded, when it was judged now.
         earlier: the candidate's version in the scope when an earlier run of the same upgrade
             judged it (its evidence is that decision).
@@ -66,6 +77,7 @@ class ScopeOutcome:
     status: str
     message: str
     candidate: str | None = None
+    choice: CandidateChoice | None = None
     promotion: PromotionOutcome | None = None
     earlier: ModelVersion | None = None
 
@@ -77,7 +89,8 @@ class ScopeOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         out = {"scope": self.scope, "status": self.status, "message": self.message,
-               "candidate": self.candidate, "champion": self.champion}
+               "candidate": self.candidate, "champion": self.champion,
+               "choice": None if self.choice is None else self.choice.to_dict()}
         if self.promotion is not None:
             return out | self.promotion.to_dict()
         if self.earlier is not None:
@@ -98,6 +111,9 @@ class UpgradeResult:
             cases (also per site) and on the whole new test set.
         audit_head: hash of the newest audit event after the upgrade (quote it to anchor the
             log).
+        selection_case_set: the case set the candidates were ranked on (None: the new version
+            has no validation cases, so they were ranked on the reference set).
+        refresh: the refresh of the reference set (``new_reference``), else None.
     """
 
     task: str
@@ -113,6 +129,8 @@ class UpgradeResult:
     audit_head: str | None = None
     report_paths: tuple[Path, Path] | None = None
     criteria: Mapping[str, Any] = field(default_factory=dict)
+    selection_case_set: str | None = None
+    refresh: Refresh | None = None
 
     @property
     def promoted(self) -> bool:
@@ -131,6 +149,8 @@ class UpgradeResult:
         return {
             "task": self.task, "summary": self.summary, "promoted": self.promoted,
             "data": self.data.to_dict(), "reference_case_set": self.reference_case_set,
+            "selection_case_set": self.selection_case_set,
+            "refresh": None if self.refresh is None else self.refresh.to_dict(),
             "retrain": self.retrain.to_dict(), "runs": [dict(r) for r in self.runs],
             "candidates": list(self.candidates), "criteria": dict(self.criteria),
             "previous_champions": dict(self.previous_champions),
@@ -149,6 +169,7 @@ def upgrade(
     *,
     executor: Executor,
     actor: str,
+    new_reference: bool = False,
     device: str | None = None,
     on_step: Callable[[str], None] | None = None,
     on_progress: Callable[[SweepSnapshot], None] | None = None,
@@ -158,12 +179,15 @@ def upgrade(
     Args:
         executor: trains the retrained runs (``medselect.sweep.make_executor``).
         actor: who the registry records as promoting or rejecting.
+        new_reference: replace the reference set by the new version's never-seen test
+            patients before gating (:mod:`.refresh`).
         on_step: called with one line per step (for the CLI).
         on_progress: called with the training progress.
 
     Raises:
-        RegistryError: no dataset, reference set or run to start from, or a model cannot be
-            evaluated.
+        RegistryError: no dataset, reference set or run to start from, a model cannot be
+            evaluated, or (``new_reference``) too few never-seen test patients, checked
+            before anything is trained.
         LeakageError: a new training case shares a patient or image with the reference set.
         DataError, DatasetInvalid: the new cases cannot be read or used.
         ConfigError: a configuration cannot train on the new data.
@@ -171,10 +195,14 @@ def upgrade(
     say = on_step or (lambda _line: None)
     task, spec = experiment.task, experiment.evaluation
     criteria = GateCriteria.from_spec(experiment.promotion)
+    ranking = ranking_spec(experiment)
     data = import_new_cases(ws, experiment, source)
     say(f"dataset version {data.version_id}: {len(data.new_cases)} new case(s), "
         f"{len(data.new_test_cases)} of them in test, added to {data.parent_id}; no patient "
         "or image of the reference set is in training")
+    if new_reference:
+        with ws.connect() as conn:
+            fresh_reference_cases(conn, task.name, data.version_id, criteria.min_patients)
     choice = choose_retrain(ws, experiment, exclude_version=data.version_id, device=device)
     plan = plan_retrain(ws, experiment, data.version_id, choice)
     say(f"retraining {len(plan.runs)} configuration(s) ({choice.mode}) on {data.version_id}: "
@@ -183,7 +211,17 @@ def upgrade(
         run_sweep(ws, plan, executor, on_progress=on_progress)
     with ws.connect() as conn:
         runs = [get_run(conn, r.run_id) for r in plan.runs]
+    candidates = tuple(r["id"] for r in runs if r["status"] == "finished")
+    refresh = None
+    if new_reference:
+        refresh = _refresh(ws, experiment, criteria, data, candidates, actor, device)
+        say(f"reference set {refresh.old_case_set} replaced by {refresh.new_case_set} "
+            f"({refresh.n_patients} never-seen patients, {refresh.n_cases} cases); every "
+            "registered version evaluated on it")
+    with ws.connect() as conn:
         reference = reference_case_set(conn, task.name)
+        selection = selection_case_set(conn, task.name, data.version_id,
+                                       which=experiment.ranking.selection.case_set)
         sites = {c["site"] for c in case_set_members(conn, reference)}
         scopes = expand_scopes(experiment.promotion.scopes, sites)
         before = {s: v.model_ref for s in scopes
@@ -191,15 +229,20 @@ def upgrade(
         earlier = [r for s in scopes
                    for r in incumbents(conn, task.name, s, criteria.compare_with)]
         roles = _roles(conn, task.name)
-    candidates = tuple(r["id"] for r in runs if r["status"] == "finished")
-    say(f"evaluating {len(candidates)} candidate(s) and the registered versions on the "
+    say(f"evaluating {len(candidates)} candidate(s) on the selection set "
+        f"{selection or '(none: no validation case)'}, with the registered versions on the "
         f"reference set {reference} and on the test set {data.imported.test_case_set}")
     if candidates:
+        if selection is not None:
+            ensure_evaluated(ws, task, selection, candidates,
+                             metrics=[m for m, _ in preference_from_spec(ranking).needs()],
+                             spec=spec, device=device)
         ensure_evaluated(ws, task, reference, [*candidates, *earlier],
                          metrics=criteria.metrics, spec=spec, device=device)
     backfilled = backfill(ws, task, case_set=data.imported.test_case_set, spec=spec,
                           extra=candidates, device=device)
-    judge = _Judge(ws, experiment, criteria, reference, sites, candidates, actor, data, device)
+    judge = _Judge(ws, experiment, criteria, ranking, reference, selection, sites, candidates,
+                   actor, data, device)
     outcomes = tuple(judge(scope) for scope in scopes)
     everyone: dict[str, list[str]] = {c: ["candidate"] for c in candidates}
     for ref, held in roles.items():
@@ -214,20 +257,43 @@ def upgrade(
                     "epochs": r["config"].get("epochs")} for r in runs),
         candidates=candidates, reference_case_set=reference, previous_champions=before,
         scopes=outcomes, figures=tuple(figures), backfill=backfilled, audit_head=head,
-        criteria=criteria.to_dict())
+        criteria=criteria.to_dict(), selection_case_set=selection, refresh=refresh)
     paths = write_upgrade_report(ws.path(DECISIONS_DIR), result.to_dict(),
                                  name=f"upgrade-{task.name}-{data.version_id}")
     return replace(result, report_paths=paths)
 
 
+def _refresh(ws: Workspace, experiment: Experiment, criteria: GateCriteria, data: NewData,
+             candidates: Sequence[str], actor: str, device: str | None) -> Refresh:
+    """Refresh the reference set with the new version's never-seen test patients; the audit
+    event's reason quotes each scope's budget on the reference set it replaces."""
+    task = experiment.task
+    with ws.connect() as conn:
+        old = get_case_set(conn, reference_case_set(conn, task.name))
+        sites = {c["site"] for c in case_set_members(conn, old["id"])}
+        spent = [scope_budget(conn, task.name, s, old, criteria.to_dict())
+                 for s in expand_scopes(experiment.promotion.scopes, sites)]
+    used = "; ".join(f"{b.scope}: {b.budget.looks} look(s), {b.budget.spent:.3g} of alpha "
+                     f"{b.budget.alpha:g} spent" for b in spent)
+    reason = (f"medselect upgrade --new-reference to dataset version {data.version_id}: its "
+              f"never-seen test patients replace reference set {old['id']} ({used})")
+    return refresh_reference(ws, task, data.version_id, actor=actor, reason=reason,
+                             min_patients=criteria.min_patients, candidates=candidates,
+                             metrics=criteria.metrics, spec=experiment.evaluation,
+                             device=device)
+
+
 @dataclass(frozen=True)
 class _Judge:
-    """Decides one scope: rank the candidates there, gate the first, promote or reject."""
+    """Decides one scope: rank the candidates on its selection cases, gate the first, promote
+    or reject."""
 
     ws: Workspace
     experiment: Experiment
     criteria: GateCriteria
+    ranking: RankingSpec
     reference: str
+    selection: str | None
     sites: set[str]
     candidates: Sequence[str]
     actor: str
@@ -245,33 +311,34 @@ class _Judge:
                 f"site {site!r} has no case in the frozen reference set {self.reference!r}, "
                 "so no model can be gated there; its new test cases are in the report's "
                 "figures"))
-        best = None
+        best = choice = None
         try:
             with self.ws.connect() as conn:
-                ranked = rank_models(conn, task.name, self.reference, self.candidates,
-                                     ranking_spec(self.experiment), site=site)
+                ranked, choice = pick_candidate(conn, task.name, scope, self.candidates,
+                                                self.ranking, reference=self.reference,
+                                                selection=self.selection)
                 if not ranked:
                     return ScopeOutcome(scope, "skipped", "the ranking's constraints exclude "
-                                                          "every candidate")
+                                                          "every candidate", choice=choice)
                 best = ranked[0]
                 known = [v for v in history(conn, task.name, scope) if v.model_ref == best]
             if known:
                 v = known[-1]
                 return ScopeOutcome(scope, "unchanged", (
                     f"{best} already has version v{v.version} ({v.status}) in this scope; it "
-                    "is not judged again"), candidate=best, earlier=v)
+                    "is not judged again"), candidate=best, choice=choice, earlier=v)
             outcome = promote_through_gate(
                 self.ws, task, scope, best, self.criteria, actor=self.actor,
-                spec=self.experiment.evaluation, dataset_version=self.data.version_id,
-                device=self.device)
+                spec=self.experiment.evaluation, choice=choice,
+                dataset_version=self.data.version_id, device=self.device)
         except RegistryError as exc:
-            return ScopeOutcome(scope, "refused", str(exc), candidate=best)
-        message = outcome.decision.summary
+            return ScopeOutcome(scope, "refused", str(exc), candidate=best, choice=choice)
+        message = f"{best} {choice.chosen_on}: {outcome.decision.summary}"
         if outcome.first_version:
             message += (" (first version of this scope: only the absolute criteria, the "
-                        "number of cases, were checked)")
+                        "number of patients, were checked)")
         return ScopeOutcome(scope, "promoted" if outcome.promoted else "rejected", message,
-                            candidate=best, promotion=outcome)
+                            candidate=best, choice=choice, promotion=outcome)
 
 
 def _roles(conn, task: str) -> dict[str, list[str]]:

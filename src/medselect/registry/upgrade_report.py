@@ -2,7 +2,8 @@
 
 One JSON file (``UpgradeResult.to_dict()`` and when it was written) and one standalone HTML
 page saying the same: the data versions (parent, new version, reference set and its hash, the
-new cases per site and split), the retrained runs, the mean of each gate metric per model on
+case set the candidates were chosen on, the new cases per site and split), the refresh of the
+reference set when there was one, the retrained runs, the mean of each gate metric per model on
 the reference set and on the new test cases, then per scope the decision with its criteria and
 every result of the gate. Each scope that was judged also has its own decision report beside
 it (``<task>-<scope>-v<N>``), linked from the page. Both files are written atomically.
@@ -66,8 +67,11 @@ def render_upgrade_html(report: Mapping[str, Any]) -> str:
                      "new cases": len(data.get("new_cases") or []),
                      "new test cases": len(data.get("new_test_cases") or []),
                      "reference case set (frozen)": report.get("reference_case_set"),
+                     "candidates chosen on": report.get("selection_case_set") or
+                     "the reference set (the new version has no validation case)",
                      "test case set": data.get("test_case_set"),
                      "cases per site and split": data.get("counts")}),
+        *_refresh(report.get("refresh")),
         "<h2>Retrained</h2>",
         pairs_table({"mode": retrain.get("mode"), "chosen from": retrain.get("chosen_from"),
                      "trained on": retrain.get("source_version")}),
@@ -86,6 +90,19 @@ def render_upgrade_html(report: Mapping[str, Any]) -> str:
     parts += ["<h2>Audit log</h2>",
               pairs_table({"newest event hash": report.get("audit_head")})]
     return html_page(title, parts, report.get("generated_at"))
+
+
+def _refresh(refresh: Mapping[str, Any] | None) -> list[str]:
+    """The refresh of the reference set, when the upgrade made one."""
+    if not refresh:
+        return []
+    return ["<h2>Reference set refreshed</h2>",
+            pairs_table({"replaced": f"{refresh['old_case_set']} ({refresh['old_hash']})",
+                         "by": f"{refresh['new_case_set']} ({refresh['new_hash']})",
+                         "never-seen patients": refresh["n_patients"],
+                         "cases": refresh["n_cases"], "reason": refresh["reason"],
+                         "evaluated on it": sorted(refresh.get("evaluated") or {}),
+                         "not evaluated (external)": refresh.get("skipped") or None})]
 
 
 def _figure(row: Mapping[str, Any]) -> dict[str, Any]:

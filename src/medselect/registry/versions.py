@@ -31,12 +31,14 @@ from medselect.registry.audit import append_event, canonical_json
 from medselect.registry.checks import (
     check_decision_current,
     check_evaluated,
+    check_look_current,
     check_promotable,
     check_reference,
     check_same_reference,
 )
 from medselect.registry.criteria import CompareWith
 from medselect.registry.decision import GateDecision
+from medselect.registry.looks import looks_before
 from medselect.registry.scope import parse_scope
 from medselect.store import (
     Workspace,
@@ -191,8 +193,8 @@ def apply_promotion(
     Raises:
         RegistryError: the run failed or is unknown, has no evaluation on the reference set,
             the reference set changed, the model is already champion, the decision is for
-            another model or stale (the registry changed since the gate ran), or
-            ``force_reason`` is empty.
+            another model or stale (the registry changed since the gate ran: another
+            promotion, or another look at the reference set), or ``force_reason`` is empty.
     """
     scope = parse_scope(scope)
     reason = None if force_reason is None else _written(force_reason, "--force")
@@ -217,8 +219,9 @@ def apply_promotion(
     compare_with = decision.criteria.compare_with
     check_decision_current(decision, [r for r in incumbents(conn, task, scope, compare_with)
                                       if r != model_ref])
+    check_look_current(decision, looks_before(conn, task, scope, reference["content_hash"]))
     forced = reason is not None and not decision.accepted
-    check_same_reference(champion, data, forced=reason is not None)
+    check_same_reference(conn, champion, data, forced=reason is not None)
     evidence = decision.to_dict()
     status = "champion" if decision.accepted or forced else "rejected"
     if status == "champion" and champion is not None:
@@ -240,6 +243,8 @@ def apply_promotion(
         "previous_champion": None if champion is None else _ref(champion),
         "reference_case_set": reference["id"],
         "reference_hash": reference["content_hash"],
+        "look": decision.look.number if decision.incumbents else None,
+        "level": decision.look.alpha if decision.incumbents else None,
         "evidence_sha256": hashlib.sha256(canonical_json(evidence).encode()).hexdigest(),
     })
     return version

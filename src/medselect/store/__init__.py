@@ -36,6 +36,7 @@ from medselect.store.datasets import (
     list_dataset_versions,
     put_task,
     set_reference_case_set,
+    set_task_ranking,
     task_family,
 )
 from medselect.store.evaluations import (
@@ -134,6 +135,7 @@ __all__ = [
     "set_evaluation_status",
     "set_reference_case_set",
     "set_run_status",
+    "set_task_ranking",
     "task_family",
     "update_model_version",
     "upsert_run",

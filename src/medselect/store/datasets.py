@@ -1,4 +1,5 @@
-"""Tasks, dataset versions, their cases, and case sets (the frozen reference test set).
+"""Tasks (with their ranking rules), dataset versions, their cases, and case sets (the test and
+validation splits, the frozen reference test set, new cases).
 
 Every function takes a :class:`~sqlalchemy.Connection` first (from ``Workspace.begin()`` for
 writes) and returns plain dicts keyed by column name (see :mod:`medselect.store.schema`).
@@ -37,32 +38,75 @@ from medselect.store.schema import (
 
 
 def put_task(
-    conn: sa.Connection, name: str, kind: str, config: Mapping[str, Any] | None = None
+    conn: sa.Connection,
+    name: str,
+    kind: str,
+    config: Mapping[str, Any] | None = None,
+    *,
+    ranking: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record a task, or update the config of an existing one; return its row.
 
     ``config`` is the task spec; its ``family`` is what :func:`task_family` reads.
 
+    Args:
+        ranking: the experiment's ``ranking:`` section as JSON
+            (``RankingSpec.model_dump(mode="json")``), stored so that every reader ranks by
+            the same rules; None leaves a stored one as it is (see :func:`set_task_ranking`).
+
     Raises:
-        StoreError: the task exists with another kind or family (its data would no longer fit).
+        StoreError: the task exists with another kind or family (its data would no longer fit),
+            or ``ranking`` is not a mapping.
     """
     config = dict(config or {})
+    values = {"config": config}
+    if ranking is not None:
+        values["ranking"] = _ranking_json(name, ranking)
     existing = conn.execute(sa.select(task).where(task.c.name == name)).first()
     if existing is None:
-        conn.execute(task.insert().values(name=name, kind=kind, config=config))
+        conn.execute(task.insert().values(name=name, kind=kind, **values))
         return get_task(conn, name)
     was = _kind_and_family(as_dict(existing))
     now = _kind_and_family({"kind": kind, "config": config})
     if was != now:
         raise StoreError(f"task {name!r} is a {was} task in this workspace, not {now}; "
                          "give the new task another name")
-    conn.execute(task.update().where(task.c.name == name).values(config=config))
+    conn.execute(task.update().where(task.c.name == name).values(**values))
     return get_task(conn, name)
 
 
 def get_task(conn: sa.Connection, name: str) -> dict[str, Any]:
-    """Raises: NotFound."""
+    """The task's row: ``name``, ``kind``, ``config`` (its spec), ``ranking`` (the ranking
+    section stored with it, or None) and ``created_at``.
+
+    Raises: NotFound.
+    """
     return fetch_one(conn, sa.select(task).where(task.c.name == name), "task", name)
+
+
+def set_task_ranking(
+    conn: sa.Connection, name: str, ranking: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Store the ranking rules of task ``name`` (None removes them); return the task's row.
+
+    Args:
+        ranking: ``RankingSpec.model_dump(mode="json")`` of the experiment, or None.
+
+    Raises:
+        NotFound: no such task.
+        StoreError: ``ranking`` is not a mapping.
+    """
+    get_task(conn, name)
+    value = None if ranking is None else _ranking_json(name, ranking)
+    conn.execute(task.update().where(task.c.name == name).values(ranking=value))
+    return get_task(conn, name)
+
+
+def _ranking_json(name: str, ranking: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(ranking, Mapping):
+        raise StoreError(f"task {name!r}: ranking must be a JSON mapping "
+                         f"(RankingSpec.model_dump(mode='json')), got {type(ranking).__name__}")
+    return dict(ranking)
 
 
 def task_family(task_row: Mapping[str, Any]) -> str:

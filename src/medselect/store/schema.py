@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from medselect.store.timestamps import UTCDateTime, utcnow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SPLITS = ("train", "val", "test")
-CASE_SET_KINDS = ("test", "reference", "new", "custom")
+CASE_SET_KINDS = ("test", "val", "reference", "new", "custom")
 RUN_STATUSES = ("pending", "running", "interrupted", "finished", "failed")
 EVALUATION_STATUSES = ("pending", "running", "finished", "failed")
 PREDICTION_STATUSES = ("ok", "missing", "error")
@@ -71,6 +71,8 @@ task = sa.Table(
     sa.Column("name", sa.String, primary_key=True),
     sa.Column("kind", sa.String, nullable=False),
     sa.Column("config", sa.JSON, nullable=False, default=dict),
+    sa.Column("ranking", sa.JSON(none_as_null=True), nullable=True,
+              comment="the experiment's ranking section (RankingSpec as JSON); NULL: none given"),
     _created_at(),
 )
 

@@ -20,6 +20,12 @@ def test_synth_knee_imports_and_is_idempotent(run_cli, tmp_path):
     assert report["created"] and report["n_cases"] == 16
     assert set(report["counts"]) == {"site-a", "site-b", "site-c", "site-d"}
     assert report["reference_case_set"]
+    assert report["val_case_set"] == f"{report['version_id']}-val"
+    assert report["test_case_set"] == f"{report['version_id']}-test"
+    assert set(report["patients"]) == set(report["counts"])
+    # 4 patients per site: none of them has 3 test patients
+    assert {(w["site"], w["problem"]) for w in report["warnings"]} >= {
+        (site, "few_test_patients") for site in report["counts"]}
     again = run_cli("data", "synth-knee", "-w", ws, "--cases-per-site", 4, "--size", 32, "--json")
     assert json.loads(again.stdout)["import"]["version_id"] == report["version_id"]
     assert not json.loads(again.stdout)["import"]["created"]
@@ -35,6 +41,29 @@ def test_import_manifest_copies_files_by_content(run_cli, tiny_phantom, tmp_path
     assert json.loads(result.stdout)["n_cases"] == 24
     blobs = list((ws / "data").rglob("*.nii.gz"))
     assert len(blobs) == 48  # an image and a label per case, stored once each
+
+
+def test_import_prints_patients_and_cases_per_split_and_the_warnings(run_cli, tiny_phantom,
+                                                                    tmp_path):
+    ws = tmp_path / "ws"
+    result = run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", ws,
+                     "--task", "knee", "--classes", ",".join(KNEE))
+    assert result.code == 0, result.stderr
+    out = result.stdout
+    assert "patients (cases) per site and split" in out
+    assert "validation set (selects the model): " in out and "-val" in out
+    assert "test set (confirms the choice): " in out
+    warnings = [line for line in out.splitlines() if line.startswith("warning: site ")]
+    assert warnings and all("test patient" in w and "import more patients of site" in w
+                            for w in warnings)
+    report = json.loads(run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", ws,
+                                "--task", "knee", "--json").stdout)
+    assert [w["message"] for w in report["warnings"]] == [w.removeprefix("warning: ")
+                                                          for w in warnings]
+    site = next(iter(report["counts"]))
+    patients, cases = report["patients"][site], report["counts"][site]
+    row = next(line for line in out.splitlines() if line.startswith(f"│ {site}"))
+    assert f"{patients.get('train', 0)} ({cases.get('train', 0)})" in row
 
 
 def test_check_reports_every_problem_and_exits_1(run_cli, tiny_phantom, tmp_path):

@@ -19,7 +19,7 @@ def sample(tmp_path_factory):
 
 
 def test_rank_json_has_leaderboard_statistics_and_site_selection(run_cli, sample):
-    result = run_cli("rank", "-w", sample, "--cases", "cs-test", "--by", "site", "--json",
+    result = run_cli("rank", "-w", sample, "--cases", "test", "--by", "site", "--json",
                      "--resamples", 200)
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -27,12 +27,25 @@ def test_rank_json_has_leaderboard_statistics_and_site_selection(run_cli, sample
     assert board["metric"] == "dice" and board["direction"] == "higher"
     assert [r["rank"] for r in board["rows"]] == [1, 2, 3, 4]
     assert all(r["ci_low"] <= r["aggregate"] <= r["ci_high"] for r in board["rows"])
+    assert all(r["n_patients"] <= r["n_cases"] for r in board["rows"])
+    assert {r["standing"] for r in board["rows"]} <= {
+        "best", "tied", "equivalent", "unresolved", "worse"}
     assert "missing_values" in board and report["significance"]
     assert {c["group"] for c in report["selections"]["site"]["choices"]} == {"north", "south"}
+    # chosen and reported on the same set: the figure comes bias-corrected
+    assert report["same_set"] and report["confirmation"][0]["corrected"]["method"]
+
+
+def test_rank_prints_patients_standings_and_the_same_set_warning(run_cli, sample):
+    result = run_cli("rank", "-w", sample, "--cases", "test", "--resamples", 200)
+    assert result.code == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "patients" in out and "standing" in out
+    assert "is biased upwards by the choice" in out and "bias-corrected" in out
 
 
 def test_rank_lower_is_better_metric_and_percentile(run_cli, sample):
-    result = run_cli("rank", "-w", sample, "--cases", "cs-test", "--metric", "hd95",
+    result = run_cli("rank", "-w", sample, "--cases", "test", "--metric", "hd95",
                      "--agg", "p90", "--csv", "--resamples", 100)
     assert result.code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
@@ -43,7 +56,7 @@ def test_rank_lower_is_better_metric_and_percentile(run_cli, sample):
 def test_rank_preference_file_applies_constraints(run_cli, sample, tmp_path):
     prefs = tmp_path / "prefs.yaml"
     prefs.write_text("ranking:\n  metric: dice\n  constraints: ['dice >= 0.8']\n")
-    result = run_cli("rank", "-w", sample, "--cases", "cs-test", "--prefer", prefs, "--json",
+    result = run_cli("rank", "-w", sample, "--cases", "test", "--prefer", prefs, "--json",
                      "--resamples", 100)
     assert result.code == 0, result.stderr
     ranking = json.loads(result.stdout)["ranking"]
@@ -52,7 +65,7 @@ def test_rank_preference_file_applies_constraints(run_cli, sample, tmp_path):
 
 
 def test_rank_unknown_metric_is_a_one_line_error(run_cli, sample):
-    result = run_cli("rank", "-w", sample, "--cases", "cs-test", "--metric", "hd96")
+    result = run_cli("rank", "-w", sample, "--cases", "test", "--metric", "hd96")
     assert result.code == 1 and "did you mean 'hd95'" in result.stderr
 
 
@@ -61,6 +74,7 @@ def test_report_writes_a_static_folder(run_cli, sample, tmp_path):
     assert result.code == 0, result.stderr
     index = tmp_path / "out" / "index.html"
     assert index.is_file() and "run-000" in index.read_text()
+    assert 'id="choice"' in index.read_text()  # the choice and its figure, as `rank` gives it
     listed = json.loads(run_cli("report", "-w", sample, "--out", tmp_path / "out",
                                 "--json").stdout)
     assert listed["index"] == str(index) and "index.html" in listed["pages"]

@@ -111,7 +111,7 @@ def test_relative_paths_resolve_against_the_file_folder(tmp_path):
     experiment = load_experiment(path)
     base = tmp_path.resolve()
     assert experiment.data.source.path == base / "cases.csv"
-    assert experiment.evaluation.case_set == base / "sub" / "new" / "cases.csv"
+    assert experiment.evaluation.case_sets == [base / "sub" / "new" / "cases.csv"]
     reloaded = parse_experiment(dump_experiment(experiment), "dumped.yaml", base_dir="/elsewhere")
     assert reloaded.data.source.path == base / "cases.csv"
 

@@ -207,18 +207,34 @@ def test_sweep_random_and_fixed_fields():
 
 def test_evaluation_defaults():
     spec = EvaluationSpec()
-    assert spec.case_set == "test"
+    assert spec.case_sets == ["val", "test"]  # the selection set, then the confirmation set
     assert spec.metrics == list(DEFAULT_METRICS[TaskKind.SEGMENTATION])
     assert {"dice", "iou", "hd95", "assd", "nsd"} <= set(spec.metrics)
     assert spec.nsd_tolerance_mm.default == 1.0
     assert (spec.overlays, spec.top_k) == (True, None)
 
 
-def test_case_set_is_a_named_set_or_a_resolved_path(tmp_path):
-    assert EvaluationSpec(case_set="reference").case_set == "reference"
+def test_case_sets_are_named_sets_or_resolved_paths(tmp_path):
+    assert EvaluationSpec(case_sets=["reference", "val"]).case_sets == ["reference", "val"]
+    assert EvaluationSpec(case_sets="val").case_sets == ["val"]
+    spec = EvaluationSpec.model_validate({"case_sets": ["test", "new/cases.csv"]},
+                                         context={"base_dir": tmp_path})
+    assert spec.case_sets == ["test", tmp_path.resolve() / "new" / "cases.csv"]
+    with pytest.raises(ValidationError) as exc:
+        EvaluationSpec(case_sets=["val", "test", "val"])
+    assert "['val']" in first_error(exc)[1]
+    with pytest.raises(ValidationError):
+        EvaluationSpec(case_sets=[])
+
+
+def test_the_older_single_case_set_is_read_as_a_list(tmp_path):
+    assert EvaluationSpec(case_set="reference").case_sets == ["reference"]
     spec = EvaluationSpec.model_validate({"case_set": "new/cases.csv"},
                                          context={"base_dir": tmp_path})
-    assert spec.case_set == tmp_path.resolve() / "new" / "cases.csv"
+    assert spec.case_sets == [tmp_path.resolve() / "new" / "cases.csv"]
+    assert "case_set" not in spec.model_dump()
+    with pytest.raises(ValidationError, match="give case_sets only"):
+        EvaluationSpec.model_validate({"case_set": "test", "case_sets": ["val"]})
 
 
 def test_nsd_tolerance_number_or_mapping_with_overrides():
@@ -327,9 +343,9 @@ def test_experiment_does_not_modify_its_inputs():
     ({"promotion": {"scopes": ["site:site-z"]},
       "data": {"source": {"kind": "phantom", "sites": ["site-a"]}}},
      ("promotion", "scopes", 0)),
-    ({"evaluation": {"case_set": "reference"},
+    ({"evaluation": {"case_sets": ["val", "reference"]},
       "data": {"source": {"kind": "phantom"}, "split": {"freeze_reference": False}}},
-     ("evaluation", "case_set")),
+     ("evaluation", "case_sets", 1)),
 ])
 def test_experiment_cross_checks_name_the_field(sections, at):
     with pytest.raises(ValidationError) as exc:

@@ -2,8 +2,9 @@
 
 ``sample_ws`` is shared by a module's read-only tests; tests that write (reviews) use
 ``fresh_ws``. The sample: 3 finished runs (run-000 best and champion, run-002 worst and missing
-its prediction for case-0011), 1 failed run (run-003), 12 cases over sites north and south,
-Dice and HD95 per class (femur, tibia) and their mean.
+its prediction for case-0011), 1 failed run (run-003), 12 test cases of 10 patients over sites
+north and south, Dice and HD95 per class (femur, tibia) and their mean; no validation split and
+no stored ranking section (the family's default rules choose on the test split itself).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ BASE_URL = "http://127.0.0.1:8000"
 
 
 def settings_for(ws: Workspace, **extra) -> DashboardSettings:
-    return DashboardSettings(workspace=ws.root, n_resamples=RESAMPLES, **extra)
+    """Settings with a small bootstrap (``n_resamples=None``: the ranking rules' own)."""
+    return DashboardSettings(**{"workspace": ws.root, "n_resamples": RESAMPLES, **extra})
 
 
 def client_for(ws: Workspace, **extra) -> TestClient:

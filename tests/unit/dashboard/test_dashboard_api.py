@@ -9,13 +9,14 @@ import pytest
 
 from medselect.dashboard.deps import get_workspace
 from medselect.dashboard.sample import build_sample_workspace
+from medselect.metrics import EQUIVALENCE_MARGINS
 
 MODELS = ["run-000", "run-001", "run-002"]
 
 
 def test_case_sets_and_models(client):
     assert client.get("/api/case-sets").json() == [{
-        "id": "cs-test", "name": "test", "kind": "test", "task": "knee",
+        "id": "dv-sample-test", "name": "test", "kind": "test", "task": "knee",
         "dataset_version": "dv-sample", "n_evaluations": 3}]
     models = client.get("/api/models").json()
     assert [m["ref"] for m in models] == MODELS
@@ -32,9 +33,15 @@ def test_leaderboard_shape_and_defaults(client):
     top = board["rows"][0]
     assert top["ci_low"] <= top["aggregate"] <= top["ci_high"]
     assert top["chosen"] and top["in_best_group"] and top["p_vs_best"] is None
-    # equally good in truth, but 12 patients cannot show it within 0.01 Dice: not a tie
-    assert board["best_group"] == ["run-000"]
-    assert "not enough evidence to separate run-001" in board["reason"]
+    assert top["standing"] == "best" and board["rows"][2]["standing"] == "worse"
+    # two patients have two cases each: every interval and test resamples the 10 patients
+    assert (board["n_cases"], board["n_patients"], board["patients_assumed"]) == (12, 10, False)
+    assert all((r["n_cases"], r["n_patients"]) == (12, 10) for r in board["rows"])
+    assert board["best_group"] == [r["model"] for r in board["rows"] if r["in_best_group"]]
+    assert (board["margin"], board["margin_source"], board["rules"]) == (
+        EQUIVALENCE_MARGINS["dice"], "default", "default")
+    assert board["weighting"].startswith("each case counts once")
+    assert board["tie_break"] == [] and board["excluded"] == {}
     assert top["info"]["champion"] == ["global"]
     assert board["best"] == "run-000"
     assert board["sites"] == ["north", "south"]
@@ -62,7 +69,8 @@ def test_leaderboard_aggregate_label_and_site(client):
                                                    "label": "femur"}).json()
     assert whole["aggregate"] == "p10"
     assert (south["site"], south["label"]) == ("south", "femur")
-    assert south["rows"][0]["n_cases"] == 6
+    assert (south["rows"][0]["n_cases"], south["n_patients"]) == (6, 5)
+    assert "only 5 patients" in south["ci_note"] and not south["ci_reliable"]
     mean = client.get("/api/leaderboard").json()
     assert whole["rows"][0]["aggregate"] < mean["rows"][0]["aggregate"]
     assert set(whole["rows"][0]["others"]) == {"hd95"}

@@ -41,6 +41,10 @@ def test_index_is_the_leaderboard(report):
     assert 'src="static/plotly.min.js"' in html
     assert 'href="compare/run-000--run-001.html"' in html
     assert "<form method=\"post\"" not in html and 'type="checkbox"' not in html
+    # the same honest statistics as the live page: standings, patients, the choice's figure
+    assert '<th data-key="standing"' in html and '<th data-key="patients"' in html
+    assert 'id="choice" data-role="both"' in html and "biased upwards by the choice" in html
+    assert "bootstrap resamples of the 10 patients" in html
 
 
 def test_every_relative_link_resolves_to_a_file(report):

@@ -127,7 +127,7 @@ def test_landmark_model_page_per_landmark(make_client, landmarks_ws):
     errors = [r["values"]["radial_error"] for r in landmark["rows"]]
     assert errors == sorted(errors, reverse=True)  # largest error first
     html = client.get("/models/run-000").text  # the label pill leaves the sort by MRE out
-    assert 'href="/models/run-000?case_set=cs-test&amp;label=patella_apex"' in html
+    assert 'href="/models/run-000?case_set=dv-sample-test&amp;label=patella_apex"' in html
 
 
 def test_unknown_sample_kind(tmp_path):
@@ -138,7 +138,7 @@ def test_unknown_sample_kind(tmp_path):
 def test_sample_is_written_as_evaluation_writes_it(kind_ws):
     kind, ws = kind_ws
     with ws.connect() as conn:
-        table = case_metric_table(conn, case_set="cs-test")
+        table = case_metric_table(conn, case_set="dv-sample-test")
     pairs = set(zip(table["metric"], table["label"], strict=True))
     if kind == "landmarks":
         assert ("radial_error", "patella_apex") in pairs and ("mre", "mean") in pairs

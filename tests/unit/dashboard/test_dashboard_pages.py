@@ -28,7 +28,7 @@ def test_leaderboard_page(client):
     html = client.get("/").text
     assert "<h1>Leaderboard" in html
     for model in ("run-000", "run-001", "run-002"):
-        assert f'href="/models/{model}?case_set=cs-test"' in html
+        assert f'href="/models/{model}?case_set=dv-sample-test"' in html
     assert "★ global" in html  # champion badge from the registry
     assert "best group" in html
     assert "run-003" in html and "CUDA out of memory" in html  # failed run with its error
@@ -46,9 +46,9 @@ def test_leaderboard_page(client):
 def test_leaderboard_page_selectors_keep_the_other_choices(client):
     html = client.get("/", params={"metric": "hd95", "aggregate": "p10", "site": "north"}).text
     links = hrefs(html)
-    assert "/?case_set=cs-test&metric=hd95&label=mean&aggregate=median&site=north" in links
-    assert "/?case_set=cs-test&metric=hd95&label=mean&aggregate=p10" in links  # all sites
-    assert "p10 hd95" in html and "of site north" in html
+    assert "/?case_set=dv-sample-test&metric=hd95&label=mean&aggregate=median&site=north" in links
+    assert "/?case_set=dv-sample-test&metric=hd95&label=mean&aggregate=p10" in links  # all sites
+    assert "p10 hd95" in html and "at site north" in html
 
 
 def test_every_link_of_the_leaderboard_answers(client):

@@ -6,7 +6,7 @@ import pytest
 
 from medselect.store.reviews import MAX_COMMENT_LENGTH
 
-REVIEW = {"model_ref": "run-001", "case_set": "cs-test", "case_id": "case-0004",
+REVIEW = {"model_ref": "run-001", "case_set": "dv-sample-test", "case_id": "case-0004",
           "reviewer": "dr. ann", "verdict": "acceptable", "comment": "femur edge fine"}
 
 
@@ -20,7 +20,7 @@ def test_form_round_trip_changes_the_acceptance_rate(fresh_client):
     form = {k: v for k, v in REVIEW.items() if k != "case_id"} | {"metric": "hd95"}
     response = fresh_client.post("/cases/case-0004/reviews", data=form, follow_redirects=False)
     assert response.status_code == 303
-    assert response.headers["location"] == "/cases/case-0004?case_set=cs-test&metric=hd95"
+    assert response.headers["location"] == "/cases/case-0004?case_set=dv-sample-test&metric=hd95"
     page = fresh_client.get(response.headers["location"]).text
     assert "dr. ann" in page and "femur edge fine" in page
     assert acceptance(fresh_client, "run-001") == {"accepted": 1, "reviewed": 1, "rate": 1.0}

@@ -168,7 +168,7 @@ def test_artifact_path_refuses_anything_but_a_served_file_inside(tmp_path, relat
 def test_review_comment_is_escaped(fresh_client):
     script = "<script>alert('xss')</script>"
     response = fresh_client.post("/api/reviews", json={
-        "model_ref": "run-001", "case_set": "cs-test", "case_id": "case-0002",
+        "model_ref": "run-001", "case_set": "dv-sample-test", "case_id": "case-0002",
         "reviewer": "<b>mallory</b>", "verdict": "not_acceptable", "comment": script})
     assert response.status_code == 201
     page = fresh_client.get("/cases/case-0002").text

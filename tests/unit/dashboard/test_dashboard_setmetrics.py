@@ -12,6 +12,7 @@ from html import unescape
 
 import pytest
 
+from medselect.config import RankingSpec
 from medselect.dashboard import export_static
 from medselect.dashboard.sample import build_sample_workspace
 
@@ -46,8 +47,7 @@ def test_leaderboard_by_auc_has_intervals_and_the_bootstrap_test(cls_client):
                                                        "aggregate": "median"}).json()
     assert (board["metric"], board["label"], board["aggregate"]) == ("auc", "thinning", "auc")
     assert board["aggregate_fixed"] is True and board["per_case_aggregate"] == "mean"
-    assert board["test"] == "bootstrap"
-    assert any("paired bootstrap test" in note for note in board["notes"])
+    assert board["test"] == "bootstrap"  # whatever the rules' test: no per-case values
     rows = board["rows"]
     assert [r["rank"] for r in rows] == [1, 2, 3]
     assert all(0 <= r["ci_low"] <= r["aggregate"] <= r["ci_high"] <= 1 for r in rows)
@@ -64,7 +64,7 @@ def test_set_metrics_as_other_columns_of_a_per_case_board(cls_client):
     board = cls_client.get("/api/leaderboard", params={"metric": "probability",
                                                        "aggregate": "median"}).json()
     assert board["aggregate"] == "median" and not board["aggregate_fixed"]
-    assert board["test"] == "wilcoxon"
+    assert board["test"] == RankingSpec().test  # the ranking rules' (the default ones here)
     assert board["other_metrics"] == ["correct", "balanced_accuracy"]
     by_auc = cls_client.get("/api/leaderboard", params={"metric": "balanced_accuracy"}).json()
     expected = {r["model"]: r["aggregate"] for r in by_auc["rows"]}
@@ -78,8 +78,8 @@ def test_leaderboard_page_shows_the_aggregate_as_fixed(cls_client):
     assert "auc over all cases" in html and "fixed: auc is a set metric" in html
     links = [unescape(h) for h in re.findall(r'href="([^"]+)"', html)]
     assert not [h for h in links if "metric=auc" in h and "aggregate=" in h]
-    assert "/?case_set=cs-test&metric=auc&label=normal" in links
-    assert "/?case_set=cs-test&metric=probability&label=case" in links
+    assert "/?case_set=dv-sample-test&metric=auc&label=normal" in links
+    assert "/?case_set=dv-sample-test&metric=probability&label=case" in links
     assert 'title="auc (thinning), higher is better">auc</th>' in html and "auc auc" not in html
     assert "paired bootstrap test" in html
     assert 'name="metric" value="auc"' not in html  # compare shows per-case values
@@ -97,12 +97,12 @@ def test_model_page_shows_set_metrics_with_intervals(cls_client):
     board = cls_client.get("/api/leaderboard", params={"metric": "auc"}).json()
     row = next(r for r in board["rows"] if r["model"] == "run-000")
     auc = values[("auc", "thinning")]
-    assert (auc["value"], auc["ci_low"], auc["ci_high"]) == (
-        row["aggregate"], row["ci_low"], row["ci_high"])  # the same resamples
-    assert auc["n_cases"] == 12
+    assert (auc["value"], auc["ci_low"], auc["ci_high"]) == pytest.approx((
+        row["aggregate"], row["ci_low"], row["ci_high"]), rel=1e-9)  # the same resamples
+    assert (auc["n_cases"], auc["n_patients"]) == (12, 10)
     assert {d["metric"] for d in page["distributions"]} == {"probability", "correct"}
     html = cls_client.get("/models/run-000").text
-    assert '<table class="data" id="set-metrics">' in html
+    assert '<table class="data" id="set-metrics">' in html and "12 cases of 10 patients" in html
     assert '<tr data-metric="auc" data-label="thinning">' in html
     assert "chart-box-auc" not in html and "chart-box-probability" in html
 

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from medselect.config import TaskSpec
+from medselect.data import named_case_set
 from medselect.data.importer import import_dataset, latest_training_version
 from medselect.data.manifest import write_manifest
 from medselect.data.sources import read_source
@@ -36,18 +37,23 @@ def test_records(ws, tiny_phantom):
             if r.case_id in test_ids]
 
 
-def test_test_and_reference_resolve_to_the_latest_training_version(ws):
+def test_names_resolve_to_the_latest_training_version(ws):
+    val = resolve_case_set(ws, TASK, "val")
     test = resolve_case_set(ws, TASK, "test")
     reference = resolve_case_set(ws, TASK, "reference")
     with ws.connect() as conn:
         version = latest_training_version(conn, "knee")["id"]
+        assert named_case_set(conn, "knee", "val") == val  # the one resolution of names
+    assert (val["id"], val["kind"]) == (f"{version}-val", "val")
     assert (test["id"], test["kind"]) == (f"{version}-test", "test")
     assert (reference["id"], reference["kind"]) == (f"{version}-reference", "reference")
     assert resolve_case_set(ws, TASK, test["id"]) == test  # a stored id
-    with pytest.raises(NotFound, match="'nowhere': no such path"):
+    with pytest.raises(NotFound, match="'nowhere': no such path, and task 'knee' has no case "
+                                       "set 'nowhere'; it has val, test, reference; case sets"):
         resolve_case_set(ws, TASK, "nowhere")
-    with pytest.raises(NotFound, match="no dataset version"):
-        resolve_case_set(ws, TaskSpec(name="other", classes=CLASSES), "test")
+    for name in ("val", "test", "reference"):
+        with pytest.raises(NotFound, match="no dataset version"):
+            resolve_case_set(ws, TaskSpec(name="other", classes=CLASSES), name)
 
 
 def test_a_labelled_manifest_becomes_a_new_case_set_without_touching_training(ws, tmp_path,

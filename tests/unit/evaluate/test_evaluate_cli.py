@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from medselect.data.image import Image
@@ -28,4 +30,26 @@ def test_a_workspace_without_runs_says_what_to_do(run_cli, tmp_path, tiny_phanto
     external = run_cli("evaluate", "-w", ws, "--predictions", folder, "--json")
     assert external.code == 0, external.stderr  # named after the folder; every case missing
     assert '"model_ref": "external:preds"' in external.stdout
+    reports = json.loads(external.stdout)["reports"]
+    assert [(r["name"], r["case_set_kind"]) for r in reports] == [("val", "val"),
+                                                                   ("test", "test")]
+    only_val = run_cli("evaluate", "-w", ws, "--predictions", folder, "--cases", "val")
+    assert only_val.code == 0, only_val.stderr
+    assert "(val, " in only_val.stdout and "(test, " not in only_val.stdout
+    unknown = run_cli("evaluate", "-w", ws, "--predictions", folder, "--cases", "nowhere")
+    listed = "task 'knee' has no case set 'nowhere'; it has val, test, reference"
+    assert unknown.code == 1 and listed in unknown.stderr
     assert run_cli("evaluate", "-w", tmp_path / "absent").code == 1
+
+
+def test_the_ranking_rules_say_which_set_selects_and_which_confirms():
+    from medselect.cli.evaluate import case_set_roles
+    from medselect.config import RankingSpec
+
+    assert case_set_roles(None) == {}
+    roles = case_set_roles(RankingSpec())
+    assert roles["val"].startswith("selects the model")
+    assert roles["test"].startswith("confirms the choice")
+    same = case_set_roles(RankingSpec(selection={"case_set": "test"}))
+    assert list(same) == ["test"] and "biased upwards" in same["test"]
+    assert list(case_set_roles(RankingSpec(selection={"folds": 5}))) == ["test"]

@@ -9,12 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from medselect.config import RunConfig, TaskSpec, config_hash
+from medselect.config import (
+    EvaluationSpec,
+    RunConfig,
+    SplitFractions,
+    SplitSpec,
+    TaskSpec,
+    config_hash,
+)
 from medselect.data.importer import import_dataset
 from medselect.data.readers import read_image
 from medselect.data.sources import read_source
 from medselect.errors import ConfigError, NotFound
-from medselect.evaluate import evaluate_runs, select_runs
+from medselect.evaluate import evaluate_runs, evaluate_runs_on_sets, select_runs
 from medselect.evaluate.inference import predict_labels
 from medselect.metrics import MEAN_LABEL
 from medselect.store import (
@@ -98,6 +105,45 @@ def test_every_model_scores_every_case_and_a_rerun_is_reused(ws):
     forced = evaluate_runs(ws, case_set="test", runs=["run-seed1"], force=True, overlays=False)
     assert forced.outcomes[0].status == "finished"
     assert forced.outcomes[0].evaluation_id == report.outcomes[1].evaluation_id
+
+
+def test_the_listed_sets_are_evaluated_in_order_and_reruns_are_reused(ws):
+    seen: list[tuple[int, int]] = []
+    result = evaluate_runs_on_sets(ws, overlays=False,
+                                   on_progress=lambda done, total: seen.append((done, total)))
+    assert result.names == ["val", "test"] and result.skipped == []  # the default spec's order
+    assert [r.case_set_kind for r in result.reports] == ["val", "test"]
+    assert all(o.status == "finished" for r in result.reports for o in r.outcomes)
+    pairs = sum(r.n_cases * len(r.outcomes) for r in result.reports)
+    assert seen[-1] == (pairs, pairs) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    dumped = result.to_dict()
+    assert [(r["name"], r["case_set_kind"]) for r in dumped["reports"]] == [
+        ("val", "val"), ("test", "test")]
+    assert dumped["task"] == "knee" and dumped["skipped"] == []
+    again = evaluate_runs_on_sets(ws, overlays=False)
+    assert {o.status for r in again.reports for o in r.outcomes} == {"reused"}
+    only = evaluate_runs_on_sets(ws, case_sets=["test"], runs=["run-seed0"], overlays=False)
+    assert only.names == ["test"] and [o.status for o in only.reports[0].outcomes] == ["reused"]
+    spec = EvaluationSpec(case_sets=["test", "reference"], metrics=["dice"], overlays=False)
+    listed = evaluate_runs_on_sets(ws, spec=spec, runs=["run-seed0"])
+    assert [r.case_set_kind for r in listed.reports] == ["test", "reference"]
+
+
+def test_a_missing_val_set_is_skipped_with_a_note(tmp_path, tiny_phantom):
+    split = SplitSpec(fractions=SplitFractions(train=0.8, val=0.0, test=0.2))
+    with Workspace.create(tmp_path / "novals") as ws:
+        import_dataset(ws, TASK, read_source(tiny_phantom / "manifest.csv").records,
+                       split=split)
+        register_run(ws, 0, 0.5)
+        result = evaluate_runs_on_sets(ws, overlays=False)
+        assert result.names == ["test"] and [s.name for s in result.skipped] == ["val"]
+        assert "has no validation cases" in result.skipped[0].reason
+        assert result.to_dict()["skipped"][0]["name"] == "val"
+        with pytest.raises(NotFound, match=r"task 'knee' has none of the case sets to "
+                                           r"evaluate \(val\): dataset version"):
+            evaluate_runs_on_sets(ws, case_sets=["val"], overlays=False)
+        with pytest.raises(NotFound, match="has no validation cases"):
+            evaluate_runs(ws, case_set="val", overlays=False)  # asked for by name: an error
 
 
 def test_top_k_takes_the_best_validation_scores(ws):

@@ -14,7 +14,11 @@ from medselect.data.readers import read_image
 from medselect.data.sources import read_source
 from medselect.data.writers import write_image
 from medselect.errors import ConfigError, DataError
-from medselect.evaluate import ExternalPredictions, evaluate_external
+from medselect.evaluate import (
+    ExternalPredictions,
+    evaluate_external,
+    evaluate_external_on_sets,
+)
 from medselect.metrics import MEAN_LABEL
 from medselect.store import (
     Workspace,
@@ -95,6 +99,18 @@ def test_new_prediction_files_are_a_new_evaluation(ws, test_cases, tmp_path):
                                   metrics=["dice"], labels=[MEAN_LABEL])
     assert all(ws.path(r["overlay_uri"]).is_file() for r in rows)  # empty prediction drawn too
     assert table.loc[table["case_id"] == case_id, "value"].item() == 0.0  # newest wins
+
+
+def test_one_folder_is_evaluated_on_every_listed_set(ws, test_cases, tmp_path):
+    folder = copy_labels(ws, test_cases, tmp_path / "preds")  # predictions of test cases only
+    result = evaluate_external_on_sets(ws, folder, "mine", spec=SPEC, overlays=False)
+    val, test = result.reports
+    assert result.names == ["val", "test"] and (val.case_set_kind, test.case_set_kind) == (
+        "val", "test")
+    assert val.outcomes[0].n_missing == val.n_cases > 0  # no prediction: missing, ranked worst
+    assert test.outcomes[0].n_ok == test.n_cases and test.outcomes[0].key_value == 1.0
+    again = evaluate_external_on_sets(ws, folder, "mine", ["test"], spec=SPEC, overlays=False)
+    assert [o.status for o in again.reports[0].outcomes] == ["reused"]
 
 
 def test_unusable_folders_and_names_are_refused(tmp_path):

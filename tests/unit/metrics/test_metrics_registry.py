@@ -120,7 +120,7 @@ def test_importing_metrics_loads_neither_torch_nor_monai():
 
 def test_every_default_margin_names_a_metric_and_overrides_win():
     assert set(metrics.EQUIVALENCE_MARGINS) <= set(metrics.METRICS)
-    assert metrics.margins(["dice", "volume_diff"]) == {"dice": 0.01}
-    assert metrics.margins(["class_probability"])["auc"] == 0.01  # a set metric's source
+    assert metrics.margins(["dice", "volume_diff"]) == {"dice": 0.02}
+    assert metrics.margins(["class_probability"])["auc"] == 0.02  # a set metric's source
     assert metrics.margins(["dice"], {"dice": 0.02, "weighted_rank": 0.1}) == {
         "dice": 0.02, "weighted_rank": 0.1}

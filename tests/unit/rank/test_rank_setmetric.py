@@ -65,8 +65,12 @@ def test_auc_leaderboard_has_intervals_and_uses_the_bootstrap_test(table):
     for row in board.rows:
         assert row.ci_low <= row.aggregate <= row.ci_high
     assert board.statistics.test.value == "bootstrap"
-    assert any("paired bootstrap" in note for note in board.notes)
     assert board.row("coin").p_vs_best < 0.05  # the coin is significantly worse
+    asked = leaderboard(table, "auc", directions=directions(table["metric"]), label="thinning",
+                        statistics=Statistics(n_resamples=200, test="wilcoxon"),
+                        set_metrics=SET_METRICS)
+    assert asked.statistics.test.value == "bootstrap"  # Wilcoxon has no per-case values here
+    assert any("paired bootstrap" in note for note in asked.notes)
 
 
 def test_requested_aggregate_does_not_apply_to_a_set_metric(table):

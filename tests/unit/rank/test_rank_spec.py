@@ -44,7 +44,7 @@ def test_yaml_section_round_trip():
     ("pareto", ["dice"], "at least 2 metrics"),
     ("weights", {"dice": -1}, "weights must be positive"),
     ("confidence", 95, "less than 1"),
-    ("test", "ttest", "'wilcoxon' or 'bootstrap'"),
+    ("test", "ttest", "'bootstrap' or 'wilcoxon'"),
 ])
 def test_invalid_fields_name_the_problem(field, value, message):
     with pytest.raises(ValidationError, match=message):

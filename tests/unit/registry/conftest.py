@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
-from registry_tables import CASES, SITES
+from registry_tables import CASES, SITES, TASK, VAL_CASES, VAL_SITES, case_rows
 
 from medselect.store import (
     Workspace,
@@ -22,14 +22,13 @@ from medselect.store import (
 
 @pytest.fixture
 def ws(tmp_path) -> Iterator[Workspace]:
-    """Task "knee", dataset version "v1" whose 12 test cases (sites A, B) form the frozen
-    reference set "ref"; runs "r1".."r4" finished and "rfail" failed, none evaluated yet."""
+    """Task "knee" (:data:`TASK`), dataset version "v1" whose 12 test cases (sites A, B) form
+    the frozen reference set "ref" and which has 8 validation cases (no case set of them yet:
+    see ``selection``); runs "r1".."r4" finished and "rfail" failed, none evaluated yet."""
     workspace = Workspace.create(tmp_path / "ws")
-    cases = [{"case_id": c, "patient_id": f"p-{c}", "site": s, "split": "test",
-              "image_uris": [f"images/{c}.nii.gz"], "label_uri": f"labels/{c}.nii.gz",
-              "content_hash": f"h-{c}"} for c, s in zip(CASES, SITES, strict=True)]
+    cases = case_rows(CASES, SITES, "test") + case_rows(VAL_CASES, VAL_SITES, "val")
     with workspace.begin() as conn:
-        put_task(conn, "knee", "segmentation")
+        put_task(conn, "knee", "segmentation", TASK.model_dump(mode="json"))
         add_dataset_version(conn, {"id": "v1", "task": "knee"}, cases)
         add_case_set(conn, {"id": "ref", "name": "reference", "task": "knee",
                             "dataset_version": "v1", "kind": "reference", "frozen": True},
@@ -60,3 +59,12 @@ def evaluate(ws) -> Callable[..., None]:
             replace_case_metrics(conn, f"e-{run}-{case_set}", rows)
 
     return store
+
+
+@pytest.fixture
+def selection(ws) -> str:
+    """The selection set "v1-val" of the 8 validation cases of "v1"; returns its id."""
+    with ws.begin() as conn:
+        add_case_set(conn, {"id": "v1-val", "name": "val", "task": "knee",
+                            "dataset_version": "v1", "kind": "val"}, VAL_CASES)
+    return "v1-val"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,3 +58,43 @@ def test_promotion_is_monotone_in_the_margin(data, margin, fraction, test, direc
     smaller = margin * fraction
     if _accepted(frame, margin, test, direction):
         assert _accepted(frame, smaller, test, direction)
+
+
+GATES = 1000
+"""Simulated gates per drawn setting of the false-promotion property."""
+
+
+def _equal_quality_tables(rng: np.random.Generator, n_patients: int, slices: int,
+                          n_sites: int, sd_patient: float, sd_model: float,
+                          sd_slice: float) -> list[pd.DataFrame]:
+    """``GATES`` per-case tables of two models of equal quality (Dice-like, clipped to [0, 1]):
+    a patient effect both share, a model-by-patient effect and slice noise. All of them are
+    drawn in one go; only the tables are built one by one."""
+    n_cases = n_patients * slices
+    patient = rng.normal(0, sd_patient, (GATES, n_patients, 1)) + rng.normal(
+        0, sd_model, (GATES, n_patients, 2))
+    values = np.clip(0.85 + np.repeat(patient, slices, axis=1)
+                     + rng.normal(0, sd_slice, (GATES, n_cases, 2)), 0, 1)
+    patients = np.repeat([f"p{i}" for i in range(n_patients)], slices)
+    sites = np.repeat([f"s{i % n_sites}" for i in range(n_patients)], slices)
+    fixed = {"case_id": np.tile([f"c{i}" for i in range(n_cases)], 2), "metric": "m",
+             "label": "mean", "model": np.repeat(["old", "new"], n_cases),
+             "patient_id": np.tile(patients, 2), "site": np.tile(sites, 2)}
+    return [pd.DataFrame({**fixed, "value": v.T.ravel()}) for v in values]
+
+
+@settings(max_examples=2, deadline=None)  # each setting runs 1000 gates: ~4 s
+@given(n_patients=st.integers(10, 40), slices=st.integers(1, 6), n_sites=st.integers(1, 3),
+       sd_patient=st.floats(0.0, 0.1), sd_model=st.floats(0.005, 0.04),
+       sd_slice=st.floats(0.005, 0.04), test=TESTS, seed=st.integers(0, 2**32 - 1))
+def test_an_equal_candidate_is_promoted_at_most_at_the_looks_level(
+        n_patients, slices, n_sites, sd_patient, sd_model, sd_slice, test, seed):
+    """Over 1000 simulated gates, a candidate no better than the champion passes at most at
+    the look's level (the first look: alpha / 2), up to 3 Monte-Carlo standard errors."""
+    crit = GateCriteria(MetricMargin("m"), test=test, n_resamples=200, seed=seed % 1000)
+    level = crit.look().alpha
+    tables = _equal_quality_tables(np.random.default_rng(seed), n_patients, slices, n_sites,
+                                   sd_patient, sd_model, sd_slice)
+    promoted = sum(evaluate_gate("new", ["old"], t, crit, directions={"m": "higher"}).accepted
+                   for t in tables)
+    assert promoted / GATES <= level + 3 * np.sqrt(level * (1 - level) / GATES)

@@ -18,6 +18,7 @@ from medselect.data.phantom import synth_knee_dataset
 from medselect.data.phantom_sites import DEFAULT_SITES
 from medselect.errors import DataError, LeakageError
 from medselect.registry import RegistryError, import_new_cases, reference_case_set
+from medselect.registry.refresh import fresh_reference_cases, refresh_reference
 from medselect.store import Workspace, get_cases
 
 CLASSES = ["background", "femur", "tibia", "patella", "femoral_cartilage", "tibial_cartilage"]
@@ -107,3 +108,23 @@ def test_new_case_versions_do_not_hide_the_reference_set(ws, experiment, first, 
     import_case_set(ws, experiment.task, records[:2], "unseen")
     with ws.connect() as conn:
         assert reference_case_set(conn, "knee") == first.reference_case_set
+
+
+def test_a_refresh_makes_the_new_test_patients_the_reference_set(ws, experiment, first, site_d,
+                                                                 tmp_path):
+    data = import_new_cases(ws, experiment, site_d[0])
+    with ws.connect() as conn:
+        fresh = fresh_reference_cases(conn, "knee", data.version_id, min_patients=1)
+    assert sorted(c["case_id"] for c in fresh) == sorted(data.new_test_cases)
+    refresh = refresh_reference(ws, experiment.task, data.version_id, actor="qa",
+                                reason="new site", min_patients=1)
+    assert refresh.recorded and refresh.old_case_set == first.reference_case_set
+    assert refresh.evaluated == {}  # nothing registered yet
+    with ws.connect() as conn:
+        assert reference_case_set(conn, "knee") == refresh.new_case_set
+    site_e = replace(DEFAULT_SITES[0], name="site-e")
+    more = synth_knee_dataset(tmp_path / "site-e", cases_per_site=6, sites=[site_e], size=16,
+                              seed=1)
+    later = import_new_cases(ws, experiment, tmp_path / "site-e" / "manifest.csv")
+    assert later.imported.reference_case_set == refresh.new_case_set  # kept by later versions
+    assert {r.case_id for r in more} == set(later.new_cases)

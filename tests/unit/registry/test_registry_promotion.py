@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from registry_tables import BASE_DICE, WOBBLE, criteria, shifted
+from registry_tables import BASE_DICE, TASK, WOBBLE, criteria, shifted
 
-from medselect.config import TaskSpec
 from medselect.registry import (
     DECISIONS_DIR,
     RegistryError,
@@ -19,8 +18,6 @@ from medselect.registry import (
 )
 from medselect.registry.promotion import report_name
 from medselect.store import put_external_model
-
-TASK = TaskSpec(name="knee", classes=["background", "bone"])
 
 
 @pytest.fixture

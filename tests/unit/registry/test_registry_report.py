@@ -50,3 +50,18 @@ def test_a_stored_decision_renders_the_same(tmp_path):
     assert decision_report(stored)["decision"] == decision_report(decision)["decision"]
     _, html_path = write_decision_report(tmp_path, stored, name="v3")
     assert html_path.name == "v3.html" and "REJECTED" in html_path.read_text()
+
+
+def test_the_look_and_every_criterions_level_are_shown(tmp_path):
+    look = criteria().look(2, chosen_from=3, chosen_on="picked on the reference set from 3")
+    models = {"old": {"dice": BASE_DICE}, "new": {"dice": shifted(BASE_DICE, 0.05)}}
+    decision = evaluate_gate("new", ["old"], table(models), criteria(), directions=DIRECTIONS,
+                             data={"reference_case_set": "ref"}, look=look)
+    json_path, html_path = write_decision_report(tmp_path, decision)
+    stored = json.loads(json_path.read_text())["decision"]
+    assert stored["look"]["description"] == look.description
+    assert {r["level"] for r in stored["results"] if r["name"] == "primary"} == {look.alpha}
+    page = html_path.read_text()
+    assert "Look at the reference set" in page and html.escape(look.description) in page
+    assert "<th>level</th>" in page and f"<td>{look.alpha:.4g}</td>" in page
+    assert "picked on the reference set from 3" in page

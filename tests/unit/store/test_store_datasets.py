@@ -23,9 +23,10 @@ from medselect.store import (
     list_dataset_versions,
     put_task,
     set_reference_case_set,
+    set_task_ranking,
     task_family,
 )
-from medselect.store.schema import case, dataset_version
+from medselect.store.schema import case, dataset_version, task
 
 
 def _count(ws, table) -> int:
@@ -44,6 +45,42 @@ def test_task_round_trip_and_kind_is_fixed(ws):
     assert row["created_at"].tzinfo == UTC
     with ws.connect() as conn, pytest.raises(NotFound, match="task 'hip'"):
         get_task(conn, "hip")
+
+
+RANKING = {"metric": "dice", "by": ["site"], "selection": {"case_set": "val", "folds": None},
+           "confirmation": "test"}
+
+
+def test_a_task_stores_its_ranking_rules_and_keeps_them_until_told(ws):
+    with ws.begin() as conn:
+        assert put_task(conn, "knee", "segmentation")["ranking"] is None
+        assert put_task(conn, "knee", "segmentation", ranking=RANKING)["ranking"] == RANKING
+        kept = put_task(conn, "knee", "segmentation", {"classes": ["bg", "femur"]})
+        put_task(conn, "hip", "segmentation", ranking={**RANKING, "metric": "hd95"})
+    assert kept["ranking"] == RANKING and kept["config"] == {"classes": ["bg", "femur"]}
+    with ws.connect() as conn:
+        assert get_task(conn, "knee")["ranking"] == RANKING
+        assert get_task(conn, "hip")["ranking"]["metric"] == "hd95"
+    with ws.begin() as conn:
+        changed = set_task_ranking(conn, "knee", {**RANKING, "confirmation": "reference"})
+        cleared = set_task_ranking(conn, "hip", None)
+    assert changed["ranking"]["confirmation"] == "reference"
+    assert cleared["ranking"] is None
+    with ws.connect() as conn:  # SQL NULL, not a JSON null
+        stored = conn.execute(sa.select(task.c.ranking).where(task.c.name == "hip")
+                              .where(task.c.ranking.is_(None))).all()
+    assert len(stored) == 1
+
+
+def test_a_ranking_is_a_mapping_of_an_existing_task(ws):
+    with ws.begin() as conn:
+        put_task(conn, "knee", "segmentation")
+        with pytest.raises(StoreError, match="ranking must be a JSON mapping"):
+            put_task(conn, "knee", "segmentation", ranking=["dice"])
+        with pytest.raises(StoreError, match="ranking must be a JSON mapping"):
+            set_task_ranking(conn, "knee", "dice")
+        with pytest.raises(NotFound, match="task 'hip'"):
+            set_task_ranking(conn, "hip", RANKING)
 
 
 def test_the_family_is_read_from_the_config_and_fixed(ws):
@@ -184,3 +221,15 @@ def test_case_sets_never_change(ws, add_version):
             add_case_set(conn, {**row, "id": "s4", "kind": "holdout"}, ["t1"])
         with pytest.raises(NotFound, match="case set 'nope'"):
             get_case_set(conn, "nope")
+
+
+def test_a_validation_split_is_a_case_set_kind(ws, add_version):
+    add_version("v1", train=["a"], val=["v1c", "v2c"], test=["t1"])
+    with ws.begin() as conn:
+        add_case_set(conn, {"id": "v1-val", "name": "val", "task": "knee",
+                            "dataset_version": "v1", "kind": "val"}, ["v1c", "v2c"])
+    with ws.connect() as conn:
+        [val] = list_case_sets(conn, task="knee", kind="val")
+        members = case_set_members(conn, "v1-val")
+    assert (val["id"], val["name"], val["frozen"]) == ("v1-val", "val", False)
+    assert [m["split"] for m in members] == ["val", "val"]

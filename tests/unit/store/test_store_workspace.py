@@ -23,7 +23,7 @@ def test_create_then_open_round_trip(tmp_path):
         assert get_task(conn, "knee")["kind"] == "segmentation"
         assert set(sa.inspect(conn).get_table_names()) == set(metadata.tables)
         version = conn.execute(sa.select(meta.c.value)).scalar_one()
-    assert version == str(SCHEMA_VERSION) == "1"
+    assert version == str(SCHEMA_VERSION) == "2"
 
 
 def test_create_is_idempotent_and_keeps_data(tmp_path):
@@ -58,8 +58,9 @@ def _set_stored_version(root, version: str) -> None:
 
 
 @pytest.mark.parametrize("method", [Workspace.open, Workspace.create])
-def test_other_schema_version_is_refused_and_left_untouched(tmp_path, method):
-    _set_stored_version(tmp_path, "2")
+@pytest.mark.parametrize("other", ["1", "3"])  # 1: before val case sets and task rankings
+def test_other_schema_version_is_refused_and_left_untouched(tmp_path, method, other):
+    _set_stored_version(tmp_path, other)
     db = tmp_path / "medselect.db"
     before = db.read_bytes()
 
@@ -67,7 +68,8 @@ def test_other_schema_version_is_refused_and_left_untouched(tmp_path, method):
         method(tmp_path)
 
     message = str(info.value)
-    assert "schema version 2" in message and f"schema version {SCHEMA_VERSION}" in message
+    assert f"schema version {other}" in message
+    assert f"schema version {SCHEMA_VERSION}" in message
     assert str(db) in message
     assert db.read_bytes() == before  # not even switched to WAL
     assert sorted(p.name for p in tmp_path.iterdir()) == ["medselect.db"]

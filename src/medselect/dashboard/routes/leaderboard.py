@@ -15,7 +15,8 @@ router = APIRouter()
 
 @router.get("/api/case-sets", response_model=list[schemas.CaseSetInfo], tags=["leaderboard"])
 def api_case_sets(conn: ConnDep) -> list[schemas.CaseSetInfo]:
-    """Case sets with finished evaluations, most evaluated first (the default scope)."""
+    """Case sets with finished evaluations, most evaluated first. Pages open on the task's
+    selection set (validation split) when it was evaluated, else on its test split."""
     return queries.case_set_choices(conn)
 
 

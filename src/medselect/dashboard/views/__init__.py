@@ -1,5 +1,5 @@
-"""Page data built from the store and ``medselect.rank``: shared by the HTML pages, the JSON API
-and the static export."""
+"""Page data built from the store, ``medselect.choose`` and ``medselect.rank``: shared by the HTML
+pages, the JSON API and the static export."""
 
 from medselect.dashboard.views.case import case_view
 from medselect.dashboard.views.compare import compare_view

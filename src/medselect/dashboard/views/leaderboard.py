@@ -1,7 +1,16 @@
 """The leaderboard of a case set: one metric ranked with its statistics, the others beside it.
 
-The costly part (bootstrap, paired tests, the other metrics' aggregates) is computed once per
-scope and request parameters and cached; reviews, champions and failed runs are read fresh.
+It ranks exactly as ``medselect rank`` does: :func:`medselect.rank.rank_table` on the inputs
+:func:`medselect.choose.ranking_inputs` reads (every metric's direction and default
+equivalence margin, the models' attributes) under the task's ranking rules (tie-breaks,
+constraints, unit, margins, statistics); the page's metric, label, aggregate and site replace
+only those. A site's board is that site's ranking in the ``by: [site]`` selection, as
+``medselect rank --by site`` makes it.
+
+The costly part (bootstrap, paired and equivalence tests, the significance matrix, the other
+metrics' aggregates) is computed once per scope, rules and request parameters and cached; a
+board that asks what the task's choice asked reuses the choice's own ranking. Reviews,
+champions and failed runs are read fresh.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from medselect import rank
+from medselect.choose import ModelChoice
+from medselect.config import RankingSpec
 from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import (
@@ -22,20 +33,27 @@ from medselect.dashboard.schemas import (
     MetricInfo,
     Significance,
 )
+from medselect.dashboard.views.choice import SITE, choice_summary, task_choice
 from medselect.errors import MedselectError, NotFound, RankingError
-from medselect.metrics import SET_METRICS, margins
+from medselect.metrics import SET_METRICS
 from medselect.rank.aggregate import truth_values
 
 AGGREGATES = ("mean", "median", "p10")
-DEFAULT_TIE_BREAK = ("fewer_parameters",)
+"""The aggregates a page offers, besides the ranking rules' own."""
 
 
 @dataclass(frozen=True, eq=False)
 class Ranked:
-    """A computed leaderboard and the same aggregate of the other metrics, per model."""
+    """A computed ranking, its significance matrix when it came with it (a site's is computed
+    on demand), and the same aggregate of the other metrics, per model."""
 
-    board: rank.Leaderboard
+    ranking: rank.PreferenceRanking
+    significance: rank.SignificanceMatrix | None
     others: dict[str, dict[str, float]]
+
+    @property
+    def board(self) -> rank.Leaderboard:
+        return self.ranking.leaderboard
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,25 @@ class BoardRequest:
     aggregate: str
     site: str | None
     catalog: list[MetricInfo]
+    rules: queries.TaskRules
+
+    @property
+    def spec(self) -> RankingSpec:
+        """The task's ranking rules asking this page's question (one metric replaces a
+        weighted mix, as ``medselect rank --metric`` does)."""
+        return self.rules.spec.model_copy(update={
+            "metric": self.metric, "weights": {}, "label": self.label,
+            "aggregate": self.aggregate, "by": [SITE] if self.site else []})
+
+    @property
+    def key(self) -> tuple:
+        return (self.scope.key, self.rules.key, self.metric, self.label, self.aggregate,
+                self.site)
+
+
+def aggregate_choices(spec: RankingSpec) -> list[str]:
+    """The aggregates a page offers: :data:`AGGREGATES` and the ranking rules' own."""
+    return list(dict.fromkeys([*AGGREGATES, rank.parse_aggregate(spec.aggregate).name]))
 
 
 def resolve(
@@ -57,67 +94,112 @@ def resolve(
     case_set: str | None = None,
     metric: str | None = None,
     label: str | None = None,
-    aggregate: str = "mean",
+    aggregate: str | None = None,
     site: str | None = None,
 ) -> BoardRequest:
     """Fill in defaults and check every parameter.
 
-    A set metric (AUC, ...) is its own aggregate: the requested one is checked, then set to
-    the default, which the per-case metrics beside it are aggregated with.
+    The defaults are the ranking rules' metric, label and aggregate (a metric that was not
+    evaluated falls back to the task family's key metric). A set metric (AUC, ...) is its own
+    aggregate: the requested one is checked, then set to the rules' one, which the per-case
+    metrics beside it are aggregated with.
 
     Raises:
         NotFound: unknown case set, metric, label or site (the message lists the known ones).
         RankingError: an aggregate ``medselect.rank`` does not know.
     """
     scope = queries.resolve_scope(conn, case_set)
+    rules = queries.task_rules(dash, conn, scope.task)
+    spec = rules.spec
     catalog = queries.metric_catalog(dash, conn, scope)
-    info = (queries.find_metric(catalog, metric) if metric
-            else queries.default_metric(conn, scope, catalog))
+    if metric:
+        info = queries.find_metric(catalog, metric)
+    elif spec.metric in {m.name for m in catalog}:
+        info = queries.find_metric(catalog, spec.metric)
+    else:
+        info = queries.default_metric(conn, scope, catalog)
+    if label is None and info.name == spec.metric and spec.label in info.labels:
+        label = spec.label
     label = queries.label_of(info, label)
-    aggregate = rank.parse_aggregate(aggregate).name
+    aggregate = rank.parse_aggregate(aggregate or spec.aggregate).name
     if not info.per_case:
-        aggregate = AGGREGATES[0]
+        aggregate = rank.parse_aggregate(spec.aggregate).name
     sites = sorted(set(queries.case_sites(dash, conn, scope).values()))
     if site is not None and site not in sites:
         raise NotFound(f"site {site!r} has no case in case set {scope.id!r}; sites: "
                        f"{', '.join(sites)}")
-    return BoardRequest(scope, info.name, label, aggregate, site, catalog)
+    return BoardRequest(scope, info.name, label, aggregate, site, catalog, rules)
 
 
 def ranked(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
     """The cached :class:`Ranked` for a request."""
-    key = ("ranked", req.scope.key, req.metric, req.label, req.aggregate, req.site)
-    return dash.cache.get_or_compute(key, lambda: _compute(dash, conn, req))
+    return dash.cache.get_or_compute(("ranked", *req.key), lambda: _compute(dash, conn, req))
 
 
 def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
+    report = _report(dash, conn, req)
+    if req.site is None:
+        ranking, significance = report.ranking, report.significance
+    else:
+        ranking, significance = _site_ranking(report.selections[SITE], req.site), None
     table = queries.label_table(dash, conn, req.scope, req.label)
-    directions = {m.name: m.direction for m in req.catalog}
-    infos = queries.model_infos(conn, req.scope.task)
-    model_info = pd.DataFrame({"parameters": {ref: i.n_parameters for ref, i in infos.items()}},
-                              dtype=float)
-    matrix = site_matrix(table, req.metric, directions[req.metric], req.label, req.site)
-    board = rank.rank_matrix(matrix, req.aggregate, statistics=dash.statistics,
-                             tie_break=DEFAULT_TIE_BREAK, model_info=model_info,
-                             margin=margins([req.metric]).get(req.metric))
     requested = rank.parse_aggregate(req.aggregate)
     others = {}
-    for name in (m.name for m in req.catalog if m.name != req.metric):
+    for info in (m for m in req.catalog if m.name != req.metric):
         try:
-            other = site_matrix(table, name, directions[name], req.label, req.site)
+            other = site_matrix(table, info.name, info.direction, req.label, req.site)
             aggregate = rank.aggregate_of(other, requested)
             values = np.asarray(aggregate(other.values, truth_values(other, aggregate)),
                                 dtype=float)
         except RankingError:  # not evaluated for this label, every value missing, no truth
             continue
-        others[name] = dict(zip(other.models, values.tolist(), strict=True))
-    return Ranked(board=board, others=others)
+        others[info.name] = dict(zip(other.models, values.tolist(), strict=True))
+    return Ranked(ranking=ranking, significance=significance, others=others)
+
+
+def _report(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> rank.RankReport:
+    """``rank_table`` of the request, or one already made that holds its board: the task
+    choice's own when it asked the same, or a selection by site (a site's board computes one:
+    it holds the board of all cases too)."""
+    spec = req.spec
+    made = task_choice(dash, conn, req.scope.task).choice
+    if made is not None and _made_here(made, req):
+        return made.report
+
+    def key(s: RankingSpec) -> tuple:
+        return ("report", req.scope.key, s.model_dump_json())
+    by_site = dash.cache.peek(key(spec.model_copy(update={"by": [SITE]})))
+    if by_site is not None:
+        return by_site
+    return dash.cache.get_or_compute(
+        key(spec), lambda: queries.inputs_of(dash, conn, req.scope).rank(spec))
+
+
+def _made_here(made: ModelChoice, req: BoardRequest) -> bool:
+    """Whether the choice's ranking holds the requested board: made on its case set under the
+    same rules asking the same question (by site too, for a site's board)."""
+    wanted = req.spec
+    return (made.selection_set == req.scope.id and set(wanted.by) <= set(made.spec.by)
+            and made.spec.model_copy(update={"by": []}) == wanted.model_copy(update={"by": []}))
+
+
+def _site_ranking(selection: rank.Selection, site: str) -> rank.PreferenceRanking:
+    """One site's ranking in a selection by site.
+
+    Raises:
+        RankingError: it could not be ranked (e.g. no model meets the constraints there).
+    """
+    if site in selection.rankings:
+        return selection.rankings[site]
+    why = next(c.reason for c in selection.choices if c.group == site)
+    raise RankingError(f"cannot rank the models at site {site}: {why}")
 
 
 def site_matrix(table: pd.DataFrame, metric: str, direction: str, label: str,
                 site: str | None) -> rank.ScoreMatrix:
     """The cases x models matrix of a metric (a set metric's to be reduced by it) on one
-    site's cases, or on all with ``site`` None."""
+    site's cases, or on all with ``site`` None (missing values imputed over all cases, as a
+    selection by site does)."""
     matrix = rank.metric_matrix(table, metric, direction, label=label, set_metrics=SET_METRICS)
     if site is None:
         return matrix
@@ -129,6 +211,7 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
     req = resolve(dash, conn, **params)
     result = ranked(dash, conn, req)
     board = result.board
+    spec = req.spec
     infos = queries.model_infos(conn, req.scope.task)
     accepted = queries.acceptance(conn, req.scope.id)
     stability = board.stability.to_frame()
@@ -138,9 +221,10 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         LeaderboardEntry(
             model=r.model, rank=r.rank, aggregate=queries.number(r.aggregate),
             ci_low=queries.number(r.ci_low), ci_high=queries.number(r.ci_high),
-            n_cases=r.n_cases, n_imputed=r.n_imputed, p_best=r.p_best,
-            p_vs_best=queries.number(r.p_vs_best), in_best_group=r.in_best_group,
-            chosen=r.model == board.best,
+            n_cases=r.n_cases, n_patients=r.n_patients, n_imputed=r.n_imputed,
+            p_best=r.p_best, p_vs_best=queries.number(r.p_vs_best),
+            p_equivalent=queries.number(r.p_equivalent), standing=r.standing.value,
+            in_best_group=r.in_best_group, chosen=r.model == board.best,
             median_rank=float(stability.at[r.model, "median_rank"]),
             rank_low=float(stability.at[r.model, "rank_low"]),
             rank_high=float(stability.at[r.model, "rank_high"]),
@@ -151,6 +235,10 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         for r in board.rows
     ]
     failed = queries.failed_runs(conn, req.scope.task)
+    made = task_choice(dash, conn, req.scope.task)
+    choice = None if made.choice is None else choice_summary(
+        conn, made.choice, req.scope.id, req.site,
+        this_board=req.site is None and _made_here(made.choice, req))
     return Leaderboard(
         case_set=req.scope.info(), case_sets=queries.case_set_choices(conn),
         metric=req.metric, label=req.label, aggregate=board.aggregate,
@@ -158,25 +246,57 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         test=board.statistics.test.value, aggregate_fixed=not info.per_case,
         per_case_aggregate=req.aggregate,
         sites=sorted(set(queries.case_sites(dash, conn, req.scope).values())),
-        aggregates=list(AGGREGATES), metrics=req.catalog, other_metrics=others, rows=rows,
-        best=board.best, best_group=list(board.best_group),
+        aggregates=aggregate_choices(spec), metrics=req.catalog, other_metrics=others,
+        rows=rows, n_cases=board.n_cases, n_patients=board.n_patients,
+        patients_assumed=board.patients_assumed, weighting=board.weighting,
+        analysis_unit=board.statistics.unit.value,
+        best=board.best, best_group=list(board.best_group), unresolved=list(board.unresolved),
+        unresolved_note=unresolved_note(board), margin=board.margin,
+        margin_source=(None if board.margin is None else
+                       "experiment" if req.metric in spec.equivalence else "default"),
         decided_by_tie_break=board.decided_by_tie_break, reason=board.reason,
-        ci_reliable=board.ci_reliable, ci_note=board.ci_note,
-        notes=list(board.notes),
-        missing_values=board.missing_values,
+        tie_break=list(spec.tie_break), constraints=list(spec.constraints),
+        excluded=dict(result.ranking.excluded),
+        rules="experiment" if req.rules.stored else "default",
+        n_resamples=board.statistics.n_resamples, confidence=board.statistics.confidence,
+        alpha=board.statistics.alpha, ci_reliable=board.ci_reliable, ci_note=board.ci_note,
+        notes=[*_weights_note(req.rules.spec), *board.notes],
+        missing_values=board.missing_values, choice=choice, choice_note=made.note,
         failed=failed,
         config_columns=queries.summary_columns([r.info.summary for r in rows]
                                                + [f.summary for f in failed]),
     )
 
 
+def unresolved_note(board: rank.Leaderboard) -> str | None:
+    """The models the data could not separate from the top one, in a sentence (None if
+    none): they are neither in the best group nor shown worse."""
+    if not board.unresolved:
+        return None
+    within = (f" within ±{board.margin:g}" if board.margin is not None
+              else ": no equivalence margin is set for this metric")
+    return (f"not enough evidence to separate {', '.join(board.unresolved)} from "
+            f"{board.rows[0].model} (neither shown worse nor shown equivalent{within})")
+
+
+def _weights_note(spec: RankingSpec) -> list[str]:
+    """Why a task that weighs several metrics is shown one metric at a time."""
+    if not spec.weights:
+        return []
+    mix = ", ".join(f"{m} ×{w:g}" for m, w in spec.weights.items())
+    return [f"the task's ranking rules weigh several metrics ({mix}, rank-then-aggregate); "
+            "this page ranks by one metric at a time, while the task's choice (and "
+            "`medselect rank`) uses the weighted ranking"]
+
+
 def significance_view(dash: Dashboard, conn: sa.Connection, **params) -> Significance:
     """Every pair of models compared (Holm-corrected), in leaderboard order; cached."""
     req = resolve(dash, conn, **params)
-    board = ranked(dash, conn, req).board
+    result = ranked(dash, conn, req)
 
     def compute() -> Significance:
-        matrix = board.significance()
+        board = result.board
+        matrix = result.significance or board.significance()
         order = [matrix.models.index(r.model) for r in board.rows]
         adjusted = matrix.adjusted[np.ix_(order, order)]
         better = matrix.better[np.ix_(order, order)]
@@ -186,8 +306,7 @@ def significance_view(dash: Dashboard, conn: sa.Connection, **params) -> Signifi
             adjusted=[[queries.number(v) for v in row] for row in adjusted.tolist()],
             better=better.tolist())
 
-    key = ("significance", req.scope.key, req.metric, req.label, req.aggregate, req.site)
-    return dash.cache.get_or_compute(key, compute)
+    return dash.cache.get_or_compute(("significance", *req.key), compute)
 
 
 def warm_up(dash: Dashboard) -> None:

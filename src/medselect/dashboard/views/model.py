@@ -92,8 +92,12 @@ def set_metric_values(
     why the intervals are unreliable (None if they are not); cached.
 
     The model is ranked alone on the matrix every model shares (same imputed worst value,
-    same resamples), so value and interval are those of its leaderboard row.
+    same resamples of the same patients, the task's ranking statistics), so value and
+    interval are those of its leaderboard row.
     """
+    rules = queries.task_rules(dash, conn, scope.task)
+    statistics = rank.statistics_from_spec(rules.spec)
+
     def compute() -> tuple[list[SetMetricValue], str | None]:
         out, note = [], None
         for info in (m for m in catalog if not m.per_case):
@@ -102,7 +106,7 @@ def set_metric_values(
                 try:
                     matrix = leaderboard.site_matrix(table, info.name, info.direction, label,
                                                      None).only([model])
-                    board = rank.rank_matrix(matrix, statistics=dash.statistics)
+                    board = rank.rank_matrix(matrix, statistics=statistics)
                 except RankingError:  # the model has no source values, or no truth
                     continue
                 row = board.rows[0]
@@ -110,9 +114,9 @@ def set_metric_values(
                 out.append(SetMetricValue(
                     metric=info.name, label=label, value=queries.number(row.aggregate),
                     ci_low=queries.number(row.ci_low), ci_high=queries.number(row.ci_high),
-                    n_cases=row.n_cases, n_imputed=row.n_imputed))
+                    n_cases=row.n_cases, n_patients=row.n_patients, n_imputed=row.n_imputed))
         return out, note
-    return dash.cache.get_or_compute(("set-metrics", scope.key, model), compute)
+    return dash.cache.get_or_compute(("set-metrics", scope.key, rules.key, model), compute)
 
 
 def case_values(

@@ -75,8 +75,8 @@ class UploadPage(BaseModel):
 
 
 def upload_form(dash: Dashboard, conn: sa.Connection) -> UploadForm:
-    """Finished runs, best first: in the default leaderboard's order (its metric named) when
-    there is one, else by validation score."""
+    """Finished runs, best first: the default leaderboard's chosen model, then its order (its
+    metric named) when there is one, else by validation score."""
     tasks = sorted({run["task"] for run in list_runs(conn, status="finished")})
     infos = {ref: info for task in tasks for ref, info in queries.model_infos(conn, task).items()
              if info.kind == "run" and info.status == "finished"}
@@ -95,7 +95,9 @@ def _leaderboard_order(dash: Dashboard, conn: sa.Connection) -> tuple[list[str],
         board = leaderboard_view(dash, conn)
     except MedselectError:  # e.g. the most evaluated case set has no labels, so no metric
         return [], None
-    return [r.model for r in board.rows], f"{board.aggregate} {board.metric}"
+    # the chosen model first: a tie-break may prefer another than the top point estimate
+    order = [board.best, *(r.model for r in board.rows if r.model != board.best)]
+    return order, f"{board.aggregate} {board.metric}"
 
 
 def _validation_order(conn: sa.Connection, tasks: list[str]) -> list[str]:

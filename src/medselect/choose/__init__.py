@@ -1,0 +1,25 @@
+"""Choosing a model in a workspace: the one ranking workflow the CLI, the dashboard and the
+registry share, so all three choose the same model for the same question.
+
+Layer 2: reads the store and the data layer's named case sets, hands the per-case tables to
+:mod:`medselect.rank` with every metric's direction, default equivalence margin and the set
+metrics, and follows the task's stored ranking section (the experiment's ``ranking:``).
+
+- :func:`ranking_inputs`: the per-case table of a case set and everything ranking reads with it.
+- :func:`task_ranking`: the ranking section a task was imported with (or its family's default).
+- :func:`choose_model`: rank on the selection set, report the chosen model on the confirmation
+  set; a choice made on the reporting set itself is bias-corrected and labelled so.
+"""
+
+from medselect.choose.choice import Confirmation, ModelChoice, choose_model
+from medselect.choose.inputs import RankingInputs, default_ranking, ranking_inputs, task_ranking
+
+__all__ = [
+    "Confirmation",
+    "ModelChoice",
+    "RankingInputs",
+    "choose_model",
+    "default_ranking",
+    "ranking_inputs",
+    "task_ranking",
+]

@@ -1,0 +1,208 @@
+"""Choose on one set of cases, report on another.
+
+A model chosen on the cases that report it looks better than it is: among models of about
+equal quality the luckiest wins (the winner's curse), and the same luck shows in its figure.
+So :func:`choose_model` ranks on the *selection* set (by default the validation split) and
+reports the chosen model's figure and interval on the *confirmation* set (by default the test
+split), which played no part in the choice. When both are the same set — asked for, or because
+the selection set was never evaluated — the figure is also given bias-corrected
+(:func:`medselect.rank.bbc`) and labelled as such; the raw figure stays available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from medselect.choose.inputs import RankingInputs, ranking_inputs, task_ranking
+from medselect.config import RankingSpec
+from medselect.data import named_case_set
+from medselect.errors import NotFound, RankingError
+from medselect.rank import (
+    RankReport,
+    SelectionCorrected,
+    bbc,
+    metric_matrix,
+    parse_aggregate,
+    rank_matrix,
+    statistics_from_spec,
+)
+from medselect.rank._json import json_number
+from medselect.rank.selection import OVERALL
+from medselect.rank.table import direction_of, for_metric
+
+__all__ = ["Confirmation", "ModelChoice", "choose_model"]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A chosen model's figure on the confirmation set, for one metric (and one subgroup).
+
+    Attributes:
+        group: the subgroup (e.g. a site) or ``(all)``.
+        same_set: the choice was made on these very cases, so ``value`` is biased upwards;
+            ``corrected`` holds the bias-corrected figure then.
+        note: why the figure is missing or should not be trusted, or None.
+    """
+
+    case_set: str
+    group: str
+    model: str
+    metric: str
+    label: str
+    aggregate: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_cases: int
+    n_patients: int
+    same_set: bool
+    corrected: SelectionCorrected | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"case_set": self.case_set, "group": self.group, "model": self.model,
+                "metric": self.metric, "label": self.label, "aggregate": self.aggregate,
+                "value": json_number(self.value), "ci_low": json_number(self.ci_low),
+                "ci_high": json_number(self.ci_high), "n_cases": self.n_cases,
+                "n_patients": self.n_patients, "same_set": self.same_set,
+                "corrected": None if self.corrected is None else self.corrected.to_dict(),
+                "note": self.note}
+
+
+@dataclass(frozen=True, eq=False)
+class ModelChoice:
+    """The choice on the selection set and the chosen models' figures on the confirmation set.
+
+    Attributes:
+        report: the full ranking on the selection set (leaderboard, significance, per-site
+            selections), as :func:`medselect.rank.rank_table` gives it.
+        confirmations: the overall choice's figure per ranked metric.
+        groups: per ``by`` attribute, each subgroup's choice's figure on that subgroup's
+            confirmation cases (primary metric).
+        notes: what the reader must know (a fallback to the same set, a missing set).
+    """
+
+    task: str
+    spec: RankingSpec
+    selection_set: str
+    confirmation_set: str
+    report: RankReport
+    confirmations: tuple[Confirmation, ...]
+    groups: Mapping[str, tuple[Confirmation, ...]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def chosen(self) -> str:
+        return self.report.leaderboard.best
+
+    @property
+    def same_set(self) -> bool:
+        return self.selection_set == self.confirmation_set
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "selection_set": self.selection_set,
+                "confirmation_set": self.confirmation_set, "same_set": self.same_set,
+                "chosen": self.chosen, "notes": list(self.notes),
+                "confirmation": [c.to_dict() for c in self.confirmations],
+                "groups": {by: [c.to_dict() for c in cs] for by, cs in self.groups.items()},
+                **self.report.to_dict()}
+
+
+def choose_model(
+    conn: sa.Connection,
+    task: str,
+    spec: RankingSpec | None = None,
+    *,
+    selection: str | None = None,
+    confirmation: str | None = None,
+) -> ModelChoice:
+    """Rank ``task``'s models on the selection set and confirm the choice on the other.
+
+    Args:
+        spec: the ranking section (default: the one stored with the task).
+        selection, confirmation: case set names or ids (``val``, ``test``, ``reference`` or an
+            id); default the spec's ``selection.case_set`` and ``confirmation``.
+
+    A selection set without evaluations (e.g. a workspace evaluated on the test split only)
+    falls back to the confirmation set, with a note and the bias-corrected figure.
+
+    Raises:
+        NotFound: a case set or the task is missing, or nothing was evaluated on them.
+        RankingError: the ranking cannot be made (the message says what to change).
+    """
+    spec = spec or task_ranking(conn, task)
+    confirm_row = named_case_set(conn, task, confirmation or spec.confirmation)
+    confirm = ranking_inputs(conn, task, confirm_row["id"])
+    notes: list[str] = []
+    select = _selection_inputs(conn, task, selection or spec.selection.case_set, confirm, notes)
+    if select.empty:
+        raise NotFound(f"no evaluations on case set {select.case_set!r} of task {task!r}: run "
+                       "`medselect evaluate` first")
+    report = select.rank(spec)
+    same = select.case_set == confirm.case_set
+    confirmations = tuple(_confirm(confirm, spec, report.leaderboard.best, metric, None, same)
+                          for metric in spec.metrics())
+    groups = {}
+    primary = next(iter(spec.metrics()))
+    for by, selection_by in report.selections.items():
+        groups[by] = tuple(_confirm(confirm, spec, c.model, primary, (by, c.group), same)
+                           for c in selection_by.choices if c.model is not None)
+    return ModelChoice(task=task, spec=spec, selection_set=select.case_set,
+                       confirmation_set=confirm.case_set, report=report,
+                       confirmations=confirmations, groups=groups, notes=tuple(notes))
+
+
+def _selection_inputs(conn: sa.Connection, task: str, which: str, confirm: RankingInputs,
+                      notes: list[str]) -> RankingInputs:
+    """The selection set's inputs, or the confirmation set's when it cannot select."""
+    try:
+        row = named_case_set(conn, task, which)
+    except NotFound as exc:
+        notes.append(f"no selection set {which!r} ({exc}); the choice was made on the "
+                     f"confirmation set {confirm.case_set!r} itself, so its figure is "
+                     "bias-corrected")
+        return confirm
+    if row["id"] == confirm.case_set:
+        return confirm
+    inputs = ranking_inputs(conn, task, row["id"])
+    if inputs.empty:
+        notes.append(f"nothing was evaluated on the selection set {row['id']!r}; the choice "
+                     f"was made on the confirmation set {confirm.case_set!r} itself, so its "
+                     "figure is bias-corrected (evaluate the selection set to choose apart)")
+        return confirm
+    return inputs
+
+
+def _confirm(inputs: RankingInputs, spec: RankingSpec, model: str, metric: str,
+             group: tuple[str, str] | None, same_set: bool) -> Confirmation:
+    """``model``'s figure for ``metric`` on the confirmation cases (of one subgroup)."""
+    name = OVERALL if group is None else group[1]
+    base = dict(case_set=inputs.case_set, group=name, model=model, metric=metric,
+                label=spec.label, same_set=same_set)
+    statistics = statistics_from_spec(spec)
+    try:
+        matrix = metric_matrix(inputs.table, metric, direction_of(metric, None, inputs.directions),
+                               label=spec.label, set_metrics=inputs.set_metrics)
+        if group is not None:
+            matrix = matrix.subset((matrix.attributes[group[0]].astype(str) == name).to_numpy())
+        if not matrix.cases:
+            raise RankingError(f"no confirmation case at {group[0]} {name}")
+        corrected = (bbc(matrix, spec.aggregate, statistics=statistics)
+                     if same_set and group is None and matrix.clusters().n_patients > 1 else None)
+        board = rank_matrix(matrix.only([model]), spec.aggregate, statistics=statistics,
+                            margin=for_metric(metric, inputs.margins))
+    except RankingError as exc:
+        return Confirmation(**base, aggregate=parse_aggregate(spec.aggregate).name, value=None,
+                            ci_low=None, ci_high=None, n_cases=0, n_patients=0, note=str(exc))
+    row = board.rows[0]
+    note = board.ci_note
+    if corrected is not None and corrected.model != model:
+        note = "; ".join(filter(None, [note, (
+            f"the bias correction is for the top point estimate, {corrected.model}; a "
+            f"tie-break chose {model}")]))
+    return Confirmation(**base, aggregate=board.aggregate, value=row.aggregate,
+                        ci_low=row.ci_low, ci_high=row.ci_high, n_cases=row.n_cases,
+                        n_patients=row.n_patients, corrected=corrected, note=note)

@@ -1,0 +1,122 @@
+"""What ranking reads from a workspace: a case set's per-case table and its companions.
+
+Every ranking in medselect (``medselect rank``, the dashboard, the registry's ordering of
+candidates) builds its inputs here, so a metric's direction, its equivalence margin, the set
+metrics and the per-model attributes that tie-breaks read are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from medselect.casetable import SITE
+from medselect.config import RankingSpec
+from medselect.config.choices import TaskKind
+from medselect.data import stored_ranking
+from medselect.errors import NotFound
+from medselect.metrics import SET_METRICS, directions, margins
+from medselect.rank import (
+    PreferenceRanking,
+    RankReport,
+    SetMetrics,
+    preference_from_spec,
+    rank_preference,
+    rank_table,
+    statistics_from_spec,
+)
+from medselect.store import case_metric_table, get_task, list_runs, task_family
+
+__all__ = ["RankingInputs", "default_ranking", "ranking_inputs", "task_ranking"]
+
+DEFAULT_METRIC = {
+    TaskKind.SEGMENTATION: "dice",
+    TaskKind.LANDMARKS: "mre",
+    TaskKind.CLASSIFICATION: "auc",
+}
+"""Per task family, the metric a ranking uses when the experiment names none."""
+
+
+@dataclass(frozen=True, eq=False)
+class RankingInputs:
+    """A case set's per-case table and what ranking needs beside it.
+
+    Attributes:
+        directions: metric -> ``higher``/``lower`` for every metric in the table.
+        margins: metric -> default equivalence margin (the spec's ``equivalence`` wins).
+        model_info: per-model attributes for tie-breaks (``parameters``, ``architecture``),
+            indexed by model ref; None when the task has no runs.
+    """
+
+    case_set: str
+    table: pd.DataFrame
+    directions: dict[str, str]
+    margins: dict[str, float]
+    model_info: pd.DataFrame | None
+    set_metrics: SetMetrics = field(default_factory=lambda: SET_METRICS)
+
+    @property
+    def empty(self) -> bool:
+        return self.table.empty
+
+    def rank(self, spec: RankingSpec) -> RankReport:
+        """Everything ``spec`` asks for (:func:`medselect.rank.rank_table`)."""
+        return rank_table(self.table, spec, self.directions, model_info=self.model_info,
+                          set_metrics=self.set_metrics, margins=self.margins)
+
+    def ranking(self, spec: RankingSpec) -> PreferenceRanking:
+        """The overall ranking only (no significance matrix, no per-site selections)."""
+        return rank_preference(self.table, preference_from_spec(spec), self.directions,
+                               statistics=statistics_from_spec(spec), model_info=self.model_info,
+                               set_metrics=self.set_metrics,
+                               margins={**self.margins, **spec.equivalence})
+
+
+def ranking_inputs(conn: sa.Connection, task: str, case_set: str, *,
+                   models: Sequence[str] | None = None,
+                   site: str | None = None) -> RankingInputs:
+    """The per-case table of ``case_set`` (every model's newest finished evaluation; only
+    ``models`` and one ``site``'s cases when given) with directions, margins and the task's
+    per-model attributes.
+
+    Raises:
+        NotFound: the case set is missing.
+    """
+    table = case_metric_table(conn, case_set=case_set,
+                              model_refs=None if models is None else list(models))
+    if site is not None:
+        table = table[table[SITE] == site].reset_index(drop=True)
+    metrics = table["metric"].unique()
+    runs = list_runs(conn, task=task)
+    info = pd.DataFrame(
+        [{"model": r["id"], "parameters": r["n_parameters"],
+          "architecture": (r["config"] or {}).get("architecture")} for r in runs]
+    ).set_index("model") if runs else None
+    return RankingInputs(case_set=case_set, table=table, directions=directions(metrics),
+                         margins=margins(metrics), model_info=info)
+
+
+def task_ranking(conn: sa.Connection, task: str) -> RankingSpec:
+    """The ``ranking:`` section stored with ``task`` at import, else :func:`default_ranking`.
+
+    Raises:
+        NotFound: no such task.
+        ConfigError: the stored section is no longer valid.
+    """
+    return stored_ranking(conn, task) or default_ranking(get_task(conn, task))
+
+
+def default_ranking(task_row: dict) -> RankingSpec:
+    """The ranking of a task whose experiment named none: its family's key metric, per site;
+    for classification the AUC of the last class (the positive one of a binary task)."""
+    family = task_family(task_row)
+    metric = DEFAULT_METRIC.get(family)
+    if metric is None:
+        raise NotFound(f"task {task_row['name']!r} ({family}) has no default ranking metric; "
+                       "name one with --metric or in the experiment's ranking: section")
+    classes = (task_row.get("config") or {}).get("classes") or []
+    label = classes[-1] if family == TaskKind.CLASSIFICATION and classes else "mean"
+    return RankingSpec(metric=metric, label=label, by=["site"])

@@ -1,0 +1,108 @@
+"""The task's model choice beside its leaderboards: chosen on one case set, confirmed on another.
+
+It is :func:`medselect.choose.choose_model` under the task's ranking rules, the call
+``medselect rank`` makes, computed once per rules and evaluations and cached. Every leaderboard
+of the task shows it from the point of view of the case set on screen: the set that chose, the
+set that confirms, both (the figure is then biased by the choice and given bias-corrected), or
+another set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from medselect.choose import Confirmation, ModelChoice, choose_model
+from medselect.dashboard import queries
+from medselect.dashboard.context import Dashboard
+from medselect.dashboard.schemas import (
+    BiasCorrected,
+    CaseSetInfo,
+    ChoiceSummary,
+    ConfirmedFigure,
+)
+from medselect.data import named_case_set
+from medselect.errors import MedselectError, NotFound
+from medselect.store import get_case_set
+
+__all__ = ["TaskChoice", "choice_summary", "task_choice"]
+
+SITE = "site"
+
+
+@dataclass(frozen=True, eq=False)
+class TaskChoice:
+    """The task's :class:`~medselect.choose.ModelChoice`, or why there is none."""
+
+    choice: ModelChoice | None
+    note: str | None = None
+
+
+def task_choice(dash: Dashboard, conn: sa.Connection, task: str) -> TaskChoice:
+    """The choice under the task's ranking rules, cached until the rules or the evaluations of
+    its selection or confirmation set change. A choice that cannot be made (nothing evaluated
+    on either set, a ranking metric that was not evaluated) is a note, not an error: the
+    leaderboards still show."""
+    rules = queries.task_rules(dash, conn, task)
+    spec = rules.spec
+    key = ("choice", task, rules.key, _evaluated(conn, task, spec.selection.case_set),
+           _evaluated(conn, task, spec.confirmation))
+
+    def compute() -> TaskChoice:
+        try:
+            return TaskChoice(choose_model(conn, task, spec))
+        except MedselectError as exc:
+            return TaskChoice(None, f"no model choice under the task's ranking rules: {exc}")
+    return dash.cache.get_or_compute(key, compute)
+
+
+def _evaluated(conn: sa.Connection, task: str, which: str) -> tuple | None:
+    """What the choice read of the case set ``which`` names: its scope's key (None if none)."""
+    try:
+        row = named_case_set(conn, task, which)
+    except NotFound:
+        return None
+    return queries.resolve_scope(conn, row["id"]).key
+
+
+def choice_summary(conn: sa.Connection, made: ModelChoice, case_set: str, site: str | None,
+                   *, this_board: bool) -> ChoiceSummary:
+    """The choice as the leaderboard of ``case_set`` (and ``site``) tells it.
+
+    ``this_board``: the leaderboard on screen is the very ranking that made the choice.
+    """
+    board = made.report.leaderboard
+    if made.same_set:
+        role = "both" if case_set == made.selection_set else "other"
+    else:
+        role = {made.selection_set: "selection",
+                made.confirmation_set: "confirmation"}.get(case_set, "other")
+    figures = [_figure(c, None) for c in made.confirmations]
+    if site is not None:
+        figures += [_figure(c, site) for c in made.groups.get(SITE, ()) if c.group == site]
+    infos = {c.id: c for c in queries.case_set_choices(conn)}
+    return ChoiceSummary(
+        model=made.chosen, metric=board.metric, label=board.label, aggregate=board.aggregate,
+        reason=board.reason, selection_set=_info(infos, conn, made.selection_set),
+        confirmation_set=_info(infos, conn, made.confirmation_set),
+        selection_n_cases=board.n_cases, selection_n_patients=board.n_patients,
+        same_set=made.same_set, role=role, this_board=this_board, figures=figures,
+        notes=list(made.notes))
+
+
+def _info(infos: dict[str, CaseSetInfo], conn: sa.Connection, case_set: str) -> CaseSetInfo:
+    return infos.get(case_set) or queries.case_set_info(get_case_set(conn, case_set), 0)
+
+
+def _figure(c: Confirmation, site: str | None) -> ConfirmedFigure:
+    k = c.corrected
+    corrected = None if k is None else BiasCorrected(
+        method=k.method, model=k.model, value=queries.number(k.corrected),
+        ci_low=queries.number(k.ci_low), ci_high=queries.number(k.ci_high),
+        bias=queries.number(k.bias))
+    return ConfirmedFigure(
+        site=site, model=c.model, metric=c.metric, label=c.label, aggregate=c.aggregate,
+        case_set=c.case_set, value=queries.number(c.value), ci_low=queries.number(c.ci_low),
+        ci_high=queries.number(c.ci_high), n_cases=c.n_cases, n_patients=c.n_patients,
+        corrected=corrected, note=c.note)

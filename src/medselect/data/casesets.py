@@ -1,0 +1,132 @@
+"""The case sets of a task by name: ``test``, ``val``, ``reference``, or a stored case set id.
+
+Every dataset version that models train on has a case set of its test split (``<version>-test``)
+and, when it has validation cases, one of its validation split (``<version>-val``); the first
+version also freezes its test split as the task's reference set, which later versions point at.
+The names always mean the task's *latest training version*: versions of new, unseen cases
+(``source.kind`` :data:`NEW_CASES_SOURCE`) are never trained on, so they never become it.
+
+``val`` is where models are chosen and ``test`` / ``reference`` where the choice is confirmed
+(``ranking.selection`` and ``ranking.confirmation`` of the experiment)::
+
+    with ws.connect() as conn:
+        selection = named_case_set(conn, "knee", "val")
+        confirmation = named_case_set(conn, "knee", "test")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from medselect.errors import NotFound
+from medselect.store import get_case_set, list_case_sets, list_dataset_versions
+
+TEST = "test"
+VAL = "val"
+REFERENCE = "reference"
+CASE_SET_NAMES = (VAL, TEST, REFERENCE)
+"""The names :func:`named_case_set` resolves besides stored ids."""
+
+NEW_CASES_SOURCE = "new-cases"
+"""``source.kind`` of a dataset version holding only new cases to evaluate on."""
+
+_LISTED_IDS = 6  # stored ids a "what exists" message names before "and N more"
+
+
+def split_case_set_id(version_id: str, split: str) -> str:
+    """Id of the case set of one split (``test`` or ``val``) of a dataset version."""
+    return f"{version_id}-{split}"
+
+
+def latest_training_version(conn: sa.Connection, task: str) -> dict[str, Any] | None:
+    """The newest dataset version of ``task`` that models train on, or None if it has none.
+
+    Versions of new cases (``medselect.data.importer.import_case_set``) are left out: they only
+    hold cases to evaluate on, and must never become the data a sweep trains on or a later
+    import builds on.
+    """
+    versions = [v for v in list_dataset_versions(conn, task)
+                if (v["source"] or {}).get("kind") != NEW_CASES_SOURCE]
+    return versions[-1] if versions else None
+
+
+def named_case_set(conn: sa.Connection, task: str, which: str) -> dict[str, Any]:
+    """The ``case_set`` row that ``which`` names for ``task``.
+
+    Args:
+        which: ``test`` (the test split of the task's latest training version), ``val`` (its
+            validation split), ``reference`` (the frozen reference set that version is judged
+            on), or the id of a stored case set of the task.
+
+    Raises:
+        NotFound: the task has no dataset version (for a name), its latest version has no
+            validation cases (``val``) or no frozen reference set (``reference``), or no case
+            set of the task has that id; the message names the task and what it has.
+
+    Example::
+
+        >>> named_case_set(conn, "knee", "val")["kind"]
+        'val'
+    """
+    which = str(which)
+    if which not in CASE_SET_NAMES:
+        row = _stored(conn, task, which)
+        if row is None:
+            raise NotFound(f"task {task!r} has no case set {which!r}; it has "
+                           f"{_listing(conn, task)}")
+        return row
+    version = latest_training_version(conn, task)
+    if version is None:
+        raise NotFound(f"task {task!r} has no dataset version, so no {which!r} case set; "
+                       f"run `medselect data import` or `medselect sweep run` first")
+    row = _of_version(conn, task, version, which)
+    if row is not None:
+        return row
+    if which == REFERENCE:
+        raise NotFound(f"dataset version {version['id']!r} of task {task!r} has no frozen "
+                       f"reference set (data.split.freeze_reference was off); task {task!r} "
+                       f"has {_listing(conn, task)}")
+    what = "validation" if which == VAL else "test"
+    raise NotFound(f"task {task!r} has no {which!r} case set: its dataset version "
+                   f"{version['id']!r} has no {what} cases; it has {_listing(conn, task)}")
+
+
+def case_set_names(conn: sa.Connection, task: str) -> list[str]:
+    """What :func:`named_case_set` resolves for ``task``: the names that exist (in the order
+    val, test, reference), then the ids of its stored case sets, newest first."""
+    version = latest_training_version(conn, task)
+    names = [name for name in CASE_SET_NAMES
+             if version is not None and _of_version(conn, task, version, name) is not None]
+    return names + [row["id"] for row in reversed(list_case_sets(conn, task))]
+
+
+def _of_version(conn: sa.Connection, task: str, version: dict[str, Any],
+                which: str) -> dict[str, Any] | None:
+    """The case set ``which`` (a name) of a training version, or None when it has none."""
+    if which == REFERENCE:
+        reference = version["reference_case_set"]
+        return get_case_set(conn, reference) if reference else None
+    return _stored(conn, task, split_case_set_id(version["id"], which))
+
+
+def _listing(conn: sa.Connection, task: str) -> str:
+    names = case_set_names(conn, task)
+    if not names:
+        return "no case set"
+    named = [n for n in names if n in CASE_SET_NAMES]
+    ids = names[len(named):]
+    parts = [", ".join(named)] if named else []
+    if ids:
+        more = f" and {len(ids) - _LISTED_IDS} more" if len(ids) > _LISTED_IDS else ""
+        parts.append("case sets " + ", ".join(ids[:_LISTED_IDS]) + more)
+    return "; ".join(parts)
+
+
+def _stored(conn: sa.Connection, task: str, case_set_id: str) -> dict[str, Any] | None:
+    try:
+        row = get_case_set(conn, case_set_id)
+    except NotFound:
+        return None
+    return row if row["task"] == task else None
