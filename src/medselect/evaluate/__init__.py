@@ -5,6 +5,7 @@ overlay images.
     >>> report = evaluate_runs(ws, top=3, case_set="reference")
     >>> report = evaluate_external(ws, "nnunet_out/", "nnunet-2d", case_set="reference")
     >>> [(o.model_ref, o.status, o.key_value) for o in report.outcomes]
+    >>> table = out_of_fold_table(ws, "knee", experiment.ranking)  # with selection.folds
 
 Results go to the store (``evaluation``, ``case_metric``, ``prediction``) and files under
 ``evaluations/<evaluation_id>/`` (:mod:`~medselect.evaluate.artifacts`). torch is imported only
@@ -17,6 +18,14 @@ from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evalu
 from medselect.evaluate.evaluations import evaluate_external, evaluate_runs, load_task
 from medselect.evaluate.external import ExternalPredictions, check_external_name
 from medselect.evaluate.ids import evaluation_id
+from medselect.evaluate.outoffold import (
+    CV_PREFIX,
+    CVConfiguration,
+    cv_configurations,
+    evaluate_folds,
+    fold_means,
+    out_of_fold_table,
+)
 from medselect.evaluate.overlay import (
     render_overlay,
     render_volume_overlays,
@@ -27,11 +36,13 @@ from medselect.evaluate.policy import MetricPolicy
 from medselect.evaluate.predictors import CaseFailure, Prediction, Predictor
 from medselect.evaluate.results import EvaluationReport, ModelOutcome
 from medselect.evaluate.scoring import CaseScore, null_rows, score_case
-from medselect.evaluate.trained import TrainedPredictor, select_runs
+from medselect.evaluate.trained import TrainedPredictor, models_to_evaluate, select_runs
 
 __all__ = [
+    "CV_PREFIX",
     "DEFAULT_CASES_PER_BATCH",
     "EVALUATIONS_DIR",
+    "CVConfiguration",
     "CaseFailure",
     "CaseScore",
     "EvaluationFiles",
@@ -44,13 +55,18 @@ __all__ = [
     "ProgressFn",
     "TrainedPredictor",
     "check_external_name",
+    "cv_configurations",
     "evaluate_external",
+    "evaluate_folds",
     "evaluate_models",
     "evaluate_runs",
     "evaluation_id",
+    "fold_means",
     "folder_records",
     "load_task",
+    "models_to_evaluate",
     "null_rows",
+    "out_of_fold_table",
     "read_new_cases",
     "render_overlay",
     "render_volume_overlays",
