@@ -74,7 +74,7 @@ def evaluate(
     Finished evaluations are reused; --force recomputes them.
     """
     from medselect.config import load_experiment
-    from medselect.evaluate import evaluate_external, evaluate_runs, load_task
+    from medselect.evaluate import evaluate_external, evaluate_folds, evaluate_runs, load_task
     from medselect.evaluate.evaluations import check_sliding_window
     from medselect.store import Workspace
 
@@ -85,10 +85,12 @@ def evaluate(
     if predictions is not None and (run_ids or top is not None):
         abort("--predictions evaluates one folder of predictions; leave out --runs and --top "
               "(evaluate runs in a separate call)")
-    spec = task_spec = None
+    spec = task_spec = selection = None
     if experiment is not None:
         loaded = load_experiment(experiment)
         spec, task_spec = loaded.evaluation, loaded.task
+        if loaded.ranking.selection.folds and predictions is None and not run_ids:
+            selection = loaded.ranking.selection
         if task is not None and task != task_spec.name:
             abort(f"--task {task!r} differs from the experiment's task {task_spec.name!r}; "
                   f"leave out --task")
@@ -98,25 +100,47 @@ def evaluate(
         check_sliding_window(task_spec)
     options = {"task": task_spec or task, "case_set": cases, "spec": spec, "force": force,
                "overlays": overlays}
+    fold_reports: list[EvaluationReport] = []
+    report: EvaluationReport | None = None
     try:
         with evaluation_progress(cli, quiet=json_) as on_progress:
+            if selection is not None:  # cross-validation: each fold run on its held-out fold
+                fold_reports = evaluate_folds(ws, task_spec, selection, spec=spec, force=force,
+                                              overlays=overlays, device=device,
+                                              on_progress=on_progress)
             if predictions is not None:
                 report = evaluate_external(ws, predictions, name or predictions.resolve().name,
                                            on_progress=on_progress, **options)
-            else:
+            elif selection is None or _has_models(ws, task_spec.name):
                 report = evaluate_runs(ws, runs=run_ids or None, top=top, device=device,
                                        sliding_window=sliding_window, on_progress=on_progress,
                                        **options)
     finally:
         ws.dispose()
     if json_:
-        cli.print_json(report.to_dict())
+        cli.print_json(report.to_dict() if selection is None else {
+            "folds": [r.to_dict() for r in fold_reports],
+            "models": report.to_dict() if report else None})
     else:
-        print_evaluation(cli, report, ws.root)
-    if report.outcomes and len(report.failed) == len(report.outcomes):
-        abort(f"no model could be evaluated: {report.failed[0].error}")
-    if report.failed:
-        cli.err.print(f"{len(report.failed)} model(s) failed; see the errors above")
+        for done in [*fold_reports, *([report] if report else [])]:
+            print_evaluation(cli, done, ws.root)
+        if report is None:
+            cli.out.print("cross-validation: no final model yet; `medselect sweep finalize "
+                          "EXPERIMENT.yaml` ranks the configurations and builds it")
+    outcomes = [o for r in [*fold_reports, *([report] if report else [])] for o in r.outcomes]
+    failed = [o for o in outcomes if o.status == "failed"]
+    if outcomes and len(failed) == len(outcomes):
+        abort(f"no model could be evaluated: {failed[0].error}")
+    if failed:
+        cli.err.print(f"{len(failed)} model(s) failed; see the errors above")
+
+
+def _has_models(ws, task: str) -> bool:
+    """Whether the task has a finished run to evaluate beside its fold runs."""
+    from medselect.evaluate import models_to_evaluate
+
+    with ws.connect() as conn:
+        return bool(models_to_evaluate(conn, task))
 
 
 @contextmanager

@@ -356,7 +356,7 @@ def print_promotion(cli: CLIContext, outcome: PromotionOutcome) -> None:
     if outcome.first_version:
         cli.out.print(f"first version of scope {version.scope}: there is no champion to compare "
                       f"with, so only the absolute criteria (at least "
-                      f"{decision.criteria.min_cases} cases) were checked", highlight=False)
+                      f"{decision.criteria.min_patients} patients) were checked", highlight=False)
     if outcome.promoted:
         forced = " [red]FORCED past the gate[/] (reason in the audit log)" if outcome.forced else ""
         cli.out.print(f"[green]PROMOTED[/] {version.model_ref} is champion v{version.version} of "
