@@ -88,14 +88,14 @@ def test_promote_show_history_rollback_and_audit(run_cli, trained, ws_dir):
     outcome = _json(better)
     assert (outcome["promoted"], outcome["first_version"]) == (True, False)
     names = [r["name"] for r in outcome["decision"]["results"]]
-    assert names == ["min_cases", "primary"] and outcome["decision"]["incumbents"] == [weak]
+    assert names == ["min_patients", "primary"] and outcome["decision"]["incumbents"] == [weak]
     assert outcome["version"]["version"] == 2 and outcome["report"]["html"].endswith("v2.html")
 
     worse = run_cli("promote", weak, "-w", ws_dir, "--experiment", exp)
     assert worse.code == 1
     [line] = worse.stderr.strip().splitlines()
     assert line.startswith(f"error: {weak} is rejected: dice") and "must beat" in line
-    assert "FAIL primary: dice" in worse.stdout and "pass min_cases" in worse.stdout
+    assert "FAIL primary: dice" in worse.stdout and "pass min_patients" in worse.stdout
 
     shown = _json(run_cli("registry", "show", "-w", ws_dir, "--json"))
     assert [(c["scope"], c["model_ref"], c["version"]) for c in shown] == [("global", strong, 2)]
