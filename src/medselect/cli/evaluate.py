@@ -83,7 +83,12 @@ def evaluate(
     evaluations are reused; --force recomputes them.
     """
     from medselect.config import load_experiment
-    from medselect.evaluate import evaluate_external_on_sets, evaluate_runs_on_sets, load_task
+    from medselect.evaluate import (
+        evaluate_external_on_sets,
+        evaluate_folds,
+        evaluate_runs_on_sets,
+        load_task,
+    )
     from medselect.evaluate.evaluations import check_sliding_window
     from medselect.store import Workspace
 
@@ -94,10 +99,12 @@ def evaluate(
     if predictions is not None and (run_ids or top is not None):
         abort("--predictions evaluates one folder of predictions; leave out --runs and --top "
               "(evaluate runs in a separate call)")
-    spec = task_spec = ranking = None
+    spec = task_spec = ranking = selection = None
     if experiment is not None:
         loaded = load_experiment(experiment)
         spec, task_spec, ranking = loaded.evaluation, loaded.task, loaded.ranking
+        if ranking.selection.folds and predictions is None and not run_ids:
+            selection = ranking.selection
         if task is not None and task != task_spec.name:
             abort(f"--task {task!r} differs from the experiment's task {task_spec.name!r}; "
                   f"leave out --task")
@@ -107,25 +114,42 @@ def evaluate(
         check_sliding_window(task_spec)
     options = {"task": task_spec or task, "case_sets": None if cases is None else [cases],
                "spec": spec, "force": force, "overlays": overlays}
+    fold_reports: list[EvaluationReport] = []
+    result = None
     try:
         with evaluation_progress(cli, quiet=json_) as on_progress:
+            if selection is not None:  # cross-validation: each fold run on its held-out fold
+                fold_reports = evaluate_folds(ws, task_spec, selection, spec=spec, force=force,
+                                              overlays=overlays, device=device,
+                                              on_progress=on_progress)
             if predictions is not None:
                 result = evaluate_external_on_sets(
                     ws, predictions, name or predictions.resolve().name,
                     on_progress=on_progress, **options)
-            else:
+            elif selection is None or _has_models(ws, task_spec.name):
                 result = evaluate_runs_on_sets(
                     ws, runs=run_ids or None, top=top, device=device,
                     sliding_window=sliding_window, on_progress=on_progress, **options)
-        roles = case_set_roles(ranking or _stored_ranking(ws, result.task))
+        task_name = result.task if result else task_spec.name
+        roles = case_set_roles(ranking or _stored_ranking(ws, task_name))
     finally:
         ws.dispose()
     if json_:
-        cli.print_json(result.to_dict())
+        cli.print_json(result.to_dict() if selection is None else {
+            "folds": [r.to_dict() for r in fold_reports],
+            "models": result.to_dict() if result else None})
     else:
-        print_evaluations(cli, result, ws.root, roles)
-    failed = result.failed
-    if result.n_outcomes and len(failed) == result.n_outcomes:
+        for done in fold_reports:
+            print_evaluation(cli, done, role="a fold run on the fold it held out")
+        if result is not None:
+            print_evaluations(cli, result, ws.root, roles)
+        else:
+            cli.out.print("cross-validation: no final model yet; `medselect sweep finalize "
+                          "EXPERIMENT.yaml` ranks the configurations and builds it")
+    failed = [(r.case_set, o) for r in fold_reports for o in r.failed]
+    failed += result.failed if result else []
+    n_outcomes = sum(len(r.outcomes) for r in fold_reports) + (result.n_outcomes if result else 0)
+    if n_outcomes and len(failed) == n_outcomes:
         abort(f"no model could be evaluated: {failed[0][1].error}")
     if failed:
         cli.err.print(f"{len(failed)} evaluation(s) of a model on a case set failed; see the "
@@ -158,6 +182,14 @@ def _stored_ranking(ws, task: str) -> RankingSpec | None:
             return stored_ranking(conn, task)
         except (ConfigError, NotFound):
             return None
+
+
+def _has_models(ws, task: str) -> bool:
+    """Whether the task has a finished run to evaluate beside its fold runs."""
+    from medselect.evaluate import models_to_evaluate
+
+    with ws.connect() as conn:
+        return bool(models_to_evaluate(conn, task))
 
 
 @contextmanager

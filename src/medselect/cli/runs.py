@@ -21,7 +21,9 @@ def list_(
     sweep: Annotated[str | None, typer.Option(help="Only runs of this sweep.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Every run with its configuration, status, best validation metric and error."""
+    """Every run with its configuration, status, best validation metric and error; with
+    cross-validation, each run's part (fold k/K, refit, ensemble of K)."""
+    from medselect.config import stored_cv
     from medselect.store import Workspace, list_runs
 
     cli: CLIContext = ctx.obj
@@ -31,12 +33,15 @@ def list_(
     if json_:
         cli.print_json([{k: v for k, v in r.items() if k != "traceback"} for r in runs])
         return
-    table = Table("run", "architecture", "loss", "augmentation", "status", "best", "time",
-                  "error")
+    cvs = {r["id"]: stored_cv(r["config"]) for r in runs}
+    cv_column = ("cross-validation",) if any(cvs.values()) else ()
+    table = Table("run", "architecture", "loss", "augmentation", *cv_column, "status", "best",
+                  "time", "error")
     for r in runs:
-        c = r["config"]
+        c, cv = r["config"], cvs[r["id"]]
         table.add_row(
-            r["id"], c["architecture"], c["loss"], c["augmentation"], r["status"],
+            r["id"], c["architecture"], c["loss"], c["augmentation"],
+            *((cv.describe() if cv else "",) if cv_column else ()), r["status"],
             "" if r["best_metric"] is None else f"{r['best_metric']:.4f}",
             "" if r["duration_s"] is None else f"{r['duration_s']:.0f} s",
             (r["error"] or "")[:80],

@@ -1,4 +1,5 @@
-"""``medselect sweep``: train every configuration of an experiment, and watch it."""
+"""``medselect sweep``: train every configuration of an experiment, and watch it; with
+cross-validation, ``finalize`` chooses a configuration and builds its model."""
 
 from __future__ import annotations
 
@@ -53,6 +54,93 @@ def run(
               "`medselect runs list` shows their errors, --retry-failed trains them again")
 
 
+@app.command("finalize")
+def finalize(
+    ctx: typer.Context,
+    experiment: ExperimentArg,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    retry_failed: Annotated[bool, typer.Option(help="Train a failed refit again.")] = False,
+    device: Annotated[
+        str | None, typer.Option(help="Where fold runs are evaluated: cpu | cuda | cuda:N.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """With ranking.selection.folds: rank the configurations by cross-validation and build the
+    chosen one's model (fold ensemble or refit).
+
+    Evaluates every fold run on its held-out fold (reused when done), ranks the configurations
+    on those out-of-fold cases with the experiment's ranking, and prints the CV leaderboard,
+    each fold's mean, the chosen configuration and the final model's run id, which `medselect
+    evaluate` and `medselect promote` then take like any run.
+    """
+    from medselect.cli.evaluate import evaluation_progress
+    from medselect.config import load_experiment
+    from medselect.registry.crossval import finalize_cv
+    from medselect.store import Workspace
+
+    cli: CLIContext = ctx.obj
+    loaded = load_experiment(experiment)
+    if not loaded.ranking.selection.folds:
+        abort(f"{experiment}: ranking.selection.folds is not set, so there is nothing to "
+              "finalize; set it (e.g. 5) to select by cross-validation")
+    exe, _, _ = executor_for(loaded, executor, workers=workers, threads=threads, address=address)
+    ws = Workspace.open(workspace)
+    try:
+        with evaluation_progress(cli, quiet=json_) as on_evaluation:
+            result = finalize_cv(ws, loaded, executor=exe, retry_failed=retry_failed,
+                                 device=device, on_evaluation=on_evaluation)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json(result.to_dict())
+    else:
+        print_cv_selection(cli, result)
+    if result.status != "finished":
+        abort(f"the refit {result.model_ref} is {result.status}: {result.error}; "
+              "--retry-failed trains it again")
+
+
+def print_cv_selection(cli: CLIContext, result) -> None:
+    """The CV leaderboard with cases, patients and CIs, each fold's mean, the choice and the
+    final model."""
+    from medselect.cli.context import fmt_number
+
+    board = result.report.leaderboard
+    means = result.fold_means
+    folds = [str(k) for k in means.columns] if not means.empty else []
+    table = Table("rank", "configuration", "architecture/loss/augmentation",
+                  f"CV {board.metric}", "95% CI", "p vs best", "cases", "patients", "imputed",
+                  *(f"fold {k}" for k in folds),
+                  title=f"cross-validation ({result.folds} folds) on {result.dataset_version}: "
+                        f"{board.metric} ({board.label}, {board.aggregate}, "
+                        f"{board.direction.value} is better)")
+    for row in board.rows:
+        config = result.configurations[row.model]
+        label = f"{config.architecture.value}/{config.loss.value}/{config.augmentation.value}"
+        fold_values = ([fmt_number(means.loc[row.model].iloc[i]) for i in range(len(folds))]
+                       if row.model in means.index else [""] * len(folds))
+        table.add_row(
+            str(row.rank), row.model + (" ✓" if row.model == board.best else ""), label,
+            f"{row.aggregate:.4g}", f"[{row.ci_low:.4g}, {row.ci_high:.4g}]",
+            "" if row.p_vs_best is None else f"{row.p_vs_best:.3g}",
+            str(row.n_cases), str(row.n_patients), str(row.n_imputed), *fold_values,
+        )
+    cli.out.print(table)
+    for model, missing in result.incomplete.items():
+        cli.out.print(f"[yellow]note:[/] {model}: fold(s) {missing} have no finished run; "
+                      f"their cases {board.missing_values}", highlight=False)
+    if not board.ci_reliable:
+        cli.out.print(f"[yellow]note:[/] {board.ci_note}")
+    cli.out.print(f"chosen configuration: [bold]{result.chosen}[/] — {board.reason}")
+    cli.out.print(f"final model ({result.final}): [bold]{result.model_ref}[/] "
+                  f"({result.status}); next: `medselect evaluate` (test split), then "
+                  f"`medselect promote {result.model_ref}`")
+
+
 @app.command("status")
 def status(
     ctx: typer.Context,
@@ -95,8 +183,11 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
     exe, workers, threads = executor_for(experiment, executor, workers=workers, threads=threads,
                                          address=address)
     if not quiet:
+        folds = experiment.ranking.selection.folds
+        what = (f"{len(plan.runs)} runs ({len(plan.runs) // folds} configurations x {folds} "
+                f"folds of train + val)" if folds else f"{len(plan.runs)} configurations")
         cli.out.print(
-            f"sweep [bold]{plan.name}[/] on {data.version_id}: {len(plan.runs)} configurations, "
+            f"sweep [bold]{plan.name}[/] on {data.version_id}: {what}, "
             f"{plan.count('finished')} already finished, {len(plan.to_train)} to train "
             f"({executor}, {workers} worker(s) x {threads} thread(s))"
         )
@@ -107,6 +198,9 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
             snapshot = run_sweep(
                 ws, plan, exe, on_progress=lambda s: live.update(progress_table(s))
             )
+    if experiment.ranking.selection.folds and not quiet:
+        cli.out.print("cross-validation: choose a configuration and build its model with "
+                      "`medselect sweep finalize EXPERIMENT.yaml`")
     return {"sweep": plan.name, "dataset_version": data.version_id,
             "counts": snapshot.counts, "total": snapshot.total}
 

@@ -40,7 +40,17 @@ from medselect.config.experiment import Experiment
 from medselect.config.loading import dump_experiment, load_experiment, parse_experiment
 from medselect.config.promotion import Criterion, Guard, PromotionSpec
 from medselect.config.ranking import RankingSpec, SelectionSpec
-from medselect.config.run import RunConfig, config_hash, run_id
+from medselect.config.run import (
+    CrossValidation,
+    FinalModel,
+    RunConfig,
+    config_hash,
+    final_config,
+    fold_configs,
+    fold_run_ids,
+    run_id,
+    stored_cv,
+)
 from medselect.config.sweep import EarlyStopping, RunOverrides, SearchSpace, SweepSpec
 from medselect.config.task import TaskSpec
 from medselect.config.upgrade import UpgradeSpec
@@ -50,11 +60,13 @@ __all__ = [
     "Architecture",
     "AugmentationPreset",
     "Criterion",
+    "CrossValidation",
     "DataSource",
     "DataSpec",
     "EarlyStopping",
     "EvaluationSpec",
     "Experiment",
+    "FinalModel",
     "Guard",
     "Loss",
     "ManifestSource",
@@ -82,8 +94,12 @@ __all__ = [
     "default_landmarks_experiment",
     "default_seg3d_experiment",
     "dump_experiment",
+    "final_config",
+    "fold_configs",
+    "fold_run_ids",
     "load_experiment",
     "parse_experiment",
     "resolve",
     "run_id",
+    "stored_cv",
 ]

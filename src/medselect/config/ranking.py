@@ -15,7 +15,7 @@ Example::
       tie_break: [fewer_parameters, "metric:hd95"]
       constraints: ["hd95 <= 5", "dice >= 0.8 on p10"]
       equivalence: {dice: 0.02}   # margins: "the same" means closer than this
-      selection: {case_set: val}  # which cases choose; or {folds: 5} to cross-validate
+      selection: {case_set: val}  # which cases choose; or {folds: 5, final: ensemble}
       confirmation: test          # which cases report the chosen model's figures
 """
 
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from medselect.config.run import FinalModel
 
 __all__ = [
     "COLUMN_TIE_BREAKS",
@@ -140,7 +142,9 @@ class SelectionSpec(BaseModel):
 
     ``case_set`` is ``val`` (the validation split, default), ``test``, ``reference`` or a
     stored case set id; with ``folds`` the choice is made by patient-level, site-stratified
-    K-fold cross-validation over train + val instead.
+    K-fold cross-validation over train + val instead (folds drawn with ``seed``), and the
+    chosen configuration becomes the model ``final`` says: its fold ``ensemble`` (default) or
+    one run ``refit`` on all of train + val.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -148,6 +152,10 @@ class SelectionSpec(BaseModel):
     case_set: str = Field("val", min_length=1, description="val | test | reference | an id")
     folds: int | None = Field(None, ge=2, le=20, description="K-fold cross-validation over "
                                                               "train + val instead")
+    seed: int = Field(0, description="seed of the fold assignment (with folds)")
+    final: FinalModel = Field("ensemble", description="with folds, what the chosen "
+                              "configuration becomes: ensemble (of its K fold models) or refit "
+                              "(one run on all of train + val)")
 
 
 class RankingSpec(BaseModel):

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from medselect.config.choices import (
     Architecture,
@@ -27,14 +34,62 @@ HeatmapDecoding = Literal["argmax", "soft_argmax"]
 """How a landmark heatmap becomes a point: its argmax pixel, or the argmax refined to sub-pixel
 precision by a local soft-argmax."""
 
+FinalModel = Literal["refit", "ensemble"]
+"""What a configuration chosen by cross-validation becomes: one run refitted on all of train + val,
+or the ensemble of its K fold models."""
+
 LANDMARK_FIELDS = ("heatmap_sigma", "decoding")
-"""Fields only landmarks runs read. Left out of dumps while unset, so the configuration JSON and
-run id of every other run (and of runs made before these fields existed) stay as they were."""
+"""Fields only landmarks runs read."""
+
+OPTIONAL_FIELDS = (*LANDMARK_FIELDS, "cv")
+"""Fields left out of dumps while unset, so the configuration JSON and run id of every run that
+does not use them (and of runs made before they existed) stay as they were."""
 
 
-def without_unset_landmark_fields(data: dict[str, Any], unset: Any = None) -> dict[str, Any]:
-    """``data`` without the :data:`LANDMARK_FIELDS` whose value is ``unset``."""
-    return {k: v for k, v in data.items() if not (k in LANDMARK_FIELDS and v == unset)}
+def without_unset_optional_fields(data: dict[str, Any], unset: Any = None) -> dict[str, Any]:
+    """``data`` without the :data:`OPTIONAL_FIELDS` whose value is ``unset``."""
+    return {k: v for k, v in data.items() if not (k in OPTIONAL_FIELDS and v == unset)}
+
+
+class CrossValidation(BaseModel):
+    """Which model of a K-fold cross-validation over train + val a run is.
+
+    The sweep sets it when ``ranking.selection.folds`` is given; it is part of the run's
+    identity, because it says which cases the run learns from. ``fold`` k (1..K) trains on the
+    other folds and validates on fold k (epoch metrics, early stopping, best checkpoint). A
+    chosen configuration's final model has ``final`` instead: ``refit`` trains once on all of
+    train + val (no validation cases, so its last epoch is kept), ``ensemble`` trains nothing
+    and predicts the mean of its K fold models' outputs. Folds are patient-level and
+    site-stratified, drawn with ``seed`` (:func:`medselect.data.splits.assign_folds`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    folds: int = Field(ge=2, le=20, description="K")
+    seed: int = Field(0, description="seed of the fold assignment")
+    fold: int | None = Field(None, ge=1, description="the held-out fold, 1..K")
+    final: FinalModel | None = Field(None, description="refit | ensemble")
+
+    @model_validator(mode="after")
+    def _one_role(self) -> CrossValidation:
+        if (self.fold is None) == (self.final is None):
+            raise ValueError("give either 'fold' (the held-out fold, 1..folds) or 'final' "
+                             f"(refit or ensemble), got fold={self.fold}, final={self.final}")
+        if self.fold is not None and self.fold > self.folds:
+            raise ValueError(f"fold {self.fold} is beyond folds {self.folds}; folds are "
+                             f"numbered 1..{self.folds}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _unset_left_out(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+    def describe(self) -> str:
+        """``fold 2/5``, ``refit (5 folds)`` or ``ensemble of 5``: the run's part, in words."""
+        if self.fold is not None:
+            return f"fold {self.fold}/{self.folds}"
+        return f"refit ({self.folds} folds)" if self.final == "refit" else (
+            f"ensemble of {self.folds}")
 
 
 class RunConfig(BaseModel):
@@ -64,6 +119,8 @@ class RunConfig(BaseModel):
     decoding: HeatmapDecoding | None = Field(
         None, description="landmarks: 'argmax' (whole pixels) or 'soft_argmax' (sub-pixel); "
         "null: the landmarks plugin's default (soft_argmax)")
+    cv: CrossValidation | None = Field(
+        None, description="set by the sweep: this run's part in a K-fold cross-validation")
 
     @field_validator(
         "architecture", "loss", "optimizer", "scheduler", "augmentation", "normalization",
@@ -82,10 +139,10 @@ class RunConfig(BaseModel):
         return value
 
     @model_serializer(mode="wrap")
-    def _unset_landmark_fields_left_out(
+    def _unset_optional_fields_left_out(
         self, handler: Callable[[Any], dict[str, Any]]
     ) -> dict[str, Any]:
-        return without_unset_landmark_fields(handler(self))
+        return without_unset_optional_fields(handler(self))
 
     def canonical_json(self) -> str:
         """The config as sorted, compact JSON: the input of :func:`config_hash`."""
@@ -101,3 +158,37 @@ def run_id(config: RunConfig, dataset_version: str) -> str:
     """Deterministic run id: the same configuration on the same data is the same run."""
     digest = hashlib.sha256(f"{config_hash(config)}:{dataset_version}".encode()).hexdigest()
     return f"run-{digest[:12]}"
+
+
+def fold_configs(config: RunConfig, folds: int, seed: int = 0) -> list[RunConfig]:
+    """The configurations of ``config``'s K fold runs (folds 1..K, drawn with ``seed``)."""
+    return [config.model_copy(update={"cv": CrossValidation(folds=folds, seed=seed, fold=k)})
+            for k in range(1, folds + 1)]
+
+
+def final_config(config: RunConfig, final: FinalModel, folds: int, seed: int = 0) -> RunConfig:
+    """The configuration of ``config``'s final model after K-fold selection: ``refit`` or
+    fold ``ensemble``."""
+    cv = CrossValidation(folds=folds, seed=seed, final=final)
+    return config.model_copy(update={"cv": cv})
+
+
+def fold_run_ids(config: RunConfig, dataset_version: str) -> list[str]:
+    """Run ids of the K fold runs of a cross-validated configuration, fold 1 first: the members
+    of its ensemble, which its own configuration thereby names.
+
+    Raises:
+        ValueError: ``config`` has no ``cv``.
+    """
+    if config.cv is None:
+        raise ValueError("only a cross-validated configuration (with cv) has fold runs")
+    plain = config.model_copy(update={"cv": None})
+    return [run_id(c, dataset_version)
+            for c in fold_configs(plain, config.cv.folds, config.cv.seed)]
+
+
+def stored_cv(config: Mapping[str, Any]) -> CrossValidation | None:
+    """The ``cv`` of a stored run configuration, read without validating the rest, so a row
+    whose other fields no longer validate still lists (its evaluation reports the problem)."""
+    cv = config.get("cv")
+    return CrossValidation.model_validate(cv) if cv else None

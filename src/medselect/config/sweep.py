@@ -50,7 +50,7 @@ from medselect.config.choices import (
     Scheduler,
 )
 from medselect.config.fields import Slug, as_list
-from medselect.config.run import HeatmapDecoding, RunConfig, without_unset_landmark_fields
+from medselect.config.run import HeatmapDecoding, RunConfig, without_unset_optional_fields
 
 __all__ = ["EarlyStopping", "RunOverrides", "SearchSpace", "SweepSpec"]
 
@@ -122,7 +122,7 @@ class SearchSpace(BaseModel):
     def _unset_landmark_axes_left_out(
         self, handler: Callable[[Any], dict[str, Any]]
     ) -> dict[str, Any]:
-        return without_unset_landmark_fields(handler(self), unset=[None])
+        return without_unset_optional_fields(handler(self), unset=[None])
 
     def axes(self) -> dict[str, list[Any]]:
         """Field name -> values, in RunConfig field order (``medselect.sweep`` expands it)."""
@@ -150,13 +150,14 @@ class _PartialRunConfig(BaseModel):
 RunOverrides = create_model(
     "RunOverrides",
     __base__=_PartialRunConfig,
-    __doc__="One explicit configuration of a ``list`` sweep: any RunConfig fields.",
+    __doc__="One explicit configuration of a ``list`` sweep: any RunConfig fields but ``cv``.",
     **{
         name: (Annotated[field.annotation, _run_checked(name)], None)
-        for name, field in RunConfig.model_fields.items()
+        for name, field in RunConfig.model_fields.items() if name != "cv"
     },
 )
-"""A partial RunConfig: every field optional, each value checked by RunConfig."""
+"""A partial RunConfig: every field optional, each value checked by RunConfig. ``cv`` is left
+out: the sweep sets it from ``ranking.selection.folds``."""
 
 
 class EarlyStopping(BaseModel):

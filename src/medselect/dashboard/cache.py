@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,23 +28,41 @@ class ResultCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._pending: dict[Hashable, Future] = {}
         self._lock = threading.Lock()
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The cached value of ``key``, else ``compute()`` stored under it.
 
-        Two threads asking for the same missing key may both compute it; the result is the same.
+        A thread asking for a key another thread is computing waits for that result (the
+        model choice of a large workspace takes many seconds: the warm-up at startup and the
+        first page view must not both compute it); a failed computation is not cached, and
+        the waiters get its error.
         """
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        value = compute()
+            pending = self._pending.get(key)
+            owner = pending is None
+            if owner:
+                pending = self._pending[key] = Future()
+        if not owner:
+            return pending.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            with self._lock:
+                del self._pending[key]
+            pending.set_exception(exc)
+            raise
         with self._lock:
+            del self._pending[key]
             self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+        pending.set_result(value)
         return value
 
     def peek(self, key: Hashable) -> Any | None:

@@ -1,14 +1,18 @@
-"""Patient-level, stratified, deterministic train/val/test splits.
+"""Patient-level, stratified, deterministic train/val/test splits, and K folds for
+cross-validation.
 
-All cases of a patient land in one split, so no patient is seen in training and in test. Each
-stratum (by default each site) is split by the fractions as closely as integer patient counts
-allow, with the rounding spread so that the overall counts also match the fractions. Which
-patient goes where depends only on the seed and the patient id (a keyed hash orders them), never
-on the order of the input; adding patients later moves few of the existing ones.
+All cases of a patient land in one split (or fold), so no patient is seen in training and in
+test. Each stratum (by default each site) is split by the fractions as closely as integer
+patient counts allow, with the rounding spread so that the overall counts also match the
+fractions; K folds share every stratum's patients equally, and differ by at most one patient
+overall. Which patient goes where depends only on the seed and the patient id (a keyed hash
+orders them), never on the order of the input; adding patients later moves few of the existing
+ones.
 
 Example::
 
     >>> records = assign_splits(records, {"train": 0.7, "val": 0.1, "test": 0.2}, seed=0)
+    >>> fold_of = assign_folds(train_and_val, 5, seed=0)   # case id -> fold 1..5
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import dataclasses
 import hashlib
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 from medselect.data.case import SPLITS, CaseRecord, Split
 from medselect.errors import DataError
@@ -26,7 +31,7 @@ DEFAULT_FRACTIONS: Mapping[Split, float] = {"train": 0.7, "val": 0.1, "test": 0.
 _MIN_PATIENTS_FOR_TEST = 3  # a stratum this large always gets at least one test patient
 _FILL_ORDER: tuple[Split, ...] = ("test", "val", "train")  # test first: the most stable split
 
-_Counts = dict[str, dict[Split, int]]  # stratum -> split -> number of patients
+_Counts = dict[str, dict[Any, int]]  # stratum -> split (or fold) -> number of patients
 
 
 def assign_splits(
@@ -74,14 +79,77 @@ def assign_splits(
     _ensure_minimums(counts, fixed_counts, wanted)
 
     assigned: dict[str, Split] = dict(fixed)
+    assigned.update(_fill(free_by_stratum, counts, _FILL_ORDER, seed))
+    return [dataclasses.replace(r, split=assigned[r.patient_id]) for r in records]
+
+
+def assign_folds(
+    records: Sequence[CaseRecord], folds: int, *, stratify_by: str | None = "site", seed: int = 0
+) -> dict[str, int]:
+    """Case id -> fold (1..``folds``): K patient-level, stratified folds of ``records``.
+
+    Every patient's cases share a fold; each stratum's patients are spread over the folds as
+    evenly as integer counts allow, with the rounding spread so the folds' sizes also differ by
+    at most one patient overall. The records' ``split`` is not read: pass the cases to fold
+    (train + val).
+
+    Args:
+        folds: K, at least 2.
+        stratify_by, seed: as :func:`assign_splits`.
+
+    Raises:
+        DataError: duplicate case ids, an unknown ``stratify_by``, fewer than 2 folds, or a
+            fold that would have no patient (the message names K and the counts).
+    """
+    if folds < 2:
+        raise DataError(f"folds must be at least 2, got {folds}")
+    by_patient = _cases_by_patient(records)
+    _check_stratify_by(stratify_by, records)
+    free_by_stratum: dict[str, list[str]] = defaultdict(list)
+    for patient, cases in sorted(by_patient.items()):
+        free_by_stratum[_stratum(cases, stratify_by)].append(patient)
+    bins = tuple(range(1, folds + 1))
+    counts = _fold_counts({s: len(ps) for s, ps in free_by_stratum.items()}, bins)
+    empty = [k for k in bins if not any(c[k] for c in counts.values())]
+    if empty:
+        raise DataError(
+            f"{folds} folds of {len(by_patient)} patient(s) ({len(records)} case(s)) leave "
+            f"fold(s) {empty} without a patient; use at most {len(by_patient)} folds or add "
+            f"patients")
+    fold_of = _fill(free_by_stratum, counts, bins, seed)
+    return {r.case_id: fold_of[r.patient_id] for r in records}
+
+
+def _fold_counts(sizes: Mapping[str, int], bins: tuple[int, ...]) -> _Counts:
+    """Patients per stratum and fold: each fold the stratum's size // K, and the remainder to
+    the folds with the fewest patients so far, one each (ties: the lower fold). Strata are taken
+    in name order, so folds always differ by at most one patient, per stratum and overall.
+    """
+    totals = dict.fromkeys(bins, 0)
+    counts: _Counts = {}
+    for stratum in sorted(sizes):
+        base, extra = divmod(sizes[stratum], len(bins))
+        counts[stratum] = dict.fromkeys(bins, base)
+        for k in sorted(bins, key=lambda k: (totals[k], k))[:extra]:
+            counts[stratum][k] += 1
+        for k in bins:
+            totals[k] += counts[stratum][k]
+    return counts
+
+
+def _fill(free_by_stratum: Mapping[str, list[str]], counts: _Counts, order: Sequence[Hashable],
+          seed: int) -> dict[str, Any]:
+    """Patient -> bin: each stratum's patients in keyed-hash order, the bins filled in
+    ``order`` with ``counts`` patients each."""
+    assigned: dict[str, Any] = {}
     for stratum, patients in free_by_stratum.items():
         ordered = sorted(patients, key=lambda p: hashlib.sha256(f"{seed}\0{p}".encode()).digest())
         start = 0
-        for split in _FILL_ORDER:
-            for patient in ordered[start:start + counts[stratum][split]]:
-                assigned[patient] = split
-            start += counts[stratum][split]
-    return [dataclasses.replace(r, split=assigned[r.patient_id]) for r in records]
+        for name in order:
+            for patient in ordered[start:start + counts[stratum][name]]:
+                assigned[patient] = name
+            start += counts[stratum][name]
+    return assigned
 
 
 def _check_fractions(fractions: Mapping[str, float]) -> dict[Split, float]:

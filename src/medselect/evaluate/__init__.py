@@ -6,6 +6,7 @@ overlay images.
     >>> reports = evaluate_runs_on_sets(ws, spec=experiment.evaluation)  # val, then test
     >>> report = evaluate_external(ws, "nnunet_out/", "nnunet-2d", case_set="reference")
     >>> [(o.model_ref, o.status, o.key_value) for o in report.outcomes]
+    >>> table = out_of_fold_table(ws, "knee", experiment.ranking)  # with selection.folds
 
 Results go to the store (``evaluation``, ``case_metric``, ``prediction``) and files under
 ``evaluations/<evaluation_id>/`` (:mod:`~medselect.evaluate.artifacts`). torch is imported only
@@ -26,6 +27,14 @@ from medselect.evaluate.evaluations import (
 )
 from medselect.evaluate.external import ExternalPredictions, check_external_name
 from medselect.evaluate.ids import evaluation_id
+from medselect.evaluate.outoffold import (
+    CV_PREFIX,
+    CVConfiguration,
+    cv_configurations,
+    evaluate_folds,
+    fold_means,
+    out_of_fold_table,
+)
 from medselect.evaluate.overlay import (
     render_overlay,
     render_volume_overlays,
@@ -36,11 +45,13 @@ from medselect.evaluate.policy import MetricPolicy
 from medselect.evaluate.predictors import CaseFailure, Prediction, Predictor
 from medselect.evaluate.results import EvaluationReport, ModelOutcome
 from medselect.evaluate.scoring import CaseScore, null_rows, score_case
-from medselect.evaluate.trained import TrainedPredictor, select_runs
+from medselect.evaluate.trained import TrainedPredictor, models_to_evaluate, select_runs
 
 __all__ = [
+    "CV_PREFIX",
     "DEFAULT_CASES_PER_BATCH",
     "EVALUATIONS_DIR",
+    "CVConfiguration",
     "CaseFailure",
     "CaseScore",
     "CaseSetReports",
@@ -55,15 +66,20 @@ __all__ = [
     "SkippedCaseSet",
     "TrainedPredictor",
     "check_external_name",
+    "cv_configurations",
     "evaluate_external",
     "evaluate_external_on_sets",
+    "evaluate_folds",
     "evaluate_models",
     "evaluate_runs",
     "evaluate_runs_on_sets",
     "evaluation_id",
+    "fold_means",
     "folder_records",
     "load_task",
+    "models_to_evaluate",
     "null_rows",
+    "out_of_fold_table",
     "read_new_cases",
     "render_overlay",
     "render_volume_overlays",

@@ -1,5 +1,8 @@
 """Trained runs as predictors: which runs to evaluate, and their networks loaded once.
 
+A fold ensemble of cross-validation is a run too: its network is its members' networks,
+averaged (:class:`~medselect.train.EnsembleNetwork`).
+
 torch and MONAI are imported only when a network is loaded or run, so importing
 ``medselect.evaluate`` stays light for callers that only read results or draw overlays.
 """
@@ -14,7 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from medselect.config import RunConfig, TaskSpec
+from medselect.config import RunConfig, TaskSpec, fold_run_ids, stored_cv
 from medselect.data.loading import LoadedCase
 from medselect.errors import ConfigError, EvaluationError, NotFound, TrainingError
 from medselect.evaluate.predictors import CaseFailure, Explained, Prediction
@@ -30,6 +33,10 @@ def select_runs(
     mode: Literal["max", "min"] = "max",
 ) -> list[dict[str, Any]]:
     """The finished runs of ``task`` to evaluate: the named ones or all, then the best ``top``.
+
+    "All" leaves out the fold runs of cross-validation: each is evaluated only on the fold it
+    held out (:mod:`medselect.evaluate.outoffold`), and its configuration's final model (refit
+    or ensemble) stands for it everywhere else.
 
     Args:
         run_ids: evaluate these runs only (each must be a finished run of ``task``).
@@ -52,7 +59,12 @@ def select_runs(
                                   f"only finished runs have a checkpoint to evaluate "
                                   f"(`medselect runs show {run['id']}`)")
     else:
-        runs = list_runs(conn, task=task, status="finished")
+        runs = models_to_evaluate(conn, task)
+        if not runs and list_runs(conn, task=task, status="finished"):
+            raise NotFound(f"task {task!r} has only fold runs of cross-validation, which are "
+                           f"evaluated on their held-out folds; build the chosen "
+                           f"configuration's model with `medselect sweep finalize "
+                           f"EXPERIMENT.yaml` first")
         if not runs:
             raise NotFound(f"task {task!r} has no finished run to evaluate; train some with "
                            f"`medselect sweep run EXPERIMENT.yaml` first")
@@ -62,6 +74,13 @@ def select_runs(
         raise ConfigError(f"--top must be at least 1, got {top}")
     sign = -1.0 if mode == "max" else 1.0
     return sorted(runs, key=lambda r: _sort_key(r["best_metric"], sign))[:top]
+
+
+def models_to_evaluate(conn: sa.Connection, task: str) -> list[dict[str, Any]]:
+    """The finished runs of ``task`` that are models in their own right: all but the fold runs
+    of cross-validation (evaluated only on the fold each held out)."""
+    return [r for r in list_runs(conn, task=task, status="finished")
+            if (cv := stored_cv(r["config"] or {})) is None or cv.fold is None]
 
 
 def _sort_key(value: float | None, sign: float) -> tuple[bool, float]:
@@ -100,27 +119,61 @@ class TrainedPredictor:
 
     def load(self) -> None:
         from medselect.tasks import plugin_for_task
-        from medselect.train import load_model, select_device
+        from medselect.train import load_ensemble, load_model, select_device
 
         where = str(select_device(self.device))  # ConfigError: no such device stops every model
-        try:
-            self.config = RunConfig.model_validate(self.run["config"])
-        except ValidationError as exc:
-            reason = exc.errors()[0]["msg"]
-            raise EvaluationError(f"run {self.model_ref!r}: its stored configuration is not "
-                                  f"valid ({reason}); it cannot be rebuilt") from exc
-        uri = self.run.get("checkpoint_uri")
-        if not uri:
-            raise EvaluationError(f"run {self.model_ref!r} has no checkpoint; train it again "
-                                  f"with `medselect sweep run`")
-        path = self.ws.path(uri)
+        self.config = self._config(self.run)
+        checkpoints = self._checkpoints()
         try:
             self.plugin = plugin_for_task(self.task, self.config)
-            self.network = load_model(path, self.config, self.plugin, self.task, device=where)
+            if self.config.cv is not None and self.config.cv.final == "ensemble":
+                self.network = load_ensemble([(self.ws.path(uri), config)
+                                              for uri, config in checkpoints],
+                                             self.plugin, self.task, device=where)
+            else:
+                [(uri, _)] = checkpoints
+                self.network = load_model(self.ws.path(uri), self.config, self.plugin,
+                                          self.task, device=where)
             self.network.requires_grad_(False)  # fixed weights: saliency needs input gradients only
         except (TrainingError, ConfigError) as exc:
-            raise EvaluationError(f"run {self.model_ref!r}: checkpoint {uri} cannot be used: "
+            uris = ", ".join(uri for uri, _ in checkpoints)
+            raise EvaluationError(f"run {self.model_ref!r}: checkpoint {uris} cannot be used: "
                                   f"{exc}") from exc
+
+    def _config(self, run: Mapping[str, Any]) -> RunConfig:
+        try:
+            return RunConfig.model_validate(run["config"])
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise EvaluationError(f"run {run['id']!r}: its stored configuration is not valid "
+                                  f"({reason}); it cannot be rebuilt") from exc
+
+    def _checkpoints(self) -> list[tuple[str, RunConfig]]:
+        """(checkpoint URI, configuration) of the run, or of each member of a fold ensemble.
+
+        Raises:
+            EvaluationError: a checkpoint is missing, or a member is not a finished run.
+        """
+        cv = self.config.cv
+        if cv is None or cv.final != "ensemble":
+            if not self.run.get("checkpoint_uri"):
+                raise EvaluationError(f"run {self.model_ref!r} has no checkpoint; train it "
+                                      f"again with `medselect sweep run`")
+            return [(self.run["checkpoint_uri"], self.config)]
+        members = fold_run_ids(self.config, self.run["dataset_version"])
+        with self.ws.connect() as conn:
+            try:
+                rows = [get_run(conn, member) for member in members]
+            except NotFound as exc:
+                raise EvaluationError(f"fold ensemble {self.model_ref!r}: a member is gone "
+                                      f"({exc}); train its fold runs again with `medselect "
+                                      f"sweep run`") from exc
+        for row in rows:
+            if row["status"] != "finished" or not row["checkpoint_uri"]:
+                raise EvaluationError(f"fold ensemble {self.model_ref!r}: member {row['id']!r} "
+                                      f"is {row['status']} without a checkpoint; train it with "
+                                      f"`medselect sweep run`")
+        return [(row["checkpoint_uri"], self._config(row)) for row in rows]
 
     def predict(self, cases: Sequence[LoadedCase], shared: dict) -> list[Prediction]:
         from medselect.evaluate.inference import predict_labels

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from medselect.config import Experiment, RankingSpec
-from medselect.errors import RegistryError
+from medselect.errors import ConfigError, RegistryError
 from medselect.rank import preference_from_spec
 from medselect.registry.audit import verify_chain
 from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
@@ -190,8 +190,14 @@ def upgrade(
             before anything is trained.
         LeakageError: a new training case shares a patient or image with the reference set.
         DataError, DatasetInvalid: the new cases cannot be read or used.
-        ConfigError: a configuration cannot train on the new data.
+        ConfigError: a configuration cannot train on the new data, or the experiment selects
+            by cross-validation (``ranking.selection.folds``), which upgrades do not do yet.
     """
+    if experiment.ranking.selection.folds:
+        raise ConfigError("ranking.selection.folds: an upgrade retrains and gates single runs "
+                          "and does not cross-validate yet; run `medselect sweep run` and "
+                          "`medselect sweep finalize` on the new data, then `medselect "
+                          "promote` the final model")
     say = on_step or (lambda _line: None)
     task, spec = experiment.task, experiment.evaluation
     criteria = GateCriteria.from_spec(experiment.promotion)

@@ -3,14 +3,17 @@
 Run ids derive from the configuration and the dataset version, so planning the same sweep
 again finds the same rows: finished runs are skipped, interrupted (and stale running) runs
 resume from their last checkpoint, failed runs are retried only when asked.
-Every configuration is checked against the data before anything trains.
+Every configuration is checked against the data before anything trains. With
+``ranking.selection.folds`` K, every configuration is trained K times, once per fold of train +
+val (:mod:`medselect.data.folds`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medselect.config import Experiment, RunConfig, config_hash, run_id
+from medselect.config import Experiment, RunConfig, config_hash, fold_configs, run_id
+from medselect.data.folds import run_cases
 from medselect.errors import ConfigError, NotFound
 from medselect.store import Workspace, get_cases, get_run, upsert_run
 from medselect.sweep.space import expand_space
@@ -51,17 +54,39 @@ def plan_sweep(
 
     Raises:
         ConfigError: a configuration cannot train on this data (names the field and values).
+        DataError: the cross-validation folds cannot be made.
     """
     sweep = experiment.sweep
     configs = expand_space(
         sweep.strategy, sweep.space.axes(), configs=sweep.config_dicts(),
         samples=sweep.samples, seed=sweep.seed, fixed=sweep.fixed(),
     )
+    selection = experiment.ranking.selection
+    if selection.folds:
+        configs = [fold for config in configs
+                   for fold in fold_configs(config, selection.folds, selection.seed)]
+    return register_runs(ws, experiment, dataset_version, configs, retry_failed=retry_failed)
+
+
+def register_runs(
+    ws: Workspace, experiment: Experiment, dataset_version: str, configs: list[RunConfig],
+    *, retry_failed: bool = False,
+) -> SweepPlan:
+    """Check ``configs`` against the data and register them as runs of the experiment's sweep
+    (new ones pending, known ones as they are).
+
+    Raises:
+        ConfigError: a configuration cannot train on this data (names the field and values).
+        DataError: the cross-validation folds cannot be made.
+    """
+    sweep = experiment.sweep
     with ws.connect() as conn:
         cases = get_cases(conn, dataset_version)
-    n_train = sum(c["split"] == "train" for c in cases)
+    n_train: dict = {}
     for config in configs:
-        check_trainable(experiment, config, n_train)
+        if config.cv not in n_train:
+            n_train[config.cv] = len(run_cases(cases, config.cv)["train"])
+        check_trainable(experiment, config, n_train[config.cv])
     runs = []
     with ws.begin() as conn:
         for config in configs:
@@ -94,6 +119,7 @@ def check_trainable(experiment: Experiment, config: RunConfig, n_train: int) -> 
                   early_stopping_metric=stopping.metric if stopping else None)
     except ConfigError as exc:
         where = f"{config.architecture.value}/{config.loss.value}/{config.augmentation.value}"
+        where += f" ({config.cv.describe()})" if config.cv else ""
         raise ConfigError(f"sweep: configuration {where}: {exc}") from None
 
 

@@ -6,13 +6,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from medselect.config import stored_cv
 from medselect.store import Workspace, latest_epoch_metrics, list_runs
 
 
 @dataclass(frozen=True)
 class RunningRun:
     run_id: str
-    label: str  # architecture/loss/augmentation
+    label: str  # architecture/loss/augmentation[ fold k/K]
     epoch: int | None
     epochs: int
     loss: float | None
@@ -63,8 +64,10 @@ class SweepMonitor:
 def _running(row, latest) -> RunningRun:
     config = row["config"]
     epoch, values = latest if latest else (None, {})
+    cv = stored_cv(config)
     return RunningRun(
         run_id=row["id"],
-        label=f"{config['architecture']}/{config['loss']}/{config['augmentation']}",
+        label=f"{config['architecture']}/{config['loss']}/{config['augmentation']}"
+              + (f" {cv.describe()}" if cv else ""),
         epoch=epoch, epochs=int(config["epochs"]), loss=values.get("train_loss"),
     )

@@ -82,6 +82,7 @@ def worker_alive(worker: str | None) -> bool:
 
 def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob):
     from medselect.config import RunConfig, TaskSpec
+    from medselect.data.folds import run_cases
     from medselect.data.loading import load_cases
     from medselect.tasks import plugin_for_task
     from medselect.train import TrainingData, train_model
@@ -91,11 +92,8 @@ def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job:
     plugin = plugin_for_task(spec, config)
     details = run.get("details") or {}
     data = {
-        split: TrainingData.from_cases(
-            load_cases([c for c in cases if c["split"] == split], ws.path),
-            target=plugin.target_attribute,
-        )
-        for split in ("train", "val")
+        split: TrainingData.from_cases(load_cases(part, ws.path), target=plugin.target_attribute)
+        for split, part in run_cases(cases, config.cv).items()
     }
 
     def record_epoch(epoch) -> None:

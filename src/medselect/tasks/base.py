@@ -159,6 +159,16 @@ class TaskPlugin(ABC):
     def decode(self, logits: torch.Tensor) -> np.ndarray:
         """A batch of logits ``(B, C, ...)`` as predictions, one per batch item."""
 
+    def average_outputs(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Several networks' outputs for one batch as one output that :meth:`decode` turns into
+        their ensemble's prediction (a fold ensemble of cross-validation).
+
+        The default averages probabilities over channels (the softmax over dim 1: class
+        probabilities per pixel or per image) and returns the log of that mean, whose softmax
+        is the mean again and whose argmax is the class the mean favours.
+        """
+        return log_of_mean([torch.softmax(o.float(), dim=1) for o in outputs])
+
     @abstractmethod
     def validation_metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         """Every metric of :attr:`metrics`, averaged over the batch (NaN when undefined)."""
@@ -175,3 +185,10 @@ class TaskPlugin(ABC):
                 f"loss: {self.kind} tasks take one of {', '.join(self.losses)}; got {name!r}"
             )
         return name
+
+
+def log_of_mean(probabilities: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The log of the mean of ``probabilities`` (floored at the smallest positive float, so
+    never -inf): an output whose softmax, over the axis the probabilities sum on, is that mean."""
+    mean = torch.stack(list(probabilities)).mean(dim=0)
+    return torch.log(mean.clamp_min(torch.finfo(mean.dtype).tiny))

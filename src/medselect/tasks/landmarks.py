@@ -28,7 +28,7 @@ import torch
 from medselect.config.choices import Loss, TaskKind
 from medselect.config.run import HeatmapDecoding, RunConfig
 from medselect.errors import ConfigError, DataError
-from medselect.tasks.base import MetricGoal, Mode, TaskLike, TaskPlugin
+from medselect.tasks.base import MetricGoal, Mode, TaskLike, TaskPlugin, log_of_mean
 from medselect.tasks.heatmaps import (
     HeatmapMSELoss,
     SoftArgmaxLoss,
@@ -155,6 +155,15 @@ class LandmarksPlugin(TaskPlugin):
             points = decode_points(logits, refine=self.decoding == "soft_argmax",
                                    radius=self._refine_radius(logits.shape[2:]))
         return points.cpu().numpy().astype(np.float64)
+
+    def average_outputs(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The mean heatmap per landmark; for a model trained through a soft-argmax, whose
+        logits are not heatmaps, the log of the mean spatial softmax (the maps its decoding
+        reads)."""
+        if self.loss is Loss.SOFT_ARGMAX:
+            return log_of_mean([torch.softmax(o.float().flatten(2), dim=2).reshape(o.shape)
+                                for o in outputs])
+        return torch.stack([o.float() for o in outputs]).mean(dim=0)
 
     def _refine_radius(self, size: Sequence[int]) -> list[int]:
         """3 sigma per axis, in the pixels of maps of ``size``: sigma is in input pixels, and

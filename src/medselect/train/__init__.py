@@ -5,7 +5,8 @@ A sweep worker trains one configuration with::
     result = train_model(config, plugin_for_task(task, config), task, train, val,
                          out_dir=run_folder, on_epoch=store_epoch)
 
-and evaluation reloads it with :func:`load_model` and runs :func:`predict`.
+and evaluation reloads it with :func:`load_model` (a fold ensemble with :func:`load_ensemble`)
+and runs :func:`predict`.
 """
 
 from medselect.train.augment import build_preset, describe_preset, offline_augment
@@ -19,6 +20,7 @@ from medselect.train.dataset import (
     resize,
 )
 from medselect.train.device import autocast, grad_scaler, seed_everything, select_device
+from medselect.train.ensemble import EnsembleNetwork, load_ensemble
 from medselect.train.loop import check_run, train_model
 from medselect.train.optim import build_optimizer, build_scheduler
 from medselect.train.predict import load_model, predict, predict_logits
@@ -28,6 +30,7 @@ from medselect.train.zoo import build_network, check_network_input, count_parame
 __all__ = [
     "BestTracker",
     "CaseDataset",
+    "EnsembleNetwork",
     "EpochRecord",
     "TrainResult",
     "TrainingData",
@@ -43,6 +46,7 @@ __all__ = [
     "describe_preset",
     "grad_scaler",
     "load_checkpoint",
+    "load_ensemble",
     "load_model",
     "normalize",
     "offline_augment",

@@ -53,6 +53,9 @@ def train_model(
 ) -> TrainResult:
     """Train ``config`` on ``train``, validating on ``val`` every epoch.
 
+    An empty ``val`` (a cross-validation refit on all of train + val) trains without
+    validation: every epoch's checkpoint becomes ``best.pt``, so the last epoch is kept.
+
     Args:
         out_dir: where ``best.pt`` and ``last.pt`` are written (one folder per run).
         on_epoch: called with each finished epoch's record, before it is checkpointed.
@@ -72,7 +75,12 @@ def train_model(
     task = as_task_info(task)
     goal = check_run(config, plugin, task, len(train), early_stopping_metric=early_stopping_metric)
     train.check(task, "training set")
-    val.check(task, "validation set")
+    validating = len(val) > 0
+    if validating:
+        val.check(task, "validation set")
+    elif config.early_stopping_patience is not None:
+        raise ConfigError("early_stopping_patience: a run without validation cases (a refit on "
+                          "all of train + val) cannot stop early; leave it unset")
     limit_threads(threads)
     where = select_device(device)
     seed_everything(config.seed, deterministic=deterministic)
@@ -95,7 +103,8 @@ def train_model(
         if tracker.should_stop:
             break
         record = _run_epoch(trainee, train_set, val_set, plugin, config, epoch)
-        improved = tracker.update(epoch, record.metrics()[goal.name])
+        improved = (tracker.update(epoch, record.metrics()[goal.name]) if validating
+                    else tracker.keep_latest(epoch))
         if on_epoch is not None:
             on_epoch(record)
         state = trainee.state_dict() | tracker.state_dict() | {"fingerprint": fingerprint}

@@ -92,6 +92,12 @@ class BestTracker:
             self.best, self.best_epoch = float(value), epoch
         return better
 
+    def keep_latest(self, epoch: int) -> bool:
+        """Record ``epoch`` as the best without a value: a run with no validation cases (a
+        refit on all of train + val) keeps its last epoch. Always True."""
+        self.epoch = self.best_epoch = epoch
+        return True
+
     @property
     def should_stop(self) -> bool:
         """``patience`` epochs have passed without improvement."""

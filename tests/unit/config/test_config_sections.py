@@ -132,7 +132,8 @@ def test_split_defaults():
 
 def test_space_has_one_axis_per_run_field_defaulting_to_run_default():
     space = SearchSpace()
-    assert set(space.axes()) == set(RunConfig.model_fields) - {"early_stopping_patience"}
+    # early stopping comes from sweep.early_stopping, cv from ranking.selection.folds
+    assert set(space.axes()) == set(RunConfig.model_fields) - {"early_stopping_patience", "cv"}
     defaults = RunConfig()
     assert all(values == [getattr(defaults, name)] for name, values in space.axes().items())
     assert space.size() == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from medselect.dashboard.cache import ResultCache
@@ -52,6 +54,40 @@ def test_cache_is_least_recently_used():
     for key in (1, 2, 1, 3, 1, 2):
         assert cache.get_or_compute(key, lambda k=key: compute(k)) == key * 10
     assert calls == [1, 2, 3, 2] and len(cache) == 2
+
+
+def test_cache_computes_a_key_once_for_threads_that_ask_together():
+    cache = ResultCache(4)
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return "choice"
+
+    results = []
+    first = threading.Thread(target=lambda: results.append(cache.get_or_compute("k", slow)))
+    first.start()
+    started.wait(5)
+    second = threading.Thread(target=lambda: results.append(cache.get_or_compute("k", slow)))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert results == ["choice", "choice"] and calls == [1]
+    assert cache.peek("k") == "choice" and cache.peek("other") is None
+
+
+def test_cache_keeps_no_failed_result():
+    cache = ResultCache(4)
+
+    def fail():
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        cache.get_or_compute("k", fail)
+    assert cache.get_or_compute("k", lambda: 1) == 1
 
 
 @pytest.mark.parametrize(("value", "shown", "sortable"), [

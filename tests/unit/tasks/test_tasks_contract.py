@@ -90,6 +90,14 @@ def test_decode_gives_one_prediction_per_batch_item(kind):
     assert isinstance(decoded, np.ndarray) and len(decoded) == 3
 
 
+def test_an_ensemble_of_identical_members_predicts_what_one_member_does(kind):
+    plugin = get_task_plugin(kind)
+    logits = torch.randn(*logits_shape(plugin, 2, plugin.out_channels(example_task(kind))))
+    averaged = plugin.average_outputs([logits, logits.clone()])
+    assert averaged.shape == logits.shape and torch.isfinite(averaged).all()
+    np.testing.assert_allclose(plugin.decode(averaged), plugin.decode(logits), atol=1e-4)
+
+
 def test_validation_metrics_report_every_declared_metric_as_float(kind):
     plugin = get_task_plugin(kind)
     task = example_task(kind)

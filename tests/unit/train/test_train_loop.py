@@ -137,3 +137,14 @@ def test_check_run_validates_without_data(plugin):
     one_class = TaskInfo("segmentation", classes=("background",))
     with pytest.raises(ConfigError, match=r"task\.classes"):
         check_run(tiny_config(), plugin, one_class, 8)
+
+
+def test_a_refit_without_validation_cases_keeps_its_last_epoch(tmp_path, plugin):
+    none = TrainingData([], [])
+    result = train_model(tiny_config(epochs=3), plugin, TASK, TRAIN, none, out_dir=tmp_path,
+                         device="cpu")
+    assert result.best_epoch == 3 and math.isnan(result.best_metric)
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["epoch"] == 3
+    with pytest.raises(ConfigError, match="early_stopping_patience: a run without validation"):
+        train_model(tiny_config(early_stopping_patience=2), plugin, TASK, TRAIN, none,
+                    out_dir=tmp_path / "stop", device="cpu")
