@@ -57,9 +57,20 @@ def test_cross_validation_chooses_a_configuration_and_its_ensemble_is_promoted(
     assert evaluated.code == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert all(m["status"] == "reused" for r in report["folds"] for m in r["models"])
-    [outcome] = report["models"]["models"]  # the test split: the final model only
+    [on_test] = report["models"]["reports"]  # not val: it is cross-validated with train
+    [outcome] = on_test["models"]  # the test split: the final model only
     assert outcome["model_ref"] == result["model_ref"] and outcome["n_ok"] == outcome["n_cases"]
-    assert report["models"]["case_set"].endswith("-test")
+    assert on_test["case_set"].endswith("-test")
+
+    ranked = run_cli("rank", exp, "-w", ws_dir, "--json")  # chosen by CV, confirmed on test
+    assert ranked.code == 0, ranked.stderr
+    choice = json.loads(ranked.stdout)
+    assert choice["selection_set"].startswith("out-of-fold (2 folds")
+    assert choice["chosen"] == result["model_ref"] and not choice["same_set"]
+    assert choice["final_models"][result["chosen"]] == result["model_ref"]
+    [confirmed] = choice["confirmation"]
+    assert confirmed["model"] == result["model_ref"] and confirmed["case_set"].endswith("-test")
+    assert confirmed["value"] is not None and confirmed["n_patients"] > 0
 
     promoted = run_cli("promote", result["model_ref"], "-w", ws_dir, "--experiment", exp)
     assert promoted.code == 0, promoted.stdout + promoted.stderr

@@ -39,7 +39,7 @@ sweep:
   threads_per_worker: 1
 evaluation: {metrics: [probability, correct, auc, ece], overlays: true}
 promotion: {primary: {metric: auc, label: thinning}, guards: [{metric: probability, margin: 0.5}],
-            min_cases: 2}
+            min_patients: 2}
 """)
     return path
 

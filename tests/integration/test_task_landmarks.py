@@ -64,7 +64,7 @@ sweep:
   threads_per_worker: 1
 evaluation: {{metrics: [mre, radial_error, sdr_2mm, sdr_4mm], overlays: true}}
 ranking: {{metric: mre}}
-promotion: {{primary: {{metric: mre, margin: 0.0}}, min_cases: 3}}
+promotion: {{primary: {{metric: mre, margin: 0.0}}, min_patients: 3}}
 """)
     return path
 

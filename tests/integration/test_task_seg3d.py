@@ -32,7 +32,7 @@ sweep:
   workers: 1
   threads_per_worker: 1
 promotion: {{primary: {{metric: hd95, margin: 0}}, guards: [{{metric: dice, margin: 0.5}}],
-            min_cases: 1}}
+            min_patients: 1}}
 """)
     return path
 

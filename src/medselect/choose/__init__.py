@@ -9,17 +9,39 @@ metrics, and follows the task's stored ranking section (the experiment's ``ranki
 - :func:`task_ranking`: the ranking section a task was imported with (or its family's default).
 - :func:`choose_model`: rank on the selection set, report the chosen model on the confirmation
   set; a choice made on the reporting set itself is bias-corrected and labelled so.
+- :func:`out_of_fold_table`: the selection set of a K-fold cross-validation, configurations
+  ranked on the train + val cases each fold run held out (:mod:`~medselect.choose.crossval`).
 """
 
 from medselect.choose.choice import Confirmation, ModelChoice, choose_model
+from medselect.choose.crossval import (
+    CV_PREFIX,
+    FOLD,
+    CVConfiguration,
+    cv_configurations,
+    cv_model,
+    final_model_ref,
+    fold_case_set_id,
+    fold_means,
+    out_of_fold_table,
+)
 from medselect.choose.inputs import RankingInputs, default_ranking, ranking_inputs, task_ranking
 
 __all__ = [
+    "CV_PREFIX",
+    "FOLD",
+    "CVConfiguration",
     "Confirmation",
     "ModelChoice",
     "RankingInputs",
     "choose_model",
+    "cv_configurations",
+    "cv_model",
     "default_ranking",
+    "final_model_ref",
+    "fold_case_set_id",
+    "fold_means",
+    "out_of_fold_table",
     "ranking_inputs",
     "task_ranking",
 ]

@@ -7,6 +7,11 @@ reports the chosen model's figure and interval on the *confirmation* set (by def
 split), which played no part in the choice. When both are the same set — asked for, or because
 the selection set was never evaluated — the figure is also given bias-corrected
 (:func:`medselect.rank.bbc`) and labelled as such; the raw figure stays available.
+
+With ``selection.folds`` the selection set is the out-of-fold table of the cross-validation
+(:mod:`medselect.choose.crossval`): configurations are chosen, and what is confirmed is the
+chosen configuration's final model (its fold ensemble or refit, built by
+``medselect sweep finalize``).
 """
 
 from __future__ import annotations
@@ -14,8 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import pandas as pd
 import sqlalchemy as sa
 
+from medselect.choose.crossval import (
+    cv_configurations,
+    final_model_ref,
+    latest_version,
+    out_of_fold_table,
+)
 from medselect.choose.inputs import RankingInputs, ranking_inputs, task_ranking
 from medselect.config import RankingSpec
 from medselect.data import named_case_set
@@ -79,6 +91,8 @@ class ModelChoice:
     Attributes:
         report: the full ranking on the selection set (leaderboard, significance, per-site
             selections), as :func:`medselect.rank.rank_table` gives it.
+        models: for a cross-validation, each ranked configuration's final model run id
+            (what is confirmed and deployed); empty otherwise.
         confirmations: the overall choice's figure per ranked metric.
         groups: per ``by`` attribute, each subgroup's choice's figure on that subgroup's
             confirmation cases (primary metric).
@@ -93,10 +107,14 @@ class ModelChoice:
     confirmations: tuple[Confirmation, ...]
     groups: Mapping[str, tuple[Confirmation, ...]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    models: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def chosen(self) -> str:
-        return self.report.leaderboard.best
+        """The model to promote: the top of the selection ranking (a cross-validated
+        configuration's final model)."""
+        best = self.report.leaderboard.best
+        return self.models.get(best, best)
 
     @property
     def same_set(self) -> bool:
@@ -106,6 +124,7 @@ class ModelChoice:
         return {"task": self.task, "selection_set": self.selection_set,
                 "confirmation_set": self.confirmation_set, "same_set": self.same_set,
                 "chosen": self.chosen, "notes": list(self.notes),
+                "final_models": dict(self.models),
                 "confirmation": [c.to_dict() for c in self.confirmations],
                 "groups": {by: [c.to_dict() for c in cs] for by, cs in self.groups.items()},
                 **self.report.to_dict()}
@@ -137,22 +156,48 @@ def choose_model(
     confirm_row = named_case_set(conn, task, confirmation or spec.confirmation)
     confirm = ranking_inputs(conn, task, confirm_row["id"])
     notes: list[str] = []
-    select = _selection_inputs(conn, task, selection or spec.selection.case_set, confirm, notes)
+    models: dict[str, str] = {}
+    if spec.selection.folds and selection is None:
+        select = _cross_validation_inputs(conn, task, spec, models)
+    else:
+        select = _selection_inputs(conn, task, selection or spec.selection.case_set, confirm,
+                                   notes)
     if select.empty:
-        raise NotFound(f"no evaluations on case set {select.case_set!r} of task {task!r}: run "
+        raise NotFound(f"no evaluations on {select.case_set!r} of task {task!r}: run "
                        "`medselect evaluate` first")
     report = select.rank(spec)
     same = select.case_set == confirm.case_set
-    confirmations = tuple(_confirm(confirm, spec, report.leaderboard.best, metric, None, same)
+
+    def confirmed(model: str, metric: str, group: tuple[str, str] | None) -> Confirmation:
+        return _confirm(confirm, spec, models.get(model, model), metric, group, same)
+
+    confirmations = tuple(confirmed(report.leaderboard.best, metric, None)
                           for metric in spec.metrics())
-    groups = {}
     primary = next(iter(spec.metrics()))
-    for by, selection_by in report.selections.items():
-        groups[by] = tuple(_confirm(confirm, spec, c.model, primary, (by, c.group), same)
-                           for c in selection_by.choices if c.model is not None)
+    groups = {by: tuple(confirmed(c.model, primary, (by, c.group))
+                        for c in selection_by.choices if c.model is not None)
+              for by, selection_by in report.selections.items()}
     return ModelChoice(task=task, spec=spec, selection_set=select.case_set,
                        confirmation_set=confirm.case_set, report=report,
-                       confirmations=confirmations, groups=groups, notes=tuple(notes))
+                       confirmations=confirmations, groups=groups, notes=tuple(notes),
+                       models=models)
+
+
+def _cross_validation_inputs(conn: sa.Connection, task: str, spec: RankingSpec,
+                             models: dict[str, str]) -> RankingInputs:
+    """The out-of-fold table of the latest training version as the selection set; fills
+    ``models`` with each configuration's final model run id."""
+    version = latest_version(conn, task)
+    configurations = cv_configurations(conn, task, version, spec.selection)
+    models.update({c.model: final_model_ref(c, spec.selection, version)
+                   for c in configurations})
+    parameters = {c.model: next((r["n_parameters"] for r in c.runs.values()
+                                 if r["n_parameters"] is not None), None)
+                  for c in configurations}
+    info = pd.DataFrame({"parameters": parameters}, dtype=float) if parameters else None
+    table = out_of_fold_table(conn, task, spec, dataset_version=version)
+    return RankingInputs.of(table, f"out-of-fold ({spec.selection.folds} folds of {version})",
+                            info)
 
 
 def _selection_inputs(conn: sa.Connection, task: str, which: str, confirm: RankingInputs,
@@ -195,8 +240,13 @@ def _confirm(inputs: RankingInputs, spec: RankingSpec, model: str, metric: str,
         board = rank_matrix(matrix.only([model]), spec.aggregate, statistics=statistics,
                             margin=for_metric(metric, inputs.margins))
     except RankingError as exc:
+        note = str(exc)
+        if model not in set(inputs.table["model"]):
+            note = (f"{model} has no evaluation on {inputs.case_set}: evaluate it there (a "
+                    "cross-validated configuration needs its final model first: `medselect "
+                    "sweep finalize`)")
         return Confirmation(**base, aggregate=parse_aggregate(spec.aggregate).name, value=None,
-                            ci_low=None, ci_high=None, n_cases=0, n_patients=0, note=str(exc))
+                            ci_low=None, ci_high=None, n_cases=0, n_patients=0, note=note)
     row = board.rows[0]
     note = board.ci_note
     if corrected is not None and corrected.model != model:

@@ -58,6 +58,15 @@ class RankingInputs:
     model_info: pd.DataFrame | None
     set_metrics: SetMetrics = field(default_factory=lambda: SET_METRICS)
 
+    @classmethod
+    def of(cls, table: pd.DataFrame, case_set: str,
+           model_info: pd.DataFrame | None = None) -> RankingInputs:
+        """Inputs of any per-case table (an out-of-fold table, a simulated one): every
+        metric's direction and default margin from :mod:`medselect.metrics`."""
+        metrics = table["metric"].unique()
+        return cls(case_set=case_set, table=table, directions=directions(metrics),
+                   margins=margins(metrics), model_info=model_info)
+
     @property
     def empty(self) -> bool:
         return self.table.empty
@@ -89,14 +98,12 @@ def ranking_inputs(conn: sa.Connection, task: str, case_set: str, *,
                               model_refs=None if models is None else list(models))
     if site is not None:
         table = table[table[SITE] == site].reset_index(drop=True)
-    metrics = table["metric"].unique()
     runs = list_runs(conn, task=task)
     info = pd.DataFrame(
         [{"model": r["id"], "parameters": r["n_parameters"],
           "architecture": (r["config"] or {}).get("architecture")} for r in runs]
     ).set_index("model") if runs else None
-    return RankingInputs(case_set=case_set, table=table, directions=directions(metrics),
-                         margins=margins(metrics), model_info=info)
+    return RankingInputs.of(table, case_set, info)
 
 
 def task_ranking(conn: sa.Connection, task: str) -> RankingSpec:

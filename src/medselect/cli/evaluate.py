@@ -114,6 +114,8 @@ def evaluate(
         check_sliding_window(task_spec)
     options = {"task": task_spec or task, "case_sets": None if cases is None else [cases],
                "spec": spec, "force": force, "overlays": overlays}
+    if selection is not None and cases is None:  # val is cross-validated with train
+        options["case_sets"] = [c for c in spec.case_sets if c != "val"] or None
     fold_reports: list[EvaluationReport] = []
     result = None
     try:

@@ -90,6 +90,10 @@ def print_choice(cli: CLIContext, choice) -> None:
         )
     cli.out.print(table)
     cli.out.print(f"chosen: [bold]{board.best}[/] — {board.reason}", highlight=False)
+    if board.best in choice.models:
+        cli.out.print(f"the chosen configuration's final model: [bold]{choice.chosen}[/] "
+                      "(`medselect sweep finalize` builds it; it is what is confirmed and "
+                      "promoted)", highlight=False)
     margin = "no margin" if board.margin is None else f"+/-{board.margin:g}"
     cli.out.print(f"standing: equivalent = shown within {margin} of the best (two one-sided "
                   f"tests); unresolved = not enough evidence to separate it from the best; "

@@ -6,7 +6,7 @@ overlay images.
     >>> reports = evaluate_runs_on_sets(ws, spec=experiment.evaluation)  # val, then test
     >>> report = evaluate_external(ws, "nnunet_out/", "nnunet-2d", case_set="reference")
     >>> [(o.model_ref, o.status, o.key_value) for o in report.outcomes]
-    >>> table = out_of_fold_table(ws, "knee", experiment.ranking)  # with selection.folds
+    >>> evaluate_folds(ws, experiment.task, experiment.ranking.selection)  # K-fold selection
 
 Results go to the store (``evaluation``, ``case_metric``, ``prediction``) and files under
 ``evaluations/<evaluation_id>/`` (:mod:`~medselect.evaluate.artifacts`). torch is imported only
@@ -27,14 +27,7 @@ from medselect.evaluate.evaluations import (
 )
 from medselect.evaluate.external import ExternalPredictions, check_external_name
 from medselect.evaluate.ids import evaluation_id
-from medselect.evaluate.outoffold import (
-    CV_PREFIX,
-    CVConfiguration,
-    cv_configurations,
-    evaluate_folds,
-    fold_means,
-    out_of_fold_table,
-)
+from medselect.evaluate.outoffold import evaluate_folds
 from medselect.evaluate.overlay import (
     render_overlay,
     render_volume_overlays,
@@ -48,10 +41,8 @@ from medselect.evaluate.scoring import CaseScore, null_rows, score_case
 from medselect.evaluate.trained import TrainedPredictor, models_to_evaluate, select_runs
 
 __all__ = [
-    "CV_PREFIX",
     "DEFAULT_CASES_PER_BATCH",
     "EVALUATIONS_DIR",
-    "CVConfiguration",
     "CaseFailure",
     "CaseScore",
     "CaseSetReports",
@@ -66,7 +57,6 @@ __all__ = [
     "SkippedCaseSet",
     "TrainedPredictor",
     "check_external_name",
-    "cv_configurations",
     "evaluate_external",
     "evaluate_external_on_sets",
     "evaluate_folds",
@@ -74,12 +64,10 @@ __all__ = [
     "evaluate_runs",
     "evaluate_runs_on_sets",
     "evaluation_id",
-    "fold_means",
     "folder_records",
     "load_task",
     "models_to_evaluate",
     "null_rows",
-    "out_of_fold_table",
     "read_new_cases",
     "render_overlay",
     "render_volume_overlays",

@@ -32,19 +32,18 @@ from typing import Any
 
 import pandas as pd
 
-from medselect.config import Experiment, RunConfig
-from medselect.data.importer import latest_training_version
-from medselect.errors import NotFound
-from medselect.evaluate import (
+from medselect.choose import (
     CVConfiguration,
-    ProgressFn,
+    RankingInputs,
     cv_configurations,
-    evaluate_folds,
     fold_means,
     out_of_fold_table,
 )
-from medselect.metrics import SET_METRICS, directions
-from medselect.rank import RankReport, rank_table
+from medselect.config import Experiment, RunConfig
+from medselect.data.importer import latest_training_version
+from medselect.errors import NotFound
+from medselect.evaluate import ProgressFn, evaluate_folds
+from medselect.rank import RankReport
 from medselect.registry.retrain import ranking_spec
 from medselect.store import Workspace, get_run, upsert_run
 from medselect.sweep import (
@@ -138,14 +137,14 @@ def finalize_cv(
                    on_progress=on_evaluation)
     with ws.connect() as conn:
         version = latest_training_version(conn, task.name)["id"]  # evaluate_folds found one
-    configurations = cv_configurations(ws, task.name, version, selection)
-    table = out_of_fold_table(ws, task, spec, dataset_version=version)
+        configurations = cv_configurations(conn, task.name, version, selection)
+        table = out_of_fold_table(conn, task.name, spec, dataset_version=version)
     if table.empty:
         raise NotFound(f"task {task.name!r} has no fold run evaluated on its held-out fold on "
                        f"{version}; train the fold runs with `medselect sweep run "
                        f"EXPERIMENT.yaml` first")
-    report = rank_table(table, spec, directions(table["metric"]), set_metrics=SET_METRICS,
-                        model_info=_model_info(configurations))
+    report = RankingInputs.of(table, f"out-of-fold ({selection.folds} folds)",
+                              _model_info(configurations)).rank(spec)
     board = report.leaderboard
     by_name = {c.model: c for c in configurations}
     chosen = by_name[board.best]

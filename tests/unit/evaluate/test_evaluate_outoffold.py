@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from medselect.choose import cv_configurations, fold_case_set_id, fold_means, out_of_fold_table
 from medselect.config import (
     RankingSpec,
     RunConfig,
@@ -26,15 +27,11 @@ from medselect.errors import ConfigError, NotFound
 from medselect.evaluate import (
     MetricPolicy,
     TrainedPredictor,
-    cv_configurations,
     evaluate_folds,
     evaluate_models,
     evaluate_runs,
-    fold_means,
-    out_of_fold_table,
     select_runs,
 )
-from medselect.evaluate.outoffold import fold_case_set_id
 from medselect.metrics import SET_METRICS, directions
 from medselect.rank import rank_table
 from medselect.store import (
@@ -106,7 +103,8 @@ def test_each_case_once_per_configuration_from_the_fold_that_held_it_out(ws):
     version = _version(ws)
     reports = evaluate_folds(ws, TASK, RANKING.selection, overlays=False)
     assert [len(r.outcomes) for r in reports] == [2, 2, 1]  # the failed fold run is not scored
-    configurations = cv_configurations(ws, "knee", version, RANKING.selection)
+    with ws.connect() as conn:
+        configurations = cv_configurations(conn, "knee", version, RANKING.selection)
     first = configurations[0]
     # a fold-1 run also scored on fold 2 must not leak into the table
     with ws.connect() as conn:
@@ -114,8 +112,8 @@ def test_each_case_once_per_configuration_from_the_fold_that_held_it_out(ws):
     evaluate_models(ws, TASK, [TrainedPredictor(ws, first.runs[1], TASK)], fold2,
                     MetricPolicy.for_task(TASK, None), overlays=False)
 
-    table = out_of_fold_table(ws, "knee", RANKING)
     with ws.connect() as conn:
+        table = out_of_fold_table(conn, "knee", RANKING)
         cases = get_cases(conn, version)
     fold_of = case_folds(cases, K, seed=0)
     pooled = {c["case_id"] for c in cases if c["split"] in ("train", "val")}
@@ -155,9 +153,10 @@ def test_fold_runs_are_left_out_of_every_finished_run(ws):
 
 
 def test_the_table_needs_folds_and_is_empty_before_any_evaluation(ws):
-    assert out_of_fold_table(ws, TASK, RANKING).empty
-    with pytest.raises(ConfigError, match=r"ranking\.selection\.folds is not set"):
-        out_of_fold_table(ws, TASK, RankingSpec(metric="dice"))
+    with ws.connect() as conn:
+        assert out_of_fold_table(conn, TASK.name, RANKING).empty
+        with pytest.raises(ConfigError, match=r"ranking\.selection\.folds is not set"):
+            out_of_fold_table(conn, TASK.name, RankingSpec(metric="dice"))
 
 
 def test_a_fold_ensemble_predicts_the_argmax_of_its_members_mean_softmax(ws, experiment_file):
