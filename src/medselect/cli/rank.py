@@ -107,9 +107,9 @@ def print_choice(cli: CLIContext, choice) -> None:
         cli.out.print(_confirmation_line(c), highlight=False)
     for attribute, selection in choice.report.selections.items():
         confirmed = {c.group: c for c in choice.groups.get(attribute, ())}
-        sel = Table(attribute, "model", f"{board.metric} ({choice.selection_set})", "95% CI",
+        sel = Table(attribute, "model", f"{board.metric} (selection)", "95% CI",
                     "runner-up", "its standing", "patients",
-                    f"{board.metric} ({choice.confirmation_set})", "95% CI", "patients",
+                    f"{board.metric} (confirmation)", "95% CI", "patients",
                     title=f"best model per {attribute}: chosen on {choice.selection_set}, "
                           f"confirmed on {choice.confirmation_set}")
         for c in (*selection.choices, selection.overall):

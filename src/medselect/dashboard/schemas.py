@@ -152,8 +152,11 @@ class ChoiceSummary(Out):
     label: str
     aggregate: str
     reason: str
-    selection_set: CaseSetInfo
-    confirmation_set: CaseSetInfo
+    selection_set: str = Field(description="id of the case set the model was chosen on, or "
+                                           "the out-of-fold table of a cross-validation")
+    selection_name: str = Field(description="what the page calls it: val, test, ...")
+    confirmation_set: str
+    confirmation_name: str
     selection_n_cases: int
     selection_n_patients: int
     same_set: bool = Field(description="chosen on the cases that report it: the figure is "

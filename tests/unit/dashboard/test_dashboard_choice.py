@@ -12,12 +12,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html import unescape
 
 import pytest
 
 from medselect.choose import choose_model, ranking_inputs, task_ranking
 from medselect.dashboard.sample import CASE_SET, VAL_CASE_SET, build_sample_workspace
+from medselect.dashboard.views.choice import choice_summary
 
 RESAMPLES = 300
 # wide margins: the two equally good models (and perhaps the third) are shown equivalent, so
@@ -86,8 +88,8 @@ def test_chosen_on_val_and_confirmed_on_test(val_client):
     choice = board["choice"]
     assert (choice["role"], choice["this_board"], choice["same_set"]) == ("selection", True,
                                                                           False)
-    assert (choice["selection_set"]["id"], choice["confirmation_set"]["id"]) == (
-        VAL_CASE_SET, CASE_SET)
+    assert (choice["selection_set"], choice["confirmation_set"]) == (VAL_CASE_SET, CASE_SET)
+    assert (choice["selection_name"], choice["confirmation_name"]) == ("val", "test")
     assert (choice["selection_n_cases"], choice["selection_n_patients"]) == (12, 10)
     figure = choice["figures"][0]
     assert (figure["model"], figure["case_set"], figure["site"]) == (board["best"], CASE_SET,
@@ -194,3 +196,13 @@ def test_the_ranking_rules_are_stated_on_the_page(client):
     assert "equivalence margin ±" in text and "each case counts once" in text
     assert "bootstrap resamples of the 10 patients" in text
     assert '<th data-key="patients"' in html and '<th data-key="standing"' in html
+
+
+def test_a_cross_validated_choice_is_named_by_its_out_of_fold_table(val_ws):
+    with val_ws.connect() as conn:
+        made = choose_model(conn, "knee", task_ranking(conn, "knee"))
+        folds = "out-of-fold (5 folds of dv-sample)"  # what a cross-validation selects on
+        summary = choice_summary(conn, replace(made, selection_set=folds), CASE_SET, None,
+                                 this_board=False)
+    assert (summary.selection_set, summary.selection_name) == (folds, folds)
+    assert (summary.role, summary.confirmation_name) == ("confirmation", "test")

@@ -16,12 +16,7 @@ import sqlalchemy as sa
 from medselect.choose import Confirmation, ModelChoice, choose_model
 from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
-from medselect.dashboard.schemas import (
-    BiasCorrected,
-    CaseSetInfo,
-    ChoiceSummary,
-    ConfirmedFigure,
-)
+from medselect.dashboard.schemas import BiasCorrected, ChoiceSummary, ConfirmedFigure
 from medselect.data import named_case_set
 from medselect.errors import MedselectError, NotFound
 from medselect.store import get_case_set
@@ -81,18 +76,24 @@ def choice_summary(conn: sa.Connection, made: ModelChoice, case_set: str, site: 
     figures = [_figure(c, None) for c in made.confirmations]
     if site is not None:
         figures += [_figure(c, site) for c in made.groups.get(SITE, ()) if c.group == site]
-    infos = {c.id: c for c in queries.case_set_choices(conn)}
     return ChoiceSummary(
         model=made.chosen, metric=board.metric, label=board.label, aggregate=board.aggregate,
-        reason=board.reason, selection_set=_info(infos, conn, made.selection_set),
-        confirmation_set=_info(infos, conn, made.confirmation_set),
+        reason=board.reason, selection_set=made.selection_set,
+        selection_name=_name(conn, made.selection_set),
+        confirmation_set=made.confirmation_set,
+        confirmation_name=_name(conn, made.confirmation_set),
         selection_n_cases=board.n_cases, selection_n_patients=board.n_patients,
         same_set=made.same_set, role=role, this_board=this_board, figures=figures,
         notes=list(made.notes))
 
 
-def _info(infos: dict[str, CaseSetInfo], conn: sa.Connection, case_set: str) -> CaseSetInfo:
-    return infos.get(case_set) or queries.case_set_info(get_case_set(conn, case_set), 0)
+def _name(conn: sa.Connection, case_set: str) -> str:
+    """A case set's name (``val``, ``test``, ...); a cross-validation's selection set is no
+    stored case set and is named by its id (``out-of-fold (5 folds of ...)``)."""
+    try:
+        return get_case_set(conn, case_set)["name"]
+    except NotFound:
+        return case_set
 
 
 def _figure(c: Confirmation, site: str | None) -> ConfirmedFigure:
