@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
+from medselect.casetable import SITE
 from medselect.choose.crossval import (
     cv_configurations,
     final_model_ref,
@@ -30,7 +31,7 @@ from medselect.choose.crossval import (
 )
 from medselect.choose.inputs import RankingInputs, ranking_inputs, task_ranking
 from medselect.config import RankingSpec
-from medselect.data import named_case_set
+from medselect.data import latest_training_version, named_case_set
 from medselect.errors import NotFound, RankingError
 from medselect.rank import (
     RankReport,
@@ -44,6 +45,7 @@ from medselect.rank import (
 from medselect.rank._json import json_number
 from medselect.rank.selection import OVERALL
 from medselect.rank.table import direction_of, for_metric
+from medselect.store import get_cases
 
 __all__ = ["Confirmation", "ModelChoice", "choose_model"]
 
@@ -167,6 +169,8 @@ def choose_model(
                        "`medselect evaluate` first")
     report = select.rank(spec)
     same = select.case_set == confirm.case_set
+    if SITE in spec.by:
+        notes.extend(_untrained_sites(conn, task, select, confirm))
 
     def confirmed(model: str, metric: str, group: tuple[str, str] | None) -> Confirmation:
         return _confirm(confirm, spec, models.get(model, model), metric, group, same)
@@ -181,6 +185,20 @@ def choose_model(
                        confirmation_set=confirm.case_set, report=report,
                        confirmations=confirmations, groups=groups, notes=tuple(notes),
                        models=models)
+
+
+def _untrained_sites(conn: sa.Connection, task: str,
+                     *inputs: RankingInputs) -> list[str]:
+    """Notes for sites ranked here without a training patient in the task's training data."""
+    version = latest_training_version(conn, task)
+    if version is None:
+        return []
+    trained = {c["site"] for c in get_cases(conn, version["id"]) if c["split"] == "train"}
+    ranked = set().union(*(set(i.table[SITE].dropna().astype(str)) for i in inputs
+                           if SITE in i.table.columns))
+    return [f"site {site!r} has no training patient in {version['id']}: the models never "
+            "learnt from it, so its figures measure transfer to an unseen site"
+            for site in sorted(ranked - trained)]
 
 
 def _cross_validation_inputs(conn: sa.Connection, task: str, spec: RankingSpec,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from medselect.config import RankingSpec
+from medselect.config import RankingSpec, TaskSpec
 from medselect.store import (
     Workspace,
     add_case_set,
@@ -41,7 +41,9 @@ def knee(tmp_path) -> Iterator[tuple[Workspace, Callable]]:
     ws = Workspace.create(tmp_path / "ws")
     rows = cases("train", 4) + cases("val", 12) + cases("test", 12)
     with ws.begin() as conn:
-        put_task(conn, "knee", "segmentation",
+        task = TaskSpec(name="knee", kind="segmentation", spatial_dims=2,
+                        classes=["background", "femur"])
+        put_task(conn, "knee", "segmentation", task.model_dump(mode="json"),
                  ranking=RankingSpec(metric="dice", by=["site"],
                                      tie_break=["fewer_parameters"]).model_dump(mode="json"))
         add_dataset_version(conn, {"id": "v1", "task": "knee"}, rows)

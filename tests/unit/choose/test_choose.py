@@ -7,6 +7,7 @@ import pytest
 from medselect.choose import choose_model, ranking_inputs, task_ranking
 from medselect.config import RankingSpec
 from medselect.errors import NotFound
+from medselect.store.schema import case
 
 OFFSETS = {"r-good": 0.05, "r-twin": 0.05, "r-fair": 0.0, "r-poor": -0.3}
 
@@ -70,3 +71,16 @@ def test_a_missing_confirmation_set_is_named(knee):
     ws, _ = knee
     with ws.connect() as conn, pytest.raises(NotFound, match="no case set 'nope'"):
         choose_model(conn, "knee", RankingSpec(metric="dice"), confirmation="nope")
+
+
+def test_a_site_without_training_patients_is_named(knee):
+    ws, evaluate = knee
+    evaluate("v1-val", OFFSETS, seed=1)
+    evaluate("v1-test", OFFSETS, seed=2)
+    with ws.begin() as conn:  # site b's training cases leave: only site a was learnt from
+        conn.execute(case.update().where(case.c.split == "train", case.c.site == "b")
+                     .values(split="val"))
+    with ws.connect() as conn:
+        choice = choose_model(conn, "knee")
+    assert any(n.startswith("site 'b' has no training patient") for n in choice.notes)
+    assert not any("site 'a'" in n for n in choice.notes)
