@@ -156,14 +156,14 @@ def choose_model(
     """
     spec = spec or task_ranking(conn, task)
     confirm_row = named_case_set(conn, task, confirmation or spec.confirmation)
-    confirm = ranking_inputs(conn, task, confirm_row["id"])
+    confirm = ranking_inputs(conn, task, confirm_row["id"], spec=spec)
     notes: list[str] = []
     models: dict[str, str] = {}
     if spec.selection.folds and selection is None:
         select = _cross_validation_inputs(conn, task, spec, models)
     else:
         select = _selection_inputs(conn, task, selection or spec.selection.case_set, confirm,
-                                   notes)
+                                   spec, notes)
     if select.empty:
         raise NotFound(f"no evaluations on {select.case_set!r} of task {task!r}: run "
                        "`medselect evaluate` first")
@@ -219,7 +219,7 @@ def _cross_validation_inputs(conn: sa.Connection, task: str, spec: RankingSpec,
 
 
 def _selection_inputs(conn: sa.Connection, task: str, which: str, confirm: RankingInputs,
-                      notes: list[str]) -> RankingInputs:
+                      spec: RankingSpec, notes: list[str]) -> RankingInputs:
     """The selection set's inputs, or the confirmation set's when it cannot select."""
     try:
         row = named_case_set(conn, task, which)
@@ -230,7 +230,7 @@ def _selection_inputs(conn: sa.Connection, task: str, which: str, confirm: Ranki
         return confirm
     if row["id"] == confirm.case_set:
         return confirm
-    inputs = ranking_inputs(conn, task, row["id"])
+    inputs = ranking_inputs(conn, task, row["id"], spec=spec)
     if inputs.empty:
         notes.append(f"nothing was evaluated on the selection set {row['id']!r}; the choice "
                      f"was made on the confirmation set {confirm.case_set!r} itself, so its "

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from medselect.casetable import SITE
+from medselect.casetable import CASE_LABEL, MEAN_LABEL, SITE
 from medselect.config import RankingSpec
 from medselect.config.choices import TaskKind
 from medselect.data import stored_ranking
@@ -26,6 +26,7 @@ from medselect.rank import (
     preference_from_spec,
     rank_preference,
     rank_table,
+    source_metrics,
     statistics_from_spec,
 )
 from medselect.store import case_metric_table, get_task, list_runs, task_family
@@ -86,16 +87,23 @@ class RankingInputs:
 
 def ranking_inputs(conn: sa.Connection, task: str, case_set: str, *,
                    models: Sequence[str] | None = None,
-                   site: str | None = None) -> RankingInputs:
+                   site: str | None = None,
+                   spec: RankingSpec | None = None) -> RankingInputs:
     """The per-case table of ``case_set`` (every model's newest finished evaluation; only
-    ``models`` and one ``site``'s cases when given) with directions, margins and the task's
-    per-model attributes.
+    ``models``, one ``site``'s cases, and the metrics and labels ``spec`` reads when given)
+    with directions, margins and the task's per-model attributes.
 
     Raises:
         NotFound: the case set is missing.
     """
+    metrics = labels = None
+    if spec is not None:  # reading only what the ranking reads: 10x less at scale
+        needs = preference_from_spec(spec).needs()
+        metrics = source_metrics([m for m, _ in needs], SET_METRICS)
+        labels = sorted({label for _, label in needs} | {MEAN_LABEL, CASE_LABEL})
     table = case_metric_table(conn, case_set=case_set,
-                              model_refs=None if models is None else list(models))
+                              model_refs=None if models is None else list(models),
+                              metrics=metrics, labels=labels)
     if site is not None:
         table = table[table[SITE] == site].reset_index(drop=True)
     runs = list_runs(conn, task=task)

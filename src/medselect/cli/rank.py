@@ -130,7 +130,8 @@ def print_choice(cli: CLIContext, choice) -> None:
 
 
 def _confirmation_line(c) -> str:
-    what = f"{c.model}: {c.metric} {c.aggregate} on {c.case_set}"
+    measure = c.metric if c.aggregate == c.metric else f"{c.metric} {c.aggregate}"
+    what = f"{c.model}: {measure} on {c.case_set}"
     if c.value is None:
         return f"confirmation of {what}: not available ({c.note})"
     figure = (f"{c.value:.4g} {_interval(c.ci_low, c.ci_high)} over {c.n_patients} patients "

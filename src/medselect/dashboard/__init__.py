@@ -1,7 +1,8 @@
 """The dashboard: a FastAPI app over a workspace, and the same pages as a static folder.
 
-Layer 5: reads the store, ``medselect.choose`` and ``medselect.rank``, so its leaderboards
-rank and choose exactly as ``medselect rank`` does; imports no torch. Pages, JSON API
+Layer 5: reads the store, ``medselect.choose``, ``medselect.rank`` and ``medselect.registry``,
+so its leaderboards rank and choose exactly as ``medselect rank`` does and its registry page
+shows the budgets ``medselect registry show`` prints; imports no torch. Pages, JSON API
 (``/api/``, listed at ``/api``, schema at ``/openapi.json``) and the static export share one
 code path (:mod:`.views`).
 

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from medselect.dashboard import charts, queries, views
 from medselect.dashboard.context import Dashboard
+from medselect.dashboard.files import artifact_path
 from medselect.dashboard.links import StaticLinks, slug
 from medselect.dashboard.render import STATIC, plotly_js, render_page
-from medselect.dashboard.routes.artifacts import artifact_path
 from medselect.dashboard.settings import DashboardSettings
 from medselect.dashboard.views import leaderboard
 from medselect.errors import ConfigError, NotFound, RankingError
@@ -41,7 +41,8 @@ def export_static(
     Writes ``index.html`` (the default leaderboard), ``leaderboard/*.html`` (the other
     metrics, labels, aggregates and sites; a set metric such as AUC is its own aggregate),
     ``models/*.html`` (every case in each gallery), ``cases/*.html``, ``compare/*.html`` (the
-    top 2, 3 and 4 models), ``artifacts/`` (the overlays and thumbnails) and ``static/``. The
+    top 2, 3 and 4 models), ``registry.html``, ``artifacts/`` (the overlays and thumbnails, and
+    the registry's decision reports) and ``static/``. The
     report is built in a hidden sibling folder and swapped in whole, so an interrupted export
     never leaves a half-written report; an existing ``out_dir`` is replaced only if it is empty
     or an earlier report.
@@ -88,7 +89,8 @@ def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resample
         compares = [tuple(top[:k]) for k in range(2, len(top) + 1)]
         per_case = queries.find_metric(req.catalog, req.metric).per_case
         links = StaticLinks(default_board=StaticLinks.board_key(
-            req.metric, req.label, req.aggregate if per_case else None), compares=compares)
+            req.metric, req.label, req.aggregate if per_case else None), compares=compares,
+            models=list(scope.evaluations))
         _export_leaderboards(dash, conn, out, req, links, compares)
         for ref in scope.evaluations:
             page = views.model_view(dash, conn, ref, case_set=scope.id, page_size=0)
@@ -103,6 +105,7 @@ def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resample
             _write(out / links.compare_file(models),
                    render_page("compare.html", links.at(1), page))
         _copy_artifacts(conn, workspace.root, out / "artifacts", scope)
+        _export_registry(dash, conn, out, links)
     _copy_static(out / "static")
 
 
@@ -140,6 +143,11 @@ def _copy_artifacts(conn: sa.Connection, root: Path, target: Path, scope: querie
     uris = {uri for evaluation in scope.evaluations.values()
             for p in get_predictions(conn, evaluation["id"])
             for uri in (p["overlay_uri"], p["thumbnail_uri"]) if uri}
+    _copy_files(root, target, uris)
+
+
+def _copy_files(root: Path, target: Path, uris: set[str]) -> None:
+    """Copy the workspace files ``uris`` to ``target`` that the live app would serve."""
     for uri in sorted(uris):
         try:
             source = artifact_path(root, uri)
@@ -148,6 +156,17 @@ def _copy_artifacts(conn: sa.Connection, root: Path, target: Path, scope: querie
         destination = target / uri
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
+
+
+def _export_registry(dash: Dashboard, conn: sa.Connection, out: Path,
+                     links: StaticLinks) -> None:
+    """``registry.html`` and a copy of every decision report it links (under ``artifacts/``,
+    as the live app serves them), so its links work from disk."""
+    page = views.registry_view(dash, conn)
+    _write(out / "registry.html", render_page("registry.html", links.at(0), page))
+    uris = {v.report_uri for t in page.tasks for s in t.scopes for v in s.versions
+            if v.report_uri}
+    _copy_files(dash.workspace.root, out / "artifacts", uris)
 
 
 def _copy_static(target: Path) -> None:

@@ -58,6 +58,13 @@ class ServerLinks:
     def review(self, case_id: str) -> str:
         return f"/cases/{quote(case_id, safe='')}/reviews"
 
+    def registry(self) -> str:
+        return "/registry"
+
+    def model_on(self, ref: str, case_set: str | None) -> str | None:
+        """The model's page on ``case_set``; None when it has no case set to show."""
+        return None if case_set is None else self.model(ref, case_set=case_set)
+
     def artifact(self, uri: str | None) -> str | None:
         return None if uri is None else "/artifacts/" + quote(uri)
 
@@ -68,21 +75,24 @@ class ServerLinks:
 class StaticLinks:
     """Links between the files of a static export, relative to a page ``depth`` folders deep.
 
-    Only pages the export writes are linked: ``leaderboards`` and ``compares`` list them
-    (a link to anything else is None, and templates leave it out).
+    Only pages the export writes are linked: ``leaderboards`` and ``compares`` list them,
+    ``models`` the model pages (a link to anything else is None, and templates leave it out;
+    pages of the exported case set link its models with :meth:`model`).
     """
 
     static_mode = True
 
     def __init__(self, depth: int = 0, *, default_board: tuple = (),
-                 compares: Sequence[Sequence[str]] = ()) -> None:
+                 compares: Sequence[Sequence[str]] = (), models: Sequence[str] = ()) -> None:
         self.prefix = "../" * depth
         self.default_board = tuple(default_board)
         self.compares = {tuple(c) for c in compares}
+        self.models = frozenset(models)
 
     def at(self, depth: int) -> StaticLinks:
         other = StaticLinks(depth, default_board=self.default_board)
         other.compares = self.compares
+        other.models = self.models
         return other
 
     @staticmethod
@@ -122,6 +132,13 @@ class StaticLinks:
 
     def review(self, case_id: str) -> None:
         return None
+
+    def registry(self) -> str:
+        return f"{self.prefix}registry.html"
+
+    def model_on(self, ref: str, case_set: str | None) -> str | None:
+        """The model's exported page (on the exported case set); None when none was written."""
+        return self.model(ref) if ref in self.models else None
 
     def artifact(self, uri: str | None) -> str | None:
         return None if uri is None else f"{self.prefix}artifacts/{quote(uri)}"

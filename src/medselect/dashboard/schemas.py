@@ -414,3 +414,100 @@ class ApiRoute(Out):
     tag: str
     summary: str
     parameters: list[str]
+
+
+class RegistryBudget(Out):
+    """A scope's error budget on its reference set (``medselect registry show``'s figures)."""
+
+    reference_case_set: str
+    reference_hash: str
+    alpha: float = Field(description="the scope's overall false-promotion rate")
+    rule: Literal["geometric", "bonferroni", "none"] = Field(
+        description="how alpha is split across the looks at one reference set")
+    max_looks: int = Field(description="looks a bonferroni budget allows")
+    protocol: str = Field(description="where the spending rule was read: the newest gate "
+                                      "decision in this scope, or the promotion defaults")
+    looks: int = Field(description="gates already run on this reference set in this scope")
+    spent: float = Field(description="alpha spent by those looks")
+    spent_share: float = Field(description="spent / alpha")
+    next_alpha: float = Field(description="the one-sided level of the next look (0: spent)")
+    exhausted: bool
+    advice: str | None = Field(description="refresh the reference set: from 75% of alpha "
+                                           "spent, or when the budget is exhausted")
+    state: Literal["ok", "low", "exhausted"] = Field(
+        description="ok; low (refresh advised); exhausted (the gate refuses until refreshed)")
+
+
+class RolledBack(Out):
+    by: str
+    at: str
+    reason: str
+
+
+class RegistryVersion(Out):
+    """One version of a scope with the gate decision it was recorded with."""
+
+    version: int
+    model_ref: str
+    status: Literal["champion", "retired", "rejected", "candidate"]
+    dataset_version: str | None
+    created_at: datetime
+    created_by: str
+    summary: str | None = Field(description="the gate decision's one line; None when the "
+                                            "version was recorded without a decision")
+    accepted: bool | None = Field(description="the gate's verdict; None without a decision")
+    forced: bool = Field(description="promoted past the gate with a written reason")
+    reason: str = Field(description="why it was forced past the gate, if it was")
+    rolled_back: RolledBack | None
+    look: int | None = Field(description="its look at the reference set in this scope; None "
+                                         "for a first version (no incumbent, no alpha spent)")
+    level: float | None = Field(description="the one-sided level every test of its look ran at")
+    chosen_from: int | None = Field(description="K: the level was divided by K when the "
+                                                "candidate was the best of K on the reference set")
+    chosen_on: str | None = Field(description="where the candidate was chosen, in words")
+    reference_case_set: str | None
+    report_uri: str | None = Field(description="its decision report (HTML), served at "
+                                               "/artifacts/<uri>; None when none was written")
+    model_case_set: str | None = Field(description="the case set its model page opens on; None "
+                                                   "when it has no evaluation to show")
+
+
+class RegistryScope(Out):
+    scope: str = Field(description="global or site:<name>")
+    champion: RegistryVersion | None
+    champion_since: datetime | None = Field(description="when it became champion (promoted or "
+                                                        "restored by a rollback)")
+    champion_by: str | None = Field(description="who promoted or restored it")
+    champion_how: Literal["promote", "rollback", "recorded"] | None = Field(
+        description="recorded: no audit event names it (the version's own date and author)")
+    budget: RegistryBudget | None
+    budget_note: str | None = Field(description="why there is no budget (no reference set)")
+    versions: list[RegistryVersion] = Field(description="newest first")
+
+
+class RegistryEvent(Out):
+    """A rollback or a refresh of the reference set, from the audit log."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: Literal["rollback", "reference_refreshed"]
+    scope: str | None = Field(description="the scope a rollback changed; None for a refresh "
+                                          "(every scope of the task)")
+    reason: str
+    summary: str = Field(description="what changed, in one line")
+
+
+class RegistryTask(Out):
+    task: str
+    reference_case_set: str | None = Field(description="the frozen set every gate runs on")
+    scopes: list[RegistryScope] = Field(description="global first, then the sites")
+    events: list[RegistryEvent] = Field(description="rollbacks and refreshes, newest first")
+
+
+class RegistryPage(Out):
+    """Every task's registry: champions, error budgets, histories, rollbacks and refreshes."""
+
+    tasks: list[RegistryTask] = Field(description="empty: nothing was promoted yet")
+    advise_refresh_at: float = Field(description="share of alpha spent from which a refresh "
+                                                 "of the reference set is advised")

@@ -55,7 +55,7 @@ def rank_models(
     refs = list(dict.fromkeys(model_refs))
     if len(refs) <= 1:
         return refs
-    inputs = ranking_inputs(conn, task, case_set, models=refs, site=site)
+    inputs = ranking_inputs(conn, task, case_set, models=refs, site=site, spec=spec)
     try:
         return ranked_order(inputs, spec)
     except RankingError as exc:

@@ -138,3 +138,32 @@ def test_without_site_attribute_a_note_says_so(table_of):
                         statistics=FAST)
     assert board.stratified_by is None
     assert any("no 'site' attribute" in n for n in board.notes)
+
+
+@pytest.mark.parametrize("aggregate", ["mean", "median", "p10"])
+def test_unit_patient_weighs_each_patient_once(aggregate):
+    rng = np.random.default_rng(3)
+    per_patient = {m: rng.normal(0.8, 0.05, 12) for m in ("a", "b")}
+
+    def table(slices: list[int]) -> pd.DataFrame:
+        return pd.DataFrame([
+            {"model": m, "case_id": f"p{p}-s{s}", "patient_id": f"p{p}", "metric": "dice",
+             "label": "mean", "value": v[p], "site": "x"}
+            for m, v in per_patient.items() for p in range(12) for s in range(slices[p])])
+
+    by_patient = Statistics(n_resamples=300, unit="patient")
+    one = leaderboard(table([1] * 12), "dice", "higher", aggregate=aggregate,
+                      statistics=by_patient)
+    uneven = leaderboard(table([1, 8] * 6), "dice", "higher", aggregate=aggregate,
+                         statistics=by_patient)
+    for model in per_patient:
+        assert uneven.row(model).aggregate == pytest.approx(one.row(model).aggregate)
+        assert uneven.row(model).ci_low == pytest.approx(one.row(model).ci_low)
+    assert uneven.n_patients == 12 and "each patient counts once" in uneven.weighting
+    # by case, the patients with 8 slices weigh 8 times as much
+    by_case = leaderboard(table([1, 8] * 6), "dice", "higher", aggregate="mean",
+                          statistics=Statistics(n_resamples=300))
+    weights = np.array([1, 8] * 6)
+    assert by_case.row("a").aggregate == pytest.approx(np.average(per_patient["a"],
+                                                                  weights=weights))
+    assert by_case.row("a").n_cases == 54 and by_case.row("a").n_patients == 12

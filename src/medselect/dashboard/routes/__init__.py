@@ -7,11 +7,12 @@ from medselect.dashboard.routes import (
     compare,
     leaderboard,
     models,
+    registry,
     reviews,
     uploads,
 )
 
 ROUTERS = (leaderboard.router, models.router, cases.router, compare.router, reviews.router,
-           uploads.router, artifacts.router, api_index.router)
+           uploads.router, registry.router, artifacts.router, api_index.router)
 
 __all__ = ["ROUTERS"]

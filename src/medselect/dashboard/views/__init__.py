@@ -1,10 +1,11 @@
-"""Page data built from the store, ``medselect.choose`` and ``medselect.rank``: shared by the HTML
-pages, the JSON API and the static export."""
+"""Page data built from the store, ``medselect.choose``, ``medselect.rank`` and
+``medselect.registry``: shared by the HTML pages, the JSON API and the static export."""
 
 from medselect.dashboard.views.case import case_view
 from medselect.dashboard.views.compare import compare_view
 from medselect.dashboard.views.leaderboard import leaderboard_view, significance_view
 from medselect.dashboard.views.model import gallery, model_view
+from medselect.dashboard.views.registry import registry_view
 from medselect.dashboard.views.reviews import reviews_view, submit_review
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "gallery",
     "leaderboard_view",
     "model_view",
+    "registry_view",
     "reviews_view",
     "significance_view",
     "submit_review",

@@ -1,0 +1,80 @@
+"""The registry page in a real browser: reached from the navigation, the budget advice
+highlighted, the history rows rendered, a decision report opened from its link.
+
+The dashboard serves the sample workspace (run-000 the global champion) with its test set as
+the reference set and a registry history made through the gate: in global run-001 forced in
+and rolled back, then run-002 rejected (two looks: 75% of alpha spent, a refresh advised); in
+site:north run-000 promoted first, run-001 rejected.
+"""
+
+from __future__ import annotations
+
+import pytest
+from live_server import CHROMIUM, live_server
+
+from medselect.dashboard.sample import CASE_SET, VERSION, build_sample_workspace
+from medselect.dashboard.sample_kinds import SAMPLE_KINDS
+from medselect.registry import GateCriteria, MetricMargin, promote_through_gate, rollback
+from medselect.store import set_reference_case_set
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "
+                       f"{CHROMIUM} (apt-get install chromium)"),
+    pytest.mark.xdist_group("browser"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright")
+expect = sync_api.expect
+
+TASK = SAMPLE_KINDS["segmentation"].task
+CRITERIA = GateCriteria(MetricMargin("dice", margin=0.0), min_patients=5, n_resamples=200)
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory):
+    """A live server on the sample with a registry history (overrides the shared server)."""
+    folder = tmp_path_factory.mktemp("registry-browser")
+    ws = build_sample_workspace(folder / "ws")
+    try:
+        with ws.begin() as conn:
+            set_reference_case_set(conn, VERSION, CASE_SET)
+        for scope, run, force in (("global", "run-001", "site lead asked for it"),
+                                  ("global", "run-002", None), ("site:north", "run-000", None),
+                                  ("site:north", "run-001", None)):
+            promote_through_gate(ws, TASK, scope, run, CRITERIA, actor="bob",
+                                 force_reason=force)
+            if force:
+                rollback(ws, TASK.name, scope, "carol", "dice dropped at site south")
+    finally:
+        ws.dispose()
+    with live_server(folder / "ws", folder / "server.log") as url:
+        yield url
+
+
+def test_registry_page_shows_the_budget_advice_and_the_history(page, base_url, screenshot):
+    page.goto(base_url + "/")
+    page.locator("header.top nav").get_by_role("link", name="Registry").click()
+    expect(page.locator("h1")).to_contain_text("Registry")
+    glob = page.locator('section.registry-scope[data-scope="global"]')
+    advice = glob.locator(".budget .advice")
+    expect(advice).to_be_visible()
+    expect(advice).to_contain_text("75% of the reference set's alpha is spent")
+    highlighted = glob.locator(".budget").evaluate("(el) => getComputedStyle(el).backgroundColor")
+    assert highlighted == "rgb(255, 251, 221)"  # the yellow of a budget running low
+    north = page.locator('section.registry-scope[data-scope="site:north"]')
+    expect(north.locator(".budget .advice")).to_have_count(0)
+
+    rows = glob.locator("table.registry-history tbody tr")
+    expect(rows).to_have_count(3)
+    newest = rows.first
+    expect(newest).to_have_attribute("data-status", "rejected")
+    expect(newest.locator("td").nth(1)).to_have_text("run-002")
+    expect(newest.locator("td.look")).to_contain_text("look 2")
+    expect(newest.locator("td.decision")).to_contain_text("run-002 is rejected")
+    expect(rows.nth(1).locator(".badge.rolled-back")).to_be_visible()
+    screenshot(page, "registry")
+
+    newest.get_by_role("link", name="decision report").click()
+    expect(page.locator("h1")).to_have_text("Promotion decision for run-002: REJECTED")
+    page.go_back()
+    rows.nth(2).get_by_role("link", name="run-000").click()
+    expect(page.locator("h1")).to_contain_text("run-000")
