@@ -20,16 +20,24 @@ from medselect.choose.crossval import (
     CVConfiguration,
     cv_configurations,
     cv_model,
+    cv_model_info,
     final_model_ref,
     fold_case_set_id,
     fold_means,
     out_of_fold_table,
 )
-from medselect.choose.inputs import RankingInputs, default_ranking, ranking_inputs, task_ranking
+from medselect.choose.inputs import (
+    KEY_METRICS,
+    RankingInputs,
+    default_ranking,
+    ranking_inputs,
+    task_ranking,
+)
 
 __all__ = [
     "CV_PREFIX",
     "FOLD",
+    "KEY_METRICS",
     "CVConfiguration",
     "Confirmation",
     "ModelChoice",
@@ -37,6 +45,7 @@ __all__ = [
     "choose_model",
     "cv_configurations",
     "cv_model",
+    "cv_model_info",
     "default_ranking",
     "final_model_ref",
     "fold_case_set_id",

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import pandas as pd
 import sqlalchemy as sa
 
 from medselect.casetable import SITE
 from medselect.choose.crossval import (
     cv_configurations,
+    cv_model_info,
     final_model_ref,
     latest_version,
     out_of_fold_table,
@@ -37,14 +37,13 @@ from medselect.rank import (
     RankReport,
     SelectionCorrected,
     bbc,
-    metric_matrix,
     parse_aggregate,
     rank_matrix,
     statistics_from_spec,
 )
 from medselect.rank._json import json_number
 from medselect.rank.selection import OVERALL
-from medselect.rank.table import direction_of, for_metric
+from medselect.rank.table import for_metric
 from medselect.store import get_cases
 
 __all__ = ["Confirmation", "ModelChoice", "choose_model"]
@@ -209,13 +208,9 @@ def _cross_validation_inputs(conn: sa.Connection, task: str, spec: RankingSpec,
     configurations = cv_configurations(conn, task, version, spec.selection)
     models.update({c.model: final_model_ref(c, spec.selection, version)
                    for c in configurations})
-    parameters = {c.model: next((r["n_parameters"] for r in c.runs.values()
-                                 if r["n_parameters"] is not None), None)
-                  for c in configurations}
-    info = pd.DataFrame({"parameters": parameters}, dtype=float) if parameters else None
     table = out_of_fold_table(conn, task, spec, dataset_version=version)
     return RankingInputs.of(table, f"out-of-fold ({spec.selection.folds} folds of {version})",
-                            info)
+                            cv_model_info(configurations))
 
 
 def _selection_inputs(conn: sa.Connection, task: str, which: str, confirm: RankingInputs,
@@ -247,8 +242,7 @@ def _confirm(inputs: RankingInputs, spec: RankingSpec, model: str, metric: str,
                 label=spec.label, same_set=same_set)
     statistics = statistics_from_spec(spec)
     try:
-        matrix = metric_matrix(inputs.table, metric, direction_of(metric, None, inputs.directions),
-                               label=spec.label, set_metrics=inputs.set_metrics)
+        matrix = inputs.matrix(metric, spec.label)
         if group is not None:
             matrix = matrix.subset((matrix.attributes[group[0]].astype(str) == name).to_numpy())
         if not matrix.cases:

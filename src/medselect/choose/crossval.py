@@ -35,6 +35,7 @@ __all__ = [
     "check_folds",
     "cv_configurations",
     "cv_model",
+    "cv_model_info",
     "final_model_ref",
     "fold_case_set_id",
     "fold_means",
@@ -140,6 +141,16 @@ def out_of_fold_table(
     table = pd.concat(frames, ignore_index=True)
     return table.sort_values(["model", "case_id", "metric", "label"], kind="stable",
                              ignore_index=True)
+
+
+def cv_model_info(configurations: list[CVConfiguration]) -> pd.DataFrame | None:
+    """Per-configuration attributes for tie-breaks: parameters (of one fold model) and
+    architecture, indexed by the configuration's ``cv:`` name."""
+    rows = [{"model": c.model, "architecture": c.config.architecture.value,
+             "parameters": next((r["n_parameters"] for r in c.runs.values()
+                                 if r["n_parameters"] is not None), None)}
+            for c in configurations]
+    return pd.DataFrame(rows).set_index("model") if rows else None
 
 
 def fold_means(table: pd.DataFrame, metric: str, label: str = MEAN_LABEL) -> pd.DataFrame:

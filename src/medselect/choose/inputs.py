@@ -7,7 +7,7 @@ metrics and the per-model attributes that tie-breaks read are the same everywher
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -22,23 +22,27 @@ from medselect.metrics import SET_METRICS, directions, margins
 from medselect.rank import (
     PreferenceRanking,
     RankReport,
+    ScoreMatrix,
     SetMetrics,
+    metric_matrix,
     preference_from_spec,
     rank_preference,
     rank_table,
     source_metrics,
     statistics_from_spec,
 )
+from medselect.rank.table import direction_of
 from medselect.store import case_metric_table, get_task, list_runs, task_family
 
-__all__ = ["RankingInputs", "default_ranking", "ranking_inputs", "task_ranking"]
+__all__ = ["KEY_METRICS", "RankingInputs", "default_ranking", "ranking_inputs", "task_ranking"]
 
-DEFAULT_METRIC = {
-    TaskKind.SEGMENTATION: "dice",
-    TaskKind.LANDMARKS: "mre",
-    TaskKind.CLASSIFICATION: "auc",
+KEY_METRICS: Mapping[str, tuple[str, ...]] = {
+    TaskKind.SEGMENTATION: ("dice", "hd95"),
+    TaskKind.LANDMARKS: ("mre", "radial_error"),
+    TaskKind.CLASSIFICATION: ("auc", "balanced_accuracy", "probability"),
 }
-"""Per task family, the metric a ranking uses when the experiment names none."""
+"""Per task family, the metrics a task is judged by, best first: a ranking uses the first when
+the experiment names none, and the dashboard's pages lead with them."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +62,7 @@ class RankingInputs:
     margins: dict[str, float]
     model_info: pd.DataFrame | None
     set_metrics: SetMetrics = field(default_factory=lambda: SET_METRICS)
+    _matrices: dict[tuple[str, str], ScoreMatrix] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, table: pd.DataFrame, case_set: str,
@@ -67,6 +72,20 @@ class RankingInputs:
         metrics = table["metric"].unique()
         return cls(case_set=case_set, table=table, directions=directions(metrics),
                    margins=margins(metrics), model_info=model_info)
+
+    def matrix(self, metric: str, label: str) -> ScoreMatrix:
+        """The cases x models matrix of one metric and label (a set metric's to be reduced
+        by it), pivoted once per inputs.
+
+        Raises:
+            RankingError: the metric or label is not in the table, or has no direction.
+        """
+        key = (metric, label)
+        if key not in self._matrices:
+            self._matrices[key] = metric_matrix(
+                self.table, metric, direction_of(metric, None, self.directions), label=label,
+                set_metrics=self.set_metrics)
+        return self._matrices[key]
 
     @property
     def empty(self) -> bool:
@@ -128,7 +147,7 @@ def default_ranking(task_row: dict) -> RankingSpec:
     """The ranking of a task whose experiment named none: its family's key metric, per site;
     for classification the AUC of the last class (the positive one of a binary task)."""
     family = task_family(task_row)
-    metric = DEFAULT_METRIC.get(family)
+    metric = next(iter(KEY_METRICS.get(family, ())), None)
     if metric is None:
         raise NotFound(f"task {task_row['name']!r} ({family}) has no default ranking metric; "
                        "name one with --metric or in the experiment's ranking: section")

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from medselect.choose import RankingInputs, ranking_inputs, task_ranking
-from medselect.config import RankingSpec, TaskKind
+from medselect.choose import KEY_METRICS, RankingInputs, ranking_inputs, task_ranking
+from medselect.config import RankingSpec
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import Acceptance, CaseSetInfo, FailedRun, MetricInfo, ModelInfo
 from medselect.data import named_case_set
@@ -252,22 +252,13 @@ def label_of(info: MetricInfo, label: str | None) -> str:
     return label
 
 
-KEY_METRICS: Mapping[str, tuple[str, ...]] = {
-    TaskKind.SEGMENTATION: ("dice", "hd95"),
-    TaskKind.LANDMARKS: ("mre", "radial_error"),
-    TaskKind.CLASSIFICATION: ("auc", "balanced_accuracy", "probability"),
-}
-"""Per task family, the metrics a page leads with when the request names none, best first.
-
-Leaderboards lead with the task's ranking metric; pages about single cases (galleries, case
-pages, comparisons) take the first per-case one here (classification: the probability of the
-true class), and so does a leaderboard whose ranking metric was not evaluated."""
-
-
 def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo], *,
                    per_case: bool = False) -> MetricInfo:
-    """The scope's task family's first key metric that was evaluated (with ``per_case``, the
-    first with values per case), else the first such metric of the catalog.
+    """The scope's task family's first key metric (:data:`medselect.choose.KEY_METRICS`) that
+    was evaluated, else the first metric of the catalog. Leaderboards lead with the task's
+    ranking metric; pages about single cases (galleries, case pages, comparisons) ask for
+    ``per_case`` (classification: the probability of the true class), and so does a
+    leaderboard whose ranking metric was not evaluated.
 
     Raises:
         NotFound: no metric value is stored for the scope.

@@ -61,15 +61,18 @@ class Clusters:
             return cls(of_case, unstratified, assumed)
         case_strata, _ = pd.factorize(pd.Series(list(strata), dtype=object),
                                       use_na_sentinel=False)
-        first = np.full(len(unique), -1)
-        first[of_case[::-1]] = np.arange(n_cases)[::-1]
-        patient_strata = case_strata[first].astype(np.intp)
+        patient_strata = case_strata[_first_cases(of_case)].astype(np.intp)
         singles = int((np.bincount(patient_strata) == 1).sum())
         if singles:
             return cls(of_case, unstratified, assumed,
                        f"{singles} stratum/strata hold a single patient, so patients were "
                        "resampled without stratification")
         return cls(of_case, patient_strata, assumed)
+
+    @property
+    def first_case(self) -> np.ndarray:
+        """Per patient, the index of its first case."""
+        return _first_cases(self.of_case)
 
     def patient_means(self, values: np.ndarray) -> np.ndarray:
         """The mean of each column over each patient's cases: (n_patients, n_columns)."""
@@ -78,3 +81,7 @@ class Clusters:
                                     shape=(self.n_patients, n_cases))
         sums = members @ values
         return sums / np.bincount(self.of_case, minlength=self.n_patients)[:, None]
+
+
+def _first_cases(of_case: np.ndarray) -> np.ndarray:
+    return np.unique(of_case, return_index=True)[1]

@@ -158,8 +158,7 @@ class ScoreMatrix:
         clusters = self.clusters()
         if clusters.n_patients == len(self.cases):
             return self
-        first = np.full(clusters.n_patients, -1)
-        first[clusters.of_case[::-1]] = np.arange(len(self.cases))[::-1]
+        first = clusters.first_case
         imputed = clusters.patient_means(self.imputed.astype(float)) > 0
         attributes = self.attributes.iloc[first]
         patients = (attributes[PATIENT].astype(str) if PATIENT in attributes.columns

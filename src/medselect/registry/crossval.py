@@ -36,6 +36,7 @@ from medselect.choose import (
     CVConfiguration,
     RankingInputs,
     cv_configurations,
+    cv_model_info,
     fold_means,
     out_of_fold_table,
 )
@@ -144,7 +145,7 @@ def finalize_cv(
                        f"{version}; train the fold runs with `medselect sweep run "
                        f"EXPERIMENT.yaml` first")
     report = RankingInputs.of(table, f"out-of-fold ({selection.folds} folds)",
-                              _model_info(configurations)).rank(spec)
+                              cv_model_info(configurations)).rank(spec)
     board = report.leaderboard
     by_name = {c.model: c for c in configurations}
     chosen = by_name[board.best]
@@ -182,16 +183,6 @@ def _refit(ws: Workspace, experiment: Experiment, version: str, config: RunConfi
         upsert_run(conn, {"id": row["id"], "details": {**(row["details"] or {}),
                                                        "selection": evidence}})
         return get_run(conn, row["id"])
-
-
-def _model_info(configurations: list[CVConfiguration]) -> pd.DataFrame | None:
-    """Per-configuration attributes for tie-breaks: parameters (of one fold model) and
-    architecture."""
-    rows = [{"model": c.model, "architecture": c.config.architecture.value,
-             "parameters": next((r["n_parameters"] for r in c.runs.values()
-                                 if r["n_parameters"] is not None), None)}
-            for c in configurations]
-    return pd.DataFrame(rows).set_index("model") if rows else None
 
 
 def _evidence(report: RankReport, chosen: CVConfiguration, folds: int,

@@ -118,10 +118,11 @@ def evaluate_gate(
                                                         directions, set_metrics or {})
     primary = matrices[criteria.primary.metric, criteria.primary.label]
     n_cases = len(primary.cases)
-    n_patients = primary.clusters().n_patients
+    patients = primary.clusters()
+    n_patients = patients.n_patients
     results = [_min_patients(n_cases, n_patients, criteria.min_patients)]
     notes = [_imputed(m) for m in matrices.values() if m.imputed.any()]
-    if primary.clusters().assumed:
+    if patients.assumed:
         notes.append("no two cases share a patient id, so each case counts as its own patient")
     if not incumbents:
         notes.append("no earlier version in this scope: only the number of patients is "
