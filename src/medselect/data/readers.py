@@ -15,6 +15,11 @@ TIFF ``.tif``/``.tiff``                 tifffile: spacing from the resolution ta
                                         physical unit, else 1.0
 =====================================  ======================================================
 
+A volume one slice thick, shape (x, y, 1), is a 2D image: that is how nnU-Net stores 2D data
+as NIfTI. Before any pixel array is allocated, the size the header declares is checked against
+a limit (:data:`MAX_VOXELS`, or the ``max_voxels`` argument), so a corrupt or hostile header
+claiming 32767^3 voxels is refused with a message instead of exhausting memory.
+
 World coordinates are RAS, as in nibabel and MONAI: geometry read through ITK (which is LPS)
 has its first two world axes negated, so a DICOM series and its NIfTI conversion agree. A
 single DICOM file, PNG and TIFF carry no patient frame: origin 0, identity direction.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +46,18 @@ from medselect.errors import ImageReadError
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
-__all__ = ["IMAGE_SUFFIXES", "PNG_GEOMETRY_KEY", "ImageKind", "image_suffix", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_VOXELS", "PNG_GEOMETRY_KEY", "ImageKind", "image_suffix",
+           "read_image"]
 
 ImageKind = Literal["image", "label"]
 _KINDS = ("image", "label")
 
 # PNG text chunk holding {"spacing", "origin", "direction"[, "slope", "intercept"]} as JSON.
 PNG_GEOMETRY_KEY = "medselect-geometry"
+
+MAX_VOXELS = int(os.environ.get("MEDSELECT_MAX_VOXELS", 2**30))
+"""Most voxels (times channels) one file may declare: 2^30 is 4 GiB as float32, beyond any
+scan medselect can train on in memory; ``MEDSELECT_MAX_VOXELS`` raises it."""
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, as Pillow's "L" conversion
 _TIFF_MM_PER_UNIT = {2: 25.4, 3: 10.0, 4: 1.0, 5: 1e-3}  # RESUNIT inch, cm, mm, micrometre
@@ -65,17 +76,21 @@ class _Raw:
     colour: bool = False
 
 
-def read_image(path: str | Path, *, kind: ImageKind = "image") -> Image:
+def read_image(path: str | Path, *, kind: ImageKind = "image",
+               max_voxels: int | None = None) -> Image:
     """Read one image or label map.
 
     Args:
         path: a file, or a folder holding one DICOM series.
         kind: ``"image"`` returns float32 intensities (RGB becomes luminance); ``"label"``
             returns an integer class map (uint8 when values fit, else int32).
+        max_voxels: refuse a file whose header declares more voxels (times channels) than
+            this, before reading its pixels; default :data:`MAX_VOXELS`.
 
     Raises:
-        ImageReadError: missing file, unknown format, truncated or corrupt file, NaN/inf in an
-            image, non-integer values in a label map, or an array that is not 2D or 3D.
+        ImageReadError: missing file, unknown format, a header declaring more than
+            ``max_voxels``, truncated or corrupt file, NaN/inf in an image, non-integer values
+            in a label map, or an array that is not 2D or 3D.
 
     Example::
 
@@ -89,10 +104,14 @@ def read_image(path: str | Path, *, kind: ImageKind = "image") -> Image:
         raise ImageReadError(f"{file}: file does not exist; check the path (a manifest's "
                              "relative paths resolve against the manifest's folder)")
     fmt, reader = _reader_for(file)
+    limit = _Limit(file, MAX_VOXELS if max_voxels is None else max_voxels)
     try:
-        raw = reader(file, kind)
-    except (ImageReadError, MemoryError):
+        raw = reader(file, kind, limit)
+    except ImageReadError:
         raise
+    except MemoryError as exc:
+        raise ImageReadError(f"{file}: too large to read into this machine's memory; crop or "
+                             "downsample it") from exc
     except Exception as exc:  # decoders raise anything: OSError, EOFError, zlib, RuntimeError...
         raise ImageReadError(
             f"{file}: cannot be read as {fmt} ({_brief(exc)}); the file may be truncated or "
@@ -107,7 +126,27 @@ def image_suffix(path: str | Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
 
 
-def _reader_for(file: Path) -> tuple[str, Callable[[Path, str], _Raw]]:
+@dataclass(frozen=True)
+class _Limit:
+    """The voxel budget of one file, checked against its header before pixels are read."""
+
+    file: Path
+    max_voxels: int
+
+    def check(self, shape: tuple[int, ...] | list[int]) -> None:
+        voxels = math.prod(int(n) for n in shape)
+        if voxels > self.max_voxels:
+            raise ImageReadError(
+                f"{self.file}: header declares shape {tuple(int(n) for n in shape)}, "
+                f"{voxels:,} voxels, more than the limit of {self.max_voxels:,}; the header is "
+                "corrupt or the file is not a single scan (set MEDSELECT_MAX_VOXELS to read "
+                "larger files)")
+
+
+_Reader = Callable[[Path, str, _Limit], _Raw]
+
+
+def _reader_for(file: Path) -> tuple[str, _Reader]:
     if file.is_dir():
         return "DICOM series", _read_dicom_series
     suffix = image_suffix(file)
@@ -138,6 +177,8 @@ def _finish(raw: _Raw, file: Path, kind: str) -> Image:
                                  "single-channel class indices (grayscale or palette)")
         array = array[..., :3].astype(np.float64) @ _LUMA
     while array.ndim > 3 and array.shape[-1] == 1:  # (x, y, z, 1) stored as 4D
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[2] == 1:  # one slice thick: nnU-Net's 2D NIfTI
         array = array[..., 0]
     if array.ndim not in (2, 3) or array.size == 0:
         raise ImageReadError(
@@ -198,10 +239,11 @@ def _to_xyz(array: np.ndarray, colour: bool) -> np.ndarray:
     return array.transpose((*reversed(range(spatial)), *range(spatial, array.ndim)))
 
 
-def _read_nifti(file: Path, kind: str) -> _Raw:
+def _read_nifti(file: Path, kind: str, limit: _Limit) -> _Raw:
     import nibabel as nib
 
     img = nib.load(file, mmap=False)
+    limit.check(img.header.get_data_shape())
     array = np.asanyarray(img.dataobj)
     ndim = min(array.ndim, 3)
     zooms = np.asarray(img.header.get_zooms()[:ndim], dtype=np.float64)
@@ -210,13 +252,17 @@ def _read_nifti(file: Path, kind: str) -> _Raw:
     return _Raw(array, tuple(zooms), tuple(img.affine[:ndim, 3]), tuple(direction.ravel()))
 
 
-def _read_itk(file: Path, kind: str) -> _Raw:
+def _read_itk(file: Path, kind: str, limit: _Limit) -> _Raw:
     import SimpleITK as sitk
 
-    return _from_itk(sitk.ReadImage(str(file)), file)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(file))
+    reader.ReadImageInformation()
+    limit.check([*reader.GetSize(), reader.GetNumberOfComponents()])
+    return _from_itk(reader.Execute(), file)
 
 
-def _read_dicom_series(folder: Path, kind: str) -> _Raw:
+def _read_dicom_series(folder: Path, kind: str, limit: _Limit) -> _Raw:
     import SimpleITK as sitk
 
     reader = sitk.ImageSeriesReader()
@@ -225,7 +271,12 @@ def _read_dicom_series(folder: Path, kind: str) -> _Raw:
         found = "no DICOM series" if not series else f"{len(series)} DICOM series"
         raise ImageReadError(f"{folder}: folder holds {found}; point to a folder holding the "
                              "slices of exactly one series")
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+    files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
+    first = sitk.ImageFileReader()
+    first.SetFileName(files[0])
+    first.ReadImageInformation()
+    limit.check([*first.GetSize()[:2], len(files), first.GetNumberOfComponents()])
+    reader.SetFileNames(files)
     return _from_itk(reader.Execute(), folder)
 
 
@@ -244,10 +295,12 @@ def _from_itk(img: sitk.Image, file: Path) -> _Raw:
                 colour=components > 1)
 
 
-def _read_dicom_file(file: Path, kind: str) -> _Raw:
+def _read_dicom_file(file: Path, kind: str, limit: _Limit) -> _Raw:
     import pydicom
 
     ds = pydicom.dcmread(file)
+    limit.check([int(ds.get("Rows", 0)), int(ds.get("Columns", 0)),
+                 int(ds.get("NumberOfFrames", 1) or 1), int(ds.get("SamplesPerPixel", 1))])
     array = ds.pixel_array  # frames?, rows, columns, samples?
     colour = int(ds.get("SamplesPerPixel", 1)) > 1
     array = _to_xyz(array, colour)  # columns (x), rows (y), frames (z)[, samples]
@@ -262,10 +315,11 @@ def _read_dicom_file(file: Path, kind: str) -> _Raw:
     return _Raw(array, tuple(spacing), colour=colour)
 
 
-def _read_png(file: Path, kind: str) -> _Raw:
+def _read_png(file: Path, kind: str, limit: _Limit) -> _Raw:
     from PIL import Image as PILImage
 
     with PILImage.open(file) as img:
+        limit.check([*img.size, len(img.getbands())])
         img.load()
         geometry = json.loads(img.info.get(PNG_GEOMETRY_KEY, "{}"))
         if img.mode == "LA":
@@ -283,11 +337,12 @@ def _read_png(file: Path, kind: str) -> _Raw:
                 tuple(geometry.get("origin", ())), tuple(geometry.get("direction", ())), colour)
 
 
-def _read_tiff(file: Path, kind: str) -> _Raw:
+def _read_tiff(file: Path, kind: str, limit: _Limit) -> _Raw:
     import tifffile
 
     with tifffile.TiffFile(file) as tif:
         series = tif.series[0]
+        limit.check(series.shape)
         array, axes, page = series.asarray(), series.axes, series.keyframe
         resolution, unit = page.resolution, int(page.resolutionunit)
     colour = axes.endswith("S") and array.shape[-1] in (3, 4)
@@ -304,7 +359,7 @@ def _read_tiff(file: Path, kind: str) -> _Raw:
     return _Raw(array, tuple(spacing), colour=colour)
 
 
-_BY_SUFFIX: dict[str, tuple[str, Callable[[Path, str], _Raw]]] = {
+_BY_SUFFIX: dict[str, tuple[str, _Reader]] = {
     ".nii": ("NIfTI", _read_nifti),
     ".nii.gz": ("NIfTI", _read_nifti),
     ".nrrd": ("NRRD", _read_itk),

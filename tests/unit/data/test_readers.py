@@ -87,6 +87,52 @@ def test_nifti_2d_and_4d_with_one_volume(tmp_path):
     assert single.shape == (2, 3, 4)
 
 
+def test_nifti_one_slice_thick_is_2d_as_nnunet_stores_it(tmp_path):
+    image = read_image(write_nifti(tmp_path / "z.nii.gz", VOLUME[:, :, :1],
+                                   np.diag([0.3, 0.4, 5.0, 1])))
+    assert image.shape == (2, 3)
+    np.testing.assert_array_equal(image.array, VOLUME[:, :, 0])
+    np.testing.assert_allclose(image.spacing, (0.3, 0.4), rtol=1e-6)
+    label = read_image(write_nifti(tmp_path / "l.nii.gz", np.ones((2, 3, 1, 1), np.uint8)),
+                       kind="label")
+    assert label.shape == (2, 3)
+
+
+def _nifti_header_claiming(path: Path, shape: tuple[int, ...]) -> Path:
+    """A tiny .nii.gz whose header claims ``shape`` but holds a few bytes of data."""
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape)
+    header.set_data_dtype(np.uint8)
+    header["vox_offset"] = 352
+    raw = header.binaryblock + b"\0" * 4 + b"\0" * 64
+    path.write_bytes(gzip.compress(raw))
+    return path
+
+
+@pytest.mark.parametrize("shape", [(32767, 32767, 32767), (16384, 16384)])
+def test_huge_header_is_refused_before_allocating(tmp_path, shape):
+    path = _nifti_header_claiming(tmp_path / "bomb.nii.gz", shape)
+    with pytest.raises(ImageReadError, match=r"header declares shape .* more than the limit") \
+            as err:
+        read_image(path, max_voxels=10**8)
+    assert str(path) in str(err.value)
+
+
+def test_voxel_limit_applies_to_every_format(tmp_path):
+    png = tmp_path / "a.png"
+    PILImage.fromarray(np.zeros((40, 50), np.uint8)).save(png)
+    tif = tmp_path / "a.tif"
+    tifffile.imwrite(tif, np.zeros((4, 40, 50), np.uint8), photometric="minisblack")
+    mha = tmp_path / "a.mha"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 40, 50), np.float32)), str(mha))
+    dcm = write_dicom_slice(tmp_path / "a.dcm", np.zeros((40, 50)), series=generate_uid())
+    for path in (png, tif, mha, dcm):
+        assert read_image(path, max_voxels=10**5).array.size >= 2000
+        with pytest.raises(ImageReadError, match="more than the limit of 1,000") as err:
+            read_image(path, max_voxels=1000)
+        assert str(path) in str(err.value)
+
+
 def test_multichannel_nifti_is_refused(tmp_path):
     path = write_nifti(tmp_path / "mc.nii.gz", np.zeros((2, 3, 4, 2), np.float32))
     with pytest.raises(ImageReadError, match=r"not a 2D or 3D single-channel.*_0000") as err:
