@@ -33,7 +33,7 @@ from medselect.data.case import SPLITS, CaseRecord, Split
 from medselect.errors import DataError, DatasetInvalid, Problem
 from medselect.store.artifacts import atomic_write_text
 
-__all__ = ["MANIFEST_COLUMNS", "read_manifest", "write_manifest"]
+__all__ = ["MANIFEST_COLUMNS", "load_rows", "read_manifest", "write_manifest"]
 
 MANIFEST_COLUMNS = ("case_id", "image", "label", "site", "patient_id", "split", "target",
                     "landmarks")
@@ -58,7 +58,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[CaseRecord]:
             not exist, or no cases at all. Each problem names the row and case.
     """
     file = Path(path)
-    rows, problems = _load_rows(file)
+    rows, problems = load_rows(file)
     records: list[CaseRecord] = []
     if not problems and not rows:
         problems.append(Problem("manifest holds no cases; add one row per case", file=str(file)))
@@ -115,7 +115,7 @@ def write_manifest(records: Iterable[CaseRecord], path: str | os.PathLike[str]) 
     return atomic_write_text(file, buffer.getvalue())
 
 
-def _load_rows(file: Path) -> tuple[list[tuple[str, Row]], list[Problem]]:
+def load_rows(file: Path) -> tuple[list[tuple[str, Row]], list[Problem]]:
     """``(where, row)`` pairs ("row 3" in a CSV's lines, "entry 2" in JSON), or problems."""
     suffix = file.suffix.lower()
     if suffix not in (".csv", ".tsv", ".json"):
