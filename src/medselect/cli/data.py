@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 
 from medselect.cli.context import CLIContext, abort
-from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
+from medselect.cli.options import (
+    DEFAULT_WORKSPACE,
+    CaseInfoOpt,
+    JsonOpt,
+    PatientsOpt,
+    SiteOpt,
+    WorkspaceOpt,
+)
 
 app = typer.Typer(help="Import, generate and check datasets.", no_args_is_help=True)
 
@@ -61,73 +68,107 @@ def synth_knee(
         print_import(cli, result)
 
 
+SplitOpt = Annotated[
+    str | None,
+    typer.Option("--split", help="Patient fractions per split, e.g. train=0.7,val=0.1,test=0.2 "
+                                 "(default as written)."),
+]
+SeedOpt = Annotated[int, typer.Option(min=0, help="Split seed.")]
+KindOpt = Annotated[str, typer.Option(help="segmentation | landmarks | classification")]
+DimsOpt = Annotated[
+    int | None,
+    typer.Option(min=2, max=3, help="2 or 3 (default: the source's dataset.json, else the "
+                                    "first image; a (x, y, 1) volume is 2D)."),
+]
+
+
 @app.command("import")
 def import_(
     ctx: typer.Context,
     source: SourceArg,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     task: TaskOpt = None,
-    kind: Annotated[
-        str, typer.Option(help="segmentation | landmarks | classification")
-    ] = "segmentation",
+    kind: KindOpt = "segmentation",
     classes: ClassesOpt = None,
-    spatial_dims: Annotated[int | None, typer.Option(min=2, max=3)] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Split seed.")] = 0,
+    spatial_dims: DimsOpt = None,
+    patients: PatientsOpt = None,
+    case_info: CaseInfoOpt = None,
+    site: SiteOpt = None,
+    split: SplitOpt = None,
+    seed: SeedOpt = 0,
     json_: JsonOpt = False,
 ) -> None:
-    """Import a manifest or an nnU-Net folder as a new dataset version (all or nothing)."""
-    from medselect.data.sources import read_source
+    """Import a manifest, an nnU-Net folder or a Decathlon/MONAI dataset.json as a new dataset
+    version (all or nothing; every problem is listed)."""
+    from medselect.data.importer import import_dataset
+    from medselect.errors import DatasetInvalid
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
-    data = read_source(source)
     ws = Workspace.create(workspace)
-    result = _import(
-        ws, data, task=task or _slug(source), kind=kind, split_seed=seed,
-        classes=_names(classes), spatial_dims=spatial_dims,
-    )
+    intake = _take_in(ws, source, task, kind, classes, spatial_dims, patients, case_info, site)
+    read = intake.source  # None when malformed: the problems are raised before storing
+    try:
+        result = import_dataset(
+            ws, intake.task, intake.records, split=_split_spec(split, seed),
+            problems=intake.problems, source=read.describe() if read else {"path": str(source)},
+            description=f"{read.kind} {read.path.name}" if read else "",
+        )
+    except DatasetInvalid as exc:  # without --json, main prints every problem on stderr
+        if not json_:
+            raise
+        _print_problems(cli, source, exc.problems, intake.n_cases, json_=True)
     if json_:
-        cli.print_json(result.to_dict())
+        cli.print_json({**result.to_dict(), "notes": intake.notes})
     else:
-        print_import(cli, result)
+        print_import(cli, result, notes=intake.notes)
 
 
 @app.command("check")
 def check(
     ctx: typer.Context,
     source: SourceArg,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    task: TaskOpt = None,
+    kind: KindOpt = "segmentation",
     classes: ClassesOpt = None,
-    spatial_dims: Annotated[int | None, typer.Option(min=2, max=3)] = None,
+    spatial_dims: DimsOpt = None,
+    patients: PatientsOpt = None,
+    case_info: CaseInfoOpt = None,
+    site: SiteOpt = None,
+    split: SplitOpt = None,
+    seed: SeedOpt = 0,
     json_: JsonOpt = False,
 ) -> None:
-    """Read every case of a source and report every problem at once (exit 1 if any)."""
-    from medselect.data.check import check_dataset
-    from medselect.data.sources import read_source
-    from medselect.errors import DatasetInvalid
+    """Run exactly what `data import` runs, storing nothing: report every problem (exit 1 if
+    any), else the split the import would make and its warnings."""
+    from medselect.data.importer import plan_import
+    from medselect.errors import DatasetInvalid, StoreError
+    from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
     try:
-        data = read_source(source)
-        n_cases = len(data.records)
-        problems = check_dataset(
-            data.records, _names(classes) or data.classes or None, spatial_dims=spatial_dims
-        )
-    except DatasetInvalid as exc:  # the source is malformed: report that and check the rest
-        n_cases = len(exc.valid) + len({p.case_id for p in exc.problems if p.case_id})
-        problems = exc.problems + check_dataset(
-            exc.valid, _names(classes), spatial_dims=spatial_dims
-        )
+        ws = Workspace.open(workspace)
+    except StoreError:  # no workspace yet: checked as the task's first version
+        ws = None
+    intake = _take_in(ws, source, task, kind, classes, spatial_dims, patients, case_info, site)
+    try:
+        plan = plan_import(ws, intake.task, intake.records, split=_split_spec(split, seed),
+                           problems=intake.problems, source=str(source))
+    except DatasetInvalid as exc:
+        _print_problems(cli, source, exc.problems, intake.n_cases, json_=json_)
+    by_site = {site: {"patients": c.patients, "cases": c.cases}
+               for site, c in plan.counts.items()}
     if json_:
-        cli.print_json({"cases": n_cases, "problems": [p.__dict__ for p in problems]})
-    elif problems:
-        table = Table("case", "file", "problem", title=f"{source}: {len(problems)} problem(s)")
-        for p in problems:
-            table.add_row(p.case_id or "", p.file or "", p.message)
-        cli.out.print(table)
-    else:
-        cli.out.print(f"{source}: {n_cases} cases, no problems found.")
-    if problems:
-        abort(f"{source}: {len(problems)} problem(s) in {n_cases} cases")
+        cli.print_json({"cases": intake.n_cases, "problems": [], "notes": intake.notes,
+                        "sites": by_site, "warnings": [w.to_dict() for w in plan.warnings],
+                        "splits": {r.case_id: r.split for r in plan.records}})
+        return
+    cli.out.print(f"{source}: {intake.n_cases} cases, no problems found. An import would make "
+                  "this split:")
+    _print_split(cli, {s: c["cases"] for s, c in by_site.items()},
+                 {s: c["patients"] for s, c in by_site.items()})
+    _print_notes(cli, intake.notes, plan.warnings)
 
 
 @app.command("list")
@@ -153,63 +194,101 @@ def list_versions(
     cli.out.print(table)
 
 
-def _import(ws, source, *, task: str, kind: str, split_seed: int = 0, classes=None,
-            spatial_dims=None):
-    """Import ``source`` into the task (its stored definition wins over options)."""
-    from medselect.config import SplitSpec, TaskSpec
+def _import(ws, source, *, task: str, kind: str):
+    """Import a generated ``source`` into the task (its stored definition wins)."""
     from medselect.data.importer import import_dataset
+    from medselect.data.intake import TaskOptions, settle_task
+
+    spec, _ = settle_task(TaskOptions(task, kind), source, source.records, _stored_task(ws, task))
+    return import_dataset(ws, spec, source.records, source=source.describe(),
+                          description=f"{source.kind} {source.path.name}")
+
+
+def _take_in(ws, source: Path, task, kind, classes, spatial_dims, patients, case_info, site):
+    """The source read and mapped, and the task it is checked against (stored, else new)."""
+    from medselect.data.caseinfo import CaseInfo
+    from medselect.data.intake import TaskOptions, take_in
+
+    name = task or _slug(source)
+    options = TaskOptions(name, kind, _names(classes), spatial_dims)
+    info = CaseInfo.of(patients=patients, case_info=case_info, site=site)
+    return take_in(source, options, info, _stored_task(ws, name) if ws else None)
+
+
+def _stored_task(ws, name: str) -> dict | None:
     from medselect.errors import NotFound
     from medselect.store import get_task
 
     with ws.connect() as conn:
         try:
-            spec = TaskSpec.model_validate(get_task(conn, task)["config"])
+            return get_task(conn, name)["config"]
         except NotFound:
-            classes = classes or source.classes
-            if kind != "landmarks" and not classes:
-                abort(f"task {task!r} is new: give its --classes (comma-separated, background "
-                      "first for segmentation) so label values can be checked")
-            spec = _task_spec(TaskSpec, name=task, kind=kind, classes=classes,
-                              landmarks=source.landmarks, spatial_dims=spatial_dims or 2)
-    return import_dataset(
-        ws, spec, source.records, split=SplitSpec(seed=split_seed),
-        source=source.describe(), description=f"{source.kind} {source.path.name}",
-    )
+            return None
 
 
-def _task_spec(model, **fields):
+def _split_spec(text: str | None, seed: int):
+    """``--split train=0.7,val=0.1,test=0.2`` and ``--seed`` as a split spec."""
     from pydantic import ValidationError
 
+    from medselect.config import SplitFractions, SplitSpec
+
+    if not text:
+        return SplitSpec(seed=seed)
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
     try:
-        return model(**fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "task"
-        abort(f"--{field.replace('_', '-')}: {first['msg'].removeprefix('Value error, ')}")
+        fractions = {k.strip(): float(v) for k, v in pairs}  # a split not named gets none
+        return SplitSpec(fractions=SplitFractions(**{"val": 0.0, "test": 0.0, **fractions}),
+                         seed=seed)
+    except ValueError as exc:  # a pair without '=', a number that is not one
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        abort(f"--split {text!r}: {reason.removeprefix('Value error, ')}; write e.g. "
+              "train=0.7,val=0.1,test=0.2")
 
 
-def print_import(cli: CLIContext, result) -> None:
-    """The version id, a site x split table of patients and cases, the case sets, and a
-    warning line per site the split leaves without training patients or with too few test
-    patients."""
+def _print_problems(cli: CLIContext, source: Path, problems, n_cases: int, *,
+                    json_: bool) -> None:
+    """Every problem (a table, or JSON with ``--json``), then exit 1."""
+    if json_:
+        cli.print_json({"cases": n_cases, "problems": [p.__dict__ for p in problems]})
+    else:
+        table = Table("case", "file", "problem", title=f"{source}: {len(problems)} problem(s)")
+        for p in problems:
+            table.add_row(p.case_id or "", p.file or "", p.message)
+        cli.out.print(table)
+    abort(f"{source}: {len(problems)} problem(s) in {n_cases} cases")
+
+
+def _print_split(cli: CLIContext, counts, patients) -> None:
+    """A site x split table of patients (cases)."""
+    splits = ("train", "val", "test")
+    table = Table("site", *splits, "total", title="patients (cases) per site and split")
+    for site, cases in counts.items():
+        per = patients.get(site, {})
+        cells = [f"{per.get(s, 0)} ({cases.get(s, 0)})" for s in splits]
+        table.add_row(site, *cells, f"{sum(per.values())} ({sum(cases.values())})")
+    cli.out.print(table)
+
+
+def _print_notes(cli: CLIContext, notes, warnings) -> None:
+    for note in notes:
+        cli.out.print(note, highlight=False)
+    for warning in warnings:
+        cli.out.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+
+
+def print_import(cli: CLIContext, result, notes=()) -> None:
+    """The version id, a site x split table of patients and cases, the case sets, what was
+    decided for the user (``notes``) and a line per warning."""
     state = "new dataset version" if result.created else "already imported as"
     cli.out.print(f"{state} [bold]{result.version_id}[/] ({result.n_cases} cases"
                   + (f", parent {result.parent_id}" if result.parent_id else "") + ")")
-    splits = ("train", "val", "test")
-    table = Table("site", *splits, "total", title="patients (cases) per site and split")
-    for site, cases in result.counts.items():
-        patients = result.patients.get(site, {})
-        cells = [f"{patients.get(s, 0)} ({cases.get(s, 0)})" for s in splits]
-        total = f"{sum(patients.values())} ({sum(cases.values())})"
-        table.add_row(site, *cells, total)
-    cli.out.print(table)
+    _print_split(cli, result.counts, result.patients)
     cli.out.print(f"validation set (selects the model): "
                   f"{result.val_case_set or 'none, no validation cases'}", highlight=False)
     cli.out.print(f"test set (confirms the choice): {result.test_case_set}", highlight=False)
     if result.reference_case_set:
         cli.out.print(f"frozen reference test set: {result.reference_case_set}")
-    for warning in result.warnings:
-        cli.out.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+    _print_notes(cli, notes, result.warnings)
 
 
 def _slug(path: Path) -> str:

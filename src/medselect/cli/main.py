@@ -16,7 +16,7 @@ from medselect.cli import runs as runs_commands
 from medselect.cli import serve as serve_commands
 from medselect.cli import sweep as sweep_commands
 from medselect.cli.context import Abort, CLIContext
-from medselect.errors import MedselectError
+from medselect.errors import DatasetInvalid, MedselectError
 
 app = typer.Typer(
     name="medselect",
@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=args, standalone_mode=False)
     except Abort as exc:
         _fail(exc.message, debug)
+    except DatasetInvalid as exc:  # every problem, one per line, not only the first
+        _fail(f"{exc.source}: {len(exc.problems)} problem(s)", debug,
+              [str(p) for p in exc.problems])
     except MedselectError as exc:
         _fail(str(exc), debug)
     except typer.Abort:
@@ -73,8 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fail(message: str, debug: bool) -> None:
+def _fail(message: str, debug: bool, details: list[str] | None = None) -> None:
     if debug:
         traceback.print_exc()
     print(f"error: {message}", file=sys.stderr)
+    for line in details or ():
+        print(f"  - {line}", file=sys.stderr)
     sys.exit(1)

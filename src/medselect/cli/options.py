@@ -28,3 +28,19 @@ ExecutorOpt = Annotated[str, typer.Option(help="local | ray | inprocess")]
 AddressOpt = Annotated[
     str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")
 ]
+
+# who new cases belong to: ``data import``, ``data check`` and ``evaluate --cases PATH``
+PatientsOpt = Annotated[
+    str | None,
+    typer.Option("--patients", help="Pattern on the case id whose named group 'patient' (and "
+                                    "optionally 'site') names the patient, e.g. "
+                                    "'(?P<patient>.+)_z\\d+' for slices p7_z012."),
+]
+CaseInfoOpt = Annotated[
+    Path | None,
+    typer.Option("--case-info", help="CSV/JSON of case_id, patient_id, site and any attribute "
+                                     "(wins over --patients)."),
+]
+SiteOpt = Annotated[
+    str | None, typer.Option("--site", help="Site of the cases whose source names none.")
+]

@@ -21,6 +21,7 @@ from medselect.config.choices import (
     resolve,
 )
 from medselect.config.data import (
+    DatalistSource,
     DataSource,
     DataSpec,
     ManifestSource,
@@ -63,6 +64,7 @@ __all__ = [
     "CrossValidation",
     "DataSource",
     "DataSpec",
+    "DatalistSource",
     "EarlyStopping",
     "EvaluationSpec",
     "Experiment",

@@ -1,10 +1,14 @@
-"""The experiment file's ``data:`` section: where cases come from and how they are split.
+r"""The experiment file's ``data:`` section: where cases come from and how they are split.
 
-``source`` is one of three kinds, told apart by its ``kind`` key; relative paths are resolved
-against the folder of the experiment file. Example::
+``source`` is one of four kinds, told apart by its ``kind`` key; relative paths are resolved
+against the folder of the experiment file. A file source may say who each case belongs to when
+the files do not (``patients``: a pattern with a named group ``patient`` on the case id;
+``case_info``: a CSV of case_id, patient_id, site and attributes; ``site``: the site of cases
+that name none). Example::
 
     data:
-      source: {kind: manifest, path: cases.csv}      # or: {kind: nnunet, path: Dataset001_Knee}
+      source: {kind: nnunet, path: Dataset001_Knee, patients: '(?P<patient>.+)_z\d+'}
+      # or {kind: manifest, path: cases.csv}, {kind: datalist, path: Task02_Heart}
       split:
         fractions: {train: 0.7, val: 0.1, test: 0.2}
         stratify_by: site
@@ -17,11 +21,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, field_validator, model_validator
 
-from medselect.config.fields import ResolvedPath
+from medselect.config.fields import ResolvedPath, patient_pattern
 
 __all__ = [
     "DataSource",
     "DataSpec",
+    "DatalistSource",
     "ManifestSource",
     "NnunetSource",
     "PhantomSource",
@@ -61,13 +66,31 @@ class PhantomSource(BaseModel):
         return value
 
 
-class ManifestSource(BaseModel):
-    """A CSV or JSON manifest: one row per case with image, label, site and patient columns."""
+class _FileSource(BaseModel):
+    """A source read from files, and who each case belongs to where the files do not say."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["manifest"] = "manifest"
     path: ResolvedPath
+    patients: str | None = Field(
+        None, description="pattern on the case id with a named group 'patient' (and "
+                          "optionally 'site'), e.g. '(?P<patient>.+)_z\\d+'")
+    case_info: ResolvedPath | None = Field(
+        None, description="CSV of case_id, patient_id, site and any attribute")
+    site: str | None = Field(None, description="site of the cases that name none")
+
+    @field_validator("patients")
+    @classmethod
+    def _patient_group(cls, value: str | None) -> str | None:
+        if value is not None:
+            patient_pattern(value)
+        return value
+
+
+class ManifestSource(_FileSource):
+    """A CSV or JSON manifest: one row per case with image, label, site and patient columns."""
+
+    kind: Literal["manifest"] = "manifest"
 
     @field_validator("path")
     @classmethod
@@ -77,16 +100,21 @@ class ManifestSource(BaseModel):
         return value
 
 
-class NnunetSource(BaseModel):
+class NnunetSource(_FileSource):
     """An nnU-Net raw dataset folder (``dataset.json``, ``imagesTr``, ``labelsTr``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     kind: Literal["nnunet"] = "nnunet"
-    path: ResolvedPath
 
 
-DataSource = Annotated[PhantomSource | ManifestSource | NnunetSource, Discriminator("kind")]
+class DatalistSource(_FileSource):
+    """A Medical Segmentation Decathlon / MONAI datalist (``dataset.json`` listing ``training``
+    cases), or the folder holding it."""
+
+    kind: Literal["datalist"] = "datalist"
+
+
+DataSource = Annotated[PhantomSource | ManifestSource | NnunetSource | DatalistSource,
+                       Discriminator("kind")]
 """One of the source kinds, chosen by its ``kind`` key."""
 
 

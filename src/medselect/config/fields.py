@@ -6,10 +6,12 @@
   the YAML file (the loader passes it as ``base_dir`` in the validation context), so an
   experiment can be run from any working directory.
 - :func:`as_list`: lets a scalar stand for a one-element list (``loss: dice``).
+- :func:`patient_pattern`: a pattern naming the patient (and site) inside a case id.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,3 +63,20 @@ def distinct_names(names: list[str], what: str) -> list[str]:
             )
         seen.add(name)
     return names
+
+
+def patient_pattern(text: str) -> re.Pattern[str]:
+    """Compile a pattern whose named group ``patient`` (and optionally ``site``) is read from a
+    case id, e.g. ``(?P<patient>.+)_z\\d+`` for slices ``p7_z012``.
+
+    Raises:
+        ValueError: it does not compile, or has no group named ``patient``.
+    """
+    try:
+        pattern = re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"{text!r} is not a regular expression ({exc})") from None
+    if "patient" not in pattern.groupindex:
+        raise ValueError(f"{text!r} has no named group 'patient'; write e.g. "
+                         r"'(?P<patient>.+)_z\d+' (the part of the case id naming the patient)")
+    return pattern

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from medselect.config.fields import patient_pattern
 from medselect.data.case import CaseRecord
 from medselect.data.manifest import load_rows
 from medselect.errors import DataError, DatasetInvalid, Problem
@@ -122,14 +123,9 @@ class CaseInfo:
 
 def _pattern(text: str) -> re.Pattern[str]:
     try:
-        pattern = re.compile(text)
-    except re.error as exc:
-        raise DataError(f"--patients {text!r} is not a regular expression ({exc})") from None
-    if "patient" not in pattern.groupindex:
-        raise DataError(f"--patients {text!r} has no named group 'patient'; write e.g. "
-                        r"'(?P<patient>.+)_z\d+' (the part of the case id that names the "
-                        "patient)")
-    return pattern
+        return patient_pattern(text)
+    except ValueError as exc:
+        raise DataError(f"--patients: {exc}") from None
 
 
 def _read_table(file: Path) -> dict[str, dict[str, str]]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from medselect.config import Experiment, SplitSpec, TaskKind, TaskSpec
 from medselect.data.case import CaseRecord
+from medselect.data.caseinfo import slice_like_ids
 from medselect.data.casesets import (
     NEW_CASES_SOURCE,
     TEST,
@@ -40,15 +41,15 @@ from medselect.data.casesets import (
 )
 from medselect.data.check import check_dataset
 from medselect.data.leakage import require_no_leakage, require_no_split_leakage
+from medselect.data.notices import DataWarning
 from medselect.data.sitesplits import (
     SiteSplitCounts,
-    SplitWarning,
     site_split_counts,
     split_warnings,
 )
 from medselect.data.splits import assign_splits
 from medselect.data.versions import case_digest, dataset_version_id, file_digest
-from medselect.errors import DatasetInvalid, NotFound
+from medselect.errors import DatasetInvalid, NotFound, Problem
 from medselect.store import (
     Workspace,
     add_case_set,
@@ -63,8 +64,8 @@ from medselect.store import (
 )
 from medselect.store.artifacts import atomic_path
 
-__all__ = ["BLOB_DIR", "NEW_CASES_SOURCE", "ImportResult", "import_case_set", "import_dataset",
-           "import_experiment_data", "latest_training_version"]
+__all__ = ["BLOB_DIR", "NEW_CASES_SOURCE", "ImportPlan", "ImportResult", "import_case_set",
+           "import_dataset", "import_experiment_data", "latest_training_version", "plan_import"]
 
 BLOB_DIR = "data"
 
@@ -79,8 +80,7 @@ class ImportResult:
         test_case_set: id of the case set of the test split (it may be empty).
         val_case_set: id of the case set of the validation split; None without val cases.
         reference_case_set: the frozen reference set the version is judged on, if any.
-        warnings: sites the split leaves without training patients or with fewer than
-            :data:`~medselect.data.sitesplits.MIN_TEST_PATIENTS` test patients.
+        warnings: what the import warns about without refusing (:class:`ImportPlan`).
     """
 
     version_id: str
@@ -92,12 +92,84 @@ class ImportResult:
     reference_case_set: str | None
     val_case_set: str | None = None
     patients: dict[str, dict[str, int]] = field(default_factory=dict)
-    warnings: list[SplitWarning] = field(default_factory=list)
+    warnings: list[DataWarning] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["warnings"] = [w.to_dict() for w in self.warnings]
         return out
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import would store, before anything is stored: ``data check`` shows it.
+
+    Args:
+        records: the cases with their splits (earlier versions' cases keep theirs).
+        parent: the task's latest training version this one builds on, if any.
+        reference: the frozen reference set (with its cases) the version is judged on.
+        counts: site -> patients and cases per split.
+        warnings: thin sites and test sets, and case ids that look like slices of fewer
+            patients (:mod:`medselect.data.notices`).
+    """
+
+    records: list[CaseRecord]
+    parent: dict[str, Any] | None
+    reference: dict[str, Any] | None
+    counts: dict[str, SiteSplitCounts]
+    warnings: list[DataWarning]
+
+
+def plan_import(
+    ws: Workspace | None,
+    task: TaskSpec,
+    records: Sequence[CaseRecord],
+    *,
+    split: SplitSpec | None = None,
+    problems: Sequence[Problem] = (),
+    source: str = "dataset",
+) -> ImportPlan:
+    """Check ``records`` against ``task``, split them and check the split for leakage.
+
+    Args:
+        ws: the workspace whose earlier versions and reference set the split must respect;
+            None plans as the task's first version.
+        problems: problems found before (reading the source, mapping patients), reported
+            together with the check's.
+        source: what the records came from, for messages.
+
+    Raises:
+        DatasetInvalid: every problem: those given and every unusable case or file.
+        LeakageError: a patient or image would be in training and in a test set.
+        DataError: the splits cannot be made (too few patients).
+    """
+    split = split or SplitSpec()
+    problems = list(problems)
+    if records or not problems:  # "no cases" adds nothing to a source that failed to read
+        problems += check_dataset(records, _label_classes(task), spatial_dims=task.spatial_dims)
+    if problems:
+        raise DatasetInvalid(problems, source=source)
+    parent = reference = None
+    parent_cases: dict[str, dict[str, Any]] = {}
+    if ws is not None:
+        with ws.connect() as conn:
+            parent = latest_training_version(conn, task.name)
+            parent_cases = {c["case_id"]: c for c in get_cases(conn, parent["id"])
+                            } if parent else {}
+            reference = _reference(conn, parent)
+    hint = slice_like_ids(records)
+    records = assign_splits(
+        [_keep_split(r, parent_cases) for r in records], split.fractions.as_dict(),
+        stratify_by=split.stratify_by, seed=split.seed,
+    )
+    require_no_split_leakage(records)
+    if reference:
+        _require_reference_untouched(ws, records, reference)
+    counts = site_split_counts(records)
+    warnings = split_warnings(counts)
+    if hint:
+        warnings.insert(0, DataWarning("slice_like_ids", hint.message))
+    return ImportPlan(records, parent, reference, counts, warnings)
 
 
 def import_dataset(
@@ -109,35 +181,25 @@ def import_dataset(
     source: Mapping[str, Any] | None = None,
     description: str = "",
     ranking: Mapping[str, Any] | None = None,
+    problems: Sequence[Problem] = (),
 ) -> ImportResult:
     """Check, split and store ``records`` as a new dataset version of ``task``.
 
     Args:
         ranking: the experiment's ranking section as JSON, stored with the task in the same
             transaction; None leaves the task's stored one as it is.
+        problems: problems found before (see :func:`plan_import`).
 
     Raises:
         DatasetInvalid: a case or file is unusable (every problem is listed).
         LeakageError: a patient or image would be in training and in a test set.
         DataError: the splits cannot be made (too few patients).
     """
-    source_name = str((source or {}).get("path", task.name))
     split = split or SplitSpec()
-    problems = check_dataset(records, _label_classes(task), spatial_dims=task.spatial_dims)
-    if problems:
-        raise DatasetInvalid(problems, source=source_name)
-    with ws.connect() as conn:
-        parent = latest_training_version(conn, task.name)
-        parent_cases = {c["case_id"]: c for c in get_cases(conn, parent["id"])} if parent else {}
-        reference = _reference(conn, parent)
+    plan = plan_import(ws, task, records, split=split, problems=problems,
+                       source=str((source or {}).get("path", task.name)))
+    records, parent, reference = plan.records, plan.parent, plan.reference
     digests = {r.case_id: case_digest(r) for r in records}
-    records = assign_splits(
-        [_keep_split(r, parent_cases) for r in records], split.fractions.as_dict(),
-        stratify_by=split.stratify_by, seed=split.seed,
-    )
-    require_no_split_leakage(records)
-    if reference:
-        _require_reference_untouched(ws, records, reference)
     version_id = dataset_version_id(records, digests, task=task.name)
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
     test_ids = sorted(r.case_id for r in records if r.split == TEST)
@@ -161,13 +223,12 @@ def import_dataset(
             }, test_ids)
         if reference_id and version["reference_case_set"] != reference_id:
             set_reference_case_set(conn, version_id, reference_id)
-    by_site = site_split_counts(records)
     return ImportResult(
         version_id=version_id, parent_id=parent_id,
         created=existing is None, n_cases=len(records),
-        counts=_nonzero(by_site, "cases"), patients=_nonzero(by_site, "patients"),
+        counts=_nonzero(plan.counts, "cases"), patients=_nonzero(plan.counts, "patients"),
         test_case_set=test_set["id"], val_case_set=val_set["id"] if val_set else None,
-        reference_case_set=reference_id, warnings=split_warnings(by_site),
+        reference_case_set=reference_id, warnings=plan.warnings,
     )
 
 

@@ -1,10 +1,13 @@
 """What a split leaves each site: patients and cases per split, and what is too few.
 
 Per-site figures need patients of that site in every split: a site without training patients
-is never learnt from (its results measure transfer to an unseen site), and a site with fewer
-than :data:`MIN_TEST_PATIENTS` test patients cannot support a per-site figure or choice (one or
-two patients are anecdotes, not a sample). Small datasets produce both silently (5 patients per
-site split 60/20/20 leave one test patient per site), so an import reports them as warnings.
+is never learnt from (its results measure transfer to an unseen site), a site with only
+training patients has no figures of its own, and a site with fewer than
+:data:`MIN_TEST_PATIENTS` test patients cannot support a per-site figure or choice (one or two
+patients are anecdotes, not a sample). A test set of fewer than :data:`MIN_TEST_PATIENTS_OVERALL`
+patients cannot support a confident choice at all. Small datasets produce all of these silently
+(5 patients per site split 60/20/20 leave one test patient per site), so an import reports them
+as warnings.
 
 Example::
 
@@ -20,15 +23,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
 
 from medselect.data.case import SPLITS, CaseRecord
+from medselect.data.notices import DataWarning
 
-__all__ = ["MIN_TEST_PATIENTS", "SiteSplitCounts", "SplitWarning", "site_split_counts",
-           "split_warnings"]
+__all__ = ["MIN_TEST_PATIENTS", "MIN_TEST_PATIENTS_OVERALL", "SiteSplitCounts",
+           "site_split_counts", "split_warnings"]
 
 MIN_TEST_PATIENTS = 3
 """Test patients a site needs before its per-site figures mean something."""
+
+MIN_TEST_PATIENTS_OVERALL = 10
+"""Test patients below which even the pooled figures rest on too few patients."""
 
 _FIX = ("import more patients of site {site!r}, or change the split (the experiment's "
         "data.split.fractions or stratify_by; cases already imported keep their split)")
@@ -46,25 +52,6 @@ class SiteSplitCounts:
         patients = " / ".join(f"{split} {self.patients[split]}" for split in SPLITS)
         cases = " / ".join(str(self.cases[split]) for split in SPLITS)
         return f"patients {patients}, cases {cases}"
-
-
-@dataclass(frozen=True)
-class SplitWarning:
-    """A site whose split leaves too few patients somewhere.
-
-    Args:
-        site: the site.
-        problem: ``no_training_patients`` (test or val patients but none in train) or
-            ``few_test_patients`` (fewer than :data:`MIN_TEST_PATIENTS` in test).
-        message: one line naming the site, its counts and what to do.
-    """
-
-    site: str
-    problem: Literal["no_training_patients", "few_test_patients"]
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"site": self.site, "problem": self.problem, "message": self.message}
 
 
 def site_split_counts(records: Iterable[CaseRecord]) -> dict[str, SiteSplitCounts]:
@@ -86,23 +73,36 @@ def site_split_counts(records: Iterable[CaseRecord]) -> dict[str, SiteSplitCount
     ) for site in sorted(cases)}
 
 
-def split_warnings(counts: Mapping[str, SiteSplitCounts]) -> list[SplitWarning]:
-    """A warning per site without training patients but with test or val patients, and per
-    site with fewer than :data:`MIN_TEST_PATIENTS` test patients (sites in name order)."""
+def split_warnings(counts: Mapping[str, SiteSplitCounts]) -> list[DataWarning]:
+    """The warnings of a split: per site (in name order) held-out patients without training
+    patients, training patients only, or fewer than :data:`MIN_TEST_PATIENTS` test patients;
+    then a test set of fewer than :data:`MIN_TEST_PATIENTS_OVERALL` patients in all."""
     warnings = []
     for site, c in sorted(counts.items()):
         fix = _FIX.format(site=site)
         held_out = c.patients["test"] + c.patients["val"]
         if c.patients["train"] == 0 and held_out:
-            warnings.append(SplitWarning(site, "no_training_patients", (
+            warnings.append(DataWarning("no_training_patients", (
                 f"site {site!r} has held-out patients but no training patient "
                 f"({c.describe()}): no model learns from this site, so its figures measure "
-                f"transfer to an unseen site; {fix}")))
+                f"transfer to an unseen site; {fix}"), site))
+        if not held_out:
+            warnings.append(DataWarning("not_tested", (
+                f"site {site!r} has no held-out patient ({c.describe()}): too small to split, "
+                f"its patients train the models but it has no figures of its own; {fix}"), site))
+            continue
         n_test = c.patients["test"]
         if n_test < MIN_TEST_PATIENTS:
             few = ("no test patient" if n_test == 0 else
                    f"only {n_test} test patient{'s' if n_test > 1 else ''}")
-            warnings.append(SplitWarning(site, "few_test_patients", (
+            warnings.append(DataWarning("few_test_patients", (
                 f"site {site!r} has {few}, fewer than {MIN_TEST_PATIENTS} ({c.describe()}): "
-                f"its per-site figures and choices rest on too few patients; {fix}")))
+                f"its per-site figures and choices rest on too few patients; {fix}"), site))
+    n_test = sum(c.patients["test"] for c in counts.values())
+    if counts and n_test < MIN_TEST_PATIENTS_OVERALL:
+        warnings.append(DataWarning("few_test_patients_overall", (
+            f"the test set holds {n_test} patient{'s' if n_test != 1 else ''}, fewer than "
+            f"{MIN_TEST_PATIENTS_OVERALL}: confidence intervals will be wide and a choice "
+            "between similar models will mostly be 'not enough evidence'; import more "
+            "patients, or raise data.split.fractions.test")))
     return warnings

@@ -1,13 +1,23 @@
-"""Where dataset records come from: a manifest, an nnU-Net folder, or the knee phantom."""
+"""Where dataset records come from: a manifest, an nnU-Net folder, a Decathlon/MONAI datalist,
+or the knee phantom.
+
+A folder with a ``dataset.json`` is a Decathlon/MONAI datalist when the JSON lists
+``training`` cases, else an nnU-Net v2 raw dataset; a ``.json`` file is a datalist when it
+lists ``training``, else a manifest. Who each case belongs to (patient, site) is applied after
+reading, from the source's own columns or a :class:`~medselect.data.caseinfo.CaseInfo`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from medselect.config import DataSpec, ManifestSource, NnunetSource, PhantomSource
+from medselect.config import DatalistSource, DataSpec, ManifestSource, NnunetSource, PhantomSource
 from medselect.data.case import CaseRecord
+from medselect.data.caseinfo import CaseInfo
+from medselect.data.datalist import is_datalist, read_datalist
 from medselect.data.manifest import read_manifest
 from medselect.data.nnunet import read_nnunet
 from medselect.data.phantom import KNEE_CLASSES, KNEE_LANDMARKS, synth_knee_dataset
@@ -20,11 +30,13 @@ class SourceData:
     """Records read from a source, and what the source says about the task."""
 
     records: list[CaseRecord]
-    kind: str  # manifest | nnunet | phantom
+    kind: str  # manifest | nnunet | datalist | phantom
     path: Path
     classes: list[str] = field(default_factory=list)
     landmarks: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    spatial_dims: int | None = None  # what the source's metadata says, if anything
+    notes: list[str] = field(default_factory=list)  # what reading left out, in words
 
     def describe(self) -> dict[str, Any]:
         """What the dataset version records as its ``source``."""
@@ -32,26 +44,50 @@ class SourceData:
 
 
 def read_source(path: str | Path) -> SourceData:
-    """Read a CSV/JSON manifest or an nnU-Net raw folder (a folder with ``dataset.json``).
+    """Read a CSV/JSON manifest, an nnU-Net raw folder or a Decathlon/MONAI datalist.
 
     Raises:
-        DataError: the path is neither, or the source is malformed (``DatasetInvalid``).
+        DataError: the path is none of these, or the source is malformed (``DatasetInvalid``).
     """
     path = Path(path)
     if path.is_dir():
         if not (path / "dataset.json").is_file():
             raise DataError(
-                f"{path}: a folder source must be an nnU-Net raw dataset with dataset.json; "
-                "for other layouts write a CSV manifest (case_id,image,label,site,patient_id)"
+                f"{path}: a folder source must hold a dataset.json (nnU-Net raw dataset or "
+                "Decathlon/MONAI datalist); for other layouts write a CSV manifest "
+                "(case_id,image,label,site,patient_id)"
             )
+        if _lists_training(path / "dataset.json"):
+            return _datalist(path)
         records, info = read_nnunet(path)
         return SourceData(records, "nnunet", path, classes=list(info.get("classes", [])),
                           extra={"dataset": info.get("name", path.name)})
-    if path.suffix.lower() in (".csv", ".json"):
+    if path.suffix.lower() == ".json" and _lists_training(path):
+        return _datalist(path)
+    if path.suffix.lower() in (".csv", ".tsv", ".json"):
         return SourceData(read_manifest(path), "manifest", path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    raise DataError(f"{path}: not a manifest (.csv, .json) nor an nnU-Net folder")
+    raise DataError(f"{path}: not a manifest (.csv, .json), an nnU-Net folder nor a "
+                    "Decathlon/MONAI dataset.json")
+
+
+def _lists_training(file: Path) -> bool:
+    """Whether a JSON file is a datalist; unreadable JSON is left to the reader to report."""
+    try:
+        return is_datalist(json.loads(file.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+def _datalist(path: Path) -> SourceData:
+    records, info = read_datalist(path)
+    left = info["unlabelled_test"]
+    notes = [f"{left} unlabelled test case{'s' if left != 1 else ''} left out (nothing to score "
+             "them against); predict them with `medselect evaluate --cases FOLDER`"] if left else []
+    return SourceData(records, "datalist", path, classes=info["classes"],
+                      extra={"dataset": info["name"]}, spatial_dims=info["spatial_dims"],
+                      notes=notes)
 
 
 def synth_phantom(out: Path, spec: PhantomSource) -> SourceData:
@@ -80,10 +116,14 @@ def synth_phantom(out: Path, spec: PhantomSource) -> SourceData:
 
 
 def load_source(spec: DataSpec, phantom_folder: Path) -> SourceData:
-    """The records an experiment's ``data.source`` describes (the phantom is written first)."""
+    """The records an experiment's ``data.source`` describes (the phantom is written first),
+    with the source's ``patients``, ``case_info`` and ``site`` applied."""
     source = spec.source
     if isinstance(source, PhantomSource):
         return synth_phantom(phantom_folder, source)
-    if isinstance(source, ManifestSource | NnunetSource):
-        return read_source(source.path)
+    if isinstance(source, ManifestSource | NnunetSource | DatalistSource):
+        data = read_source(source.path)
+        info = CaseInfo.of(patients=source.patients, case_info=source.case_info,
+                           site=source.site)
+        return replace(data, records=info.apply(data.records))
     raise DataError(f"data.source: unsupported kind {source.kind!r}")

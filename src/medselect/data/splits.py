@@ -247,37 +247,63 @@ def _apportion(sizes: Mapping[str, int], shares: Mapping[Split, float]) -> _Coun
 
 def _ensure_minimums(counts: _Counts, fixed: Counter[tuple[str, Split]],
                      wanted: list[Split]) -> None:
-    """Move single patients so each large stratum has a test patient and no wanted split is empty.
+    """Move single patients so the split makes sense per stratum, in this order of rules:
+
+    1. a stratum of one patient is too small to split: its patient trains;
+    2. a stratum of two or more patients with held-out (val or test) patients has a training
+       patient, so no site is only ever tested on;
+    3. a stratum of :data:`_MIN_PATIENTS_FOR_TEST` or more patients has a test patient;
+    4. no wanted split is empty overall, taking patients only where rules 2 and 3 still hold;
+       only when that is impossible may a one-patient stratum give its patient.
 
     Raises:
         DataError: a wanted split cannot get a patient without emptying another.
     """
+    size = {s: sum(c.values()) + sum(n for (t, _), n in fixed.items() if t == s)
+            for s, c in counts.items()}
+
     def total(k: Split) -> int:
         return sum(c[k] for c in counts.values()) + sum(n for (_, j), n in fixed.items() if j == k)
 
-    def tests(stratum: str) -> int:
-        return counts[stratum]["test"] + fixed[(stratum, "test")]
+    def has(stratum: str, k: Split) -> int:
+        return counts[stratum][k] + fixed[(stratum, k)]
 
-    def keeps_test(stratum: str) -> bool:
-        size = sum(counts[stratum].values()) + sum(n for (s, _), n in fixed.items() if s == stratum)
-        return "test" in wanted and size >= _MIN_PATIENTS_FOR_TEST
-
-    def move(stratum: str, to: Split) -> bool:
-        """Move one patient of ``stratum`` to ``to`` from its largest split that can spare one."""
-        options = [j for j in SPLITS if j != to and counts[stratum][j] > 0 and total(j) > 1
-                   and not (j == "test" and keeps_test(stratum) and tests(stratum) == 1)]
-        if not options:
+    def spare(stratum: str, j: Split, to: Split, *, tiny: bool) -> bool:
+        """Whether one free patient of ``stratum`` may leave split ``j`` for ``to``."""
+        if j == to or counts[stratum][j] == 0 or total(j) <= 1:
             return False
-        donor = max(options, key=lambda j: (counts[stratum][j], -SPLITS.index(j)))
-        counts[stratum][donor] -= 1
-        counts[stratum][to] += 1
-        return True
+        if size[stratum] == 1:
+            return tiny
+        if j == "train":
+            return has(stratum, "train") > 1
+        return not (j == "test" and size[stratum] >= _MIN_PATIENTS_FOR_TEST
+                    and "test" in wanted and has(stratum, "test") == 1)
+
+    def move(stratum: str, to: Split, donors: Sequence[Split]) -> None:
+        """One free patient of ``stratum`` to ``to`` from the first donor split holding one."""
+        for j in donors:
+            if counts[stratum][j]:
+                counts[stratum][j] -= 1
+                counts[stratum][to] += 1
+                return
 
     for stratum in counts:
-        if keeps_test(stratum) and tests(stratum) == 0:
-            move(stratum, "test")
-    by_size = sorted(counts, key=lambda s: (-sum(counts[s].values()), s))
+        if size[stratum] == 1:
+            move(stratum, "train", ("val", "test"))
+        elif has(stratum, "train") == 0 and has(stratum, "val") + has(stratum, "test"):
+            move(stratum, "train", sorted(("val", "test"), key=lambda j: -counts[stratum][j]))
+        if size[stratum] >= _MIN_PATIENTS_FOR_TEST and "test" in wanted \
+                and has(stratum, "test") == 0:
+            move(stratum, "test", ("train", "val") if has(stratum, "train") > 1 else ("val",))
+    by_size = sorted(counts, key=lambda s: (-size[s], s))
     for split in wanted:
-        if total(split) == 0 and not any(move(s, split) for s in by_size):
+        for tiny in (False, True):
+            donor = next(((s, j) for s in by_size for j in SPLITS
+                          if total(split) == 0 and spare(s, j, split, tiny=tiny)), None)
+            if donor:
+                counts[donor[0]][donor[1]] -= 1
+                counts[donor[0]][split] += 1
+                break
+        if total(split) == 0:
             raise DataError(f"no patient is left for the {split!r} split; add patients or set "
                             f"its fraction to 0")

@@ -53,9 +53,11 @@ def test_import_prints_patients_and_cases_per_split_and_the_warnings(run_cli, ti
     assert "patients (cases) per site and split" in out
     assert "validation set (selects the model): " in out and "-val" in out
     assert "test set (confirms the choice): " in out
-    warnings = [line for line in out.splitlines() if line.startswith("warning: site ")]
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert warnings[-1].startswith("warning: the test set holds 4 patients, fewer than 10")
+    assert "spatial dims: 2D (from the data: " in out
     assert warnings and all("test patient" in w and "import more patients of site" in w
-                            for w in warnings)
+                            for w in warnings[:-1])
     report = json.loads(run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", ws,
                                 "--task", "knee", "--json").stdout)
     assert [w["message"] for w in report["warnings"]] == [w.removeprefix("warning: ")
@@ -77,7 +79,7 @@ def test_check_reports_every_problem_and_exits_1(run_cli, tiny_phantom, tmp_path
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    result = run_cli("data", "check", bad / "manifest.csv", "--json")
+    result = run_cli("data", "check", bad / "manifest.csv", "--classes", ",".join(KNEE), "--json")
     assert result.code == 1
     problems = json.loads(result.stdout)["problems"]
     text = json.dumps(problems)
@@ -128,7 +130,7 @@ def test_nan_image_refused(run_cli, tiny_phantom, tmp_path):
     data = np.asarray(img.dataobj, dtype=np.float32).copy()
     data[3, 3] = np.nan
     nib.save(nib.Nifti1Image(data, img.affine), bad / first["image"])
-    result = run_cli("data", "check", bad / "manifest.csv")
+    result = run_cli("data", "check", bad / "manifest.csv", "--classes", ",".join(KNEE))
     assert result.code == 1 and first["case_id"] in result.stdout
 
 

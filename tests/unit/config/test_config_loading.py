@@ -200,9 +200,9 @@ def test_unknown_key_in_a_data_source_lists_that_kinds_keys():
 
 @pytest.mark.parametrize("source, expected", [
     ("{kind: phantm}", "data.source.kind: unknown kind 'phantm'; did you mean 'phantom'? "
-                       "choose one of: phantom, manifest, nnunet (line 3)"),
+                       "choose one of: phantom, manifest, nnunet, datalist (line 3)"),
     ("{path: x.csv}", "data.source.kind: is required but missing; choose one of: phantom, "
-                      "manifest, nnunet (line 3)"),
+                      "manifest, nnunet, datalist (line 3)"),
 ])
 def test_data_source_kind_errors(source, expected):
     text = MINIMAL.replace("{kind: phantom}", source)

@@ -69,9 +69,11 @@ def test_patients_and_cases_per_site_and_split_with_warnings(ws, records):
     few = {w.site for w in result.warnings if w.problem == "few_test_patients"}
     assert few == {site for site, p in result.patients.items() if p.get("test", 0) < 3}
     assert few  # 6 patients per site, 20% test: one or two test patients per site
-    dumped = result.to_dict()["warnings"]
+    dumped = [w for w in result.to_dict()["warnings"] if w["site"]]
     assert {w["site"] for w in dumped} == few and all("import more patients" in w["message"]
                                                      for w in dumped)
+    [overall] = [w for w in result.warnings if w.site is None]
+    assert overall.problem == "few_test_patients_overall"  # 4 sites x 1-2 test patients
 
 
 def test_a_site_with_test_patients_and_no_training_patients_is_reported(ws, records):

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from medselect.data.case import CaseRecord
-from medselect.data.sitesplits import MIN_TEST_PATIENTS, site_split_counts, split_warnings
+from medselect.data.sitesplits import (
+    MIN_TEST_PATIENTS_OVERALL,
+    site_split_counts,
+    split_warnings,
+)
 
 
 def _cases(site: str, split: str, patients: dict[str, int]) -> list[CaseRecord]:
@@ -24,7 +28,7 @@ def test_patients_are_counted_once_and_cases_each():
 
 def test_a_well_split_site_gives_no_warning():
     records = [*_cases("A", "train", {"a1": 1, "a2": 1}), *_cases("A", "val", {"a3": 1}),
-               *_cases("A", "test", {f"t{i}": 1 for i in range(MIN_TEST_PATIENTS)})]
+               *_cases("A", "test", {f"t{i}": 1 for i in range(MIN_TEST_PATIENTS_OVERALL)})]
     assert split_warnings(site_split_counts(records)) == []
 
 
@@ -39,20 +43,21 @@ def test_held_out_patients_without_training_patients_and_few_test_patients_are_w
     assert [(w.site, w.problem) for w in warnings] == [
         ("B", "no_training_patients"), ("B", "few_test_patients"),
         ("C", "no_training_patients"), ("C", "few_test_patients"),
-        ("D", "few_test_patients")]
-    b_none, b_few, _, c_few, d_few = (w.message for w in warnings)
+        ("D", "not_tested"), (None, "few_test_patients_overall")]
+    b_none, b_few, _, c_few, d_none, overall = (w.message for w in warnings)
     assert b_none.startswith("site 'B' has held-out patients but no training patient "
                              "(patients train 0 / val 1 / test 1, cases 0 / 1 / 1)")
     assert "import more patients of site 'B'" in b_none and "data.split.fractions" in b_none
     assert b_few.startswith("site 'B' has only 1 test patient, fewer than 3")
     assert c_few.startswith("site 'C' has no test patient, fewer than 3")
-    assert d_few.startswith("site 'D' has no test patient")
+    assert d_none.startswith("site 'D' has no held-out patient") and "too small" in d_none
+    assert overall.startswith("the test set holds 4 patients, fewer than 10")
     assert warnings[0].to_dict() == {"site": "B", "problem": "no_training_patients",
                                      "message": b_none}
 
 
 def test_two_test_patients_are_still_too_few():
     records = [*_cases("A", "train", {"a1": 1}), *_cases("A", "test", {"t1": 1, "t2": 5})]
-    [warning] = split_warnings(site_split_counts(records))
+    [warning, _] = split_warnings(site_split_counts(records))
     assert warning.message.startswith("site 'A' has only 2 test patients, fewer than 3 "
                                       "(patients train 1 / val 0 / test 2, cases 1 / 0 / 6)")

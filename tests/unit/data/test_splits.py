@@ -134,3 +134,47 @@ def test_every_case_is_split_patient_level_and_no_wanted_split_is_empty(sizes, s
     assert {r.split for r in split} == {"train", "val", "test"}
     reversed_split = {r.case_id: r.split for r in assign_splits(records[::-1], seed=seed)}
     assert reversed_split == {r.case_id: r.split for r in split}
+
+
+def test_five_patients_at_three_sites_leave_no_site_only_tested():
+    # The issue's dataset: a site got a test and a val patient but no training patient.
+    records = _records({"a": 2, "b": 2, "c": 1})
+    for seed in range(20):
+        per = _patients_per(assign_splits(records, seed=seed))
+        for site in "ab":
+            assert per[(site, "train")] >= 1, (seed, per)
+        assert per[("c", "train")] == 1  # a site of one patient is too small to split
+
+
+def test_a_site_of_one_patient_trains_unless_a_split_needs_it():
+    per = _patients_per(assign_splits(_records({"a": 6, "b": 1}), seed=0))
+    assert per[("b", "train")] == 1
+    # three sites of one patient: two of them must give their patient to val and test
+    per = _patients_per(assign_splits(_records({"a": 1, "b": 1, "c": 1}), seed=0))
+    assert sorted(split for (_, split) in per) == ["test", "train", "val"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(sizes=st.lists(st.integers(1, 9), min_size=1, max_size=6), seed=st.integers(0, 50),
+       val=st.sampled_from([0.0, 0.1, 0.2]))
+def test_every_site_with_held_out_patients_has_training_patients(sizes, seed, val):
+    """For any number of patients and sites: no patient on two sides, and every site of two or
+    more patients that has test or val patients also has training patients."""
+    fractions = {"train": 0.8 - val, "val": val, "test": 0.2}
+    records = _records({f"s{i}": n for i, n in enumerate(sizes)})
+    wanted = 2 + (val > 0)
+    if sum(sizes) < wanted:
+        with pytest.raises(DataError):
+            assign_splits(records, fractions, seed=seed)
+        return
+    split = assign_splits(records, fractions, seed=seed)
+    assert all(len(s) == 1 for s in _patient_splits(split).values())
+    per = _patients_per(split)
+    for i, n in enumerate(sizes):
+        site = f"s{i}"
+        held_out = per[(site, "test")] + per[(site, "val")]
+        if n >= 2 and held_out:
+            assert per[(site, "train")] >= 1, (sizes, per)
+        if n >= 3:
+            assert per[(site, "test")] >= 1, (sizes, per)
+    assert len({r.split for r in split}) == wanted
