@@ -7,6 +7,7 @@ import traceback
 
 import typer
 
+from medselect.cli import cases as cases_commands
 from medselect.cli import data as data_commands
 from medselect.cli import demo as demo_command
 from medselect.cli import evaluate as evaluate_command
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(data_commands.app, name="data")
 app.add_typer(sweep_commands.app, name="sweep")
 app.add_typer(runs_commands.app, name="runs")
+app.add_typer(cases_commands.app, name="cases")
 app.command("demo")(demo_command.demo)
 app.command("rank")(rank_command.rank)
 app.command("serve")(serve_commands.serve)

@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from medselect.config.choices import did_you_mean
 from medselect.errors import NotFound
 from medselect.store import get_case_set, list_case_sets, list_dataset_versions
 
@@ -74,8 +75,9 @@ def named_case_set(conn: sa.Connection, task: str, which: str) -> dict[str, Any]
     if which not in CASE_SET_NAMES:
         row = _stored(conn, task, which)
         if row is None:
-            raise NotFound(f"task {task!r} has no case set {which!r}; it has "
-                           f"{_listing(conn, task)}")
+            names = case_set_names(conn, task)
+            raise NotFound(f"task {task!r} has no case set {which!r}; "
+                           f"{did_you_mean(which, names)}it has {_listing(names)}")
         return row
     version = latest_training_version(conn, task)
     if version is None:
@@ -87,10 +89,11 @@ def named_case_set(conn: sa.Connection, task: str, which: str) -> dict[str, Any]
     if which == REFERENCE:
         raise NotFound(f"dataset version {version['id']!r} of task {task!r} has no frozen "
                        f"reference set (data.split.freeze_reference was off); task {task!r} "
-                       f"has {_listing(conn, task)}")
+                       f"has {_listing(case_set_names(conn, task))}")
     what = "validation" if which == VAL else "test"
     raise NotFound(f"task {task!r} has no {which!r} case set: its dataset version "
-                   f"{version['id']!r} has no {what} cases; it has {_listing(conn, task)}")
+                   f"{version['id']!r} has no {what} cases; it has "
+                   f"{_listing(case_set_names(conn, task))}")
 
 
 def case_set_names(conn: sa.Connection, task: str) -> list[str]:
@@ -111,8 +114,8 @@ def _of_version(conn: sa.Connection, task: str, version: dict[str, Any],
     return _stored(conn, task, split_case_set_id(version["id"], which))
 
 
-def _listing(conn: sa.Connection, task: str) -> str:
-    names = case_set_names(conn, task)
+def _listing(names: list[str]) -> str:
+    """What :func:`case_set_names` gave, shortened: the names, then the first stored ids."""
     if not names:
         return "no case set"
     named = [n for n in names if n in CASE_SET_NAMES]

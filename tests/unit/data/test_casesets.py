@@ -135,6 +135,6 @@ def test_many_stored_ids_are_listed_newest_first_then_counted(ws):
 
 def test_public_api_is_pinned():
     assert sorted(medselect.data.__all__) == [
-        "CASE_SET_NAMES", "case_set_names", "latest_training_version", "named_case_set",
-        "stored_ranking"]
+        "CASE_SET_NAMES", "case_set_names", "cases_by_site", "export_case_metrics",
+        "latest_training_version", "named_case_set", "stored_ranking", "task_cases"]
     assert all(hasattr(medselect.data, name) for name in medselect.data.__all__)

@@ -1,0 +1,152 @@
+"""``medselect cases``: which patient and site each case is, and the per-case table as a file."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from medselect.cli.context import CLIContext, abort
+from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from medselect.store import Workspace
+
+app = typer.Typer(help="List a task's cases; export the per-case metric table.",
+                  no_args_is_help=True)
+
+TaskOpt = Annotated[
+    str | None, typer.Option("--task", help="Task (default: the workspace's only task).")
+]
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+    JSON = "json"
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    task: TaskOpt = None,
+    case_set: Annotated[str | None, typer.Option(
+        "--case-set", help="List this case set's members: val | test | reference | an id.")
+    ] = None,
+    version: Annotated[str | None, typer.Option(
+        "--version", help="List this dataset version (default: the latest one trained on).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Every case with its patient, site, split, whether it is labelled and its attributes,
+    then patients and cases per site and split."""
+    from medselect.data import cases_by_site, task_cases
+
+    cli: CLIContext = ctx.obj
+    ws, name = _open(workspace, task)
+    with ws.connect() as conn:
+        cases = task_cases(conn, name, case_set=case_set, version=version)
+    sites = cases_by_site(cases)
+    if json_:
+        cli.print_json({"task": name, "cases": _records(cases), "sites": _records(sites)})
+        return
+    which = (f"case set {case_set}" if case_set else f"dataset version {version}" if version
+             else "the latest training version")
+    cli.out.print(_table(cases, f"{len(cases)} cases of task {name}: {which}"))
+    cli.out.print(_table(sites, "patients and cases per site and split"))
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    task: TaskOpt = None,
+    case_set: Annotated[str | None, typer.Option(
+        "--case-set", help="val | test | reference | an id (default: the confirmation set, "
+                           "test unless the experiment's ranking says otherwise).")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        help="Only this model (repeat for several); default every evaluated one.")] = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        help="Only this metric (repeat for several); default every stored one.")] = None,
+    format_: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.CSV,
+    out: Annotated[Path | None, typer.Option(
+        help="File to write (default: standard output; parquet needs a file).")] = None,
+) -> None:
+    """The per-case metric table in long form: one row per model, case, metric and label with
+    the case's patient, site, case set and attributes (challengeR's long format)."""
+    from medselect.data import export_case_metrics
+
+    cli: CLIContext = ctx.obj
+    if format_ is ExportFormat.PARQUET:
+        _require_pyarrow()
+        if out is None:
+            abort("--format parquet writes a binary file: give --out FILE")
+    ws, name = _open(workspace, task)
+    with ws.connect() as conn:
+        table = export_case_metrics(conn, name, case_set=case_set, models=model or None,
+                                    metrics=metric or None)
+    if out is None:
+        sys.stdout.write(_text(table, format_))
+        return
+    _write(table, format_, out)
+    cli.out.print(f"Wrote {len(table)} rows ({table['model'].nunique()} models, "
+                  f"{table['case_id'].nunique()} cases) to [bold]{out}[/]", highlight=False)
+
+
+def _open(workspace: Path, task: str | None) -> tuple[Workspace, str]:
+    """The workspace and the task's name: ``task``, or the workspace's only task."""
+    from medselect.evaluate import load_task
+    from medselect.store import Workspace
+
+    ws = Workspace.open(workspace)
+    return ws, load_task(ws, task).name
+
+
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        abort("--format parquet needs pyarrow: pip install 'medselect[parquet]'")
+
+
+def _text(table: pd.DataFrame, format_: ExportFormat) -> str:
+    if format_ is ExportFormat.CSV:
+        return table.to_csv(index=False)
+    import json
+
+    return json.dumps(_records(table), indent=2) + "\n"
+
+
+def _write(table: pd.DataFrame, format_: ExportFormat, out: Path) -> None:
+    from medselect.store import atomic_path, atomic_write_text
+
+    if format_ is ExportFormat.PARQUET:
+        with atomic_path(out) as tmp:
+            table.to_parquet(tmp, index=False)
+    else:
+        atomic_write_text(out, _text(table, format_))
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: Python numbers, None for a missing value (not NaN)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
+def _table(frame: pd.DataFrame, title: str) -> Table:
+    table = Table(*map(str, frame.columns), title=title)
+    for row in _records(frame):
+        table.add_row(*(_cell(value) for value in row.values()))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
