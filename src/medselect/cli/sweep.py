@@ -191,6 +191,8 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
             f"{plan.count('finished')} already finished, {len(plan.to_train)} to train "
             f"({executor}, {workers} worker(s) x {threads} thread(s))"
         )
+        for warning in data.warnings if data.created else ():  # said once, at the import
+            cli.err.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
     if quiet or not plan.to_train:
         snapshot = run_sweep(ws, plan, exe)
     else:
@@ -202,7 +204,8 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
         cli.out.print("cross-validation: choose a configuration and build its model with "
                       "`medselect sweep finalize EXPERIMENT.yaml`")
     return {"sweep": plan.name, "dataset_version": data.version_id,
-            "counts": snapshot.counts, "total": snapshot.total}
+            "counts": snapshot.counts, "total": snapshot.total,
+            "data_warnings": [w.to_dict() for w in data.warnings]}
 
 
 def executor_for(experiment, executor: str, *, workers=None, threads=None, address=None):

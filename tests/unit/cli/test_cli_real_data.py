@@ -75,6 +75,10 @@ def test_nnunet_2d_slices_import_patient_level_with_sites(run_cli, tmp_path):
         assert sum(report["counts"][site].values()) == 9
     assert "spatial dims: 2D (from the data: p1_z000_0000.nii.gz is 2D" in report["notes"][0]
     assert not [w for w in report["warnings"] if w["problem"] == "slice_like_ids"]
+    listed = json.loads(run_cli("cases", "list", "-w", tmp_path / "ws", "--json").stdout)
+    rows = listed["cases"] if isinstance(listed, dict) else listed
+    p4 = next(row for row in rows if row["case_id"] == "p4_z002")
+    assert (p4["patient_id"], p4["site"], p4["scanner"]) == ("p4", "oslo", "GE")
 
 
 def test_slices_without_a_patient_mapping_are_warned_loudly(run_cli, tmp_path):
