@@ -15,7 +15,14 @@ import typer
 from rich.table import Table
 
 from medselect.cli.context import CLIContext, abort
-from medselect.cli.options import DEFAULT_WORKSPACE, JsonOpt, WorkspaceOpt
+from medselect.cli.options import (
+    DEFAULT_WORKSPACE,
+    CaseInfoOpt,
+    JsonOpt,
+    PatientsOpt,
+    SiteOpt,
+    WorkspaceOpt,
+)
 
 if TYPE_CHECKING:
     from medselect.config import RankingSpec
@@ -43,10 +50,20 @@ def evaluate(
     cases: Annotated[
         str | None,
         typer.Option("--cases", help="Evaluate only this case set: val | test | reference | "
-                                     "a case set id | PATH of new cases (manifest, nnU-Net "
-                                     "folder or folder of images). Default: every set "
-                                     "evaluation.case_sets lists (val, test)."),
+                                     "train | all (train and all: --predictions only) | a "
+                                     "case set id | PATH of new cases (manifest, nnU-Net "
+                                     "folder or its imagesTs/, folder of images). Default: "
+                                     "every set evaluation.case_sets lists (val, test)."),
     ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Labels of a --cases folder of images: a folder of "
+                                      "<case_id>.nii.gz / .png (imagesTs/ finds labelsTs/ "
+                                      "without it)."),
+    ] = None,
+    site: SiteOpt = None,
+    patients: PatientsOpt = None,
+    case_info: CaseInfoOpt = None,
     predictions: Annotated[
         Path | None,
         typer.Option("--predictions", help="Folder of prediction masks made elsewhere "
@@ -80,10 +97,13 @@ def evaluate(
 
     Without --cases: every set of evaluation.case_sets (default val, which selects the model,
     then test, which confirms it; a val set the data lacks is skipped with a note). Finished
-    evaluations are reused; --force recomputes them.
+    evaluations are reused; --force recomputes them. Runs are never scored on cases they
+    trained on (train, all, or new cases in the training data); --predictions may be.
     """
     from medselect.config import load_experiment
+    from medselect.data.caseinfo import CaseInfo
     from medselect.evaluate import (
+        NewCases,
         evaluate_external_on_sets,
         evaluate_folds,
         evaluate_runs_on_sets,
@@ -99,6 +119,14 @@ def evaluate(
     if predictions is not None and (run_ids or top is not None):
         abort("--predictions evaluates one folder of predictions; leave out --runs and --top "
               "(evaluate runs in a separate call)")
+    described = [option for option, value in (("--labels", labels), ("--site", site),
+                                              ("--patients", patients),
+                                              ("--case-info", case_info)) if value is not None]
+    if described and cases is None:
+        abort(f"{', '.join(described)}: these describe new cases; give --cases PATH too")
+    case_set = cases if not described else NewCases(
+        Path(cases), labels=labels,
+        info=CaseInfo.of(patients=patients, case_info=case_info, site=site))
     spec = task_spec = ranking = selection = None
     if experiment is not None:
         loaded = load_experiment(experiment)
@@ -112,7 +140,7 @@ def evaluate(
     if sliding_window and predictions is None:  # refused before the progress bar starts
         task_spec = task_spec or load_task(ws, task)
         check_sliding_window(task_spec)
-    options = {"task": task_spec or task, "case_sets": None if cases is None else [cases],
+    options = {"task": task_spec or task, "case_sets": None if cases is None else [case_set],
                "spec": spec, "force": force, "overlays": overlays}
     if selection is not None and cases is None:  # val is cross-validated with train
         options["case_sets"] = [c for c in spec.case_sets if c != "val"] or None

@@ -42,5 +42,5 @@ CaseInfoOpt = Annotated[
                                      "(wins over --patients)."),
 ]
 SiteOpt = Annotated[
-    str | None, typer.Option("--site", help="Site of the cases whose source names none.")
+    str | None, typer.Option("--site", help="Site of the new cases whose source names none.")
 ]

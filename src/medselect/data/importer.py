@@ -35,6 +35,7 @@ from medselect.data.caseinfo import slice_like_ids
 from medselect.data.casesets import (
     NEW_CASES_SOURCE,
     TEST,
+    TRAIN,
     VAL,
     latest_training_version,
     split_case_set_id,
@@ -64,8 +65,9 @@ from medselect.store import (
 )
 from medselect.store.artifacts import atomic_path
 
-__all__ = ["BLOB_DIR", "NEW_CASES_SOURCE", "ImportPlan", "ImportResult", "import_case_set",
-           "import_dataset", "import_experiment_data", "latest_training_version", "plan_import"]
+__all__ = ["BLOB_DIR", "NEW_CASES_SOURCE", "ImportPlan", "ImportResult", "case_set_records",
+           "import_case_set", "import_dataset", "import_experiment_data",
+           "latest_training_version", "plan_import", "require_unseen"]
 
 BLOB_DIR = "data"
 
@@ -253,35 +255,37 @@ def import_case_set(
     records: Sequence[CaseRecord],
     name: str,
     *,
-    site: str | None = None,
     source: Mapping[str, Any] | None = None,
+    allow_training_cases: bool = False,
 ) -> dict[str, Any]:
     """Store unseen cases (labelled or not) as a case set of kind ``new``; return its row.
 
     The cases are checked like an import (every problem at once), copied into ``data/`` by
     content and stored as a dataset version of their own (all in ``test``), whose parent is the
     task's latest training version; training splits and the reference set are left alone.
-    Importing the same cases again returns the same case set.
+    Importing the same cases again returns the same case set. Patients and sites are the
+    records' own (give them with :class:`~medselect.data.caseinfo.CaseInfo` first).
 
     Args:
         name: the case set's name, e.g. the folder's name.
-        site: the site of cases that name none (``"default"``, as a folder of images).
         source: what the version records as its source (e.g. ``{"path": ...}``).
+        allow_training_cases: store cases even if they are in the task's training data, for
+            models that never trained on it (predictions made elsewhere); the task's runs
+            must then not be evaluated on the set (:func:`require_unseen` refuses it).
 
     Raises:
         DatasetInvalid: a case or file is unusable (every problem is listed).
-        LeakageError: a case's patient or image is in the training data of the task's models.
+        LeakageError: a case's patient or image is in the training data of the task's models
+            (unless ``allow_training_cases``).
     """
     problems = check_dataset(records, _label_classes(task), spatial_dims=task.spatial_dims)
     if problems:
         raise DatasetInvalid(problems, source=str((source or {}).get("path", name)))
-    records = [replace(r, split="test", site=site if site and r.site == "default" else r.site)
-               for r in records]
+    records = [replace(r, split="test") for r in records]
+    if not allow_training_cases:
+        require_unseen(ws, task.name, records)
     with ws.connect() as conn:
         parent = latest_training_version(conn, task.name)
-        training = [c for c in get_cases(conn, parent["id"]) if c["split"] in ("train", "val")
-                    ] if parent else []
-    require_no_leakage([_stored_record(ws, c) for c in training], records)
     digests = {r.case_id: case_digest(r) for r in records}
     version_id = dataset_version_id(records, digests, task=task.name)
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
@@ -297,6 +301,38 @@ def import_case_set(
             "id": f"{version_id}-new", "name": name, "task": task.name,
             "dataset_version": version_id, "kind": "new",
         }, sorted(digests))
+
+
+def require_unseen(ws: Workspace, task: str, records: Sequence[CaseRecord]) -> None:
+    """Refuse cases that the task's trained models may have learnt from.
+
+    A case is seen when its patient or its image is in the training data (train and val
+    splits) of the task's latest training version; a model scored on it would look better than
+    it is on new patients.
+
+    Raises:
+        LeakageError: naming every such case, why it is refused and what to do instead.
+        DataError: an image file has to be hashed and cannot be read.
+    """
+    with ws.connect() as conn:
+        parent = latest_training_version(conn, task)
+        training = [c for c in get_cases(conn, parent["id"]) if c["split"] in (TRAIN, VAL)
+                    ] if parent else []
+    require_no_leakage(
+        [_stored_record(ws, c) for c in training], records,
+        message=f"these cases are in the training data of task {task!r}, so its trained "
+                f"models would be scored on cases they learnt from; leave them out (predictions "
+                f"made elsewhere may be scored on them: --predictions FOLDER)")
+
+
+def case_set_records(ws: Workspace, case_set_id: str) -> list[CaseRecord]:
+    """The cases of a stored case set as records (workspace files, patients, sites, splits).
+
+    Raises:
+        NotFound: no such case set.
+    """
+    with ws.connect() as conn:
+        return [_stored_record(ws, c) for c in case_set_members(conn, case_set_id)]
 
 
 def _get_version(conn, version_id: str) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from medselect.errors import LeakageError, Problem
 
 _HELD_OUT = "test"
 _LISTED = 5  # problems spelled out in a LeakageError message
+_OVERLAP = "training and test data overlap"
 
 
 def check_leakage(
@@ -65,9 +66,15 @@ def require_no_leakage(
     train_records: Sequence[CaseRecord],
     test_records: Sequence[CaseRecord],
     digests: Mapping[str, str] | None = None,
+    *,
+    message: str = _OVERLAP,
 ) -> None:
-    """Raise :class:`LeakageError` naming every leak :func:`check_leakage` finds."""
-    _raise_if_any(check_leakage(train_records, test_records, digests))
+    """Raise :class:`LeakageError` naming every leak :func:`check_leakage` finds.
+
+    Args:
+        message: what the leaks mean for the caller and what to do, put before the list.
+    """
+    _raise_if_any(check_leakage(train_records, test_records, digests), message)
 
 
 def check_split_leakage(records: Sequence[CaseRecord],
@@ -87,12 +94,12 @@ def require_no_split_leakage(records: Sequence[CaseRecord],
     _raise_if_any(check_split_leakage(records, digests))
 
 
-def _raise_if_any(problems: list[Problem]) -> None:
+def _raise_if_any(problems: list[Problem], message: str = _OVERLAP) -> None:
     if not problems:
         return
     listed = "; ".join(str(p) for p in problems[:_LISTED])
     more = f" (and {len(problems) - _LISTED} more)" if len(problems) > _LISTED else ""
-    raise LeakageError(f"training and test data overlap: {listed}{more}")
+    raise LeakageError(f"{message}: {listed}{more}")
 
 
 def _complete(digests: Mapping[str, str], records: Iterable[CaseRecord]) -> dict[str, str]:

@@ -10,7 +10,9 @@ The layout (nnU-Net's ``dataset_format.md``)::
         labelsTs/<case><file_ending>        optional, not nnU-Net's: labels of the test cases
 
 Training cases get no split (medselect assigns train/val). nnU-Net has no notion of a clinical
-site: every case is in site ``"default"`` unless ``site_of`` names it.
+site: every case is in site ``"default"`` unless ``site_of`` names it. New cases to evaluate on
+often come as a folder of ``imagesTs/`` (+ ``labelsTs/``) and dataset.json alone:
+``read_nnunet(folder, training_required=False)`` reads it.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from typing import TypedDict
 from medselect.data.case import CaseRecord, Split
 from medselect.errors import DatasetInvalid, Problem
 
-__all__ = ["NnunetInfo", "read_nnunet"]
+__all__ = ["NnunetInfo", "nnunet_file_ending", "read_nnunet"]
 
 CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 """An nnU-Net image file name without its ending: ``<case>_<4-digit channel>``."""
 _REQUIRED_KEYS = ("channel_names", "labels", "numTraining", "file_ending")
+_TRAINING_KEYS = ("numTraining",)  # required only of a dataset to train on
 
 
 class NnunetInfo(TypedDict):
@@ -43,7 +46,8 @@ class NnunetInfo(TypedDict):
 
 
 def read_nnunet(
-    folder: str | os.PathLike[str], *, site_of: Callable[[str], str] | None = None
+    folder: str | os.PathLike[str], *, site_of: Callable[[str], str] | None = None,
+    training_required: bool = True,
 ) -> tuple[list[CaseRecord], NnunetInfo]:
     """Read the cases and label names of an nnU-Net v2 raw dataset.
 
@@ -51,6 +55,9 @@ def read_nnunet(
         folder: the dataset folder (holding ``dataset.json``).
         site_of: case id -> site name (a ``dict.__getitem__`` of a sites table works); a
             KeyError becomes a problem naming the case.
+        training_required: whether ``imagesTr/`` must be there (a dataset to train on). False
+            for new cases to evaluate on: ``imagesTs/`` alone will do, and dataset.json needs
+            no ``numTraining``; whatever folders are there are still checked in full.
 
     Returns:
         The records (training cases, then test cases, each sorted by id) and what
@@ -59,27 +66,34 @@ def read_nnunet(
     Raises:
         DatasetInvalid: with every problem: missing or malformed dataset.json, missing keys,
             labels that are not 0..n-1, a case missing a channel or its label, a label without
-            images, numTraining not matching imagesTr.
+            images, numTraining not matching imagesTr; without ``training_required``, neither
+            imagesTr/ nor imagesTs/.
     """
     root = Path(folder)
     meta_file = root / "dataset.json"
-    meta, problems = _load_meta(meta_file)
+    meta, problems = _load_meta(meta_file, training_required=training_required)
     if meta is None:
         raise DatasetInvalid(problems, source=str(root))
     channels = len(meta["channel_names"])
     ending = meta["file_ending"]
     labels = dict(sorted(meta["labels"].items(), key=lambda item: item[1]))
     records: list[CaseRecord] = []
-    training, found = _scan(root, "imagesTr", "labelsTr", channels, ending, None, site_of,
-                            problems)
-    if found != meta["numTraining"]:
-        problems.append(Problem(f"numTraining is {meta['numTraining']} but imagesTr holds "
-                                f"{found} cases; correct numTraining",
-                                file=str(meta_file)))
-    records += training
+    has_training = training_required or (root / "imagesTr").is_dir()
+    if has_training:
+        training, found = _scan(root, "imagesTr", "labelsTr", channels, ending, None, site_of,
+                                problems)
+        if "numTraining" in meta and found != meta["numTraining"]:
+            problems.append(Problem(f"numTraining is {meta['numTraining']} but imagesTr holds "
+                                    f"{found} cases; correct numTraining",
+                                    file=str(meta_file)))
+        records += training
     if (root / "imagesTs").is_dir():
         records += _scan(root, "imagesTs", "labelsTs", channels, ending, "test", site_of,
                          problems)[0]
+    elif not has_training:
+        problems.append(Problem("neither imagesTr/ nor imagesTs/ is there; put new cases in "
+                                "imagesTs/ (<case>_0000<file_ending>) and their labels, if any, "
+                                "in labelsTs/ (<case><file_ending>)", file=str(root)))
     ids = [r.case_id for r in records]
     for case_id in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(Problem("case id is in imagesTr and imagesTs; rename one",
@@ -92,7 +106,18 @@ def read_nnunet(
     return records, info
 
 
-def _load_meta(meta_file: Path) -> tuple[dict | None, list[Problem]]:
+def nnunet_file_ending(folder: str | os.PathLike[str]) -> str | None:
+    """The ``file_ending`` of the nnU-Net v2 dataset.json in ``folder``, or None when there is
+    none or it is not a usable nnU-Net v2 one (another tool's dataset.json, say).
+
+    For reading one images folder of a dataset (``imagesTs/`` pointed at directly) by the
+    dataset's own rule rather than by every image suffix there is.
+    """
+    meta, _ = _load_meta(Path(folder) / "dataset.json", training_required=False)
+    return meta["file_ending"] if meta else None
+
+
+def _load_meta(meta_file: Path, *, training_required: bool) -> tuple[dict | None, list[Problem]]:
     """dataset.json when usable, else None with its problems."""
     where = str(meta_file)
     if not meta_file.is_file():
@@ -108,8 +133,8 @@ def _load_meta(meta_file: Path) -> tuple[dict | None, list[Problem]]:
     if "modality" in meta and "channel_names" not in meta:
         return None, [Problem("this is an nnU-Net v1 dataset.json ('modality'); convert it with "
                               "nnUNetv2_convert_old_nnUNet_dataset", file=where)]
-    problems = [Problem(f"key {key!r} is missing", file=where)
-                for key in _REQUIRED_KEYS if key not in meta]
+    problems = [Problem(f"key {key!r} is missing", file=where) for key in _REQUIRED_KEYS
+                if key not in meta and (training_required or key not in _TRAINING_KEYS)]
     if problems:
         return None, problems
     names, labels = meta["channel_names"], meta["labels"]
@@ -123,7 +148,7 @@ def _load_meta(meta_file: Path) -> tuple[dict | None, list[Problem]]:
     elif sorted(labels.values()) != list(range(len(labels))):
         problems.append(Problem(f"labels values {sorted(labels.values())} must be 0..n-1 with "
                                 "0 the background, each once", file=where))
-    if type(meta["numTraining"]) is not int:
+    if "numTraining" in meta and type(meta["numTraining"]) is not int:
         problems.append(Problem(f"numTraining must be an integer, got {meta['numTraining']!r}",
                                 file=where))
     ending = meta["file_ending"]

@@ -5,6 +5,8 @@ overlay images.
     >>> report = evaluate_runs(ws, top=3, case_set="reference")
     >>> reports = evaluate_runs_on_sets(ws, spec=experiment.evaluation)  # val, then test
     >>> report = evaluate_external(ws, "nnunet_out/", "nnunet-2d", case_set="reference")
+    >>> report = evaluate_runs(ws, case_set=NewCases(Path("Dataset9_Lyon/imagesTs"),
+    ...                        info=CaseInfo.of(site="lyon")))  # new cases, labelsTs/ beside
     >>> [(o.model_ref, o.status, o.key_value) for o in report.outcomes]
     >>> evaluate_folds(ws, experiment.task, experiment.ranking.selection)  # K-fold selection
 
@@ -14,7 +16,12 @@ when a trained network is loaded, so reading results and drawing overlays stay l
 """
 
 from medselect.evaluate.artifacts import EVALUATIONS_DIR, EvaluationFiles
-from medselect.evaluate.casesets import folder_records, read_new_cases, resolve_case_set
+from medselect.evaluate.casesets import (
+    NewCases,
+    folder_records,
+    read_new_cases,
+    resolve_case_set,
+)
 from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evaluate_models
 from medselect.evaluate.evaluations import (
     CaseSetReports,
@@ -51,6 +58,7 @@ __all__ = [
     "ExternalPredictions",
     "MetricPolicy",
     "ModelOutcome",
+    "NewCases",
     "Prediction",
     "Predictor",
     "ProgressFn",

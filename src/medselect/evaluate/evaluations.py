@@ -112,9 +112,11 @@ def evaluate_runs(
         task: the task (its name or spec); None for the workspace's only task.
         runs: evaluate these run ids only; None for every finished run of the task.
         top: only the ``top`` runs with the best validation score (default ``spec.top_k``).
-        case_set: ``val``, ``test``, ``reference``, a case set id or a path of new cases
-            (default ``test``; :func:`evaluate_runs_on_sets` evaluates every set
-            ``spec.case_sets`` lists).
+        case_set: ``val``, ``test``, ``reference``, a case set id, a path of new cases or a
+            :class:`~medselect.evaluate.casesets.NewCases` (default ``test``;
+            :func:`evaluate_runs_on_sets` evaluates every set ``spec.case_sets`` lists). Never
+            cases the runs may have learnt from: ``train``, ``all`` and new cases in the
+            task's training data are refused.
         spec: metrics, NSD tolerances, overlays; default: the task kind's default metrics.
         force: recompute evaluations already finished.
         overlays: write overlays (default ``spec.overlays``).
@@ -128,6 +130,7 @@ def evaluate_runs(
         ConfigError: a bad metric, run or option (the message names it), e.g.
             ``sliding_window`` for an image-level task.
         DataError: new cases that cannot be imported.
+        LeakageError: the case set holds the task's training data (see ``case_set``).
     """
     from medselect.tasks import plugin_for_task
 
@@ -180,12 +183,15 @@ def evaluate_external(
 
     A case without a prediction file is recorded as ``missing`` (NULL metric values, ranked
     worst); a prediction of another shape than its case as an ``error`` naming the case and
-    both shapes; the other cases go on.
+    both shapes; the other cases go on. The model never trained on the task's data, so it may
+    be scored on any cases: ``train`` and ``all`` too (stored on first use), and new cases
+    that are in the training data.
 
     Args:
         folder: one mask per case, ``<case_id>.nii.gz`` / ``.png`` (nnU-Net's output layout).
         name: the external model's name.
-        case_set, task, spec, force, overlays: as :func:`evaluate_runs` (default ``test``).
+        case_set: as :func:`evaluate_runs` (default ``test``), or ``train`` / ``all``.
+        task, spec, force, overlays: as :func:`evaluate_runs`.
 
     Raises:
         ConfigError: the name is unusable or already names a model of another task.
@@ -195,7 +201,8 @@ def evaluate_external(
     spec, task_spec = _spec_and_task(ws, task, spec)
     policy = MetricPolicy.for_task(task_spec, spec)
     predictor = ExternalPredictions(folder, name)
-    rows = resolve_case_set(ws, task_spec, TEST if case_set is None else case_set)
+    rows = resolve_case_set(ws, task_spec, TEST if case_set is None else case_set,
+                            allow_training_cases=True)
     _register_external(ws, predictor, task_spec)
     return evaluate_models(
         ws, task_spec, [predictor], rows, policy, force=force,

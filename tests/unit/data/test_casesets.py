@@ -1,4 +1,5 @@
-"""Named case sets of a task: val, test, reference and stored ids, with what exists when not."""
+"""Named case sets of a task: val, test, reference, train, all and stored ids, with what exists
+when not."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import pytest
 
 import medselect.data
 from medselect.data import case_set_names, latest_training_version, named_case_set
-from medselect.data.casesets import NEW_CASES_SOURCE, split_case_set_id
+from medselect.data.casesets import (
+    NEW_CASES_SOURCE,
+    add_training_data_set,
+    is_training_data_set,
+    split_case_set_id,
+)
 from medselect.errors import NotFound
 from medselect.store import (
     Workspace,
     add_case_set,
     add_dataset_version,
+    case_set_members,
     put_task,
     set_reference_case_set,
 )
@@ -138,3 +145,25 @@ def test_public_api_is_pinned():
         "CASE_SET_NAMES", "case_set_names", "cases_by_site", "export_case_metrics",
         "latest_training_version", "named_case_set", "stored_ranking", "task_cases"]
     assert all(hasattr(medselect.data, name) for name in medselect.data.__all__)
+
+
+def test_train_and_all_are_stored_on_demand_with_ids_of_their_version(ws):
+    _version(ws, "v1", train=["a", "d"], val=["b"], test=["c"])
+    with ws.connect() as conn, pytest.raises(NotFound) as info:
+        named_case_set(conn, "knee", "train")
+    assert "--predictions FOLDER --cases train" in str(info.value)
+    with ws.begin() as conn:
+        train = add_training_data_set(conn, "knee", "train")
+        everything = add_training_data_set(conn, "knee", "all")
+    with ws.begin() as conn:
+        assert add_training_data_set(conn, "knee", "train") == train  # idempotent
+    with ws.connect() as conn:
+        assert named_case_set(conn, "knee", "all") == everything
+        members = {r["id"]: [m["case_id"] for m in case_set_members(conn, r["id"])]
+                   for r in (train, everything)}
+        assert case_set_names(conn, "knee")[:5] == ["val", "test", "train", "all", "v1-all"]
+    assert (train["id"], train["name"], train["kind"]) == ("v1-train", "train", "custom")
+    assert members == {"v1-train": ["a", "d"], "v1-all": ["a", "b", "c", "d"]}
+    assert is_training_data_set(train) and is_training_data_set(everything)
+    with ws.connect() as conn:
+        assert not is_training_data_set(named_case_set(conn, "knee", "test"))

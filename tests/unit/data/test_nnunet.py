@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
-from medselect.data.nnunet import read_nnunet
+from medselect.data.nnunet import nnunet_file_ending, read_nnunet
 from medselect.errors import DatasetInvalid
 
 META = {"channel_names": {"0": "T2", "1": "ADC"}, "labels": {"background": 0, "lesion": 1},
@@ -118,3 +119,26 @@ def test_missing_channel_label_and_count(tmp_path):
     assert problems[3].case_id == "orphan" and "no images" in text[3]
     assert "numTraining is 2 but imagesTr holds 3 cases" in text[4]
     assert len(problems) == 5
+
+
+def test_new_cases_need_only_imagests_and_no_numtraining(tmp_path):
+    meta = {k: v for k, v in META.items() if k != "numTraining"}
+    root = make_dataset(tmp_path / "d", meta=meta, train=(), test=("t1", "t2"))
+    shutil.rmtree(root / "imagesTr")
+    (root / "labelsTs").mkdir()
+    (root / "labelsTs" / "t1.nii.gz").write_bytes(b"")
+    records, _ = read_nnunet(root, training_required=False)
+    assert [(r.case_id, r.split, r.label) for r in records] == [
+        ("t1", "test", str(root / "labelsTs/t1.nii.gz")), ("t2", "test", None)]
+    assert [p.message for p in problems_of(root)] == ["key 'numTraining' is missing"]
+    shutil.rmtree(root / "imagesTs")
+    [problem] = problems_of(root, training_required=False)
+    assert "neither imagesTr/ nor imagesTs/" in problem.message
+
+
+def test_the_file_ending_of_a_usable_dataset_json(tmp_path):
+    root = make_dataset(tmp_path / "d", meta=dict(META, file_ending=".png"))
+    assert nnunet_file_ending(root) == ".png"
+    (root / "dataset.json").write_text(json.dumps({"training": [], "modality": {"0": "CT"}}))
+    assert nnunet_file_ending(root) is None  # another tool's dataset.json
+    assert nnunet_file_ending(tmp_path) is None  # none at all

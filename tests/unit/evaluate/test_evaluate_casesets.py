@@ -8,11 +8,12 @@ import pytest
 
 from medselect.config import TaskSpec
 from medselect.data import named_case_set
+from medselect.data.caseinfo import CaseInfo
 from medselect.data.importer import import_dataset, latest_training_version
 from medselect.data.manifest import write_manifest
 from medselect.data.sources import read_source
 from medselect.errors import DataError, LeakageError, NotFound
-from medselect.evaluate import folder_records, resolve_case_set
+from medselect.evaluate import NewCases, folder_records, resolve_case_set
 from medselect.store import Workspace, case_set_members, get_cases
 
 CLASSES = ["background", "femur", "tibia", "patella", "femoral_cartilage", "tibial_cartilage"]
@@ -85,7 +86,7 @@ def test_a_folder_of_images_is_unlabelled_cases_with_channels_grouped(ws, tmp_pa
     assert [(r.case_id, len(r.images), r.label) for r in records] == [
         ("alpha", 1, None), ("beta", 2, None)]
     assert records[1].images[1].endswith("beta_0001.nii.gz")
-    new = resolve_case_set(ws, TASK, folder, site="clinic-x")
+    new = resolve_case_set(ws, TASK, NewCases(folder, info=CaseInfo.of(site="clinic-x")))
     with ws.connect() as conn:
         members = case_set_members(conn, new["id"])
     assert [(m["case_id"], m["site"], m["label_uri"]) for m in members] == [
