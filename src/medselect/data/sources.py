@@ -60,8 +60,10 @@ def read_source(path: str | Path) -> SourceData:
         if _lists_training(path / "dataset.json"):
             return _datalist(path)
         records, info = read_nnunet(path)
-        return SourceData(records, "nnunet", path, classes=list(info.get("classes", [])),
-                          extra={"dataset": info.get("name", path.name)})
+        labelled = [r for r in records if r.split != "test" or r.label]
+        return SourceData(labelled, "nnunet", path, classes=list(info.get("classes", [])),
+                          extra={"dataset": info.get("name", path.name)},
+                          notes=_unlabelled_note(len(records) - len(labelled)))
     if path.suffix.lower() == ".json" and _lists_training(path):
         return _datalist(path)
     if path.suffix.lower() in (".csv", ".tsv", ".json"):
@@ -82,12 +84,15 @@ def _lists_training(file: Path) -> bool:
 
 def _datalist(path: Path) -> SourceData:
     records, info = read_datalist(path)
-    left = info["unlabelled_test"]
-    notes = [f"{left} unlabelled test case{'s' if left != 1 else ''} left out (nothing to score "
-             "them against); predict them with `medselect evaluate --cases FOLDER`"] if left else []
     return SourceData(records, "datalist", path, classes=info["classes"],
                       extra={"dataset": info["name"]}, spatial_dims=info["spatial_dims"],
-                      notes=notes)
+                      notes=_unlabelled_note(info["unlabelled_test"]))
+
+
+def _unlabelled_note(left: int) -> list[str]:
+    """Test cases without labels cannot be scored, so an import leaves them out and says so."""
+    return [f"{left} unlabelled test case{'s' if left != 1 else ''} left out (nothing to score "
+            "them against); predict them with `medselect evaluate --cases FOLDER`"] if left else []
 
 
 def synth_phantom(out: Path, spec: PhantomSource) -> SourceData:

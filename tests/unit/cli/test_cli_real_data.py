@@ -265,3 +265,15 @@ def test_bad_mapping_options_are_clear(run_cli, tmp_path, flag):
     assert result.code == 1 and "Traceback" not in result.stderr
     assert ("no named group 'patient'" if flag == "--patients" else "does not exist") \
         in result.stderr
+
+
+def test_unlabelled_nnunet_test_cases_are_left_out_of_an_import_and_said(run_cli, tmp_path):
+    folder = nnunet_2d(tmp_path / "Dataset007_Tumour")
+    (folder / "imagesTs").mkdir()
+    shutil.copy(folder / "imagesTr" / "p1_z000_0000.nii.gz", folder / "imagesTs" / "q_0000.nii.gz")
+    result = run_cli("data", "import", folder, "-w", tmp_path / "ws", "--classes", CLASSES,
+                     "--patients", r"(?P<patient>\w+?)(_z\d+)?", "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n_cases"] == 27
+    assert report["notes"][0].startswith("1 unlabelled test case left out")
