@@ -5,13 +5,13 @@ BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP   = $(VENV)/.installed
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser postgres demo test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "medselect needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e '.[dev,ray]'
+	$(PIP) -e '.[dev,ray,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,7 +25,13 @@ browser:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } || \
 		echo "chromium is not installed: browser tests will be skipped"
 
-test: install browser
+# PostgreSQL tests start a private server from Debian's binaries (nothing listens on TCP).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql; } || \
+		echo "PostgreSQL is not installed: PostgreSQL tests will be skipped"
+
+test: install browser postgres
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -n 2 --dist loadgroup
 

@@ -213,3 +213,26 @@ def make_cases_workspace():
 def evaluated_cases(tmp_path_factory) -> Path:
     """:func:`cases_workspace`'s folder (read it, do not change it)."""
     return cases_workspace(tmp_path_factory.mktemp("cases") / "ws")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL server for the session (skipped where PostgreSQL is missing)."""
+    from postgres_server import PostgresServer, binaries
+
+    pytest.importorskip("psycopg", reason="pip install 'medselect[postgres]'")
+    found = binaries()
+    if found is None:
+        pytest.skip("PostgreSQL is not installed (make postgres installs it)")
+    server = PostgresServer(found).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str | None:
+    """A database URL for a new workspace on each engine: None (SQLite in the workspace) or a
+    fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_server").new_database()

@@ -12,9 +12,11 @@ from medselect.store.schema import model_version
 pytestmark = pytest.mark.slow
 
 
-def test_quick_demo_runs_every_step(run_cli, tmp_path):
+def test_quick_demo_runs_every_step(run_cli, tmp_path, db_url):
+    """On SQLite and on PostgreSQL (``--db-url``, then found through workspace.toml)."""
     ws_dir = tmp_path / "ws"
-    result = run_cli("demo", "-w", ws_dir, "--no-serve", "--quick")
+    engine = ("--db-url", db_url) if db_url else ()
+    result = run_cli(*engine, "demo", "-w", ws_dir, "--no-serve", "--quick")
     assert result.code == 0, result.stderr
     for step in ("1. data", "2. sweep: 8 configurations", "3. evaluation", "4. ranking",
                  "5. registry", "6. dashboard", "demo wall time"):
@@ -29,6 +31,8 @@ def test_quick_demo_runs_every_step(run_cli, tmp_path):
     assert evaluation.index("(val, ") < evaluation.index("(test, ")  # the selection set first
     assert "selects the model" in evaluation and "confirms the choice" in evaluation
     assert (ws_dir / "report" / "index.html").is_file()
+    assert (ws_dir / "workspace.toml").is_file() == bool(db_url)
+    assert (ws_dir / "medselect.db").is_file() != bool(db_url)
     ws = Workspace.open(ws_dir)
     with ws.connect() as conn:
         runs = list_runs(conn)

@@ -91,7 +91,7 @@ def test_killed_worker_is_resumed_from_its_last_checkpoint(experiment_file, tmp_
     finally:
         if sweep.poll() is None:
             sweep.kill()
-    assert sweep.returncode == 0, err
+    assert sweep.returncode == 1 and "1 run(s) interrupted" in err, err  # scripts see it
     ws = Workspace.open(ws_dir)
     with ws.connect() as conn:
         killed = get_run(conn, run["id"])
@@ -126,3 +126,26 @@ def _wait_for_epoch(ws_dir, proc, epoch: int, timeout: float = 240.0):
                 pass
         time.sleep(0.2)
     raise AssertionError("no run reached the epoch in time")
+
+
+def test_two_sweeps_at_once_train_each_run_once(experiment_file, tmp_path, db_url):
+    """Two `sweep run` processes on one experiment and one database (SQLite, PostgreSQL):
+    both exit 0, every run finishes and was trained by exactly one of them."""
+    exp = experiment_file(space="architecture: [unet, segresnet], loss: [dice, dice_ce], "
+                                "epochs: 1")
+    ws_dir = tmp_path / "ws"
+    env = {**os.environ, **({"MEDSELECT_DB_URL": db_url} if db_url else {})}
+    cmd = [sys.executable, "-m", "medselect.cli", "sweep", "run", str(exp), "-w", str(ws_dir),
+           "--workers", "1", "--threads", "1", "--json"]
+    first = subprocess.run([*cmd[:-1], "--help"], capture_output=True, env=env)  # warm imports
+    assert first.returncode == 0
+    sweeps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env) for _ in range(2)]
+    outputs = [s.communicate(timeout=600) for s in sweeps]
+    assert [s.returncode for s in sweeps] == [0, 0], [err for _, err in outputs]
+    ws = Workspace.open(ws_dir, db_url)
+    with ws.connect() as conn:
+        runs = list_runs(conn)
+    ws.dispose()
+    assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}
+    assert {r["attempts"] for r in runs} == {1}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -12,12 +14,16 @@ pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 
 
-def test_ray_executor_trains_into_the_same_store(run_cli, experiment_file, tmp_path):
+def test_ray_executor_trains_into_the_same_store(experiment_file, tmp_path):
+    """In a process of its own, so that what Ray writes to the terminal is seen: stdout holds
+    the JSON and nothing else."""
     exp = experiment_file(space="architecture: [unet, segresnet], loss: [dice_ce], epochs: 1")
     ws_dir = tmp_path / "ws"
-    result = run_cli("sweep", "run", exp, "-w", ws_dir, "--executor", "ray",
-                     "--workers", 2, "--threads", 1, "--json")
-    assert result.code == 0, result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "medselect.cli", "sweep", "run", str(exp), "-w", str(ws_dir),
+         "--executor", "ray", "--workers", "2", "--threads", "1", "--json"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["counts"] == {"finished": 2}
     ws = Workspace.open(ws_dir)
     with ws.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -18,6 +19,7 @@ from medselect.cli import serve as serve_commands
 from medselect.cli import sweep as sweep_commands
 from medselect.cli.context import Abort, CLIContext
 from medselect.errors import DatasetInvalid, MedselectError
+from medselect.store.location import ENV_URL
 
 app = typer.Typer(
     name="medselect",
@@ -46,14 +48,22 @@ app.command("upgrade")(registry_commands.upgrade)
 def root(
     ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    db_url: str | None = typer.Option(
+        None, "--db-url", envvar=ENV_URL, show_envvar=True,
+        help="Database URL, e.g. postgresql+psycopg://USER@HOST/DB (default: the workspace's "
+             "workspace.toml, else its SQLite file). Recorded in workspace.toml without the "
+             "password; give that through PGPASSWORD or ~/.pgpass."),
 ) -> None:
     ctx.obj = CLIContext(debug=debug)
+    if db_url:  # workspaces (and the worker processes this one starts) read it from here
+        os.environ[ENV_URL] = db_url
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: exit 1 with one line for user errors, 2 for usage errors."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    given_url = os.environ.get(ENV_URL)
     try:
         code = app(args=args, standalone_mode=False)
     except Abort as exc:
@@ -75,7 +85,16 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as exc:  # usage errors (exit 2) and other click exceptions
         exc.show()
         sys.exit(exc.exit_code)
+    finally:  # --db-url holds for this command only (main runs many times in one test)
+        _restore(ENV_URL, given_url)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _fail(message: str, debug: bool, details: list[str] | None = None) -> None:

@@ -262,26 +262,34 @@ def rollback(
 @audit_app.command("verify")
 def verify(ctx: typer.Context, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
            json_: JsonOpt = False) -> None:
-    """Check every event of the audit log against its hash and the one before it.
+    """Check every event of the audit log against its hash and the one before it, then the
+    registry's versions against what the log implies.
 
-    Exit 1 naming the first bad event when an event was edited, deleted, inserted or moved.
+    Exit 1 naming the first bad event when an event was edited, deleted, inserted or moved, or
+    naming every version whose row was edited, inserted or deleted outside medselect.
     """
-    from medselect.registry import verify_chain
+    from medselect.registry import verify_registry
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
     ws = Workspace.open(workspace)
     with ws.connect() as conn:
-        report = verify_chain(conn)
+        report = verify_registry(conn)
     ws.dispose()
     if json_:
         cli.print_json(report.to_dict())
+    if report.differences:
+        for difference in report.differences:
+            cli.err.print(f"[red]differs:[/] {difference}", highlight=False)
+        abort(f"the registry tables differ from the audit log in {len(report.differences)} "
+              "version(s); restore them from the log or a backup")
     if not report.ok:
         abort(f"audit log broken at event {report.first_bad_seq}: {report.problem}")
     if not json_:
         head = (f"; newest event {report.head_seq}, hash {report.head_hash}"
                 if report.head_seq else "")
-        cli.out.print(f"audit log intact: {report.n_events} event(s){head}", highlight=False)
+        cli.out.print(f"audit log intact: {report.n_events} event(s){head}; the registry "
+                      "tables match it", highlight=False)
 
 
 def upgrade(

@@ -49,9 +49,12 @@ def run(
     )
     if json_:
         cli.print_json(outcome)
-    if outcome["counts"].get("failed"):
-        abort(f"{outcome['counts']['failed']} run(s) failed (the others are kept); "
-              "`medselect runs list` shows their errors, --retry-failed trains them again")
+    counts = outcome["counts"]
+    if counts.get("failed") or counts.get("interrupted"):  # scripts must not read success
+        left = [f"{counts[s]} run(s) {s}" for s in ("failed", "interrupted") if counts.get(s)]
+        abort(f"{' and '.join(left)} (finished runs are kept); `medselect runs list` shows "
+              "why; run the same command again to resume interrupted runs, with "
+              "--retry-failed to train failed ones again")
 
 
 @app.command("finalize")

@@ -29,6 +29,7 @@ from medselect.registry.audit import (
     canonical_json,
     event_hash,
     verify_chain,
+    verify_registry,
 )
 from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
 from medselect.registry.criteria import CompareWith, GateCriteria, MetricMargin
@@ -99,5 +100,6 @@ __all__ = [
     "scope_site",
     "upgrade",
     "verify_chain",
+    "verify_registry",
     "write_decision_report",
 ]

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from medselect.errors import RegistryError, StoreError
+from medselect.registry.replay import registry_differences
 from medselect.store.audit import add_audit_event, audit_head, last_audit_event, list_audit_events
+from medselect.store.engine import REGISTRY_LOCK, serialize
 from medselect.store.timestamps import utcnow
 
 __all__ = ["AuditReport", "append_event", "canonical_json", "event_hash", "verify_chain"]
@@ -61,8 +63,9 @@ def append_event(
     """Append one event after the newest one; return its stored row.
 
     The payload is stored as its canonical JSON decodes (tuples become lists), so what is
-    read back hashes to what was written. Use a write transaction (``Workspace.begin()``): on
-    SQLite it holds the write lock, so concurrent appends queue instead of forking the chain.
+    read back hashes to what was written. Use a write transaction (``Workspace.begin()``):
+    appends queue on the registry's lock (:func:`~medselect.store.serialize`) instead of
+    forking the chain.
 
     Raises:
         RegistryError: ``actor`` or ``action`` is empty, or the payload is not plain JSON.
@@ -74,6 +77,7 @@ def append_event(
     if not isinstance(payload, dict):
         raise RegistryError(f"audit payload must be a dict, got {type(payload).__name__}")
     payload = json.loads(canonical_json(payload))
+    serialize(conn, REGISTRY_LOCK)  # the next sequence number is read, then written
     last = last_audit_event(conn)
     seq = 1 if last is None else last["seq"] + 1
     prev_hash = None if last is None else last["hash"]
@@ -93,6 +97,8 @@ class AuditReport:
         first_bad_seq: the first sequence number where the chain breaks (None when ok).
         problem: one sentence saying what is wrong there (None when ok).
         head_seq, head_hash: the newest event as read (None for an empty log).
+        differences: registry rows that differ from what the log implies
+            (:func:`verify_registry`; empty from :func:`verify_chain`).
     """
 
     ok: bool
@@ -101,6 +107,7 @@ class AuditReport:
     problem: str | None = None
     head_seq: int | None = None
     head_hash: str | None = None
+    differences: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,3 +153,19 @@ def verify_chain(conn: sa.Connection) -> AuditReport:
     if recorded is None and last is not None:
         return broken(1, "the log has events but no recorded head: the head record was deleted")
     return AuditReport(ok=True, **head)
+
+
+def verify_registry(conn: sa.Connection) -> AuditReport:
+    """:func:`verify_chain`, then the registry tables against the log it vouches for: the
+    report is ok only when the chain is intact and every version's model and status are what
+    the log implies (:func:`~medselect.registry.replay.registry_differences`)."""
+    report = verify_chain(conn)
+    if not report.ok:
+        return report
+    differences = registry_differences(conn)
+    if not differences:
+        return report
+    return replace(report, ok=False, differences=differences,
+                   problem=f"the registry tables differ from the audit log: {differences[0]}"
+                           + (f" (and {len(differences) - 1} more)" if len(differences) > 1
+                              else ""))

@@ -41,9 +41,11 @@ from medselect.registry.decision import GateDecision
 from medselect.registry.looks import looks_before
 from medselect.registry.scope import parse_scope
 from medselect.store import (
+    REGISTRY_LOCK,
     Workspace,
     add_model_version,
     list_model_versions,
+    serialize,
     update_model_version,
     utcnow,
 )
@@ -198,6 +200,7 @@ def apply_promotion(
     """
     scope = parse_scope(scope)
     reason = None if force_reason is None else _written(force_reason, "--force")
+    serialize(conn, REGISTRY_LOCK)  # concurrent promotions read the champion one at a time
     if decision.candidate != model_ref:
         raise RegistryError(f"the gate decision is about {decision.candidate!r}, not "
                             f"{model_ref!r}; run the gate for {model_ref!r}")
@@ -263,6 +266,7 @@ def rollback(ws: Workspace, task: str, scope: str, actor: str, reason: str) -> M
     scope = parse_scope(scope)
     reason = _written(reason, "a rollback")
     with ws.begin() as conn:
+        serialize(conn, REGISTRY_LOCK)
         champion = current_champion(conn, task, scope)
         if champion is None:
             raise RegistryError(f"task {task!r} has no champion in scope {scope!r}; there is "

@@ -39,6 +39,7 @@ from medselect.store.datasets import (
     set_task_ranking,
     task_family,
 )
+from medselect.store.engine import REGISTRY_LOCK, serialize
 from medselect.store.evaluations import (
     case_metric_table,
     evaluated_metrics,
@@ -55,6 +56,7 @@ from medselect.store.evaluations import (
     replace_predictions,
     set_evaluation_status,
 )
+from medselect.store.location import ENV_URL, database_url, shareable_url
 from medselect.store.registry import (
     add_model_version,
     find_model_version,
@@ -82,6 +84,8 @@ from medselect.store.timestamps import utcnow
 from medselect.store.workspace import Workspace
 
 __all__ = [
+    "ENV_URL",
+    "REGISTRY_LOCK",
     "SCHEMA_VERSION",
     "Workspace",
     "acceptance_by_case",
@@ -99,6 +103,7 @@ __all__ = [
     "case_metric_table",
     "case_set_hash",
     "case_set_members",
+    "database_url",
     "evaluated_metrics",
     "find_evaluation",
     "find_model_version",
@@ -132,10 +137,12 @@ __all__ = [
     "put_task",
     "replace_case_metrics",
     "replace_predictions",
+    "serialize",
     "set_evaluation_status",
     "set_reference_case_set",
     "set_run_status",
     "set_task_ranking",
+    "shareable_url",
     "task_family",
     "update_model_version",
     "upsert_run",

@@ -8,6 +8,7 @@ it (busy timeout) instead of failing with "database is locked" when a read turns
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -18,6 +19,8 @@ from medselect.store.schema import meta
 
 DB_FILENAME = "medselect.db"
 BUSY_TIMEOUT_MS = 60_000
+REGISTRY_LOCK = "registry"
+"""The :func:`serialize` key of every registry write (versions, champions, the audit chain)."""
 WRITE_OPTION = "medselect_write"
 """Execution option set on a connection whose next transaction will write."""
 
@@ -53,6 +56,19 @@ def _sqlite_connect(dbapi_connection, connection_record) -> None:
 def _sqlite_begin(conn: sa.Connection) -> None:
     write = conn.get_execution_options().get(WRITE_OPTION, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def serialize(conn: sa.Connection, key: str) -> None:
+    """Make write transactions about ``key`` run one after another, until this one ends.
+
+    SQLite needs nothing: its write transactions already take the database's one write lock
+    (``BEGIN IMMEDIATE``). PostgreSQL runs them side by side, so a read-then-write (the next
+    audit sequence number, the scope's champion, the schema) takes a transaction-scoped
+    advisory lock on ``key`` first.
+    """
+    if conn.dialect.name == "postgresql":
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
 
 
 def read_schema_version(conn: sa.Connection) -> str | None:

@@ -18,12 +18,13 @@ from medselect.errors import SchemaVersionError, StoreError
 from medselect.store.engine import (
     DB_FILENAME,
     WRITE_OPTION,
-    default_url,
     display,
     make_engine,
     probe_schema_version,
     read_schema_version,
+    serialize,
 )
+from medselect.store.location import check_recorded, database_url, record_database_url
 from medselect.store.schema import SCHEMA_VERSION, meta, metadata
 
 _CREATE_HINT = "run `medselect data synth-knee` or `medselect data import` first to create one"
@@ -54,8 +55,13 @@ class Workspace:
     def create(cls, root: str | os.PathLike[str], url: str | sa.URL | None = None) -> Workspace:
         """Make the folder and the schema, recording the schema version; reuse them if present.
 
+        Args:
+            url: the database (see :mod:`medselect.store.location`); a server's URL is recorded
+                in the folder's ``workspace.toml`` (without its password) for the next opener.
+
         Raises:
-            StoreError: the folder cannot be made or the database cannot be read.
+            StoreError: the folder cannot be made, the database cannot be read, or the folder
+                records another database.
             SchemaVersionError: the database exists with another schema version (left as is).
         """
         root = _absolute(root)
@@ -63,11 +69,15 @@ class Workspace:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create workspace folder {root}: {exc}") from exc
-        url = default_url(root) if url is None else url
+        url = database_url(root, url)
+        server = url.get_backend_name() != "sqlite"
+        if server:
+            check_recorded(root, url)
         _check_version(probe_schema_version(url), url)
         workspace = cls(root, make_engine(url))
         try:
             with workspace.begin() as conn:  # re-read under the write lock: creators may race
+                serialize(conn, "schema")
                 stored = read_schema_version(conn)
                 _check_version(stored, url)
                 if stored is None:
@@ -75,6 +85,8 @@ class Workspace:
                     conn.execute(
                         meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
                     )
+            if server:  # once the database is known good, for the next opener
+                record_database_url(root, url)
         except BaseException:
             workspace.dispose()
             raise
@@ -82,7 +94,8 @@ class Workspace:
 
     @classmethod
     def open(cls, root: str | os.PathLike[str], url: str | sa.URL | None = None) -> Workspace:
-        """Open an existing workspace without changing anything in it.
+        """Open an existing workspace without changing anything in it; its database is found as
+        :func:`~medselect.store.location.database_url` says.
 
         Raises:
             StoreError: there is no workspace folder or database at ``root`` / ``url``.
@@ -91,11 +104,10 @@ class Workspace:
         root = _absolute(root)
         if not root.is_dir():
             raise StoreError(f"no medselect workspace at {root} (no such folder); {_CREATE_HINT}")
-        if url is None:
-            if not (root / DB_FILENAME).is_file():
-                raise StoreError(f"no medselect workspace at {root}: {DB_FILENAME} is missing; "
-                                 f"{_CREATE_HINT}")
-            url = default_url(root)
+        url = database_url(root, url)
+        if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+            raise StoreError(f"no medselect workspace at {root}: {DB_FILENAME} is missing; "
+                             f"{_CREATE_HINT}")
         stored = probe_schema_version(url)
         if stored is None:
             raise StoreError(f"database {display(url)} of workspace {root} has no medselect "

@@ -19,7 +19,8 @@ class RunJob:
     Args:
         run_id: the run row to train (its config and dataset version are in the store).
         workspace: workspace folder.
-        url: database URL when it is not the workspace's SQLite file.
+        url: the database URL without its password (a worker finds the password in its own
+            environment: PGPASSWORD, ~/.pgpass or MEDSELECT_DB_URL), so none travels in jobs.
         threads: CPU threads the worker may use.
         device: ``cpu``, ``cuda`` or ``cuda:N``; None picks CUDA when present.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from medselect.store import Workspace
+from medselect.store import Workspace, shareable_url
 from medselect.sweep.executors.base import Executor
 from medselect.sweep.jobs import RunJob
 from medselect.sweep.plan import SweepPlan
@@ -41,7 +41,7 @@ def run_sweep(
     on_progress: Callable[[SweepSnapshot], None] | None = None,
 ) -> SweepSnapshot:
     """Train the plan's runs still to train; return the sweep's final state."""
-    url = ws.engine.url.render_as_string(hide_password=False)
+    url = shareable_url(ws.engine.url).render_as_string(hide_password=False)  # no secrets
     jobs = [RunJob(r.run_id, str(ws.root), url=url) for r in plan.to_train]
     monitor = SweepMonitor(ws, [r.run_id for r in plan.runs])
     poll = (lambda: on_progress(monitor.snapshot())) if on_progress else None

@@ -18,6 +18,7 @@ from medselect.store import (
     get_cases,
     get_run,
     get_task,
+    serialize,
     set_run_status,
     upsert_run,
 )
@@ -28,16 +29,10 @@ def execute_run(job: RunJob) -> RunOutcome:
     """Train ``job.run_id`` to the end (resuming from its last checkpoint) and record the result."""
     ws = Workspace.open(job.workspace, job.url)
     try:
-        with ws.begin() as conn:  # one write transaction: two sweeps cannot both claim a run
-            run = get_run(conn, job.run_id)
-            if run["status"] == FINISHED or (run["status"] == "running"
-                                             and worker_alive(run["worker"])):
-                return RunOutcome(job.run_id, run["status"], f"left to {run['worker']}"
-                                  if run["status"] == "running" else None)
-            run = set_run_status(conn, job.run_id, "running")
-            upsert_run(conn, {"id": job.run_id, "worker": this_worker()})
-            task = get_task(conn, run["task"])
-            cases = get_cases(conn, run["dataset_version"])
+        claimed = claim_run(ws, job.run_id)
+        if isinstance(claimed, RunOutcome):
+            return claimed
+        run, task, cases = claimed
         try:
             result = _train(ws, run, task, cases, job)
         except KeyboardInterrupt:
@@ -55,6 +50,25 @@ def execute_run(job: RunJob) -> RunOutcome:
         return RunOutcome(job.run_id, FINISHED)
     finally:
         ws.dispose()
+
+
+def claim_run(ws: Workspace, run_id: str) -> RunOutcome | tuple[dict, dict, list[dict]]:
+    """Mark ``run_id`` running for this process and return it with its task and cases; or the
+    outcome to report when it is finished or another live worker trains it.
+
+    One write transaction that holds the run's lock from the read to the write, so of several
+    sweeps claiming the same run (on any engine) exactly one trains it.
+    """
+    with ws.begin() as conn:
+        serialize(conn, f"run:{run_id}")
+        run = get_run(conn, run_id)
+        if run["status"] == FINISHED or (run["status"] == "running"
+                                         and worker_alive(run["worker"])):
+            return RunOutcome(run_id, run["status"], f"left to {run['worker']}"
+                              if run["status"] == "running" else None)
+        run = set_run_status(conn, run_id, "running")
+        upsert_run(conn, {"id": run_id, "worker": this_worker()})
+        return run, get_task(conn, run["task"]), get_cases(conn, run["dataset_version"])
 
 
 def this_worker(pid: int | None = None) -> str:

@@ -21,11 +21,20 @@ from medselect.store import (
 
 
 @pytest.fixture
-def ws(tmp_path) -> Iterator[Workspace]:
+def engine(request) -> str | None:
+    """The database of ``ws``: SQLite unless a test parametrizes ``engine`` (indirect) with
+    ``"postgresql"``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture
+def ws(tmp_path, engine) -> Iterator[Workspace]:
     """Task "knee" (:data:`TASK`), dataset version "v1" whose 12 test cases (sites A, B) form
     the frozen reference set "ref" and which has 8 validation cases (no case set of them yet:
     see ``selection``); runs "r1".."r4" finished and "rfail" failed, none evaluated yet."""
-    workspace = Workspace.create(tmp_path / "ws")
+    workspace = Workspace.create(tmp_path / "ws", engine)
     cases = case_rows(CASES, SITES, "test") + case_rows(VAL_CASES, VAL_SITES, "val")
     with workspace.begin() as conn:
         put_task(conn, "knee", "segmentation", TASK.model_dump(mode="json"))

@@ -24,8 +24,10 @@ from medselect.registry import (
     rollback,
     scope_site,
     verify_chain,
+    verify_registry,
 )
-from medselect.store import Workspace, add_case_set, list_audit_events
+from medselect.store import Workspace, add_case_set, list_audit_events, utcnow
+from medselect.store.schema import model_version
 
 SCORES = {"r1": BASE_DICE,
           "r2": shifted(shifted(BASE_DICE, 0.05), WOBBLE),
@@ -269,6 +271,7 @@ def test_an_exception_after_the_promotion_rolls_it_back(evaluated):
     assert _state(evaluated) == before
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
 @pytest.mark.parametrize("first", [None, "r1"])
 def test_concurrent_promotions_leave_exactly_one_champion(evaluated, first):
     if first:
@@ -299,3 +302,56 @@ def test_concurrent_promotions_leave_exactly_one_champion(evaluated, first):
     assert champions == [(2 if first else 1, won[0], "champion")]
     with evaluated.connect() as conn:
         assert verify_chain(conn).ok
+
+
+def _edit(ws, statement):
+    with ws.begin() as conn:
+        conn.execute(statement)
+    with ws.connect() as conn:
+        return verify_registry(conn)
+
+
+def test_the_audit_log_vouches_for_the_registry_tables(evaluated):
+    """Promotions, a rejection and a rollback replay to the tables; an UPDATE, INSERT or
+    DELETE on model_version made outside medselect is named, though the chain is intact."""
+    _promote(evaluated, "r1")
+    _promote(evaluated, "r2")
+    _promote(evaluated, "r3")  # worse: rejected
+    rollback(evaluated, "knee", "global", "bob", "contours leak at site A")
+    with evaluated.connect() as conn:
+        report = verify_registry(conn)
+    assert report.ok and report.differences == []
+    assert _statuses(evaluated) == [(1, "r1", "champion"), (2, "r2", "rejected"),
+                                    (3, "r3", "rejected")]
+    table = model_version
+    revived = _edit(evaluated, table.update().where(table.c.version == 2)
+                    .values(status="champion"))  # the rolled-back model made champion again
+    assert not revived.ok and verify_chain_ok(evaluated)
+    assert revived.differences == [
+        "knee global v2: the table says r2 is 'champion' but the audit log says r2 is "
+        "'rejected': the table was edited"]
+    _edit(evaluated, table.update().where(table.c.version == 2).values(status="rejected"))
+    forged = _edit(evaluated, table.insert().values(
+        task="knee", scope="global", version=4, model_ref="r4", status="champion",
+        evidence={}, created_by="mallory", created_at=utcnow(), reason=""))
+    assert forged.differences == ["knee global v4 (r4, champion) is in the table but no audit "
+                                  "event records it: it was inserted by hand"]
+    gone = _edit(evaluated, table.delete().where(table.c.version >= 3))
+    assert gone.differences == ["knee global v3 (r3) is recorded by the audit log but missing "
+                                "from the table: it was deleted"]
+
+
+def verify_chain_ok(ws) -> bool:
+    with ws.connect() as conn:
+        return verify_chain(conn).ok
+
+
+def test_audit_verify_names_an_edited_registry(run_cli, evaluated):
+    _promote(evaluated, "r1")
+    assert run_cli("audit", "verify", "-w", evaluated.root).code == 0
+    _edit(evaluated, model_version.update().values(model_ref="r3"))
+    result = run_cli("audit", "verify", "-w", evaluated.root)
+    assert result.code == 1
+    assert "knee global v1: the table says r3 is 'champion' but the audit log says r1" \
+        in result.stderr
+    assert "differ from the audit log in 1 version(s)" in result.stderr

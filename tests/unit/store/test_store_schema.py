@@ -52,20 +52,21 @@ def test_timestamps_come_back_aware_utc_and_naive_ones_are_refused(ws):
 
 def test_public_api_is_pinned():
     assert set(medselect.store.__all__) == {
-        "SCHEMA_VERSION", "Workspace", "acceptance_by_case", "acceptance_rates",
-        "add_audit_event", "add_case_set", "add_dataset_version", "add_epoch_metrics",
-        "add_model_version", "add_review", "atomic_path", "atomic_write_bytes",
-        "atomic_write_text", "audit_head", "case_metric_table", "case_set_hash",
-        "case_set_members", "evaluated_metrics", "find_evaluation", "find_model_version",
-        "get_audit_event", "get_case", "get_case_set", "get_cases", "get_dataset_version",
-        "get_epoch_metrics", "get_evaluation", "get_external_model", "get_model_version",
-        "get_predictions", "get_run", "get_task", "last_audit_event", "latest_dataset_version",
-        "latest_epoch_metrics", "latest_evaluations", "list_audit_events", "list_case_sets",
-        "list_dataset_versions", "list_evaluations", "list_model_versions", "list_reviews",
-        "list_runs", "metadata", "predictions_of_case", "put_evaluation", "put_external_model",
-        "put_task", "replace_case_metrics", "replace_predictions", "set_evaluation_status",
-        "set_reference_case_set", "set_run_status", "set_task_ranking", "task_family",
-        "update_model_version", "upsert_run", "utcnow",
+        "ENV_URL", "REGISTRY_LOCK", "SCHEMA_VERSION", "Workspace", "acceptance_by_case",
+        "acceptance_rates", "add_audit_event", "add_case_set", "add_dataset_version",
+        "add_epoch_metrics", "add_model_version", "add_review", "atomic_path",
+        "atomic_write_bytes", "atomic_write_text", "audit_head", "case_metric_table",
+        "case_set_hash", "case_set_members", "database_url", "evaluated_metrics",
+        "find_evaluation", "find_model_version", "get_audit_event", "get_case", "get_case_set",
+        "get_cases", "get_dataset_version", "get_epoch_metrics", "get_evaluation",
+        "get_external_model", "get_model_version", "get_predictions", "get_run", "get_task",
+        "last_audit_event", "latest_dataset_version", "latest_epoch_metrics",
+        "latest_evaluations", "list_audit_events", "list_case_sets", "list_dataset_versions",
+        "list_evaluations", "list_model_versions", "list_reviews", "list_runs", "metadata",
+        "predictions_of_case", "put_evaluation", "put_external_model", "put_task",
+        "replace_case_metrics", "replace_predictions", "serialize", "set_evaluation_status",
+        "set_reference_case_set", "set_run_status", "set_task_ranking", "shareable_url",
+        "task_family", "update_model_version", "upsert_run", "utcnow",
     }
 
 

@@ -7,8 +7,11 @@ PostgreSQL). Ray is an optional extra: ``pip install 'medselect[ray]'``.
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 
 from medselect.errors import ConfigError
@@ -17,12 +20,14 @@ from medselect.sweep.jobs import RunJob, RunOutcome
 from medselect.sweep.worker import execute_run
 
 POLL_SECONDS = 0.5
+LOOPBACK = "127.0.0.1"
+"""The address a Ray started here binds to: nothing outside this machine reaches it."""
 
 
 class RayExecutor:
     """Args:
     address: an existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``); None starts
-        a local Ray for this sweep and stops it afterwards.
+        a local Ray for this sweep, bound to 127.0.0.1, and stops it afterwards.
     threads: CPUs per run.
     gpus: GPUs per run (fractions allowed); 0 trains on CPU.
     num_cpus: CPUs of the local Ray (ignored with ``address``).
@@ -79,15 +84,32 @@ class RayExecutor:
         if self.address and self.address != "auto":
             check_reachable(self.address)
         try:
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+            with stdout_to_stderr():  # Ray's start-up lines must not mix with --json output
+                if self.address:
+                    ray.init(address=self.address, log_to_driver=False)
+                else:
+                    ray.init(num_cpus=self.num_cpus, include_dashboard=False,
+                             log_to_driver=False, _node_ip_address=LOOPBACK)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray"
             raise ConfigError(
                 f"--address: cannot start or reach {where}: {exc}".splitlines()[0]
             ) from exc
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send what is written to file descriptor 1 (by Python, C code or child processes started
+    meanwhile) to descriptor 2 until the block ends."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def check_reachable(address: str, timeout: float = 3.0) -> None:
