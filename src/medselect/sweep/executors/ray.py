@@ -87,8 +87,8 @@ class RayExecutor:
             with stdout_to_stderr():  # Ray's start-up lines must not mix with --json output
                 if self.address:
                     ray.init(address=self.address, log_to_driver=False)
-                else:
-                    ray.init(num_cpus=self.num_cpus, include_dashboard=False,
+                else:  # "local": a Ray of its own even when another runs on this machine
+                    ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
                              log_to_driver=False, _node_ip_address=LOOPBACK)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray"
