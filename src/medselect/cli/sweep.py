@@ -220,8 +220,8 @@ def executor_for(experiment, executor: str, *, workers=None, threads=None, addre
     threads = (threads or experiment.sweep.threads_per_worker
                or max(1, (os.cpu_count() or 1) // workers))
     try:
-        return make_executor(executor, workers=workers, threads=threads,
-                             address=address), workers, threads
+        return make_executor(executor, workers=workers, threads=threads, address=address,
+                             gpus_per_run=experiment.sweep.gpus_per_run), workers, threads
     except ValueError as exc:
         abort(f"--executor: {exc}")
 

@@ -186,6 +186,9 @@ class SweepSpec(BaseModel):
                                                   "runs (slower on GPU)")
     workers: int = Field(1, ge=1, description="runs trained at the same time")
     threads_per_worker: int | None = Field(None, ge=1, description="null: CPU cores / workers")
+    gpus_per_run: float = Field(
+        0, ge=0, description="Ray: GPUs each run requests from the cluster (0.5: two runs share "
+                             "a GPU); local processes take one GPU per worker slot")
 
     @model_validator(mode="after")
     def _strategy_inputs(self) -> SweepSpec:

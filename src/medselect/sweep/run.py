@@ -14,9 +14,14 @@ EXECUTORS = ("local", "ray", "inprocess")
 
 
 def make_executor(
-    name: str, *, workers: int = 1, threads: int = 1, address: str | None = None
+    name: str, *, workers: int = 1, threads: int = 1, address: str | None = None,
+    gpus_per_run: float = 0,
 ) -> Executor:
-    """The executor called ``name``; ValueError names the choices."""
+    """The executor called ``name``; ValueError names the choices.
+
+    Args:
+        gpus_per_run: GPUs a Ray run requests (the local executor assigns one per slot).
+    """
     if name == "local":
         from medselect.sweep.executors.local import LocalExecutor
 
@@ -24,7 +29,7 @@ def make_executor(
     if name == "ray":
         from medselect.sweep.executors.ray import RayExecutor
 
-        return RayExecutor(address=address, threads=threads,
+        return RayExecutor(address=address, threads=threads, gpus=gpus_per_run,
                            num_cpus=None if address else workers * threads)
     if name == "inprocess":
         from medselect.sweep.executors.inprocess import InProcessExecutor
