@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,65 @@ def test_a_local_sweep_starts_its_own_ray_beside_a_running_head(experiment_file,
         assert json.loads(result.stdout)["counts"] == {"finished": 1}
     finally:
         subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def _runs(ws_dir: Path) -> list[dict]:
+    if not (ws_dir / "medselect.db").is_file():  # the sweep has not imported its data yet
+        return []
+    ws = Workspace.open(ws_dir)
+    try:
+        with ws.connect() as conn:
+            return [{**r, "epochs": len({e["epoch"] for e in get_epoch_metrics(conn, r["id"])})}
+                    for r in list_runs(conn)]
+    finally:
+        ws.dispose()
+
+
+def _node(run: dict) -> str:
+    return run["worker"].rpartition(":")[0].partition("/ray-")[2]
+
+
+def test_a_sweep_spreads_over_two_nodes_and_survives_losing_one(experiment_file, tmp_path):
+    """A two-node Ray cluster on this machine (Ray's own test cluster: two raylets): runs land
+    on both nodes (the run row names its node); killing the second node mid-run leaves its run
+    interrupted and the sweep exiting 1; the next sweep resumes it on the head, and no finished
+    run is trained again."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    second = cluster.add_node(num_cpus=1)
+    exp = experiment_file(space="architecture: [unet, segresnet], loss: [dice_ce], "
+                                "epochs: 60")
+    ws_dir = tmp_path / "ws"
+    cmd = [sys.executable, "-m", "medselect.cli", "sweep", "run", str(exp), "-w", str(ws_dir),
+           "--executor", "ray", "--address", cluster.address, "--workers", "2", "--threads",
+           "1", "--json"]
+    try:
+        sweep = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            running = [r for r in _runs(ws_dir) if r["status"] == "running" and r["epochs"] >= 2]
+            if len({_node(r) for r in running}) == 2:
+                break
+            assert sweep.poll() is None, sweep.communicate()
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"runs never ran on both nodes: {_runs(ws_dir)}")
+        lost = next(r for r in running if _node(r) == second.node_id[:8])
+        cluster.remove_node(second, allow_graceful=False)
+        _, err = sweep.communicate(timeout=300)
+        assert sweep.returncode == 1 and "interrupted" in err, err
+        after = {r["id"]: r for r in _runs(ws_dir)}
+        assert after[lost["id"]]["status"] == "interrupted"
+        finished = {i for i, r in after.items() if r["status"] == "finished"}
+        resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr
+        final = {r["id"]: r for r in _runs(ws_dir)}
+        assert {r["status"] for r in final.values()} == {"finished"}
+        assert all(final[i]["attempts"] == 1 for i in finished)  # not trained again
+        assert final[lost["id"]]["attempts"] == 2
+        assert final[lost["id"]]["epochs"] == 60  # resumed from its checkpoint, not restarted
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+        cluster.shutdown()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import traceback as tb
 from typing import Any
 
@@ -72,8 +73,19 @@ def claim_run(ws: Workspace, run_id: str) -> RunOutcome | tuple[dict, dict, list
 
 
 def this_worker(pid: int | None = None) -> str:
-    """``host:pid`` of a worker process, as the run row records it."""
-    return f"{socket.gethostname()}:{pid or os.getpid()}"
+    """``host:pid`` of a worker process, as the run row records it; inside a Ray task
+    ``host/ray-<node>:pid``, so the row also says which Ray node trains the run."""
+    node = _ray_node()
+    host = f"{socket.gethostname()}/ray-{node}" if node else socket.gethostname()
+    return f"{host}:{pid or os.getpid()}"
+
+
+def _ray_node() -> str | None:
+    """The first characters of this process's Ray node id, when it is a Ray worker."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()[:8]
 
 
 def worker_alive(worker: str | None) -> bool:
@@ -83,6 +95,7 @@ def worker_alive(worker: str | None) -> bool:
     ``running`` by a crashed node is taken over by the next sweep.
     """
     host, _, pid = (worker or "").rpartition(":")
+    host = host.split("/ray-")[0]
     if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
