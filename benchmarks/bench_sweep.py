@@ -11,7 +11,10 @@ on the 64x64 knee phantom, 2 UNets and 2 SegResNets; the default 40 epochs make 
 (b) per-run overhead: a single run's wall time minus the time its epochs report (process
     start, data loading, model build, checkpoints, store writes);
 (c) the same sweep on a local Ray with 2 CPUs against the local executor, wall-time ratio,
-    both including their start-up (``ray.init`` / the forkserver), target <= 1.15.
+    both including their start-up (``ray.init`` / the forkserver), target <= 1.15;
+(d) the same sweep on a two-node Ray cluster on this machine (Ray's test cluster: a head and a
+    second raylet of 1 CPU each, started before timing) through ``--address``, the way a team's
+    cluster is used, against the local executor.
 
 Run: .venv/bin/python benchmarks/bench_sweep.py [--epochs 40]   (--epochs 6 for a quick check)
 """
@@ -77,6 +80,7 @@ def main() -> None:
             single.append(time.perf_counter() - started)
             overhead.append(single[-1] - epoch_seconds(ws, run.run_id))
         ray_wall = None if args.no_ray else ray_sweep(tmp / "ray", args.epochs)
+        nodes_wall = None if args.no_ray else two_node_sweep(tmp / "nodes", args.epochs)
     n = len(single)
     print(f"sweep: {n} runs x {args.epochs} epochs, 64x64 phantom, 1 thread per run")
     print(f"single runs (one at a time): {sum(single):.1f} s in all "
@@ -90,6 +94,9 @@ def main() -> None:
     if ray_wall is not None:
         print(f"(c) Ray (local, 2 CPUs):     {ray_wall:.1f} s wall; Ray / local = "
               f"{ray_wall / local:.2f} (target <= 1.15)")
+    if nodes_wall is not None:
+        print(f"(d) Ray (2 nodes x 1 CPU):   {nodes_wall:.1f} s wall; Ray / local = "
+              f"{nodes_wall / local:.2f}; parallel efficiency {sum(single) / (nodes_wall * 2):.2f}")
 
 
 def ray_sweep(root: Path, epochs: int) -> float | None:
@@ -104,6 +111,26 @@ def ray_sweep(root: Path, epochs: int) -> float | None:
     except Exception as exc:  # Ray is an optional extra
         print(f"Ray: not measured ({exc})")
         return None
+
+
+def two_node_sweep(root: Path, epochs: int) -> float | None:
+    """Wall time of the sweep on a running two-node Ray cluster, or None without Ray."""
+    try:
+        from ray.cluster_utils import Cluster
+
+        from medselect.sweep.executors.ray import RayExecutor
+    except ImportError as exc:
+        print(f"two-node Ray: not measured ({exc})")
+        return None
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        ws, plan = prepared(root, epochs)
+        started = time.perf_counter()
+        run_sweep(ws, plan, RayExecutor(address=cluster.address, threads=1))
+        return time.perf_counter() - started
+    finally:
+        cluster.shutdown()
 
 
 if __name__ == "__main__":
