@@ -1,9 +1,17 @@
 """medselect: choose the medical-imaging model to put in front of patients.
 
-Layers, lowest first (each imports only those below it): config and store; data, metrics and
-rank; tasks and train; sweep and evaluate; registry; dashboard; cli. See DESIGN.md.
+The Python face is :mod:`medselect.api`, re-exported here and loaded on first use, so
+``import medselect`` stays light::
+
+    import medselect as ms
+    report = ms.rank(table, "dice")          # any per-case table (pandas)
+
+Layers, lowest first (each imports only those below it): casetable, config and store; data,
+metrics and rank; tasks, train and choose; sweep and evaluate; registry; api and dashboard;
+cli. ``tests/unit/test_architecture.py`` enforces them.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -11,4 +19,15 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+_API = ("case_table", "choose_model", "evaluate_models", "import_data", "open_workspace",
+        "promote", "run_sweep", "select_by_site")
+
+__all__ = ["__version__", "rank", *_API]
+
+
+def __getattr__(name: str):
+    if name == "rank":  # the ranking package, callable: rank(table, "dice")
+        return import_module("medselect.rank")
+    if name in _API:
+        return getattr(import_module("medselect.api"), name)
+    raise AttributeError(f"module 'medselect' has no attribute {name!r}")

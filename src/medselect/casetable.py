@@ -18,6 +18,10 @@ classification case, read by set metrics such as AUC.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
@@ -28,6 +32,7 @@ __all__ = [
     "REFERENCE",
     "SITE",
     "Direction",
+    "validate_case_table",
 ]
 
 KEY_COLUMNS = ("model", "case_id", "metric", "label", "value")
@@ -57,3 +62,40 @@ class Direction(StrEnum):
 
     HIGHER = "higher"
     LOWER = "lower"
+
+
+def validate_case_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` when it is a per-case table: the key columns present, values numeric (NaN is a
+    missing value), no (model, case, metric, label) twice.
+
+    Raises:
+        RankingError: a column is missing, a value is not a number, or a key repeats (the
+            message names the first ones).
+
+    Example::
+
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"model": ["a"], "case_id": ["c1"], "metric": ["dice"],
+        ...                   "label": ["mean"], "value": [0.9]})
+        >>> validate_case_table(t) is t
+        True
+    """
+    import pandas as pd
+
+    from medselect.errors import RankingError
+
+    missing = [c for c in KEY_COLUMNS if c not in table.columns]
+    if missing:
+        raise RankingError(f"the per-case table lacks column(s) {missing}; it needs "
+                           f"{list(KEY_COLUMNS)} and optionally {list(ATTRIBUTE_COLUMNS)}")
+    values = pd.to_numeric(table["value"], errors="coerce")
+    bad = table.loc[values.isna() & table["value"].notna(), "value"]
+    if len(bad):
+        raise RankingError(f"column 'value' holds {len(bad)} non-numbers such as "
+                           f"{bad.iloc[0]!r}; give numbers (NaN for a missing value)")
+    twice = table.duplicated(list(KEY_COLUMNS[:4]), keep=False)
+    if twice.any():
+        first = table.loc[twice, list(KEY_COLUMNS[:4])].iloc[0].tolist()
+        raise RankingError(f"{int(twice.sum())} rows repeat a (model, case_id, metric, label) "
+                           f"key, e.g. {first}; give one value per key")
+    return table

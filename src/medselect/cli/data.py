@@ -100,28 +100,24 @@ def import_(
 ) -> None:
     """Import a manifest, an nnU-Net folder or a Decathlon/MONAI dataset.json as a new dataset
     version (all or nothing; every problem is listed)."""
-    from medselect.data.importer import import_dataset
+    from medselect.api import import_data
     from medselect.errors import DatasetInvalid
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
     ws = Workspace.create(workspace)
-    intake = _take_in(ws, source, task, kind, classes, spatial_dims, patients, case_info, site)
-    read = intake.source  # None when malformed: the problems are raised before storing
     try:
-        result = import_dataset(
-            ws, intake.task, intake.records, split=_split_spec(split, seed),
-            problems=intake.problems, source=read.describe() if read else {"path": str(source)},
-            description=f"{read.kind} {read.path.name}" if read else "",
-        )
+        result = import_data(ws, source, task=task, kind=kind, classes=_names(classes),
+                             spatial_dims=spatial_dims, patients=patients, case_info=case_info,
+                             site=site, split=_fractions(split), seed=seed)
     except DatasetInvalid as exc:  # without --json, main prints every problem on stderr
         if not json_:
             raise
-        _print_problems(cli, source, exc.problems, intake.n_cases, json_=True)
+        _print_problems(cli, source, exc.problems, _n_cases(exc), json_=True)
     if json_:
-        cli.print_json({**result.to_dict(), "notes": intake.notes})
+        cli.print_json(result.to_dict())
     else:
-        print_import(cli, result, notes=intake.notes)
+        print_import(cli, result)
 
 
 @app.command("check")
@@ -156,7 +152,7 @@ def check(
         plan = plan_import(ws, intake.task, intake.records, split=_split_spec(split, seed),
                            problems=intake.problems, source=str(source))
     except DatasetInvalid as exc:
-        _print_problems(cli, source, exc.problems, intake.n_cases, json_=json_)
+        _print_problems(cli, source, exc.problems, _n_cases(exc), json_=json_)
     by_site = {site: {"patients": c.patients, "cases": c.cases}
                for site, c in plan.counts.items()}
     if json_:
@@ -198,51 +194,65 @@ def _import(ws, source, *, task: str, kind: str):
     """Import a generated ``source`` into the task (its stored definition wins)."""
     from medselect.data.importer import import_dataset
     from medselect.data.intake import TaskOptions, settle_task
+    from medselect.data.tasks import stored_task
 
-    spec, _ = settle_task(TaskOptions(task, kind), source, source.records, _stored_task(ws, task))
+    with ws.connect() as conn:
+        stored = stored_task(conn, task)
+    spec, _ = settle_task(TaskOptions(task, kind), source, source.records, stored)
     return import_dataset(ws, spec, source.records, source=source.describe(),
                           description=f"{source.kind} {source.path.name}")
 
 
 def _take_in(ws, source: Path, task, kind, classes, spatial_dims, patients, case_info, site):
-    """The source read and mapped, and the task it is checked against (stored, else new)."""
+    """The source read and mapped, and the task it is checked against (stored, else new):
+    what `data import` reads, through :func:`medselect.api.import_data`."""
+    from medselect.api import source_task_name
     from medselect.data.caseinfo import CaseInfo
     from medselect.data.intake import TaskOptions, take_in
+    from medselect.data.tasks import stored_task
 
-    name = task or _slug(source)
+    name = task or source_task_name(source)
+    stored = None
+    if ws is not None:
+        with ws.connect() as conn:
+            stored = stored_task(conn, name)
     options = TaskOptions(name, kind, _names(classes), spatial_dims)
     info = CaseInfo.of(patients=patients, case_info=case_info, site=site)
-    return take_in(source, options, info, _stored_task(ws, name) if ws else None)
+    return take_in(source, options, info, stored)
 
 
-def _stored_task(ws, name: str) -> dict | None:
-    from medselect.errors import NotFound
-    from medselect.store import get_task
-
-    with ws.connect() as conn:
-        try:
-            return get_task(conn, name)["config"]
-        except NotFound:
-            return None
+def _fractions(text: str | None) -> dict[str, float] | None:
+    """``--split train=0.7,val=0.1,test=0.2`` as fractions (a split not named gets none)."""
+    if not text:
+        return None
+    try:
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        return {k.strip(): float(v) for k, v in pairs}
+    except ValueError as exc:  # a pair without '=', a number that is not one
+        abort(f"--split {text!r}: {exc}; write e.g. train=0.7,val=0.1,test=0.2")
 
 
 def _split_spec(text: str | None, seed: int):
-    """``--split train=0.7,val=0.1,test=0.2`` and ``--seed`` as a split spec."""
+    """``--split`` and ``--seed`` as a split spec."""
     from pydantic import ValidationError
 
     from medselect.config import SplitFractions, SplitSpec
 
-    if not text:
+    fractions = _fractions(text)
+    if fractions is None:
         return SplitSpec(seed=seed)
-    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
     try:
-        fractions = {k.strip(): float(v) for k, v in pairs}  # a split not named gets none
         return SplitSpec(fractions=SplitFractions(**{"val": 0.0, "test": 0.0, **fractions}),
                          seed=seed)
-    except ValueError as exc:  # a pair without '=', a number that is not one
-        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        abort(f"--split {text!r}: {reason.removeprefix('Value error, ')}; write e.g. "
-              "train=0.7,val=0.1,test=0.2")
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        abort(f"--split {text!r}: {reason}; write e.g. train=0.7,val=0.1,test=0.2")
+
+
+def _n_cases(exc) -> int:
+    """Cases of a refused import: those read and those named only by a problem."""
+    read = {r.case_id for r in exc.valid}
+    return len(read | {p.case_id for p in exc.problems if p.case_id})
 
 
 def _print_problems(cli: CLIContext, source: Path, problems, n_cases: int, *,
@@ -276,7 +286,7 @@ def _print_notes(cli: CLIContext, notes, warnings) -> None:
         cli.out.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
 
 
-def print_import(cli: CLIContext, result, notes=()) -> None:
+def print_import(cli: CLIContext, result) -> None:
     """The version id, a site x split table of patients and cases, the case sets, what was
     decided for the user (``notes``) and a line per warning."""
     state = "new dataset version" if result.created else "already imported as"
@@ -288,12 +298,7 @@ def print_import(cli: CLIContext, result, notes=()) -> None:
     cli.out.print(f"test set (confirms the choice): {result.test_case_set}", highlight=False)
     if result.reference_case_set:
         cli.out.print(f"frozen reference test set: {result.reference_case_set}")
-    _print_notes(cli, notes, result.warnings)
-
-
-def _slug(path: Path) -> str:
-    name = path.stem if path.is_file() else path.name
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()) or "task"
+    _print_notes(cli, result.notes, result.warnings)
 
 
 def _names(value: str | None) -> list[str] | None:

@@ -326,7 +326,7 @@ def upgrade(
 
     cli: CLIContext = ctx.obj
     loaded = load_experiment(experiment)
-    exe, _, _ = executor_for(loaded, executor, workers=workers, threads=threads, address=address)
+    exe = executor_for(loaded, executor, workers=workers, threads=threads, address=address)
     ws = Workspace.open(workspace)
     options = {"executor": exe, "actor": _actor(actor), "new_reference": new_reference}
     try:

@@ -3,7 +3,6 @@ cross-validation, ``finalize`` chooses a configuration and builds its model."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -90,7 +89,7 @@ def finalize(
     if not loaded.ranking.selection.folds:
         abort(f"{experiment}: ranking.selection.folds is not set, so there is nothing to "
               "finalize; set it (e.g. 5) to select by cross-validation")
-    exe, _, _ = executor_for(loaded, executor, workers=workers, threads=threads, address=address)
+    exe = executor_for(loaded, executor, workers=workers, threads=threads, address=address)
     ws = Workspace.open(workspace)
     try:
         with evaluation_progress(cli, quiet=json_) as on_evaluation:
@@ -175,55 +174,52 @@ def status(
 
 def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, threads=None,
                 executor: str = "local", address=None, retry_failed=False, quiet=False) -> dict:
-    """Import the experiment's data, plan the sweep and train it with a live progress table."""
-    from medselect.data.importer import import_experiment_data
+    """:func:`medselect.api.run_sweep` with a live progress table; its outcome as JSON."""
+    from medselect.api import run_sweep
     from medselect.store import Workspace
-    from medselect.sweep import plan_sweep, run_sweep
 
     ws = Workspace.create(workspace)
-    data = import_experiment_data(ws, experiment)
-    plan = plan_sweep(ws, experiment, data.version_id, retry_failed=retry_failed)
-    exe, workers, threads = executor_for(experiment, executor, workers=workers, threads=threads,
-                                         address=address)
-    if not quiet:
+    imported = []
+
+    def announce(plan, data) -> None:
+        imported.append((plan, data))
+        if quiet:
+            return
         folds = experiment.ranking.selection.folds
         what = (f"{len(plan.runs)} runs ({len(plan.runs) // folds} configurations x {folds} "
                 f"folds of train + val)" if folds else f"{len(plan.runs)} configurations")
-        cli.out.print(
-            f"sweep [bold]{plan.name}[/] on {data.version_id}: {what}, "
-            f"{plan.count('finished')} already finished, {len(plan.to_train)} to train "
-            f"({executor}, {workers} worker(s) x {threads} thread(s))"
-        )
+        cli.out.print(f"sweep [bold]{plan.name}[/] on {data.version_id}: {what}, "
+                      f"{plan.count('finished')} already finished, {len(plan.to_train)} to "
+                      f"train ({executor})")
         for warning in data.warnings if data.created else ():  # said once, at the import
             cli.err.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
-    if quiet or not plan.to_train:
-        snapshot = run_sweep(ws, plan, exe)
+
+    options = {"executor": executor, "workers": workers, "threads": threads,
+               "address": address, "retry_failed": retry_failed, "on_plan": announce}
+    if quiet:
+        snapshot = run_sweep(ws, experiment, **options)
     else:
         with Live(console=cli.out, refresh_per_second=2) as live:
-            snapshot = run_sweep(
-                ws, plan, exe, on_progress=lambda s: live.update(progress_table(s))
-            )
+            snapshot = run_sweep(ws, experiment, **options,
+                                 on_progress=lambda s: live.update(progress_table(s)))
     if experiment.ranking.selection.folds and not quiet:
         cli.out.print("cross-validation: choose a configuration and build its model with "
                       "`medselect sweep finalize EXPERIMENT.yaml`")
-    return {"sweep": plan.name, "dataset_version": data.version_id,
-            "counts": snapshot.counts, "total": snapshot.total,
-            "data_warnings": [w.to_dict() for w in data.warnings]}
+    plan, data = imported[0]
+    return {"sweep": plan.name, "dataset_version": data.version_id, "counts": snapshot.counts,
+            "total": snapshot.total, "data_warnings": [w.to_dict() for w in data.warnings]}
 
 
 def executor_for(experiment, executor: str, *, workers=None, threads=None, address=None):
-    """The executor the options ask for, with the experiment's workers and threads as defaults
-    (threads: the CPUs shared out between the workers); ``(executor, workers, threads)``."""
-    from medselect.sweep import make_executor
+    """:func:`medselect.api.make_sweep_executor`, its errors as ``--executor`` errors."""
+    from medselect.api import make_sweep_executor
+    from medselect.errors import ConfigError
 
-    workers = workers or experiment.sweep.workers
-    threads = (threads or experiment.sweep.threads_per_worker
-               or max(1, (os.cpu_count() or 1) // workers))
     try:
-        return make_executor(executor, workers=workers, threads=threads, address=address,
-                             gpus_per_run=experiment.sweep.gpus_per_run), workers, threads
-    except ValueError as exc:
-        abort(f"--executor: {exc}")
+        return make_sweep_executor(experiment, executor, workers=workers, threads=threads,
+                                   address=address)
+    except ConfigError as exc:
+        abort(f"--{exc}")
 
 
 def progress_table(snapshot) -> Table:

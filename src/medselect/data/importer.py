@@ -83,6 +83,7 @@ class ImportResult:
         val_case_set: id of the case set of the validation split; None without val cases.
         reference_case_set: the frozen reference set the version is judged on, if any.
         warnings: what the import warns about without refusing (:class:`ImportPlan`).
+        notes: what reading the source decided (:attr:`medselect.data.intake.Intake.notes`).
     """
 
     version_id: str
@@ -95,6 +96,12 @@ class ImportResult:
     val_case_set: str | None = None
     patients: dict[str, dict[str, int]] = field(default_factory=dict)
     warnings: list[DataWarning] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def with_notes(self, notes: Sequence[str]) -> ImportResult:
+        """The result with what reading the source decided for the user (spatial dims
+        inferred, cases left out), for the summary."""
+        return replace(self, notes=list(notes))
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -150,7 +157,7 @@ def plan_import(
     if records or not problems:  # "no cases" adds nothing to a source that failed to read
         problems += check_dataset(records, _label_classes(task), spatial_dims=task.spatial_dims)
     if problems:
-        raise DatasetInvalid(problems, source=source)
+        raise DatasetInvalid(problems, source=source, valid=records)
     parent = reference = None
     parent_cases: dict[str, dict[str, Any]] = {}
     if ws is not None:

@@ -1,4 +1,4 @@
-"""A task's stored ranking rules, read back as the config object every reader ranks with.
+"""A workspace's tasks read back: which task is meant, its definition and its ranking rules.
 
 Importing an experiment's data stores its ``ranking:`` section with the task
 (:func:`medselect.data.importer.import_experiment_data`), so the CLI, the dashboard and the
@@ -10,9 +10,50 @@ from __future__ import annotations
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from medselect.config import RankingSpec
-from medselect.errors import ConfigError
-from medselect.store import get_task
+from medselect.config import RankingSpec, TaskSpec
+from medselect.errors import ConfigError, NotFound
+from medselect.store import get_task, list_dataset_versions
+
+__all__ = ["only_task", "stored_ranking", "stored_task", "task_spec"]
+
+
+def only_task(conn: sa.Connection) -> str:
+    """The name of the workspace's only task.
+
+    Raises:
+        ConfigError: the workspace holds no task or several (the message lists them).
+    """
+    names = sorted({v["task"] for v in list_dataset_versions(conn)})
+    if len(names) != 1:
+        listed = ", ".join(names) if names else "none"
+        raise ConfigError(f"the workspace holds tasks {listed}; name one with --task or give "
+                          "the experiment file")
+    return names[0]
+
+
+def stored_task(conn: sa.Connection, name: str) -> dict | None:
+    """The stored definition (config) of task ``name``, or None when there is no such task."""
+    try:
+        return get_task(conn, name)["config"]
+    except NotFound:
+        return None
+
+
+def task_spec(conn: sa.Connection, name: str | None = None) -> TaskSpec:
+    """The stored definition of task ``name`` (default: the workspace's only task).
+
+    Raises:
+        NotFound: no such task.
+        ConfigError: several tasks and no name, or the stored definition is not a task spec.
+    """
+    name = name or only_task(conn)
+    row = get_task(conn, name)
+    try:
+        return TaskSpec.model_validate({"name": name, **(row["config"] or {})})
+    except ValidationError as exc:
+        raise ConfigError(f"task {name!r}: its stored spec is not usable "
+                          f"({exc.errors()[0]['msg']}); give the experiment file that "
+                          "describes it") from exc
 
 
 def stored_ranking(conn: sa.Connection, task: str) -> RankingSpec | None:

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from medselect.config import DEFAULT_METRICS, EvaluationSpec, TaskSpec
 from medselect.data import latest_training_version, named_case_set
+from medselect.data.tasks import task_spec
 from medselect.errors import ConfigError, NotFound
 from medselect.evaluate.casesets import TEST, VAL, resolve_case_set
 from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evaluate_models
@@ -38,8 +37,6 @@ from medselect.evaluate.trained import TrainedPredictor, select_runs
 from medselect.store import (
     Workspace,
     get_external_model,
-    get_task,
-    list_dataset_versions,
     put_external_model,
 )
 
@@ -337,27 +334,10 @@ def _no_val(ws: Workspace, task: str) -> str | None:
 
 
 def load_task(ws: Workspace, name: str | None = None) -> TaskSpec:
-    """The stored spec of task ``name``, or of the workspace's only task when None.
-
-    Raises:
-        NotFound: no such task, or the workspace has no task.
-        ConfigError: several tasks and no name, or the stored spec is not a task spec.
-    """
+    """The stored spec of task ``name``, or of the workspace's only task when None
+    (:func:`medselect.data.tasks.task_spec`)."""
     with ws.connect() as conn:
-        if name is None:
-            names = sorted({v["task"] for v in list_dataset_versions(conn)})
-            if len(names) != 1:
-                listed = ", ".join(names) if names else "none"
-                raise ConfigError(f"the workspace holds tasks {listed}; name one with --task "
-                                  f"or give the experiment file")
-            name = names[0]
-        row = get_task(conn, name)
-    try:
-        return TaskSpec.model_validate({"name": name, **(row["config"] or {})})
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"]
-        raise ConfigError(f"task {name!r}: its stored spec is not usable ({reason}); give the "
-                          f"experiment file that describes it") from exc
+        return task_spec(conn, name)
 
 
 def _spec_and_task(ws: Workspace, task: TaskArg, spec: EvaluationSpec | None

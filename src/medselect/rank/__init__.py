@@ -1,8 +1,10 @@
 """Ranking and selection on the per-case table: pandas in, result dataclasses out.
 
-Layer 1: imports neither torch, the store nor the metrics package; metric directions,
-equivalence margins, the set metrics (AUC, ...: :mod:`~medselect.rank.setmetric`) and,
-optionally, the worst value of each metric come from the caller.
+Layer 1: imports neither torch nor the store. Metric directions, equivalence margins, the set
+metrics (AUC, ...: :mod:`~medselect.rank.setmetric`) and, optionally, the worst value of each
+metric come from the caller; a metric without a given direction takes the metric catalogue's
+(:mod:`medselect.metrics`, read when needed). The package itself is callable: ``medselect.rank
+(table, "dice")`` is :func:`rank_cases`.
 
 The unit of every inference is the patient (the per-case table's ``patient_id``): intervals
 come from a cluster bootstrap of patients (:mod:`~medselect.rank.bootstrap`), tests compare
@@ -13,9 +15,13 @@ margin, never "not shown different".
   best, rank stability, tie-break.
 - :func:`rank_preference`: several weighted metrics, constraints, Pareto front.
 - :func:`select`: the best model per site (or any case attribute), with evidence.
-- :func:`rank_table`: all of it from the experiment file's ``ranking:`` section.
+- :func:`rank_table`: all of it from the experiment file's ``ranking:`` section;
+  :func:`rank_cases`: the same with the catalogue's directions and margins.
 - :func:`bbc`: the figure of a model chosen on the cases that report it, bias-corrected.
 """
+
+import sys
+from types import ModuleType
 
 from medselect.errors import RankingError
 from medselect.rank.aggregate import (
@@ -63,6 +69,7 @@ from medselect.rank.preference import (
 from medselect.rank.report import (
     RankReport,
     preference_from_spec,
+    rank_cases,
     rank_table,
     statistics_from_spec,
 )
@@ -119,6 +126,7 @@ __all__ = [
     "parse_aggregate",
     "percentile_interval",
     "preference_from_spec",
+    "rank_cases",
     "rank_matrix",
     "rank_preference",
     "rank_stability",
@@ -134,3 +142,14 @@ __all__ = [
     "tail_pvalue",
     "wilcoxon_pvalues",
 ]
+
+
+class _CallablePackage(ModuleType):
+    """``medselect.rank`` is this package, and calling it ranks a table (:func:`rank_cases`),
+    so ``import medselect as ms; ms.rank(table, "dice")`` reads as it should."""
+
+    def __call__(self, table, metric=None, **options):
+        return rank_cases(table, metric, **options)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

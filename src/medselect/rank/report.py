@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -110,3 +111,35 @@ def rank_table(
     selections = {by: select(table, preference, directions, by=by, **options) for by in spec.by}
     return RankReport(ranking=ranking, significance=ranking.leaderboard.significance(),
                       selections=selections)
+
+
+def rank_cases(table: pd.DataFrame, metric: str | None = None, *,
+               ranking: RankingSpec | Mapping[str, Any] | None = None,
+               **options: Any) -> RankReport:
+    """Rank the models of any per-case table as ``medselect rank`` does, each metric's
+    direction, equivalence margin and set metrics taken from medselect's metric catalogue.
+
+    Args:
+        table: columns ``model, case_id, metric, label, value``, optionally ``patient_id``,
+            ``site`` and other case attributes (:mod:`medselect.casetable`).
+        metric: the metric to rank by (else ``ranking``'s).
+        ranking: a ``ranking:`` section (a dict or :class:`~medselect.config.RankingSpec`).
+        options: its fields by name, e.g. ``aggregate="p10"``, ``by=["site"]``.
+
+    Raises:
+        RankingError: the table breaks the contract, or the request cannot be answered.
+
+    Example::
+
+        >>> report = rank_cases(table, "hd95", aggregate="p90", by=["site"])
+        >>> report.leaderboard.best
+    """
+    from medselect.casetable import validate_case_table
+    from medselect.metrics import SET_METRICS, directions, margins
+
+    given = ranking.model_dump() if isinstance(ranking, RankingSpec) else dict(ranking or {})
+    spec = RankingSpec.model_validate({**given, **options,
+                                       **({"metric": metric} if metric else {})})
+    metrics = validate_case_table(table)["metric"].unique()
+    return rank_table(table, spec, directions(metrics), margins=margins(metrics),
+                      set_metrics=SET_METRICS)

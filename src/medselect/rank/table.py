@@ -61,17 +61,22 @@ def as_direction(value: object, metric: str = "metric") -> Direction:
 def direction_of(
     metric: str, direction: Direction | str | None, directions: Mapping[str, object] | None
 ) -> Direction:
-    """The direction given for this call, else ``directions[metric]``.
+    """The direction given for this call, else ``directions[metric]``, else the metric
+    catalogue's (:func:`medselect.metrics.directions`) for a metric medselect knows.
 
     Raises:
-        RankingError: neither says which way ``metric`` is better.
+        RankingError: none says which way ``metric`` is better.
     """
     if direction is None:
         if directions is None or metric not in directions:
-            known = sorted(directions or {})
-            raise RankingError(f"no direction for metric {metric!r}; pass directions="
-                               f"{{{metric!r}: 'higher' or 'lower'}} (directions given for: "
-                               f"{known})")
+            from medselect.metrics import directions as catalogue
+
+            known = catalogue([metric])
+            if metric not in known:
+                raise RankingError(f"no direction for metric {metric!r}; pass directions="
+                                   f"{{{metric!r}: 'higher' or 'lower'}} (directions given "
+                                   f"for: {sorted(directions or {})})")
+            return as_direction(known[metric], metric)
         direction = directions[metric]
     return as_direction(direction, metric)
 

@@ -112,8 +112,9 @@ def test_secondary_metric_tie_break(table_of):
 
 
 def test_request_errors(noisy_table):
-    with pytest.raises(RankingError, match="no direction for metric 'dice'"):
-        leaderboard(noisy_table, "dice")
+    assert leaderboard(noisy_table, "dice", statistics=FAST).direction.value == "higher"
+    with pytest.raises(RankingError, match="no direction for metric 'sharpness'"):
+        leaderboard(noisy_table.assign(metric="sharpness"), "sharpness")  # not in the catalogue
     with pytest.raises(RankingError, match="unknown aggregate 'p'"):
         leaderboard(noisy_table, "dice", "higher", aggregate="p")
     with pytest.raises(RankingError, match="unknown tie-break 'smaller'"):

@@ -62,11 +62,12 @@ def test_table_problems_are_ranking_errors(table_of):
         score_matrix(table_of({"a": [0.9]}), "dice", "up")
 
 
-def test_direction_of_uses_call_then_mapping():
+def test_direction_of_uses_call_then_mapping_then_catalogue():
     assert direction_of("dice", "LOWER", None) is Direction.LOWER
     assert direction_of("hd95", None, {"hd95": "lower"}) is Direction.LOWER
-    with pytest.raises(RankingError, match=r"no direction for metric 'nsd'.*\['hd95'\]"):
-        direction_of("nsd", None, {"hd95": "lower"})
+    assert direction_of("nsd", None, {"hd95": "lower"}) is Direction.HIGHER  # the catalogue's
+    with pytest.raises(RankingError, match=r"no direction for metric 'sharp'.*\['hd95'\]"):
+        direction_of("sharp", None, {"hd95": "lower"})
 
 
 def test_subset_only_and_attributes(table_of):

@@ -1,0 +1,291 @@
+"""One Python face for notebooks and scripts: the workflows the CLI runs, as functions.
+
+Each function takes a workspace (or a plain per-case table) and returns the same result objects
+the CLI prints, so a notebook user can work without the CLI and get the same answers::
+
+    import medselect as ms
+
+    ws = ms.open_workspace("medselect-workspace", create=True)
+    ms.import_data(ws, "Dataset001_Knee", classes=["background", "femur"],
+                   patients=r"(?P<patient>.+)_z\\d+")
+    ms.run_sweep(ws, "experiment.yaml")
+    ms.evaluate_models(ws, "experiment.yaml")
+    choice = ms.choose_model(ws)                 # selection set chooses, test set confirms
+    table = ms.case_table(ws)                    # the per-case table, as pandas
+    report = ms.rank(table, "dice")              # any table with the contract's columns
+    ms.promote(ws, choice.chosen)
+
+The functions import what they need when called, so ``import medselect`` stays light.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from medselect.choose import ModelChoice
+    from medselect.config import Experiment, RankingSpec
+    from medselect.data.importer import ImportResult
+    from medselect.evaluate import CaseSetReports
+    from medselect.rank import RankReport, Selection
+    from medselect.registry import PromotionOutcome
+    from medselect.store import Workspace
+    from medselect.sweep import SweepPlan, SweepSnapshot
+
+__all__ = ["case_table", "choose_model", "evaluate_models", "import_data", "open_workspace",
+           "promote", "rank", "run_sweep", "select_by_site"]
+
+PathLike = str | os.PathLike[str]
+
+
+def open_workspace(path: PathLike, *, db_url: str | None = None,
+                   create: bool = False) -> Workspace:
+    """The workspace at ``path`` (made first with ``create``); the database as
+    :func:`medselect.store.database_url` finds it, or ``db_url``.
+
+    Raises:
+        StoreError: no workspace there (without ``create``), or its database is unusable.
+    """
+    from medselect.store import Workspace
+
+    return (Workspace.create if create else Workspace.open)(path, db_url)
+
+
+def import_data(
+    ws: Workspace,
+    source: PathLike,
+    *,
+    task: str | None = None,
+    kind: str = "segmentation",
+    classes: Sequence[str] | None = None,
+    spatial_dims: int | None = None,
+    patients: str | None = None,
+    case_info: PathLike | None = None,
+    site: str | None = None,
+    split: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> ImportResult:
+    """Import a manifest, an nnU-Net folder or a Decathlon/MONAI datalist as a new dataset
+    version, exactly as ``medselect data import`` does (its options, by the same names).
+
+    Args:
+        task: the task's name (default: from the source's file or folder name).
+        patients, case_info, site: who each case belongs to
+            (:class:`~medselect.data.caseinfo.CaseInfo`).
+        split: patient fractions, e.g. ``{"train": 0.7, "val": 0.1, "test": 0.2}``; a split not
+            named gets none.
+
+    Raises:
+        DatasetInvalid: every problem of the source (nothing is stored).
+        LeakageError, DataError, ConfigError: as ``data import``.
+    """
+    from medselect.config import SplitFractions, SplitSpec
+    from medselect.data.caseinfo import CaseInfo
+    from medselect.data.importer import import_dataset
+    from medselect.data.intake import TaskOptions, take_in
+    from medselect.data.tasks import stored_task
+
+    name = task or source_task_name(Path(source))
+    with ws.connect() as conn:
+        stored = stored_task(conn, name)
+    intake = take_in(source, TaskOptions(name, kind, classes, spatial_dims),
+                     CaseInfo.of(patients=patients, case_info=case_info, site=site), stored)
+    fractions = SplitFractions(**{"val": 0.0, "test": 0.0, **split}) if split else None
+    read = intake.source
+    result = import_dataset(
+        ws, intake.task, intake.records,
+        split=SplitSpec(seed=seed, **({"fractions": fractions} if fractions else {})),
+        problems=intake.problems, source=read.describe() if read else {"path": str(source)},
+        description=f"{read.kind} {read.path.name}" if read else "")
+    return result.with_notes(intake.notes)
+
+
+def source_task_name(path: Path) -> str:
+    """A task name from a source's file or folder name (``Dataset001_Knee`` ->
+    ``dataset001_knee``)."""
+    name = path.stem if path.is_file() else path.name
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()) or "task"
+
+
+def run_sweep(
+    ws: Workspace,
+    experiment: PathLike | Experiment,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    threads: int | None = None,
+    address: str | None = None,
+    retry_failed: bool = False,
+    on_plan: Callable[[SweepPlan, ImportResult], None] | None = None,
+    on_progress: Callable[[SweepSnapshot], None] | None = None,
+) -> SweepSnapshot:
+    """Import the experiment's data, plan its sweep and train what is not finished.
+
+    Args:
+        executor: ``local`` processes, ``ray`` or ``inprocess``; ``workers`` and ``threads``
+            default to the experiment's ``sweep.workers`` and ``threads_per_worker``.
+        on_plan: called once with the plan and the data import, before training.
+        on_progress: called with the sweep's state while it trains.
+
+    Raises:
+        ConfigError: a bad executor or experiment; the data import's errors.
+    """
+    from medselect.data.importer import import_experiment_data
+    from medselect.sweep import plan_sweep
+    from medselect.sweep import run_sweep as train
+
+    loaded = _experiment(experiment)
+    data = import_experiment_data(ws, loaded)
+    plan = plan_sweep(ws, loaded, data.version_id, retry_failed=retry_failed)
+    if on_plan is not None:
+        on_plan(plan, data)
+    chosen = make_sweep_executor(loaded, executor, workers=workers, threads=threads,
+                                 address=address)
+    return train(ws, plan, chosen, on_progress=on_progress)
+
+
+def make_sweep_executor(experiment: Experiment, executor: str, *, workers: int | None = None,
+                        threads: int | None = None, address: str | None = None):
+    """The executor named ``executor`` with the experiment's workers, threads (the CPUs shared
+    between the workers) and GPUs per run as defaults.
+
+    Raises:
+        ConfigError: ``executor`` is not one medselect has.
+    """
+    from medselect.errors import ConfigError
+    from medselect.sweep import make_executor
+
+    workers = workers or experiment.sweep.workers
+    threads = (threads or experiment.sweep.threads_per_worker
+               or max(1, (os.cpu_count() or 1) // workers))
+    try:
+        return make_executor(executor, workers=workers, threads=threads, address=address,
+                             gpus_per_run=experiment.sweep.gpus_per_run)
+    except ValueError as exc:
+        raise ConfigError(f"executor: {exc}") from None
+
+
+def evaluate_models(
+    ws: Workspace,
+    experiment: PathLike | Experiment | None = None,
+    *,
+    task: str | None = None,
+    case_sets: Sequence[str] | None = None,
+    runs: Sequence[str] | None = None,
+    predictions: PathLike | None = None,
+    name: str | None = None,
+    force: bool = False,
+    device: str | None = None,
+) -> CaseSetReports:
+    """Evaluate the task's finished runs (or a folder of external ``predictions``) on case
+    sets: by default every set the experiment's ``evaluation.case_sets`` lists (val, test).
+
+    Args:
+        case_sets: names (``val``, ``test``, ``reference``, ``train``/``all`` for external
+            predictions), case set ids, or paths of new cases.
+
+    Raises:
+        NotFound, DataError, EvaluationError: as ``medselect evaluate``.
+    """
+    from medselect.evaluate import evaluate_external_on_sets, evaluate_runs_on_sets
+
+    loaded = _experiment(experiment) if experiment is not None else None
+    options: dict[str, Any] = {
+        "task": loaded.task if loaded else task, "spec": loaded.evaluation if loaded else None,
+        "case_sets": list(case_sets) if case_sets else None, "force": force}
+    if predictions is not None:
+        return evaluate_external_on_sets(ws, predictions, name or Path(predictions).name,
+                                         **options)
+    return evaluate_runs_on_sets(ws, runs=list(runs) if runs else None, device=device,
+                                 **options)
+
+
+def case_table(ws: Workspace, task: str | None = None, *, case_set: str | None = None,
+               models: Sequence[str] | None = None,
+               metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """The per-case table of a case set (default: the task's confirmation set), one row per
+    model x case x metric x label, with each case's patient, site and attributes: the table
+    :func:`rank` and a statistician take."""
+    from medselect.data import export_case_metrics
+
+    with ws.connect() as conn:
+        return export_case_metrics(conn, _task_name(conn, task), case_set=case_set,
+                                   models=models, metrics=metrics)
+
+
+def rank(table: pd.DataFrame, metric: str | None = None, *,
+         ranking: RankingSpec | Mapping[str, Any] | None = None, **options: Any) -> RankReport:
+    """Rank the models of any per-case table (:func:`medselect.rank.rank_cases`; calling the
+    package, ``medselect.rank(table, "dice")``, does the same)."""
+    from medselect.rank import rank_cases
+
+    return rank_cases(table, metric, ranking=ranking, **options)
+
+
+def select_by_site(table: pd.DataFrame, metric: str | None = None, *,
+                   ranking: RankingSpec | Mapping[str, Any] | None = None,
+                   **options: Any) -> Selection:
+    """The best model per site of a per-case table, with the runner-up, the margin and its
+    evidence (:func:`rank` with ``by=["site"]``)."""
+    report = rank(table, metric, ranking=ranking, **{**options, "by": ["site"]})
+    return report.selections["site"]
+
+
+def choose_model(ws: Workspace, task: str | None = None, *,
+           ranking: RankingSpec | Mapping[str, Any] | None = None,
+           selection: str | None = None, confirmation: str | None = None) -> ModelChoice:
+    """Choose a model on the selection set and confirm it on the test set, with the task's
+    stored ranking rules (or ``ranking``), as ``medselect rank`` does."""
+    from medselect import choose
+    from medselect.config import RankingSpec
+
+    with ws.connect() as conn:
+        name = _task_name(conn, task)
+        spec = choose.task_ranking(conn, name) if ranking is None else \
+            RankingSpec.model_validate(_as_dict(ranking))
+        return choose.choose_model(conn, name, spec, selection=selection,
+                                   confirmation=confirmation)
+
+
+def promote(ws: Workspace, run: str, *, scope: str = "global",
+            experiment: PathLike | Experiment | None = None, actor: str | None = None,
+            force_reason: str | None = None, device: str | None = None) -> PromotionOutcome:
+    """Promote ``run`` through the gate on the frozen reference set, as ``medselect
+    promote`` does (its ``promotion:`` criteria from ``experiment``, else the defaults).
+
+    Raises:
+        RegistryError: the run cannot be promoted, or the registry changed meanwhile.
+    """
+    from medselect.registry import promote_through_gate, promotion_inputs
+    from medselect.registry.retrain import ranking_spec
+
+    loaded = _experiment(experiment) if experiment is not None else None
+    task, criteria, spec = promotion_inputs(ws, run, loaded)
+    return promote_through_gate(
+        ws, task, scope, run, criteria, actor=actor or getpass.getuser(), spec=spec,
+        ranking=None if loaded is None else ranking_spec(loaded), force_reason=force_reason,
+        device=device)
+
+
+def _experiment(experiment: PathLike | Experiment) -> Experiment:
+    from medselect.config import Experiment, load_experiment
+
+    return experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+
+
+def _task_name(conn, task: str | None) -> str:
+    from medselect.data.tasks import only_task
+
+    return task or only_task(conn)
+
+
+def _as_dict(ranking: RankingSpec | Mapping[str, Any] | None) -> dict[str, Any]:
+    if ranking is None:
+        return {}
+    return dict(ranking) if isinstance(ranking, Mapping) else ranking.model_dump()
