@@ -10,7 +10,9 @@ Example::
 
     >>> ref = {"nasion": (10.0, 20.0), "sella": (40.0, 22.0)}
     >>> pred = {"nasion": (11.0, 20.0), "sella": None}
-    >>> landmark_metrics(pred, ref, ["nasion", "sella"], image_diagonal_mm=300.0)
+    >>> rows = landmark_metrics(pred, ref, ["nasion", "sella"], image_diagonal_mm=300.0)
+    >>> [(r.metric, r.label, float(r.value)) for r in rows][:3]
+    [('radial_error', 'nasion', 1.0), ('radial_error', 'sella', 300.0), ('mre', 'mean', 150.5)]
 """
 
 from __future__ import annotations

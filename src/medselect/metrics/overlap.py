@@ -7,8 +7,12 @@ documented policy cannot drift apart.
 
 Example::
 
+    >>> import numpy as np
+    >>> ref = np.zeros((4, 4, 2), bool); ref[:2, :, :] = True
+    >>> pred = np.zeros((4, 4, 2), bool); pred[:3, :, :] = True
     >>> counts = OverlapCounts.from_masks(pred, ref, spacing=(1.0, 1.0, 2.0))
-    >>> dice(counts), volume_diff(counts)
+    >>> round(dice(counts), 3), volume_diff(counts)
+    (0.8, 16.0)
 """
 
 from __future__ import annotations

@@ -67,6 +67,9 @@ def segmentation_metrics(
 
     Example::
 
+        >>> import numpy as np
+        >>> ref = np.zeros((8, 8, 3), np.uint8); ref[1:4, 1:4] = 1; ref[5:7, 5:7] = 2
+        >>> pred = ref.copy(); pred[1, 1] = 0
         >>> rows = segmentation_metrics(pred, ref, (0.8, 0.8, 3.0), ["femur", "tibia"],
         ...                             metrics=["dice", "hd95"])
         >>> [(r.metric, r.label) for r in rows][:3]

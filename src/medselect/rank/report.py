@@ -131,8 +131,11 @@ def rank_cases(table: pd.DataFrame, metric: str | None = None, *,
 
     Example::
 
-        >>> report = rank_cases(table, "hd95", aggregate="p90", by=["site"])
-        >>> report.leaderboard.best
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"model": ["a", "a", "b", "b"], "case_id": ["c1", "c2"] * 2,
+        ...                       "metric": "hd95", "label": "mean", "value": [3, 4, 5, 6.0]})
+        >>> rank_cases(table, "hd95", bootstrap_resamples=200).leaderboard.best
+        'a'
     """
     from medselect.casetable import validate_case_table
     from medselect.metrics import SET_METRICS, directions, margins
