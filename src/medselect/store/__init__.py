@@ -62,6 +62,7 @@ from medselect.store.registry import (
     list_model_versions,
     update_model_version,
 )
+from medselect.store.removal import RemovedCaseSet, remove_new_case_set
 from medselect.store.reviews import (
     acceptance_by_case,
     acceptance_rates,
@@ -83,6 +84,7 @@ from medselect.store.workspace import Workspace
 
 __all__ = [
     "SCHEMA_VERSION",
+    "RemovedCaseSet",
     "Workspace",
     "acceptance_by_case",
     "acceptance_rates",
@@ -130,6 +132,7 @@ __all__ = [
     "put_evaluation",
     "put_external_model",
     "put_task",
+    "remove_new_case_set",
     "replace_case_metrics",
     "replace_predictions",
     "set_evaluation_status",

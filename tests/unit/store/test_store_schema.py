@@ -52,7 +52,7 @@ def test_timestamps_come_back_aware_utc_and_naive_ones_are_refused(ws):
 
 def test_public_api_is_pinned():
     assert set(medselect.store.__all__) == {
-        "SCHEMA_VERSION", "Workspace", "acceptance_by_case", "acceptance_rates",
+        "RemovedCaseSet", "SCHEMA_VERSION", "Workspace", "acceptance_by_case", "acceptance_rates",
         "add_audit_event", "add_case_set", "add_dataset_version", "add_epoch_metrics",
         "add_model_version", "add_review", "atomic_path", "atomic_write_bytes",
         "atomic_write_text", "audit_head", "case_metric_table", "case_set_hash",
@@ -63,9 +63,9 @@ def test_public_api_is_pinned():
         "latest_epoch_metrics", "latest_evaluations", "list_audit_events", "list_case_sets",
         "list_dataset_versions", "list_evaluations", "list_model_versions", "list_reviews",
         "list_runs", "metadata", "predictions_of_case", "put_evaluation", "put_external_model",
-        "put_task", "replace_case_metrics", "replace_predictions", "set_evaluation_status",
-        "set_reference_case_set", "set_run_status", "set_task_ranking", "task_family",
-        "update_model_version", "upsert_run", "utcnow",
+        "put_task", "remove_new_case_set", "replace_case_metrics", "replace_predictions",
+        "set_evaluation_status", "set_reference_case_set", "set_run_status", "set_task_ranking",
+        "task_family", "update_model_version", "upsert_run", "utcnow",
     }
 
 
