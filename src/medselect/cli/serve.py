@@ -37,15 +37,16 @@ def run_server(cli: CLIContext, workspace: Path, *, host: str, port: int,
     """Start uvicorn on the dashboard app and block until Ctrl-C."""
     import uvicorn
 
-    from medselect.dashboard import DashboardSettings, create_app, ensure_token
+    from medselect.dashboard import DashboardSettings, create_app, ensure_token, server_urls
 
     settings = ensure_token(DashboardSettings(workspace=workspace, host=host, port=port,
                                               token=token))
-    url = f"http://{host}:{port}/"
-    if settings.token:
-        url += f"?token={settings.token}"
-    cli.out.print(f"dashboard: [bold]{url}[/]  (Ctrl-C to stop)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    app = create_app(settings)  # a bad token or host fails here, before anything is printed
+    first, *others = server_urls(settings)
+    cli.out.print(f"dashboard: [bold]{first}[/]  (Ctrl-C to stop)")
+    for url in others:
+        cli.out.print(f"on this machine: [bold]{url}[/]")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def report(

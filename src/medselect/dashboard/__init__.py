@@ -15,7 +15,13 @@ Example::
 
 from medselect.dashboard.app import create_app
 from medselect.dashboard.export import export_static
-from medselect.dashboard.settings import DashboardSettings, ensure_token, is_loopback, new_token
+from medselect.dashboard.settings import (
+    DashboardSettings,
+    ensure_token,
+    is_loopback,
+    new_token,
+    server_urls,
+)
 
 __all__ = [
     "DashboardSettings",
@@ -24,4 +30,5 @@ __all__ = [
     "export_static",
     "is_loopback",
     "new_token",
+    "server_urls",
 ]

@@ -107,8 +107,10 @@ def environment() -> jinja2.Environment:
 
 
 def render_page(template: str, links: object, page: object = None, *,
-                charts: dict | None = None, **extra: object) -> str:
-    """One HTML page: ``page`` is the view's data, ``links`` a ServerLinks or StaticLinks."""
+                charts: dict | None = None, csrf: str | None = None, **extra: object) -> str:
+    """One HTML page: ``page`` is the view's data, ``links`` a ServerLinks or StaticLinks,
+    ``csrf`` the form token of a page with a form that changes something (see
+    :mod:`medselect.dashboard.security`)."""
     return environment().get_template(template).render(
-        page=page, links=links, charts=charts or {}, max_reviewer=MAX_REVIEWER_LENGTH,
-        max_comment=MAX_COMMENT_LENGTH, **extra)
+        page=page, links=links, charts=charts or {}, csrf=csrf,
+        max_reviewer=MAX_REVIEWER_LENGTH, max_comment=MAX_COMMENT_LENGTH, **extra)

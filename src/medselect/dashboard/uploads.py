@@ -7,6 +7,11 @@ matched to images, then the images read as a dataset of the task), and only then
 renamed to ``uploads/<upload_id>/``. Files are only ever read as images: nothing is unpickled
 or executed, and a zip's member paths are never used as paths.
 
+Against decompression bombs, what a request unpacks (its gzip streams, decompressed once to
+check them, and its DICOM zips, extracted) is counted as it streams, against one budget per
+request, whatever sizes the archives declare; and every image and label is read with a limit
+on the voxels its header declares, checked before its pixels are allocated.
+
 Accepted (by content, not by name):
 
 - NIfTI ``.nii`` (``n+1`` or ``ni1`` at byte 344) and ``.nii.gz`` (gzip holding the same);
@@ -27,10 +32,11 @@ import re
 import secrets
 import shutil
 import tempfile
-import time
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -48,7 +54,8 @@ LABEL_TYPES = (".nii.gz", ".nii", ".nrrd", ".png")
 MAX_ZIP_MEMBERS = 4096
 CHUNK = 1 << 20
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_UPLOAD_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+UPLOAD_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+_UPLOAD_TIME = "%Y%m%d-%H%M%S"
 _PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -62,11 +69,22 @@ class Incoming:
 
 @dataclass(frozen=True)
 class Limits:
-    """How much one upload may hold."""
+    """How much one upload may hold: bytes sent per file and per request, files, bytes
+    unpacked per request, and voxels per image."""
 
     file_bytes: int
     request_bytes: int
     files: int
+    unpacked_bytes: int
+    voxels: int
+
+
+@dataclass
+class _Spent:
+    """What one request has used so far: bytes sent, and bytes its archives unpacked to."""
+
+    sent: int = 0
+    unpacked: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,19 +99,29 @@ class StoredUpload:
 
 
 def new_upload_id() -> str:
-    """``YYYYMMDD-HHMMSS-xxxxxx``: sortable by time, unguessable enough to not collide."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    """``YYYYMMDD-HHMMSS-xxxxxx`` (UTC): sortable by time, random enough to not collide."""
+    return f"{datetime.now(UTC).strftime(_UPLOAD_TIME)}-{secrets.token_hex(3)}"
+
+
+def upload_time(upload_id: str) -> datetime:
+    """When the upload ``upload_id`` was made (UTC), read from its id."""
+    return datetime.strptime(upload_id[:15], _UPLOAD_TIME).replace(tzinfo=UTC)
 
 
 def check_upload_id(upload_id: str) -> str:
     """Raises: HTTPException: 404 for anything that is not an upload id (no path tricks)."""
-    if not _UPLOAD_ID.fullmatch(upload_id):
+    if not UPLOAD_ID.fullmatch(upload_id):
         raise HTTPException(404, f"no upload {upload_id!r}")
     return upload_id
 
 
 def upload_folder(root: Path, upload_id: str) -> Path:
     return root / UPLOADS_DIR / check_upload_id(upload_id)
+
+
+def manifest_name(upload_id: str) -> str:
+    """The file name of an upload's manifest; its stem names the case set it becomes."""
+    return f"{upload_id}.csv"
 
 
 def safe_name(filename: str) -> str:
@@ -128,31 +156,31 @@ def stage_upload(
     site: str,
     limits: Limits,
     task: TaskSpec,
-    upload_id: str | None = None,
+    upload_id: str,
 ) -> StoredUpload:
     """Check every file and store the upload as ``uploads/<upload_id>/`` of ``root``.
 
     Raises:
-        HTTPException: 413 (too large), 415 (wrong type by content) or 400 (no image, too many
-            files, a bad zip, an unmatched label, cases the task cannot use); the message names
-            the file. Nothing is left in the workspace then.
+        HTTPException: 413 (too large, or unpacking to too much), 415 (wrong type by content)
+            or 400 (no image, too many files, a bad zip, an unmatched label, a header declaring
+            more voxels than the limit, cases the task cannot use); the message names the file.
+            Nothing is left in the workspace then.
     """
     if not images:
         raise HTTPException(400, "no image file was sent; choose one or more images")
     if len(images) + len(labels) > limits.files:
         raise HTTPException(400, f"{len(images) + len(labels)} files were sent, at most "
                                  f"{limits.files} are accepted at once; send them in parts")
-    upload_id = upload_id or new_upload_id()
     staging = Path(tempfile.mkdtemp(prefix=f".upload-{upload_id}-", dir=root))
     try:
-        budget = [limits.request_bytes]
-        cases = dict(_stage_image(f, staging, limits, budget) for f in images)
+        spent = _Spent()
+        cases = dict(_stage_image(f, staging, limits, spent) for f in images)
         if len(cases) != len(images):
             raise HTTPException(400, "two images have the same name stem; each image must "
                                      "have its own name (it becomes the case id)")
         by_stem = {}
         for incoming in labels:
-            stem, name = _stage_label(incoming, staging, limits, budget)
+            stem, name = _stage_label(incoming, staging, limits, spent)
             case = stem if stem in cases else stem.removesuffix(LABEL_SUFFIX)
             if case not in cases or case in by_stem:
                 raise HTTPException(400, f"label file {incoming.filename!r}: no image "
@@ -166,11 +194,11 @@ def stage_upload(
                               site=site, patient_id=f"upload-{upload_id}-{case}")
                    for case in sorted(cases)]
         problems = check_dataset(records, list(task.classes) or None,
-                                 spatial_dims=task.spatial_dims)
+                                 spatial_dims=task.spatial_dims, max_voxels=limits.voxels)
         if problems:
             shown = "; ".join(str(p).replace(str(staging) + "/", "") for p in problems[:5])
             raise HTTPException(400, f"the files cannot be used by task {task.name!r}: {shown}")
-        manifest = write_manifest(records, staging / f"{upload_id}.csv")
+        manifest = write_manifest(records, staging / manifest_name(upload_id))
         final = root / UPLOADS_DIR / upload_id
         final.parent.mkdir(exist_ok=True)
         staging.rename(final)
@@ -182,7 +210,7 @@ def stage_upload(
 
 
 def _stage_image(incoming: Incoming, staging: Path, limits: Limits,
-                 budget: list[int]) -> tuple[str, str]:
+                 spent: _Spent) -> tuple[str, str]:
     """Store one image (a zip as its folder of DICOM files); return (case id, relative path)."""
     name = safe_name(incoming.filename)
     suffix = file_type(name, IMAGE_TYPES, "image")
@@ -190,31 +218,31 @@ def _stage_image(incoming: Incoming, staging: Path, limits: Limits,
     folder.mkdir(exist_ok=True)
     stem = name[: -len(suffix)]
     if suffix != ".zip":
-        _copy_checked(incoming, folder / name, suffix, limits, budget)
+        _copy_checked(incoming, folder / name, suffix, limits, spent)
         return stem, f"images/{name}"
     if (folder / stem).exists():
         raise HTTPException(400, f"image file {incoming.filename!r} was sent twice")
     archive = staging / "zips" / name
     archive.parent.mkdir(exist_ok=True)
-    _copy_limited(incoming, archive, limits, budget)
-    _extract_dicom_zip(incoming.filename, archive, folder / stem, limits)
+    _copy_limited(incoming, archive, limits, spent)
+    _extract_dicom_zip(incoming.filename, archive, folder / stem, limits, spent)
     archive.unlink()
     return stem, f"images/{stem}"
 
 
 def _stage_label(incoming: Incoming, staging: Path, limits: Limits,
-                 budget: list[int]) -> tuple[str, str]:
+                 spent: _Spent) -> tuple[str, str]:
     name = safe_name(incoming.filename)
     suffix = file_type(name, LABEL_TYPES, "label")
     folder = staging / "labels"
     folder.mkdir(exist_ok=True)
     if (folder / name).exists():
         raise HTTPException(400, f"label file {incoming.filename!r} was sent twice")
-    _copy_checked(incoming, folder / name, suffix, limits, budget)
+    _copy_checked(incoming, folder / name, suffix, limits, spent)
     return name[: -len(suffix)], name
 
 
-def _copy_limited(incoming: Incoming, target: Path, limits: Limits, budget: list[int]) -> None:
+def _copy_limited(incoming: Incoming, target: Path, limits: Limits, spent: _Spent) -> None:
     """Copy at most the limits' bytes; the content is counted, not the size the client gave."""
     size = 0
     with target.open("wb") as out:
@@ -223,41 +251,71 @@ def _copy_limited(incoming: Incoming, target: Path, limits: Limits, budget: list
             if size > limits.file_bytes:
                 raise HTTPException(413, f"file {incoming.filename!r} is larger than "
                                          f"{_mb(limits.file_bytes)}, the limit per file")
-            if size > budget[0]:
+            if spent.sent + size > limits.request_bytes:
                 raise HTTPException(413, f"the upload is larger than "
                                          f"{_mb(limits.request_bytes)} (reached at file "
                                          f"{incoming.filename!r}); send fewer files at once")
             out.write(chunk)
-    budget[0] -= size
+    spent.sent += size
+
+
+def _unpack(source: BinaryIO, out: BinaryIO | None, filename: str, limits: Limits,
+            spent: _Spent) -> None:
+    """Read a decompressing stream to its end (into ``out`` when given), counting every byte
+    against the request's unpacked budget: an archive's declared sizes are never trusted.
+
+    Raises:
+        HTTPException: 413 once the request has unpacked more than ``limits.unpacked_bytes``.
+    """
+    while chunk := source.read(CHUNK):
+        spent.unpacked += len(chunk)
+        if spent.unpacked > limits.unpacked_bytes:
+            raise HTTPException(413, f"file {filename!r} unpacks to more than "
+                                     f"{_mb(limits.unpacked_bytes)}, the limit per upload "
+                                     "(the files sent with it counted too); send smaller or "
+                                     "fewer files at once")
+        if out is not None:
+            out.write(chunk)
 
 
 def _copy_checked(incoming: Incoming, target: Path, suffix: str, limits: Limits,
-                  budget: list[int]) -> None:
+                  spent: _Spent) -> None:
     if target.exists():
         raise HTTPException(400, f"file {incoming.filename!r} was sent twice")
-    _copy_limited(incoming, target, limits, budget)
+    _copy_limited(incoming, target, limits, spent)
     with target.open("rb") as file:
         head = file.read(1024)
-    problem = _content_problem(target, head, suffix)
+    problem = _content_problem(head, suffix)
+    if problem is None and suffix == ".nii.gz":
+        problem = _gzip_problem(incoming.filename, target, limits, spent)
     if problem:
         raise HTTPException(415, f"file {incoming.filename!r} is not a {suffix} file by its "
                                  f"content: {problem}")
 
 
-def _content_problem(path: Path, head: bytes, suffix: str) -> str | None:
+def _gzip_problem(filename: str, path: Path, limits: Limits, spent: _Spent) -> str | None:
+    """Why the gzip file ``path`` does not hold a NIfTI image; None when it does. The whole
+    stream is decompressed once, bounded (see :func:`_unpack`), so a corrupt or bomb-sized one
+    is refused here, before any reader sees it."""
+    try:
+        with gzip.open(path, "rb") as file:
+            head = file.read(348)
+            spent.unpacked += len(head)
+            problem = _nifti_problem(head)
+            _unpack(file, None, filename, limits, spent)
+    except (OSError, EOFError, zlib.error):
+        return "its gzip stream is corrupt or truncated"
+    return problem
+
+
+def _content_problem(head: bytes, suffix: str) -> str | None:
     """Why ``head`` (the file's first bytes) is not of type ``suffix``; None when it is."""
     if suffix == ".png":
         return None if head.startswith(_PNG) else "it lacks the PNG signature"
     if suffix == ".nii":
         return _nifti_problem(head)
     if suffix == ".nii.gz":
-        if not head.startswith(b"\x1f\x8b"):
-            return "it is not gzip-compressed"
-        try:
-            with gzip.open(path, "rb") as file:
-                return _nifti_problem(file.read(348))
-        except (OSError, EOFError):
-            return "its gzip stream is corrupt"
+        return None if head.startswith(b"\x1f\x8b") else "it is not gzip-compressed"
     if suffix == ".nrrd":
         if not re.match(rb"NRRD000[1-9]\r?\n", head):
             return "it lacks the NRRD000x magic line"
@@ -272,12 +330,15 @@ def _nifti_problem(head: bytes) -> str | None:
     return None if head[344:348] in (b"n+1\x00", b"ni1\x00") else "it lacks the NIfTI-1 magic"
 
 
-def _extract_dicom_zip(filename: str, archive: Path, folder: Path, limits: Limits) -> None:
-    """Extract a zip of DICOM files flat into ``folder``, member names sanitised.
+def _extract_dicom_zip(filename: str, archive: Path, folder: Path, limits: Limits,
+                       spent: _Spent) -> None:
+    """Extract a zip of DICOM files flat into ``folder``, member names sanitised, every byte
+    counted as it is written (see :func:`_unpack`).
 
     Raises:
         HTTPException: 400 for an unreadable zip, an absolute or ``..`` member path, too many
-            or too large members, a member that is not DICOM, or no member at all.
+            members or no member at all; 413 once the request unpacked too much; 415 for a
+            member that is not DICOM.
     """
     def refuse(why: str, status: int = 400) -> HTTPException:
         return HTTPException(status, f"zip file {filename!r}: {why}; give a zip holding only "
@@ -297,8 +358,6 @@ def _extract_dicom_zip(filename: str, archive: Path, folder: Path, limits: Limit
                 raise refuse("it holds no file")
             if len(members) > MAX_ZIP_MEMBERS:
                 raise refuse(f"it holds {len(members)} files, more than {MAX_ZIP_MEMBERS}")
-            if sum(m.file_size for m in members) > limits.request_bytes:
-                raise refuse(f"it unpacks to more than {_mb(limits.request_bytes)}", 413)
             folder.mkdir()
             for i, member in enumerate(members):
                 with zf.open(member) as source:
@@ -307,10 +366,12 @@ def _extract_dicom_zip(filename: str, archive: Path, folder: Path, limits: Limit
                         raise refuse(f"member {member.filename!r} is not a DICOM file "
                                      "(no 'DICM' at byte 128)", 415)
                     target = folder / f"{i:05d}-{_UNSAFE.sub('_', Path(member.filename).name)}"
+                    spent.unpacked += len(head)
                     with target.open("wb") as out:
                         out.write(head)
-                        shutil.copyfileobj(source, out, CHUNK)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+                        _unpack(source, out, filename, limits, spent)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
+            zlib.error) as exc:
         raise refuse(f"not a readable zip ({exc})") from None
 
 

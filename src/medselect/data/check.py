@@ -31,7 +31,8 @@ _Report = Callable[[str, str | None], None]  # (message, file)
 
 
 def check_dataset(records: Iterable[CaseRecord], classes: Sequence[str] | None = None, *,
-                  spatial_dims: int | None = None) -> list[Problem]:
+                  spatial_dims: int | None = None, max_voxels: int | None = None
+                  ) -> list[Problem]:
     """Every problem of the dataset (an empty list when it is fine).
 
     Args:
@@ -39,6 +40,8 @@ def check_dataset(records: Iterable[CaseRecord], classes: Sequence[str] | None =
         classes: class names by label value (``classes[0]`` the background); None skips the
             label-value and target checks.
         spatial_dims: 2 or 3 to require that dimensionality; None accepts either.
+        max_voxels: a file whose header declares more voxels is a problem, found before its
+            pixels are read; default :data:`medselect.data.readers.MAX_VOXELS`.
     """
     records = list(records)
     if not records:
@@ -47,7 +50,7 @@ def check_dataset(records: Iterable[CaseRecord], classes: Sequence[str] | None =
     problems = [Problem(f"case id appears {n} times; case ids must be unique", case_id=case_id)
                 for case_id, n in counts.items() if n > 1]
     for record in records:
-        problems += check_case(record, classes, spatial_dims=spatial_dims)
+        problems += check_case(record, classes, spatial_dims=spatial_dims, max_voxels=max_voxels)
     return problems
 
 
@@ -65,21 +68,22 @@ def require_valid(records: Iterable[CaseRecord], classes: Sequence[str] | None =
 
 
 def check_case(record: CaseRecord, classes: Sequence[str] | None = None, *,
-               spatial_dims: int | None = None) -> list[Problem]:
-    """The problems of one case; its files are read once."""
+               spatial_dims: int | None = None, max_voxels: int | None = None) -> list[Problem]:
+    """The problems of one case; its files are read once (``max_voxels``: see
+    :func:`check_dataset`)."""
     problems: list[Problem] = []
 
     def report(message: str, file: str | None) -> None:
         problems.append(Problem(message, case_id=record.case_id, file=file))
 
     channels = [(index, path, image) for index, path in enumerate(record.images)
-                if (image := _read(path, "image", report)) is not None]
+                if (image := _read(path, "image", report, max_voxels)) is not None]
     grid = channels[0][1:] if channels else None  # (path, image) of the first readable channel
     for _, path, image in channels:
         _check_dims(image, spatial_dims, path, report)
     for index, path, image in channels[1:]:
         _check_same_grid(image, grid, f"channel {index}", path, report)
-    label = _read(record.label, "label", report) if record.label else None
+    label = _read(record.label, "label", report, max_voxels) if record.label else None
     if label is not None:
         if grid is None:
             _check_dims(label, spatial_dims, record.label, report)
@@ -98,9 +102,9 @@ def check_case(record: CaseRecord, classes: Sequence[str] | None = None, *,
     return problems
 
 
-def _read(path: str, kind: ImageKind, report: _Report) -> Image | None:
+def _read(path: str, kind: ImageKind, report: _Report, max_voxels: int | None) -> Image | None:
     try:
-        return read_image(path, kind=kind)
+        return read_image(path, kind=kind, max_voxels=max_voxels)
     except ImageReadError as exc:  # its message is "<file>: <reason>"
         report(str(exc).removeprefix(f"{Path(path)}: "), path)
         return None

@@ -104,7 +104,8 @@ def read_image(path: str | Path, *, kind: ImageKind = "image",
         raise ImageReadError(f"{file}: file does not exist; check the path (a manifest's "
                              "relative paths resolve against the manifest's folder)")
     fmt, reader = _reader_for(file)
-    limit = _Limit(file, MAX_VOXELS if max_voxels is None else max_voxels)
+    limit = (_Limit(file, MAX_VOXELS, " (set MEDSELECT_MAX_VOXELS to read larger files)")
+             if max_voxels is None else _Limit(file, max_voxels))
     try:
         raw = reader(file, kind, limit)
     except ImageReadError:
@@ -132,6 +133,8 @@ class _Limit:
 
     file: Path
     max_voxels: int
+    how_to_raise: str = ""
+    """Said at the end of the message; empty when the caller chose the limit."""
 
     def check(self, shape: tuple[int, ...] | list[int]) -> None:
         voxels = math.prod(int(n) for n in shape)
@@ -139,8 +142,7 @@ class _Limit:
             raise ImageReadError(
                 f"{self.file}: header declares shape {tuple(int(n) for n in shape)}, "
                 f"{voxels:,} voxels, more than the limit of {self.max_voxels:,}; the header is "
-                "corrupt or the file is not a single scan (set MEDSELECT_MAX_VOXELS to read "
-                "larger files)")
+                f"corrupt or the file is not a single scan{self.how_to_raise}")
 
 
 _Reader = Callable[[Path, str, _Limit], _Raw]

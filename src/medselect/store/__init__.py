@@ -64,6 +64,7 @@ from medselect.store.registry import (
     list_model_versions,
     update_model_version,
 )
+from medselect.store.removal import RemovedCaseSet, remove_new_case_set
 from medselect.store.reviews import (
     acceptance_by_case,
     acceptance_rates,
@@ -87,6 +88,7 @@ __all__ = [
     "ENV_URL",
     "REGISTRY_LOCK",
     "SCHEMA_VERSION",
+    "RemovedCaseSet",
     "Workspace",
     "acceptance_by_case",
     "acceptance_rates",
@@ -135,6 +137,7 @@ __all__ = [
     "put_evaluation",
     "put_external_model",
     "put_task",
+    "remove_new_case_set",
     "replace_case_metrics",
     "replace_predictions",
     "serialize",

@@ -202,6 +202,9 @@ def test_decision_report_link_serves_the_report(registry_client):
     assert "script-src" not in response.headers["content-security-policy"]
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert "sandbox" in response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
     assert "<h1>Promotion decision for run-001: REJECTED</h1>" in response.text
 
 

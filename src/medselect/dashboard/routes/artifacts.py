@@ -6,7 +6,8 @@ inside the workspace only, images and prediction volumes anywhere in it and HTML
 in ``registry/decisions/``. Anything else is a plain 404, which says nothing about whether the
 file exists. A decision report is sent with a Content-Security-Policy that runs no script,
 loads nothing (it is standalone, with inline style only) and sandboxes it away from the
-dashboard's origin.
+dashboard's origin (the other security headers are added to every response by
+:mod:`medselect.dashboard.headers`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ __all__ = ["SERVED_SUFFIXES", "artifact_path", "router"]
 router = APIRouter(include_in_schema=False)
 
 REPORT_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
-    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox; "
+                               "frame-ancestors 'none'",
 }
 
 

@@ -9,6 +9,7 @@ from medselect.dashboard import schemas, views
 from medselect.dashboard.deps import ConnDep, DashboardDep, json_response
 from medselect.dashboard.links import ServerLinks
 from medselect.dashboard.render import render_page
+from medselect.dashboard.security import CsrfTokenDep
 
 router = APIRouter(tags=["cases"])
 
@@ -22,7 +23,9 @@ def api_case(case_id: str, dash: DashboardDep, conn: ConnDep, case_set: str | No
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
-def case_page(case_id: str, dash: DashboardDep, conn: ConnDep, case_set: str | None = None,
-              metric: str | None = None, label: str | None = None) -> HTMLResponse:
+def case_page(case_id: str, dash: DashboardDep, conn: ConnDep, csrf: CsrfTokenDep,
+              case_set: str | None = None, metric: str | None = None,
+              label: str | None = None) -> HTMLResponse:
     page = views.case_view(dash, conn, case_id, case_set=case_set, metric=metric, label=label)
-    return HTMLResponse(render_page("case.html", ServerLinks(page.case_set.id), page))
+    return HTMLResponse(render_page("case.html", ServerLinks(page.case_set.id), page,
+                                    csrf=csrf))

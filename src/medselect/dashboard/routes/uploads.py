@@ -1,9 +1,12 @@
 """New cases: ``/upload`` (form), ``/api/uploads`` (send), ``/api/uploads/{id}`` and
 ``/uploads/{id}`` (progress, then the predictions).
 
-The request is refused before its body is read when its ``Content-Length`` is over the limit;
-every file is then checked by :func:`medselect.dashboard.uploads.stage_upload`, and inference
-runs in the background (:class:`~medselect.dashboard.views.uploads.UploadJobs`).
+The request is refused before its body is read when its ``Content-Length`` is over the limit
+or when every place for uploads is taken (429,
+:class:`~medselect.dashboard.upload_queue.UploadJobs`); every file is then checked by
+:func:`medselect.dashboard.uploads.stage_upload`, inference runs in the background, and the
+stored uploads beyond the workspace's cap or age expire
+(:func:`~medselect.dashboard.upload_expiry.expire_stored_uploads`).
 """
 
 from __future__ import annotations
@@ -18,14 +21,11 @@ from starlette.datastructures import UploadFile
 from medselect.dashboard.deps import ConnDep, DashboardDep, json_response
 from medselect.dashboard.links import ServerLinks
 from medselect.dashboard.render import render_page
+from medselect.dashboard.security import CsrfTokenDep
+from medselect.dashboard.upload_expiry import expire_stored_uploads
+from medselect.dashboard.upload_queue import UploadJobs, UploadStatus
 from medselect.dashboard.uploads import Incoming, Limits, check_upload_id, stage_upload
-from medselect.dashboard.views.uploads import (
-    UploadJobs,
-    UploadStatus,
-    choose_models,
-    upload_form,
-    upload_page,
-)
+from medselect.dashboard.views.uploads import choose_models, upload_form, upload_page
 from medselect.evaluate import load_task
 
 router = APIRouter(tags=["uploads"])
@@ -42,9 +42,9 @@ JobsDep = Annotated[UploadJobs, Depends(get_jobs)]
 
 
 @router.get("/upload", response_class=HTMLResponse, include_in_schema=False)
-def form_page(dash: DashboardDep, conn: ConnDep) -> HTMLResponse:
+def form_page(dash: DashboardDep, conn: ConnDep, csrf: CsrfTokenDep) -> HTMLResponse:
     return HTMLResponse(render_page("upload.html", ServerLinks(), upload_form(dash, conn),
-                                    mode="form", limits=_limits(dash)))
+                                    mode="form", limits=_limits(dash), csrf=csrf))
 
 
 @router.post("/api/uploads", status_code=202, openapi_extra={"requestBody": {"content": {
@@ -63,20 +63,24 @@ async def api_upload(request: Request, dash: DashboardDep, jobs: JobsDep) -> JSO
     if int(declared) > limits.request_bytes + MULTIPART_OVERHEAD:
         raise HTTPException(413, f"the upload is {int(declared) / 1e6:g} MB, more than "
                                  f"{limits.request_bytes / 1e6:g} MB; send fewer files at once")
-    form = await request.form(max_files=limits.files + 1, max_fields=1000)
-    try:
-        images, labels = _files(form.getlist("images")), _files(form.getlist("labels"))
-        site = _site(form.get("site"))
-        models = [m for m in form.getlist("models") if isinstance(m, str) and m]
-        ws = dash.workspace
-        with ws.connect() as conn:
-            task, models = choose_models(dash, conn, models)
-        spec = load_task(ws, task)
-        stored = await run_in_threadpool(stage_upload, ws.root, images, labels, site=site,
-                                         limits=limits, task=spec)
-    finally:
-        await form.close()
-    status = jobs.start(ws, stored, task=task, site=site, models=models)
+    ws = dash.workspace
+    with jobs.reserve() as place:
+        form = await request.form(max_files=limits.files + 1, max_fields=1000)
+        try:
+            images, labels = _files(form.getlist("images")), _files(form.getlist("labels"))
+            site = _site(form.get("site"))
+            models = [m for m in form.getlist("models") if isinstance(m, str) and m]
+            with ws.connect() as conn:
+                task, models = choose_models(dash, conn, models)
+            spec = load_task(ws, task)
+            stored = await run_in_threadpool(stage_upload, ws.root, images, labels, site=site,
+                                             limits=limits, task=spec,
+                                             upload_id=place.upload_id)
+        finally:
+            await form.close()
+        status = place.start(ws, stored, task=task, site=site, models=models)
+    jobs.forget(await run_in_threadpool(expire_stored_uploads, ws, dash.settings,
+                                        keep=jobs.active()))
     return JSONResponse({"upload_id": status.upload_id,
                          "status_url": f"/api/uploads/{status.upload_id}",
                          "page_url": f"/uploads/{status.upload_id}"}, status_code=202)
@@ -101,7 +105,8 @@ def status_page(upload_id: str, dash: DashboardDep, conn: ConnDep, jobs: JobsDep
 def _limits(dash) -> Limits:
     s = dash.settings
     return Limits(file_bytes=s.max_upload_file_bytes, request_bytes=s.max_upload_bytes,
-                  files=s.max_upload_files)
+                  files=s.max_upload_files, unpacked_bytes=s.max_upload_unpacked_bytes,
+                  voxels=s.max_upload_voxels)
 
 
 def _files(values: list) -> list[Incoming]:

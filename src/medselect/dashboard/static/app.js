@@ -1,4 +1,5 @@
-// medselect dashboard: charts, client-side table sorting, filtering and paging, enlarging.
+// medselect dashboard: charts, client-side table sorting, filtering and paging, enlarging,
+// and the New cases form and progress.
 "use strict";
 
 function drawCharts() {
@@ -105,8 +106,67 @@ function setupEnlarge() {
   dialog.addEventListener("click", (event) => { if (event.target === dialog) dialog.close(); });
 }
 
+// The New cases pages: send the form with fetch (then go to the upload's page), and on that
+// page poll the upload's status, moving the progress bar, until it has finished or failed.
+// The form's token goes in the X-CSRF-Token header: the server reads no multipart body to
+// find it.
+function setupUpload() {
+  const form = document.getElementById("upload-form");
+  if (form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const message = document.getElementById("upload-message");
+      const button = form.querySelector("button[type=submit]");
+      message.textContent = "";
+      button.disabled = true;
+      try {
+        const response = await fetch(form.action, {
+          method: "POST",
+          body: new FormData(form),
+          headers: { "X-CSRF-Token": form.elements.csrf_token.value },
+        });
+        const body = await response.json().catch(() => ({}));
+        if (!response.ok) {
+          const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+          message.textContent = `Not accepted (${response.status}): ${detail || response.statusText}`;
+          return;
+        }
+        window.location.assign(body.page_url);
+      } catch (error) {
+        message.textContent = `The upload did not reach the server: ${error}`;
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+  const status = document.getElementById("upload-status");
+  if (!status || !["queued", "running"].includes(status.dataset.status)) return;
+  const bar = status.querySelector("progress");
+  async function poll() {
+    try {
+      const response = await fetch(status.dataset.statusUrl);
+      if (response.ok) {
+        const s = await response.json();
+        status.querySelector(".upload-state").textContent = s.status;
+        bar.max = s.total || 1;
+        bar.value = s.done;
+        status.querySelector(".upload-count").textContent = `${s.done} of ${s.total}`;
+        if (s.status === "finished" || s.status === "failed") {
+          window.location.reload();
+          return;
+        }
+      }
+    } catch (error) {
+      // the server may be restarting: try again
+    }
+    window.setTimeout(poll, 700);
+  }
+  window.setTimeout(poll, 300);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   drawCharts();
   setupTables();
   setupEnlarge();
+  setupUpload();
 });

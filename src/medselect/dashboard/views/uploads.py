@@ -1,17 +1,7 @@
-"""New cases: which models to run, inference in the background, and what an upload shows.
-
-:class:`UploadJobs` runs one upload's inference at a time in a daemon thread (the others wait
-as ``queued``), records progress from :func:`medselect.evaluate.evaluate_runs`'s
-``on_progress``, and writes the final status to ``uploads/<id>/status.json`` so a finished
-upload can still be shown after the server restarts.
-"""
+"""New cases: which models to run, and what an upload shows (its inference runs in
+:mod:`medselect.dashboard.upload_queue`)."""
 
 from __future__ import annotations
-
-import json
-import logging
-import threading
-from typing import Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -19,13 +9,12 @@ from pydantic import BaseModel
 from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import Gallery, ModelInfo
-from medselect.dashboard.uploads import StoredUpload, upload_folder
+from medselect.dashboard.upload_queue import UploadStatus
 from medselect.dashboard.views.leaderboard import leaderboard_view
 from medselect.dashboard.views.model import gallery_row, model_view
 from medselect.errors import ConfigError, MedselectError, NotFound
 from medselect.evaluate import select_runs
 from medselect.store import (
-    Workspace,
     case_set_members,
     get_predictions,
     get_run,
@@ -33,29 +22,8 @@ from medselect.store import (
     latest_evaluations,
     list_runs,
 )
-from medselect.store.artifacts import atomic_write_text
-
-log = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 3
-STATUS_FILE = "status.json"
-UploadState = Literal["queued", "running", "finished", "failed"]
-
-
-class UploadStatus(BaseModel):
-    """Where one upload's inference stands (the JSON of ``/api/uploads/{id}``)."""
-
-    upload_id: str
-    status: UploadState
-    done: int = 0
-    total: int = 0
-    task: str
-    site: str
-    models: list[str]
-    cases: list[str]
-    labelled: bool
-    case_set: str | None = None
-    errors: list[str] = []
 
 
 class UploadForm(BaseModel):
@@ -133,72 +101,6 @@ def choose_models(dash: Dashboard, conn: sa.Connection, models: list[str]
         raise ConfigError(f"models: the chosen runs belong to tasks {', '.join(tasks)}; choose "
                           f"runs of one task")
     return tasks[0], chosen
-
-
-class UploadJobs:
-    """Background inference of uploads, one at a time, with their progress in memory."""
-
-    def __init__(self) -> None:
-        self._status: dict[str, UploadStatus] = {}
-        self._lock = threading.Lock()
-        self._one_at_a_time = threading.Lock()
-
-    def start(self, ws: Workspace, upload: StoredUpload, *, task: str, site: str,
-              models: list[str]) -> UploadStatus:
-        status = UploadStatus(upload_id=upload.upload_id, status="queued", task=task, site=site,
-                              models=models, cases=upload.case_ids, labelled=upload.labelled,
-                              total=len(models) * len(upload.case_ids))
-        self._set(status)
-        threading.Thread(target=self._run, args=(ws, upload, status), daemon=True,
-                         name=f"medselect-upload-{upload.upload_id}").start()
-        return status
-
-    def get(self, ws: Workspace, upload_id: str) -> UploadStatus:
-        """Raises: NotFound: no such upload (in memory, or stored by an earlier server)."""
-        with self._lock:
-            status = self._status.get(upload_id)
-        if status is not None:
-            return status
-        stored = upload_folder(ws.root, upload_id) / STATUS_FILE
-        try:
-            return UploadStatus.model_validate_json(stored.read_text())
-        except (OSError, ValueError):
-            raise NotFound(f"no upload {upload_id!r} with a stored status; upload new cases "
-                           f"at /upload") from None
-
-    def _set(self, status: UploadStatus) -> None:
-        with self._lock:
-            self._status[status.upload_id] = status
-
-    def _update(self, upload_id: str, **changes: object) -> UploadStatus:
-        with self._lock:
-            status = self._status[upload_id].model_copy(update=changes)
-            self._status[upload_id] = status
-        return status
-
-    def _run(self, ws: Workspace, upload: StoredUpload, status: UploadStatus) -> None:
-        from medselect.evaluate import evaluate_runs
-
-        uid = upload.upload_id
-        with self._one_at_a_time:
-            self._update(uid, status="running")
-            try:
-                report = evaluate_runs(
-                    ws, task=status.task, runs=status.models, case_set=upload.manifest,
-                    on_progress=lambda done, total: self._update(uid, done=done, total=total))
-                errors = [f"{o.model_ref}: {o.error}" for o in report.failed]
-                errors += [f"{o.model_ref}: {e}" for o in report.outcomes for e in o.case_errors]
-                final = self._update(uid, case_set=report.case_set, errors=errors,
-                                     status="failed" if len(report.failed) == len(
-                                         report.outcomes) else "finished")
-            except MedselectError as exc:
-                final = self._update(uid, status="failed", errors=[str(exc)])
-            except Exception as exc:  # a bug must not pass for a running upload
-                log.exception("upload %s failed", uid)
-                final = self._update(uid, status="failed",
-                                     errors=[f"{type(exc).__name__}: {exc}"])
-        atomic_write_text(ws.root / upload.folder / STATUS_FILE,
-                          json.dumps(final.model_dump(mode="json"), indent=2))
 
 
 def upload_page(dash: Dashboard, conn: sa.Connection, status: UploadStatus) -> UploadPage:
