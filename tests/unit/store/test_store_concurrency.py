@@ -28,6 +28,7 @@ def test_a_writer_waits_for_the_one_holding_the_lock(ws, add_version):
     thread.start()
     holding.wait()
     with other.begin() as conn:  # blocks until the first commits, then succeeds
+        assert get_run(conn, "r1")["id"] == "r1"  # it began after the first had committed
         upsert_run(conn, _run("r2"))
     thread.join()
     with other.connect() as conn:

@@ -18,3 +18,73 @@ def test_ray_runs_request_the_experiments_gpus():
 def test_unknown_executor_names_the_choices():
     with pytest.raises(ValueError, match="unknown executor 'slurm'; choose one of: local"):
         make_executor("slurm")
+
+
+def test_worker_slots_take_the_gpus_in_turn():
+    from medselect.sweep.executors.local import slot_device
+
+    assert [slot_device(s, 2) for s in range(5)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1",
+                                                     "cuda:0"]
+    assert slot_device(3, 0) == "cpu"
+
+
+def _running_run(tmp_path, attempts: int, worker: str = "host:1"):
+    from medselect.store import Workspace, add_dataset_version, put_task, upsert_run
+
+    ws = Workspace.create(tmp_path / "ws")
+    with ws.begin() as conn:
+        put_task(conn, "knee", "segmentation")
+        add_dataset_version(conn, {"id": "dv", "task": "knee"}, [])
+        upsert_run(conn, {"id": "r", "task": "knee", "dataset_version": "dv", "config": {},
+                          "config_hash": "r", "status": "running", "worker": worker,
+                          "attempts": attempts})
+    return ws
+
+
+@pytest.mark.parametrize(("attempts", "status"), [(1, "interrupted"), (2, "interrupted"),
+                                                  (3, "failed"), (4, "failed")])
+def test_a_lost_run_is_resumable_until_its_last_attempt(tmp_path, attempts, status):
+    from medselect.store import get_run
+    from medselect.sweep.executors.base import MAX_ATTEMPTS, settle_lost_run
+    from medselect.sweep.jobs import RunJob
+
+    ws = _running_run(tmp_path, attempts)
+    outcome = settle_lost_run(RunJob("r", str(ws.root)), "killed", "host:1")
+    with ws.connect() as conn:
+        row = get_run(conn, "r")
+    assert MAX_ATTEMPTS == 3 and outcome.status == row["status"] == status
+    assert row["error"] == f"killed (attempt {attempts} of 3)"
+    ws.dispose()
+
+
+def test_a_run_another_worker_claimed_since_is_left_alone(tmp_path):
+    from medselect.store import get_run
+    from medselect.sweep.executors.base import settle_lost_run
+    from medselect.sweep.jobs import RunJob
+
+    ws = _running_run(tmp_path, 1, worker="host:2")
+    outcome = settle_lost_run(RunJob("r", str(ws.root)), "killed", "host:1")
+    with ws.connect() as conn:
+        assert outcome.status == get_run(conn, "r")["status"] == "running"
+    ws.dispose()
+
+
+def test_retry_failed_plans_failed_runs_again(tmp_path, experiment_file):
+    from medselect.config import load_experiment
+    from medselect.data.importer import import_experiment_data
+    from medselect.store import Workspace, set_run_status
+    from medselect.sweep import plan_sweep
+
+    exp = load_experiment(experiment_file(space="architecture: [unet, segresnet], epochs: 1"))
+    ws = Workspace.create(tmp_path / "ws")
+    version = import_experiment_data(ws, exp).version_id
+    first = plan_sweep(ws, exp, version)
+    failed, finished = (r.run_id for r in first.runs)
+    with ws.begin() as conn:
+        for run, status in ((failed, "failed"), (finished, "finished")):
+            set_run_status(conn, run, "running")
+            set_run_status(conn, run, status)
+    assert plan_sweep(ws, exp, version).to_train == []
+    again = plan_sweep(ws, exp, version, retry_failed=True)
+    assert [r.run_id for r in again.to_train] == [failed]
+    ws.dispose()

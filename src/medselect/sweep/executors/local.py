@@ -64,7 +64,7 @@ class LocalExecutor:
                 while queue and free_slots:
                     slot = free_slots.pop(0)
                     job = replace(queue.pop(0), threads=self.threads,
-                                  device=f"cuda:{slot % gpus}" if gpus else "cpu")
+                                  device=slot_device(slot, gpus))
                     proc = ctx.Process(target=_child, args=(job,), name=f"medselect-{job.run_id}")
                     proc.start()
                     running[proc.sentinel] = (proc, job, slot)
@@ -82,6 +82,12 @@ class LocalExecutor:
                                                        this_worker(proc.pid))
             raise
         return [outcomes[job.run_id] for job in jobs if job.run_id in outcomes]
+
+
+def slot_device(slot: int, gpus: int) -> str:
+    """The device of worker slot ``slot``: the GPUs taken in turn (slot 2 of 2 GPUs shares
+    ``cuda:0`` with slot 0), or ``cpu`` without GPUs."""
+    return f"cuda:{slot % gpus}" if gpus else "cpu"
 
 
 def _child(job: RunJob) -> None:
