@@ -32,6 +32,7 @@ __all__ = [
     "REFERENCE",
     "SITE",
     "Direction",
+    "require_columns",
     "validate_case_table",
 ]
 
@@ -64,9 +65,29 @@ class Direction(StrEnum):
     LOWER = "lower"
 
 
+def require_columns(table: pd.DataFrame) -> None:
+    """Refuse what is not a DataFrame with the key columns (cheap: every ranking call checks).
+
+    Raises:
+        RankingError: naming the missing columns and the ones the table has.
+    """
+    import pandas as pd
+
+    from medselect.errors import RankingError
+
+    if not isinstance(table, pd.DataFrame):
+        raise RankingError(f"the per-case table must be a pandas DataFrame, got "
+                           f"{type(table).__name__}")
+    missing = [c for c in KEY_COLUMNS if c not in table.columns]
+    if missing:
+        raise RankingError(f"the per-case table lacks column(s) {missing}; it needs "
+                           f"{list(KEY_COLUMNS)} and optionally case attributes such as "
+                           f"{list(ATTRIBUTE_COLUMNS)}, got {list(table.columns)}")
+
+
 def validate_case_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` when it is a per-case table: the key columns present, values numeric (NaN is a
-    missing value), no (model, case, metric, label) twice.
+    """``table`` when it is a per-case table: the key columns present (:func:`require_columns`),
+    values numeric (NaN is a missing value), no (model, case, metric, label) twice.
 
     Raises:
         RankingError: a column is missing, a value is not a number, or a key repeats (the
@@ -84,10 +105,7 @@ def validate_case_table(table: pd.DataFrame) -> pd.DataFrame:
 
     from medselect.errors import RankingError
 
-    missing = [c for c in KEY_COLUMNS if c not in table.columns]
-    if missing:
-        raise RankingError(f"the per-case table lacks column(s) {missing}; it needs "
-                           f"{list(KEY_COLUMNS)} and optionally {list(ATTRIBUTE_COLUMNS)}")
+    require_columns(table)
     values = pd.to_numeric(table["value"], errors="coerce")
     bad = table.loc[values.isna() & table["value"].notna(), "value"]
     if len(bad):

@@ -19,7 +19,7 @@ import medselect
 SRC = Path(medselect.__file__).parent
 
 LAYERS: dict[str, int] = {
-    "errors": 0, "casetable": 0, "config": 0, "store": 0,
+    "errors": 0, "casetable": 0, "jsonsafe": 0, "config": 0, "store": 0,
     "data": 1, "metrics": 1, "rank": 1,
     "tasks": 2, "train": 2, "choose": 2,
     "sweep": 3, "evaluate": 3,

@@ -14,7 +14,7 @@ PACKAGES = ("medselect.config", "medselect.metrics", "medselect.rank")
 
 
 def modules() -> list[str]:
-    names = ["medselect.casetable"]
+    names = ["medselect.casetable", "medselect.jsonsafe"]
     for package in PACKAGES:
         names.append(package)
         found = importlib.import_module(package).__path__

@@ -33,6 +33,7 @@ from medselect.choose.inputs import RankingInputs, ranking_inputs, task_ranking
 from medselect.config import RankingSpec
 from medselect.data import latest_training_version, named_case_set
 from medselect.errors import NotFound, RankingError
+from medselect.jsonsafe import json_number
 from medselect.rank import (
     RankReport,
     SelectionCorrected,
@@ -41,7 +42,6 @@ from medselect.rank import (
     rank_matrix,
     statistics_from_spec,
 )
-from medselect.rank._json import json_number
 from medselect.rank.selection import OVERALL
 from medselect.rank.table import for_metric
 from medselect.store import get_cases

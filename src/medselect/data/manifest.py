@@ -20,7 +20,6 @@ opening images and reports all problems at once (:class:`~medselect.errors.Datas
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import json
 import os
@@ -29,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import cast
 
+from medselect.config.choices import did_you_mean
 from medselect.data.case import SPLITS, CaseRecord, Split
 from medselect.errors import DataError, DatasetInvalid, Problem
 from medselect.store.artifacts import atomic_write_text
@@ -178,9 +178,8 @@ def _record(row: Row, where: str, folder: Path, manifest: str,
             problem(f"{column!r} is empty; give {_REQUIRED_HELP[column]}")
     split = text.get("split", "").lower() or None
     if split is not None and split not in SPLITS:
-        close = difflib.get_close_matches(split, SPLITS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        problem(f"unknown split {text['split']!r}; {hint}use train, val, test or leave it empty")
+        problem(f"unknown split {text['split']!r}; {did_you_mean(split, SPLITS)}use train, "
+                "val, test or leave it empty")
     try:
         target = _integer(row.get("target"))
     except (TypeError, ValueError):

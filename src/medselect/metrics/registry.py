@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from medselect.config.choices import unknown_choice
 from medselect.errors import ConfigError
 from medselect.metrics import classification, landmarks, overlap, surface
 from medselect.metrics.classification import SET_METRICS
@@ -34,11 +34,7 @@ def get_metric(name: str) -> MetricSpec:
     try:
         return METRICS[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), list(METRICS), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise ConfigError(
-            f"unknown metric {name!r}; {hint}choose one of: {', '.join(METRICS)}"
-        ) from None
+        raise ConfigError(unknown_choice("metric", name, list(METRICS))) from None
 
 
 def metrics_of(*families: Family) -> tuple[MetricSpec, ...]:

@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 from scipy import stats
 
+from medselect.config.choices import did_you_mean
 from medselect.errors import RankingError
 from medselect.rank.table import ScoreMatrix
 from medselect.rank.weighted import weighted_percentile, weighted_trimmed_mean
@@ -217,7 +217,6 @@ def parse_aggregate(
     if match := re.fullmatch(rf"p{_NUMBER}", name):
         return Percentile(float(match[1]))
     known = ["mean", "median", "trimmed", *custom]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise RankingError(f"unknown aggregate {spec!r}; {hint}use one of: {', '.join(known)}, "
-                       "trimmed<NN> (NN % cut each side) or p<NN> (NN-th percentile)")
+    raise RankingError(f"unknown aggregate {spec!r}; {did_you_mean(name, known)}use one of: "
+                       f"{', '.join(known)}, trimmed<NN> (NN % cut each side) or p<NN> (NN-th "
+                       "percentile)")

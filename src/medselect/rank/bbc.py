@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medselect.errors import RankingError
-from medselect.rank._json import json_number
+from medselect.jsonsafe import json_number
 from medselect.rank.aggregate import Aggregate, parse_aggregate, truth_values
 from medselect.rank.bootstrap import resample_weights, resampled_aggregates
 from medselect.rank.leaderboard import Statistics

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from medselect.errors import RankingError
-from medselect.rank._json import json_number
+from medselect.jsonsafe import json_number
 from medselect.rank.aggregate import Aggregate, parse_aggregate, truth_values
 from medselect.rank.bootstrap import (
     MIN_RELIABLE_PATIENTS,

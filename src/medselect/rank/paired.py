@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from medselect.errors import RankingError
+from medselect.jsonsafe import json_number
 from medselect.rank.bootstrap import tail_pvalue
 from medselect.rank.clusters import Clusters
 
@@ -276,7 +277,7 @@ class SignificanceMatrix:
     def to_dict(self) -> dict:
         """JSON-safe form (NaN -> None)."""
         def grid(a: np.ndarray) -> list[list[float | None]]:
-            return [[None if np.isnan(v) else float(v) for v in row] for row in a]
+            return [[json_number(float(v)) for v in row] for row in a]
         return {"models": list(self.models), "test": self.test.value, "alpha": self.alpha,
                 "correction": "holm", "pvalues": grid(self.pvalues),
                 "adjusted": grid(self.adjusted), "better": self.better.tolist()}

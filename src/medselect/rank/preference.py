@@ -37,7 +37,7 @@ from scipy import stats as sps
 
 from medselect.config.ranking import Constraint, TieBreak, parse_constraint, parse_tie_break
 from medselect.errors import RankingError
-from medselect.rank._json import json_number
+from medselect.jsonsafe import json_number
 from medselect.rank.aggregate import Aggregate, parse_aggregate, truth_values
 from medselect.rank.leaderboard import Leaderboard, Statistics, rank_matrix
 from medselect.rank.setmetric import SetMetrics, aggregate_of, metric_matrix

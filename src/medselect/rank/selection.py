@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from medselect.errors import RankingError
-from medselect.rank._json import json_number
+from medselect.jsonsafe import json_number
 from medselect.rank.aggregate import Aggregate
 from medselect.rank.leaderboard import Leaderboard, Statistics
 from medselect.rank.paired import compare

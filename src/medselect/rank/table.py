@@ -11,7 +11,6 @@ statistic resamples and tests.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -20,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medselect.casetable import CASE_LABEL, KEY_COLUMNS, PATIENT, Direction
-from medselect.config.choices import choice_error
+from medselect.casetable import CASE_LABEL, KEY_COLUMNS, PATIENT, Direction, require_columns
+from medselect.config.choices import choice_error, did_you_mean
 from medselect.errors import RankingError
 from medselect.rank.clusters import Clusters
 
@@ -209,7 +208,7 @@ def score_matrix(
             (the message lists what is), a (model, case) pair repeats, or every value is NaN.
     """
     direction = as_direction(direction, metric)
-    _check_columns(table)
+    require_columns(table)
     label = resolve_label(table, metric, label)
     rows = table[(table["metric"] == metric) & (table["label"] == label)]
     if rows.empty:
@@ -259,24 +258,11 @@ def for_metric(metric: str, value: float | Mapping[str, float] | None) -> float 
     return value
 
 
-def _check_columns(table: pd.DataFrame) -> None:
-    if not isinstance(table, pd.DataFrame):
-        raise RankingError(f"the per-case table must be a pandas DataFrame, got "
-                           f"{type(table).__name__}")
-    absent = [c for c in KEY_COLUMNS if c not in table.columns]
-    if absent:
-        raise RankingError(f"the per-case table lacks columns {absent}; it needs "
-                           f"{list(KEY_COLUMNS)} plus case attributes such as 'site', got "
-                           f"{list(table.columns)}")
-
-
 def _absent(table: pd.DataFrame, metric: str, label: str) -> str:
     metrics = _sorted_unique(table["metric"])
     if metric not in metrics:
-        close = difflib.get_close_matches(metric, metrics, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return f"metric {metric!r} is not in the per-case table; {hint}it has: " + ", ".join(
-            metrics)
+        return (f"metric {metric!r} is not in the per-case table; "
+                f"{did_you_mean(metric, metrics)}it has: " + ", ".join(metrics))
     labels = _sorted_unique(table.loc[table["metric"] == metric, "label"])
     return f"label {label!r} has no {metric!r} values; labels of {metric!r}: " + ", ".join(labels)
 

@@ -6,11 +6,11 @@ dict as a version's evidence, and the decision report renders it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from medselect.jsonsafe import json_number
 from medselect.registry.budget import Look
 from medselect.registry.criteria import GateCriteria
 
@@ -113,4 +113,4 @@ class GateDecision:
 
 
 def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
+    return None if value is None else json_number(float(value))

@@ -8,13 +8,13 @@ mean here (the gate, instead, counts it as the worst value).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
+from medselect.jsonsafe import json_number
 from medselect.registry.criteria import GateCriteria, MetricMargin
 from medselect.registry.gate import SITE_COLUMN
 from medselect.store import case_metric_table, list_runs
@@ -62,5 +62,4 @@ def _of(table: pd.DataFrame, model: str, item: MetricMargin) -> pd.DataFrame:
 
 
 def _mean(rows: pd.DataFrame) -> float | None:
-    value = float(rows["value"].mean()) if len(rows) else math.nan
-    return None if math.isnan(value) else value
+    return json_number(float(rows["value"].mean())) if len(rows) else None

@@ -8,7 +8,6 @@ writes) and returns plain dicts keyed by column name. A model is referred to by 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 
 from medselect.casetable import ATTRIBUTE_COLUMNS, KEY_COLUMNS, PATIENT, REFERENCE, SITE
 from medselect.errors import StoreError
+from medselect.jsonsafe import json_number
 from medselect.store._rows import (
     check_choice,
     check_columns,
@@ -350,5 +350,4 @@ def get_external_model(conn: sa.Connection, name: str) -> dict[str, Any]:
 def _number(value: Any) -> float | None:
     if value is None:
         return None
-    value = float(value)
-    return None if math.isnan(value) else value
+    return json_number(float(value))

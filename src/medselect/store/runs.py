@@ -7,7 +7,6 @@ dataset version), so a resumed sweep upserts the same rows instead of adding new
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from medselect.errors import StoreError
+from medselect.jsonsafe import json_number
 from medselect.store._rows import (
     check_choice,
     fetch_all,
@@ -160,7 +160,7 @@ def get_epoch_metrics(conn: sa.Connection, run_id: str) -> list[dict[str, Any]]:
 
 
 def _number(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
+    return None if value is None else json_number(float(value))
 
 
 def latest_epoch_metrics(

@@ -10,7 +10,6 @@ resumed run draws what an uninterrupted one would have.
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import DataLoader
 
+from medselect.config.choices import did_you_mean
 from medselect.config.run import RunConfig, config_hash
 from medselect.errors import ConfigError, TrainingError
 from medselect.tasks.base import MetricGoal, as_task_info
@@ -164,11 +164,9 @@ def _stopping_goal(plugin: TaskPlugin, name: str | None) -> MetricGoal:
         return plugin.primary_metric
     modes: dict[str, Any] = {"val_loss": "min", **plugin.metrics}
     if name not in modes:
-        close = difflib.get_close_matches(name, list(modes), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
             f"early_stopping_metric: {plugin.kind} training reports no metric {name!r}; "
-            f"{hint}choose one of: {', '.join(modes)}"
+            f"{did_you_mean(name, list(modes))}choose one of: {', '.join(modes)}"
         )
     return MetricGoal(name, modes[name])
 

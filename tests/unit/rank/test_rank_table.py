@@ -51,7 +51,7 @@ def test_unknown_label_lists_labels_of_the_metric(table_of):
 
 
 def test_table_problems_are_ranking_errors(table_of):
-    with pytest.raises(RankingError, match=r"lacks columns \['value'\]"):
+    with pytest.raises(RankingError, match=r"lacks column\(s\) \['value'\]"):
         score_matrix(table_of({"a": [0.9]}).drop(columns="value"), "dice", "higher")
     twice = pd.concat([table_of({"a": [0.9]})] * 2)
     with pytest.raises(RankingError, match=r"model 'a' on case 'c000'"):

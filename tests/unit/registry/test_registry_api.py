@@ -10,7 +10,7 @@ PUBLIC = [
     "apply_promotion", "canonical_json", "current_champion", "decision_report",
     "evaluate_gate", "event_hash", "gate_for", "history", "incumbents", "parse_scope",
     "promote", "reference_case_set", "register_version", "render_html", "rollback",
-    "scope_site", "verify_chain", "write_decision_report",
+    "scope_site", "verify_chain", "verify_registry", "write_decision_report",
     # the promotion and upgrade flows
     "DECISIONS_DIR", "BackfillResult", "NewData", "PromotionOutcome", "RetrainChoice",
     "ScopeOutcome", "UpgradeResult", "backfill", "ensure_evaluated", "expand_scopes",

@@ -146,10 +146,15 @@ def test_candidate_listed_as_incumbent_is_refused():
 
 
 def test_unknown_direction_is_refused():
-    with pytest.raises(RegistryError, match="no direction for metric 'dice'"):
-        evaluate_gate("new", ["old"], table({"old": {"dice": BASE_DICE},
-                                             "new": {"dice": BASE_DICE}}),
-                      criteria(), directions={})
+    sharp = GateCriteria(MetricMargin("sharpness"), min_patients=5, n_resamples=400)
+    with pytest.raises(RegistryError, match="no direction for metric 'sharpness'"):
+        evaluate_gate("new", ["old"], table({"old": {"sharpness": BASE_DICE},
+                                             "new": {"sharpness": BASE_DICE}}),
+                      sharp, directions={})
+    known = evaluate_gate("new", ["old"], table({"old": {"dice": BASE_DICE},
+                                                 "new": {"dice": BASE_DICE}}),
+                          criteria(), directions={})  # dice: the catalogue's direction
+    assert known.candidate == "new"
 
 
 def test_decision_to_dict_is_strict_json():

@@ -75,7 +75,8 @@ def test_store_imports_no_torch_and_no_other_layer():
     code = (
         "import sys, medselect.store; "
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('medselect.')"
-        " and not m.startswith(('medselect.store', 'medselect.errors', 'medselect.casetable'))))"
+        " and not m.startswith(('medselect.store', 'medselect.errors', 'medselect.casetable',"
+        " 'medselect.jsonsafe'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
