@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP   = $(VENV)/.installed
 
-.PHONY: install browser postgres demo test lint bench clean
+.PHONY: install browser postgres demo test lint docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "medselect needs Python >= 3.11")'
@@ -33,10 +33,15 @@ postgres:
 
 test: install browser postgres
 	$(BIN)/ruff check src tests benchmarks
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
+# The documentation site (docs/, mkdocs.yml) into site/, offline; `make test` builds it too.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
+
 clean:
-	rm -rf $(VENV) medselect-workspace .pytest_cache
+	rm -rf $(VENV) medselect-workspace .pytest_cache site

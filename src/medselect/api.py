@@ -76,8 +76,10 @@ def import_data(
 
     Args:
         task: the task's name (default: from the source's file or folder name).
-        patients, case_info, site: who each case belongs to
-            (:class:`~medselect.data.caseinfo.CaseInfo`).
+        patients: a pattern on the case id naming the patient (and site), e.g.
+            ``(?P<patient>.+)_z\\d+`` (:class:`~medselect.data.caseinfo.CaseInfo`).
+        case_info: a CSV of case_id, patient_id, site and attributes.
+        site: the site of cases whose source names none.
         split: patient fractions, e.g. ``{"train": 0.7, "val": 0.1, "test": 0.2}``; a split not
             named gets none.
 

@@ -143,8 +143,10 @@ def choose_model(
 
     Args:
         spec: the ranking section (default: the one stored with the task).
-        selection, confirmation: case set names or ids (``val``, ``test``, ``reference`` or an
-            id); default the spec's ``selection.case_set`` and ``confirmation``.
+        selection: the case set that chooses, a name or id (``val``, ``test``, ``reference``);
+            default the spec's ``selection.case_set``.
+        confirmation: the case set that reports the choice; default the spec's
+            ``confirmation``.
 
     A selection set without evaluations (e.g. a workspace evaluated on the test split only)
     falls back to the confirmation set, with a note and the bias-corrected figure.
