@@ -42,7 +42,25 @@ __all__ = [
 
 
 class MedselectError(Exception):
-    """Base of every error medselect raises on purpose; the CLI prints its message in one line."""
+    """Base of every error medselect raises on purpose; the CLI prints its message in one line.
+
+    Args:
+        message: what was wrong and what to do.
+        param: the Python parameter the error is about (``sliding_window``); the message then
+            starts with it, and the CLI shows it as the flag that sets it
+            (``--sliding-window``), so neither the library nor the CLI spells the other's names.
+    """
+
+    def __init__(self, message: str = "", *, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(f"{param}: {message}" if param else message)
+
+    def for_flags(self) -> str:
+        """The message with its parameter written as the command-line flag."""
+        text = str(self)
+        if self.param and text.startswith(f"{self.param}: "):
+            return f"--{self.param.replace('_', '-')}{text[len(self.param):]}"
+        return text
 
 
 class ConfigError(MedselectError, ValueError):

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{exc.source}: {len(exc.problems)} problem(s)", debug,
               [str(p) for p in exc.problems])
     except MedselectError as exc:
-        _fail(str(exc), debug)
+        _fail(exc.for_flags(), debug)
     except typer.Abort:
         _fail("aborted", debug)
     except OSError as exc:  # a file or folder the user named cannot be read or written

@@ -101,8 +101,8 @@ class CaseInfo:
             match = self.patients.fullmatch(record.case_id)
             if match is None:
                 problems.append(Problem(
-                    f"case id does not match --patients {self.patients.pattern!r}; fix the "
-                    "pattern so it matches every case id", case_id=record.case_id))
+                    f"case id does not match the patients pattern {self.patients.pattern!r}; "
+                    "fix the pattern so it matches every case id", case_id=record.case_id))
             else:
                 found = {"patient_id": match["patient"],
                          **({"site": match["site"]} if "site" in match.groupdict() else {})}
@@ -125,7 +125,7 @@ def _pattern(text: str) -> re.Pattern[str]:
     try:
         return patient_pattern(text)
     except ValueError as exc:
-        raise DataError(f"--patients: {exc}") from None
+        raise DataError(str(exc), param="patients") from None
 
 
 def _read_table(file: Path) -> dict[str, dict[str, str]]:

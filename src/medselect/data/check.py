@@ -113,7 +113,7 @@ def _read(path: str, kind: ImageKind, report: _Report, max_voxels: int | None) -
 def _check_dims(image: Image, spatial_dims: int | None, path: str, report: _Report) -> None:
     if spatial_dims is not None and image.ndim != spatial_dims:
         report(f"{image.ndim}D image of shape {image.shape}, but the task is {spatial_dims}D; "
-               "check the task's spatial_dims (--spatial-dims) or the file", path)
+               "check the task's spatial dims or the file", path)
 
 
 def _check_same_grid(image: Image, grid: tuple[str, Image], what: str, path: str,

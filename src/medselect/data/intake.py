@@ -119,15 +119,17 @@ def settle_task(options: TaskOptions, source: SourceData | None, records: Sequen
         return TaskSpec.model_validate(stored_task), []
     classes = list(options.classes or (source.classes if source else []))
     if options.kind != "landmarks" and not classes:
-        raise ConfigError(f"task {options.name!r} is new: give its --classes (comma-separated, "
-                          "background first for segmentation) so label values can be checked")
-    dims, why = options.spatial_dims, "--spatial-dims"
+        raise ConfigError(f"task {options.name!r} is new: give its classes (comma-separated, "
+                          "background first for segmentation) so label values can be checked",
+                          param="classes")
+    dims, why = options.spatial_dims, "the spatial_dims given"
     if dims is None and source and source.spatial_dims:
         dims, why = source.spatial_dims, "the source's dataset.json"
     if dims is None:
         dims, why = _dims_of_data(records)
     note = (f"spatial dims: {dims}D (from {why}"
-            + ("" if why == "--spatial-dims" else "; --spatial-dims overrides") + ")")
+            + ("" if why == "the spatial_dims given" else "; give spatial dims to override")
+            + ")")
     fields = {"name": options.name, "kind": options.kind, "classes": classes,
               "landmarks": list(source.landmarks) if source else [], "spatial_dims": dims}
     try:
@@ -135,8 +137,8 @@ def settle_task(options: TaskOptions, source: SourceData | None, records: Sequen
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or "task"
-        raise ConfigError(f"--{name.replace('_', '-')}: "
-                          f"{first['msg'].removeprefix('Value error, ')}") from None
+        raise ConfigError(first["msg"].removeprefix("Value error, "),
+                          param=name.replace(".", "_")) from None
 
 
 def _dims_of_data(records: Sequence[CaseRecord]) -> tuple[int, str]:

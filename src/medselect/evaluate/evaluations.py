@@ -157,10 +157,10 @@ def check_sliding_window(task: TaskSpec) -> None:
     from medselect.tasks import plugin_for_task
 
     if plugin_for_task(task).image_level:
-        raise ConfigError(f"--sliding-window: task {task.name!r} is {task.kind}, whose networks "
-                          f"see the whole image resized to their input size and give one answer "
-                          f"per image, so there are no windows to stitch; leave out "
-                          f"--sliding-window")
+        raise ConfigError(f"task {task.name!r} is {task.kind}, whose networks see the whole "
+                          "image resized to their input size and give one answer per image, so "
+                          "there are no windows to stitch; leave sliding windows off",
+                          param="sliding_window")
 
 
 def evaluate_external(
@@ -356,8 +356,8 @@ def _register_external(ws: Workspace, predictor: ExternalPredictions, task: Task
         except NotFound:
             known = None
         if known is not None and known["task"] != task.name:
-            raise ConfigError(f"--name: external model {predictor.name!r} already belongs to "
-                              f"task {known['task']!r}; give another name")
+            raise ConfigError(f"external model {predictor.name!r} already belongs to task "
+                              f"{known['task']!r}; give another name", param="name")
         put_external_model(conn, {"name": predictor.name, "task": task.name,
                                   "source_uri": source,
                                   "description": f"predictions from {predictor.folder}"})

@@ -31,8 +31,8 @@ def check_external_name(name: str) -> str:
         ConfigError: the name is empty or holds other characters.
     """
     if not _NAME.match(name or ""):
-        raise ConfigError(f"--name: {name!r} cannot name an external model; use letters, "
-                          f"digits, '.', '_' and '-' (e.g. nnunet-3d-fullres)")
+        raise ConfigError(f"{name!r} cannot name an external model; use letters, digits, '.', "
+                          "'_' and '-' (e.g. nnunet-3d-fullres)", param="name")
     return name
 
 
@@ -88,8 +88,8 @@ class ExternalPredictions:
 
 def _prediction_files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
-        raise DataError(f"--predictions: {folder} is not a folder; give the folder holding "
-                        f"one prediction mask per case (<case_id>.nii.gz or .png)")
+        raise DataError(f"{folder} is not a folder; give the folder holding one prediction "
+                        "mask per case (<case_id>.nii.gz or .png)", param="predictions")
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         suffix = image_suffix(path)

@@ -52,12 +52,12 @@ def select_runs(
         runs = [get_run(conn, run_id) for run_id in dict.fromkeys(run_ids)]
         for run in runs:
             if run["task"] != task:
-                raise ConfigError(f"--runs: run {run['id']!r} belongs to task {run['task']!r}, "
-                                  f"not {task!r}; evaluate it with its own task")
+                raise ConfigError(f"run {run['id']!r} belongs to task {run['task']!r}, not "
+                                  f"{task!r}; evaluate it with its own task", param="runs")
             if run["status"] != "finished":
-                raise ConfigError(f"--runs: run {run['id']!r} is {run['status']}, not finished; "
-                                  f"only finished runs have a checkpoint to evaluate "
-                                  f"(`medselect runs show {run['id']}`)")
+                raise ConfigError(f"run {run['id']!r} is {run['status']}, not finished; only "
+                                  "finished runs have a checkpoint to evaluate (`medselect runs "
+                                  f"show {run['id']}`)", param="runs")
     else:
         runs = models_to_evaluate(conn, task)
         if not runs and list_runs(conn, task=task, status="finished"):
@@ -71,7 +71,7 @@ def select_runs(
     if top is None:
         return runs
     if top < 1:
-        raise ConfigError(f"--top must be at least 1, got {top}")
+        raise ConfigError(f"must be at least 1, got {top}", param="top")
     sign = -1.0 if mode == "max" else 1.0
     return sorted(runs, key=lambda r: _sort_key(r["best_metric"], sign))[:top]
 

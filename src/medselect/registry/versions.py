@@ -199,7 +199,7 @@ def apply_promotion(
             promotion, or another look at the reference set), or ``force_reason`` is empty.
     """
     scope = parse_scope(scope)
-    reason = None if force_reason is None else _written(force_reason, "--force")
+    reason = None if force_reason is None else _written(force_reason, "a forced promotion")
     serialize(conn, REGISTRY_LOCK)  # concurrent promotions read the champion one at a time
     if decision.candidate != model_ref:
         raise RegistryError(f"the gate decision is about {decision.candidate!r}, not "

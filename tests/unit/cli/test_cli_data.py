@@ -145,3 +145,13 @@ def _db_rows(path):
                 for t in ("dataset_version", '"case"', "case_set", "task")}
     finally:
         con.close()
+
+
+def test_library_errors_name_parameters_and_the_cli_shows_flags(run_cli, tiny_phantom, tmp_path):
+    from medselect.errors import ConfigError
+
+    error = ConfigError("must be at least 1, got 0", param="top")
+    assert str(error) == "top: must be at least 1, got 0"  # what a notebook user reads
+    assert error.for_flags() == "--top: must be at least 1, got 0"
+    result = run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", tmp_path / "ws")
+    assert result.stderr.startswith("error: --classes: task 'manifest' is new")

@@ -120,7 +120,7 @@ def test_3d_dims_come_from_the_data_and_the_option_overrides(run_cli, tmp_path):
     assert forced.code == 1
     problems = json.loads(forced.stdout)["problems"]
     assert len(problems) == 6 and "the task is 2D" in problems[0]["message"]
-    assert "--spatial-dims" in problems[0]["message"]
+    assert "check the task's spatial dims" in problems[0]["message"]
 
 
 def datalist(root: Path) -> Path:
@@ -161,7 +161,7 @@ def test_decathlon_datalist_imports_with_its_classes_and_dims(run_cli, tmp_path)
     assert report["n_cases"] == 8
     assert report["notes"][0].startswith("1 unlabelled test case left out")
     assert report["notes"][1] == ("spatial dims: 3D (from the source's dataset.json; "
-                                  "--spatial-dims overrides)")
+                                  "give spatial dims to override)")
 
 
 def test_split_fractions_and_seed_on_the_command_line(run_cli, tmp_path):

@@ -44,7 +44,7 @@ def test_every_problem_is_listed(tmp_path):
     with pytest.raises(DatasetInvalid) as err:
         info.apply(cases("a_z1", "b_slice2", "c_z3"))
     text = "\n".join(map(str, err.value.problems))
-    assert "case 'b_slice2'" in text and "does not match --patients" in text
+    assert "case 'b_slice2'" in text and "does not match the patients pattern" in text
     assert "case 'c_z3'" in text and "no row in the case-info table" in text
     assert "'ghost', which is not in the source" in text
     assert len(err.value.problems) == 4  # b: pattern and row; c: row; ghost

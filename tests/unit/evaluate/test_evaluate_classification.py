@@ -97,7 +97,7 @@ def test_saliency_only_when_overlays_are_drawn(ws):
 
 
 def test_sliding_windows_are_refused_for_an_image_level_task(ws, run_cli):
-    with pytest.raises(ConfigError, match="--sliding-window: task 'thinning' is classification"):
+    with pytest.raises(ConfigError, match="sliding_window: task 'thinning' is classification"):
         evaluate_runs(ws, sliding_window=True)
     refused = run_cli("evaluate", "-w", ws.root, "--sliding-window")
     assert refused.code == 1

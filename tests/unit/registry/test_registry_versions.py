@@ -106,7 +106,7 @@ def test_rejected_candidate_is_stored_with_its_evidence(evaluated):
 
 def test_force_needs_a_written_reason_which_is_audited(evaluated):
     _promote(evaluated, "r1")
-    with pytest.raises(RegistryError, match="--force needs a written reason"):
+    with pytest.raises(RegistryError, match="a forced promotion needs a written reason"):
         _promote(evaluated, "r3", force_reason="   ")
     assert _statuses(evaluated) == [(1, "r1", "champion")]
     version = _promote(evaluated, "r3", force_reason="site B asked for the smaller model")

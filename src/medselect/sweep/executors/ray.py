@@ -93,7 +93,7 @@ class RayExecutor:
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray"
             raise ConfigError(
-                f"--address: cannot start or reach {where}: {exc}".splitlines()[0]
+                f"cannot start or reach {where}: {exc}".splitlines()[0], param="address"
             ) from exc
 
 
@@ -116,13 +116,14 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
     """Fail fast, before Ray's own long retries, when nothing listens at ``address``."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"--address: {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+        raise ConfigError(f"{address!r} is not HOST:PORT, ray://HOST:PORT or auto",
+                          param="address")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
         raise ConfigError(
-            f"--address: cannot reach a Ray cluster at {address!r} ({exc.strerror or exc}); "
-            "start one with `ray start --head` or fix the address"
+            f"cannot reach a Ray cluster at {address!r} ({exc.strerror or exc}); start one with "
+            "`ray start --head` or fix the address", param="address"
         ) from None
 
 
