@@ -22,9 +22,17 @@ import re
 import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from medselect.config.fields import as_list
+from medselect.errors import ConfigError
 
 __all__ = ["Criterion", "Guard", "PromotionSpec"]
 
@@ -50,26 +58,45 @@ class Guard(Criterion):
     metric: str = Field(min_length=1)
 
 
-class PromotionSpec(BaseModel):
-    """The promotion gate: the evidence a candidate needs to become the model in use."""
+class GateBounds(BaseModel):
+    """The gate's numbers and their bounds, declared once: the experiment file is checked
+    against them (with file, field and line) and so is a gate built in code
+    (:meth:`check`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    primary: Criterion = Field(default_factory=Criterion)
-    test: Literal["bootstrap", "wilcoxon"] = "bootstrap"
-    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the test")
-    confidence: float = Field(0.95, gt=0, lt=1, description="level of reported intervals")
-    guards: list[Guard] = Field(default_factory=list)
+    alpha: float = Field(0.05, gt=0, le=0.5, description="one-sided false-promotion rate of "
+                                                         "the test, over all looks")
+    confidence: float = Field(0.95, ge=0.5, lt=1, description="level of reported intervals")
     site_margin: float | None = Field(
         None, ge=0, description="largest allowed loss on the primary metric at any one site; "
                                 "null: no per-site check",
     )
     min_patients: int = Field(10, ge=1, description="fewest patients a decision rests on")
+    max_looks: int = Field(10, ge=1, description="looks a bonferroni budget allows")
+
+    @classmethod
+    def check(cls, **values: Any) -> None:
+        """Raise ConfigError naming ``promotion.<field>`` when a value is out of its bounds."""
+        try:
+            cls.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"])
+            raise ConfigError(f"promotion.{field}: {error['msg']}, got "
+                              f"{error.get('input')!r}") from None
+
+
+class PromotionSpec(GateBounds):
+    """The promotion gate: the evidence a candidate needs to become the model in use."""
+
+    primary: Criterion = Field(default_factory=Criterion)
+    test: Literal["bootstrap", "wilcoxon"] = "bootstrap"
+    guards: list[Guard] = Field(default_factory=list)
     compare_with: Literal["champion", "all_versions"] = "all_versions"
     scopes: list[str] = Field(default_factory=lambda: ["global"], min_length=1)
     alpha_spending: Literal["geometric", "bonferroni", "none"] = Field(
         "geometric", description="how alpha is split across looks at one reference set")
-    max_looks: int = Field(10, ge=1, description="looks a bonferroni budget allows")
 
     @model_validator(mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from medselect.config.choices import choice_error
+from medselect.config.promotion import GateBounds
 from medselect.errors import ConfigError
 from medselect.metrics.values import MEAN_LABEL
 from medselect.rank import MIN_RELIABLE_PATIENTS, PairedTest
@@ -94,19 +95,9 @@ class GateCriteria:
             if not item.margin >= 0:
                 raise ConfigError(f"promotion.{where}.margin must be zero or positive (it says "
                                   f"how much, the metric says which way), got {item.margin}")
-        if not 0 < self.alpha <= 0.5:
-            raise ConfigError(f"promotion.alpha must be in (0, 0.5] for a one-sided test, got "
-                              f"{self.alpha}")
-        if not 0.5 <= self.confidence < 1:
-            raise ConfigError(f"promotion.confidence must be in [0.5, 1), got {self.confidence}")
-        if self.site_margin is not None and not self.site_margin >= 0:
-            raise ConfigError(f"promotion.site_margin must be zero or positive, got "
-                              f"{self.site_margin}")
-        if self.min_patients < 1:
-            raise ConfigError(f"promotion.min_patients must be at least 1, got "
-                              f"{self.min_patients}")
-        if self.max_looks < 1:
-            raise ConfigError(f"promotion.max_looks must be at least 1, got {self.max_looks}")
+        GateBounds.check(alpha=self.alpha, confidence=self.confidence,
+                         site_margin=self.site_margin, min_patients=self.min_patients,
+                         max_looks=self.max_looks)
         if self.n_resamples < 1:
             raise ConfigError(f"promotion.n_resamples must be at least 1, got "
                               f"{self.n_resamples}")

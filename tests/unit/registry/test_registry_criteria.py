@@ -33,9 +33,9 @@ def test_from_spec_takes_the_ranking_metric_when_the_section_names_none():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"primary": MetricMargin("dice", margin=-0.1)}, r"primary\.margin must be zero or positive"),
     ({"guards": [MetricMargin("hd95", margin=float("nan"))]}, r"guards\[0\]\.margin"),
-    ({"alpha": 0.6}, r"alpha must be in \(0, 0\.5\]"),
-    ({"confidence": 1.0}, "confidence must be in"),
-    ({"min_patients": 0}, "min_patients must be at least 1"),
+    ({"alpha": 0.6}, r"promotion\.alpha: Input should be less than or equal to 0\.5, got 0\.6"),
+    ({"confidence": 1.0}, r"promotion\.confidence: Input should be less than 1"),
+    ({"min_patients": 0}, r"promotion\.min_patients: Input should be greater than or equal to 1"),
     ({"test": "t-test"}, r"promotion\.test: unknown .* 't-test'"),
     ({"compare_with": "al_versions"}, "did you mean 'all_versions'"),
 ])
@@ -50,3 +50,13 @@ def test_to_dict_is_plain_json():
     assert crit.to_dict()["guards"] == [{"metric": "hd95", "label": "mean", "margin": 1.0}]
     assert crit.to_dict()["test"] == "bootstrap"
     assert crit.guards == (MetricMargin("hd95", margin=1.0),)
+
+
+def test_the_experiment_file_and_the_gate_share_their_bounds(tmp_path, experiment_file):
+    """alpha 0.6 is refused where it is written, with the file, field and line."""
+    from medselect.config import load_experiment
+
+    path = experiment_file(space="architecture: unet", extra="promotion: {alpha: 0.6}")
+    with pytest.raises(ConfigError, match=r"promotion\.alpha: .*0\.5.*\(line \d+\)") as err:
+        load_experiment(path)
+    assert str(path) in str(err.value)
