@@ -1,0 +1,56 @@
+"""Standalone HTML pages of the registry (decision and upgrade reports) from Jinja templates.
+
+The templates live in ``registry/templates``; every value is escaped by Jinja (autoescape) and
+formatted by one ``cell`` filter, so a report can be attached to a ticket as a single file (no
+scripts, no external files).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import PurePath
+from typing import Any
+
+import jinja2
+
+__all__ = ["RESULT_COLUMNS", "cell", "render_page"]
+
+RESULT_COLUMNS = ("name", "incumbent", "metric", "label", "site", "n_patients", "n_cases",
+                  "statistic", "ci", "p_value", "level", "threshold", "passed", "explanation")
+"""The columns of a gate decision's results table."""
+
+
+def cell(value: Any) -> str:
+    """A value as table text: ``–`` for none, yes/no, four significant digits, an interval as
+    ``a to b``, anything nested as JSON."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple) and len(value) == 2 and all(
+            isinstance(v, float | int) and not isinstance(v, bool) for v in value):
+        return " to ".join(cell(float(v)) for v in value)
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("medselect.registry", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["cell"] = cell
+    env.filters["basename"] = lambda path: PurePath(path).name if path else ""
+    env.globals["result_columns"] = RESULT_COLUMNS
+    return env
+
+
+def render_page(template: str, title: str, generated_at: Any = None, **context: Any) -> str:
+    """The standalone page ``template`` renders with ``context``."""
+    return _environment().get_template(template).render(
+        title=title, generated_at=generated_at, **context)
