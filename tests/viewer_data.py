@@ -52,8 +52,8 @@ def build_viewer_workspace(root: Path, *, spatial_dims: int = 3, size: int = 32,
     return ws
 
 
-def test_case_set(ws: Workspace) -> tuple[str, list[str]]:
-    """The test case set's id and its case ids."""
+def evaluated_split(ws: Workspace) -> tuple[str, list[str]]:
+    """The test split's case set id and its case ids (the cases the model was evaluated on)."""
     with ws.connect() as conn:
         version = conn.exec_driver_sql("select id from dataset_version").scalar_one()
         case_set = f"{version}-test"

@@ -55,14 +55,14 @@ class Volume:
         return len(self.data)
 
 
-def encode_volume(path: Path, kind: ImageKind) -> Volume:
+def encode_volume(path: Path, kind: ImageKind, max_voxels: int = MAX_VOXELS) -> Volume:
     """The file at ``path`` as NIfTI bytes for the viewer (see the module docstring).
 
     Raises:
         DataError: it cannot be read (the reader's message), or declares more than
-            :data:`MAX_VOXELS` voxels.
+            ``max_voxels`` voxels.
     """
-    image = read_image(path, kind=kind, max_voxels=MAX_VOXELS)
+    image = read_image(path, kind=kind, max_voxels=max_voxels)
     if kind == "label":
         nifti = nifti_image(image, path)
         nifti.header.set_intent("label")
@@ -84,7 +84,8 @@ def _lossless_integers(image: Image) -> Image:
 
 
 class VolumeCache:
-    """Encoded volumes by file, most recently used kept, :data:`CACHE_BYTES` at most.
+    """Encoded volumes by file, the most recently used kept up to ``max_bytes``; files declaring
+    more than ``max_voxels`` voxels are refused.
 
     Example::
 
@@ -92,8 +93,9 @@ class VolumeCache:
         volume = volumes.get(path, "label")
     """
 
-    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+    def __init__(self, max_bytes: int = CACHE_BYTES, max_voxels: int = MAX_VOXELS) -> None:
         self._cache = ResultCache(max_bytes, weigh=len)
+        self.max_voxels = max_voxels
 
     def get(self, path: Path, kind: ImageKind) -> Volume:
         """The encoded volume of ``path`` (a file or a DICOM series folder).
@@ -108,4 +110,5 @@ class VolumeCache:
         key = (str(path), kind, stat.st_size, stat.st_mtime_ns)
         etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
         return self._cache.get_or_compute(
-            key, lambda: dataclasses.replace(encode_volume(path, kind), etag=etag))
+            key, lambda: dataclasses.replace(encode_volume(path, kind, self.max_voxels),
+                                             etag=etag))
