@@ -60,10 +60,12 @@ class ResultCache:
                 del self._pending[key]
             pending.set_exception(exc)
             raise
+        weight = self._weigh(value)
         with self._lock:
             del self._pending[key]
-            self._items[key] = value
-            self._weight += self._weigh(value)
+            if weight <= self.size:  # a heavier value would only flush the others out
+                self._items[key] = value
+                self._weight += weight
             while self._weight > self.size:
                 self._weight -= self._weigh(self._items.popitem(last=False)[1])
         pending.set_result(value)
