@@ -129,12 +129,13 @@ class CaseViewer {
       crosshairWidth: 0.4,
       crosshairWidthUnit: "percent", // of the field of view: thin at any matrix size
       multiplanarShowRender: niivue.SHOW_RENDER.NEVER,
-      // 2D: the wheel zooms; 3D: it scrolls slices. The right button pans in both.
+      // 2D: the wheel zooms; 3D: it scrolls slices.
       dragMode: this.ndim === 2 ? niivue.DRAG_MODE.pan : niivue.DRAG_MODE.contrast,
-      mouseEventConfig: { leftButton: { primary: niivue.DRAG_MODE.crosshair },
-        rightButton: niivue.DRAG_MODE.pan, centerButton: niivue.DRAG_MODE.pan },
       logLevel: "error",
     });
+    // Not a constructor option (Niivue drops options without a default): the right button pans.
+    this.nv.setMouseEventConfig({ leftButton: { primary: niivue.DRAG_MODE.crosshair },
+      rightButton: niivue.DRAG_MODE.pan, centerButton: niivue.DRAG_MODE.pan });
     try {
       await this.nv.attachToCanvas(canvas);
       await this.load();
