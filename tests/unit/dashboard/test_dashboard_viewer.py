@@ -9,9 +9,12 @@ checked against what medselect's own readers make of the stored file.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 from html import unescape
 from urllib.parse import quote
 
@@ -21,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from medselect.dashboard.export import export_static
+from medselect.dashboard.render import STATIC
 from medselect.dashboard.sample import build_sample_workspace
 from medselect.dashboard.volumes import VolumeCache, encode_volume
 from medselect.data.image import Image
@@ -268,3 +272,25 @@ def test_a_report_has_no_viewer(tmp_path):
     assert 'id="viewer"' not in page and "niivue" not in page and "viewer.js" not in page
     assert not (index.parent / "static" / "viewer.js").exists()
     assert not (index.parent / "static" / "vendor").exists()
+
+
+NIIVUE = STATIC / "vendor" / "niivue"
+ROOT = STATIC.parents[3]
+
+
+def test_the_vendored_niivue_is_the_pinned_release_intact_and_licensed():
+    version, checksum = (NIIVUE / "VERSION").read_text().splitlines()
+    sha256, name = checksum.split()
+    assert hashlib.sha256((NIIVUE / name).read_bytes()).hexdigest() == sha256
+    assert f'VERSION="${{1:-{version}}}"' in (ROOT / "scripts" / "refresh_niivue.sh").read_text()
+    assert "BSD 2-Clause License" in (NIIVUE / "LICENSE").read_text()
+    assert "==== fflate" in (NIIVUE / "THIRD_PARTY_NOTICES.txt").read_text()
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(),
+                    reason="needs git and the repository")
+def test_no_gitignore_pattern_keeps_the_bundle_out_of_the_wheel():
+    """Hatch leaves out of the wheel whatever .gitignore matches (``dist/`` would)."""
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", str(NIIVUE / "x.js")],
+                             cwd=ROOT, check=False)
+    assert ignored.returncode == 1  # 1: not ignored
