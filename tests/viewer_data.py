@@ -1,13 +1,16 @@
-"""A real workspace for the case viewer's tests, benchmark and screenshot.
+"""Real workspaces for the case viewer's tests, benchmark and screenshot.
 
 The knee phantom (:mod:`medselect.data.phantom`) imported as a dataset, and one external model
 whose predictions are each test case's reference label map moved a few voxels, evaluated by
 ``evaluate_external``: every file the viewer loads (image, label map, predicted label map) and
-every static overlay is written by the product's own code, as for a user's data.
+every static overlay is written by the product's own code, as for a user's data. A landmarks
+task has no external-model import, so its model's points are written as an evaluation writes
+them (one JSON file per case) and stored directly.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +18,24 @@ import numpy as np
 from medselect.config import EvaluationSpec, TaskSpec
 from medselect.data.image import Image
 from medselect.data.importer import import_dataset
-from medselect.data.phantom import DEFAULT_SITES, KNEE_CLASSES, synth_knee_dataset
+from medselect.data.phantom import (
+    DEFAULT_SITES,
+    KNEE_CLASSES,
+    KNEE_LANDMARKS,
+    synth_knee_dataset,
+)
 from medselect.data.readers import read_image
 from medselect.data.writers import write_image
 from medselect.evaluate import evaluate_external
-from medselect.store import Workspace, case_set_members
+from medselect.metrics import MEAN_LABEL
+from medselect.store import (
+    Workspace,
+    case_set_members,
+    put_evaluation,
+    put_external_model,
+    replace_case_metrics,
+    replace_predictions,
+)
 
 MODEL_NAME = "shifted"
 MODEL = f"external:{MODEL_NAME}"
@@ -49,6 +65,36 @@ def build_viewer_workspace(root: Path, *, spatial_dims: int = 3, size: int = 32,
                     predictions / f"{case['case_id']}.nii.gz")
     evaluate_external(ws, predictions, MODEL_NAME, "test", task=task.name,
                       spec=EvaluationSpec(metrics=["dice"]), overlays=overlays)
+    return ws
+
+
+def build_landmarks_workspace(root: Path, *, size: int = 96) -> Workspace:
+    """A 2D landmarks task on the phantom and model ``MODEL`` whose points are each test case's
+    reference points moved by (+4, +2) voxels; return the workspace open."""
+    records = synth_knee_dataset(root.parent / f"{root.name}-phantom", cases_per_site=3,
+                                 size=size, sites=DEFAULT_SITES[:2], seed=1)
+    task = TaskSpec(name="knee-points", kind="landmarks", landmarks=list(KNEE_LANDMARKS))
+    ws = Workspace.create(root)
+    version = import_dataset(ws, task, records).version_id
+    case_set = f"{version}-test"
+    evaluation = "ev-points"
+    with ws.connect() as conn:
+        cases = case_set_members(conn, case_set)
+    predictions = []
+    for case in cases:
+        points = json.loads(ws.path(case["landmarks_uri"]).read_text())
+        uri = f"evaluations/{evaluation}/predictions/{case['case_id']}.json"
+        ws.path(uri).parent.mkdir(parents=True, exist_ok=True)
+        ws.path(uri).write_text(json.dumps({k: [x + 4, y + 2] for k, (x, y) in points.items()}))
+        predictions.append({"case_id": case["case_id"], "status": "ok", "prediction_uri": uri})
+    with ws.begin() as conn:
+        put_external_model(conn, {"name": MODEL_NAME, "task": task.name})
+        put_evaluation(conn, {"id": evaluation, "model_ref": MODEL, "case_set": case_set,
+                              "dataset_version": version, "status": "finished"})
+        replace_predictions(conn, evaluation, predictions)
+        replace_case_metrics(conn, evaluation, [
+            {"case_id": c["case_id"], "metric": "mre", "label": MEAN_LABEL,
+             "value": 4.5} for c in cases])
     return ws
 
 

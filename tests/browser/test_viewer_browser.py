@@ -18,7 +18,12 @@ import numpy as np
 import pytest
 from live_server import CHROMIUM, CHROMIUM_ARGS, live_server
 
-from viewer_data import MODEL, build_viewer_workspace, evaluated_split
+from viewer_data import (
+    MODEL,
+    build_landmarks_workspace,
+    build_viewer_workspace,
+    evaluated_split,
+)
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "
@@ -47,9 +52,20 @@ def viewer_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
         yield url, f"{url}/cases/{quote(cases[0], safe='')}?case_set={case_set}"
 
 
+@pytest.fixture(scope="module")
+def landmarks_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """A server on a 2D landmarks case; the case page's URL."""
+    root = tmp_path_factory.mktemp("points") / "ws"
+    ws = build_landmarks_workspace(root)
+    case_set, cases = evaluated_split(ws)
+    ws.dispose()
+    with live_server(root, root.parent / "server.log") as url:
+        yield url, f"{url}/cases/{quote(cases[0], safe='')}?case_set={case_set}"
+
+
 @pytest.fixture
-def served(viewer_server) -> tuple[str, ...]:
-    return (viewer_server[0],)
+def served(viewer_server, landmarks_server) -> tuple[str, ...]:
+    return (viewer_server[0], landmarks_server[0])
 
 
 def open_viewer(page, url: str) -> dict:
@@ -176,6 +192,17 @@ def test_a_3d_case_scrolls_through_slices_in_three_planes(page, viewer_server):
     assert changed(after, canvas_pixels(page)) > 0.2
     page.locator('button[data-plane="multi"]').click()
     assert viewer_state(page)["plane"] == "multi"
+
+
+def test_landmarks_are_points_joined_to_their_predictions(page, landmarks_server):
+    state = open_viewer(page, landmarks_server[1])
+    assert state["state"] == "ready" and state["ndim"] == "2" and "slice" not in state
+    rgb = canvas_pixels(page)
+    yellow = ((rgb[..., 0] > 180) & (rgb[..., 1] > 160) & (rgb[..., 2] < 90)).sum()
+    assert green(rgb) > 50 and red(rgb) > 50 and yellow > 20  # points and error lines
+    page.locator('input[data-layer="points"]').uncheck()
+    hidden = canvas_pixels(page)
+    assert green(hidden) < green(rgb) / 10 and red(hidden) < red(rgb) / 10
 
 
 def test_the_viewer_runs_under_a_strict_content_security_policy(browser, viewer_server):
