@@ -392,6 +392,8 @@ class Viewer(Out):
     (query: ``case_set``, and ``channel`` or ``model``)."""
 
     ndim: Literal[2, 3]
+    image: bool = Field(description="whether the case's image files are in the workspace (no "
+                                    "viewer without them)")
     channels: int = Field(description="image channels (MR sequences); each is its own volume")
     reference: bool = Field(description="whether the case has a reference label map")
     classes: list[ViewerClass] = Field(description="the foreground classes of the label maps")

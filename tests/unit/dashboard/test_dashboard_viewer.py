@@ -34,7 +34,12 @@ from medselect.errors import DataError
 from medselect.evaluate.overlay import intensity_window
 from medselect.store import case_in_set, get_predictions
 from medselect.store.schema import case as case_table
-from viewer_data import MODEL, build_viewer_workspace, evaluated_split
+from viewer_data import (
+    MODEL,
+    build_landmarks_workspace,
+    build_viewer_workspace,
+    evaluated_split,
+)
 
 
 @pytest.fixture(scope="module", params=[3, 2], ids=["3d", "2d"])
@@ -248,18 +253,27 @@ def test_a_class_label_opens_the_viewer_on_that_class_alone(viewer_client, scope
 
 
 def test_landmark_points_reach_the_page_as_voxel_coordinates(tmp_path, make_client):
-    ws = build_sample_workspace(tmp_path / "ws", kind="landmarks", n_models=2, n_cases=4)
+    ws = build_landmarks_workspace(tmp_path / "ws", size=32)
     try:
+        case_set, cases = evaluated_split(ws)
         with ws.connect() as conn:
-            prediction = get_predictions(conn, "ev-run-000")[0]
-        ws.path(prediction["prediction_uri"]).write_text(json.dumps({"apex": [3.5, 4.0]}))
-        html = make_client(ws).get(f"/cases/{prediction['case_id']}").text
+            reference = json.loads(ws.path(case_in_set(conn, case_set, cases[0])[
+                "landmarks_uri"]).read_text())
+        html = make_client(ws).get(f"/cases/{cases[0]}?case_set={case_set}").text
     finally:
         ws.dispose()
     points = json.loads(re.search(r'<script type="application/json" id="viewer-points">(.*?)'
                                   r"</script>", html, re.S).group(1))
-    assert points == {"reference": None, "models": {"run-000": {"apex": [3.5, 4.0]}}}
+    assert points["reference"] == reference
+    assert points["models"] == {MODEL: {k: [x + 4, y + 2] for k, (x, y) in reference.items()}}
     assert 'data-layer="points"' in html and "data-class=" not in html
+    assert "data-reference=" not in html  # a landmarks case has no label layers
+
+
+def test_a_case_whose_image_is_missing_says_so_and_loads_no_viewer(sample_ws, make_client):
+    html = make_client(sample_ws).get("/cases/case-0000").text
+    assert "image file is not in the workspace" in html
+    assert 'id="viewer"' not in html and "niivue" not in html and "data-view-model" not in html
 
 
 def test_a_report_has_no_viewer(tmp_path):

@@ -42,6 +42,7 @@ def viewer_of(dash: Dashboard, conn: sa.Connection, scope: queries.Scope, case_i
     config = task["config"] or {}
     family = task_family(task)
     row = case_in_set(conn, scope.id, case_id)
+    root = dash.workspace.root
     segmentation = family == "segmentation"
     landmarks = family == "landmarks"
     entries = []
@@ -49,12 +50,13 @@ def viewer_of(dash: Dashboard, conn: sa.Connection, scope: queries.Scope, case_i
         uri = predictions.get(model, {}).get("prediction_uri")
         ok = predictions.get(model, {}).get("status") == "ok" and uri is not None
         entries.append(ViewerModel(
-            model=model, labels=ok and segmentation and _is_image(uri),
-            points=_points(dash.workspace.root, uri, case_id) if ok and landmarks else None))
+            model=model, labels=ok and segmentation and _is_image(uri) and _exists(root, uri),
+            points=_points(root, uri, case_id) if ok and landmarks else None))
     return Viewer(
         ndim=3 if config.get("spatial_dims") == 3 else 2,
+        image=all(_exists(root, uri) for uri in row["image_uris"]),
         channels=len(row["image_uris"]),
-        reference=segmentation and row["label_uri"] is not None,
+        reference=segmentation and _exists(root, row["label_uri"]),
         classes=[ViewerClass(value=i, name=name)
                  for i, name in enumerate(config.get("classes", [])) if i and segmentation],
         reference_points=(_points(dash.workspace.root, row["landmarks_uri"], case_id)
@@ -107,6 +109,18 @@ def _predicted_labels(conn: sa.Connection, scope: queries.Scope, case_id: str,
 
 def _is_image(uri: str) -> bool:
     return image_suffix(uri) in IMAGE_SUFFIXES
+
+
+def _exists(root: Path, uri: str | None) -> bool:
+    """Whether ``uri`` names a file or folder inside the workspace (the page offers no layer
+    whose volume would answer 404)."""
+    if uri is None:
+        return False
+    try:
+        workspace_entry(root, uri)
+    except NotFound:
+        return False
+    return True
 
 
 def _points(root: Path, uri: str | None, case_id: str) -> Points | None:
