@@ -290,7 +290,7 @@ class CaseViewer {
       if (twin >= 0) edges.push({ first: i, second: twin, colorValue: 1 });
     });
     this.nv.meshes = [];
-    if (!nodes.length || !this.checked('input[data-layer="points"]')) {
+    if (!nodes.length || this.raw || !this.checked('input[data-layer="points"]')) {
       this.nv.drawScene();
       return;
     }
@@ -307,18 +307,22 @@ class CaseViewer {
   async choosePrediction() {
     const url = this.predictionUrl();
     let volume = null;
-    this.showStatus(url ? "Loading the prediction…" : "This model has no label map for this case.");
+    let problem = "";
     if (url) {
+      this.showStatus("Loading the prediction…");
       try {
         volume = await fetchVolume(url, "prediction.nii.gz");
       } catch (error) {
-        this.showStatus(`The prediction could not be loaded (${error.message}).`);
+        problem = `The prediction could not be loaded (${error.message}).`;
       }
+    } else if (this.modelSelect.querySelector("option[data-url]")) {
+      problem = "This model has no label map for this case.";
     }
     this.setLayer("prediction", volume);
     this.refresh();
     this.addPoints();
-    if (volume) this.syncSlice();
+    this.syncSlice();
+    if (problem) this.showStatus(problem);
   }
 
   setPlane(plane) {
@@ -397,8 +401,7 @@ class CaseViewer {
       this.raw = !this.raw;
       event.target.setAttribute("aria-pressed", String(this.raw));
       this.refresh();
-      if (this.raw) this.nv.meshes = [];
-      if (this.raw) this.nv.drawScene(); else this.addPoints();
+      this.addPoints();
     });
     on("button[data-plane]", "click", (event) => this.setPlane(event.target.dataset.plane));
     on("input[data-slice]", "input", (event) => this.setSlice(Number(event.target.value)));
