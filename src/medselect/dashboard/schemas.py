@@ -388,8 +388,8 @@ class ViewerModel(Out):
 
 class Viewer(Out):
     """What the case viewer can show: the layers and where each comes from. The volumes are
-    served as NIfTI at ``/cases/<case_id>/volumes/{image.nii,label.nii.gz,prediction.nii.gz}``
-    (query: ``case_set``, and ``channel`` or ``model``)."""
+    served as NIfTI at ``/api/cases/<case_id>/volumes/<name>``, name ``image.nii``,
+    ``label.nii.gz`` or ``prediction.nii.gz`` (query: ``case_set``, ``channel``, ``model``)."""
 
     ndim: Literal[2, 3]
     image: bool = Field(description="whether the case's image files are in the workspace (no "
