@@ -17,16 +17,20 @@ T = TypeVar("T")
 
 
 class ResultCache:
-    """Least-recently-used cache with at most ``size`` entries.
+    """Least-recently-used cache holding at most ``size`` entries, or with ``weigh``, entries
+    weighing at most ``size`` in all (a value heavier than that alone is returned, not kept).
 
     Example::
 
         cache = ResultCache(32)
         board = cache.get_or_compute(("leaderboard", key), lambda: compute(key))
+        volumes = ResultCache(256 * 2**20, weigh=len)  # bytes values, 256 MiB in all
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, weigh: Callable[[Any], int] | None = None) -> None:
         self.size = size
+        self._weigh = weigh or (lambda _: 1)
+        self._weight = 0
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._pending: dict[Hashable, Future] = {}
         self._lock = threading.Lock()
@@ -56,12 +60,14 @@ class ResultCache:
                 del self._pending[key]
             pending.set_exception(exc)
             raise
+        weight = self._weigh(value)
         with self._lock:
             del self._pending[key]
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            if weight <= self.size:  # a heavier value would only flush the others out
+                self._items[key] = value
+                self._weight += weight
+            while self._weight > self.size:
+                self._weight -= self._weigh(self._items.popitem(last=False)[1])
         pending.set_result(value)
         return value
 
@@ -77,6 +83,7 @@ class ResultCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._weight = 0
 
     def __len__(self) -> int:
         return len(self._items)

@@ -1,4 +1,5 @@
-"""The dashboard's application object: the workspace, the settings and the result cache.
+"""The dashboard's application object: the workspace, the settings and the caches (results,
+and the case viewer's volumes).
 
 One :class:`Dashboard` per app (FastAPI's ``app.state``) or per static export; every view takes
 it explicitly, so the pages, the JSON API and the export share one code path and no global.
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 
 from medselect.dashboard.cache import ResultCache
 from medselect.dashboard.settings import DashboardSettings
+from medselect.dashboard.volumes import VolumeCache
 from medselect.store import Workspace
 
 
@@ -20,6 +22,7 @@ class Dashboard:
     workspace: Workspace
     settings: DashboardSettings
     cache: ResultCache = field(init=False)
+    volumes: VolumeCache = field(init=False, default_factory=VolumeCache)
 
     def __post_init__(self) -> None:
         self.cache = ResultCache(self.settings.cache_size)

@@ -169,10 +169,16 @@ def _export_registry(dash: Dashboard, conn: sa.Connection, out: Path,
     _copy_files(dash.workspace.root, out / "artifacts", uris)
 
 
+SERVER_ONLY_STATIC = frozenset({"viewer.js"})
+"""Static files a report leaves out: the case viewer's (with Niivue in the vendor/ folder, which
+is not copied either), since it fetches volumes from the server and a page opened from disk
+cannot; report pages show the static overlays only."""
+
+
 def _copy_static(target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for source in STATIC.iterdir():
-        if source.is_file():
+        if source.is_file() and source.name not in SERVER_ONLY_STATIC:
             shutil.copyfile(source, target / source.name)
     shutil.copyfile(plotly_js(), target / "plotly.min.js")
 

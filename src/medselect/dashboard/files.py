@@ -1,4 +1,5 @@
-"""Which workspace files the dashboard serves (``/artifacts/<uri>``) and the export copies.
+"""Which workspace files the dashboard serves (``/artifacts/<uri>``) and the export copies,
+and the containment check the case viewer's volumes (:mod:`.volumes`) are read through.
 
 Only files inside the workspace (the resolved path, symlinks followed, must lie under the
 resolved workspace folder), and only kinds the pages show: images and prediction volumes
@@ -13,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from medselect.errors import NotFound
 from medselect.registry.promotion import DECISIONS_DIR
 
-__all__ = ["REPORT_FOLDER", "REPORT_SUFFIXES", "SERVED_SUFFIXES", "artifact_path", "is_report"]
+__all__ = ["REPORT_FOLDER", "REPORT_SUFFIXES", "SERVED_SUFFIXES", "artifact_path", "is_report",
+           "workspace_entry"]
 
 SERVED_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".nii", ".nii.gz", ".nrrd")
 REPORT_FOLDER = PurePosixPath(DECISIONS_DIR).parts
@@ -28,6 +30,21 @@ def artifact_path(root: Path, relative: str) -> Path:
         NotFound: it lies outside ``root`` (``..``, an absolute path, a symlink out), is not
             a regular file, or is not a kind of file the dashboard serves.
     """
+    path = workspace_entry(root, relative)
+    if not path.is_file() or not (path.name.lower().endswith(SERVED_SUFFIXES)
+                                  or is_report(path, root.resolve())):
+        raise NotFound(f"no artifact {relative!r} in the workspace")
+    return path
+
+
+def workspace_entry(root: Path, relative: str) -> Path:
+    """The existing file or folder (a DICOM series) ``relative`` names inside ``root``,
+    resolved.
+
+    Raises:
+        NotFound: it does not exist or lies outside ``root`` (``..``, an absolute path, a
+            symlink out).
+    """
     refusal = NotFound(f"no artifact {relative!r} in the workspace")
     if "\x00" in relative or relative.startswith(("/", "\\")):
         raise refusal
@@ -36,9 +53,7 @@ def artifact_path(root: Path, relative: str) -> Path:
         path = (base / relative).resolve(strict=True)
     except (OSError, RuntimeError):
         raise refusal from None
-    if not path.is_relative_to(base) or not path.is_file():
-        raise refusal
-    if not (path.name.lower().endswith(SERVED_SUFFIXES) or is_report(path, base)):
+    if not path.is_relative_to(base):
         raise refusal
     return path
 

@@ -58,6 +58,11 @@ class ServerLinks:
     def review(self, case_id: str) -> str:
         return f"/cases/{quote(case_id, safe='')}/reviews"
 
+    def volume(self, case_id: str, name: str, **params: object) -> str:
+        """A volume of the case viewer (see :mod:`.routes.volumes`)."""
+        return (f"/api/cases/{quote(case_id, safe='')}/volumes/{name}"
+                + self._with_scope(params))
+
     def registry(self) -> str:
         return "/registry"
 
@@ -131,6 +136,10 @@ class StaticLinks:
         return f"compare/{slug('--'.join(models))}.html"
 
     def review(self, case_id: str) -> None:
+        return None
+
+    def volume(self, case_id: str, name: str, **params: object) -> None:
+        """None: the viewer needs the server (a page opened from disk cannot fetch files)."""
         return None
 
     def registry(self) -> str:

@@ -371,6 +371,36 @@ class CaseEntry(Out):
     acceptance: Acceptance
 
 
+Points = dict[str, list[float]]
+"""Landmarks: name -> voxel coordinates [x, y(, z)] in the case image's grid."""
+
+
+class ViewerClass(Out):
+    value: int = Field(description="the class's label value in the label maps")
+    name: str
+
+
+class ViewerModel(Out):
+    model: str
+    labels: bool = Field(description="whether its prediction is a label map the viewer loads")
+    points: Points | None = Field(None, description="its predicted landmarks, if any")
+
+
+class Viewer(Out):
+    """What the case viewer can show: the layers and where each comes from. The volumes are
+    served as NIfTI at ``/api/cases/<case_id>/volumes/<name>``, name ``image.nii``,
+    ``label.nii.gz`` or ``prediction.nii.gz`` (query: ``case_set``, ``channel``, ``model``)."""
+
+    ndim: Literal[2, 3]
+    image: bool = Field(description="whether the case's image files are in the workspace (no "
+                                    "viewer without them)")
+    channels: int = Field(description="image channels (MR sequences); each is its own volume")
+    reference: bool = Field(description="whether the case has a reference label map")
+    classes: list[ViewerClass] = Field(description="the foreground classes of the label maps")
+    reference_points: Points | None = None
+    models: list[ViewerModel] = Field(description="every model, in the page's order")
+
+
 class CasePage(Out):
     case_id: str
     site: str
@@ -381,6 +411,7 @@ class CasePage(Out):
     columns: list[str]
     metrics: list[MetricInfo]
     entries: list[CaseEntry] = Field(description="every model, best first by the metric")
+    viewer: Viewer
 
 
 class CompareRow(Out):

@@ -52,7 +52,7 @@ def load_case(row: Mapping[str, Any], resolve: Callable[[str], Path]) -> LoadedC
         image=np.stack([c.array for c in channels]).astype(np.float32, copy=False),
         spacing=tuple(channels[0].spacing),
         label=None if label is None else label.array,
-        landmarks=_landmarks(resolve(row["landmarks_uri"]), case_id)
+        landmarks=read_landmarks(resolve(row["landmarks_uri"]), case_id)
         if row.get("landmarks_uri") else None,
         target=row.get("target"),
         site=row.get("site", "default"),
@@ -67,7 +67,12 @@ def load_cases(
     return [load_case(row, resolve) for row in rows]
 
 
-def _landmarks(path: Path, case_id: str) -> dict[str, tuple[float, ...]]:
+def read_landmarks(path: Path, case_id: str) -> dict[str, tuple[float, ...]]:
+    """A landmarks file (a case's, or a model's predicted points): name -> voxel coordinates.
+
+    Raises:
+        DataError: the file is unreadable or not a JSON object of name -> [x, y(, z)].
+    """
     try:
         points = json.loads(path.read_text())
         return {str(k): tuple(float(v) for v in xyz) for k, xyz in points.items()}

@@ -20,6 +20,7 @@ import gzip
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,7 +29,10 @@ from medselect.data.readers import PNG_GEOMETRY_KEY, image_suffix
 from medselect.errors import DataError
 from medselect.store.artifacts import atomic_write_bytes
 
-__all__ = ["WRITE_SUFFIXES", "write_image"]
+if TYPE_CHECKING:
+    import nibabel as nib
+
+__all__ = ["WRITE_SUFFIXES", "nifti_image", "write_image"]
 
 WRITE_SUFFIXES = (".nii", ".nii.gz", ".png")
 
@@ -61,7 +65,7 @@ def write_image(image: Image, path: str | Path) -> Path:
                             "write 3D images as .nii.gz")
         data = _png_bytes(image, is_label, target)
     else:
-        data = _nifti_bytes(image, is_label, target)
+        data = nifti_image(image, target).to_bytes()
         if suffix == ".nii.gz":
             data = gzip.compress(data, compresslevel=6, mtime=0)
     return atomic_write_bytes(target, data)
@@ -78,21 +82,28 @@ def _label_dtype(array: np.ndarray, target: Path, choices: tuple[type, ...]) -> 
                     "renumber the classes")
 
 
-def _nifti_bytes(image: Image, is_label: bool, target: Path) -> bytes:
+def nifti_image(image: Image, target: str | Path = "<memory>") -> nib.Nifti1Image:
+    """``image`` as a nibabel NIfTI image, as :func:`write_image` writes it (affine, dtype).
+
+    ``target`` only names the destination in an error message.
+
+    Raises:
+        DataError: label values that int32 cannot hold.
+    """
     import nibabel as nib
 
+    array = image.array
     n = image.ndim
     affine = np.eye(4)
     affine[:n, :n] = np.reshape(image.direction, (n, n)) * np.asarray(image.spacing)
     affine[:n, 3] = image.origin
-    if is_label:
-        data = image.array.astype(_label_dtype(image.array, target,
-                                               (np.uint8, np.int16, np.int32)))
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        data = array.astype(_label_dtype(array, Path(target), (np.uint8, np.int16, np.int32)))
     else:
-        data = image.array.astype(np.float32)
+        data = array.astype(np.float32)
     img = nib.Nifti1Image(data, affine)
     img.header.set_xyzt_units("mm")
-    return img.to_bytes()
+    return img
 
 
 def _png_bytes(image: Image, is_label: bool, target: Path) -> bytes:

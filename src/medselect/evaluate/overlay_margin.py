@@ -22,10 +22,10 @@ from medselect.metrics import METRICS, Unit
 VIEW_BOX = "medselect.view_box"
 """Key of ``Image.info`` where an overlay keeps the box of its image part (without margins)."""
 
-_FONT = 12
-_LINE = 15  # height of one text row in the title bar and the panel
+_FONT = 15
+_LINE = 20  # height of one text row in the title bar and the panel
 _PAD = 8
-_SWATCH = 40  # length of a line-style sample in the legend
+_SWATCH = 48  # length of a line-style sample in the legend
 # Plain ASCII: Pillow's bundled font has no superscript digits.
 _UNIT_SUFFIX = {Unit.MM: " mm", Unit.MM2: " mm^2", Unit.MM3: " mm^3", Unit.PERCENT: " %"}
 

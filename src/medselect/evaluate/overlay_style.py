@@ -62,7 +62,9 @@ class Pen:
 
     @classmethod
     def for_display(cls, longer_side: int) -> Pen:
-        return cls(2 if longer_side >= 200 else 1)
+        """One pixel wide below 200 pixels, one more per 200 pixels, at most 4: a contour stays
+        about as thick, relative to the image, at every display size."""
+        return cls(min(4, 1 + longer_side // 200))
 
     @property
     def reference_width(self) -> int:

@@ -24,6 +24,7 @@ from medselect.store.audit import (
 from medselect.store.datasets import (
     add_case_set,
     add_dataset_version,
+    case_in_set,
     case_set_hash,
     case_set_members,
     get_case,
@@ -102,6 +103,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "audit_head",
+    "case_in_set",
     "case_metric_table",
     "case_set_hash",
     "case_set_members",

@@ -335,6 +335,20 @@ def case_set_members(conn: sa.Connection, case_set_id: str) -> list[dict[str, An
         NotFound: the case set is missing.
     """
     get_case_set(conn, case_set_id)
+    return fetch_all(conn, _members_of(case_set_id).order_by(case.c.case_id))
+
+
+def case_in_set(conn: sa.Connection, case_set_id: str, case_id: str) -> dict[str, Any]:
+    """The full ``case`` row of one member of a case set.
+
+    Raises:
+        NotFound: the case is not in the case set (or the case set is missing).
+    """
+    stmt = _members_of(case_set_id).where(case.c.case_id == case_id)
+    return fetch_one(conn, stmt, f"case of case set {case_set_id!r}", case_id)
+
+
+def _members_of(case_set_id: str) -> sa.Select:
     joined = case.join(
         case_set_member,
         sa.and_(
@@ -342,10 +356,4 @@ def case_set_members(conn: sa.Connection, case_set_id: str) -> list[dict[str, An
             case_set_member.c.case_id == case.c.case_id,
         ),
     )
-    stmt = (
-        sa.select(case)
-        .select_from(joined)
-        .where(case_set_member.c.case_set == case_set_id)
-        .order_by(case.c.case_id)
-    )
-    return fetch_all(conn, stmt)
+    return sa.select(case).select_from(joined).where(case_set_member.c.case_set == case_set_id)

@@ -23,7 +23,7 @@ def report(sample_ws, tmp_path_factory) -> Path:
 def test_files_written(report):
     assert (report / "static" / "plotly.min.js").stat().st_size > 1_000_000
     assert {p.name for p in (report / "static").iterdir()} == {"app.css", "app.js",
-                                                              "plotly.min.js"}
+                                                              "favicon.svg", "plotly.min.js"}
     assert sorted(p.name for p in (report / "models").iterdir()) == [
         "run-000.html", "run-001.html", "run-002.html"]
     assert len(list((report / "cases").iterdir())) == 12

@@ -56,6 +56,14 @@ def test_cache_is_least_recently_used():
     assert calls == [1, 2, 3, 2] and len(cache) == 2
 
 
+def test_a_weighed_cache_keeps_the_newest_values_up_to_its_total_weight():
+    cache = ResultCache(10, weigh=len)
+    for key, size in (("a", 4), ("b", 4), ("a", 4), ("c", 4), ("huge", 11)):
+        assert cache.get_or_compute(key, lambda size=size: b"x" * size) == b"x" * size
+    assert cache.peek("huge") is None  # heavier than the whole cache: returned, not kept
+    assert cache.peek("b") is None and cache.peek("a") and cache.peek("c")  # 8 of 10 bytes
+
+
 def test_cache_computes_a_key_once_for_threads_that_ask_together():
     cache = ResultCache(4)
     started, release, calls = threading.Event(), threading.Event(), []

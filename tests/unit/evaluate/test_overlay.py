@@ -77,9 +77,9 @@ def test_output_is_an_rgb_image_with_margin_and_view_of_expected_size():
     assert img.height >= box[3]
 
 
-def test_default_scale_makes_a_small_case_at_least_256_pixels_wide():
+def test_default_scale_makes_a_small_case_at_least_512_pixels_wide():
     img = render(scale=None)
-    assert img.info[VIEW_BOX][2] == 256
+    assert img.info[VIEW_BOX][2] == 512
 
 
 def test_reference_is_green_and_prediction_red_along_their_boundaries():

@@ -56,7 +56,7 @@ def test_public_api_is_pinned():
         "acceptance_by_case", "acceptance_rates", "add_audit_event", "add_case_set",
         "add_dataset_version", "add_epoch_metrics", "add_model_version", "add_review",
         "atomic_path", "atomic_write_bytes", "atomic_write_text", "audit_head",
-        "case_metric_table", "case_set_hash", "case_set_members", "database_url",
+        "case_in_set", "case_metric_table", "case_set_hash", "case_set_members", "database_url",
         "evaluated_metrics", "find_evaluation", "find_model_version", "get_audit_event",
         "get_case", "get_case_set", "get_cases", "get_dataset_version", "get_epoch_metrics",
         "get_evaluation", "get_external_model", "get_model_version", "get_predictions",

@@ -10,9 +10,10 @@ from medselect.dashboard.routes import (
     registry,
     reviews,
     uploads,
+    volumes,
 )
 
-ROUTERS = (leaderboard.router, models.router, cases.router, compare.router, reviews.router,
-           uploads.router, registry.router, artifacts.router, api_index.router)
+ROUTERS = (leaderboard.router, models.router, cases.router, volumes.router, compare.router,
+           reviews.router, uploads.router, registry.router, artifacts.router, api_index.router)
 
 __all__ = ["ROUTERS"]

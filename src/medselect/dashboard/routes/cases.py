@@ -25,7 +25,8 @@ def api_case(case_id: str, dash: DashboardDep, conn: ConnDep, case_set: str | No
 @router.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
 def case_page(case_id: str, dash: DashboardDep, conn: ConnDep, csrf: CsrfTokenDep,
               case_set: str | None = None, metric: str | None = None,
-              label: str | None = None) -> HTMLResponse:
+              label: str | None = None, model: str | None = None) -> HTMLResponse:
+    """``model``: the prediction the viewer opens with (default the best model's)."""
     page = views.case_view(dash, conn, case_id, case_set=case_set, metric=metric, label=label)
     return HTMLResponse(render_page("case.html", ServerLinks(page.case_set.id), page,
-                                    csrf=csrf))
+                                    csrf=csrf, selected=model))

@@ -101,6 +101,9 @@ function setupEnlarge() {
     event.preventDefault();
     dialog.querySelector("img").src = link.href;
     dialog.querySelector(".caption").textContent = link.dataset.caption || "";
+    const viewer = dialog.querySelector("[data-dialog-viewer]");
+    viewer.hidden = !link.dataset.viewer;
+    if (link.dataset.viewer) viewer.href = link.dataset.viewer;
     dialog.showModal();
   });
   dialog.addEventListener("click", (event) => { if (event.target === dialog) dialog.close(); });

@@ -1,4 +1,5 @@
-"""A case's page: every model's overlay, metrics and reviews, best model first."""
+"""A case's page: the viewer's layers, every model's overlay, metrics and reviews, best model
+first."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlalchemy as sa
 from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import Acceptance, CaseEntry, CasePage, Review
+from medselect.dashboard.views.viewer import viewer_of
 from medselect.errors import NotFound
 from medselect.store import (
     acceptance_by_case,
@@ -65,9 +67,10 @@ def case_view(
     sign = 1 if info.direction == "higher" else -1
     entries.sort(key=lambda e: (e.values.get(metric) is None,
                                 -sign * (e.values.get(metric) or 0.0), e.model))
+    viewer = viewer_of(dash, conn, scope, case_id, predictions, [e.model for e in entries])
     return CasePage(case_id=case_id, site=sites[case_id], case_set=scope.info(), metric=metric,
                     label=label, direction=info.direction, columns=columns, metrics=catalog,
-                    entries=entries)
+                    entries=entries, viewer=viewer)
 
 
 def _acceptance(counts: tuple[int, int]) -> Acceptance:
