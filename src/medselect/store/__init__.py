@@ -67,6 +67,8 @@ from medselect.store.reviews import (
     acceptance_rates,
     add_review,
     list_reviews,
+    review_stamp,
+    review_table,
 )
 from medselect.store.runs import (
     add_epoch_metrics,
@@ -132,6 +134,8 @@ __all__ = [
     "put_task",
     "replace_case_metrics",
     "replace_predictions",
+    "review_stamp",
+    "review_table",
     "set_evaluation_status",
     "set_reference_case_set",
     "set_run_status",

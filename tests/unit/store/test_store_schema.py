@@ -63,7 +63,9 @@ def test_public_api_is_pinned():
         "latest_epoch_metrics", "latest_evaluations", "list_audit_events", "list_case_sets",
         "list_dataset_versions", "list_evaluations", "list_model_versions", "list_reviews",
         "list_runs", "metadata", "predictions_of_case", "put_evaluation", "put_external_model",
-        "put_task", "replace_case_metrics", "replace_predictions", "set_evaluation_status",
+        "put_task", "replace_case_metrics", "replace_predictions", "review_stamp",
+        "review_table",
+        "set_evaluation_status",
         "set_reference_case_set", "set_run_status", "set_task_ranking", "task_family",
         "update_model_version", "upsert_run", "utcnow",
     }
