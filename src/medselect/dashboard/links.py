@@ -61,6 +61,13 @@ class ServerLinks:
     def registry(self) -> str:
         return "/registry"
 
+    def sites(self, **params: object) -> str:
+        return "/sites" + self._with_scope(params)
+
+    def gallery(self, ref: str, site: str | None = None) -> str | None:
+        """The model's cases (at one site) on the links' case set."""
+        return self.model(ref, site=site) + "#cases"
+
     def model_on(self, ref: str, case_set: str | None) -> str | None:
         """The model's page on ``case_set``; None when it has no case set to show."""
         return None if case_set is None else self.model(ref, case_set=case_set)
@@ -135,6 +142,13 @@ class StaticLinks:
 
     def registry(self) -> str:
         return f"{self.prefix}registry.html"
+
+    def sites(self, **_: object) -> str:
+        return f"{self.prefix}sites.html"
+
+    def gallery(self, ref: str, site: str | None = None) -> str | None:
+        """The model's exported gallery (its site filter is in the page); None if none."""
+        return self.model(ref) + "#cases" if ref in self.models else None
 
     def model_on(self, ref: str, case_set: str | None) -> str | None:
         """The model's exported page (on the exported case set); None when none was written."""

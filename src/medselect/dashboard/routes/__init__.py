@@ -9,10 +9,11 @@ from medselect.dashboard.routes import (
     models,
     registry,
     reviews,
+    sites,
     uploads,
 )
 
-ROUTERS = (leaderboard.router, models.router, cases.router, compare.router, reviews.router,
-           uploads.router, registry.router, artifacts.router, api_index.router)
+ROUTERS = (leaderboard.router, sites.router, models.router, cases.router, compare.router,
+           reviews.router, uploads.router, registry.router, artifacts.router, api_index.router)
 
 __all__ = ["ROUTERS"]
