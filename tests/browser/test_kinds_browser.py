@@ -13,16 +13,12 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from live_server import CHROMIUM, live_server
+from live_server import BROWSER_MARKS, live_server
 
 from medselect.dashboard.render import num
 from medselect.dashboard.sample import build_sample_workspace
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "
-                       f"{CHROMIUM} (apt-get install chromium)"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright")
 expect = sync_api.expect
 

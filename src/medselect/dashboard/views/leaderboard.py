@@ -263,11 +263,14 @@ def _site_ranking(selection: rank.Selection, site: str) -> rank.PreferenceRankin
     """One site's ranking in a selection by site.
 
     Raises:
-        RankingError: it could not be ranked (e.g. no model meets the constraints there).
+        RankingError: it could not be ranked (e.g. no model meets the constraints there, or
+            no case of the site has a value: acceptance where nothing was reviewed).
     """
     if site in selection.rankings:
         return selection.rankings[site]
-    why = next(c.reason for c in selection.choices if c.group == site)
+    why = next((c.reason for c in selection.choices if c.group == site),
+               f"none of its cases has a {selection.metric} value (for acceptance: no "
+               "prediction there was reviewed)")
     raise RankingError(f"cannot rank the models at site {site}: {why}")
 
 
