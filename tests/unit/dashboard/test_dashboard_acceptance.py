@@ -110,3 +110,12 @@ def test_a_sites_board_ranks_the_acceptance_of_its_reviewed_cases(reviewed, make
     response = client.get("/api/leaderboard", params={"metric": "acceptance", "site": "north"})
     assert response.status_code == 200
     assert response.json()["rows"][0]["n_cases"] < 8
+
+
+def test_a_site_without_reviews_says_so(fresh_ws, make_client):
+    review(fresh_ws, "run-000", 0, True)  # case-0000 is at site north
+    client = make_client(fresh_ws)
+    response = client.get("/api/leaderboard", params={"metric": "acceptance", "site": "south"})
+    assert response.status_code == 400
+    assert "cannot rank the models at site south" in response.json()["detail"]
+    assert "no prediction there was reviewed" in response.json()["detail"]
