@@ -141,6 +141,13 @@ def resolve_scope(conn: sa.Connection, case_set: str | None = None) -> Scope:
                  labelled=bool(labelled_case_sets(conn, [row["id"]])))
 
 
+def task_case_set(conn: sa.Connection, task: str) -> str | None:
+    """The case set pages about ``task`` open on (:func:`default_case_set` among its own
+    evaluated sets); None when none of them was evaluated."""
+    choices = [c for c in case_set_choices(conn) if c.task == task]
+    return default_case_set(conn, choices) if choices else None
+
+
 def default_task(choices: list[CaseSetInfo]) -> str:
     """The task pages are about when none is asked for: that of the most evaluated case set
     that is not new cases (an upload never decides it), else of the newest upload."""

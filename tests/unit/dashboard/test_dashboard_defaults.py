@@ -84,6 +84,11 @@ def test_an_unlabelled_case_set_links_to_its_prediction_galleries(uploads_client
                          for m in ("run-000", "run-001", "run-002")]
     gallery = uploads_client.get(galleries[0].split("#")[0])
     assert gallery.status_code == 200 and "predictions only" in gallery.text
+    for page in (html, gallery.text):  # no dead link: the nav's compare and sites included
+        for link in {unescape(h) for h in re.findall(r'href="(/[^"]+)"', page)}:
+            assert uploads_client.get(link.split("#")[0]).status_code == 200, link
+    sites = uploads_client.get("/api/sites", params={"case_set": "dv-upload-b-new"}).json()
+    assert sites["board_metric"] == "dice" and sites["metrics"]  # the task's own metrics
     rows = uploads_client.get("/api/models/run-000/cases",
                               params={"case_set": "dv-upload-b-new"}).json()
     assert (rows["total"], rows["columns"], rows["sort"]) == (2, [], "")

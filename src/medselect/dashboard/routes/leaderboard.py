@@ -42,7 +42,7 @@ def leaderboard_page(dash: DashboardDep, conn: ConnDep, params: BoardQuery) -> H
                                         failed=queries.failed_runs(conn)))
     scope = queries.resolve_scope(conn, params.case_set)
     if not scope.labelled:
-        return HTMLResponse(render_page("unlabelled.html", ServerLinks(scope.id),
+        return HTMLResponse(render_page("unlabelled.html", ServerLinks(scope.id, rankable=False),
                                         views.unlabelled_view(dash, conn, scope)))
     board = views.leaderboard_view(dash, conn, **params.model_dump())
     sig = views.significance_view(dash, conn, **params.model_dump())

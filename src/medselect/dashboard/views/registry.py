@@ -52,10 +52,7 @@ def registry_view(dash: Dashboard, conn: sa.Connection) -> RegistryPage:
 def model_pages(conn: sa.Connection, task: str, reference: str | None) -> dict[str, str]:
     """Model ref -> the case set its model page opens on: the one the dashboard opens on for
     ``task`` when the model was evaluated there, else the reference set."""
-    choices = [c for c in queries.case_set_choices(conn) if c.task == task]
-    sets = [queries.default_case_set(conn, choices)] if choices else []
-    if reference is not None:
-        sets.append(reference)
+    sets = [s for s in (queries.task_case_set(conn, task), reference) if s is not None]
     pages: dict[str, str] = {}
     for case_set in reversed(sets):  # the default case set wins
         pages.update(dict.fromkeys(latest_evaluations(conn, case_set), case_set))

@@ -30,18 +30,20 @@ __all__ = ["sites_view"]
 def sites_view(dash: Dashboard, conn: sa.Connection, *, case_set: str | None = None,
                metric: str | None = None, label: str | None = None,
                aggregate: str | None = None) -> SitesPage:
-    """The site -> model table of the task of ``case_set`` (default: the dashboard's).
+    """The site -> model table of the task of ``case_set`` (default: the dashboard's task).
 
     Raises:
         NotFound: nothing was evaluated, or an unknown metric or label was asked for.
         RankingError: no choice can be made (the message says why), or an unknown aggregate.
     """
-    scope = queries.resolve_scope(conn, case_set)
-    rules = queries.task_rules(dash, conn, scope.task)
-    catalog = queries.ranked_catalog(dash, conn, scope)
+    task = queries.resolve_scope(conn, case_set).task
+    rules = queries.task_rules(dash, conn, task)
+    # the metrics of the set the task's pages open on (``case_set`` may be an unlabelled upload)
+    catalog = queries.ranked_catalog(dash, conn, queries.resolve_scope(
+        conn, queries.task_case_set(conn, task)))
     if metric:  # checked here, with the evaluated metrics listed, before anything is ranked
         label = queries.label_of(queries.find_metric(catalog, metric), label)
-    made = task_choice(dash, conn, scope.task, _spec(rules.spec, metric, label, aggregate))
+    made = task_choice(dash, conn, task, _spec(rules.spec, metric, label, aggregate))
     if made.choice is None:
         raise RankingError(made.note or "no model choice could be made")
     choice = made.choice
@@ -50,7 +52,7 @@ def sites_view(dash: Dashboard, conn: sa.Connection, *, case_set: str | None = N
     board_set = _board_set(conn, choice.selection_set, choice.confirmation_set)
     info = next((m for m in catalog if m.name == board.metric), None)
     return SitesPage(
-        task=scope.task, metric=board.metric, label=board.label, aggregate=board.aggregate,
+        task=task, metric=board.metric, label=board.label, aggregate=board.aggregate,
         direction=board.direction.value, unit="none" if info is None else info.unit,
         value_name=(board.metric if board.aggregate == board.metric
                     else f"{board.aggregate} {board.metric}"),
