@@ -85,9 +85,10 @@ def page(browser, served) -> Iterator[Page]:
     assert not outside, f"requests beyond this machine: {outside}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def api(base_url) -> Callable[[str], dict]:
-    """``api("/api/leaderboard?metric=hd95")``: the server's JSON answer."""
+    """``api("/api/leaderboard?metric=hd95")``: the JSON answer of the server the test uses
+    (a module with its own server overrides ``base_url``)."""
     def get(path: str) -> dict:
         with urllib.request.urlopen(base_url + path, timeout=10) as response:
             return json.load(response)

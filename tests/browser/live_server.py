@@ -17,10 +17,18 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 STARTUP_S = 30.0
+BROWSER_MARKS = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "
+                       f"{CHROMIUM} (apt-get install chromium)"),
+    pytest.mark.xdist_group("browser"),  # one server and one browser per module
+]
+"""A browser test module's ``pytestmark``."""
 
 
 def free_port() -> int:

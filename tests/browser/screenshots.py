@@ -1,4 +1,5 @@
-"""Screenshots of the dashboard for the README: the leaderboard and the best model's page.
+"""Screenshots of the dashboard for the README: the leaderboard, the best model's page, the
+sites page and the registry page.
 
 Usage (from the repository root)::
 
@@ -66,7 +67,8 @@ def capture(page: Page, path: str | os.PathLike[str], *, full_page: bool = True,
 
 def take_screenshots(base_url: str, out_dir: str | os.PathLike[str], *,
                      browser: Browser | None = None) -> dict[str, Path]:
-    """Save ``leaderboard.png`` and ``model.png`` (the leaderboard's best model) in ``out_dir``.
+    """Save ``leaderboard.png``, ``model.png`` (the leaderboard's best model), ``sites.png`` and
+    ``registry.png`` in ``out_dir``.
 
     Args:
         base_url: where the dashboard answers, e.g. ``http://127.0.0.1:8000``.
@@ -92,7 +94,8 @@ def take_screenshots(base_url: str, out_dir: str | os.PathLike[str], *,
     try:
         page = context.new_page()
         written = {}
-        for name, url in (("leaderboard", "/"), ("model", f"/models/{best}")):
+        for name, url in (("leaderboard", "/"), ("model", f"/models/{best}"),
+                          ("sites", "/sites"), ("registry", "/registry")):
             page.goto(base_url + url)
             written[name] = capture(page, out / f"{name}.png", max_height=README_HEIGHT)
         return written

@@ -1,7 +1,8 @@
 """The dashboard in a real browser: Chromium against ``medselect serve`` on 127.0.0.1.
 
-What a clinician does: read each model's standing and the choice (made on the validation split,
-confirmed on the test split), switch to the test split, sort the leaderboard by HD95, open a
+What a clinician does: read the choice (made on the validation split, confirmed on the test
+split the dashboard opens on), switch to the validation split and read each model's standing
+there, sort the leaderboard by HD95, open a
 model's gallery (worst case first, images that load, click to enlarge), review a prediction and
 see the acceptance rate move, and open the static report from disk. Each page is saved to
 ``test-artifacts/screenshots``.
@@ -13,17 +14,13 @@ import re
 from pathlib import Path
 
 import pytest
-from live_server import CHROMIUM
+from live_server import BROWSER_MARKS
 
 from medselect.dashboard import export_static
 from medselect.dashboard.render import num
 from medselect.store import Workspace
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "
-                       f"{CHROMIUM} (apt-get install chromium)"),
-    pytest.mark.xdist_group("browser"),  # one server and one browser for the whole module
-]
+pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright")
 expect = sync_api.expect
 
@@ -39,9 +36,17 @@ def leaderboard_models(page) -> list[str]:
 def test_standings_unresolved_models_and_the_choice(page, base_url, api, screenshot):
     page.goto(base_url + "/")
     board = api("/api/leaderboard")
-    assert board["case_set"]["kind"] == "val"  # the set that chooses opens first
+    assert board["case_set"]["kind"] == "test"  # the set that confirms opens first
     standings = page.locator('#leaderboard tbody td[data-key="standing"]').all_inner_texts()
     assert standings == [r["standing"] for r in board["rows"]]
+    expect(page.locator("#choice")).to_contain_text("This is the confirmation set")
+    chosen = board["choice"]["model"]
+    expect(page.locator(f'#leaderboard tr[data-model="{chosen}"] .badge.chosen')).to_have_text(
+        "chosen on val")
+    screenshot(page, "leaderboard-confirmation-set")
+    page.locator(".pills a.pill", has_text=re.compile(r"^val")).click()
+    page.wait_for_url(re.compile(r"case_set=dv-sample-val"))
+    board = api("/api/leaderboard?case_set=val")
     unresolved = [r["model"] for r in board["rows"] if r["standing"] == "unresolved"]
     assert unresolved  # a zero margin: the equally good models cannot be shown equivalent
     note = page.locator("#unresolved-note")
@@ -59,13 +64,6 @@ def test_standings_unresolved_models_and_the_choice(page, base_url, api, screens
     expect(choice).to_contain_text("confirmed on test")
     expect(page.locator("#ranking-rules")).to_contain_text("patients")
     screenshot(page, "leaderboard-standings")
-    page.locator(".pills a.pill", has_text=re.compile(r"^test")).click()
-    page.wait_for_url(re.compile(r"case_set=dv-sample-test"))
-    expect(page.locator("#choice")).to_contain_text("This is the confirmation set")
-    chosen = board["choice"]["model"]
-    expect(page.locator(f'#leaderboard tr[data-model="{chosen}"] .badge.chosen')).to_have_text(
-        "chosen on val")
-    screenshot(page, "leaderboard-confirmation-set")
 
 
 def test_sort_leaderboard_by_hd95_column(page, base_url, api, screenshot):
@@ -111,7 +109,7 @@ def test_model_gallery_loads_images_worst_first(page, base_url, api, screenshot)
 
 
 def test_review_changes_the_acceptance_rate(page, base_url, api, screenshot):
-    model, case_id = "run-001", "val-0005"  # a case of the default case set
+    model, case_id = "run-001", "case-0005"  # a case of the default case set (test)
     before = acceptance_cell(page, base_url, model)
     assert before == "–"  # nobody reviewed it yet
     page.goto(f"{base_url}/cases/{case_id}")

@@ -13,16 +13,12 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from live_server import CHROMIUM, live_server
+from live_server import BROWSER_MARKS, live_server
 
 from medselect.dashboard.render import num
 from medselect.dashboard.sample import build_sample_workspace
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "
-                       f"{CHROMIUM} (apt-get install chromium)"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright")
 expect = sync_api.expect
 
@@ -86,7 +82,8 @@ def test_landmarks_model_page(page, kind_urls, screenshot):
     values = [r["values"]["mre"] for r in gallery["rows"]]
     assert values == sorted(values, reverse=True)  # largest error first
     expect(page.locator("#chart-box-mre.js-plotly-plot")).to_be_visible()
-    expect(page.locator("#set-metrics")).to_have_count(0)
+    expect(page.locator('#metric-summary tr[data-metric="mre"] td[data-label="mean"]')
+           ).to_contain_text("–")  # the MRE and its interval per landmark
     thumbs = page.locator("#gallery img.thumb")
     page.mouse.wheel(0, 10_000)  # lazy images below the fold
     page.wait_for_function(IMAGES_LOADED, arg=thumbs.element_handles(), timeout=10_000)

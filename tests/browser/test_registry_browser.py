@@ -1,5 +1,6 @@
-"""The registry page in a real browser: reached from the navigation, the budget advice
-highlighted, the history rows rendered, a decision report opened from its link.
+"""The registry page in a real browser: reached from the navigation, the audit chain's state,
+each champion's evidence, the budget advice highlighted, the history rows rendered, a decision
+report opened from its link.
 
 The dashboard serves the sample workspace (run-000 the global champion) with its test set as
 the reference set and a registry history made through the gate: in global run-001 forced in
@@ -10,23 +11,14 @@ site:north run-000 promoted first, run-001 rejected.
 from __future__ import annotations
 
 import pytest
-from live_server import CHROMIUM, live_server
+from live_server import BROWSER_MARKS, live_server
+from wide_sample import add_registry_history
 
-from medselect.dashboard.sample import CASE_SET, VERSION, build_sample_workspace
-from medselect.dashboard.sample_kinds import SAMPLE_KINDS
-from medselect.registry import GateCriteria, MetricMargin, promote_through_gate, rollback
-from medselect.store import set_reference_case_set
+from medselect.dashboard.sample import build_sample_workspace
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "
-                       f"{CHROMIUM} (apt-get install chromium)"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright")
 expect = sync_api.expect
-
-TASK = SAMPLE_KINDS["segmentation"].task
-CRITERIA = GateCriteria(MetricMargin("dice", margin=0.0), min_patients=5, n_resamples=200)
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +27,7 @@ def base_url(tmp_path_factory):
     folder = tmp_path_factory.mktemp("registry-browser")
     ws = build_sample_workspace(folder / "ws")
     try:
-        with ws.begin() as conn:
-            set_reference_case_set(conn, VERSION, CASE_SET)
-        for scope, run, force in (("global", "run-001", "site lead asked for it"),
-                                  ("global", "run-002", None), ("site:north", "run-000", None),
-                                  ("site:north", "run-001", None)):
-            promote_through_gate(ws, TASK, scope, run, CRITERIA, actor="bob",
-                                 force_reason=force)
-            if force:
-                rollback(ws, TASK.name, scope, "carol", "dice dropped at site south")
+        add_registry_history(ws)
     finally:
         ws.dispose()
     with live_server(folder / "ws", folder / "server.log") as url:
@@ -71,6 +55,12 @@ def test_registry_page_shows_the_budget_advice_and_the_history(page, base_url, s
     expect(newest.locator("td.look")).to_contain_text("look 2")
     expect(newest.locator("td.decision")).to_contain_text("run-002 is rejected")
     expect(rows.nth(1).locator(".badge.rolled-back")).to_be_visible()
+    audit = page.locator("#audit")
+    expect(audit).to_contain_text("Audit log intact")
+    expect(audit).to_have_attribute("data-ok", "true")
+    champion = page.locator('table.registry-champions tr[data-scope="site:north"]')
+    expect(champion.locator("td.decision")).to_contain_text("run-000")
+    expect(champion.get_by_role("link", name="decision report")).to_be_visible()
     screenshot(page, "registry")
 
     newest.get_by_role("link", name="decision report").click()

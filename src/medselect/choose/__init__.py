@@ -9,6 +9,8 @@ metrics, and follows the task's stored ranking section (the experiment's ``ranki
 - :func:`task_ranking`: the ranking section a task was imported with (or its family's default).
 - :func:`choose_model`: rank on the selection set, report the chosen model on the confirmation
   set; a choice made on the reporting set itself is bias-corrected and labelled so.
+- :func:`group_table`: the best model per site (or other ``by`` attribute) with its runner-up,
+  margin, standing and confirmed figure, and where the evidence is too thin to tell.
 - :func:`out_of_fold_table`: the selection set of a K-fold cross-validation, configurations
   ranked on the train + val cases each fold run held out (:mod:`~medselect.choose.crossval`).
 """
@@ -26,12 +28,14 @@ from medselect.choose.crossval import (
     fold_means,
     out_of_fold_table,
 )
+from medselect.choose.groups import GroupRow, GroupTable, group_table
 from medselect.choose.inputs import (
     KEY_METRICS,
     RankingInputs,
     default_ranking,
     ranking_inputs,
     task_ranking,
+    with_reviews,
 )
 
 __all__ = [
@@ -40,6 +44,8 @@ __all__ = [
     "KEY_METRICS",
     "CVConfiguration",
     "Confirmation",
+    "GroupRow",
+    "GroupTable",
     "ModelChoice",
     "RankingInputs",
     "choose_model",
@@ -50,7 +56,9 @@ __all__ = [
     "final_model_ref",
     "fold_case_set_id",
     "fold_means",
+    "group_table",
     "out_of_fold_table",
     "ranking_inputs",
     "task_ranking",
+    "with_reviews",
 ]

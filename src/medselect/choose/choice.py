@@ -32,8 +32,9 @@ from medselect.choose.crossval import (
 from medselect.choose.inputs import RankingInputs, ranking_inputs, task_ranking
 from medselect.config import RankingSpec
 from medselect.data import latest_training_version, named_case_set
-from medselect.errors import NotFound, RankingError
+from medselect.errors import MedselectError, NotFound, RankingError
 from medselect.jsonsafe import json_number
+from medselect.metrics import SET_METRICS
 from medselect.rank import (
     RankReport,
     SelectionCorrected,
@@ -166,8 +167,7 @@ def choose_model(
         select = _selection_inputs(conn, task, selection or spec.selection.case_set, confirm,
                                    spec, notes)
     if select.empty:
-        raise NotFound(f"no evaluations on {select.case_set!r} of task {task!r}: run "
-                       "`medselect evaluate` first")
+        raise _nothing_to_rank(select.case_set, task, spec)
     report = select.rank(spec)
     same = select.case_set == confirm.case_set
     if SITE in spec.by:
@@ -186,6 +186,17 @@ def choose_model(
                        confirmation_set=confirm.case_set, report=report,
                        confirmations=confirmations, groups=groups, notes=tuple(notes),
                        models=models)
+
+
+def _nothing_to_rank(case_set: str, task: str, spec: RankingSpec) -> MedselectError:
+    """Why the selection set has nothing to rank: a ranked set metric's own reason (the
+    acceptance rate before any review), else no evaluation."""
+    for metric in spec.metrics():
+        absent = getattr(SET_METRICS.get(metric), "absent", None)
+        if absent:
+            return RankingError(f"{metric} cannot be ranked on {case_set!r}: {absent}")
+    return NotFound(f"no evaluations on {case_set!r} of task {task!r}: run `medselect "
+                    "evaluate` first")
 
 
 def _untrained_sites(conn: sa.Connection, task: str,
@@ -229,9 +240,10 @@ def _selection_inputs(conn: sa.Connection, task: str, which: str, confirm: Ranki
         return confirm
     inputs = ranking_inputs(conn, task, row["id"], spec=spec)
     if inputs.empty:
-        notes.append(f"nothing was evaluated on the selection set {row['id']!r}; the choice "
-                     f"was made on the confirmation set {confirm.case_set!r} itself, so its "
-                     "figure is bias-corrected (evaluate the selection set to choose apart)")
+        notes.append(f"nothing to rank on the selection set {row['id']!r} (no evaluation, or "
+                     "for acceptance no expert review); the choice was made on the "
+                     f"confirmation set {confirm.case_set!r} itself, so its figure is "
+                     "bias-corrected (evaluate, or review, the selection set to choose apart)")
         return confirm
     return inputs
 

@@ -2,7 +2,9 @@
 
 Every ranking in medselect (``medselect rank``, the dashboard, the registry's ordering of
 candidates) builds its inputs here, so a metric's direction, its equivalence margin, the set
-metrics and the per-model attributes that tie-breaks read are the same everywhere.
+metrics and the per-model attributes that tie-breaks read are the same everywhere. The experts'
+verdicts join the per-case table here too (``accepted`` rows, :mod:`medselect.metrics.review`),
+so ``acceptance`` ranks like any set metric, in the CLI and on the dashboard alike.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from medselect.config.choices import TaskKind
 from medselect.data import stored_ranking
 from medselect.errors import NotFound
 from medselect.metrics import SET_METRICS, directions, margins
+from medselect.metrics.review import ACCEPTED
 from medselect.rank import (
     PreferenceRanking,
     RankReport,
@@ -32,9 +35,10 @@ from medselect.rank import (
     statistics_from_spec,
 )
 from medselect.rank.table import direction_of
-from medselect.store import case_metric_table, get_task, list_runs, task_family
+from medselect.store import case_metric_table, get_task, list_runs, review_table, task_family
 
-__all__ = ["KEY_METRICS", "RankingInputs", "default_ranking", "ranking_inputs", "task_ranking"]
+__all__ = ["KEY_METRICS", "RankingInputs", "default_ranking", "ranking_inputs", "task_ranking",
+           "with_reviews"]
 
 KEY_METRICS: Mapping[str, tuple[str, ...]] = {
     TaskKind.SEGMENTATION: ("dice", "hd95"),
@@ -107,10 +111,14 @@ class RankingInputs:
 def ranking_inputs(conn: sa.Connection, task: str, case_set: str, *,
                    models: Sequence[str] | None = None,
                    site: str | None = None,
-                   spec: RankingSpec | None = None) -> RankingInputs:
+                   spec: RankingSpec | None = None,
+                   reviews: bool | None = None) -> RankingInputs:
     """The per-case table of ``case_set`` (every model's newest finished evaluation; only
     ``models``, one ``site``'s cases, and the metrics and labels ``spec`` reads when given)
     with directions, margins and the task's per-model attributes.
+
+    ``reviews``: add the experts' current verdicts (:func:`with_reviews`); default when
+    ``spec`` ranks by acceptance or no ``spec`` is given.
 
     Raises:
         NotFound: the case set is missing.
@@ -120,9 +128,13 @@ def ranking_inputs(conn: sa.Connection, task: str, case_set: str, *,
         needs = preference_from_spec(spec).needs()
         metrics = source_metrics([m for m, _ in needs], SET_METRICS)
         labels = sorted({label for _, label in needs} | {MEAN_LABEL, CASE_LABEL})
+    if reviews is None:
+        reviews = metrics is None or ACCEPTED.name in metrics
     table = case_metric_table(conn, case_set=case_set,
                               model_refs=None if models is None else list(models),
                               metrics=metrics, labels=labels)
+    if reviews:
+        table = _joined(table, _review_rows(conn, case_set, models))
     if site is not None:
         table = table[table[SITE] == site].reset_index(drop=True)
     runs = list_runs(conn, task=task)
@@ -131,6 +143,31 @@ def ranking_inputs(conn: sa.Connection, task: str, case_set: str, *,
           "architecture": (r["config"] or {}).get("architecture")} for r in runs]
     ).set_index("model") if runs else None
     return RankingInputs.of(table, case_set, info)
+
+
+def with_reviews(conn: sa.Connection, inputs: RankingInputs,
+                 models: Sequence[str] | None = None) -> RankingInputs:
+    """``inputs`` read without reviews, with the experts' current verdicts added: for a
+    caller that keeps the metric rows (which change with evaluations) and reads the verdicts
+    (which change with every review) fresh."""
+    reviews = _review_rows(conn, inputs.case_set, models)
+    if reviews.empty:
+        return inputs
+    return RankingInputs.of(_joined(inputs.table, reviews), inputs.case_set, inputs.model_info)
+
+
+def _review_rows(conn: sa.Connection, case_set: str,
+                 models: Sequence[str] | None) -> pd.DataFrame:
+    return review_table(conn, case_set=case_set, metric=ACCEPTED.name,
+                        model_refs=None if models is None else list(models))
+
+
+def _joined(table: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
+    if reviews.empty:
+        return table
+    if table.empty:
+        return reviews
+    return pd.concat([table, reviews], ignore_index=True)
 
 
 def task_ranking(conn: sa.Connection, task: str) -> RankingSpec:

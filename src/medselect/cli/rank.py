@@ -75,6 +75,8 @@ def rank(
 
 def print_choice(cli: CLIContext, choice) -> None:
     """The selection leaderboard, the confirmed figures, then one table per ``by``."""
+    from medselect.choose import group_table
+
     board = choice.report.leaderboard
     where = "selection set" + (", also the confirmation set" if choice.same_set else "")
     unit = f"{board.label}, {board.aggregate}, {board.direction.value} is better"
@@ -105,28 +107,41 @@ def print_choice(cli: CLIContext, choice) -> None:
         cli.out.print(f"[yellow]note:[/] {note}", highlight=False)
     for c in choice.confirmations:
         cli.out.print(_confirmation_line(c), highlight=False)
-    for attribute, selection in choice.report.selections.items():
-        confirmed = {c.group: c for c in choice.groups.get(attribute, ())}
-        sel = Table(attribute, "model", f"{board.metric} (selection)", "95% CI",
-                    "runner-up", "its standing", "patients",
-                    f"{board.metric} (confirmation)", "95% CI", "patients",
-                    title=f"best model per {attribute}: chosen on {choice.selection_set}, "
-                          f"confirmed on {choice.confirmation_set}")
-        for c in (*selection.choices, selection.overall):
-            conf = confirmed.get(c.group) or (choice.confirmations[0] if c.model and
-                                              c.group == selection.overall.group else None)
-            sel.add_row(
-                c.group, c.model or f"none ({c.reason})", fmt_number(c.aggregate),
-                _interval(c.ci_low, c.ci_high) + ("" if c.ci_reliable else " ?"),
-                c.runner_up or "", c.runner_up_standing or "", str(c.n_patients),
-                fmt_number(conf.value) if conf else "",
-                _interval(conf.ci_low, conf.ci_high) if conf else "",
-                str(conf.n_patients) if conf else "",
-            )
-        cli.out.print(sel)
-        cli.out.print(selection.summary, highlight=False)
-        for note in selection.notes:
-            cli.out.print(f"[yellow]note:[/] {note}", highlight=False)
+    for attribute in choice.report.selections:
+        _print_groups(cli, group_table(choice, attribute), board.metric, choice)
+
+
+def _print_groups(cli: CLIContext, table, metric: str, choice) -> None:
+    """One ``by`` attribute's table (:func:`medselect.choose.group_table`, as the dashboard's
+    sites page shows it), its verdict and notes."""
+    sel = Table(table.attribute, "model", f"{metric} (selection)", "95% CI", "runner-up",
+                "margin [95% CI]", "its standing", "p", "patients",
+                f"{metric} (confirmation)", "95% CI", "patients",
+                title=f"best model per {table.attribute}: chosen on {choice.selection_set}, "
+                      f"confirmed on {choice.confirmation_set}")
+    for row in (*table.rows, table.overall):
+        c, conf = row.choice, row.confirmation
+        sel.add_row(
+            c.group, c.model or f"none ({c.reason})", fmt_number(c.aggregate),
+            _interval(c.ci_low, c.ci_high) + ("" if c.ci_reliable else " ?"),
+            c.runner_up or "",
+            "" if c.margin is None else (f"{fmt_number(c.margin)} "
+                                         f"{_interval(c.margin_ci_low, c.margin_ci_high)}"),
+            c.runner_up_standing or "",
+            "" if c.p_vs_runner_up is None else f"{c.p_vs_runner_up:.3g}",
+            str(c.n_patients),
+            fmt_number(conf.value) if conf else "",
+            _interval(conf.ci_low, conf.ci_high) if conf else "",
+            str(conf.n_patients) if conf else "",
+        )
+    cli.out.print(sel)
+    cli.out.print(table.verdict, highlight=False)
+    for row in table.rows:
+        if row.thin:
+            cli.out.print(f"[yellow]thin evidence:[/] {table.attribute} {row.group}: "
+                          f"{row.thin}", highlight=False)
+    for note in table.selection.notes:
+        cli.out.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def _confirmation_line(c) -> str:

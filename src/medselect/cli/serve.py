@@ -53,6 +53,10 @@ def report(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Folder to write the static report to.")],
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    case_set: Annotated[str | None, typer.Option(
+        "--case-set", help="Case set the report is about: test | val | reference | an id "
+                           "(default: what the dashboard opens on, the task's test set).")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Write the dashboard as a static HTML folder that opens from disk."""
@@ -62,7 +66,7 @@ def report(
     cli: CLIContext = ctx.obj
     ws = Workspace.open(workspace)
     try:
-        index = export_static(ws, out)
+        index = export_static(ws, out, case_set=case_set)
     finally:
         ws.dispose()
     if json_:

@@ -35,17 +35,18 @@ def export_static(
     n_resamples: int | None = None,
     seed: int | None = None,
 ) -> Path:
-    """Write the dashboard of ``case_set`` (default: the one the live app opens on, the
-    selection set when it was evaluated) to ``out_dir``.
+    """Write the dashboard of ``case_set`` (an id, or ``test``, ``val``, ``reference``; default:
+    the one the live app opens on, the task's test set when it was evaluated, never an upload
+    while another set was) to ``out_dir``.
 
     Writes ``index.html`` (the default leaderboard), ``leaderboard/*.html`` (the other
     metrics, labels, aggregates and sites; a set metric such as AUC is its own aggregate),
     ``models/*.html`` (every case in each gallery), ``cases/*.html``, ``compare/*.html`` (the
-    top 2, 3 and 4 models), ``registry.html``, ``artifacts/`` (the overlays and thumbnails, and
-    the registry's decision reports) and ``static/``. The
-    report is built in a hidden sibling folder and swapped in whole, so an interrupted export
-    never leaves a half-written report; an existing ``out_dir`` is replaced only if it is empty
-    or an earlier report.
+    top 2, 3 and 4 models), ``sites.html``, ``registry.html``, ``artifacts/`` (the overlays
+    and thumbnails, and the registry's decision reports) and ``static/``. The report is built
+    in a hidden sibling folder and swapped in whole, so an interrupted export never leaves a
+    half-written report; an existing ``out_dir`` is replaced only if it is empty or an earlier
+    report.
 
     ``n_resamples`` and ``seed`` replace the task's ranking rules' bootstrap size and seed
     (None: the rules' own, as ``medselect rank`` uses).
@@ -105,6 +106,7 @@ def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resample
             _write(out / links.compare_file(models),
                    render_page("compare.html", links.at(1), page))
         _copy_artifacts(conn, workspace.root, out / "artifacts", scope)
+        _export_sites(dash, conn, out, scope, links)
         _export_registry(dash, conn, out, links)
     _copy_static(out / "static")
 
@@ -114,9 +116,10 @@ def _export_leaderboards(dash: Dashboard, conn: sa.Connection, out: Path,
     scope = req.scope
     # sites first: a site's ranking holds the board of all cases too (see the leaderboard view)
     sites = [*sorted(set(queries.case_sites(dash, conn, scope).values())), None]
-    per_case = leaderboard.aggregate_choices(req.rules.spec)
     for info in req.catalog:
-        aggregates = per_case if info.per_case else [None]
+        aggregates = ([a.name for a in leaderboard.aggregate_choices(req.rules.spec,
+                                                                      info.direction)]
+                      if info.per_case else [None])
         for label in info.labels:
             for aggregate in aggregates:
                 for site in sites:
@@ -156,6 +159,20 @@ def _copy_files(root: Path, target: Path, uris: set[str]) -> None:
         destination = target / uri
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
+
+
+def _export_sites(dash: Dashboard, conn: sa.Connection, out: Path, scope: queries.Scope,
+                  links: StaticLinks) -> None:
+    """``sites.html``: the best model per site under the task's ranking rules (its links lead
+    to the exported case set's boards and galleries), or why there is none."""
+    try:
+        page = views.sites_view(dash, conn, case_set=scope.id)
+    except (RankingError, NotFound) as exc:
+        html = render_page("error.html", links.at(0), status=400, reason="No choice per site",
+                           message=str(exc))
+    else:
+        html = render_page("sites.html", links.at(0), page)
+    _write(out / "sites.html", html)
 
 
 def _export_registry(dash: Dashboard, conn: sa.Connection, out: Path,

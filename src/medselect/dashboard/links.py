@@ -33,12 +33,17 @@ def _query(params: dict[str, object]) -> str:
 
 
 class ServerLinks:
-    """Links of the live app; query parameters carry what the page shows."""
+    """Links of the live app; query parameters carry what the page shows.
+
+    ``rankable`` False: the case set has no labels (new cases uploaded without them), so the
+    comparison, which compares metric values, opens on the default case set instead.
+    """
 
     static_mode = False
 
-    def __init__(self, case_set: str | None = None) -> None:
+    def __init__(self, case_set: str | None = None, *, rankable: bool = True) -> None:
         self.case_set = case_set
+        self.rankable = rankable
 
     def _with_scope(self, params: dict[str, object]) -> str:
         return _query({"case_set": self.case_set, **params})
@@ -53,7 +58,8 @@ class ServerLinks:
         return f"/cases/{quote(case_id, safe='')}" + self._with_scope(params)
 
     def compare(self, models: Sequence[str] = (), **params: object) -> str | None:
-        return "/compare" + self._with_scope({"models": list(models), **params})
+        params = {"models": list(models), **params}
+        return "/compare" + (self._with_scope(params) if self.rankable else _query(params))
 
     def review(self, case_id: str) -> str:
         return f"/cases/{quote(case_id, safe='')}/reviews"
@@ -65,6 +71,13 @@ class ServerLinks:
 
     def registry(self) -> str:
         return "/registry"
+
+    def sites(self, **params: object) -> str:
+        return "/sites" + self._with_scope(params)
+
+    def gallery(self, ref: str, site: str | None = None) -> str | None:
+        """The model's cases (at one site) on the links' case set."""
+        return self.model(ref, site=site) + "#cases"
 
     def model_on(self, ref: str, case_set: str | None) -> str | None:
         """The model's page on ``case_set``; None when it has no case set to show."""
@@ -144,6 +157,13 @@ class StaticLinks:
 
     def registry(self) -> str:
         return f"{self.prefix}registry.html"
+
+    def sites(self, **_: object) -> str:
+        return f"{self.prefix}sites.html"
+
+    def gallery(self, ref: str, site: str | None = None) -> str | None:
+        """The model's exported gallery (its site filter is in the page); None if none."""
+        return self.model(ref) + "#cases" if ref in self.models else None
 
     def model_on(self, ref: str, case_set: str | None) -> str | None:
         """The model's exported page (on the exported case set); None when none was written."""

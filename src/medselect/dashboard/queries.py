@@ -21,10 +21,18 @@ import sqlalchemy as sa
 from medselect.choose import KEY_METRICS, RankingInputs, ranking_inputs, task_ranking
 from medselect.config import RankingSpec
 from medselect.dashboard.context import Dashboard
-from medselect.dashboard.schemas import Acceptance, CaseSetInfo, FailedRun, MetricInfo, ModelInfo
+from medselect.dashboard.schemas import (
+    NEW_CASES,
+    Acceptance,
+    CaseSetInfo,
+    FailedRun,
+    MetricInfo,
+    ModelInfo,
+)
 from medselect.data import named_case_set
 from medselect.errors import ConfigError, NotFound
 from medselect.metrics import CASE_LABEL, MEAN_LABEL, METRICS, SET_METRICS
+from medselect.metrics.review import ACCEPTANCE, ACCEPTED
 from medselect.store import (
     acceptance_rates,
     case_metric_table,
@@ -36,10 +44,11 @@ from medselect.store import (
     list_case_sets,
     list_evaluations,
     list_runs,
+    review_stamp,
     task_family,
 )
 from medselect.store.evaluations import EXTERNAL_PREFIX
-from medselect.store.schema import external_model, model_version
+from medselect.store.schema import case, case_set_member, external_model, model_version
 
 SUMMARY_FIELDS = ("architecture", "loss", "augmentation", "learning_rate", "batch_size")
 CATALOG_SAMPLE = 3
@@ -48,10 +57,12 @@ CATALOG_SAMPLE = 3
 
 @dataclass(frozen=True)
 class Scope:
-    """A case set and, per model, its newest finished evaluation on it."""
+    """A case set and, per model, its newest finished evaluation on it; ``labelled``: some
+    case has a reference, so there are metrics to rank."""
 
     case_set: dict[str, Any]
     evaluations: dict[str, dict[str, Any]]
+    labelled: bool = True
 
     @property
     def id(self) -> str:
@@ -68,51 +79,95 @@ class Scope:
             for e in self.evaluations.values())))
 
     def info(self) -> CaseSetInfo:
-        return case_set_info(self.case_set, len(self.evaluations))
+        return case_set_info(self.case_set, len(self.evaluations), self.labelled)
 
 
-def case_set_info(row: Mapping[str, Any], n_evaluations: int) -> CaseSetInfo:
+def case_set_info(row: Mapping[str, Any], n_evaluations: int, labelled: bool) -> CaseSetInfo:
     return CaseSetInfo(id=row["id"], name=row["name"], kind=row["kind"], task=row["task"],
-                       dataset_version=row["dataset_version"], n_evaluations=n_evaluations)
+                       dataset_version=row["dataset_version"], n_evaluations=n_evaluations,
+                       created_at=row["created_at"], labelled=labelled)
 
 
 def case_set_choices(conn: sa.Connection) -> list[CaseSetInfo]:
-    """Every case set with at least one finished evaluation, most evaluated first."""
+    """Every case set with at least one finished evaluation: the task's own sets (test, val,
+    reference, ...) most evaluated first, then new cases (uploads, ``evaluate --cases``) newest
+    first."""
     counts = Counter(e["case_set"] for e in list_evaluations(conn, status="finished"))
     rows = [r for r in list_case_sets(conn) if counts[r["id"]]]
-    rows.sort(key=lambda r: (-counts[r["id"]], -r["created_at"].timestamp(), r["id"]))
-    return [case_set_info(r, counts[r["id"]]) for r in rows]
+    rows.sort(key=lambda r: (r["kind"] == NEW_CASES, -counts[r["id"]] * (r["kind"] != NEW_CASES),
+                             -r["created_at"].timestamp(), r["id"]))
+    labelled = labelled_case_sets(conn, [r["id"] for r in rows])
+    return [case_set_info(r, counts[r["id"]], r["id"] in labelled) for r in rows]
+
+
+def labelled_case_sets(conn: sa.Connection, case_sets: list[str]) -> set[str]:
+    """The case sets among ``case_sets`` with at least one case that has a reference (a label
+    mask, landmark points or a class): only those have metrics to rank."""
+    if not case_sets:
+        return set()
+    joined = case_set_member.join(case, sa.and_(
+        case.c.dataset_version == case_set_member.c.dataset_version,
+        case.c.case_id == case_set_member.c.case_id))
+    stmt = (sa.select(case_set_member.c.case_set).distinct().select_from(joined)
+            .where(case_set_member.c.case_set.in_(case_sets),
+                   sa.or_(case.c.label_uri.is_not(None), case.c.landmarks_uri.is_not(None),
+                          case.c.target.is_not(None))))
+    return set(conn.execute(stmt).scalars())
 
 
 def resolve_scope(conn: sa.Connection, case_set: str | None = None) -> Scope:
-    """The scope of ``case_set``, or by default of :func:`default_case_set`.
+    """The scope of ``case_set`` (an id, or a name of the default task's sets: ``test``,
+    ``val``, ``reference``), or by default of :func:`default_case_set`.
 
     Raises:
-        NotFound: the case set is missing, or nothing was evaluated yet.
+        NotFound: the case set is missing (the message names the closest one), or nothing was
+            evaluated yet.
     """
     if case_set is None:
         choices = case_set_choices(conn)
         if not choices:
             raise NotFound("no model has a finished evaluation in this workspace yet; run "
                            "`medselect evaluate` (or `medselect demo`) first")
-        case_set = default_case_set(conn, choices)
-    row = get_case_set(conn, case_set)
-    return Scope(case_set=row, evaluations=latest_evaluations(conn, case_set))
+        row = get_case_set(conn, default_case_set(conn, choices))
+    else:
+        try:
+            row = get_case_set(conn, case_set)
+        except NotFound:
+            choices = case_set_choices(conn)
+            if not choices:
+                raise
+            row = named_case_set(conn, default_task(choices), case_set)
+    return Scope(case_set=row, evaluations=latest_evaluations(conn, row["id"]),
+                 labelled=bool(labelled_case_sets(conn, [row["id"]])))
+
+
+def task_case_set(conn: sa.Connection, task: str) -> str | None:
+    """The case set pages about ``task`` open on (:func:`default_case_set` among its own
+    evaluated sets); None when none of them was evaluated."""
+    choices = [c for c in case_set_choices(conn) if c.task == task]
+    return default_case_set(conn, choices) if choices else None
+
+
+def default_task(choices: list[CaseSetInfo]) -> str:
+    """The task pages are about when none is asked for: that of the most evaluated case set
+    that is not new cases (an upload never decides it), else of the newest upload."""
+    return choices[0].task
 
 
 def default_case_set(conn: sa.Connection, choices: list[CaseSetInfo]) -> str:
-    """The case set pages show when none is asked for, for the task of the most evaluated one:
-    its selection set (``ranking.selection``, the validation split by default) when models were
-    evaluated on it, since that is where a model is chosen; else its confirmation set (the test
-    split); else the most evaluated case set.
+    """The case set pages show when none is asked for, for :func:`default_task`: its
+    confirmation set (``ranking.confirmation``, the test split) when models were evaluated on
+    it, since that reports the chosen model on cases that played no part in the choice; else
+    its selection set (the validation split); else its most evaluated case set. New cases
+    (an upload) are shown only when nothing else was evaluated.
     """
-    task = choices[0].task
+    task = default_task(choices)
     evaluated = {c.id for c in choices}
     try:
         spec = task_ranking(conn, task)
     except NotFound:  # a task family without a default ranking metric
         return choices[0].id
-    for which in (spec.selection.case_set, spec.confirmation):
+    for which in (spec.confirmation, spec.selection.case_set):
         try:
             row = named_case_set(conn, task, which)
         except NotFound:
@@ -153,9 +208,11 @@ def task_rules(dash: Dashboard, conn: sa.Connection, task: str) -> TaskRules:
 
 def inputs_of(dash: Dashboard, conn: sa.Connection, scope: Scope) -> RankingInputs:
     """The scope's per-case table with the metrics' directions and margins and the models'
-    attributes, as ``medselect rank`` reads them (:func:`medselect.choose.ranking_inputs`)."""
-    return dash.cache.get_or_compute(("inputs", scope.key),
-                                     lambda: ranking_inputs(conn, scope.task, scope.id))
+    attributes, as ``medselect rank`` reads them (:func:`medselect.choose.ranking_inputs`);
+    without the experts' verdicts, which change more often (a board ranked by acceptance adds
+    them: :func:`medselect.choose.with_reviews`)."""
+    return dash.cache.get_or_compute(
+        ("inputs", scope.key), lambda: ranking_inputs(conn, scope.task, scope.id, reviews=False))
 
 
 def case_sites(dash: Dashboard, conn: sa.Connection, scope: Scope) -> dict[str, str]:
@@ -188,6 +245,23 @@ def metric_catalog(dash: Dashboard, conn: sa.Connection, scope: Scope) -> list[M
             x not in (MEAN_LABEL, CASE_LABEL), position.get(x, len(position)), x)), policy)
             for name in names]
     return dash.cache.get_or_compute(("catalog", scope.key), compute)
+
+
+def ranked_catalog(dash: Dashboard, conn: sa.Connection, scope: Scope) -> list[MetricInfo]:
+    """The metrics a leaderboard can rank the scope by: :func:`metric_catalog` and, once a
+    prediction of the case set was reviewed, the expert ``acceptance`` rate (read fresh:
+    reviews change often)."""
+    catalog = metric_catalog(dash, conn, scope)
+    if review_stamp(conn, scope.id)[0]:
+        catalog = [*catalog, _metric_info(ACCEPTANCE.name, [CASE_LABEL], {})]
+    return catalog
+
+
+def reads_reviews(metric: str) -> bool:
+    """Whether ranking by ``metric`` reads the experts' verdicts (whose results must then be
+    keyed by :func:`medselect.store.review_stamp`)."""
+    set_metric = SET_METRICS.get(metric)
+    return set_metric is not None and set_metric.source == ACCEPTED.name
 
 
 def _metric_info(name: str, labels: list[str], policy: Mapping[str, Any]) -> MetricInfo:

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 
 from medselect.store.reviews import MAX_COMMENT_LENGTH, MAX_REVIEWER_LENGTH
 
@@ -85,6 +86,17 @@ def sort_value(value: float | None) -> str:
     return repr(float(value))
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 case``, ``2 cases``, ``0 patients`` (nouns that take an s)."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def breakable(name: str) -> Markup:
+    """A metric or field name that may wrap after its underscores (``volume_diff_rel`` in a
+    narrow column heading), escaped."""
+    return Markup("_<wbr>").join(escape(part) for part in str(name).split("_"))
+
+
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
@@ -101,8 +113,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(num=num, sort_value=sort_value, percent=percent, pvalue=pvalue,
                        unit_suffix=unit_suffix, heading=heading, short_heading=short_heading,
-                       setting=setting,
-                       duration=duration)
+                       setting=setting, duration=duration, plural=plural,
+                       breakable=breakable)
     return env
 
 

@@ -16,6 +16,8 @@ from medselect.store.reviews import MAX_COMMENT_LENGTH, MAX_REVIEWER_LENGTH
 
 Number = float | None
 """A metric value; None where it is undefined or missing (NaN is not valid JSON)."""
+NEW_CASES = "new"
+"""The kind of a case set of new cases (an upload, ``medselect evaluate --cases PATH``)."""
 
 
 class Out(BaseModel):
@@ -29,6 +31,15 @@ class CaseSetInfo(Out):
     task: str
     dataset_version: str
     n_evaluations: int = Field(description="models with a finished evaluation on this set")
+    created_at: datetime
+    labelled: bool = Field(description="some case has a reference (label, landmarks, class): "
+                                       "there are metrics to rank; an unlabelled set has "
+                                       "predictions only")
+
+    @property
+    def new_cases(self) -> bool:
+        """An upload or other new cases (kind ``new``), listed apart from the task's sets."""
+        return self.kind == NEW_CASES
 
 
 class MetricInfo(Out):
@@ -56,6 +67,14 @@ class Acceptance(Out):
     def rate(self) -> float | None:
         """Share of current verdicts that are acceptable; None before any review."""
         return self.accepted / self.reviewed if self.reviewed else None
+
+
+class AggregateChoice(Out):
+    """An aggregate offered on a leaderboard."""
+
+    name: str = Field(description="what the aggregate parameter takes: p90, trimmed10, ...")
+    text: str = Field(description="its label: a percentile by its tail, e.g. 'worst 10% (p90)'")
+    title: str = Field(description="what it computes, in a sentence")
 
 
 class ModelInfo(Out):
@@ -101,7 +120,8 @@ class LeaderboardEntry(Out):
     rank_low: float
     rank_high: float
     others: dict[str, Number] = Field(
-        description="the other metrics at the same label: per-case ones under "
+        description="the other metrics at the same label (on a board of a whole-case value, "
+                    "their mean over classes: see 'other_labels'): per-case ones under "
                     "'per_case_aggregate', set metrics computed over the cases")
     acceptance: Acceptance
     info: ModelInfo
@@ -171,6 +191,79 @@ class ChoiceSummary(Out):
     notes: list[str]
 
 
+class SiteChoice(Out):
+    """One site's best model on the selection set, its runner-up and the evidence, and its
+    figure on the site's confirmation cases (``medselect rank --by site``'s row)."""
+
+    site: str = Field(description="the site, or '(all)' for the overall choice")
+    model: str | None = Field(description="None: no model could be chosen there (see reason)")
+    reason: str
+    aggregate: Number
+    ci_low: Number
+    ci_high: Number
+    ci_reliable: bool
+    n_cases: int
+    n_patients: int
+    runner_up: str | None
+    runner_up_standing: Standing | None = Field(
+        description="the runner-up against the chosen model: equivalent, unresolved (the "
+                    "data cannot separate them) or worse")
+    margin: Number = Field(description="chosen minus runner-up in the metric's unit, "
+                                       "positive when the chosen model is better")
+    margin_ci_low: Number
+    margin_ci_high: Number
+    p_vs_runner_up: Number = Field(description="paired test of the chosen model against the "
+                                               "runner-up on the site's patients, uncorrected")
+    win_significant: bool | None
+    decided_by_tie_break: bool
+    gain_over_overall: Number = Field(description="how much better than the overall choice "
+                                                  "on the site's cases")
+    p_vs_overall: Number
+    confirmed: ConfirmedFigure | None = Field(
+        description="the chosen model's figure on the site's confirmation cases")
+    thin: str | None = Field(description="why the evidence is too thin to trust this choice "
+                                         "(few patients, an unresolved runner-up), if it is")
+
+
+class SitesPage(Out):
+    """The best model per site, as ``medselect rank --by site`` chooses it."""
+
+    task: str
+    metric: str
+    label: str
+    aggregate: str
+    direction: Literal["higher", "lower"]
+    unit: str
+    value_name: str = Field(description="what the figures are: 'mean dice', 'auc', ...")
+    selection_set: str
+    selection_name: str
+    confirmation_set: str
+    confirmation_name: str
+    same_set: bool = Field(description="chosen on the cases that report it: the confirmed "
+                                       "figures are biased upwards by the choice")
+    board_set: str = Field(description="the stored case set the site links open on: the "
+                                       "selection set (the confirmation set after a "
+                                       "cross-validation, whose selection is no stored set)")
+    board_metric: str | None = Field(description="the metric the site links rank by; None "
+                                                 "for a weighted ranking (the default board)")
+    rows: list[SiteChoice]
+    overall: SiteChoice
+    same_model: str | None = Field(description="the model best at every site, if one is")
+    differs: bool
+    verdict: str = Field(description="in plain words: one model best everywhere or not, "
+                                     "and where the evidence is too thin to tell")
+    thin: list[str] = Field(description="sites whose choice the data cannot back")
+    min_patients: int = Field(description="a site with fewer patients is too small to choose "
+                                          "for")
+    alpha: float
+    confidence: float
+    notes: list[str]
+    metrics: list[MetricInfo]
+    aggregates: list[AggregateChoice]
+    aggregate_fixed: bool = Field(description="ranked by a set metric (its own aggregate)")
+    rules: Literal["experiment", "default"]
+
+
 class Leaderboard(Out):
     case_set: CaseSetInfo
     case_sets: list[CaseSetInfo]
@@ -181,9 +274,18 @@ class Leaderboard(Out):
     unit: str
     site: str | None
     sites: list[str]
-    aggregates: list[str]
+    aggregates: list[AggregateChoice] = Field(
+        description="the aggregates offered: mean, median, trimmed mean, the worst 10% of "
+                    "cases (p10 or p90 by the metric's direction), the rules' own and the "
+                    "one shown; any other name medselect rank --agg takes works too")
     metrics: list[MetricInfo]
     other_metrics: list[str]
+    other_labels: dict[str, str] = Field(description="the label each other metric is shown "
+                                                     "at: the board's, or 'mean' beside a "
+                                                     "board of 'case' values")
+    metric_aggregates: dict[str, str | None] = Field(
+        description="per metric, the aggregate its board is linked with: the same tail of "
+                    "cases (the worst 10% of dice, p10, is p90 of hd95); None for a set metric")
     rows: list[LeaderboardEntry]
     n_cases: int
     n_patients: int
@@ -232,6 +334,16 @@ class Leaderboard(Out):
     def value_name(self) -> str:
         """What the ranked values are: 'mean dice', or 'auc' for a set metric."""
         return self.metric if self.aggregate_fixed else f"{self.aggregate} {self.metric}"
+
+
+class UnlabelledCaseSet(Out):
+    """A case set without reference labels: nothing to rank, each model's predictions to see."""
+
+    case_set: CaseSetInfo
+    case_sets: list[CaseSetInfo]
+    n_cases: int
+    models: list[ModelInfo] = Field(description="the models evaluated on it; each model's page "
+                                                "on it is its prediction gallery")
 
 
 class Significance(Out):
@@ -306,18 +418,21 @@ class Augmentation(Out):
         description="the preset's transforms in order; None when the run did not record them")
 
 
-class SetMetricValue(Out):
-    """A set metric of one model over the case set, at one label (class), with the same
-    bootstrap interval as on the leaderboard."""
+class MetricSummary(Out):
+    """One metric of one model over the case set, at one label (class, landmark, their mean),
+    with the same bootstrap interval as on the leaderboard."""
 
     metric: str
     label: str
+    aggregate: str = Field(description="the ranking rules' aggregate of a per-case metric, or "
+                                       "the set metric's own name")
+    per_case: bool
     value: Number
     ci_low: Number
     ci_high: Number
     n_cases: int
     n_patients: int = Field(description="patients of those cases, the bootstrap's unit")
-    n_imputed: int = Field(description="cases without a source value, counted as the worst")
+    n_imputed: int = Field(description="cases without a value, counted as the worst")
 
 
 class ModelPage(Out):
@@ -329,11 +444,27 @@ class ModelPage(Out):
     augmentation: Augmentation | None = Field(description="what the augmentation preset does")
     curves: list[Curve]
     distributions: list[Distribution] = Field(description="per-case metrics only")
-    set_metrics: list[SetMetricValue] = Field(
-        description="metrics over the whole case set (AUC, ...), per class where one-vs-rest")
-    ci_note: str | None = Field(None, description="why the set metrics' intervals are "
-                                                  "unreliable (too few cases), if they are")
+    summaries: list[MetricSummary] = Field(
+        description="every metric over the whole case set with its interval, per label: "
+                    "per-case metrics under the ranking rules' aggregate, set metrics (AUC, "
+                    "...) computed over the cases")
+    ci_note: str | None = Field(None, description="why the intervals are unreliable (too few "
+                                                  "patients), if they are")
+    confidence: float = Field(description="the intervals' confidence level")
     gallery: Gallery
+
+    @property
+    def summary_labels(self) -> list[str]:
+        """The labels of :attr:`summaries` as table columns, in order of first appearance."""
+        return list(dict.fromkeys(v.label for v in self.summaries))
+
+    @property
+    def summary_rows(self) -> list[tuple[MetricSummary, dict[str, MetricSummary]]]:
+        """One row per metric: its first summary (name, aggregate) and its summaries by label."""
+        rows: dict[str, dict[str, MetricSummary]] = {}
+        for v in self.summaries:
+            rows.setdefault(v.metric, {})[v.label] = v
+        return [(next(iter(cells.values())), cells) for cells in rows.values()]
 
 
 class Review(Out):
@@ -536,9 +667,23 @@ class RegistryTask(Out):
     events: list[RegistryEvent] = Field(description="rollbacks and refreshes, newest first")
 
 
+class AuditState(Out):
+    """The audit log's hash chain as ``medselect audit verify`` checks it, on every view."""
+
+    ok: bool = Field(description="every event intact and linked, ending at the recorded head")
+    n_events: int
+    first_bad_seq: int | None = Field(description="the first event where the chain breaks")
+    problem: str | None = Field(description="what is wrong there, in a sentence")
+    head_seq: int | None = Field(description="the newest event")
+    head_hash: str | None = Field(description="its hash: write it down elsewhere to anchor "
+                                              "the whole log")
+
+
 class RegistryPage(Out):
-    """Every task's registry: champions, error budgets, histories, rollbacks and refreshes."""
+    """Every task's registry: champions, error budgets, histories, rollbacks and refreshes,
+    and the state of the audit log they are recorded in."""
 
     tasks: list[RegistryTask] = Field(description="empty: nothing was promoted yet")
+    audit: AuditState
     advise_refresh_at: float = Field(description="share of alpha spent from which a refresh "
                                                  "of the reference set is advised")

@@ -5,6 +5,8 @@
 - :mod:`~medselect.metrics.landmarks`: radial error, MRE, success detection rates.
 - :mod:`~medselect.metrics.classification`: per-case probabilities and correctness, and
   the set metrics ranking computes over many cases (AUC, calibration).
+- :mod:`~medselect.metrics.review`: the experts' acceptance of predictions, ranked like a
+  set metric over the reviewed cases.
 - :mod:`~medselect.metrics.segmentation`: the engine computing a whole multi-class case.
 
 Each metric has a :class:`MetricSpec` in :data:`METRICS` (direction, unit, definition and the
@@ -14,8 +16,6 @@ tests and benchmark compare against, not a dependency of this package.
 """
 
 from medselect.metrics.classification import (
-    SET_METRICS,
-    SetMetric,
     auc,
     balanced_accuracy,
     classification_case_metrics,
@@ -35,7 +35,7 @@ from medselect.metrics.landmarks import (
 )
 from medselect.metrics.margins import EQUIVALENCE_MARGINS, margins
 from medselect.metrics.overlap import OverlapCounts
-from medselect.metrics.registry import METRICS, directions, get_metric, metrics_of
+from medselect.metrics.registry import METRICS, SET_METRICS, directions, get_metric, metrics_of
 from medselect.metrics.segmentation import SEGMENTATION_METRICS, segmentation_metrics
 from medselect.metrics.spec import (
     Direction,
@@ -43,6 +43,7 @@ from medselect.metrics.spec import (
     EmptyRule,
     Family,
     MetricSpec,
+    SetMetric,
     Unit,
 )
 from medselect.metrics.surface import SurfaceDistances, boundary, surface_distances

@@ -17,15 +17,13 @@ resample can be skipped.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
 
 import numpy as np
 
-from medselect.casetable import REFERENCE
 from medselect.errors import DataError
-from medselect.metrics.spec import Direction, Family, MetricSpec, Unit
+from medselect.metrics.spec import Direction, Family, MetricSpec, SetMetric, Unit
 from medselect.metrics.values import CASE_LABEL, MetricValue
 
 DEFAULT_THRESHOLD = 0.5
@@ -226,39 +224,6 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     numerator = np.asarray(numerator, dtype=float)
     return np.divide(numerator, denominator, out=np.full(numerator.shape, np.nan),
                      where=np.asarray(denominator) > 0)
-
-
-@dataclass(frozen=True)
-class SetMetric:
-    """How ranking computes a metric defined over a set of cases.
-
-    Args:
-        spec: the metric's name, direction and definition.
-        source: the per-case metric whose rows are its inputs.
-        reduce: ``reduce(truth, values, weights)`` for many models and weighted copies of the
-            cases at once: ``truth`` (n_cases,), ``values`` (n_cases, n_models), ``weights``
-            (n_copies, n_cases) -> (n_copies, n_models); bootstrap counts as weights give
-            every resample.
-        one_vs_rest: ranked at label ``c``, ``truth`` is 1 where the case's reference class is
-            ``c`` and 0 elsewhere; otherwise it is the reference class itself.
-        truth: the case attribute holding each case's reference class.
-        missing: the input a missing one counts as when not one-vs-rest (a wrong answer;
-            ranking counts a missing one-vs-rest probability as the wrong extreme).
-        bounded: its values lie in [0, 1] and spread less near the bounds (an AUC near 1), so
-            ranking builds its intervals on the logit scale.
-    """
-
-    spec: MetricSpec
-    source: str
-    reduce: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-    one_vs_rest: bool = True
-    truth: str = REFERENCE
-    missing: float = 0.0
-    bounded: bool = True
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
 
 
 SET_METRICS: Mapping[str, SetMetric] = MappingProxyType({

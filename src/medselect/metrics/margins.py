@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from medselect.metrics.classification import SET_METRICS
+from medselect.metrics.registry import SET_METRICS
 
 __all__ = ["EQUIVALENCE_MARGINS", "margins"]
 
@@ -34,6 +34,8 @@ EQUIVALENCE_MARGINS: Mapping[str, float] = MappingProxyType({
     # classification, fractions
     "probability": 0.02, "correct": 0.02, "auc": 0.02, "balanced_accuracy": 0.02,
     "sensitivity_at_threshold": 0.02, "specificity_at_threshold": 0.02, "ece": 0.02,
+    # expert acceptance, a share of reviewed cases: verdicts are coarse (0 or 1 per case)
+    "acceptance": 0.05,
 })
 """Metric name -> default equivalence margin, in the metric's unit."""
 

@@ -7,17 +7,21 @@ from types import MappingProxyType
 
 from medselect.config.choices import unknown_choice
 from medselect.errors import ConfigError
-from medselect.metrics import classification, landmarks, overlap, surface
-from medselect.metrics.classification import SET_METRICS
-from medselect.metrics.spec import Family, MetricSpec
+from medselect.metrics import classification, landmarks, overlap, review, surface
+from medselect.metrics.spec import Family, MetricSpec, SetMetric
 
 METRICS: Mapping[str, MetricSpec] = MappingProxyType({
     spec.name: spec
-    for module in (overlap, surface, landmarks, classification)
+    for module in (overlap, surface, landmarks, classification, review)
     for spec in module.SPECS
 })
 """Metric name -> :class:`MetricSpec`, in family order (overlap, surface, landmarks,
-classification)."""
+classification, review)."""
+
+SET_METRICS: Mapping[str, SetMetric] = MappingProxyType({
+    **classification.SET_METRICS, **review.SET_METRICS})
+"""Set metric name -> how ranking computes it from the per-case table: classification's (AUC,
+calibration, ...) and the expert acceptance rate."""
 
 
 def get_metric(name: str) -> MetricSpec:

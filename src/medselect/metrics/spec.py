@@ -1,4 +1,5 @@
-"""What a metric is: its name, family, direction, unit, definition and empty-mask policy.
+"""What a metric is: its name, family, direction, unit, definition and empty-mask policy, and
+for a metric over a set of cases (:class:`SetMetric`) how ranking computes it.
 
 A :class:`MetricSpec` is plain data, so the evaluation layer can store it (``as_dict``) next to
 the values it produced; a value is then never separated from the definition that made it.
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from medselect.casetable import Direction
+import numpy as np
+
+from medselect.casetable import REFERENCE, Direction
 
 
 class Family(StrEnum):
@@ -22,6 +25,8 @@ class Family(StrEnum):
     SURFACE = "surface"
     LANDMARKS = "landmarks"
     CLASSIFICATION = "classification"
+    REVIEW = "review"
+    """Expert verdicts on predictions (from the store's reviews, never computed on images)."""
 
 
 class Unit(StrEnum):
@@ -170,3 +175,41 @@ class MetricSpec:
             "empty": self.empty.as_dict() if self.empty else None,
             "per_case": self.per_case,
         }
+
+
+@dataclass(frozen=True)
+class SetMetric:
+    """How ranking computes a metric defined over a set of cases.
+
+    Args:
+        spec: the metric's name, direction and definition.
+        source: the per-case metric whose rows are its inputs.
+        reduce: ``reduce(truth, values, weights)`` for many models and weighted copies of the
+            cases at once: ``truth`` (n_cases,), ``values`` (n_cases, n_models), ``weights``
+            (n_copies, n_cases) -> (n_copies, n_models); bootstrap counts as weights give
+            every resample.
+        one_vs_rest: ranked at label ``c``, ``truth`` is 1 where the case's reference class is
+            ``c`` and 0 elsewhere; otherwise it is the reference class itself.
+        truth: the case attribute holding each case's reference class; None for a metric of
+            the values alone (``truth`` is then None too).
+        missing: the input a missing one counts as when not one-vs-rest (a wrong answer;
+            ranking counts a missing one-vs-rest probability as the wrong extreme); NaN: a
+            missing input is left out (a prediction nobody reviewed).
+        bounded: its values lie in [0, 1] and spread less near the bounds (an AUC near 1), so
+            ranking builds its intervals on the logit scale.
+        absent: why there can be no value and what to do, said when the per-case table has
+            no ``source`` row at all; None: the table's own "not in the table" message.
+    """
+
+    spec: MetricSpec
+    source: str
+    reduce: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    one_vs_rest: bool = True
+    truth: str | None = REFERENCE
+    missing: float = 0.0
+    bounded: bool = True
+    absent: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name

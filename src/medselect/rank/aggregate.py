@@ -2,8 +2,8 @@
 
 An aggregate reduces the cases axis (-2) of an array shaped ``(..., n_cases, n_models)``, so one
 call aggregates every model and, with a leading axis, every bootstrap resample. Built-ins are
-named by strings: ``mean``, ``median``, ``trimmed`` (10 % cut each side), ``trimmed<NN>``
-(NN % each side) and ``p<NN>`` (the NN-th percentile, e.g. ``p10`` of Dice: "how bad is a bad
+named by strings: ``mean``, ``median``, ``trimmed<NN>`` (NN % cut each side; ``trimmed`` is
+``trimmed10``) and ``p<NN>`` (the NN-th percentile, e.g. ``p10`` of Dice: "how bad is a bad
 case"; percentiles are of the raw values, so for a lower-is-better metric a bad case is
 ``p90``). Aggregate-only metrics (AUC, calibration error) plug in as a :class:`CaseFunction`
 that receives the true class from a case attribute.
@@ -108,7 +108,9 @@ class TrimmedMean:
 
     @property
     def name(self) -> str:
-        return "trimmed" if self.proportion == 0.1 else f"trimmed{100 * self.proportion:g}"
+        """``trimmed10`` for the default: the share cut is always spelled out, so a page or a
+        report never shows a different name than the one asked for."""
+        return f"trimmed{100 * self.proportion:g}"
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         return np.asarray(stats.trim_mean(values, self.proportion, axis=-2))

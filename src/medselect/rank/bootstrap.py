@@ -83,7 +83,7 @@ def resampled_aggregates(
     n_resamples, n_cases = weights.shape
     if isinstance(aggregate, Mean):
         return aggregate.weighted(values, weights)
-    if hasattr(aggregate, "from_counts") and truth is not None:  # a set metric
+    if hasattr(aggregate, "from_counts") and (truth is not None or aggregate.truth is None):
         rows = max(1, _CHUNK_ELEMENTS // (8 * n_cases))  # its kernels hold a few (rows, cases)
         return np.concatenate([aggregate.from_counts(values, truth, part)
                                for part in np.array_split(weights, -(-n_resamples // rows))])
@@ -142,8 +142,9 @@ def logit_interval(point: np.ndarray, samples: np.ndarray, confidence: float = 0
     quantile = stats.norm.ppf if not np.isfinite(df) else (lambda q: stats.t.ppf(q, df))
     half = quantile(1 - (1 - confidence) / 2)
     logit = _logit(samples)
-    with np.errstate(invalid="ignore"):
-        se = np.nanstd(logit, axis=0, ddof=1) * factor
+    se = np.full(len(point), np.nan)
+    spread = (~np.isnan(logit)).sum(axis=0) > 1  # a model undefined on every resample has none
+    se[spread] = np.nanstd(logit[:, spread], axis=0, ddof=1) * factor
     centre = _logit(point)
     bounds = np.array([np.fmin(_expit(centre - half * se), point),
                        np.fmax(_expit(centre + half * se), point)])

@@ -194,7 +194,7 @@ class Leaderboard:
     @property
     def missing_values(self) -> str:
         """What a missing value counts as, in words."""
-        return f"count as {_missing_text(self.matrix, self.worst)}"
+        return _missing_text(self.matrix, self.worst)
 
     def row(self, model: str) -> LeaderboardRow:
         """The row of ``model``.
@@ -342,6 +342,13 @@ def rank_matrix(
         raise RankingError(f"{matrix.metric} ({matrix.label}) is undefined on these "
                            f"{len(matrix.cases)} cases for every model (e.g. one class only); "
                            "rank on more cases or by another metric")
+    undefined = [m for m, v in zip(matrix.models, point, strict=True) if np.isnan(v)]
+    if undefined:
+        why = (" (none of its cases has a value)" if len(undefined) == 1 else
+               " (none of their cases has a value)") if getattr(
+            matrix.reduced_by, "skips_missing", False) else ""
+        notes.append(f"{matrix.metric} is undefined for {', '.join(undefined)} on these "
+                     f"cases{why}: ranked last, without an interval")
     oriented_point = np.where(np.isnan(point), -np.inf, sign * point)
 
     clusters = matrix.clusters(statistics.stratify)
@@ -466,7 +473,7 @@ def _notes(matrix: ScoreMatrix, statistics: Statistics, clusters: Clusters):
     if imputed.any():
         who = ", ".join(f"{m} {int(k)}" for m, k in zip(matrix.models, imputed, strict=True)
                         if k)
-        notes.append(f"{int(imputed.sum())} missing values count as "
+        notes.append(f"{int(imputed.sum())} missing values "
                      f"{_missing_text(matrix, matrix.worst)} ({who})")
     if statistics.stratify and matrix.strata(statistics.stratify) is None:
         notes.append(f"the cases have no {statistics.stratify!r} attribute; the bootstrap "
@@ -479,11 +486,13 @@ def _notes(matrix: ScoreMatrix, statistics: Statistics, clusters: Clusters):
 
 
 def _missing_text(matrix: ScoreMatrix | None, worst: float) -> str:
-    """What a missing value counts as: the worst value, or for a set metric's input a wrong
-    answer."""
+    """What happens to a missing value: it counts as the worst value, or for a set metric's
+    input as a wrong answer, or is left out when the set metric skips missing inputs."""
     if matrix is not None and matrix.reduced_by is not None:
-        return "wrong answers"
-    return _worst_text(worst)
+        if getattr(matrix.reduced_by, "skips_missing", False):
+            return "are left out (each model is judged on the cases it has a value for)"
+        return "count as wrong answers"
+    return f"count as {_worst_text(worst)}"
 
 
 def _worst_text(worst: float) -> str:

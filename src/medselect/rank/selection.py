@@ -21,7 +21,8 @@ import pandas as pd
 from medselect.errors import RankingError
 from medselect.jsonsafe import json_number
 from medselect.rank.aggregate import Aggregate
-from medselect.rank.leaderboard import Leaderboard, Statistics
+from medselect.rank.bootstrap import percentile_interval
+from medselect.rank.leaderboard import Leaderboard, LeaderboardRow, Standing, Statistics
 from medselect.rank.paired import compare
 from medselect.rank.preference import (
     Preference,
@@ -46,9 +47,12 @@ class Choice:
     """The model chosen for one subgroup and the evidence for it.
 
     ``margin`` and ``gain_over_overall`` are differences of aggregates in the ranked metric's
-    units, positive when the chosen model is better. ``model`` is None when no model meets the
+    units, positive when the chosen model is better; ``margin_ci_low`` and ``margin_ci_high``
+    bound the margin (expanded percentile interval of the paired bootstrap differences, the
+    subgroup's patients resampled). ``model`` is None when no model meets the
     constraints in this subgroup (``reason`` says why). ``runner_up_standing`` is the
-    runner-up's :class:`~medselect.rank.leaderboard.Standing` (equivalent, unresolved, worse).
+    runner-up's :class:`~medselect.rank.leaderboard.Standing` against the chosen model (tied,
+    equivalent, unresolved, worse).
     """
 
     group: str
@@ -65,6 +69,8 @@ class Choice:
     runner_up: str | None = None
     runner_up_standing: str | None = None
     margin: float | None = None
+    margin_ci_low: float | None = None
+    margin_ci_high: float | None = None
     p_vs_runner_up: float | None = None
     win_significant: bool | None = None
     decided_by_tie_break: bool = False
@@ -200,6 +206,7 @@ def _choice(group: str, board: Leaderboard, statistics: Statistics,
     sign = 1.0 if board.direction == Direction.HIGHER else -1.0
     p_runner, s_runner = (_test(board, board.best, runner.model) if runner
                           else (None, 0.0))
+    margin_ci = _margin_interval(board, runner.model) if runner else (None, None)
     evidence = {}
     if overall_model is not None and overall_model in models:
         evidence = {
@@ -215,14 +222,36 @@ def _choice(group: str, board: Leaderboard, statistics: Statistics,
         aggregate=chosen.aggregate, ci_low=chosen.ci_low, ci_high=chosen.ci_high,
         ci_reliable=board.ci_reliable, ci_note=board.ci_note, p_best=chosen.p_best,
         runner_up=runner.model if runner else None,
-        runner_up_standing=runner.standing.value if runner else None,
+        runner_up_standing=_runner_up_standing(chosen, runner),
         margin=sign * (chosen.aggregate - runner.aggregate) if runner else None,
+        margin_ci_low=margin_ci[0], margin_ci_high=margin_ci[1],
         p_vs_runner_up=p_runner,
         win_significant=None if p_runner is None else bool(
             p_runner < statistics.alpha and s_runner > 0),
         decided_by_tie_break=board.decided_by_tie_break, overall_model=overall_model,
         **evidence,
     )
+
+
+def _runner_up_standing(chosen: LeaderboardRow, runner: LeaderboardRow | None) -> str | None:
+    """The runner-up's standing against the chosen model: its own against the top one, or,
+    when a tie-break chose another model of the best group over the top one (the runner-up
+    then), the chosen model's (tied or equivalent: the relation is symmetric)."""
+    if runner is None:
+        return None
+    return (chosen.standing if runner.standing == Standing.BEST else runner.standing).value
+
+
+def _margin_interval(board: Leaderboard, runner: str) -> tuple[float | None, float | None]:
+    """The interval of the chosen model's margin over ``runner`` from the board's own paired
+    resamples (positive: the chosen model is better); None where it is undefined."""
+    sign = 1.0 if board.direction == Direction.HIGHER else -1.0
+    models = board.matrix.models
+    diff = sign * (board.samples[:, models.index(board.best)]
+                   - board.samples[:, models.index(runner)])
+    low, high = percentile_interval(diff[:, None], board.statistics.confidence,
+                                    board.clusters)[:, 0]
+    return json_number(float(low)), json_number(float(high))
 
 
 def _test(board: Leaderboard, a: str, b: str) -> tuple[float, float]:

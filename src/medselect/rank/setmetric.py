@@ -50,13 +50,15 @@ class SetMetricLike(Protocol):
     def source(self) -> str: ...
 
     @property
-    def truth(self) -> str: ...
+    def truth(self) -> str | None: ...
 
     @property
     def one_vs_rest(self) -> bool: ...
 
     # optional: ``missing``, the input a missing one counts as when not one-vs-rest (default
-    # 0); ``bounded``, True when its values lie in [0, 1] (intervals on the logit scale)
+    # 0; NaN: a missing input is left out, ``reduce`` skips it); ``bounded``, True when its
+    # values lie in [0, 1] (intervals on the logit scale); ``absent``, what to do when the
+    # per-case table has no rows of its source at all
 
     @property
     def reduce(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]: ...
@@ -89,13 +91,18 @@ def metric_matrix(
         labels = sorted(set(table.loc[table["metric"] == source, "label"].astype(str)))
         raise RankingError(f"{metric} is computed one class against the rest: choose the class "
                            f"with the label (--label), one of: {', '.join(labels) or 'none'}")
+    absent = getattr(set_metric, "absent", None)
+    if absent and not (table["metric"] == source).any():
+        raise RankingError(f"{metric} has no value to rank: {absent}")
     try:
         matrix = score_matrix(table, source, direction, label=label, worst=worst)
     except RankingError as exc:
         raise RankingError(f"{metric} is computed from the per-case {source!r} values: "
                            f"{exc}") from None
+    missing = float(getattr(set_metric, "missing", 0.0))
     reduced_by = SetAggregate(metric, set_metric.reduce, set_metric.truth,
-                              set_metric.one_vs_rest, getattr(set_metric, "bounded", False))
+                              set_metric.one_vs_rest, getattr(set_metric, "bounded", False),
+                              skips_missing=np.isnan(missing))
     return _wrong_where_missing(replace(matrix, metric=metric, reduced_by=reduced_by),
                                 set_metric)
 
@@ -103,8 +110,9 @@ def metric_matrix(
 def _wrong_where_missing(matrix: ScoreMatrix, set_metric: SetMetricLike) -> ScoreMatrix:
     """The matrix with each missing input replaced by a wrong answer, so that a model never
     gains from a case it failed on: for a one-vs-rest probability 0 on a case of the class and
-    1 elsewhere, else the set metric's ``missing`` value (0 for ``correct``). The lowest value
-    observed, which :func:`score_matrix` imputes, would be the right answer on half the cases.
+    1 elsewhere, else the set metric's ``missing`` value (0 for ``correct``; NaN, left for
+    ``reduce`` to skip, for an unreviewed prediction). The lowest value observed, which
+    :func:`score_matrix` imputes, would be the right answer on half the cases.
     """
     if not matrix.imputed.any():
         return matrix
@@ -122,21 +130,25 @@ def _wrong_where_missing(matrix: ScoreMatrix, set_metric: SetMetricLike) -> Scor
 @dataclass(frozen=True)
 class SetAggregate:
     """A set metric as the :class:`~medselect.rank.aggregate.Aggregate` that reduces its
-    matrix; :meth:`from_counts` computes every bootstrap resample in one call."""
+    matrix; :meth:`from_counts` computes every bootstrap resample in one call.
+
+    ``truth`` is None for a metric of the values alone; ``skips_missing``: its missing inputs
+    are NaN and left out (not counted as wrong answers)."""
 
     name: str
-    reduce: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-    truth: str
+    reduce: Callable[[np.ndarray | None, np.ndarray, np.ndarray], np.ndarray]
+    truth: str | None
     one_vs_rest: bool
     bounded: bool = False
+    skips_missing: bool = False
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         """The metric of each model over the cases of ``values`` (n_cases, n_models)."""
-        if truth is None:
+        if truth is None and self.truth is not None:
             raise RankingError(f"{self.name} needs each case's {self.truth!r}; none was given")
         return self.from_counts(values, truth, np.ones((1, values.shape[0])))[0]
 
-    def from_counts(self, values: np.ndarray, truth: np.ndarray,
+    def from_counts(self, values: np.ndarray, truth: np.ndarray | None,
                     counts: np.ndarray) -> np.ndarray:
         """The metric on every resample, given how often each case was drawn in it
         (``counts``: n_resamples x n_cases)."""

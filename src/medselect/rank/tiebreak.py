@@ -83,7 +83,7 @@ def break_tie(
             steps.append(f"{criterion.text} has no value for {', '.join(remaining)}")
             continue
         target = (min if lower else max)(known.values())
-        shown = ", ".join(f"{m} {values[m]:.4g}" for m in remaining)
+        shown = ", ".join(f"{m} {readable(values[m], criterion)}" for m in remaining)
         remaining = [m for m in remaining if known.get(m) == target]
         steps.append(f"{criterion.text} kept {', '.join(remaining)} ({shown})")
     by_point = sorted(remaining, key=lambda m: (-_finite(point[m]), m))
@@ -129,6 +129,27 @@ def secondary_values(
         out[name] = (dict(zip(sub.models, map(float, values), strict=True)),
                      sub.direction == Direction.LOWER)
     return out
+
+
+COLUMN_UNITS = {"parameters": "parameters", "inference_seconds": "s"}
+"""The unit a column tie-break's values are told in."""
+_SCALES = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def readable(value: float, criterion: TieBreak) -> str:
+    """A tie-break value as a sentence tells it: ``1.58 M parameters``, ``0.0123 s``, ``0.912``
+    (a secondary metric's aggregate), ``unknown`` (NaN: e.g. an external model's parameters).
+    """
+    if math.isnan(value):
+        return "unknown"
+    unit = COLUMN_UNITS.get(criterion.column or "", "")
+    prefix = ""
+    for scale, name in _SCALES:
+        if abs(value) >= scale:
+            value, prefix = value / scale, f" {name}"
+            break
+    text = f"{value:.3g}{prefix}"
+    return f"{text} {unit}" if unit else text
 
 
 def _as_tie_break(criterion: TieBreak | str) -> TieBreak:

@@ -71,6 +71,8 @@ from medselect.store.reviews import (
     acceptance_rates,
     add_review,
     list_reviews,
+    review_stamp,
+    review_table,
 )
 from medselect.store.runs import (
     add_epoch_metrics,
@@ -142,6 +144,8 @@ __all__ = [
     "remove_new_case_set",
     "replace_case_metrics",
     "replace_predictions",
+    "review_stamp",
+    "review_table",
     "serialize",
     "set_evaluation_status",
     "set_reference_case_set",

@@ -237,9 +237,9 @@ def case_metric_table(
     """
     get_case_set(conn, case_set)
     evaluations = latest_evaluations(conn, case_set, model_refs)
-    members = _members(conn, case_set)
+    members = case_attributes(conn, case_set)
     if not evaluations:
-        return _empty_table()
+        return empty_table()
     stmt = sa.select(case_metric.c.evaluation, case_metric.c.case_id, case_metric.c.metric,
                      case_metric.c.label, case_metric.c.value).where(
         case_metric.c.evaluation.in_([row["id"] for row in evaluations.values()]))
@@ -251,12 +251,19 @@ def case_metric_table(
         stmt = stmt.where(case_metric.c.case_id.in_(list(case_ids)))
     rows = conn.execute(stmt).all()
     if not rows:
-        return _empty_table()
+        return empty_table()
     # column-wise: pandas probes each Row for namedtuple fields, which is slow on 10^6 rows
     names = ["evaluation", "case_id", "metric", "label", "value"]
     frame = pd.DataFrame(dict(zip(names, zip(*rows, strict=True), strict=True)))
     model_of = {row["id"]: ref for ref, row in evaluations.items()}
     frame["model"] = frame["evaluation"].map(model_of)
+    return with_case_attributes(frame, members)
+
+
+def with_case_attributes(frame: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the per-case table (``model``, ``case_id``, ``metric``, ``label``, ``value``)
+    with the case attributes of :func:`case_attributes`, in the table's column order and sort;
+    rows of cases that are not members are left out."""
     for attribute in ATTRIBUTE_COLUMNS:
         frame[attribute] = frame["case_id"].map(members[attribute])
     frame = frame[frame[SITE].notna()]
@@ -277,7 +284,7 @@ def evaluated_metrics(conn: sa.Connection, evaluation_id: str) -> list[tuple[str
     return [tuple(row) for row in conn.execute(stmt)]
 
 
-def _members(conn: sa.Connection, case_set: str) -> pd.DataFrame:
+def case_attributes(conn: sa.Connection, case_set: str) -> pd.DataFrame:
     """Patient, site and reference class name (None without a target) of each member, by case
     id."""
     joined = case_set_member.join(case, sa.and_(
@@ -304,7 +311,8 @@ def _task_classes(conn: sa.Connection, case_set_id: str) -> list[str]:
     return [str(name) for name in config.get("classes") or []]
 
 
-def _empty_table() -> pd.DataFrame:
+def empty_table() -> pd.DataFrame:
+    """A per-case table without rows."""
     frame = pd.DataFrame({column: pd.Series(dtype=object) for column in _COLUMNS})
     frame["value"] = frame["value"].astype(float)
     return frame

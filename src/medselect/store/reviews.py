@@ -3,18 +3,28 @@
 Every function takes a :class:`~sqlalchemy.Connection` first (from ``Workspace.begin()`` for
 writes) and returns plain dicts keyed by column name. Reviews are only ever added; when a
 reviewer judges the same prediction again, the newest verdict is the one that counts in
-:func:`acceptance_rates` (older ones stay as history).
+:func:`acceptance_rates` (older ones stay as history). :func:`review_table` gives the current
+verdicts as rows of the per-case table, which ranking reads as the ``acceptance`` metric.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
+from medselect.casetable import CASE_LABEL
 from medselect.errors import StoreError
 from medselect.store._rows import check_choice, fetch_all, fetch_one, rejected, where_given
 from medselect.store.datasets import get_case_set
+from medselect.store.evaluations import (
+    case_attributes,
+    empty_table,
+    latest_evaluations,
+    with_case_attributes,
+)
 from medselect.store.schema import VERDICTS, review
 
 MAX_REVIEWER_LENGTH = 100
@@ -105,3 +115,43 @@ def acceptance_by_case(
         accepted, reviewed = counts.get((ref, case), (0, 0))
         counts[ref, case] = (accepted + (verdict == "acceptable"), reviewed + 1)
     return counts
+
+
+def review_table(
+    conn: sa.Connection, *, case_set: str, metric: str,
+    model_refs: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Expert verdicts as rows of the per-case table, so ranking reads them as it reads metrics.
+
+    For every model with a finished evaluation on ``case_set`` (only ``model_refs`` when
+    given) and every case reviewed for any of them: the share of the model's current verdicts
+    on the case that are acceptable (see :func:`acceptance_rates`), as ``metric`` at label
+    ``case``, with the case attributes; NaN where that model's prediction of the case was not
+    reviewed, so a model without any review is in the table with NaN only. No row when
+    nothing was reviewed.
+
+    Raises:
+        NotFound: the case set is missing.
+    """
+    counts = acceptance_by_case(conn, case_set)
+    models = sorted(latest_evaluations(conn, case_set, model_refs))
+    cases = sorted({case_id for ref, case_id in counts if ref in models})
+    if not cases:
+        return empty_table()
+    rows = [(ref, case_id, metric, CASE_LABEL, _share(counts.get((ref, case_id))))
+            for ref in models for case_id in cases]
+    frame = pd.DataFrame(rows, columns=["model", "case_id", "metric", "label", "value"])
+    return with_case_attributes(frame, case_attributes(conn, case_set))
+
+
+def _share(counts: tuple[int, int] | None) -> float:
+    return float("nan") if counts is None else counts[0] / counts[1]
+
+
+def review_stamp(conn: sa.Connection, case_set: str) -> tuple[int, int]:
+    """``(number of reviews, newest review id)`` of ``case_set`` (``(0, 0)`` before any): it
+    changes with every review, so it keys cached results that read them."""
+    stmt = sa.select(sa.func.count(review.c.id), sa.func.max(review.c.id)).where(
+        review.c.case_set == case_set)
+    count, newest = conn.execute(stmt).one()
+    return int(count), int(newest or 0)

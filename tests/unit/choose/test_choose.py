@@ -40,7 +40,7 @@ def test_without_val_evaluations_the_choice_falls_back_and_is_bias_corrected(kne
     with ws.connect() as conn:
         choice = choose_model(conn, "knee")
     assert choice.same_set and choice.selection_set == "v1-test"
-    assert "nothing was evaluated on the selection set 'v1-val'" in choice.notes[0]
+    assert "nothing to rank on the selection set 'v1-val' (no evaluation" in choice.notes[0]
     confirmed = choice.confirmations[0]
     assert confirmed.same_set and confirmed.corrected is not None
     assert confirmed.corrected.method.startswith("bootstrap bias correction")

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from medselect.dashboard.sample import build_sample_workspace
+from medselect.dashboard.sample import CASE_SET, build_sample_workspace, case_name
+from medselect.store import add_review
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,40 @@ def test_report_replaces_an_old_report_whole_and_spares_other_folders(run_cli, s
     result = run_cli("report", "-w", sample, "--out", other)
     assert result.code == 1 and "not a medselect report" in result.stderr
     assert (other / "notes.txt").read_text() == "keep me"
+
+
+def test_rank_by_site_prints_margins_with_intervals_and_the_verdict(run_cli, sample):
+    result = run_cli("rank", "-w", sample, "--cases", "test", "--by", "site", "--resamples",
+                     200)
+    assert result.code == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    # the sample's two equally good models cannot be told apart on 9 patients a site
+    assert "the evidence is too thin to tell at site" in out
+    assert "thin evidence: site north: run-00" in out and "cannot be told apart" in out
+    report = json.loads(run_cli("rank", "-w", sample, "--cases", "test", "--by", "site",
+                                "--json", "--resamples", 200).stdout)
+    for c in report["selections"]["site"]["choices"]:
+        assert c["margin_ci_low"] <= c["margin"] <= c["margin_ci_high"]
+
+
+def test_rank_by_acceptance_needs_reviews_and_says_who_was_not_reviewed(run_cli, tmp_path):
+    root = tmp_path / "ws"
+    ws = build_sample_workspace(root)
+    result = run_cli("rank", "-w", root, "--metric", "acceptance", "--resamples", 100)
+    assert result.code == 1
+    assert "no prediction of these cases was reviewed yet" in result.stderr
+    with ws.begin() as conn:
+        for i in range(6):
+            add_review(conn, model_ref="run-001", case_set=CASE_SET, case_id=case_name(i),
+                       reviewer="dr. ada", verdict="acceptable" if i % 3 else "not_acceptable")
+    ws.dispose()
+    result = run_cli("rank", "-w", root, "--metric", "acceptance", "--json", "--resamples",
+                     100)
+    assert result.code == 0, result.stderr
+    board = json.loads(result.stdout)["ranking"]["leaderboard"]
+    assert board["rows"][0]["model"] == "run-001"
+    assert board["rows"][0]["aggregate"] == pytest.approx(4 / 6)
+    assert board["n_cases"] == 6  # the reviewed cases
+    assert any("acceptance is undefined for run-000, run-002" in n for n in board["notes"])
+    text = run_cli("rank", "-w", root, "--metric", "acceptance", "--resamples", 100).stdout
+    assert "acceptance is undefined for run-000, run-002" in " ".join(text.split())

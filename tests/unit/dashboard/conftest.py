@@ -16,7 +16,15 @@ import pytest
 
 from medselect.dashboard import DashboardSettings, create_app
 from medselect.dashboard.sample import build_sample_workspace
-from medselect.store import Workspace
+from medselect.data.casesets import NEW_CASES_SOURCE
+from medselect.store import (
+    Workspace,
+    add_case_set,
+    add_dataset_version,
+    put_evaluation,
+    replace_case_metrics,
+    replace_predictions,
+)
 
 with warnings.catch_warnings():  # starlette warns that its TestClient still uses httpx
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -66,3 +74,36 @@ def fresh_client(fresh_ws) -> TestClient:
 def make_client() -> Callable[..., TestClient]:
     """``make_client(ws, **settings)``: a new client (own cookies) on an app for ``ws``."""
     return client_for
+
+
+@pytest.fixture(scope="session")
+def new_cases() -> Callable[..., str]:
+    """``new_cases(ws, name, labelled=..., n_cases=1)``: see :func:`add_new_cases`."""
+    return add_new_cases
+
+
+def add_new_cases(ws: Workspace, name: str, *, labelled: bool, n_cases: int = 1,
+                  models: tuple[str, ...] = ("run-000", "run-001", "run-002")) -> str:
+    """A case set of new cases (kind ``new``, as an upload stores it) evaluated by ``models``,
+    with Dice values when ``labelled``; returns its id."""
+    version = f"dv-{name}"
+    cases = [f"{name}-{i}" for i in range(n_cases)]
+    with ws.begin() as conn:
+        add_dataset_version(conn, {"id": version, "task": "knee", "description": name,
+                                   "source": {"kind": NEW_CASES_SOURCE, "name": name}}, [
+            {"case_id": c, "patient_id": c, "site": "upload", "split": "test",
+             "image_uris": [f"images/{c}.png"], "label_uri": f"labels/{c}.png" if labelled
+             else None, "content_hash": f"h-{c}"} for c in cases])
+        case_set = add_case_set(conn, {"id": f"{version}-new", "name": name, "task": "knee",
+                                       "dataset_version": version, "kind": "new"}, cases)["id"]
+        for ref in models:
+            evaluation = f"ev-{ref}-{name}"
+            put_evaluation(conn, {"id": evaluation, "model_ref": ref, "case_set": case_set,
+                                  "dataset_version": version, "status": "finished"})
+            if labelled:
+                replace_case_metrics(conn, evaluation, [
+                    {"case_id": c, "metric": "dice", "label": "mean", "value": 0.8}
+                    for c in cases])
+            replace_predictions(conn, evaluation, [{"case_id": c, "status": "ok"}
+                                                   for c in cases])
+    return case_set

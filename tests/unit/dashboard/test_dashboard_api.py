@@ -15,9 +15,10 @@ MODELS = ["run-000", "run-001", "run-002"]
 
 
 def test_case_sets_and_models(client):
-    assert client.get("/api/case-sets").json() == [{
+    (listed,) = client.get("/api/case-sets").json()
+    assert {k: v for k, v in listed.items() if k != "created_at"} == {
         "id": "dv-sample-test", "name": "test", "kind": "test", "task": "knee",
-        "dataset_version": "dv-sample", "n_evaluations": 3}]
+        "dataset_version": "dv-sample", "n_evaluations": 3, "labelled": True}
     models = client.get("/api/models").json()
     assert [m["ref"] for m in models] == MODELS
     assert models[0]["champion"] == ["global"]
@@ -45,7 +46,7 @@ def test_leaderboard_shape_and_defaults(client):
     assert top["info"]["champion"] == ["global"]
     assert board["best"] == "run-000"
     assert board["sites"] == ["north", "south"]
-    assert board["aggregates"] == ["mean", "median", "p10"]
+    assert [a["name"] for a in board["aggregates"]] == ["mean", "median", "trimmed10", "p10"]
     assert [m["name"] for m in board["metrics"]] == ["dice", "hd95"]
     assert board["other_metrics"] == ["hd95"]
     assert board["rows"][2]["n_imputed"] == 1  # run-002 has no prediction for case-0011

@@ -4,8 +4,9 @@
   ``medselect rank`` (``medselect.choose``) does: its tie-break, margins and constraints.
 - Every board says cases and patients, each model's standing, why a model could not be
   separated from the top one (never painted green), the margin and the weighting.
-- The default board is the selection set's (the validation split) with the chosen model's
-  figure on the confirmation set; a workspace evaluated on the test split only labels the
+- The default board is the confirmation set's (the test split: the chosen model's figure on
+  cases that played no part in the choice); the selection set's board (the validation split)
+  is the very ranking that chose; a workspace evaluated on the test split only labels the
   figure as biased by the choice and gives it bias-corrected.
 """
 
@@ -49,8 +50,18 @@ def standings(board) -> list[tuple[str, str]]:
     return [(r["model"], r["standing"]) for r in board["rows"]]
 
 
-def test_the_dashboard_chooses_as_medselect_rank_does(val_ws, val_client):
+VAL = {"case_set": VAL_CASE_SET}
+
+
+def test_the_default_board_is_the_confirmation_set(val_client):
     board = val_client.get("/api/leaderboard").json()
+    assert board["case_set"]["id"] == CASE_SET and board["choice"]["role"] == "confirmation"
+    assert val_client.get("/api/leaderboard", params={"case_set": "val"}).json()[
+        "case_set"]["id"] == VAL_CASE_SET  # a name of the task's sets works too
+
+
+def test_the_dashboard_chooses_as_medselect_rank_does(val_ws, val_client):
+    board = val_client.get("/api/leaderboard", params=VAL).json()
     with val_ws.connect() as conn:
         choice = choose_model(conn, "knee")
         spec = task_ranking(conn, "knee")
@@ -64,7 +75,7 @@ def test_the_dashboard_chooses_as_medselect_rank_does(val_ws, val_client):
     assert standings(board) == [(r.model, r.standing.value) for r in report.leaderboard.rows]
     assert board["n_resamples"] == RESAMPLES
     # a site's board is that site's ranking in the selection by site
-    north = val_client.get("/api/leaderboard", params={"site": "north"}).json()
+    north = val_client.get("/api/leaderboard", params={**VAL, "site": "north"}).json()
     site = report.selections["site"].rankings["north"].leaderboard
     assert north["best"] == site.best and north["n_patients"] == site.n_patients == 5
     assert standings(north) == [(r.model, r.standing.value) for r in site.rows]
@@ -84,7 +95,7 @@ def test_without_a_tie_break_the_top_point_estimate_is_chosen(tmp_path_factory, 
 
 
 def test_chosen_on_val_and_confirmed_on_test(val_client):
-    board = val_client.get("/api/leaderboard").json()
+    board = val_client.get("/api/leaderboard", params=VAL).json()
     choice = board["choice"]
     assert (choice["role"], choice["this_board"], choice["same_set"]) == ("selection", True,
                                                                           False)
@@ -97,7 +108,7 @@ def test_chosen_on_val_and_confirmed_on_test(val_client):
     assert (figure["n_cases"], figure["n_patients"]) == (12, 10)
     assert figure["ci_low"] <= figure["value"] <= figure["ci_high"]
     assert figure["corrected"] is None
-    html = val_client.get("/").text
+    html = val_client.get("/", params=VAL).text
     text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
     assert "Chosen on val (10 patients, 12 cases)" in text
     assert "confirmed on test" in text and "these cases played no part in the choice" in text
@@ -115,7 +126,8 @@ def test_the_confirmation_sets_board_marks_the_model_chosen_elsewhere(val_client
 
 
 def test_a_sites_board_also_gives_that_sites_choice(val_client):
-    choice = val_client.get("/api/leaderboard", params={"site": "south"}).json()["choice"]
+    choice = val_client.get("/api/leaderboard", params={**VAL, "site": "south"}).json()[
+        "choice"]
     overall, south = choice["figures"]
     assert overall["site"] is None and south["site"] == "south"
     assert south["case_set"] == CASE_SET and south["n_patients"] == 5

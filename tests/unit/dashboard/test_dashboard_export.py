@@ -29,8 +29,11 @@ def test_files_written(report):
     assert len(list((report / "cases").iterdir())) == 12
     assert sorted(p.name for p in (report / "compare").iterdir()) == [
         "run-000--run-001--run-002.html", "run-000--run-001.html"]
-    # 2 metrics x 3 labels x 3 aggregates x 3 site choices, one of them index.html
-    assert len(list((report / "leaderboard").iterdir())) == 53
+    # 2 metrics x 3 labels x 4 aggregates (mean, median, trimmed10, the worst 10%: p10 of dice,
+    # p90 of hd95) x 3 site choices, one of them index.html
+    assert len(list((report / "leaderboard").iterdir())) == 71
+    assert (report / "leaderboard" / "hd95-mean-p90-all.html").is_file()
+    assert not (report / "leaderboard" / "hd95-mean-p10-all.html").exists()
     assert len(list((report / "artifacts").rglob("*.png"))) == 2 * (12 + 12 + 11)
 
 
@@ -40,7 +43,7 @@ def test_index_is_the_leaderboard(report):
     assert 'href="models/run-000.html"' in html
     assert 'src="static/plotly.min.js"' in html
     assert 'href="compare/run-000--run-001.html"' in html
-    assert "<form method=\"post\"" not in html and 'type="checkbox"' not in html
+    assert "<form method=\"post\"" not in html and 'name="models"' not in html
     # the same honest statistics as the live page: standings, patients, the choice's figure
     assert '<th data-key="standing"' in html and '<th data-key="patients"' in html
     assert 'id="choice" data-role="both"' in html and "biased upwards by the choice" in html
@@ -49,7 +52,7 @@ def test_index_is_the_leaderboard(report):
 
 def test_every_relative_link_resolves_to_a_file(report):
     pages = list(report.rglob("*.html"))
-    assert len(pages) == 1 + 53 + 3 + 12 + 2 + 1  # + registry.html
+    assert len(pages) == 1 + 71 + 3 + 12 + 2 + 1 + 1  # + sites.html, registry.html
     for page in pages:
         for link in re.findall(r'(?:href|src)="([^"]+)"', page.read_text()):
             link = unescape(link)

@@ -10,7 +10,16 @@ from html import unescape
 
 import pytest
 
-from medselect.store import Workspace, upsert_run
+from medselect.dashboard.render import num, plural
+from medselect.dashboard.sample import CASE_SET, VERSION, build_sample_workspace
+from medselect.store import (
+    Workspace,
+    case_metric_table,
+    put_evaluation,
+    put_external_model,
+    replace_case_metrics,
+    upsert_run,
+)
 
 
 def charts_of(html: str) -> dict[str, dict]:
@@ -156,3 +165,54 @@ def test_dashboard_imports_no_torch(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_segmentation_model_page_has_aggregate_and_interval_per_metric_and_class(client):
+    page = client.get("/api/models/run-001").json()
+    summaries = {(v["metric"], v["label"]): v for v in page["summaries"]}
+    assert set(summaries) == {(m, lb) for m in ("dice", "hd95")
+                              for lb in ("mean", "femur", "tibia")}
+    for metric, label in (("dice", "mean"), ("hd95", "femur")):
+        board = client.get("/api/leaderboard", params={"metric": metric, "label": label}).json()
+        row = next(r for r in board["rows"] if r["model"] == "run-001")
+        shown = summaries[(metric, label)]
+        assert shown["aggregate"] == "mean" and shown["per_case"]
+        assert (shown["value"], shown["ci_low"], shown["ci_high"]) == pytest.approx(
+            (row["aggregate"], row["ci_low"], row["ci_high"]), rel=1e-9)  # the same resamples
+    html = client.get("/models/run-001").text
+    grid = re.search(r'<table class="data summary-grid" id="metric-summary">(.*?)</table>',
+                     html, re.S).group(1)
+    assert re.findall(r'<th class="num" data-label="(\w+)">', grid) == ["mean", "femur",
+                                                                       "tibia"]
+    assert re.findall(r'<tr data-metric="(\w+)">', grid) == ["dice", "hd95"]
+    cell = re.search(r'<tr data-metric="hd95">.*?<td class="num" data-label="femur">(.*?)</td>',
+                     grid, re.S).group(1)
+    value = summaries[("hd95", "femur")]
+    assert f"<strong>{num(value['value'], 4)}</strong>" in cell
+    assert f"{num(value['ci_low'], 3)}–{num(value['ci_high'], 3)}" in cell
+    assert "12 cases of 10 patients" in html
+
+
+def test_counts_are_spelled_with_correct_plurals():
+    assert (plural(1, "case"), plural(2, "case"), plural(0, "patient")) == (
+        "1 case", "2 cases", "0 patients")
+
+
+def test_an_external_model_without_parameters_is_unknown_in_the_tie_break(tmp_path,
+                                                                         make_client):
+    ws = build_sample_workspace(tmp_path / "ws", ranking={
+        "metric": "dice", "equivalence": {"dice": 0.5}, "tie_break": ["fewer_parameters"]})
+    with ws.begin() as conn:  # predictions made elsewhere, exactly as good as run-000's
+        put_external_model(conn, {"name": "nnunet", "task": "knee", "source_uri": "x"})
+        put_evaluation(conn, {"id": "ev-nnunet", "model_ref": "external:nnunet",
+                              "case_set": CASE_SET, "dataset_version": VERSION,
+                              "status": "finished"})
+        rows = case_metric_table(conn, case_set=CASE_SET, model_refs=["run-000"])
+        replace_case_metrics(conn, "ev-nnunet", rows[["case_id", "metric", "label", "value"]]
+                             .to_dict("records"))
+    try:
+        board = make_client(ws).get("/api/leaderboard").json()
+    finally:
+        ws.dispose()
+    assert "external:nnunet unknown" in board["reason"] and "nan" not in board["reason"]
+    assert "run-000 100 k parameters" in board["reason"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 from medselect.dashboard import export_static
 from medselect.dashboard.links import ServerLinks, StaticLinks
@@ -39,6 +40,7 @@ from medselect.registry import (
 )
 from medselect.registry.refresh import REFERENCE_REFRESHED
 from medselect.store import Workspace, get_case_set, set_reference_case_set
+from medselect.store.schema import audit_event
 
 TASK = SAMPLE_KINDS["segmentation"].task
 CRITERIA = GateCriteria(MetricMargin("dice", margin=0.0), min_patients=5, n_resamples=200)
@@ -192,7 +194,7 @@ def test_page_shows_champions_the_highlighted_advice_and_history(registry_client
 def test_decision_report_link_serves_the_report(registry_client):
     page = registry_client.get("/registry").text
     links = re.findall(r'href="(/artifacts/registry/decisions/[^"]+)"', page)
-    assert sorted(links) == [f"/artifacts/{REPORTS}/knee-global-v2.html",
+    assert sorted(set(links)) == [f"/artifacts/{REPORTS}/knee-global-v2.html",
                              f"/artifacts/{REPORTS}/knee-global-v3.html",
                              f"/artifacts/{REPORTS}/knee-site-north-v1.html",
                              f"/artifacts/{REPORTS}/knee-site-north-v2.html"]
@@ -252,7 +254,10 @@ def test_an_empty_registry_says_how_to_promote(tmp_path, make_client):
     ws = Workspace.create(tmp_path / "empty")
     try:
         client = make_client(ws)
-        assert client.get("/api/registry").json() == {"tasks": [], "advise_refresh_at": 0.75}
+        assert client.get("/api/registry").json() == {
+            "tasks": [], "advise_refresh_at": 0.75,
+            "audit": {"ok": True, "n_events": 0, "first_bad_seq": None, "problem": None,
+                      "head_seq": None, "head_hash": None}}
         response = client.get("/registry")
     finally:
         ws.dispose()
@@ -295,3 +300,47 @@ def test_static_export_has_the_page_and_copies_of_the_reports(report):
         link = unescape(link)
         assert not link.startswith(("/", "http:", "https:")), link
         assert (report / unquote(urlsplit(link).path)).resolve().is_file(), link
+
+
+def test_the_audit_chain_is_verified_on_every_view(registry_client):
+    audit = registry_client.get("/api/registry").json()["audit"]
+    assert audit["ok"] and audit["n_events"] >= 5 and audit["problem"] is None
+    html = registry_client.get("/registry").text
+    assert '<section class="audit ok" id="audit" data-ok="true">' in html
+    assert f"newest event {audit['head_seq']}, hash <code" in html
+    assert audit["head_hash"][:16] in html
+
+
+def test_an_edited_audit_log_shows_at_once(tmp_path, make_client):
+    ws = build_sample_workspace(tmp_path / "ws")
+    add_registry_history(ws)
+    try:
+        client = make_client(ws)
+        assert client.get("/api/registry").json()["audit"]["ok"]
+        with ws.begin() as conn:  # someone rewrites a rollback's reason behind medselect
+            event = conn.execute(sa.select(audit_event).where(
+                audit_event.c.action == "rollback")).mappings().one()
+            conn.execute(audit_event.update().where(audit_event.c.seq == event["seq"]).values(
+                payload={**event["payload"], "reason": "nothing happened"}))
+        audit = client.get("/api/registry").json()["audit"]
+        html = client.get("/registry").text
+    finally:
+        ws.dispose()
+    assert not audit["ok"] and audit["first_bad_seq"] == event["seq"]
+    assert "does not match its hash" in audit["problem"]
+    assert '<section class="audit broken" id="audit" data-ok="false">' in html
+    assert f"Audit log broken at event {event['seq']}" in html
+
+
+def test_each_champion_comes_with_its_evidence(registry_client):
+    html = registry_client.get("/registry").text
+    champions = re.search(r'<table class="data registry-champions">(.*?)</table>', html,
+                          re.S).group(1)
+    assert "<th>Evidence</th>" in champions
+    north = re.search(r'<tr data-scope="site:north">(.*?)</tr>', champions, re.S).group(1)
+    page = registry_client.get("/api/registry").json()
+    scope = next(s for s in page["tasks"][0]["scopes"] if s["scope"] == "site:north")
+    assert unescape(scope["champion"]["summary"]) in unescape(north)
+    assert f'href="/artifacts/{REPORTS}/knee-site-north-v1.html">decision report' in north
+    restored = re.search(r'<tr data-scope="global">(.*?)</tr>', champions, re.S).group(1)
+    assert "recorded without a gate decision" in restored  # the sample's own v1

@@ -70,7 +70,7 @@ def test_set_metrics_as_other_columns_of_a_per_case_board(cls_client):
     expected = {r["model"]: r["aggregate"] for r in by_auc["rows"]}
     assert {r["model"]: r["others"]["balanced_accuracy"] for r in board["rows"]} == expected
     html = cls_client.get("/", params={"metric": "probability", "aggregate": "median"}).text
-    assert ">median correct</th>" in html and ">balanced_accuracy</th>" in html
+    assert ">median correct</th>" in html and ">balanced_<wbr>accuracy</th>" in html
 
 
 def test_leaderboard_page_shows_the_aggregate_as_fixed(cls_client):
@@ -90,7 +90,7 @@ def test_leaderboard_page_shows_the_aggregate_as_fixed(cls_client):
 
 def test_model_page_shows_set_metrics_with_intervals(cls_client):
     page = cls_client.get("/api/models/run-000").json()
-    values = {(v["metric"], v["label"]): v for v in page["set_metrics"]}
+    values = {(v["metric"], v["label"]): v for v in page["summaries"] if not v["per_case"]}
     assert set(values) == {(m, c) for m in ("auc", "sensitivity_at_threshold",
                                             "specificity_at_threshold", "ece")
                            for c in ("normal", "thinning")} | {("balanced_accuracy", "case")}
@@ -102,8 +102,8 @@ def test_model_page_shows_set_metrics_with_intervals(cls_client):
     assert (auc["n_cases"], auc["n_patients"]) == (12, 10)
     assert {d["metric"] for d in page["distributions"]} == {"probability", "correct"}
     html = cls_client.get("/models/run-000").text
-    assert '<table class="data" id="set-metrics">' in html and "12 cases of 10 patients" in html
-    assert '<tr data-metric="auc" data-label="thinning">' in html
+    assert 'id="metric-summary"' in html and "12 cases of 10 patients" in html
+    assert '<tr data-metric="auc">' in html and '<td class="num" data-label="thinning">' in html
     assert "chart-box-auc" not in html and "chart-box-probability" in html
 
 

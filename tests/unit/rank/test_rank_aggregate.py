@@ -25,6 +25,15 @@ def test_parse_names(name, expected):
     assert parse_aggregate(name) == expected
 
 
+@pytest.mark.parametrize(("name", "canonical"), [
+    ("trimmed", "trimmed10"), ("trimmed10", "trimmed10"), ("trimmed25", "trimmed25"),
+    ("p90", "p90"), ("MEDIAN", "median"),
+])
+def test_a_name_says_what_is_computed(name, canonical):
+    """``trimmed10`` is never shown as a bare ``trimmed`` (which reads as any share)."""
+    assert parse_aggregate(name).name == canonical
+
+
 def test_values_by_hand():
     assert parse_aggregate("mean")(VALUES)[0] == pytest.approx(0.6)
     assert parse_aggregate("median")(VALUES)[0] == pytest.approx(0.7)

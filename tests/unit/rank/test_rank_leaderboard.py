@@ -90,16 +90,28 @@ def test_nan_values_are_counted_and_json_stays_valid(table_of):
 def test_tie_break_decides_among_indistinguishable(noisy_table, table_of):
     twin = noisy_table[noisy_table["model"] == "good"].assign(model="twin")
     table = pd.concat([noisy_table, twin])
-    info = pd.DataFrame({"parameters": [5e6, 1e6, 9e6, 2e6]},
+    info = pd.DataFrame({"parameters": [1.576e6, 1e6, 9e6, 2e6]},
                         index=["good", "twin", "poor", "fair"])
     board = leaderboard(table, "dice", "higher", statistics=FAST,
                         tie_break=["fewer_parameters"], model_info=info)
     assert board.best_group == ("good", "twin")
     assert board.best == "twin" and board.decided_by_tie_break
-    assert "tie-break decided: fewer_parameters kept twin (good 5e+06, twin 1e+06)" in board.reason
+    assert ("tie-break decided: fewer_parameters kept twin (good 1.58 M parameters, twin 1 M "
+            "parameters)") in board.reason
     with pytest.raises(RankingError, match="needs a 'inference_seconds' column"):
         leaderboard(table, "dice", "higher", statistics=FAST,
                     tie_break=["faster_inference"], model_info=info)
+
+
+def test_a_model_without_the_tie_break_value_is_unknown_not_nan(noisy_table):
+    """An external model has no parameter count: the sentence says so (it used to say nan)."""
+    twin = noisy_table[noisy_table["model"] == "good"].assign(model="external:twin")
+    info = pd.DataFrame({"parameters": [2.5e4]}, index=["good"])
+    board = leaderboard(pd.concat([noisy_table, twin]), "dice", "higher", statistics=FAST,
+                        tie_break=["fewer_parameters"], model_info=info)
+    assert board.best == "good"
+    assert "(external:twin unknown, good 25 k parameters)" in board.reason
+    assert "nan" not in board.reason
 
 
 def test_secondary_metric_tie_break(table_of):

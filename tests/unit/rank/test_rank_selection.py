@@ -32,6 +32,7 @@ def test_best_model_differs_between_sites(two_site_table):
     a = next(c for c in sel.choices if c.group == "A")
     assert a.runner_up == "gamma" and a.win_significant and a.p_vs_runner_up < 0.001
     assert a.margin == pytest.approx(0.08, abs=0.01)
+    assert 0 < a.margin_ci_low < a.margin < a.margin_ci_high < 0.1  # patients resampled
     assert a.gain_over_overall == pytest.approx(0.08, abs=0.01) and a.p_vs_overall < 0.001
     assert a.p_best == pytest.approx(1.0) and a.ci_reliable and a.n_cases == 25
     assert sel.largest_gain == pytest.approx(0.08, abs=0.01)
@@ -58,6 +59,8 @@ def test_same_model_everywhere(noisy_table):
     sel = select(noisy_table, Preference({"dice": 1}), DIRECTIONS, statistics=FAST)
     assert sel.models() == {"A": "good", "B": "good"} and not sel.differs
     assert sel.summary == "the same model, good, is best at every site (dice mean)"
+    for c in sel.choices:
+        assert c.margin_ci_low <= c.margin <= c.margin_ci_high
     assert all(c.gain_over_overall == 0 for c in sel.choices)
 
 

@@ -178,7 +178,7 @@ def test_a_tie_break_metric_is_aggregated_by_the_requested_aggregate():
                         margin=0.5)
     means = table[table["metric"] == "probability"].groupby("model")["value"].mean()
     assert board.decided_by_tie_break and board.best == means.idxmax()
-    assert f"A {means['A']:.4g}" in board.reason
+    assert f"A {means['A']:.3g}" in board.reason
 
 
 def test_a_set_metric_undefined_for_every_model_is_not_ranked():

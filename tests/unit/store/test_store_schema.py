@@ -65,8 +65,8 @@ def test_public_api_is_pinned():
         "list_dataset_versions", "list_evaluations", "list_model_versions", "list_reviews",
         "list_runs", "metadata", "predictions_of_case", "put_evaluation", "put_external_model",
         "put_task", "remove_new_case_set", "replace_case_metrics", "replace_predictions",
-        "serialize", "set_evaluation_status", "set_reference_case_set", "set_run_status",
-        "set_task_ranking", "shareable_url",
+        "review_stamp", "review_table", "serialize", "set_evaluation_status",
+        "set_reference_case_set", "set_run_status", "set_task_ranking", "shareable_url",
         "task_family", "update_model_version", "upsert_run", "utcnow",
     }
 

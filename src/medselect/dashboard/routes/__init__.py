@@ -9,11 +9,13 @@ from medselect.dashboard.routes import (
     models,
     registry,
     reviews,
+    sites,
     uploads,
     volumes,
 )
 
-ROUTERS = (leaderboard.router, models.router, cases.router, volumes.router, compare.router,
-           reviews.router, uploads.router, registry.router, artifacts.router, api_index.router)
+ROUTERS = (leaderboard.router, sites.router, models.router, cases.router, volumes.router,
+           compare.router, reviews.router, uploads.router, registry.router, artifacts.router,
+           api_index.router)
 
 __all__ = ["ROUTERS"]

@@ -15,8 +15,10 @@ router = APIRouter()
 
 @router.get("/api/case-sets", response_model=list[schemas.CaseSetInfo], tags=["leaderboard"])
 def api_case_sets(conn: ConnDep) -> list[schemas.CaseSetInfo]:
-    """Case sets with finished evaluations, most evaluated first. Pages open on the task's
-    selection set (validation split) when it was evaluated, else on its test split."""
+    """Case sets with finished evaluations: the task's own most evaluated first, then new cases
+    (uploads) newest first. Pages open on the task's confirmation set (the test split) when it
+    was evaluated, else on its selection set (validation split); never on new cases while
+    another set was evaluated."""
     return queries.case_set_choices(conn)
 
 
@@ -38,6 +40,10 @@ def leaderboard_page(dash: DashboardDep, conn: ConnDep, params: BoardQuery) -> H
     if params.case_set is None and not queries.case_set_choices(conn):
         return HTMLResponse(render_page("empty.html", ServerLinks(), queries.run_counts(conn),
                                         failed=queries.failed_runs(conn)))
+    scope = queries.resolve_scope(conn, params.case_set)
+    if not scope.labelled:
+        return HTMLResponse(render_page("unlabelled.html", ServerLinks(scope.id, rankable=False),
+                                        views.unlabelled_view(dash, conn, scope)))
     board = views.leaderboard_view(dash, conn, **params.model_dump())
     sig = views.significance_view(dash, conn, **params.model_dump())
     return HTMLResponse(render_page("leaderboard.html", ServerLinks(board.case_set.id), board,

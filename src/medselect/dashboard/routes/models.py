@@ -56,5 +56,6 @@ def api_gallery(ref: str, dash: DashboardDep, conn: ConnDep, params: GalleryQuer
 @router.get("/models/{ref}", response_class=HTMLResponse, include_in_schema=False)
 def model_page(ref: str, dash: DashboardDep, conn: ConnDep, params: GalleryQuery) -> HTMLResponse:
     page = views.model_view(dash, conn, ref, **params.model_dump())
-    return HTMLResponse(render_page("model.html", ServerLinks(page.case_set.id), page,
+    links = ServerLinks(page.case_set.id, rankable=page.case_set.labelled)
+    return HTMLResponse(render_page("model.html", links, page,
                                     charts=charts.model_charts(page)))

@@ -3,10 +3,15 @@
 
 from medselect.dashboard.views.case import case_view
 from medselect.dashboard.views.compare import compare_view
-from medselect.dashboard.views.leaderboard import leaderboard_view, significance_view
+from medselect.dashboard.views.leaderboard import (
+    leaderboard_view,
+    significance_view,
+    unlabelled_view,
+)
 from medselect.dashboard.views.model import gallery, model_view
 from medselect.dashboard.views.registry import registry_view
 from medselect.dashboard.views.reviews import reviews_view, submit_review
+from medselect.dashboard.views.sites import sites_view
 
 __all__ = [
     "case_view",
@@ -17,5 +22,7 @@ __all__ = [
     "registry_view",
     "reviews_view",
     "significance_view",
+    "sites_view",
     "submit_review",
+    "unlabelled_view",
 ]

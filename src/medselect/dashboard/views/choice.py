@@ -14,14 +14,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from medselect.choose import Confirmation, ModelChoice, choose_model
+from medselect.config import RankingSpec
 from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import BiasCorrected, ChoiceSummary, ConfirmedFigure
 from medselect.data import named_case_set
 from medselect.errors import MedselectError, NotFound
-from medselect.store import get_case_set
+from medselect.store import get_case_set, review_stamp
 
-__all__ = ["TaskChoice", "choice_summary", "task_choice"]
+__all__ = ["TaskChoice", "case_set_name", "choice_summary", "confirmed_figure", "task_choice"]
 
 SITE = "site"
 
@@ -34,15 +35,18 @@ class TaskChoice:
     note: str | None = None
 
 
-def task_choice(dash: Dashboard, conn: sa.Connection, task: str) -> TaskChoice:
-    """The choice under the task's ranking rules, cached until the rules or the evaluations of
-    its selection or confirmation set change. A choice that cannot be made (nothing evaluated
-    on either set, a ranking metric that was not evaluated) is a note, not an error: the
-    leaderboards still show."""
-    rules = queries.task_rules(dash, conn, task)
-    spec = rules.spec
-    key = ("choice", task, rules.key, _evaluated(conn, task, spec.selection.case_set),
-           _evaluated(conn, task, spec.confirmation))
+def task_choice(dash: Dashboard, conn: sa.Connection, task: str,
+                spec: RankingSpec | None = None) -> TaskChoice:
+    """The choice under the task's ranking rules (or ``spec``, the rules asking another
+    question, as ``medselect rank --metric ... --by site`` does), cached until the rules or
+    the evaluations of its selection or confirmation set change. A choice that cannot be made
+    (nothing evaluated on either set, a ranking metric that was not evaluated) is a note, not
+    an error: the leaderboards still show."""
+    spec = spec or queries.task_rules(dash, conn, task).spec
+    reviews = any(queries.reads_reviews(m) for m in spec.metrics())
+    key = ("choice", task, spec.model_dump_json(),
+           _evaluated(conn, task, spec.selection.case_set, reviews),
+           _evaluated(conn, task, spec.confirmation, reviews))
 
     def compute() -> TaskChoice:
         try:
@@ -52,13 +56,15 @@ def task_choice(dash: Dashboard, conn: sa.Connection, task: str) -> TaskChoice:
     return dash.cache.get_or_compute(key, compute)
 
 
-def _evaluated(conn: sa.Connection, task: str, which: str) -> tuple | None:
-    """What the choice read of the case set ``which`` names: its scope's key (None if none)."""
+def _evaluated(conn: sa.Connection, task: str, which: str, reviews: bool) -> tuple | None:
+    """What the choice read of the case set ``which`` names: its scope's key, and its review
+    stamp when the rules rank by the experts' verdicts (None if there is no such set)."""
     try:
         row = named_case_set(conn, task, which)
     except NotFound:
         return None
-    return queries.resolve_scope(conn, row["id"]).key
+    key = queries.resolve_scope(conn, row["id"]).key
+    return (key, review_stamp(conn, row["id"])) if reviews else key
 
 
 def choice_summary(conn: sa.Connection, made: ModelChoice, case_set: str, site: str | None,
@@ -73,21 +79,22 @@ def choice_summary(conn: sa.Connection, made: ModelChoice, case_set: str, site: 
     else:
         role = {made.selection_set: "selection",
                 made.confirmation_set: "confirmation"}.get(case_set, "other")
-    figures = [_figure(c, None) for c in made.confirmations]
+    figures = [confirmed_figure(c, None) for c in made.confirmations]
     if site is not None:
-        figures += [_figure(c, site) for c in made.groups.get(SITE, ()) if c.group == site]
+        figures += [confirmed_figure(c, site) for c in made.groups.get(SITE, ())
+                    if c.group == site]
     return ChoiceSummary(
         model=made.chosen, metric=board.metric, label=board.label, aggregate=board.aggregate,
         reason=board.reason, selection_set=made.selection_set,
-        selection_name=_name(conn, made.selection_set),
+        selection_name=case_set_name(conn, made.selection_set),
         confirmation_set=made.confirmation_set,
-        confirmation_name=_name(conn, made.confirmation_set),
+        confirmation_name=case_set_name(conn, made.confirmation_set),
         selection_n_cases=board.n_cases, selection_n_patients=board.n_patients,
         same_set=made.same_set, role=role, this_board=this_board, figures=figures,
         notes=list(made.notes))
 
 
-def _name(conn: sa.Connection, case_set: str) -> str:
+def case_set_name(conn: sa.Connection, case_set: str) -> str:
     """A case set's name (``val``, ``test``, ...); a cross-validation's selection set is no
     stored case set and is named by its id (``out-of-fold (5 folds of ...)``)."""
     try:
@@ -96,7 +103,9 @@ def _name(conn: sa.Connection, case_set: str) -> str:
         return case_set
 
 
-def _figure(c: Confirmation, site: str | None) -> ConfirmedFigure:
+def confirmed_figure(c: Confirmation, site: str | None) -> ConfirmedFigure:
+    """A :class:`~medselect.choose.Confirmation` as the pages show it (``site`` None: all
+    cases of the confirmation set)."""
     k = c.corrected
     corrected = None if k is None else BiasCorrected(
         method=k.method, model=k.model, value=queries.number(k.corrected),

@@ -10,7 +10,13 @@ only those. A site's board is that site's ranking in the ``by: [site]`` selectio
 The costly part (bootstrap, paired and equivalence tests, the significance matrix, the other
 metrics' aggregates) is computed once per scope, rules and request parameters and cached; a
 board that asks what the task's choice asked reuses the choice's own ranking. Reviews,
-champions and failed runs are read fresh.
+champions and failed runs are read fresh; a board ranked by the experts' acceptance rate is
+keyed by the case set's reviews too (:func:`medselect.store.review_stamp`), so a new verdict
+re-ranks it and nothing else.
+
+Every aggregate ``medselect rank --agg`` takes is a choice here; the page offers mean, median,
+the trimmed mean and the worst tenth of cases, which is ``p10`` of a higher-is-better metric
+and ``p90`` of a lower-is-better one, and names every percentile by the tail it shows.
 """
 
 from __future__ import annotations
@@ -22,34 +28,40 @@ import pandas as pd
 import sqlalchemy as sa
 
 from medselect import rank
-from medselect.choose import ModelChoice
+from medselect.choose import ModelChoice, RankingInputs, with_reviews
 from medselect.config import RankingSpec
 from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.schemas import (
     Acceptance,
+    AggregateChoice,
     Leaderboard,
     LeaderboardEntry,
     MetricInfo,
     Significance,
+    UnlabelledCaseSet,
 )
 from medselect.dashboard.views.choice import SITE, choice_summary, task_choice
 from medselect.errors import MedselectError, NotFound, RankingError
-from medselect.metrics import SET_METRICS
-from medselect.rank.aggregate import truth_values
+from medselect.metrics import CASE_LABEL, MEAN_LABEL, SET_METRICS
+from medselect.rank.aggregate import Percentile, TrimmedMean, truth_values
+from medselect.store import review_stamp
 
-AGGREGATES = ("mean", "median", "p10")
-"""The aggregates a page offers, besides the ranking rules' own."""
+AGGREGATES = ("mean", "median", "trimmed10")
+"""The aggregates a page offers, besides the worst tenth of cases (:func:`worst_tenth`), the
+ranking rules' own and the one asked for."""
 
 
 @dataclass(frozen=True, eq=False)
 class Ranked:
     """A computed ranking, its significance matrix when it came with it (a site's is computed
-    on demand), and the same aggregate of the other metrics, per model."""
+    on demand), and the same aggregate of the other metrics, per model, at the labels of
+    :func:`other_label` (``other_labels``)."""
 
     ranking: rank.PreferenceRanking
     significance: rank.SignificanceMatrix | None
     others: dict[str, dict[str, float]]
+    other_labels: dict[str, str]
 
     @property
     def board(self) -> rank.Leaderboard:
@@ -67,6 +79,8 @@ class BoardRequest:
     site: str | None
     catalog: list[MetricInfo]
     rules: queries.TaskRules
+    reviews: tuple[int, int] | None = None
+    """The case set's review stamp when the ranked metric reads the verdicts, else None."""
 
     @property
     def spec(self) -> RankingSpec:
@@ -78,13 +92,58 @@ class BoardRequest:
 
     @property
     def key(self) -> tuple:
-        return (self.scope.key, self.rules.key, self.metric, self.label, self.aggregate,
-                self.site)
+        return (self.scope.key, self.reviews, self.rules.key, self.metric, self.label,
+                self.aggregate, self.site)
 
 
-def aggregate_choices(spec: RankingSpec) -> list[str]:
-    """The aggregates a page offers: :data:`AGGREGATES` and the ranking rules' own."""
-    return list(dict.fromkeys([*AGGREGATES, rank.parse_aggregate(spec.aggregate).name]))
+def worst_tenth(direction: str) -> str:
+    """The aggregate of the worst 10% of cases: ``p10`` when higher is better, else ``p90``."""
+    return "p10" if direction == "higher" else "p90"
+
+
+def aggregate_choices(spec: RankingSpec, direction: str,
+                      requested: str | None = None) -> list[AggregateChoice]:
+    """The aggregates a page offers for a metric of ``direction``: :data:`AGGREGATES`, the
+    worst tenth, the ranking rules' own and ``requested`` (any name ``medselect rank --agg``
+    takes), each once."""
+    names = [*AGGREGATES, worst_tenth(direction), rank.parse_aggregate(spec.aggregate).name]
+    if requested is not None:
+        names.append(requested)
+    return [aggregate_choice(name, direction) for name in dict.fromkeys(names)]
+
+
+def carried_aggregate(aggregate: str, direction: str | None, info: MetricInfo) -> str | None:
+    """The aggregate a link to ``info``'s board carries from a board ranked by ``aggregate``
+    of a metric of ``direction``: the same tail of cases, so the worst 10% of Dice (p10)
+    leads to the worst 10% of HD95 (p90). None (the rules' default) from a set metric's board
+    (``direction`` None: it has no aggregate of its own to carry) and to a set metric's (its
+    own aggregate)."""
+    if not info.per_case or direction is None:
+        return None
+    agg = rank.parse_aggregate(aggregate)
+    if isinstance(agg, Percentile) and direction != info.direction:
+        return Percentile(100 - agg.q).name
+    return agg.name
+
+
+def aggregate_choice(name: str, direction: str) -> AggregateChoice:
+    """How a pill names an aggregate: a percentile by the tail it shows (``worst 10% (p90)``
+    for a lower-is-better metric), a trimmed mean by the share it cuts."""
+    agg = rank.parse_aggregate(name)
+    if isinstance(agg, Percentile) and agg.q != 50:
+        below = agg.q < 50
+        share = agg.q if below else 100 - agg.q
+        tail = "worst" if below == (direction == "higher") else "best"
+        return AggregateChoice(
+            name=agg.name, text=f"{tail} {share:g}% ({agg.name})",
+            title=f"the {agg.q:g}th percentile of the cases' values: the {tail} {share:g}% of "
+                  f"cases lie {'below' if below else 'above'} it ({direction} is better)")
+    if isinstance(agg, TrimmedMean):
+        cut = 100 * agg.proportion
+        return AggregateChoice(name=agg.name, text=f"trimmed mean ({agg.name})",
+                               title=f"the mean after cutting {cut:g}% of the cases at each end")
+    words = {"mean": "the mean over cases", "median": "the median over cases (p50)"}
+    return AggregateChoice(name=agg.name, text=agg.name, title=words.get(agg.name, agg.name))
 
 
 def resolve(
@@ -109,9 +168,13 @@ def resolve(
         RankingError: an aggregate ``medselect.rank`` does not know.
     """
     scope = queries.resolve_scope(conn, case_set)
+    if not scope.labelled:
+        raise NotFound(f"case set {scope.id!r} has no reference labels, so nothing can be "
+                       "ranked on it; its predictions are on each model's page "
+                       f"(/models/<model>?case_set={scope.id})")
     rules = queries.task_rules(dash, conn, scope.task)
     spec = rules.spec
-    catalog = queries.metric_catalog(dash, conn, scope)
+    catalog = queries.ranked_catalog(dash, conn, scope)
     if metric:
         info = queries.find_metric(catalog, metric)
     elif spec.metric in {m.name for m in catalog}:
@@ -128,7 +191,8 @@ def resolve(
     if site is not None and site not in sites:
         raise NotFound(f"site {site!r} has no case in case set {scope.id!r}; sites: "
                        f"{', '.join(sites)}")
-    return BoardRequest(scope, info.name, label, aggregate, site, catalog, rules)
+    reviews = review_stamp(conn, scope.id) if queries.reads_reviews(info.name) else None
+    return BoardRequest(scope, info.name, label, aggregate, site, catalog, rules, reviews)
 
 
 def ranked(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
@@ -142,19 +206,25 @@ def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
         ranking, significance = report.ranking, report.significance
     else:
         ranking, significance = _site_ranking(report.selections[SITE], req.site), None
-    table = queries.label_table(dash, conn, req.scope, req.label)
     requested = rank.parse_aggregate(req.aggregate)
-    others = {}
-    for info in (m for m in req.catalog if m.name != req.metric):
+    others, labels = {}, {}
+    for info in (m for m in req.catalog if m.name != req.metric and not
+                 queries.reads_reviews(m.name)):  # acceptance has its own column
+        label = other_label(req.label, info)
+        if label is None:
+            continue
+        table = queries.label_table(dash, conn, req.scope, label)
         try:
-            other = site_matrix(table, info.name, info.direction, req.label, req.site)
+            other = site_matrix(table, info.name, info.direction, label, req.site)
             aggregate = rank.aggregate_of(other, requested)
             values = np.asarray(aggregate(other.values, truth_values(other, aggregate)),
                                 dtype=float)
         except RankingError:  # not evaluated for this label, every value missing, no truth
             continue
         others[info.name] = dict(zip(other.models, values.tolist(), strict=True))
-    return Ranked(ranking=ranking, significance=significance, others=others)
+        labels[info.name] = label
+    return Ranked(ranking=ranking, significance=significance, others=others,
+                  other_labels=labels)
 
 
 def _report(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> rank.RankReport:
@@ -167,12 +237,18 @@ def _report(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> rank.Ran
         return made.report
 
     def key(s: RankingSpec) -> tuple:
-        return ("report", req.scope.key, s.model_dump_json())
+        return ("report", req.scope.key, req.reviews, s.model_dump_json())
     by_site = dash.cache.peek(key(spec.model_copy(update={"by": [SITE]})))
     if by_site is not None:
         return by_site
-    return dash.cache.get_or_compute(
-        key(spec), lambda: queries.inputs_of(dash, conn, req.scope).rank(spec))
+    return dash.cache.get_or_compute(key(spec), lambda: _inputs(dash, conn, req).rank(spec))
+
+
+def _inputs(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> RankingInputs:
+    """The scope's cached per-case table, with the experts' current verdicts when the ranked
+    metric reads them (:func:`medselect.choose.with_reviews`)."""
+    inputs = queries.inputs_of(dash, conn, req.scope)
+    return inputs if req.reviews is None else with_reviews(conn, inputs)
 
 
 def _made_here(made: ModelChoice, req: BoardRequest) -> bool:
@@ -187,11 +263,14 @@ def _site_ranking(selection: rank.Selection, site: str) -> rank.PreferenceRankin
     """One site's ranking in a selection by site.
 
     Raises:
-        RankingError: it could not be ranked (e.g. no model meets the constraints there).
+        RankingError: it could not be ranked (e.g. no model meets the constraints there, or
+            no case of the site has a value: acceptance where nothing was reviewed).
     """
     if site in selection.rankings:
         return selection.rankings[site]
-    why = next(c.reason for c in selection.choices if c.group == site)
+    why = next((c.reason for c in selection.choices if c.group == site),
+               f"none of its cases has a {selection.metric} value (for acceptance: no "
+               "prediction there was reviewed)")
     raise RankingError(f"cannot rank the models at site {site}: {why}")
 
 
@@ -204,6 +283,15 @@ def site_matrix(table: pd.DataFrame, metric: str, direction: str, label: str,
     if site is None:
         return matrix
     return matrix.subset((matrix.attributes["site"] == site).to_numpy())
+
+
+def other_label(label: str, info: MetricInfo) -> str | None:
+    """The label another metric is shown at beside a board of ``label``: the same, or on a
+    board of a whole-case value (the acceptance rate) the other metric's mean over classes;
+    None when it has neither."""
+    if label in info.labels:
+        return label
+    return MEAN_LABEL if label == CASE_LABEL and MEAN_LABEL in info.labels else None
 
 
 def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderboard:
@@ -246,7 +334,10 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         test=board.statistics.test.value, aggregate_fixed=not info.per_case,
         per_case_aggregate=req.aggregate,
         sites=sorted(set(queries.case_sites(dash, conn, req.scope).values())),
-        aggregates=aggregate_choices(spec), metrics=req.catalog, other_metrics=others,
+        aggregates=aggregate_choices(req.rules.spec, info.direction, req.aggregate),
+        metrics=req.catalog, other_metrics=others, other_labels=result.other_labels,
+        metric_aggregates={m.name: carried_aggregate(
+            req.aggregate, info.direction if info.per_case else None, m) for m in req.catalog},
         rows=rows, n_cases=board.n_cases, n_patients=board.n_patients,
         patients_assumed=board.patients_assumed, weighting=board.weighting,
         analysis_unit=board.statistics.unit.value,
@@ -266,6 +357,17 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         config_columns=queries.summary_columns([r.info.summary for r in rows]
                                                + [f.summary for f in failed]),
     )
+
+
+def unlabelled_view(dash: Dashboard, conn: sa.Connection, scope: queries.Scope
+                    ) -> UnlabelledCaseSet:
+    """What the leaderboard page shows for a case set without labels (new cases uploaded
+    without them): its models, whose pages hold the prediction galleries."""
+    infos = queries.model_infos(conn, scope.task)
+    return UnlabelledCaseSet(
+        case_set=scope.info(), case_sets=queries.case_set_choices(conn),
+        n_cases=len(queries.case_sites(dash, conn, scope)),
+        models=[queries.model_info(infos, ref) for ref in sorted(scope.evaluations)])
 
 
 def unresolved_note(board: rank.Leaderboard) -> str | None:

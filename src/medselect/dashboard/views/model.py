@@ -21,8 +21,8 @@ from medselect.dashboard.schemas import (
     Gallery,
     GalleryRow,
     MetricInfo,
+    MetricSummary,
     ModelPage,
-    SetMetricValue,
 )
 from medselect.dashboard.views import leaderboard
 from medselect.errors import NotFound, RankingError
@@ -68,28 +68,33 @@ def model_view(
     scope = queries.resolve_scope(conn, case_set)
     queries.evaluation_of(scope, model)
     catalog = queries.metric_catalog(dash, conn, scope)
-    label = label or queries.default_metric(conn, scope, catalog, per_case=True).default_label
+    if label is None:  # an unlabelled case set has no metric, and its gallery no label
+        label = (queries.default_metric(conn, scope, catalog, per_case=True).default_label
+                 if catalog else "")
     values = case_values(dash, conn, scope, model, label)
     infos = queries.model_infos(conn, scope.task)
     info = queries.model_info(infos, model)
-    over_set, ci_note = set_metric_values(dash, conn, scope, model, catalog)
+    summaries, ci_note = metric_summaries(dash, conn, scope, model, catalog)
     return ModelPage(
         info=info, case_set=scope.info(), label=label,
         labels=queries.labels_of(catalog),
         metrics=catalog, augmentation=augmentation(info.config, info.details),
         curves=training_curves(conn, model) if model in infos and info.kind == "run" else [],
-        distributions=distributions(values), set_metrics=over_set, ci_note=ci_note,
+        distributions=distributions(values), summaries=summaries, ci_note=ci_note,
+        confidence=queries.task_rules(dash, conn, scope.task).spec.confidence,
         gallery=gallery(dash, conn, scope, model, label=label, sort=sort, descending=descending,
                         site=site, page=page, page_size=page_size, values=values),
     )
 
 
-def set_metric_values(
+def metric_summaries(
     dash: Dashboard, conn: sa.Connection, scope: queries.Scope, model: str,
     catalog: list[MetricInfo],
-) -> tuple[list[SetMetricValue], str | None]:
-    """Each set metric of ``model`` at each of its labels, with its bootstrap interval, and
-    why the intervals are unreliable (None if they are not); cached.
+) -> tuple[list[MetricSummary], str | None]:
+    """Every metric of ``model`` at each of its labels (classes, landmarks, their mean) with
+    its bootstrap interval: per-case metrics under the ranking rules' aggregate, set metrics
+    computed over the cases; and why the intervals are unreliable (None if they are not).
+    Cached.
 
     The model is ranked alone on the matrix every model shares (same imputed worst value,
     same resamples of the same patients, the task's ranking statistics), so value and
@@ -98,25 +103,27 @@ def set_metric_values(
     rules = queries.task_rules(dash, conn, scope.task)
     statistics = rank.statistics_from_spec(rules.spec)
 
-    def compute() -> tuple[list[SetMetricValue], str | None]:
+    def compute() -> tuple[list[MetricSummary], str | None]:
         out, note = [], None
-        for info in (m for m in catalog if not m.per_case):
+        for info in catalog:
             for label in info.labels:
                 table = queries.label_table(dash, conn, scope, label)
                 try:
                     matrix = leaderboard.site_matrix(table, info.name, info.direction, label,
                                                      None).only([model])
-                    board = rank.rank_matrix(matrix, statistics=statistics)
-                except RankingError:  # the model has no source values, or no truth
+                    board = rank.rank_matrix(matrix, rules.spec.aggregate,
+                                             statistics=statistics)
+                except RankingError:  # the model has no values there, or no truth
                     continue
                 row = board.rows[0]
                 note = note or board.ci_note
-                out.append(SetMetricValue(
-                    metric=info.name, label=label, value=queries.number(row.aggregate),
+                out.append(MetricSummary(
+                    metric=info.name, label=label, aggregate=board.aggregate,
+                    per_case=info.per_case, value=queries.number(row.aggregate),
                     ci_low=queries.number(row.ci_low), ci_high=queries.number(row.ci_high),
                     n_cases=row.n_cases, n_patients=row.n_patients, n_imputed=row.n_imputed))
         return out, note
-    return dash.cache.get_or_compute(("set-metrics", scope.key, rules.key, model), compute)
+    return dash.cache.get_or_compute(("summaries", scope.key, rules.key, model), compute)
 
 
 def case_values(
@@ -150,7 +157,8 @@ def gallery(
     """One page of a model's cases, worst first by ``sort`` unless ``descending`` says otherwise.
 
     ``sort`` defaults to the task family's key per-case metric, or the first metric of ``label``
-    when that one has no value for it (a landmark's radial error).
+    when that one has no value for it (a landmark's radial error); on a case set without
+    labels (no metric) the cases come in id order and ``sort`` is empty.
     Missing values (a missing prediction) sort as the worst. ``page_size`` 0 means every case.
     """
     evaluation = queries.evaluation_of(scope, model)
@@ -158,22 +166,26 @@ def gallery(
     if values is None:
         values = case_values(dash, conn, scope, model, label)
     columns = [m.name for m in catalog if m.name in values.columns]
-    if sort is None:
+    sort = sort or None  # a link from a gallery without metrics carries an empty sort
+    if sort is None and columns:
         key = queries.default_metric(conn, scope, catalog, per_case=True).name
-        sort = key if key in columns or not columns else columns[0]
-    if sort not in columns:
-        raise NotFound(f"cannot sort by {sort!r}: the model has no {sort} values per case for "
-                       f"label {label!r}; choose one of {', '.join(columns)}")
-    higher = queries.find_metric(catalog, sort).direction == "higher"
-    worst_first = descending is None or descending != higher
-    descending = (not higher) if descending is None else descending
+        sort = key if key in columns else columns[0]
     sites = sorted(values["site"].unique())
     if site is not None:
         if site not in sites:
             raise NotFound(f"site {site!r} has no case; sites: {', '.join(sites)}")
         values = values[values["site"] == site]
-    ordered = values.sort_values(sort, ascending=not descending, kind="stable",
-                                 na_position="first" if worst_first else "last")
+    if sort is None:  # no metric (an unlabelled case set): the cases in id order
+        sort, descending, ordered = "", False, values
+    else:
+        if sort not in columns:
+            raise NotFound(f"cannot sort by {sort!r}: the model has no {sort} values per case "
+                           f"for label {label!r}; choose one of {', '.join(columns)}")
+        higher = queries.find_metric(catalog, sort).direction == "higher"
+        worst_first = descending is None or descending != higher
+        descending = (not higher) if descending is None else descending
+        ordered = values.sort_values(sort, ascending=not descending, kind="stable",
+                                     na_position="first" if worst_first else "last")
     page_size = page_size if page_size is not None else dash.settings.page_size
     total = len(ordered)
     pages = max(1, -(-total // page_size)) if page_size else 1

@@ -1,5 +1,7 @@
 """The registry page: per task and scope the champion, the error budget on the reference set,
-every version newest first with its gate decision, and the rollbacks and reference refreshes.
+every version newest first with its gate decision, the rollbacks and reference refreshes, and
+whether the audit log they are recorded in is intact (checked on every view, as
+``medselect audit verify`` checks it: a log edited behind medselect's back shows at once).
 
 The figures come from :func:`medselect.registry.overview.registry_overview` (the budget as
 ``medselect registry show`` computes it); this module only shapes them for the page, the JSON
@@ -17,6 +19,7 @@ from medselect.dashboard import queries
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.files import served
 from medselect.dashboard.schemas import (
+    AuditState,
     RegistryBudget,
     RegistryEvent,
     RegistryPage,
@@ -25,7 +28,7 @@ from medselect.dashboard.schemas import (
     RegistryVersion,
     RolledBack,
 )
-from medselect.registry import overview
+from medselect.registry import overview, verify_chain
 from medselect.registry.budget import ADVISE_REFRESH_AT
 from medselect.registry.looks import ScopeBudget
 from medselect.registry.versions import ModelVersion
@@ -42,16 +45,14 @@ def registry_view(dash: Dashboard, conn: sa.Connection) -> RegistryPage:
             task=task.task, reference_case_set=task.reference_case_set,
             scopes=[scope_out(s, root, pages) for s in task.scopes],
             events=[event_out(e) for e in task.events]))
-    return RegistryPage(tasks=tasks, advise_refresh_at=ADVISE_REFRESH_AT)
+    return RegistryPage(tasks=tasks, advise_refresh_at=ADVISE_REFRESH_AT,
+                        audit=AuditState(**verify_chain(conn).to_dict()))
 
 
 def model_pages(conn: sa.Connection, task: str, reference: str | None) -> dict[str, str]:
     """Model ref -> the case set its model page opens on: the one the dashboard opens on for
     ``task`` when the model was evaluated there, else the reference set."""
-    choices = [c for c in queries.case_set_choices(conn) if c.task == task]
-    sets = [queries.default_case_set(conn, choices)] if choices else []
-    if reference is not None:
-        sets.append(reference)
+    sets = [s for s in (queries.task_case_set(conn, task), reference) if s is not None]
     pages: dict[str, str] = {}
     for case_set in reversed(sets):  # the default case set wins
         pages.update(dict.fromkeys(latest_evaluations(conn, case_set), case_set))

@@ -1,0 +1,56 @@
+"""The best model per site as one table (``group_table``): what ``medselect rank --by site``
+prints and the dashboard's sites page shows, with the evidence and where it is too thin."""
+
+import pytest
+
+from medselect.choose import choose_model, group_table
+from medselect.errors import RankingError
+
+OFFSETS = {"r-good": 0.05, "r-twin": 0.05, "r-fair": 0.0, "r-poor": -0.3}
+
+
+def test_each_site_has_its_choice_runner_up_margin_and_confirmation(knee):
+    ws, evaluate = knee
+    evaluate("v1-val", OFFSETS, seed=1)
+    evaluate("v1-test", OFFSETS, seed=2)
+    with ws.connect() as conn:
+        choice = choose_model(conn, "knee")
+    table = group_table(choice, "site")
+    assert [r.group for r in table.rows] == ["a", "b"] and table.overall.group == "(all)"
+    for row in table.rows:
+        c = row.choice
+        assert c.model in {"r-good", "r-twin"} and c.runner_up in {"r-good", "r-twin"}
+        assert c.margin_ci_low <= c.margin <= c.margin_ci_high
+        assert c.runner_up_standing == "equivalent"  # shown within the default 0.02 margin
+        assert row.confirmation.group == row.group and row.confirmation.case_set == "v1-test"
+        assert row.confirmation.model == c.model and row.thin is None
+    assert table.overall.confirmation is choice.confirmations[0]
+    assert table.same_model == "r-twin"  # the tie-break (fewer parameters) at every site
+    assert table.verdict.startswith("the same model, r-twin, is best at every site")
+    assert table.thin == ()
+
+
+def test_too_few_patients_and_an_unresolved_runner_up_are_thin(knee):
+    ws, evaluate = knee
+    # r-good and r-twin equal in truth: without an equivalence margin the data cannot
+    # separate them (neither shown worse nor shown equivalent)
+    evaluate("v1-val", OFFSETS, seed=1)
+    evaluate("v1-test", OFFSETS, seed=2)
+    with ws.connect() as conn:
+        spec = choose_model(conn, "knee").spec.model_copy(update={"equivalence": {"dice": 0}})
+        choice = choose_model(conn, "knee", spec)
+    table = group_table(choice, "site")
+    thin = {r.group: r.thin for r in table.rows}
+    assert all("cannot be told apart from it" in why for why in thin.values())
+    assert table.thin == ("a", "b")
+    assert table.verdict.endswith("but at no site is the evidence enough to tell")
+
+
+def test_a_choice_not_made_by_site_is_refused(knee):
+    ws, evaluate = knee
+    evaluate("v1-test", OFFSETS, seed=2)
+    with ws.connect() as conn:
+        spec = choose_model(conn, "knee").spec.model_copy(update={"by": []})
+        choice = choose_model(conn, "knee", spec)
+    with pytest.raises(RankingError, match=r"not made per site.*by: \[site\]"):
+        group_table(choice, "site")
