@@ -1,7 +1,7 @@
 """Benchmark of the dashboard at the issues' scale: 200 models x 2000 cases x 5 sites.
 
 Fills a synthetic workspace straight through the store (no training: see
-``medselect.dashboard.sample``; Dice and HD95 per class and their mean, 5 sites, one shared
+``medselect.testing.sample``; Dice and HD95 per class and their mean, 5 sites, one shared
 overlay PNG; a frozen reference set and a registry history of one candidate per model and
 scope, each recorded in the audit log), then times with FastAPI's TestClient: the leaderboard
 API cold (bootstrap and paired tests computed) and warm (cached), the leaderboard page, the
@@ -23,15 +23,15 @@ import warnings
 from pathlib import Path
 
 from medselect.dashboard import DashboardSettings, create_app
-from medselect.dashboard.sample import (
+from medselect.registry import register_version
+from medselect.store import Workspace, set_reference_case_set
+from medselect.testing.sample import (
     CASE_SET,
     VERSION,
     build_sample_workspace,
     case_name,
     run_ref,
 )
-from medselect.registry import register_version
-from medselect.store import Workspace, set_reference_case_set
 
 SITES = ("north", "south", "east", "west", "centre")
 TARGETS_MS = {"leaderboard API (warm)": 300, "model page (warm)": 500,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 from live_server import launch_chromium, live_server
 
-from medselect.dashboard.sample import build_sample_workspace
+from medselect.testing.sample import build_sample_workspace
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -117,7 +117,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             workspace = args.workspace
             if args.sample:
-                from medselect.dashboard.sample import build_sample_workspace
+                from medselect.testing.sample import build_sample_workspace
 
                 workspace = Path(tmp) / "ws"
                 build_sample_workspace(workspace, n_models=8, n_cases=40,

@@ -22,7 +22,7 @@ import pytest
 from live_server import CHROMIUM, free_port, live_server
 from PIL import Image
 
-from medselect.dashboard.sample import build_sample_workspace
+from medselect.testing.sample import build_sample_workspace
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Debian's Chromium at "

@@ -16,7 +16,7 @@ import pytest
 from live_server import BROWSER_MARKS, live_server
 
 from medselect.dashboard.render import num
-from medselect.dashboard.sample import build_sample_workspace
+from medselect.testing.sample import build_sample_workspace
 
 pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright")

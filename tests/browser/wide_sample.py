@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from medselect.dashboard.sample import CASE_SET, VERSION, build_sample_workspace, case_name
-from medselect.dashboard.sample_kinds import SAMPLE_KINDS
 from medselect.registry import GateCriteria, MetricMargin, promote_through_gate, rollback
 from medselect.store import (
     Workspace,
@@ -22,6 +20,8 @@ from medselect.store import (
     replace_case_metrics,
     set_reference_case_set,
 )
+from medselect.testing.sample import CASE_SET, VERSION, build_sample_workspace, case_name
+from medselect.testing.sample_kinds import SAMPLE_KINDS
 
 SITES = ("north", "south", "east")
 TASK = SAMPLE_KINDS["segmentation"].task

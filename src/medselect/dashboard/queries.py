@@ -40,15 +40,17 @@ from medselect.store import (
     evaluated_metrics,
     get_case_set,
     get_task,
+    labelled_case_sets,
     latest_evaluations,
     list_case_sets,
     list_evaluations,
+    list_external_models,
+    list_model_versions,
     list_runs,
     review_stamp,
     task_family,
 )
 from medselect.store.evaluations import EXTERNAL_PREFIX
-from medselect.store.schema import case, case_set_member, external_model, model_version
 
 SUMMARY_FIELDS = ("architecture", "loss", "augmentation", "learning_rate", "batch_size")
 CATALOG_SAMPLE = 3
@@ -98,21 +100,6 @@ def case_set_choices(conn: sa.Connection) -> list[CaseSetInfo]:
                              -r["created_at"].timestamp(), r["id"]))
     labelled = labelled_case_sets(conn, [r["id"] for r in rows])
     return [case_set_info(r, counts[r["id"]], r["id"] in labelled) for r in rows]
-
-
-def labelled_case_sets(conn: sa.Connection, case_sets: list[str]) -> set[str]:
-    """The case sets among ``case_sets`` with at least one case that has a reference (a label
-    mask, landmark points or a class): only those have metrics to rank."""
-    if not case_sets:
-        return set()
-    joined = case_set_member.join(case, sa.and_(
-        case.c.dataset_version == case_set_member.c.dataset_version,
-        case.c.case_id == case_set_member.c.case_id))
-    stmt = (sa.select(case_set_member.c.case_set).distinct().select_from(joined)
-            .where(case_set_member.c.case_set.in_(case_sets),
-                   sa.or_(case.c.label_uri.is_not(None), case.c.landmarks_uri.is_not(None),
-                          case.c.target.is_not(None))))
-    return set(conn.execute(stmt).scalars())
 
 
 def resolve_scope(conn: sa.Connection, case_set: str | None = None) -> Scope:
@@ -380,8 +367,7 @@ def model_infos(conn: sa.Connection, task: str) -> dict[str, ModelInfo]:
             config=run["config"], details=run["details"] or {}, error=run["error"],
             n_parameters=run["n_parameters"],
             duration_s=run["duration_s"], champion=champions.get(run["id"], []))
-    stmt = sa.select(external_model).where(external_model.c.task == task)
-    for row in conn.execute(stmt).mappings():
+    for row in list_external_models(conn, task):
         ref = EXTERNAL_PREFIX + row["name"]
         infos[ref] = ModelInfo(
             ref=ref, kind="external", status="finished",
@@ -421,12 +407,10 @@ def _short(value: object) -> str:
 
 def champion_scopes(conn: sa.Connection, task: str) -> dict[str, list[str]]:
     """Model ref -> registry scopes (``global``, ``site:<name>``) where it is the champion."""
-    stmt = (sa.select(model_version.c.model_ref, model_version.c.scope)
-            .where(model_version.c.task == task, model_version.c.status == "champion")
-            .order_by(model_version.c.scope))
     scopes: dict[str, list[str]] = {}
-    for ref, scope in conn.execute(stmt):
-        scopes.setdefault(ref, []).append(scope)
+    for version in sorted(list_model_versions(conn, task, status="champion"),
+                          key=lambda v: v["scope"]):
+        scopes.setdefault(version["model_ref"], []).append(version["scope"])
     return scopes
 
 

@@ -357,3 +357,18 @@ def _members_of(case_set_id: str) -> sa.Select:
         ),
     )
     return sa.select(case).select_from(joined).where(case_set_member.c.case_set == case_set_id)
+
+
+def labelled_case_sets(conn: sa.Connection, case_sets: Sequence[str]) -> set[str]:
+    """The case sets among ``case_sets`` with at least one case that has a reference (a label
+    mask, landmark points or a class): only those have metrics to rank."""
+    if not case_sets:
+        return set()
+    joined = case_set_member.join(case, sa.and_(
+        case.c.dataset_version == case_set_member.c.dataset_version,
+        case.c.case_id == case_set_member.c.case_id))
+    stmt = (sa.select(case_set_member.c.case_set).distinct().select_from(joined)
+            .where(case_set_member.c.case_set.in_(list(case_sets)),
+                   sa.or_(case.c.label_uri.is_not(None), case.c.landmarks_uri.is_not(None),
+                          case.c.target.is_not(None))))
+    return set(conn.execute(stmt).scalars())

@@ -355,6 +355,13 @@ def get_external_model(conn: sa.Connection, name: str) -> dict[str, Any]:
     return fetch_one(conn, stmt, "external model", name)
 
 
+def list_external_models(conn: sa.Connection, task: str) -> list[dict[str, Any]]:
+    """The external models of ``task``, by name."""
+    stmt = sa.select(external_model).where(external_model.c.task == task).order_by(
+        external_model.c.name)
+    return fetch_all(conn, stmt)
+
+
 def _number(value: Any) -> float | None:
     if value is None:
         return None

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from medselect.dashboard.sample import CASE_SET, build_sample_workspace, case_name
 from medselect.store import add_review
+from medselect.testing.sample import CASE_SET, build_sample_workspace, case_name
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medselect.dashboard import DashboardSettings, server_urls
-from medselect.dashboard.sample import build_sample_workspace
+from medselect.testing.sample import build_sample_workspace
 
 TOKEN = "t" * 20
 

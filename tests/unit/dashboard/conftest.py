@@ -1,4 +1,4 @@
-"""A small evaluated workspace (see ``medselect.dashboard.sample``) and clients on it.
+"""A small evaluated workspace (see ``medselect.testing.sample``) and clients on it.
 
 ``sample_ws`` is shared by a module's read-only tests; tests that write (reviews) use
 ``fresh_ws``. The sample: 3 finished runs (run-000 best and champion, run-002 worst and missing
@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from medselect.dashboard import DashboardSettings, create_app
-from medselect.dashboard.sample import build_sample_workspace
 from medselect.data.casesets import NEW_CASES_SOURCE
 from medselect.store import (
     Workspace,
@@ -25,6 +24,7 @@ from medselect.store import (
     replace_case_metrics,
     replace_predictions,
 )
+from medselect.testing.sample import build_sample_workspace
 
 with warnings.catch_warnings():  # starlette warns that its TestClient still uses httpx
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

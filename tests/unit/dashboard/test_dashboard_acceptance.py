@@ -11,8 +11,8 @@ from dataclasses import asdict
 import pytest
 
 from medselect.choose import choose_model, task_ranking
-from medselect.dashboard.sample import CASE_SET, case_name
 from medselect.store import add_review
+from medselect.testing.sample import CASE_SET, case_name
 
 ACCEPTED = {"run-000": [1, 1, 1, 0, 1, 1, 1, 1], "run-001": [1, 0, 1, 0, 0, 1, 1, 0]}
 """Verdicts (1 acceptable) of one reviewer on the first 8 test cases; run-002 is never

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from medselect.dashboard.deps import get_workspace
-from medselect.dashboard.sample import build_sample_workspace
 from medselect.metrics import EQUIVALENCE_MARGINS
+from medselect.testing.sample import build_sample_workspace
 
 MODELS = ["run-000", "run-001", "run-002"]
 

@@ -19,8 +19,8 @@ from html import unescape
 import pytest
 
 from medselect.choose import choose_model, ranking_inputs, task_ranking
-from medselect.dashboard.sample import CASE_SET, VAL_CASE_SET, build_sample_workspace
 from medselect.dashboard.views.choice import choice_summary
+from medselect.testing.sample import CASE_SET, VAL_CASE_SET, build_sample_workspace
 
 RESAMPLES = 300
 # wide margins: the two equally good models (and perhaps the third) are shown equivalent, so

@@ -16,9 +16,9 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
-from medselect.dashboard.sample import CASE_SET, build_sample_workspace
 from medselect.store import put_evaluation
 from medselect.store.schema import case_set as case_set_table
+from medselect.testing.sample import CASE_SET, build_sample_workspace
 
 
 @pytest.fixture(scope="module")

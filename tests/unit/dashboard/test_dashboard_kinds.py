@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from medselect.dashboard import export_static
-from medselect.dashboard.sample import build_sample_workspace
 from medselect.errors import ConfigError
 from medselect.store import case_metric_table
+from medselect.testing.sample import build_sample_workspace
 
 KINDS = ("segmentation", "seg3d", "landmarks", "classification")
 RANKED_BY = {"segmentation": ("dice", "mean"), "seg3d": ("dice", "mean"),

@@ -11,7 +11,6 @@ from html import unescape
 import pytest
 
 from medselect.dashboard.render import num, plural
-from medselect.dashboard.sample import CASE_SET, VERSION, build_sample_workspace
 from medselect.store import (
     Workspace,
     case_metric_table,
@@ -20,6 +19,7 @@ from medselect.store import (
     replace_case_metrics,
     upsert_run,
 )
+from medselect.testing.sample import CASE_SET, VERSION, build_sample_workspace
 
 
 def charts_of(html: str) -> dict[str, dict]:

@@ -28,8 +28,6 @@ import sqlalchemy as sa
 
 from medselect.dashboard import export_static
 from medselect.dashboard.links import ServerLinks, StaticLinks
-from medselect.dashboard.sample import CASE_SET, VERSION, build_sample_workspace
-from medselect.dashboard.sample_kinds import SAMPLE_KINDS
 from medselect.dashboard.schemas import RegistryPage
 from medselect.registry import (
     GateCriteria,
@@ -41,6 +39,8 @@ from medselect.registry import (
 from medselect.registry.refresh import REFERENCE_REFRESHED
 from medselect.store import Workspace, get_case_set, set_reference_case_set
 from medselect.store.schema import audit_event
+from medselect.testing.sample import CASE_SET, VERSION, build_sample_workspace
+from medselect.testing.sample_kinds import SAMPLE_KINDS
 
 TASK = SAMPLE_KINDS["segmentation"].task
 CRITERIA = GateCriteria(MetricMargin("dice", margin=0.0), min_patients=5, n_resamples=200)
@@ -239,10 +239,11 @@ def test_nothing_but_the_decision_reports_is_served(registry_ws, registry_client
 
 
 def test_a_workspace_without_reference_set_says_why_there_is_no_budget(client):
-    """The shared sample: a champion written straight into the store, no reference set."""
+    """The shared sample: a champion promoted without a gate (its audit event says so), no
+    reference set."""
     [task] = client.get("/api/registry").json()["tasks"]
     [scope] = task["scopes"]
-    assert scope["champion"]["model_ref"] == "run-000" and scope["champion_how"] == "recorded"
+    assert scope["champion"]["model_ref"] == "run-000" and scope["champion_how"] == "promote"
     assert scope["budget"] is None and "has no reference case set" in scope["budget_note"]
     assert task["events"] == []
     html = client.get("/registry").text

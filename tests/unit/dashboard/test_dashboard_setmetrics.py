@@ -14,7 +14,7 @@ import pytest
 
 from medselect.config import RankingSpec
 from medselect.dashboard import export_static
-from medselect.dashboard.sample import build_sample_workspace
+from medselect.testing.sample import build_sample_workspace
 
 
 @pytest.fixture(scope="module")

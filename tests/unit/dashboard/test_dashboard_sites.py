@@ -10,7 +10,7 @@ from html import unescape
 import pytest
 
 from medselect.choose import choose_model, group_table, task_ranking
-from medselect.dashboard.sample import CASE_SET, VAL_CASE_SET, build_sample_workspace
+from medselect.testing.sample import CASE_SET, VAL_CASE_SET, build_sample_workspace
 
 RESAMPLES = 300
 WIDE = {"metric": "dice", "equivalence": {"dice": 0.1}, "tie_break": ["fewer_parameters"],

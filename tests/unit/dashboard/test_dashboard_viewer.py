@@ -25,7 +25,6 @@ import sqlalchemy as sa
 
 from medselect.dashboard.export import export_static
 from medselect.dashboard.render import STATIC
-from medselect.dashboard.sample import build_sample_workspace
 from medselect.dashboard.volumes import VolumeCache, encode_volume
 from medselect.data.image import Image
 from medselect.data.readers import read_image
@@ -34,6 +33,7 @@ from medselect.errors import DataError
 from medselect.evaluate.overlay import intensity_window
 from medselect.store import case_in_set, get_predictions
 from medselect.store.schema import case as case_table
+from medselect.testing.sample import build_sample_workspace
 from viewer_data import (
     MODEL,
     build_landmarks_workspace,

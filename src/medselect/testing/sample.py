@@ -33,15 +33,15 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from medselect.dashboard.sample_images import THUMB_SIDE, side_by_side
-from medselect.dashboard.sample_kinds import SAMPLE_KINDS, SampleCase, SampleKind
 from medselect.data.casesets import split_case_set_id
 from medselect.errors import ConfigError
+from medselect.registry.audit import append_event
 from medselect.store import (
     Workspace,
     add_case_set,
     add_dataset_version,
     add_epoch_metrics,
+    add_model_version,
     put_evaluation,
     put_task,
     replace_case_metrics,
@@ -49,7 +49,8 @@ from medselect.store import (
     set_run_status,
     upsert_run,
 )
-from medselect.store.schema import model_version
+from medselect.testing.sample_images import THUMB_SIDE, side_by_side
+from medselect.testing.sample_kinds import SAMPLE_KINDS, SampleCase, SampleKind
 
 VERSION = "dv-sample"
 CASE_SET = split_case_set_id(VERSION, "test")
@@ -149,9 +150,13 @@ def build_sample_workspace(
                              [c.case_id for c, _, _ in cases])
         for i in range(n_models + n_failed):
             _add_run(conn, spec, i, failed=i >= n_models, epochs=epochs, rng=rng)
-        conn.execute(model_version.insert().values(
-            task=task, scope="global", version=1, model_ref=run_ref(0), dataset_version=VERSION,
-            status="champion", created_by="sample", reason="best on the test set"))
+        champion = add_model_version(conn, {
+            "task": task, "scope": "global", "model_ref": run_ref(0), "dataset_version": VERSION,
+            "status": "champion", "created_by": "sample", "reason": "best on the test set"})
+        append_event(conn, "sample", "promote", {  # the registry's audit log vouches for it
+            "task": task, "scope": "global", "version": champion["version"],
+            "model_ref": run_ref(0), "status": "champion", "dataset_version": VERSION,
+            "reason": "best on the test set", "previous_champion": None})
     shared = None
     if overlays == "shared":
         first = splits["test"][0][0]

@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image
 
 from medselect.config import TaskSpec
-from medselect.dashboard import sample_images as images
 from medselect.data.phantom import KNEE_LANDMARKS
 from medselect.metrics import CASE_LABEL, MEAN_LABEL
+from medselect.testing import sample_images as images
 
 CLASSES = ("femur", "tibia")
 GRADES = ("normal", "thinning")
