@@ -31,12 +31,13 @@ from medselect.errors import ConfigError, NotFound
 from medselect.evaluate.casesets import TEST, VAL, resolve_case_set
 from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evaluate_models
 from medselect.evaluate.external import ExternalPredictions
-from medselect.evaluate.policy import MetricPolicy
+from medselect.evaluate.policy import MetricPolicy, spec_of_policy
 from medselect.evaluate.results import EvaluationReport, ModelOutcome
 from medselect.evaluate.trained import TrainedPredictor, select_runs
 from medselect.store import (
     Workspace,
     get_external_model,
+    latest_metric_policy,
     put_external_model,
 )
 
@@ -342,9 +343,15 @@ def load_task(ws: Workspace, name: str | None = None) -> TaskSpec:
 
 def _spec_and_task(ws: Workspace, task: TaskArg, spec: EvaluationSpec | None
                    ) -> tuple[EvaluationSpec, TaskSpec]:
+    """The task, and the settings to evaluate with: ``spec``, else those of the task's newest
+    evaluation (an upload or ``evaluate`` without the experiment file computes the same values
+    as the experiment did), else the task kind's defaults."""
     task_spec = task if isinstance(task, TaskSpec) else load_task(ws, task)
     if spec is None:
-        spec = EvaluationSpec(metrics=list(DEFAULT_METRICS[task_spec.family]))
+        with ws.connect() as conn:
+            policy = latest_metric_policy(conn, task_spec.name)
+        spec = spec_of_policy(policy) if policy else EvaluationSpec(
+            metrics=list(DEFAULT_METRICS[task_spec.family]))
     return spec, task_spec
 
 

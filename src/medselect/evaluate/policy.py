@@ -193,3 +193,12 @@ def _class_metric_source(name: str, task: TaskSpec) -> str:
         raise ConfigError(f"evaluation.metrics: {name!r} is a {spec.family} metric and task "
                           f"{task.name!r} is a classification task; choose from {choices}")
     return SET_METRICS[name].source if name in SET_METRICS else name
+
+
+def spec_of_policy(policy: Mapping[str, Any]) -> EvaluationSpec:
+    """The evaluation settings a stored policy was computed with (its metrics in order and its
+    NSD tolerance per class), so a later evaluation of the task computes the same values."""
+    tolerances = dict(policy.get("nsd_tolerance_mm") or {})
+    default = max(tolerances.values(), default=1.0)
+    return EvaluationSpec(metrics=list(policy["order"]),
+                          nsd_tolerance_mm={"default": default, **tolerances})

@@ -355,6 +355,16 @@ def get_external_model(conn: sa.Connection, name: str) -> dict[str, Any]:
     return fetch_one(conn, stmt, "external model", name)
 
 
+def latest_metric_policy(conn: sa.Connection, task: str) -> dict[str, Any] | None:
+    """The metric policy of the task's newest finished evaluation (its metrics, NSD tolerances
+    and inference settings), or None before the first."""
+    stmt = (sa.select(evaluation.c.metric_policy)
+            .join(case_set_table, case_set_table.c.id == evaluation.c.case_set)
+            .where(case_set_table.c.task == task, evaluation.c.status == "finished")
+            .order_by(evaluation.c.created_at.desc(), evaluation.c.id.desc()).limit(1))
+    return conn.execute(stmt).scalar()
+
+
 def list_external_models(conn: sa.Connection, task: str) -> list[dict[str, Any]]:
     """The external models of ``task``, by name."""
     stmt = sa.select(external_model).where(external_model.c.task == task).order_by(
