@@ -14,6 +14,7 @@ the CLI prints, so a notebook user can work without the CLI and get the same ans
     table = ms.case_table(ws)                    # the per-case table, as pandas
     report = ms.rank(table, "dice")              # any table with the contract's columns
     ms.promote(ws, choice.chosen)
+    ms.predict(ws, "lyon/imagesTs", "lyon/predictions", site="lyon")  # by the site's champion
 
 The functions import what they need when called, so ``import medselect`` stays light.
 """
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from medselect.choose import ModelChoice
     from medselect.config import Experiment, RankingSpec
     from medselect.data.importer import ImportResult
+    from medselect.deploy import PredictionReport
     from medselect.evaluate import CaseSetReports
     from medselect.rank import RankReport, Selection
     from medselect.registry import PromotionOutcome
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from medselect.sweep import SweepPlan, SweepSnapshot
 
 __all__ = ["case_table", "choose_model", "evaluate_models", "import_data", "open_workspace",
-           "promote", "rank", "run_sweep", "select_by_site"]
+           "predict", "promote", "rank", "run_sweep", "select_by_site"]
 
 PathLike = str | os.PathLike[str]
 
@@ -271,6 +273,34 @@ def promote(ws: Workspace, run: str, *, scope: str = "global",
         ws, task, scope, run, criteria, actor=actor or getpass.getuser(), spec=spec,
         ranking=None if loaded is None else ranking_spec(loaded), force_reason=force_reason,
         device=device)
+
+
+def predict(ws: Workspace, cases: PathLike, out: PathLike, *, task: str | None = None,
+            scope: str = "auto", site: str | None = None, patients: str | None = None,
+            case_info: PathLike | None = None, device: str | None = None,
+            sliding_window: bool = False) -> PredictionReport:
+    """Predict new cases with the champions, each case by its site's champion (else the global
+    one), as ``medselect predict`` does: files in the input's geometry and ``predictions.json``
+    in ``out``.
+
+    Args:
+        cases: any layout ``medselect evaluate --cases`` takes.
+        scope: ``auto``, ``global`` or ``site:NAME``.
+        site, patients, case_info: who the cases belong to
+            (:class:`~medselect.data.caseinfo.CaseInfo`).
+
+    Raises:
+        RegistryError: a scope that must answer has no champion (``medselect promote``).
+        DataError: the cases cannot be read.
+    """
+    from medselect.data.caseinfo import CaseInfo
+    from medselect.deploy import predict_cases
+    from medselect.evaluate import NewCases
+
+    new = NewCases(Path(cases), info=CaseInfo.of(patients=patients, case_info=case_info,
+                                                 site=site))
+    return predict_cases(ws, new, out, task=task, scope=scope, device=device,
+                         sliding_window=sliding_window)
 
 
 def _experiment(experiment: PathLike | Experiment) -> Experiment:

@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from medselect.registry.checks import check_promotable
 from medselect.registry.criteria import GateCriteria
 from medselect.registry.decision import GateDecision
 from medselect.registry.evidence import gate_for, reference_case_set
+from medselect.registry.locations import DECISIONS_DIR, report_name
 from medselect.registry.report import write_decision_report
 from medselect.registry.scope import parse_scope
 from medselect.registry.versions import ModelVersion, current_champion, incumbents, promote
@@ -47,9 +47,6 @@ from medselect.store.evaluations import EXTERNAL_PREFIX
 
 __all__ = ["DECISIONS_DIR", "PromotionOutcome", "promote_through_gate", "promotion_inputs",
            "report_name"]
-
-DECISIONS_DIR = "registry/decisions"
-"""Where decision reports go, relative to the workspace."""
 
 
 def promotion_inputs(
@@ -173,9 +170,3 @@ def promote_through_gate(
     paths = write_decision_report(ws.path(DECISIONS_DIR), decision, outcome=version,
                                   name=report_name(version))
     return PromotionOutcome(decision, version, paths, first_version=not decision.incumbents)
-
-
-def report_name(version: ModelVersion) -> str:
-    """File name (without suffix) of a version's decision report: ``<task>-<scope>-v<N>``,
-    with characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``-``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{version.task}-{version.scope}-v{version.version}")
