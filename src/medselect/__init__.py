@@ -19,8 +19,8 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-_API = ("case_table", "choose_model", "evaluate_models", "import_data", "open_workspace",
-        "predict", "promote", "run_sweep", "select_by_site")
+_API = ("case_table", "choose_model", "evaluate_models", "export_models", "import_data",
+        "open_workspace", "predict", "promote", "run_sweep", "select_by_site")
 
 __all__ = ["__version__", "rank", *_API]
 

@@ -15,6 +15,7 @@ the CLI prints, so a notebook user can work without the CLI and get the same ans
     report = ms.rank(table, "dice")              # any table with the contract's columns
     ms.promote(ws, choice.chosen)
     ms.predict(ws, "lyon/imagesTs", "lyon/predictions", site="lyon")  # by the site's champion
+    ms.export_models(ws, ["global", "site:lyon"], "monai-bundle", "export/")
 
 The functions import what they need when called, so ``import medselect`` stays light.
 """
@@ -33,15 +34,15 @@ if TYPE_CHECKING:
     from medselect.choose import ModelChoice
     from medselect.config import Experiment, RankingSpec
     from medselect.data.importer import ImportResult
-    from medselect.deploy import PredictionReport
+    from medselect.deploy import ExportReport, PredictionReport
     from medselect.evaluate import CaseSetReports
     from medselect.rank import RankReport, Selection
     from medselect.registry import PromotionOutcome
     from medselect.store import Workspace
     from medselect.sweep import SweepPlan, SweepSnapshot
 
-__all__ = ["case_table", "choose_model", "evaluate_models", "import_data", "open_workspace",
-           "predict", "promote", "rank", "run_sweep", "select_by_site"]
+__all__ = ["case_table", "choose_model", "evaluate_models", "export_models", "import_data",
+           "open_workspace", "predict", "promote", "rank", "run_sweep", "select_by_site"]
 
 PathLike = str | os.PathLike[str]
 
@@ -301,6 +302,20 @@ def predict(ws: Workspace, cases: PathLike, out: PathLike, *, task: str | None =
                                                  site=site))
     return predict_cases(ws, new, out, task=task, scope=scope, device=device,
                          sliding_window=sliding_window)
+
+
+def export_models(ws: Workspace, scopes: Sequence[str], fmt: str, out: PathLike, *,
+                  task: str | None = None) -> ExportReport:
+    """Export the champion of each scope as ``fmt`` (``monai-bundle``, ``onnx``,
+    ``torchscript``) into ``out``, as ``medselect export`` does: one folder per scope, each
+    export checked against PyTorch, and ``routing.json`` for several scopes.
+
+    Raises:
+        RegistryError: a scope has no champion; ExportError: the export failed its check.
+    """
+    from medselect.deploy import export_champions
+
+    return export_champions(ws, scopes, fmt, out, task=task)
 
 
 def _experiment(experiment: PathLike | Experiment) -> Experiment:

@@ -1,7 +1,8 @@
-"""``medselect predict``: new cases predicted by the registry's champions, each case by its
-site's champion (else the global one, said per case).
+"""``medselect predict`` and ``medselect export``: the registry's champions put to work, on
+new cases (each case by its site's champion, else the global one, said per case) or handed to
+a deployment stack (MONAI bundle, ONNX, TorchScript, with a routing table).
 
-The work is :func:`medselect.deploy.predict_cases`; this module parses, calls and prints.
+The work is :mod:`medselect.deploy`'s; this module parses, calls and prints.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from medselect.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from medselect.deploy import PredictionReport
+    from medselect.deploy import ExportReport, PredictionReport
 
 TaskOpt = Annotated[str | None, typer.Option("--task", help="Task (default: the workspace's "
                                                             "only task).")]
@@ -102,3 +103,47 @@ def print_predictions(cli: CLIContext, report: PredictionReport) -> None:
         cli.err.print(f"[red]{case.case_id}:[/] {case.error}", highlight=False)
     cli.out.print(f"predictions: [bold]{report.folder}[/] (per case: model, version, scope and "
                   f"evidence in predictions.json)", highlight=False)
+
+
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the exports: one folder per "
+                                                    "scope (global, site-NAME), and "
+                                                    "routing.json for several scopes.")],
+    fmt: Annotated[str, typer.Option("--format", help="monai-bundle | onnx | torchscript")],
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    scopes: Annotated[list[str] | None, typer.Option(
+        "--scope", help="global | site:NAME; repeat for several (default: global).")] = None,
+    task: TaskOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Export the champion of each scope: a MONAI bundle (runs with `python -m monai.bundle
+    run`), ONNX (checked with ONNX Runtime) or TorchScript (checked against PyTorch), each with
+    its registry version and gate evidence; routing.json maps each site to its model."""
+    from medselect.deploy import export_champions
+    from medselect.store import Workspace
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    try:
+        report = export_champions(ws, scopes or ["global"], fmt, out, task=task)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json(report.to_dict())
+    else:
+        print_export(cli, report)
+
+
+def print_export(cli: CLIContext, report: ExportReport) -> None:
+    """Each exported champion, how far its export is from PyTorch, and the routing table."""
+    table = Table(box=box.SIMPLE_HEAD, title=f"task {report.task}: {report.format.value}")
+    for column in ("scope", "version", "model", "exported to", "max |difference|"):
+        table.add_column(column, overflow="fold")
+    for m in report.models:
+        table.add_row(m.scope, f"v{m.version}", m.model_ref, m.path, f"{m.difference:.2g}")
+    cli.out.print(table)
+    cli.out.print(f"exported into [bold]{report.folder}[/]", highlight=False)
+    if report.routing is not None:
+        cli.out.print(f"routing: [bold]{report.routing}[/] (site -> model; the global model "
+                      "for every other site)", highlight=False)

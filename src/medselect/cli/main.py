@@ -44,6 +44,7 @@ app.command("promote")(registry_commands.promote)
 app.command("rollback")(registry_commands.rollback)
 app.command("upgrade")(registry_commands.upgrade)
 app.command("predict")(deploy_commands.predict)
+app.command("export")(deploy_commands.export)
 
 
 @app.callback()

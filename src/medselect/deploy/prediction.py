@@ -27,13 +27,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlalchemy as sa
-
 from medselect.config import TaskSpec
 from medselect.data.case import CaseRecord
 from medselect.data.loading import LoadedCase, load_case
 from medselect.deploy.outputs import PredictionFiles
-from medselect.errors import DataError, EvaluationError, MedselectError, RegistryError
+from medselect.errors import DataError, EvaluationError, MedselectError
 from medselect.evaluate import (
     DEFAULT_CASES_PER_BATCH,
     CaseFailure,
@@ -43,9 +41,8 @@ from medselect.evaluate import (
     read_new_cases,
 )
 from medselect.evaluate.evaluations import check_sliding_window
-from medselect.registry.routing import AUTO_SCOPE, Route, champion_routes
-from medselect.store import Workspace, atomic_write_text, get_run, utcnow
-from medselect.store.evaluations import EXTERNAL_PREFIX
+from medselect.registry.routing import AUTO_SCOPE, Route, champion_routes, trained_run
+from medselect.store import Workspace, atomic_write_text, utcnow
 
 __all__ = ["PREDICTIONS_FILE", "CasePrediction", "PredictionReport", "predict_cases"]
 
@@ -161,7 +158,8 @@ def predict_cases(
     records = new.info.apply(read_new_cases(new.path))
     with ws.connect() as conn:
         routes = champion_routes(conn, spec.name, {r.site for r in records}, scope)
-        runs = {ref: _run(conn, spec.name, route) for ref, route in _models(routes).items()}
+        versions = {r.version.model_ref: r.version for r in routes.values()}
+        runs = {ref: trained_run(conn, version) for ref, version in versions.items()}
     files = PredictionFiles(Path(out), spec)
     results: dict[str, CasePrediction] = {}
     for ref, run in runs.items():
@@ -177,29 +175,6 @@ def predict_cases(
     text = json.dumps({"created_at": utcnow().isoformat(), **report.to_dict()}, indent=1)
     atomic_write_text(Path(out) / PREDICTIONS_FILE, text + "\n")
     return report
-
-
-def _models(routes: Mapping[str, Route]) -> dict[str, Route]:
-    """One route per model that serves some site (the first), in site order."""
-    models: dict[str, Route] = {}
-    for route in routes.values():
-        models.setdefault(route.version.model_ref, route)
-    return models
-
-
-def _run(conn: sa.Connection, task: str, route: Route) -> dict[str, Any]:
-    """The run row of a route's champion.
-
-    Raises:
-        RegistryError: the champion is a model made elsewhere, which medselect cannot run.
-    """
-    ref = route.version.model_ref
-    if ref.startswith(EXTERNAL_PREFIX):
-        raise RegistryError(f"the champion of task {task!r} in scope {route.scope!r} "
-                            f"(v{route.version.version}) is {ref!r}, predictions made elsewhere: "
-                            "medselect has no network to run on new cases; promote a trained "
-                            f"run in that scope (`medselect promote RUN --scope {route.scope}`)")
-    return get_run(conn, ref)
 
 
 def _predicted(predictor: TrainedPredictor, records: Sequence[CaseRecord],

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,10 @@ from medselect.registry.audit import canonical_json
 from medselect.registry.locations import decision_report_uri
 from medselect.registry.scope import GLOBAL_SCOPE, SITE_PREFIX, parse_scope
 from medselect.registry.versions import ModelVersion, current_champion
+from medselect.store import get_run
+from medselect.store.evaluations import EXTERNAL_PREFIX
 
-__all__ = ["AUTO_SCOPE", "Route", "champion_routes", "evidence_id"]
+__all__ = ["AUTO_SCOPE", "Route", "champion_of", "champion_routes", "evidence_id", "trained_run"]
 
 AUTO_SCOPE = "auto"
 """Each case to its site's champion, falling back to the global champion."""
@@ -84,27 +86,51 @@ def champion_routes(conn: sa.Connection, task: str, sites: Iterable[str],
     wanted = sorted(set(sites))
     if scope != AUTO_SCOPE:
         scope = parse_scope(scope)
-        champion = _required(conn, task, scope, wanted)
+        champion = champion_of(conn, task, scope)
         return {site: Route(site, champion) for site in wanted}
     own = {site: current_champion(conn, task, f"{SITE_PREFIX}{site}")
            for site in wanted if site != DEFAULT_SITE}
     orphans = [site for site in wanted if own.get(site) is None]
-    fallback = _required(conn, task, GLOBAL_SCOPE, orphans) if orphans else None
+    fallback = champion_of(conn, task, GLOBAL_SCOPE, orphans) if orphans else None
     return {site: Route(site, own[site]) if own.get(site) is not None
             else Route(site, fallback, _why_global(site)) for site in wanted}
 
 
-def _required(conn: sa.Connection, task: str, scope: str, sites: list[str]) -> ModelVersion:
-    """The champion of ``scope``, or an error that says which cases need it and how to get it."""
+def champion_of(conn: sa.Connection, task: str, scope: str,
+                needed_by: Sequence[str] = ()) -> ModelVersion:
+    """The champion of ``task`` in ``scope``.
+
+    Args:
+        needed_by: the sites whose cases need it, named in the error.
+
+    Raises:
+        RegistryError: the scope has no champion (the message names the ``medselect promote``
+            that gives it one).
+    """
     champion = current_champion(conn, task, scope)
     if champion is not None:
         return champion
     flag = "" if scope == GLOBAL_SCOPE else f" --scope {scope}"
-    needs = (f"; the cases of {_listed(sites)} need it (no champion of their own)"
-             if scope == GLOBAL_SCOPE and sites else "")
+    needs = f"; the cases of {_listed(needed_by)} need it (no champion of their own)" \
+        if needed_by else ""
     raise RegistryError(f"task {task!r} has no champion in scope {scope!r}{needs}; promote one "
                         f"with `medselect promote RUN{flag}` (`medselect registry show` lists "
                         "the champions)")
+
+
+def trained_run(conn: sa.Connection, version: ModelVersion) -> dict[str, Any]:
+    """The ``run`` row of a version, whose network medselect can load.
+
+    Raises:
+        RegistryError: the version is a model made elsewhere (predictions only, no network).
+    """
+    ref = version.model_ref
+    if ref.startswith(EXTERNAL_PREFIX):
+        raise RegistryError(f"the champion of task {version.task!r} in scope {version.scope!r} "
+                            f"(v{version.version}) is {ref!r}, predictions made elsewhere: "
+                            "medselect has no network of it to run or export; promote a "
+                            f"trained run there (`medselect promote RUN --scope {version.scope}`)")
+    return get_run(conn, ref)
 
 
 def _why_global(site: str) -> str:
@@ -114,7 +140,7 @@ def _why_global(site: str) -> str:
     return f"site {site!r} has no champion of its own, so the global champion predicted it"
 
 
-def _listed(sites: list[str]) -> str:
+def _listed(sites: Sequence[str]) -> str:
     names = ["cases without a site" if s == DEFAULT_SITE else f"site {s!r}" for s in sites]
     return ", ".join(names)
 
