@@ -20,7 +20,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
 _API = ("case_table", "choose_model", "evaluate_models", "export_models", "import_data",
-        "open_workspace", "predict", "promote", "run_sweep", "select_by_site")
+        "model_card", "open_workspace", "predict", "promote", "run_sweep", "select_by_site")
 
 __all__ = ["__version__", "rank", *_API]
 

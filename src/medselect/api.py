@@ -16,6 +16,7 @@ the CLI prints, so a notebook user can work without the CLI and get the same ans
     ms.promote(ws, choice.chosen)
     ms.predict(ws, "lyon/imagesTs", "lyon/predictions", site="lyon")  # by the site's champion
     ms.export_models(ws, ["global", "site:lyon"], "monai-bundle", "export/")
+    card = ms.model_card(ws, scope="site:lyon")  # what it is for, how it does, where it fails
 
 The functions import what they need when called, so ``import medselect`` stays light.
 """
@@ -37,12 +38,13 @@ if TYPE_CHECKING:
     from medselect.deploy import ExportReport, PredictionReport
     from medselect.evaluate import CaseSetReports
     from medselect.rank import RankReport, Selection
-    from medselect.registry import PromotionOutcome
+    from medselect.registry import ModelCard, PromotionOutcome
     from medselect.store import Workspace
     from medselect.sweep import SweepPlan, SweepSnapshot
 
 __all__ = ["case_table", "choose_model", "evaluate_models", "export_models", "import_data",
-           "open_workspace", "predict", "promote", "rank", "run_sweep", "select_by_site"]
+           "model_card", "open_workspace", "predict", "promote", "rank", "run_sweep",
+           "select_by_site"]
 
 PathLike = str | os.PathLike[str]
 
@@ -316,6 +318,22 @@ def export_models(ws: Workspace, scopes: Sequence[str], fmt: str, out: PathLike,
     from medselect.deploy import export_champions
 
     return export_champions(ws, scopes, fmt, out, task=task)
+
+
+def model_card(ws: Workspace, task: str | None = None, *, scope: str = "global",
+               version: int | None = None) -> ModelCard:
+    """The model card of a scope's champion (or of ``version``), as ``medselect card`` writes
+    it: intended use, training configuration, figures per site with intervals and patients,
+    the gate decision, worst cases and known limits
+    (:func:`medselect.registry.render_card_html` renders it).
+
+    Raises:
+        RegistryError: the scope has no champion, or no such version.
+    """
+    from medselect.registry import model_card as card_of
+
+    with ws.connect() as conn:
+        return card_of(conn, _task_name(conn, task), scope, version)
 
 
 def _experiment(experiment: PathLike | Experiment) -> Experiment:

@@ -65,6 +65,8 @@ def test_the_bundle_runs_with_monai_to_medselects_prediction(
                 "network_data_format"):
         assert key in metadata, key
     assert metadata["medselect"]["scope"] == "site:site-b"
+    readme = (bundle / "docs" / "README.md").read_text()  # the model card, without links
+    assert readme.startswith("# Model card: knee, site:site-b, v1") and "](" not in readme
 
     run(config_file=str(bundle / "configs" / "inference.json"),
         meta_file=str(bundle / "configs" / "metadata.json"), bundle_root=str(bundle),

@@ -4,7 +4,8 @@
 ``<out>/<scope folder>/`` (``global``, ``site-<name>``):
 
 - ``monai-bundle``: a MONAI Bundle (:mod:`~medselect.deploy.bundle`) whose inference config
-  reads images, prepares them, runs the network and saves label maps as medselect would;
+  reads images, prepares them, runs the network and saves label maps as medselect would, with
+  the champion's model card as its ``docs/README.md``;
 - ``onnx``: ``model.onnx``, checked with ONNX Runtime against PyTorch;
 - ``torchscript``: ``model.ts``, checked against PyTorch.
 
@@ -35,7 +36,13 @@ from medselect.config import RunConfig, TaskSpec
 from medselect.config.choices import choice_error
 from medselect.errors import ConfigError, EvaluationError, ExportError
 from medselect.evaluate import TrainedPredictor, load_task
-from medselect.registry import ModelVersion, parse_scope, scope_site
+from medselect.registry import (
+    ModelVersion,
+    model_card,
+    parse_scope,
+    render_card_markdown,
+    scope_site,
+)
 from medselect.registry.locations import scope_folder
 from medselect.registry.routing import champion_of, evidence_id, trained_run
 from medselect.store import Workspace, atomic_write_text, utcnow
@@ -102,7 +109,6 @@ def export_champions(
     out: str | os.PathLike[str],
     *,
     task: TaskSpec | str | None = None,
-    readme: Mapping[str, str] | None = None,
 ) -> ExportReport:
     """Export the champion of each scope in ``scopes`` as ``fmt`` into ``out``.
 
@@ -110,7 +116,6 @@ def export_champions(
         scopes: ``global`` and/or ``site:NAME``, each once.
         fmt: ``monai-bundle``, ``onnx`` or ``torchscript``.
         task: the task (default: the workspace's only task).
-        readme: scope -> the text of a bundle's ``docs/README.md`` (its model card).
 
     Raises:
         ConfigError: no scope, or an unknown format.
@@ -127,9 +132,11 @@ def export_champions(
     with ws.connect() as conn:
         champions = [champion_of(conn, spec.name, scope) for scope in wanted]
         runs = [trained_run(conn, version) for version in champions]
+        cards = [render_card_markdown(model_card(conn, spec.name, v.scope, v.version))
+                 if fmt == ExportFormat.MONAI_BUNDLE else None for v in champions]
     folder = Path(out)
-    models = tuple(_export(ws, spec, version, run, fmt, folder, (readme or {}).get(version.scope))
-                   for version, run in zip(champions, runs, strict=True))
+    models = tuple(_export(ws, spec, version, run, fmt, folder, card)
+                   for version, run, card in zip(champions, runs, cards, strict=True))
     routing = _write_routing(folder, spec, fmt, models) if len(models) > 1 else None
     return ExportReport(spec.name, fmt, folder, models, routing)
 
@@ -142,7 +149,7 @@ def _format(fmt: ExportFormat | str) -> ExportFormat:
 
 
 def _export(ws: Workspace, task: TaskSpec, version: ModelVersion, run: Mapping[str, Any],
-            fmt: ExportFormat, out: Path, readme: str | None) -> ExportedModel:
+            fmt: ExportFormat, out: Path, card: str | None) -> ExportedModel:
     """Load the champion's network on the CPU and write it in ``fmt`` under ``out``."""
     from medselect.deploy.bundle import bundle_configs, write_bundle
     from medselect.deploy.formats import example_input, save_onnx, save_torchscript, trace
@@ -160,7 +167,7 @@ def _export(ws: Workspace, task: TaskSpec, version: ModelVersion, run: Mapping[s
         if fmt == ExportFormat.MONAI_BUNDLE:
             configs = bundle_configs(task, config, provenance)
             traced, difference = trace(predictor.network, example)
-            write_bundle(folder, traced, configs, readme or _no_card(version))
+            write_bundle(folder, traced, configs, card or "")
             path = folder
         elif fmt == ExportFormat.ONNX:
             path = folder / _MODEL_FILES[fmt]
@@ -229,8 +236,3 @@ def _write_routing(folder: Path, task: TaskSpec, fmt: ExportFormat,
                "rule": "a case of a listed site goes to its model; every other case to the "
                        "default (none: it has no model)"}
     return atomic_write_text(folder / ROUTING_FILE, json.dumps(routing, indent=2) + "\n")
-
-
-def _no_card(version: ModelVersion) -> str:
-    return (f"# {version.task} {version.scope} v{version.version}\n\n{version.model_ref}, "
-            f"exported by medselect. {version.evidence.get('summary', '')}\n")

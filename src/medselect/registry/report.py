@@ -27,6 +27,8 @@ from medselect.registry.versions import ModelVersion
 from medselect.store import atomic_write_text, utcnow
 
 __all__ = [
+    "PAGE_STYLE",
+    "cell_text",
     "decision_html",
     "decision_report",
     "escape",
@@ -40,13 +42,14 @@ __all__ = [
 _COLUMNS = ("name", "incumbent", "metric", "label", "site", "n_patients", "n_cases",
             "statistic", "ci", "p_value", "level", "threshold", "passed", "explanation")
 
-_STYLE = """
+PAGE_STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3}.pass{color:#176f2c}.fail{color:#a11;font-weight:600}
 .verdict{font-size:1.3rem}code{font-size:.9em}
 """
+"""The CSS of the registry's standalone pages (decision reports, model cards)."""
 
 
 def decision_report(
@@ -119,13 +122,13 @@ def html_page(title: str, parts: Iterable[str], generated_at: Any = None) -> str
     """A standalone page (no scripts, no external files) of already escaped ``parts``."""
     footer = f"<p><small>Generated {escape(generated_at)} by medselect.</small></p>"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>\n"
+            f"<title>{escape(title)}</title><style>{PAGE_STYLE}</style></head><body>\n"
             + "\n".join([*parts, footer]) + "\n</body></html>\n")
 
 
 def pairs_table(mapping: Mapping[str, Any]) -> str:
     """A two-column table of keys and values, every text escaped."""
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_cell(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(cell_text(v))}</td></tr>"
                    for k, v in mapping.items())
     return f"<table>{rows}</table>"
 
@@ -166,13 +169,15 @@ def rows_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str
     body = []
     for row in rows:
         css = "pass" if row.get("passed") else "fail"
-        cells = "".join(f'<td class="{css}">{escape(_cell(row.get(c)))}</td>' if c == "passed"
-                        else f"<td>{escape(_cell(row.get(c)))}</td>" for c in columns)
+        cells = "".join(f'<td class="{css}">{escape(cell_text(row.get(c)))}</td>' if c == "passed"
+                        else f"<td>{escape(cell_text(row.get(c)))}</td>" for c in columns)
         body.append(f"<tr>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A value as table text: an en dash for None, yes/no, four significant digits, a pair of
+    numbers as an interval (``0.71 to 0.8``), anything else as JSON or text."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -181,7 +186,7 @@ def _cell(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, list | tuple) and len(value) == 2 and all(
             isinstance(v, float | int) and not isinstance(v, bool) for v in value):
-        return " to ".join(_cell(float(v)) for v in value)
+        return " to ".join(cell_text(float(v)) for v in value)
     if isinstance(value, Mapping | list | tuple):
         return json.dumps(value, default=str)
     return str(value)
