@@ -36,3 +36,17 @@ def test_card_command_for_a_site_champion(run_cli, champions, tmp_path):
     site_b = by_group["dice", "site-b"]
     assert site_b["n_patients"] >= 1 and site_b["value"] is not None
     assert card["files"]["html"].endswith("registry/cards/knee/site-site-b/v1.html")
+
+
+def test_the_python_face_answers_as_the_commands(champions, champions_ws, tmp_path):
+    import medselect as ms
+
+    card = ms.model_card(champions_ws, scope="site:site-b")
+    assert (card.version.model_ref, card.sites) == (champions.strong, ("site-b",))
+    images = champions.ws / "sources" / "knee-phantom" / "images"
+    report = ms.predict(champions_ws, images, tmp_path / "p", site="site-b")
+    assert {(c.scope, c.model_ref) for c in report.cases} == {("site:site-b", champions.strong)}
+    exported = ms.export_models(champions_ws, ["global", "site:site-b"], "torchscript",
+                                tmp_path / "e")
+    assert [m.model_ref for m in exported.models] == [champions.weak, champions.strong]
+    assert exported.routing == tmp_path / "e" / "routing.json"

@@ -232,5 +232,5 @@ def _outcome(record: CaseRecord, route: Route, *, file: str | None = None,
     return CasePrediction(
         case_id=record.case_id, patient_id=record.patient_id, site=record.site,
         status="ok" if error is None else "error", model_ref=route.version.model_ref,
-        scope=route.scope, version=route.version.version, evidence=route.evidence(),
+        scope=route.scope, version=route.version.version, evidence=route.evidence,
         fallback=route.fallback, file=file, error=error)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,8 +58,9 @@ class Route:
     def scope(self) -> str:
         return self.version.scope
 
+    @cached_property
     def evidence(self) -> dict[str, Any]:
-        """What made the version champion: :func:`evidence_id`."""
+        """What made the version champion: :func:`evidence_id` (hashed once per route)."""
         return evidence_id(self.version)
 
 

@@ -36,7 +36,7 @@ def test_auto_sends_each_site_to_its_champion_and_says_why_it_falls_back(champio
                                     "champion predicted it")
     assert "names no site" in routes["default"].fallback
     for route in routes.values():  # the evidence id points at the row and the audit event
-        evidence = route.evidence()
+        evidence = route.evidence
         assert evidence["model_version_id"] == route.version.id
         assert evidence["decision_sha256"] == promotions[route.scope]["evidence_sha256"]
         assert evidence["decision_sha256"] == hashlib.sha256(
