@@ -29,17 +29,17 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from medselect.config import RunConfig, TaskSpec
 from medselect.config.choices import TaskKind
 from medselect.errors import ExportError
 from medselect.store import atomic_write_bytes, atomic_write_text
-from medselect.train import NORMALIZERS, resize_arguments
 
-__all__ = ["bundle_configs", "write_bundle"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["bundle_configs", "check_bundle_task", "write_bundle"]
 
 
 def bundle_configs(task: TaskSpec, config: RunConfig,
@@ -52,6 +52,16 @@ def bundle_configs(task: TaskSpec, config: RunConfig,
             kept under ``medselect`` in the metadata.
 
     Raises:
+        ExportError: see :func:`check_bundle_task`.
+    """
+    check_bundle_task(task)
+    return _metadata(task, config, provenance), _inference(task, config)
+
+
+def check_bundle_task(task: TaskSpec) -> None:
+    """Refuse a task a bundle cannot serve.
+
+    Raises:
         ExportError: the task is not a one-channel segmentation task (the bundle's transforms
             read one image per case and save a label map).
     """
@@ -61,12 +71,12 @@ def bundle_configs(task: TaskSpec, config: RunConfig,
             "bundle export reads one image per case and writes a label map, so it serves "
             "one-channel segmentation; export --format onnx or torchscript for the network "
             "alone (model.json says how to prepare its input)")
-    return _metadata(task, config, provenance), _inference(task, config)
 
 
 def write_bundle(folder: Path, traced: torch.jit.ScriptModule, configs: tuple[dict, dict],
                  readme: str) -> Path:
     """Write the bundle's files into ``folder``; return it."""
+    import torch
     from monai.data import save_net_with_metadata
 
     metadata, inference = configs
@@ -88,6 +98,7 @@ def _metadata(task: TaskSpec, config: RunConfig,
     import monai
     import nibabel
     import numpy
+    import torch
 
     version = f"{provenance['version']}.0.0"
     classes = {str(i): name for i, name in enumerate(task.classes)}
@@ -136,6 +147,8 @@ def _version(package: str) -> str:
 
 
 def _inference(task: TaskSpec, config: RunConfig) -> dict[str, Any]:
+    from medselect.train import NORMALIZERS, resize_arguments
+
     dims = len(config.input_size)
     normalizer, arguments = NORMALIZERS[config.normalization]
     resize = resize_arguments(dims)

@@ -34,6 +34,7 @@ from typing import Any
 
 from medselect.config import RunConfig, TaskSpec
 from medselect.config.choices import choice_error
+from medselect.deploy.bundle import check_bundle_task
 from medselect.errors import ConfigError, EvaluationError, ExportError
 from medselect.evaluate import TrainedPredictor, load_task
 from medselect.registry import (
@@ -129,6 +130,8 @@ def export_champions(
     if not wanted:
         raise ConfigError("--scope: name at least one scope to export (global, site:NAME)")
     spec = task if isinstance(task, TaskSpec) else load_task(ws, task)
+    if fmt == ExportFormat.MONAI_BUNDLE:
+        check_bundle_task(spec)  # before any network is loaded
     with ws.connect() as conn:
         champions = [champion_of(conn, spec.name, scope) for scope in wanted]
         runs = [trained_run(conn, version) for version in champions]

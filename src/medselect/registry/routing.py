@@ -87,7 +87,12 @@ def champion_routes(conn: sa.Connection, task: str, sites: Iterable[str],
     """
     wanted = sorted(set(sites))
     if scope != AUTO_SCOPE:
-        scope = parse_scope(scope)
+        try:
+            scope = parse_scope(scope)
+        except RegistryError:
+            raise RegistryError(f"unknown scope {scope!r}; use 'auto' (each case's site "
+                                "champion, else the global one), 'global' or 'site:<name>'"
+                                ) from None
         champion = champion_of(conn, task, scope)
         return {site: Route(site, champion) for site in wanted}
     own = {site: current_champion(conn, task, f"{SITE_PREFIX}{site}")

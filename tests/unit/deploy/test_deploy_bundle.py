@@ -44,3 +44,13 @@ def test_the_bundle_preprocesses_as_medselect(normalization, size):
 def test_a_bundle_serves_one_channel_segmentation_only(task):
     with pytest.raises(ExportError, match="export --format onnx or torchscript"):
         bundle_configs(task, RunConfig(), PROVENANCE)
+
+
+def test_importing_deploy_loads_no_torch():  # the CLI imports it for every predict and export
+    import subprocess
+    import sys
+
+    code = "import sys, medselect.deploy; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
