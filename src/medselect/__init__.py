@@ -7,8 +7,8 @@ The Python face is :mod:`medselect.api`, re-exported here and loaded on first us
     report = ms.rank(table, "dice")          # any per-case table (pandas)
 
 Layers, lowest first (each imports only those below it): casetable, config and store; data,
-metrics and rank; tasks, train and choose; sweep and evaluate; registry; api and dashboard;
-cli. ``tests/unit/test_architecture.py`` enforces them.
+metrics and rank; tasks, train and choose; sweep and evaluate; registry; api, dashboard and
+deploy (the api is also deploy's face); cli. ``tests/unit/test_architecture.py`` enforces them.
 """
 
 from importlib import import_module
@@ -19,8 +19,8 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-_API = ("case_table", "choose_model", "evaluate_models", "import_data", "open_workspace",
-        "promote", "run_sweep", "select_by_site")
+_API = ("case_table", "choose_model", "evaluate_models", "export_models", "import_data",
+        "model_card", "open_workspace", "predict", "promote", "run_sweep", "select_by_site")
 
 __all__ = ["__version__", "rank", *_API]
 

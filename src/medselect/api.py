@@ -14,6 +14,9 @@ the CLI prints, so a notebook user can work without the CLI and get the same ans
     table = ms.case_table(ws)                    # the per-case table, as pandas
     report = ms.rank(table, "dice")              # any table with the contract's columns
     ms.promote(ws, choice.chosen)
+    ms.predict(ws, "lyon/imagesTs", "lyon/predictions", site="lyon")  # by the site's champion
+    ms.export_models(ws, ["global", "site:lyon"], "monai-bundle", "export/")
+    card = ms.model_card(ws, scope="site:lyon")  # what it is for, how it does, where it fails
 
 The functions import what they need when called, so ``import medselect`` stays light.
 """
@@ -32,14 +35,16 @@ if TYPE_CHECKING:
     from medselect.choose import ModelChoice
     from medselect.config import Experiment, RankingSpec
     from medselect.data.importer import ImportResult
+    from medselect.deploy import ExportReport, PredictionReport
     from medselect.evaluate import CaseSetReports
     from medselect.rank import RankReport, Selection
-    from medselect.registry import PromotionOutcome
+    from medselect.registry import ModelCard, PromotionOutcome
     from medselect.store import Workspace
     from medselect.sweep import SweepPlan, SweepSnapshot
 
-__all__ = ["case_table", "choose_model", "evaluate_models", "import_data", "open_workspace",
-           "promote", "rank", "run_sweep", "select_by_site"]
+__all__ = ["case_table", "choose_model", "evaluate_models", "export_models", "import_data",
+           "model_card", "open_workspace", "predict", "promote", "rank", "run_sweep",
+           "select_by_site"]
 
 PathLike = str | os.PathLike[str]
 
@@ -273,6 +278,64 @@ def promote(ws: Workspace, run: str, *, scope: str = "global",
         ws, task, scope, run, criteria, actor=actor or getpass.getuser(), spec=spec,
         ranking=None if loaded is None else ranking_spec(loaded), force_reason=force_reason,
         device=device)
+
+
+def predict(ws: Workspace, cases: PathLike, out: PathLike, *, task: str | None = None,
+            scope: str = "auto", site: str | None = None, patients: str | None = None,
+            case_info: PathLike | None = None, device: str | None = None,
+            sliding_window: bool = False) -> PredictionReport:
+    """Predict new cases with the champions, each case by its site's champion (else the global
+    one), as ``medselect predict`` does: files in the input's geometry and ``predictions.json``
+    in ``out``.
+
+    Args:
+        cases: any layout ``medselect evaluate --cases`` takes.
+        scope: ``auto``, ``global`` or ``site:NAME``.
+        site, patients, case_info: who the cases belong to
+            (:class:`~medselect.data.caseinfo.CaseInfo`).
+
+    Raises:
+        RegistryError: a scope that must answer has no champion (``medselect promote``).
+        DataError: the cases cannot be read.
+    """
+    from medselect.data.caseinfo import CaseInfo
+    from medselect.deploy import predict_cases
+    from medselect.evaluate import NewCases
+
+    new = NewCases(Path(cases), info=CaseInfo.of(patients=patients, case_info=case_info,
+                                                 site=site))
+    return predict_cases(ws, new, out, task=task, scope=scope, device=device,
+                         sliding_window=sliding_window)
+
+
+def export_models(ws: Workspace, scopes: Sequence[str], fmt: str, out: PathLike, *,
+                  task: str | None = None) -> ExportReport:
+    """Export the champion of each scope as ``fmt`` (``monai-bundle``, ``onnx``,
+    ``torchscript``) into ``out``, as ``medselect export`` does: one folder per scope, each
+    export checked against PyTorch, and ``routing.json`` for several scopes.
+
+    Raises:
+        RegistryError: a scope has no champion; ExportError: the export failed its check.
+    """
+    from medselect.deploy import export_champions
+
+    return export_champions(ws, scopes, fmt, out, task=task)
+
+
+def model_card(ws: Workspace, task: str | None = None, *, scope: str = "global",
+               version: int | None = None) -> ModelCard:
+    """The model card of a scope's champion (or of ``version``), as ``medselect card`` writes
+    it: intended use, training configuration, figures per site with intervals and patients,
+    the gate decision, worst cases and known limits
+    (:func:`medselect.registry.render_card_html` renders it).
+
+    Raises:
+        RegistryError: the scope has no champion, or no such version.
+    """
+    from medselect.registry import model_card as card_of
+
+    with ws.connect() as conn:
+        return card_of(conn, _task_name(conn, task), scope, version)
 
 
 def _experiment(experiment: PathLike | Experiment) -> Experiment:

@@ -15,7 +15,9 @@ subclasses the built-in exception a caller would expect, so ``except ValueError`
     ├── TrainingError (RuntimeError)      one run could not train
     ├── EvaluationError (RuntimeError)    one model or case could not be evaluated
     ├── RankingError (ValueError)         a ranking request that cannot be answered
-    └── RegistryError (RuntimeError)      registry, promotion gate, audit log
+    ├── RegistryError (RuntimeError)      registry, promotion gate, audit log
+    └── ExportError (RuntimeError)        a champion could not be exported, or its export
+                                          does not compute what medselect computes
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "DataError",
     "DatasetInvalid",
     "EvaluationError",
+    "ExportError",
     "ImageReadError",
     "LeakageError",
     "MedselectError",
@@ -137,3 +140,7 @@ class RankingError(MedselectError, ValueError):
 
 class RegistryError(MedselectError, RuntimeError):
     """A registry, promotion-gate or audit-log operation was refused or failed."""
+
+
+class ExportError(MedselectError, RuntimeError):
+    """A model could not be exported, or its exported form failed the check against PyTorch."""

@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     "tasks": 2, "train": 2, "choose": 2,
     "sweep": 3, "evaluate": 3,
     "registry": 4,
-    "api": 5, "dashboard": 5, "testing": 5,
+    "api": 5, "dashboard": 5, "deploy": 5, "testing": 5,
     "cli": 6,
 }
 """Top-level package (or module) of medselect -> its layer; each imports only lower ones or

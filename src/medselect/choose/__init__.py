@@ -15,7 +15,7 @@ metrics, and follows the task's stored ranking section (the experiment's ``ranki
   ranked on the train + val cases each fold run held out (:mod:`~medselect.choose.crossval`).
 """
 
-from medselect.choose.choice import Confirmation, ModelChoice, choose_model
+from medselect.choose.choice import Confirmation, ModelChoice, choose_model, confirm_figure
 from medselect.choose.crossval import (
     CV_PREFIX,
     FOLD,
@@ -49,6 +49,7 @@ __all__ = [
     "ModelChoice",
     "RankingInputs",
     "choose_model",
+    "confirm_figure",
     "cv_configurations",
     "cv_model",
     "cv_model_info",

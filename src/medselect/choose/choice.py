@@ -47,7 +47,7 @@ from medselect.rank.selection import OVERALL
 from medselect.rank.table import for_metric
 from medselect.store import get_cases
 
-__all__ = ["Confirmation", "ModelChoice", "choose_model"]
+__all__ = ["Confirmation", "ModelChoice", "choose_model", "confirm_figure"]
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def choose_model(
         notes.extend(_untrained_sites(conn, task, select, confirm))
 
     def confirmed(model: str, metric: str, group: tuple[str, str] | None) -> Confirmation:
-        return _confirm(confirm, spec, models.get(model, model), metric, group, same)
+        return confirm_figure(confirm, spec, models.get(model, model), metric, group, same)
 
     confirmations = tuple(confirmed(report.leaderboard.best, metric, None)
                           for metric in spec.metrics())
@@ -248,8 +248,8 @@ def _selection_inputs(conn: sa.Connection, task: str, which: str, confirm: Ranki
     return inputs
 
 
-def _confirm(inputs: RankingInputs, spec: RankingSpec, model: str, metric: str,
-             group: tuple[str, str] | None, same_set: bool) -> Confirmation:
+def confirm_figure(inputs: RankingInputs, spec: RankingSpec, model: str, metric: str,
+                   group: tuple[str, str] | None, same_set: bool) -> Confirmation:
     """``model``'s figure for ``metric`` on the confirmation cases (of one subgroup)."""
     name = OVERALL if group is None else group[1]
     base = dict(case_set=inputs.case_set, group=name, model=model, metric=metric,

@@ -223,8 +223,10 @@ def _has_models(ws, task: str) -> bool:
 
 
 @contextmanager
-def evaluation_progress(cli: CLIContext, *, quiet: bool) -> Iterator[ProgressFn | None]:
-    """A rich progress bar over (model, case) pairs on stderr, or nothing when ``quiet``."""
+def evaluation_progress(cli: CLIContext, *, quiet: bool, what: str = "evaluating",
+                        unit: str = "model x case") -> Iterator[ProgressFn | None]:
+    """A rich progress bar over (model, case) pairs (or any ``unit``) on stderr, or nothing
+    when ``quiet``."""
     if quiet:
         yield None
         return
@@ -237,10 +239,10 @@ def evaluation_progress(cli: CLIContext, *, quiet: bool) -> Iterator[ProgressFn 
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("model x case"), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+               TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=cli.err) as progress:
-        bar = progress.add_task("evaluate", total=None)
+        bar = progress.add_task(what, total=None)
 
         def update(done: int, total: int) -> None:
             progress.update(bar, completed=done, total=total)

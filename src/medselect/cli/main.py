@@ -11,6 +11,7 @@ import typer
 from medselect.cli import cases as cases_commands
 from medselect.cli import data as data_commands
 from medselect.cli import demo as demo_command
+from medselect.cli import deploy as deploy_commands
 from medselect.cli import evaluate as evaluate_command
 from medselect.cli import rank as rank_command
 from medselect.cli import registry as registry_commands
@@ -41,7 +42,10 @@ app.add_typer(registry_commands.app, name="registry")
 app.add_typer(registry_commands.audit_app, name="audit")
 app.command("promote")(registry_commands.promote)
 app.command("rollback")(registry_commands.rollback)
+app.command("card")(registry_commands.card)
 app.command("upgrade")(registry_commands.upgrade)
+app.command("predict")(deploy_commands.predict)
+app.command("export")(deploy_commands.export)
 
 
 @app.callback()

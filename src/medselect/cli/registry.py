@@ -1,5 +1,5 @@
 """The registry commands: ``registry show|history|backfill``, ``promote``, ``rollback``,
-``audit verify`` and ``upgrade``.
+``card``, ``audit verify`` and ``upgrade``.
 
 Every change goes through :mod:`medselect.registry` (the gate, one transaction, an audit event);
 these commands only parse, call and print. ``promote`` and ``upgrade`` exit 1 when nothing was
@@ -347,6 +347,41 @@ def upgrade(
         abort(result.summary)
 
 
+def card(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    task: TaskOpt = None,
+    scope: ScopeOpt = "global",
+    version: Annotated[int | None, typer.Option(
+        "--version", min=1, help="Version number (default: the scope's champion).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for <task>-<scope>-v<N>.md and .html (default: "
+                      "<workspace>/registry/cards/<task>/<scope>/).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Write the model card of a scope's champion: intended use, training configuration,
+    figures per site with intervals and patients, the gate decision and the versions it beat,
+    the worst cases, known limits. Markdown and HTML."""
+    from medselect.registry import model_card, write_model_card
+    from medselect.store import Workspace
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    try:
+        with ws.connect() as conn:
+            content = model_card(conn, _one_task(ws, task), scope, version)
+        paths = write_model_card(ws, content, out)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json({**content.to_dict(),
+                        "files": {"markdown": str(paths[0]), "html": str(paths[1])}})
+        return
+    v = content.version
+    cli.out.print(f"model card of {v.task} {v.scope} v{v.version} ({v.model_ref}, {v.status}): "
+                  f"{paths[1]} (and .md); {len(content.limits)} known limit(s)", highlight=False)
+
+
 def _one_task(ws: Workspace, task: str | None) -> str:
     """``task``, or the only task with registered versions."""
     from medselect.store import list_model_versions
@@ -426,6 +461,8 @@ def print_promotion(cli: CLIContext, outcome: PromotionOutcome) -> None:
         cli.out.print(f"[red]REJECTED[/] recorded as v{version.version} (rejected)",
                       highlight=False)
     cli.out.print(f"decision report: {outcome.report_paths[1]} (and .json)", highlight=False)
+    if outcome.card_paths is not None:
+        cli.out.print(f"model card: {outcome.card_paths[1]} (and .md)", highlight=False)
 
 
 def _print_upgrade(cli: CLIContext, result: UpgradeResult) -> None:

@@ -29,6 +29,8 @@ class LoadedCase:
     target: int | None = None
     site: str = "default"
     attributes: dict[str, Any] = field(default_factory=dict)
+    origin: tuple[float, ...] = ()  # of the first channel, as read; () for identity geometry
+    direction: tuple[float, ...] = ()  # so predictions can be written in the input's geometry
 
 
 def load_case(row: Mapping[str, Any], resolve: Callable[[str], Path]) -> LoadedCase:
@@ -57,6 +59,8 @@ def load_case(row: Mapping[str, Any], resolve: Callable[[str], Path]) -> LoadedC
         target=row.get("target"),
         site=row.get("site", "default"),
         attributes=dict(row.get("attributes") or {}),
+        origin=tuple(channels[0].origin),
+        direction=tuple(channels[0].direction),
     )
 
 

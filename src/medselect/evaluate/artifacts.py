@@ -42,6 +42,26 @@ def file_stem(case_id: str) -> str:
     return f"{clean}-{hashlib.sha256(case_id.encode()).hexdigest()[:8]}"
 
 
+def label_image(case: LoadedCase, labels: np.ndarray) -> Image:
+    """A predicted label map of ``case`` with the case's spacing, origin and direction, so it
+    lies on the image in any viewer."""
+    array = labels if labels.dtype.kind in "iub" else labels.astype(np.int32)
+    return Image(array, spacing=tuple(case.spacing), origin=case.origin,
+                 direction=case.direction)
+
+
+def points_json(points: Mapping[str, Sequence[float]]) -> str:
+    """Predicted landmarks as JSON ``name -> [x, y(, z)]`` voxel coordinates: the layout of a
+    case's own landmark files, so a prediction can be read back as one."""
+    return json.dumps({name: [float(c) for c in xyz] for name, xyz in points.items()}, indent=1)
+
+
+def probabilities_json(probabilities: Sequence[float], classes: Sequence[str]) -> str:
+    """Predicted class probabilities as JSON ``class -> probability``."""
+    return json.dumps({name: float(p) for name, p in zip(classes, probabilities, strict=True)},
+                      indent=1)
+
+
 @dataclass(frozen=True)
 class EvaluationFiles:
     """Where one evaluation's files go, and how they are written."""
@@ -55,30 +75,24 @@ class EvaluationFiles:
         return f"{EVALUATIONS_DIR}/{self.evaluation_id}"
 
     def write_prediction(self, case: LoadedCase, labels: np.ndarray) -> str:
-        """Write the label map with the case's spacing (PNG in 2D, NIfTI in 3D); return its uri."""
+        """Write the label map in the case's geometry (PNG in 2D, NIfTI in 3D); return its
+        uri."""
         suffix = ".png" if labels.ndim == 2 else ".nii.gz"
         rel = f"{self.folder}/predictions/{file_stem(case.case_id)}{suffix}"
-        array = labels if labels.dtype.kind in "iub" else labels.astype(np.int32)
-        write_image(Image(array, spacing=tuple(case.spacing)), self.ws.path(rel))
+        write_image(label_image(case, labels), self.ws.path(rel))
         return rel
 
     def write_points(self, case: LoadedCase, points: Mapping[str, Sequence[float]]) -> str:
-        """Write predicted landmarks as JSON ``name -> [x, y(, z)]`` voxel coordinates (the
-        layout of the case's own landmark files); return its uri."""
+        """Write predicted landmarks (:func:`points_json`); return its uri."""
         rel = f"{self.folder}/predictions/{file_stem(case.case_id)}.json"
-        text = json.dumps({name: [float(c) for c in xyz] for name, xyz in points.items()},
-                          indent=1)
-        atomic_write_text(self.ws.path(rel), text)
+        atomic_write_text(self.ws.path(rel), points_json(points))
         return rel
 
     def write_probabilities(self, case: LoadedCase, probabilities: Sequence[float],
                             classes: Sequence[str]) -> str:
-        """Write predicted class probabilities as JSON ``class -> probability``; return its
-        uri."""
+        """Write predicted class probabilities (:func:`probabilities_json`); return its uri."""
         rel = f"{self.folder}/predictions/{file_stem(case.case_id)}.json"
-        text = json.dumps({name: float(p) for name, p in zip(classes, probabilities, strict=True)},
-                          indent=1)
-        atomic_write_text(self.ws.path(rel), text)
+        atomic_write_text(self.ws.path(rel), probabilities_json(probabilities, classes))
         return rel
 
     def write_overlay(

@@ -8,6 +8,9 @@
 - :func:`append_event` / :func:`verify_chain`: the append-only, hash-chained audit log that
   every registry change writes to.
 - :func:`write_decision_report`: the decision as JSON and a standalone HTML page.
+- :func:`model_card`: what a version is for, how it does per site, why it was promoted and
+  where it fails; :func:`write_model_card` writes it as Markdown and HTML (at every promotion).
+- :func:`champion_routes`: which champion predicts the cases of each site.
 - :func:`promote_through_gate`: the whole promotion of one model in one scope (evaluate what
   is missing on the reference set, gate, apply, write the report).
 - :func:`upgrade`: new data, retrain, evaluate, gate per scope, report;
@@ -32,6 +35,12 @@ from medselect.registry.audit import (
     verify_registry,
 )
 from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
+from medselect.registry.card_render import (
+    render_card_html,
+    render_card_markdown,
+    write_model_card,
+)
+from medselect.registry.cards import ModelCard, model_card
 from medselect.registry.criteria import CompareWith, GateCriteria, MetricMargin
 from medselect.registry.decision import CriterionResult, GateDecision
 from medselect.registry.evidence import gate_for, reference_case_set
@@ -45,6 +54,7 @@ from medselect.registry.promotion import (
 )
 from medselect.registry.report import decision_report, render_html, write_decision_report
 from medselect.registry.retrain import RetrainChoice
+from medselect.registry.routing import AUTO_SCOPE, Route, champion_routes
 from medselect.registry.scope import GLOBAL_SCOPE, expand_scopes, parse_scope, scope_site
 from medselect.registry.upgrade import ScopeOutcome, UpgradeResult, upgrade
 from medselect.registry.versions import (
@@ -59,6 +69,7 @@ from medselect.registry.versions import (
 )
 
 __all__ = [
+    "AUTO_SCOPE",
     "DECISIONS_DIR",
     "GLOBAL_SCOPE",
     "AuditReport",
@@ -68,17 +79,20 @@ __all__ = [
     "GateCriteria",
     "GateDecision",
     "MetricMargin",
+    "ModelCard",
     "ModelVersion",
     "NewData",
     "PromotionOutcome",
     "RegistryError",
     "RetrainChoice",
+    "Route",
     "ScopeOutcome",
     "UpgradeResult",
     "append_event",
     "apply_promotion",
     "backfill",
     "canonical_json",
+    "champion_routes",
     "current_champion",
     "decision_report",
     "ensure_evaluated",
@@ -89,12 +103,15 @@ __all__ = [
     "history",
     "import_new_cases",
     "incumbents",
+    "model_card",
     "parse_scope",
     "promote",
     "promote_through_gate",
     "promotion_inputs",
     "reference_case_set",
     "register_version",
+    "render_card_html",
+    "render_card_markdown",
     "render_html",
     "rollback",
     "scope_site",
@@ -102,4 +119,5 @@ __all__ = [
     "verify_chain",
     "verify_registry",
     "write_decision_report",
+    "write_model_card",
 ]

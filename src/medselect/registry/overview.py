@@ -26,8 +26,8 @@ import sqlalchemy as sa
 
 from medselect.errors import NotFound, RegistryError
 from medselect.registry.evidence import reference_case_set
+from medselect.registry.locations import decision_report_uri
 from medselect.registry.looks import ScopeBudget, scope_budget
-from medselect.registry.promotion import DECISIONS_DIR, report_name
 from medselect.registry.refresh import REFERENCE_REFRESHED
 from medselect.registry.versions import ModelVersion, history
 from medselect.store import get_case_set, list_audit_events, list_model_versions
@@ -138,12 +138,6 @@ def registry_overview(
                          for s in scopes),
             events=tuple(e for e in events if e.task == name)))
     return out
-
-
-def decision_report_uri(version: ModelVersion) -> str:
-    """Where the version's decision report (HTML) is written, relative to the workspace
-    (it exists only for versions promoted through :func:`~.promotion.promote_through_gate`)."""
-    return f"{DECISIONS_DIR}/{report_name(version)}.html"
 
 
 def _scope(

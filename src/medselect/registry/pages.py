@@ -14,8 +14,18 @@ from pathlib import PurePath
 from typing import Any
 
 import jinja2
+import markupsafe
 
-__all__ = ["RESULT_COLUMNS", "cell", "render_page"]
+__all__ = ["PAGE_STYLE", "RESULT_COLUMNS", "cell", "render_page"]
+
+PAGE_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.pass{color:#176f2c}.fail{color:#a11;font-weight:600}
+.verdict{font-size:1.3rem}code{font-size:.9em}
+"""
+"""The CSS of the registry's standalone pages (decision and upgrade reports, model cards)."""
 
 RESULT_COLUMNS = ("name", "incumbent", "metric", "label", "site", "n_patients", "n_cases",
                   "statistic", "ci", "p_value", "level", "threshold", "passed", "explanation")
@@ -47,6 +57,7 @@ def _environment() -> jinja2.Environment:
     env.filters["cell"] = cell
     env.filters["basename"] = lambda path: PurePath(path).name if path else ""
     env.globals["result_columns"] = RESULT_COLUMNS
+    env.globals["page_style"] = markupsafe.Markup(PAGE_STYLE)
     return env
 
 

@@ -8,7 +8,8 @@ at the scope's next look, its level divided by K when the candidate was picked a
 K models on the reference set rather than named on the selection set
 (:mod:`medselect.registry.candidates`); :func:`~medselect.registry.versions.promote` applies the
 decision in one transaction, and the decision report (JSON and HTML) is written under
-``<workspace>/registry/decisions/``.
+``<workspace>/registry/decisions/``, and a new champion's model card under
+``<workspace>/registry/cards/`` (:mod:`medselect.registry.cards`).
 
 Example::
 
@@ -18,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,13 @@ from medselect.errors import NotFound, RegistryError
 from medselect.evaluate import load_task
 from medselect.registry.backfill import ensure_evaluated
 from medselect.registry.candidates import CandidateChoice, named_choice
+from medselect.registry.card_render import write_model_card
+from medselect.registry.cards import model_card
 from medselect.registry.checks import check_promotable
 from medselect.registry.criteria import GateCriteria
 from medselect.registry.decision import GateDecision
 from medselect.registry.evidence import gate_for, reference_case_set
+from medselect.registry.locations import DECISIONS_DIR, report_name
 from medselect.registry.report import write_decision_report
 from medselect.registry.scope import parse_scope
 from medselect.registry.versions import ModelVersion, current_champion, incumbents, promote
@@ -47,9 +50,6 @@ from medselect.store.evaluations import EXTERNAL_PREFIX
 
 __all__ = ["DECISIONS_DIR", "PromotionOutcome", "promote_through_gate", "promotion_inputs",
            "report_name"]
-
-DECISIONS_DIR = "registry/decisions"
-"""Where decision reports go, relative to the workspace."""
 
 
 def promotion_inputs(
@@ -89,12 +89,14 @@ class PromotionOutcome:
         first_version: the scope had no version to compare with, so only the absolute
             criteria (the number of cases) were checked.
         report_paths: the decision report's JSON and HTML files.
+        card_paths: the new champion's model card (Markdown and HTML); None when not promoted.
     """
 
     decision: GateDecision
     version: ModelVersion
     report_paths: tuple[Path, Path]
     first_version: bool
+    card_paths: tuple[Path, Path] | None = None
 
     @property
     def promoted(self) -> bool:
@@ -110,7 +112,9 @@ class PromotionOutcome:
                 "first_version": self.first_version, "version": version,
                 "decision": self.decision.to_dict(),
                 "report": {"json": str(self.report_paths[0]),
-                           "html": str(self.report_paths[1])}}
+                           "html": str(self.report_paths[1])},
+                "card": None if self.card_paths is None else {
+                    "markdown": str(self.card_paths[0]), "html": str(self.card_paths[1])}}
 
 
 def promote_through_gate(
@@ -172,10 +176,9 @@ def promote_through_gate(
                       dataset_version=dataset_version, force_reason=force_reason)
     paths = write_decision_report(ws.path(DECISIONS_DIR), decision, outcome=version,
                                   name=report_name(version))
-    return PromotionOutcome(decision, version, paths, first_version=not decision.incumbents)
-
-
-def report_name(version: ModelVersion) -> str:
-    """File name (without suffix) of a version's decision report: ``<task>-<scope>-v<N>``,
-    with characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``-``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{version.task}-{version.scope}-v{version.version}")
+    card = None
+    if version.status == "champion":
+        with ws.connect() as conn:
+            card = write_model_card(ws, model_card(conn, task.name, scope, version.version))
+    return PromotionOutcome(decision, version, paths, first_version=not decision.incumbents,
+                            card_paths=card)

@@ -12,12 +12,14 @@ and runs :func:`predict`.
 from medselect.train.augment import build_preset, describe_preset, offline_augment
 from medselect.train.checkpoint import load_checkpoint, save_checkpoint
 from medselect.train.dataset import (
+    NORMALIZERS,
     CaseDataset,
     TrainingData,
     build_dataset,
     normalize,
     preprocess_image,
     resize,
+    resize_arguments,
 )
 from medselect.train.device import autocast, grad_scaler, seed_everything, select_device
 from medselect.train.ensemble import EnsembleNetwork, load_ensemble
@@ -28,6 +30,7 @@ from medselect.train.records import BestTracker, EpochRecord, TrainResult
 from medselect.train.zoo import build_network, check_network_input, count_parameters
 
 __all__ = [
+    "NORMALIZERS",
     "BestTracker",
     "CaseDataset",
     "EnsembleNetwork",
@@ -54,6 +57,7 @@ __all__ = [
     "predict_logits",
     "preprocess_image",
     "resize",
+    "resize_arguments",
     "save_checkpoint",
     "seed_everything",
     "select_device",

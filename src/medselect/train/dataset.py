@@ -29,14 +29,17 @@ if TYPE_CHECKING:
     from medselect.data.loading import LoadedCase
     from medselect.tasks.base import TaskLike, TaskPlugin
 
-_NORMALIZERS = {
-    Normalization.ZSCORE: lambda: transforms.NormalizeIntensity(channel_wise=True),
-    Normalization.MINMAX: lambda: transforms.ScaleIntensity(minv=0.0, maxv=1.0, channel_wise=True),
+NORMALIZERS: dict[Normalization, tuple[str, dict[str, Any]]] = {
+    Normalization.ZSCORE: ("NormalizeIntensity", {"channel_wise": True}),
+    Normalization.MINMAX: ("ScaleIntensity", {"minv": 0.0, "maxv": 1.0, "channel_wise": True}),
     # clip to the 0.5th..99.5th percentile of each channel, then map that range to [0, 1]
-    Normalization.PERCENTILE: lambda: transforms.ScaleIntensityRangePercentiles(
-        lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True, channel_wise=True
-    ),
+    Normalization.PERCENTILE: ("ScaleIntensityRangePercentiles", {
+        "lower": 0.5, "upper": 99.5, "b_min": 0.0, "b_max": 1.0, "clip": True,
+        "channel_wise": True}),
 }
+"""Each normalisation as a MONAI transform's name and arguments, declared once: training and
+inference build it from here, and an exported MONAI bundle writes the same into its
+preprocessing."""
 
 
 @dataclass(frozen=True)
@@ -103,18 +106,23 @@ def resize(x: torch.Tensor, size: Sequence[int], mode: str = "bilinear") -> torc
     """Resize a channel-first tensor; ``bilinear`` means trilinear in 3D and is anti-aliased."""
     if tuple(x.shape[1:]) == tuple(size):
         return x
-    if mode == "nearest":
-        resizer = transforms.Resize(tuple(size), mode="nearest-exact")
-    else:
-        linear = "bilinear" if len(size) == 2 else "trilinear"
-        resizer = transforms.Resize(tuple(size), mode=linear, anti_aliasing=True)
+    resizer = transforms.Resize(tuple(size), **resize_arguments(len(size), mode))
     return convert_to_tensor(resizer(x), track_meta=False)
+
+
+def resize_arguments(spatial_dims: int, mode: str = "bilinear") -> dict[str, Any]:
+    """The arguments of MONAI's ``Resize`` (beside the size) that :func:`resize` uses: what an
+    exported MONAI bundle writes so that it resizes as medselect does."""
+    if mode == "nearest":
+        return {"mode": "nearest-exact"}
+    return {"mode": "bilinear" if spatial_dims == 2 else "trilinear", "anti_aliasing": True}
 
 
 def normalize(image: np.ndarray | torch.Tensor, method: Normalization | str) -> torch.Tensor:
     """Per-channel intensity normalisation of a ``(C, *spatial)`` image, as float32."""
     x = torch.as_tensor(np.asarray(image, dtype=np.float32))
-    return convert_to_tensor(_NORMALIZERS[Normalization(method)]()(x), track_meta=False)
+    name, arguments = NORMALIZERS[Normalization(method)]
+    return convert_to_tensor(getattr(transforms, name)(**arguments)(x), track_meta=False)
 
 
 def preprocess_image(image: np.ndarray | torch.Tensor, config: RunConfig) -> torch.Tensor:

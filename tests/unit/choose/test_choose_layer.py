@@ -7,10 +7,10 @@ import medselect.choose as choose
 
 PUBLIC = [
     "CV_PREFIX", "CVConfiguration", "Confirmation", "FOLD", "GroupRow", "GroupTable",
-    "KEY_METRICS", "ModelChoice", "RankingInputs", "choose_model", "cv_configurations",
-    "cv_model", "cv_model_info", "default_ranking", "final_model_ref", "fold_case_set_id",
-    "fold_means", "group_table", "out_of_fold_table", "ranking_inputs", "task_ranking",
-    "with_reviews",
+    "KEY_METRICS", "ModelChoice", "RankingInputs", "choose_model", "confirm_figure",
+    "cv_configurations", "cv_model", "cv_model_info", "default_ranking", "final_model_ref",
+    "fold_case_set_id", "fold_means", "group_table", "out_of_fold_table", "ranking_inputs",
+    "task_ranking", "with_reviews",
 ]
 
 
