@@ -60,7 +60,7 @@ def test_classification_trains_evaluates_ranks_shows_and_promotes(run_cli, tmp_p
 
     evaluated = run_cli("evaluate", exp, "-w", ws_dir, "--json")
     assert evaluated.code == 0, evaluated.stderr + evaluated.stdout
-    selection, report = json.loads(evaluated.stdout)["reports"]  # val, then test
+    _, report = json.loads(evaluated.stdout)["reports"]  # val, then test
     assert [m["status"] for m in report["models"]] == ["finished", "finished"]
     assert {m["key_metric"] for m in report["models"]} == {"probability"}
     assert all(0 <= m["key_value"] <= 1 for m in report["models"])
@@ -107,7 +107,7 @@ def test_classification_trains_evaluates_ranks_shows_and_promotes(run_cli, tmp_p
     assert page.status_code == 200, page.text[-2000:]
     assert "probability" in page.text and "correct" in page.text and "auc" in page.text
     thumbs = re.findall(r'<img class="thumb" src="([^"]+)"', page.text)
-    assert len(thumbs) == selection["n_cases"]  # pages open on the selection set
+    assert len(thumbs) == report["n_cases"]  # pages open on the test (confirmation) set
     overlay = client.get(thumbs[0])
     assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/png"
     ws.dispose()

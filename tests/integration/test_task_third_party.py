@@ -53,7 +53,7 @@ def test_a_third_party_kind_trains_evaluates_ranks_and_shows(run_cli, tmp_path, 
 
     evaluated = run_cli("evaluate", exp, "-w", ws_dir, "--json")
     assert evaluated.code == 0, evaluated.stderr
-    selection, report = json.loads(evaluated.stdout)["reports"]  # val, then test
+    _, report = json.loads(evaluated.stdout)["reports"]  # val, then test
     assert [m["status"] for m in report["models"]] == ["finished", "finished"]
     # without the file: the stored spec (kind and family) gives the same evaluations back
     stored = run_cli("evaluate", "-w", ws_dir, "--json")
@@ -72,4 +72,4 @@ def test_a_third_party_kind_trains_evaluates_ranks_and_shows(run_cli, tmp_path, 
     page = (out / "models" / f"{board['best']}.html").read_text()
     # the segmentation family's page: its metrics and one overlay per case
     assert "dice" in page and "hd95" in page
-    assert page.count('class="thumb"') == selection["n_cases"]  # pages open on the selection set
+    assert page.count('class="thumb"') == report["n_cases"]  # the test (confirmation) set

@@ -31,15 +31,20 @@ ENV_URL = "MEDSELECT_DB_URL"
 SETTINGS_FILE = "workspace.toml"
 
 
-def database_url(root: Path, url: str | sa.URL | None = None) -> sa.URL:
+def database_url(root: Path, url: str | sa.URL | None = None, *,
+                 environment: bool = True) -> sa.URL:
     """The database URL of the workspace at ``root``: ``url``, else ``$MEDSELECT_DB_URL``, else
     ``workspace.toml``, else SQLite in the folder. A URL without a password takes the one of
     ``$MEDSELECT_DB_URL`` when that names the same database (a worker given a shareable URL).
 
+    Args:
+        environment: read ``$MEDSELECT_DB_URL``; a worker given no URL says False, so a
+            long-lived worker pool never follows a variable set after it started.
+
     Raises:
         StoreError: ``workspace.toml`` is unreadable, or a URL is malformed.
     """
-    env = os.environ.get(ENV_URL)
+    env = os.environ.get(ENV_URL) if environment else None
     given = _parse(url or env or _recorded(root))
     if given is None:
         return default_url(root)

@@ -28,7 +28,7 @@ from medselect.sweep.jobs import FAILED, FINISHED, INTERRUPTED, RunJob, RunOutco
 
 def execute_run(job: RunJob) -> RunOutcome:
     """Train ``job.run_id`` to the end (resuming from its last checkpoint) and record the result."""
-    ws = Workspace.open(job.workspace, job.url)
+    ws = job.open_workspace()
     try:
         claimed = claim_run(ws, job.run_id)
         if isinstance(claimed, RunOutcome):

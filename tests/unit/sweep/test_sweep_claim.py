@@ -75,3 +75,13 @@ def test_two_sweeps_claiming_at_once_train_each_run_once(tmp_path, db_url):
     with ws.connect() as conn:
         assert {get_run(conn, r)["attempts"] for r in run_ids} == {1}
     ws.dispose()
+
+
+def test_a_job_without_url_opens_the_folders_own_database(tmp_path, monkeypatch):
+    """A worker pool outlives the command that started it: a MEDSELECT_DB_URL it inherited
+    must not redirect a job of another workspace (run_sweep always gives the URL)."""
+    ws = Workspace.create(tmp_path / "ws")
+    ws.dispose()
+    monkeypatch.setenv("MEDSELECT_DB_URL", "postgresql+psycopg://nobody@/elsewhere?host=/nope")
+    with RunJob("r", str(tmp_path / "ws")).open_workspace() as opened:
+        assert opened.engine.url.database == str(tmp_path / "ws" / "medselect.db")

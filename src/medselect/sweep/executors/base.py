@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from medselect.store import Workspace, get_run, upsert_run
+from medselect.store import get_run, upsert_run
 from medselect.sweep.jobs import FAILED, INTERRUPTED, RunJob, RunOutcome
 
 #: A worker that dies this many times on one run gets the run marked failed, not retried.
@@ -37,7 +37,7 @@ def settle_lost_run(job: RunJob, reason: str, worker: str | None = None) -> RunO
         worker: ``host:pid`` of the vanished process when known; a run another process has
             claimed since is left alone.
     """
-    ws = Workspace.open(job.workspace, job.url)
+    ws = job.open_workspace()
     try:
         with ws.begin() as conn:
             row = get_run(conn, job.run_id)
