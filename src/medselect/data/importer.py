@@ -61,6 +61,7 @@ from medselect.store import (
     get_dataset_version,
     get_task,
     put_task,
+    serialize,
     set_reference_case_set,
 )
 from medselect.store.artifacts import atomic_path
@@ -214,6 +215,7 @@ def import_dataset(
     test_ids = sorted(r.case_id for r in records if r.split == TEST)
     val_ids = sorted(r.case_id for r in records if r.split == VAL)
     with ws.begin() as conn:
+        serialize(conn, f"task:{task.name}")  # imports of one task, in turn
         put_task(conn, task.name, task.kind, task.model_dump(mode="json"), ranking=ranking)
         existing = _get_version(conn, version_id)
         parent_id = existing["parent_id"] if existing else (parent["id"] if parent else None)
@@ -297,6 +299,7 @@ def import_case_set(
     version_id = dataset_version_id(records, digests, task=task.name)
     case_rows = [_store_files(ws, r, digests[r.case_id]) for r in records]
     with ws.begin() as conn:
+        serialize(conn, f"task:{task.name}")  # imports of one task, in turn
         if _get_task(conn, task.name) is None:
             put_task(conn, task.name, task.kind, task.model_dump(mode="json"))
         add_dataset_version(conn, {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from medselect.config import Experiment, RunConfig, config_hash, fold_configs, run_id
 from medselect.data.folds import run_cases
 from medselect.errors import ConfigError, NotFound
-from medselect.store import Workspace, get_cases, get_run, upsert_run
+from medselect.store import Workspace, get_cases, get_run, serialize, upsert_run
 from medselect.sweep.space import expand_space
 
 RESUMABLE = ("pending", "interrupted", "running")
@@ -89,6 +89,7 @@ def register_runs(
         check_trainable(experiment, config, n_train[config.cv])
     runs = []
     with ws.begin() as conn:
+        serialize(conn, f"task:{experiment.task.name}")  # concurrent sweeps register in turn
         for config in configs:
             rid = run_id(config, dataset_version)
             try:
