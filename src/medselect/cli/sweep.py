@@ -185,12 +185,8 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
         imported.append((plan, data))
         if quiet:
             return
-        folds = experiment.ranking.selection.folds
-        what = (f"{len(plan.runs)} runs ({len(plan.runs) // folds} configurations x {folds} "
-                f"folds of train + val)" if folds else f"{len(plan.runs)} configurations")
-        cli.out.print(f"sweep [bold]{plan.name}[/] on {data.version_id}: {what}, "
-                      f"{plan.count('finished')} already finished, {len(plan.to_train)} to "
-                      f"train ({executor})")
+        cli.out.print(f"sweep [bold]{plan.name}[/] on {data.version_id}: "
+                      f"{describe_plan(experiment, plan)} ({executor})")
         for warning in data.warnings if data.created else ():  # said once, at the import
             cli.err.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
 
@@ -208,6 +204,21 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
     plan, data = imported[0]
     return {"sweep": plan.name, "dataset_version": data.version_id, "counts": snapshot.counts,
             "total": snapshot.total, "data_warnings": [w.to_dict() for w in data.warnings]}
+
+
+def describe_plan(experiment, plan) -> str:
+    """What the sweep will do, in words: its runs, or its study's trials and budget."""
+    sweep = experiment.sweep
+    if sweep.strategy == "optuna":
+        budget = [f"{sweep.n_trials} trials" if sweep.n_trials else "",
+                  f"{sweep.timeout:g} s" if sweep.timeout else ""]
+        return (f"Optuna study {plan.study.name} ({sweep.sampler.value} sampler, pruner "
+                f"{sweep.pruner.kind.value}, budget {' or '.join(b for b in budget if b)}): "
+                f"{plan.trials_done} trials done, {len(plan.to_train)} to resume")
+    folds = experiment.ranking.selection.folds
+    what = (f"{len(plan.runs)} runs ({len(plan.runs) // folds} configurations x {folds} "
+            f"folds of train + val)" if folds else f"{len(plan.runs)} configurations")
+    return f"{what}, {plan.count('finished')} already finished, {len(plan.to_train)} to train"
 
 
 def executor_for(experiment, executor: str, *, workers=None, threads=None, address=None):

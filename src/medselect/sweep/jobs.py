@@ -7,9 +7,49 @@ connections and models must not cross process (or Ray node) boundaries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from medselect.config.search import PrunerSpec
 
 #: Run statuses after a worker is done with a job.
-FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
+FINISHED, FAILED, INTERRUPTED, PRUNED = "finished", "failed", "interrupted", "pruned"
+
+
+class StudyObjective(NamedTuple):
+    """One value a study optimises: a validation metric at the run's best epoch (or
+    ``parameters``), and ``maximize`` or ``minimize``."""
+
+    metric: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What a worker needs of a sweep's Optuna study (strategy ``optuna``).
+
+    Args:
+        name: the study's name in the workspace database (``<sweep>@<dataset version>``).
+        objectives: what the study optimises, in order.
+        best_epoch_metric: the metric and mode (``max``/``min``) that pick a run's best epoch,
+            where the objectives are read.
+        pruner: how losing runs are stopped.
+        max_epochs: the most epochs a run of the space trains (the halving pruners' resource).
+    """
+
+    name: str
+    objectives: tuple[StudyObjective, ...]
+    best_epoch_metric: tuple[str, str]
+    pruner: PrunerSpec
+    max_epochs: int
+
+
+@dataclass(frozen=True)
+class TrialRef:
+    """The trial of ``study`` whose run a job trains: the worker reports each epoch to it and
+    tells it how the run ended."""
+
+    study: StudySpec
+    number: int
 
 
 @dataclass(frozen=True)
@@ -23,6 +63,7 @@ class RunJob:
             environment: PGPASSWORD, ~/.pgpass or MEDSELECT_DB_URL), so none travels in jobs.
         threads: CPU threads the worker may use.
         device: ``cpu``, ``cuda`` or ``cuda:N``; None picks CUDA when present.
+        trial: the Optuna trial the run answers (strategy ``optuna``), else None.
     """
 
     run_id: str
@@ -30,6 +71,7 @@ class RunJob:
     url: str | None = None
     threads: int = 1
     device: str | None = None
+    trial: TrialRef | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from medselect.config import stored_cv
@@ -34,11 +35,15 @@ class SweepSnapshot:
 
 
 class SweepMonitor:
-    """Reads the progress of ``run_ids`` from the store; ETA from this session's pace."""
+    """Reads the progress of ``run_ids`` from the store; ETA from this session's pace.
 
-    def __init__(self, ws: Workspace, run_ids: list[str]):
+    ``run_ids`` is read at every snapshot, so a collection that grows while the sweep runs (a
+    study's runs) is followed as it grows.
+    """
+
+    def __init__(self, ws: Workspace, run_ids: Collection[str]):
         self.ws = ws
-        self.run_ids = set(run_ids)
+        self.run_ids = run_ids
         self.started = time.monotonic()
         self._done_at_start: int | None = None
 
