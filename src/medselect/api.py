@@ -182,6 +182,7 @@ def evaluate_models(
     name: str | None = None,
     force: bool = False,
     device: str | None = None,
+    include_pruned: bool = False,
 ) -> CaseSetReports:
     """Evaluate the task's finished runs (or a folder of external ``predictions``) on case
     sets: by default every set the experiment's ``evaluation.case_sets`` lists (val, test).
@@ -189,6 +190,7 @@ def evaluate_models(
     Args:
         case_sets: names (``val``, ``test``, ``reference``, ``train``/``all`` for external
             predictions), case set ids, or paths of new cases.
+        include_pruned: without ``runs``, also the runs an Optuna pruner stopped.
 
     Raises:
         NotFound, DataError, EvaluationError: as ``medselect evaluate``.
@@ -202,8 +204,22 @@ def evaluate_models(
     if predictions is not None:
         return evaluate_external_on_sets(ws, predictions, name or Path(predictions).name,
                                          **options)
+    if include_pruned and not runs:
+        runs = models_with_pruned(ws, options["task"])
     return evaluate_runs_on_sets(ws, runs=list(runs) if runs else None, device=device,
                                  **options)
+
+
+def models_with_pruned(ws: Workspace, task: Any = None) -> list[str]:
+    """The runs ``evaluate`` takes by default (finished, fold runs left out) and the runs an
+    Optuna pruner stopped, which it takes only when asked (``--include-pruned``)."""
+    from medselect.evaluate import models_to_evaluate
+    from medselect.store import list_runs
+
+    with ws.connect() as conn:
+        name = getattr(task, "name", task) or _task_name(conn, None)
+        return [r["id"] for r in models_to_evaluate(conn, name)
+                + list_runs(conn, task=name, status="pruned")]
 
 
 def case_table(ws: Workspace, task: str | None = None, *, case_set: str | None = None,

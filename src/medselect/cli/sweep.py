@@ -38,7 +38,11 @@ def run(
     retry_failed: Annotated[bool, typer.Option(help="Train failed runs again.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Train every configuration; finished runs are skipped, interrupted ones resume."""
+    """Train every configuration; finished runs are skipped, interrupted ones resume.
+
+    Exit code 1 when a run failed or is left interrupted; runs an Optuna pruner stopped are
+    counted as pruned and are no failure.
+    """
     from medselect.config import load_experiment
 
     cli: CLIContext = ctx.obj
@@ -165,7 +169,7 @@ def status(
     if json_:
         cli.print_json({name: dict(c) for name, c in per_sweep.items()})
         return
-    statuses = ("finished", "failed", "running", "interrupted", "pending")
+    statuses = ("finished", "pruned", "failed", "running", "interrupted", "pending")
     table = Table("sweep", *statuses, "total")
     for name, counts in per_sweep.items():
         table.add_row(name, *(str(counts.get(s, 0)) for s in statuses), str(sum(counts.values())))
@@ -238,7 +242,8 @@ def progress_table(snapshot) -> Table:
     counts = snapshot.counts
     eta = f", ETA {snapshot.eta_s:.0f} s" if snapshot.eta_s else ""
     table = Table("run", "configuration", "epoch", "train loss", title=(
-        f"{counts.get('finished', 0)} finished, {counts.get('failed', 0)} failed, "
+        f"{counts.get('finished', 0)} finished, {counts.get('pruned', 0)} pruned, "
+        f"{counts.get('failed', 0)} failed, "
         f"{counts.get('running', 0)} running of {snapshot.total}{eta}"))
     for r in snapshot.running:
         epoch = f"{r.epoch}/{r.epochs}" if r.epoch is not None else f"starting/{r.epochs}"

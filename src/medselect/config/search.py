@@ -120,15 +120,15 @@ class Objective(BaseModel):
 class PrunerSpec(BaseModel):
     """How losing runs are stopped; a name alone (``pruner: median``) takes the defaults.
 
-    ``warmup_epochs``: epochs a run trains before it can be pruned (the median pruner's warm-up,
-    the halving pruners' minimum resource); ``startup_trials``: finished trials the median
+    ``warmup_epochs``: epochs a run trains before the pruner may stop it (the median pruner's
+    warm-up, the halving pruners' minimum resource); ``startup_trials``: finished trials the median
     pruner waits for; ``reduction_factor``: the halving pruners' keep-one-in-this-many.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Pruner = Pruner.NONE
-    warmup_epochs: int = Field(1, ge=0)
+    warmup_epochs: int = Field(1, ge=1)
     startup_trials: int = Field(5, ge=0)
     reduction_factor: int = Field(3, ge=2)
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from medselect.config import stored_cv
 from medselect.store import Workspace, latest_epoch_metrics, list_runs
 
+ENDED = ("finished", "pruned", "failed")
+"""Statuses of runs a sweep is done with."""
+
 
 @dataclass(frozen=True)
 class RunningRun:
@@ -31,7 +34,7 @@ class SweepSnapshot:
 
     @property
     def done(self) -> int:
-        return self.counts.get("finished", 0) + self.counts.get("failed", 0)
+        return sum(self.counts.get(s, 0) for s in ENDED)
 
 
 class SweepMonitor:
@@ -53,7 +56,7 @@ class SweepMonitor:
             running = [r for r in runs if r["status"] == "running"]
             epochs = latest_epoch_metrics(conn, [r["id"] for r in running])
         counts = Counter(r["status"] for r in runs)
-        done = counts["finished"] + counts["failed"]
+        done = sum(counts[s] for s in ENDED)
         if self._done_at_start is None:
             self._done_at_start = done
         finished_now = done - self._done_at_start

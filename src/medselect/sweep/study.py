@@ -99,7 +99,7 @@ def sampler_of(kind: Sampler, seed: int) -> optuna.samplers.BaseSampler:
 
 def pruner_of(spec: PrunerSpec, max_epochs: int) -> optuna.pruners.BasePruner:
     """The Optuna pruner of ``spec``; epochs are its steps, ``max_epochs`` Hyperband's most."""
-    least = max(1, spec.warmup_epochs)
+    least = spec.warmup_epochs
     if spec.kind == Pruner.MEDIAN:
         return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials,
                                            n_warmup_steps=spec.warmup_epochs)

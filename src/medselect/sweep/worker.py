@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import traceback as tb
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -25,7 +26,7 @@ from medselect.store import (
     set_run_status,
     upsert_run,
 )
-from medselect.sweep.jobs import FAILED, FINISHED, INTERRUPTED, RunJob, RunOutcome
+from medselect.sweep.jobs import FAILED, FINISHED, INTERRUPTED, PRUNED, RunJob, RunOutcome
 
 
 def execute_run(job: RunJob) -> RunOutcome:
@@ -44,7 +45,8 @@ def execute_run(job: RunJob) -> RunOutcome:
                     from medselect.sweep.trial_report import TrialReport
 
                     trial = stack.enter_context(TrialReport(ws, job.trial))
-                result = _train(ws, run, task, cases, job)
+                result = _train(ws, run, task, cases, job,
+                                should_stop=trial.should_stop if trial else None)
             except KeyboardInterrupt:
                 return _record_end(ws, job.run_id, INTERRUPTED,
                                    "interrupted; resumes on the next run")
@@ -52,14 +54,15 @@ def execute_run(job: RunJob) -> RunOutcome:
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 outcome = _record_end(ws, job.run_id, FAILED, message, tb.format_exc())
             else:
+                status = PRUNED if result.pruned else FINISHED
                 with ws.begin() as conn:
                     set_run_status(
-                        conn, job.run_id, FINISHED,
+                        conn, job.run_id, status,
                         checkpoint_uri=ws.relative(result.best_checkpoint),
                         best_metric=result.best_metric, n_parameters=result.n_parameters,
                         device=result.device,
                     )
-                outcome = RunOutcome(job.run_id, FINISHED)
+                outcome = RunOutcome(job.run_id, status)
             if trial is not None:
                 trial.settle(job.run_id)
             return outcome
@@ -121,7 +124,8 @@ def worker_alive(worker: str | None) -> bool:
     return True
 
 
-def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob):
+def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob,
+           should_stop: Callable[[Any], bool] | None = None):
     from medselect.config import RunConfig, TaskSpec
     from medselect.data.folds import run_cases
     from medselect.data.loading import load_cases
@@ -146,7 +150,7 @@ def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job:
         out_dir=ws.path(f"runs/{run['id']}"), on_epoch=record_epoch, resume=True,
         early_stopping_metric=details.get("early_stopping_metric"),
         deterministic=bool(details.get("deterministic", False)),
-        threads=job.threads, device=job.device,
+        threads=job.threads, device=job.device, should_stop=should_stop,
     )
 
 
