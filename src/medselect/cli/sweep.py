@@ -176,6 +176,44 @@ def status(
     cli.out.print(table)
 
 
+@app.command("pareto")
+def pareto(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    sweep: Annotated[str | None, typer.Option(help="Only this sweep's studies.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The Pareto front of each Optuna study (strategy optuna): every run's objective values,
+    the runs no other run beats on every objective marked; `medselect rank`'s Pareto view
+    uses the same definition on evaluated metrics."""
+    from medselect.config.search import PARAMETERS
+    from medselect.store import Workspace
+    from medselect.sweep.pareto import study_fronts
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    try:
+        fronts = study_fronts(ws, sweep)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json([f.to_dict() for f in fronts])
+        return
+    if not fronts:
+        abort(f"no Optuna study{f' of sweep {sweep!r}' if sweep else ''} in the workspace; "
+              "run a sweep with strategy: optuna first")
+    for front in fronts:
+        table = Table("run", "trials", *(f"{o.metric} ({o.direction})" for o in front.objectives),
+                      "on front", title=f"study {front.study}: {len(front.front)} of "
+                                        f"{len(front.points)} runs on the Pareto front")
+        for p in front.points:
+            table.add_row(p.run_id, ", ".join(map(str, p.trials)),
+                          *(f"{v:,.0f}" if o.metric == PARAMETERS else f"{v:.4g}"
+                            for o, v in zip(front.objectives, p.values, strict=True)),
+                          "✓" if p.on_front else "")
+        cli.out.print(table)
+
+
 def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, threads=None,
                 executor: str = "local", address=None, retry_failed=False, quiet=False) -> dict:
     """:func:`medselect.api.run_sweep` with a live progress table; its outcome as JSON."""
