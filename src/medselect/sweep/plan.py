@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from medselect.config import Experiment, RunConfig, config_hash, fold_configs, run_id
 from medselect.data.folds import run_cases
 from medselect.errors import ConfigError, NotFound
-from medselect.store import Workspace, get_cases, get_run, upsert_run
+from medselect.store import Workspace, get_cases, get_run, serialize, upsert_run
 from medselect.sweep.jobs import RunJob
 from medselect.sweep.space import expand_space
 
@@ -119,6 +119,7 @@ def register_runs(
     with ws.begin() as conn:
         for config in configs:
             rid = run_id(config, dataset_version)
+            serialize(conn, f"run:{rid}")  # two sweeps registering one run: one inserts it
             try:
                 status = get_run(conn, rid)["status"]
             except NotFound:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import optuna
@@ -172,11 +172,16 @@ def tell_ending(study: optuna.Study, number: int, conn, run: Mapping[str, Any],
     if status == FINISHED:
         values = objective_values(conn, run, spec)
         state = TrialState.FAIL if any(math.isnan(v) for v in values) else TrialState.COMPLETE
-        study.tell(number, values if state == TrialState.COMPLETE else None, state=state,
-                   skip_if_finished=True)
+        _tell(study, number, values if state == TrialState.COMPLETE else None, state)
     elif status in (PRUNED, FAILED):
-        study.tell(number, state=TrialState.PRUNED if status == PRUNED else TrialState.FAIL,
-                   skip_if_finished=True)
+        _tell(study, number, None, TrialState.PRUNED if status == PRUNED else TrialState.FAIL)
     else:
         return False
     return True
+
+
+def _tell(study: optuna.Study, number: int, values: list[float] | None,
+          state: TrialState) -> None:
+    """``study.tell``; a trial another process told meanwhile is left as that one told it."""
+    with suppress(optuna.exceptions.UpdateFinishedTrialError):
+        study.tell(number, values, state=state, skip_if_finished=True)

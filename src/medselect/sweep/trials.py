@@ -5,9 +5,10 @@ configuration the study proposes again is the same run, and its stored ending is
 new trial without training. Planning first settles trials whose runs ended without the study
 hearing of it (a worker killed between the two writes, a claim lost to another process) and
 resumes trials whose runs were interrupted; :meth:`StudyPlan.jobs` then asks for new trials
-while the budget lasts: ``n_trials`` over the whole study (every process that shares it),
-``timeout`` seconds of this process. The sampler is seeded from ``sweep.seed`` and the number
-of trials so far, so one process is reproducible and two sharing a study draw differently.
+while the budget lasts: ``n_trials`` over the whole study (every process that shares it counts
+and asks under one lock), ``timeout`` seconds of this process. The sampler is seeded from
+``sweep.seed`` and the number of trials so far, so one process is reproducible and two sharing
+a study draw differently.
 """
 
 from __future__ import annotations
@@ -82,10 +83,13 @@ class StudyPlan:
         space = distributions(axes)
         with study_storage(self.ws) as storage:
             study = open_study(storage, self.study)
-            while self._budget_left(study, started):
-                asked = len(study.get_trials(deepcopy=False))
-                study.sampler = sampler_of(sweep.sampler, _seed(sweep.seed, asked))
-                trial = study.ask(space)
+            while True:
+                with self.ws.exclusive("optuna"):  # counted and asked as one: no overshoot
+                    if not self._budget_left(study, started):
+                        break
+                    asked = len(study.get_trials(deepcopy=False))
+                    study.sampler = sampler_of(sweep.sampler, _seed(sweep.seed, asked))
+                    trial = study.ask(space)
                 try:
                     config = config_of(axes, trial.params, sweep.fixed())
                     run = register_runs(self.ws, self.experiment, self.dataset_version, [config],
@@ -146,7 +150,8 @@ def plan_study(ws: Workspace, experiment: Experiment, dataset_version: str, *,
                 "objectives": [list(o) for o in spec.objectives]}
     plan = StudyPlan(ws, experiment, dataset_version, spec, [], [], 0, retry_failed)
     with study_storage(ws) as storage:
-        study = open_study(storage, spec, identity)
+        with ws.exclusive("optuna"):  # two processes making the study: one makes it
+            study = open_study(storage, spec, identity)
         for trial in study.get_trials(deepcopy=False):
             run_id = trial.user_attrs.get(RUN_ATTR)
             if run_id is None:
