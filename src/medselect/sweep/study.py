@@ -83,13 +83,18 @@ def open_study(storage: optuna.storages.RDBStorage, spec: StudySpec,
     return study
 
 
-def sampler_of(kind: Sampler, seed: int) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler called ``kind``. TPE lies that running trials did badly
-    (``constant_liar``), so parallel workers are steered away from each other's points."""
+def sampler_of(kind: Sampler, seed: int, n_trials: int | None = None
+               ) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler called ``kind``. TPE starts from random trials, a quarter of the
+    ``n_trials`` budget (2 to Optuna's default 10: with its 10 a small budget would be almost
+    all random), and lies that running trials did badly (``constant_liar``), so parallel
+    workers are steered away from each other's points."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if kind == Sampler.TPE:
-            return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+            startup = 10 if n_trials is None else min(10, max(2, n_trials // 4))
+            return optuna.samplers.TPESampler(seed=seed, constant_liar=True,
+                                              n_startup_trials=startup)
         if kind == Sampler.CMAES:
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if kind == Sampler.NSGA2:

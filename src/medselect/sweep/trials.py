@@ -88,7 +88,8 @@ class StudyPlan:
                     if not self._budget_left(study, started):
                         break
                     asked = len(study.get_trials(deepcopy=False))
-                    study.sampler = sampler_of(sweep.sampler, _seed(sweep.seed, asked))
+                    study.sampler = sampler_of(sweep.sampler, _seed(sweep.seed, asked),
+                                               sweep.n_trials)
                     trial = study.ask(space)
                 try:
                     config = config_of(axes, trial.params, sweep.fixed())
