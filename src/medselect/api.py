@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from medselect.registry import PromotionOutcome
     from medselect.store import Workspace
     from medselect.sweep import SweepPlan, SweepSnapshot
+    from medselect.sweep.trials import StudyPlan
 
 __all__ = ["case_table", "choose_model", "evaluate_models", "import_data", "open_workspace",
            "promote", "rank", "run_sweep", "select_by_site"]
@@ -122,15 +123,17 @@ def run_sweep(
     threads: int | None = None,
     address: str | None = None,
     retry_failed: bool = False,
-    on_plan: Callable[[SweepPlan, ImportResult], None] | None = None,
+    on_plan: Callable[[SweepPlan | StudyPlan, ImportResult], None] | None = None,
     on_progress: Callable[[SweepSnapshot], None] | None = None,
 ) -> SweepSnapshot:
-    """Import the experiment's data, plan its sweep and train what is not finished.
+    """Import the experiment's data, plan its sweep and train what is not finished (with
+    strategy ``optuna``: the study's trials until its budget is spent).
 
     Args:
         executor: ``local`` processes, ``ray`` or ``inprocess``; ``workers`` and ``threads``
             default to the experiment's ``sweep.workers`` and ``threads_per_worker``.
-        on_plan: called once with the plan and the data import, before training.
+        on_plan: called once with the plan (a study's, for ``optuna``) and the data import,
+            before training.
         on_progress: called with the sweep's state while it trains.
 
     Raises:

@@ -142,3 +142,17 @@ def test_optuna_trials_as_ray_tasks(experiment_file, tmp_path):
     with ws.connect() as conn:
         assert all("/ray-" in r["worker"] for r in list_runs(conn))  # trained by Ray workers
     ws.dispose()
+
+
+def test_the_optuna_example_is_accepted(tmp_path):
+    from pathlib import Path
+
+    from medselect.sweep import plan_sweep
+
+    example = Path(__file__).parents[2] / "examples" / "knee-segmentation-optuna.yaml"
+    experiment = load_experiment(example)
+    ws = Workspace.create(tmp_path / "ws")
+    plan = plan_sweep(ws, experiment, import_experiment_data(ws, experiment).version_id)
+    assert plan.study.name.startswith("knee-optuna@") and plan.trials_done == 0
+    assert plan.study.objectives == (("val_dice", "maximize"),)
+    ws.dispose()
