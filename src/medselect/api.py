@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from medselect.choose import ModelChoice
-    from medselect.config import Experiment, RankingSpec
+    from medselect.config import Experiment, RankingSpec, TaskSpec
     from medselect.data.importer import ImportResult
     from medselect.evaluate import CaseSetReports
     from medselect.rank import RankReport, Selection
@@ -213,7 +213,7 @@ def evaluate_models(
                                  **options)
 
 
-def models_with_pruned(ws: Workspace, task: Any = None) -> list[str]:
+def models_with_pruned(ws: Workspace, task: TaskSpec | str | None = None) -> list[str]:
     """The runs ``evaluate`` takes by default (finished, fold runs left out) and the runs an
     Optuna pruner stopped, which it takes only when asked (``--include-pruned``)."""
     from medselect.evaluate import models_to_evaluate

@@ -127,7 +127,8 @@ def _default(field: str) -> Any:
 
 
 class SearchSpace(BaseModel):
-    """The values to try per RunConfig field; each defaults to RunConfig's own default."""
+    """The values to try per RunConfig field; each defaults to RunConfig's own default. A
+    numeric field may instead be a :class:`~medselect.config.search.Range` (strategy optuna)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from medselect.config.search import PARAMETERS
+from medselect.errors import TrainingError
 from medselect.store import Workspace, get_run
 from medselect.sweep.jobs import TrialRef
 from medselect.sweep.study import open_study, study_storage, tell_ending
@@ -36,8 +37,12 @@ class TrialReport:
         storage = self._stack.enter_context(study_storage(self.ws))
         self.study = open_study(storage, self.ref.study)
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        frozen = next(t for t in running if t.number == self.ref.number)
-        self.trial = optuna.trial.Trial(self.study, frozen._trial_id)
+        frozen = next((t for t in running if t.number == self.ref.number), None)
+        if frozen is None:
+            raise TrainingError(f"trial {self.ref.number} of study {self.ref.study.name!r} has "
+                                "already ended (another process told it); run `medselect "
+                                "sweep run` again to ask for a new trial")
+        self.trial = optuna.trial.Trial(self.study, frozen._trial_id)  # Optuna keys trials by id
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import optuna
@@ -168,8 +167,9 @@ def plan_study(ws: Workspace, experiment: Experiment, dataset_version: str, *,
     return plan
 
 
-def study_spec(experiment: Experiment, dataset_version: str, example: Any) -> StudySpec:
-    """The study's name, objectives, best-epoch metric and pruner for this data."""
+def study_spec(experiment: Experiment, dataset_version: str, example: RunConfig) -> StudySpec:
+    """The study's name, objectives, best-epoch metric and pruner for this data (``example``:
+    a configuration of the space, which picks the task plugin)."""
     from medselect.tasks import plugin_for_task
     from medselect.train.loop import stopping_goal
 

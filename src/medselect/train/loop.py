@@ -5,7 +5,8 @@ validation metrics come from the task plugin. Each epoch is reported to ``on_epo
 caller stores it) and then checkpointed, ``best.pt`` when the chosen metric improved and
 ``last.pt`` always; a run that is called again resumes after the last checkpointed epoch.
 Each epoch reseeds torch, the shuffling and the augmentation from ``(seed, epoch)``, so a
-resumed run draws what an uninterrupted one would have.
+resumed run draws what an uninterrupted one would have. A caller's ``should_stop`` (a sweep's
+pruner, which the loop knows only as a callback) may end a run after any checkpointed epoch.
 """
 
 from __future__ import annotations
