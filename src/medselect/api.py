@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from medselect.choose import ModelChoice
-    from medselect.config import Experiment, RankingSpec
+    from medselect.config import Experiment, RankingSpec, TaskSpec
     from medselect.data.importer import ImportResult
     from medselect.deploy import ExportReport, PredictionReport
     from medselect.evaluate import CaseSetReports
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from medselect.registry import ModelCard, PromotionOutcome
     from medselect.store import Workspace
     from medselect.sweep import SweepPlan, SweepSnapshot
+    from medselect.sweep.trials import StudyPlan
 
 __all__ = ["case_table", "choose_model", "evaluate_models", "export_models", "import_data",
            "model_card", "open_workspace", "predict", "promote", "rank", "run_sweep",
@@ -129,15 +130,17 @@ def run_sweep(
     threads: int | None = None,
     address: str | None = None,
     retry_failed: bool = False,
-    on_plan: Callable[[SweepPlan, ImportResult], None] | None = None,
+    on_plan: Callable[[SweepPlan | StudyPlan, ImportResult], None] | None = None,
     on_progress: Callable[[SweepSnapshot], None] | None = None,
 ) -> SweepSnapshot:
-    """Import the experiment's data, plan its sweep and train what is not finished.
+    """Import the experiment's data, plan its sweep and train what is not finished (with
+    strategy ``optuna``: the study's trials until its budget is spent).
 
     Args:
         executor: ``local`` processes, ``ray`` or ``inprocess``; ``workers`` and ``threads``
             default to the experiment's ``sweep.workers`` and ``threads_per_worker``.
-        on_plan: called once with the plan and the data import, before training.
+        on_plan: called once with the plan (a study's, for ``optuna``) and the data import,
+            before training.
         on_progress: called with the sweep's state while it trains.
 
     Raises:
@@ -189,6 +192,7 @@ def evaluate_models(
     name: str | None = None,
     force: bool = False,
     device: str | None = None,
+    include_pruned: bool = False,
 ) -> CaseSetReports:
     """Evaluate the task's finished runs (or a folder of external ``predictions``) on case
     sets: by default every set the experiment's ``evaluation.case_sets`` lists (val, test).
@@ -196,6 +200,7 @@ def evaluate_models(
     Args:
         case_sets: names (``val``, ``test``, ``reference``, ``train``/``all`` for external
             predictions), case set ids, or paths of new cases.
+        include_pruned: without ``runs``, also the runs an Optuna pruner stopped.
 
     Raises:
         NotFound, DataError, EvaluationError: as ``medselect evaluate``.
@@ -209,8 +214,22 @@ def evaluate_models(
     if predictions is not None:
         return evaluate_external_on_sets(ws, predictions, name or Path(predictions).name,
                                          **options)
+    if include_pruned and not runs:
+        runs = models_with_pruned(ws, options["task"])
     return evaluate_runs_on_sets(ws, runs=list(runs) if runs else None, device=device,
                                  **options)
+
+
+def models_with_pruned(ws: Workspace, task: TaskSpec | str | None = None) -> list[str]:
+    """The runs ``evaluate`` takes by default (finished, fold runs left out) and the runs an
+    Optuna pruner stopped, which it takes only when asked (``--include-pruned``)."""
+    from medselect.evaluate import models_to_evaluate
+    from medselect.store import list_runs
+
+    with ws.connect() as conn:
+        name = getattr(task, "name", task) or _task_name(conn, None)
+        return [r["id"] for r in models_to_evaluate(conn, name)
+                + list_runs(conn, task=name, status="pruned")]
 
 
 def case_table(ws: Workspace, task: str | None = None, *, case_set: str | None = None,

@@ -47,6 +47,10 @@ def evaluate(
     top: Annotated[
         int | None, typer.Option(min=1, help="Only the K runs with the best validation score.")
     ] = None,
+    include_pruned: Annotated[
+        bool, typer.Option("--include-pruned", help="Also the runs an Optuna pruner stopped "
+                                                    "early (left out by default).")
+    ] = False,
     cases: Annotated[
         str | None,
         typer.Option("--cases", help="Evaluate only this case set: val | test | reference | "
@@ -100,6 +104,7 @@ def evaluate(
     evaluations are reused; --force recomputes them. Runs are never scored on cases they
     trained on (train, all, or new cases in the training data); --predictions may be.
     """
+    from medselect.api import models_with_pruned
     from medselect.config import load_experiment
     from medselect.data.caseinfo import CaseInfo
     from medselect.evaluate import (
@@ -116,9 +121,9 @@ def evaluate(
     run_ids = [r.strip() for value in runs or () for r in value.split(",") if r.strip()]
     if predictions is None and name is not None:
         abort("--name names the model of --predictions; give --predictions FOLDER too")
-    if predictions is not None and (run_ids or top is not None):
-        abort("--predictions evaluates one folder of predictions; leave out --runs and --top "
-              "(evaluate runs in a separate call)")
+    if predictions is not None and (run_ids or top is not None or include_pruned):
+        abort("--predictions evaluates one folder of predictions; leave out --runs, --top and "
+              "--include-pruned (evaluate runs in a separate call)")
     described = [option for option, value in (("--labels", labels), ("--site", site),
                                               ("--patients", patients),
                                               ("--case-info", case_info)) if value is not None]
@@ -157,6 +162,8 @@ def evaluate(
                     ws, predictions, name or predictions.resolve().name,
                     on_progress=on_progress, **options)
             elif selection is None or _has_models(ws, task_spec.name):
+                if include_pruned and not run_ids:
+                    run_ids = models_with_pruned(ws, task_spec or task)
                 result = evaluate_runs_on_sets(
                     ws, runs=run_ids or None, top=top, device=device,
                     sliding_window=sliding_window, on_progress=on_progress, **options)

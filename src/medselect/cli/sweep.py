@@ -38,7 +38,11 @@ def run(
     retry_failed: Annotated[bool, typer.Option(help="Train failed runs again.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Train every configuration; finished runs are skipped, interrupted ones resume."""
+    """Train every configuration; finished runs are skipped, interrupted ones resume.
+
+    Exit code 1 when a run failed or is left interrupted; runs an Optuna pruner stopped are
+    counted as pruned and are no failure.
+    """
     from medselect.config import load_experiment
 
     cli: CLIContext = ctx.obj
@@ -165,11 +169,49 @@ def status(
     if json_:
         cli.print_json({name: dict(c) for name, c in per_sweep.items()})
         return
-    statuses = ("finished", "failed", "running", "interrupted", "pending")
+    statuses = ("finished", "pruned", "failed", "running", "interrupted", "pending")
     table = Table("sweep", *statuses, "total")
     for name, counts in per_sweep.items():
         table.add_row(name, *(str(counts.get(s, 0)) for s in statuses), str(sum(counts.values())))
     cli.out.print(table)
+
+
+@app.command("pareto")
+def pareto(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    sweep: Annotated[str | None, typer.Option(help="Only this sweep's studies.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The Pareto front of each Optuna study (strategy optuna): every run's objective values,
+    the runs no other run beats on every objective marked; `medselect rank`'s Pareto view
+    uses the same definition on evaluated metrics."""
+    from medselect.config.search import PARAMETERS
+    from medselect.store import Workspace
+    from medselect.sweep.pareto import study_fronts
+
+    cli: CLIContext = ctx.obj
+    ws = Workspace.open(workspace)
+    try:
+        fronts = study_fronts(ws, sweep)
+    finally:
+        ws.dispose()
+    if json_:
+        cli.print_json([f.to_dict() for f in fronts])
+        return
+    if not fronts:
+        abort(f"no Optuna study{f' of sweep {sweep!r}' if sweep else ''} in the workspace; "
+              "run a sweep with strategy: optuna first")
+    for front in fronts:
+        table = Table("run", "trials", *(f"{o.metric} ({o.direction})" for o in front.objectives),
+                      "on front", title=f"study {front.study}: {len(front.front)} of "
+                                        f"{len(front.points)} runs on the Pareto front")
+        for p in front.points:
+            table.add_row(p.run_id, ", ".join(map(str, p.trials)),
+                          *(f"{v:,.0f}" if o.metric == PARAMETERS else f"{v:.4g}"
+                            for o, v in zip(front.objectives, p.values, strict=True)),
+                          "✓" if p.on_front else "")
+        cli.out.print(table)
 
 
 def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, threads=None,
@@ -185,12 +227,8 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
         imported.append((plan, data))
         if quiet:
             return
-        folds = experiment.ranking.selection.folds
-        what = (f"{len(plan.runs)} runs ({len(plan.runs) // folds} configurations x {folds} "
-                f"folds of train + val)" if folds else f"{len(plan.runs)} configurations")
-        cli.out.print(f"sweep [bold]{plan.name}[/] on {data.version_id}: {what}, "
-                      f"{plan.count('finished')} already finished, {len(plan.to_train)} to "
-                      f"train ({executor})")
+        cli.out.print(f"sweep [bold]{plan.name}[/] on {data.version_id}: "
+                      f"{describe_plan(experiment, plan)} ({executor})")
         for warning in data.warnings if data.created else ():  # said once, at the import
             cli.err.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
 
@@ -210,6 +248,21 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
             "total": snapshot.total, "data_warnings": [w.to_dict() for w in data.warnings]}
 
 
+def describe_plan(experiment, plan) -> str:
+    """What the sweep will do, in words: its runs, or its study's trials and budget."""
+    sweep = experiment.sweep
+    if sweep.strategy == "optuna":
+        budget = [f"{sweep.n_trials} trials" if sweep.n_trials else "",
+                  f"{sweep.timeout:g} s" if sweep.timeout else ""]
+        return (f"Optuna study {plan.study.name} ({sweep.sampler.value} sampler, pruner "
+                f"{sweep.pruner.kind.value}, budget {' or '.join(b for b in budget if b)}): "
+                f"{plan.trials_done} trials done, {len(plan.to_train)} to resume")
+    folds = experiment.ranking.selection.folds
+    what = (f"{len(plan.runs)} runs ({len(plan.runs) // folds} configurations x {folds} "
+            f"folds of train + val)" if folds else f"{len(plan.runs)} configurations")
+    return f"{what}, {plan.count('finished')} already finished, {len(plan.to_train)} to train"
+
+
 def executor_for(experiment, executor: str, *, workers=None, threads=None, address=None):
     """:func:`medselect.api.make_sweep_executor`, its errors as ``--executor`` errors."""
     from medselect.api import make_sweep_executor
@@ -227,7 +280,8 @@ def progress_table(snapshot) -> Table:
     counts = snapshot.counts
     eta = f", ETA {snapshot.eta_s:.0f} s" if snapshot.eta_s else ""
     table = Table("run", "configuration", "epoch", "train loss", title=(
-        f"{counts.get('finished', 0)} finished, {counts.get('failed', 0)} failed, "
+        f"{counts.get('finished', 0)} finished, {counts.get('pruned', 0)} pruned, "
+        f"{counts.get('failed', 0)} failed, "
         f"{counts.get('running', 0)} running of {snapshot.total}{eta}"))
     for r in snapshot.running:
         epoch = f"{r.epoch}/{r.epochs}" if r.epoch is not None else f"starting/{r.epochs}"

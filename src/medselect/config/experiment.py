@@ -20,6 +20,7 @@ from medselect.config.data import DataSpec, PhantomSource
 from medselect.config.evaluation import DEFAULT_METRICS, EvaluationSpec
 from medselect.config.promotion import PromotionSpec
 from medselect.config.ranking import RankingSpec
+from medselect.config.search import search_problems
 from medselect.config.sweep import SweepSpec
 from medselect.config.task import TaskSpec
 from medselect.config.upgrade import UpgradeSpec
@@ -74,6 +75,21 @@ class Experiment(BaseModel):
         yield from self._data_problems()
         yield from self._input_size_problems()
         yield from self._metric_problems()
+        yield from self._search_problems()
+
+    def _search_problems(self) -> Iterator[_Problem]:
+        for at, message in search_problems(self.sweep):
+            yield ("sweep", *at), message
+        if self.sweep.strategy != "optuna":
+            return
+        if self.ranking.selection.folds:
+            yield (("sweep", "strategy"),
+                   "strategy 'optuna' does not cross-validate (ranking.selection.folds is set); "
+                   "use grid, random or list with folds, or remove ranking.selection.folds")
+        if self.upgrade.retrain == "sweep":
+            yield (("upgrade", "retrain"),
+                   "retrain 'sweep' repeats a grid, random or list sweep on the new data; with "
+                   "strategy 'optuna' use retrain: top_k (the best configurations found)")
 
     def _data_problems(self) -> Iterator[_Problem]:
         source, dims = self.data.source, self.task.spatial_dims

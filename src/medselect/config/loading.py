@@ -184,7 +184,8 @@ def _keys(models: list[type[BaseModel]]) -> list[str]:
     """The keys a file may write in a section (not fields the loader sets, like ``source``)."""
     if len(models) != 1:
         return []
-    return [name for name, field in models[0].model_fields.items() if field.exclude is not True]
+    return [field.alias or name for name, field in models[0].model_fields.items()
+            if field.exclude is not True]
 
 
 def _kind_values(model: type[BaseModel]) -> tuple[Any, ...]:

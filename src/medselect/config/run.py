@@ -41,7 +41,7 @@ or the ensemble of its K fold models."""
 LANDMARK_FIELDS = ("heatmap_sigma", "decoding")
 """Fields only landmarks runs read."""
 
-OPTIONAL_FIELDS = (*LANDMARK_FIELDS, "cv")
+OPTIONAL_FIELDS = (*LANDMARK_FIELDS, "dropout", "cv")
 """Fields left out of dumps while unset, so the configuration JSON and run id of every run that
 does not use them (and of runs made before they existed) stay as they were."""
 
@@ -111,6 +111,9 @@ class RunConfig(BaseModel):
     normalization: Normalization = Normalization.ZSCORE
     depth: int = Field(4, ge=1, description="number of resolution levels below the input")
     features: int = Field(16, ge=2, description="channels of the first level")
+    dropout: float | None = Field(
+        None, ge=0, lt=1, description="dropout probability of the network's layers; null: "
+        "the network's default (none for most)")
     early_stopping_patience: int | None = Field(None, ge=1)
     seed: int = 0
     heatmap_sigma: float | None = Field(

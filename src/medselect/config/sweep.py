@@ -8,7 +8,9 @@ one-element list; for ``input_size`` a flat list of numbers (``[64, 64]``) is on
 - ``grid``: every combination of the axes;
 - ``random``: ``samples`` distinct combinations drawn with ``seed``;
 - ``list``: the explicit ``configs``, each a partial RunConfig whose missing fields take the
-  first value of the matching axis.
+  first value of the matching axis;
+- ``optuna``: an Optuna study proposes each configuration from the results so far; numeric
+  axes may be ranges (:mod:`medselect.config.search` has its keys).
 
 Example::
 
@@ -31,12 +33,16 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from annotated_types import MinLen
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     create_model,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -48,9 +54,11 @@ from medselect.config.choices import (
     Normalization,
     Optimizer,
     Scheduler,
+    resolve,
 )
 from medselect.config.fields import Slug, as_list
 from medselect.config.run import HeatmapDecoding, RunConfig, without_unset_optional_fields
+from medselect.config.search import Objective, PrunerSpec, Range, RangeKind, Sampler
 
 __all__ = ["EarlyStopping", "RunOverrides", "SearchSpace", "SweepSpec"]
 
@@ -78,6 +86,40 @@ def _as_size_list(value: Any) -> Any:
 
 Axis = Annotated[list[T], BeforeValidator(as_list), MinLen(1)]
 
+_REAL: tuple[RangeKind, ...] = ("log_uniform", "uniform")
+_WHOLE: tuple[RangeKind, ...] = ("int",)
+
+
+def _range_checked(field: str, kinds: tuple[RangeKind, ...]) -> AfterValidator:
+    """A validator of a range of ``field``: a kind that fits the field's type, and both ends
+    values RunConfig accepts."""
+
+    def check(value: Range) -> Range:
+        if value.kind not in kinds:
+            shapes = " or ".join(f"{{{k}: [lo, hi]}}" for k in kinds)
+            raise ValueError(f"{field} takes {'whole' if kinds == _WHOLE else 'real'} numbers: "
+                             f"give {shapes}, or a list of values")
+        for end in value.bounds:
+            try:
+                RunConfig.model_validate({field: end})
+            except ValidationError as exc:
+                msg = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+                raise ValueError(f"range end {end}: {msg}") from None
+        return value
+
+    return AfterValidator(check)
+
+
+def _values_or_range(value: Any) -> str:
+    return "range" if isinstance(value, dict | Range) else "values"
+
+
+def _axis_or_range(field: str, item: Any, kinds: tuple[RangeKind, ...]) -> Any:
+    """A numeric axis: a list of values (a scalar is one), or a :class:`Range` (optuna)."""
+    values = Annotated[Axis[Annotated[item, _run_checked(field)]], Tag("values")]
+    ranged = Annotated[Range, _range_checked(field, kinds), Tag("range")]
+    return Annotated[values | ranged, Discriminator(_values_or_range)]
+
 
 def _default(field: str) -> Any:
     default = RunConfig.model_fields[field].default
@@ -85,7 +127,8 @@ def _default(field: str) -> Any:
 
 
 class SearchSpace(BaseModel):
-    """The values to try per RunConfig field; each defaults to RunConfig's own default."""
+    """The values to try per RunConfig field; each defaults to RunConfig's own default. A
+    numeric field may instead be a :class:`~medselect.config.search.Range` (strategy optuna)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -93,16 +136,16 @@ class SearchSpace(BaseModel):
         "architecture")
     loss: Axis[Annotated[Loss, _run_checked("loss")]] = _default("loss")
     optimizer: Axis[Annotated[Optimizer, _run_checked("optimizer")]] = _default("optimizer")
-    learning_rate: Axis[Annotated[float, _run_checked("learning_rate")]] = _default(
+    learning_rate: _axis_or_range("learning_rate", float, _REAL) = _default(
         "learning_rate")
-    weight_decay: Axis[Annotated[float, _run_checked("weight_decay")]] = _default(
+    weight_decay: _axis_or_range("weight_decay", float, _REAL) = _default(
         "weight_decay")
-    batch_size: Axis[Annotated[int, _run_checked("batch_size")]] = _default("batch_size")
-    epochs: Axis[Annotated[int, _run_checked("epochs")]] = _default("epochs")
+    batch_size: _axis_or_range("batch_size", int, _WHOLE) = _default("batch_size")
+    epochs: _axis_or_range("epochs", int, _WHOLE) = _default("epochs")
     scheduler: Axis[Annotated[Scheduler, _run_checked("scheduler")]] = _default("scheduler")
     augmentation: Axis[Annotated[AugmentationPreset, _run_checked("augmentation")]] = _default(
         "augmentation")
-    offline_augmentation: Axis[Annotated[int, _run_checked("offline_augmentation")]] = _default(
+    offline_augmentation: _axis_or_range("offline_augmentation", int, _WHOLE) = _default(
         "offline_augmentation")
     input_size: Annotated[
         list[Annotated[tuple[int, ...], _run_checked("input_size")]],
@@ -110,27 +153,31 @@ class SearchSpace(BaseModel):
     ] = _default("input_size")
     normalization: Axis[Annotated[Normalization, _run_checked("normalization")]] = _default(
         "normalization")
-    depth: Axis[Annotated[int, _run_checked("depth")]] = _default("depth")
-    features: Axis[Annotated[int, _run_checked("features")]] = _default("features")
-    seed: Axis[Annotated[int, _run_checked("seed")]] = _default("seed")
-    heatmap_sigma: Axis[Annotated[float | None, _run_checked("heatmap_sigma")]] = _default(
+    depth: _axis_or_range("depth", int, _WHOLE) = _default("depth")
+    features: _axis_or_range("features", int, _WHOLE) = _default("features")
+    dropout: _axis_or_range("dropout", float | None, _REAL) = _default("dropout")
+    seed: _axis_or_range("seed", int, _WHOLE) = _default("seed")
+    heatmap_sigma: _axis_or_range("heatmap_sigma", float | None, _REAL) = _default(
         "heatmap_sigma")
     decoding: Axis[Annotated[HeatmapDecoding | None, _run_checked("decoding")]] = _default(
         "decoding")
 
     @model_serializer(mode="wrap")
-    def _unset_landmark_axes_left_out(
+    def _unset_optional_axes_left_out(
         self, handler: Callable[[Any], dict[str, Any]]
     ) -> dict[str, Any]:
         return without_unset_optional_fields(handler(self), unset=[None])
 
-    def axes(self) -> dict[str, list[Any]]:
-        """Field name -> values, in RunConfig field order (``medselect.sweep`` expands it)."""
-        return {name: list(getattr(self, name)) for name in type(self).model_fields}
+    def axes(self) -> dict[str, list[Any] | Range]:
+        """Field name -> values (or a :class:`Range`), in RunConfig field order
+        (``medselect.sweep`` expands it)."""
+        return {name: value if isinstance(value := getattr(self, name), Range) else list(value)
+                for name in type(self).model_fields}
 
-    def size(self) -> int:
-        """How many combinations a grid over the axes holds."""
-        return math.prod(len(values) for values in self.axes().values())
+    def size(self) -> float:
+        """How many combinations a grid over the axes holds (infinite with a range)."""
+        return math.prod(math.inf if isinstance(values, Range) else len(values)
+                         for values in self.axes().values())
 
 
 class _PartialRunConfig(BaseModel):
@@ -176,11 +223,21 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Slug = "sweep"
-    strategy: Literal["grid", "random", "list"] = "grid"
+    strategy: Literal["grid", "random", "list", "optuna"] = "grid"
     samples: int | None = Field(None, ge=1, description="combinations 'random' draws")
-    seed: int = Field(0, ge=0, description="seed of the 'random' draw (not of training)")
+    seed: int = Field(0, ge=0, description="seed of the 'random' draw or of the Optuna "
+                                           "sampler (not of training)")
     space: SearchSpace = Field(default_factory=SearchSpace)
     configs: list[RunOverrides] = Field(default_factory=list)  # type: ignore[valid-type]
+    sampler: Sampler = Field(Sampler.TPE, description="optuna: tpe | random | cmaes | nsga2")
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec, description="optuna: median | "
+                               "successive_halving | hyperband | none, or a mapping with kind")
+    n_trials: int | None = Field(None, ge=1, description="optuna: trials of the study in all, "
+                                 "across every process that shares it")
+    timeout: float | None = Field(None, gt=0, description="optuna: seconds after which this "
+                                  "process asks for no new trial")
+    objectives: list[Objective] = Field(default_factory=list, description="optuna: what the "
+                                        "study optimises; default the best-epoch metric")
     early_stopping: EarlyStopping | None = None
     deterministic: bool = Field(True, description="deterministic algorithms for reproducible "
                                                   "runs (slower on GPU)")
@@ -189,6 +246,11 @@ class SweepSpec(BaseModel):
     gpus_per_run: float = Field(
         0, ge=0, description="Ray: GPUs each run requests from the cluster (0.5: two runs share "
                              "a GPU); local processes take one GPU per worker slot")
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _known_sampler(cls, value: object) -> Sampler:
+        return resolve(Sampler, value)
 
     @model_validator(mode="after")
     def _strategy_inputs(self) -> SweepSpec:

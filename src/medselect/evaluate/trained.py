@@ -39,7 +39,7 @@ def select_runs(
     or ensemble) stands for it everywhere else.
 
     Args:
-        run_ids: evaluate these runs only (each must be a finished run of ``task``).
+        run_ids: evaluate these runs only (each a finished or pruned run of ``task``).
         top: keep the ``top`` runs with the best ``best_metric`` (validation score); runs
             without one come last.
         mode: whether a higher (``max``) or lower ``best_metric`` is better.
@@ -54,10 +54,10 @@ def select_runs(
             if run["task"] != task:
                 raise ConfigError(f"run {run['id']!r} belongs to task {run['task']!r}, not "
                                   f"{task!r}; evaluate it with its own task", param="runs")
-            if run["status"] != "finished":
+            if run["status"] not in ("finished", "pruned"):  # a pruned run named is asked for
                 raise ConfigError(f"run {run['id']!r} is {run['status']}, not finished; only "
-                                  "finished runs have a checkpoint to evaluate (`medselect runs "
-                                  f"show {run['id']}`)", param="runs")
+                                  "finished (or pruned) runs have a checkpoint to evaluate "
+                                  f"(`medselect runs show {run['id']}`)", param="runs")
     else:
         runs = models_to_evaluate(conn, task)
         if not runs and list_runs(conn, task=task, status="finished"):

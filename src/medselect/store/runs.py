@@ -57,7 +57,7 @@ def set_run_status(
     """Move a run through its life cycle and record what is known at that point; return its row.
 
     ``running`` counts an attempt, stamps ``started_at`` and clears the previous attempt's end;
-    ``finished`` and ``failed`` stamp ``finished_at`` and ``duration_s``. ``error`` and
+    ``finished``, ``pruned`` and ``failed`` stamp ``finished_at`` and ``duration_s``. ``error`` and
     ``traceback`` are replaced on every change (cleared unless given); the result fields
     (``checkpoint_uri``, ``best_metric``, ``n_parameters``, ``device``) are written when given.
 
@@ -78,7 +78,7 @@ def set_run_status(
         values.update(
             started_at=now, finished_at=None, duration_s=None, attempts=run.c.attempts + 1
         )
-    elif status in ("finished", "failed"):
+    elif status in ("finished", "pruned", "failed"):
         started = current["started_at"]
         values.update(
             finished_at=now,

@@ -14,11 +14,13 @@ import sqlalchemy as sa
 
 from medselect.store.timestamps import UTCDateTime, utcnow
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SPLITS = ("train", "val", "test")
 CASE_SET_KINDS = ("test", "val", "reference", "new", "custom")
-RUN_STATUSES = ("pending", "running", "interrupted", "finished", "failed")
+RUN_STATUSES = ("pending", "running", "interrupted", "finished", "failed", "pruned")
+"""``pruned``: an Optuna sweep's pruner stopped the run early (its curve and checkpoints are
+kept; version 3 of the schema added it)."""
 EVALUATION_STATUSES = ("pending", "running", "finished", "failed")
 PREDICTION_STATUSES = ("ok", "missing", "error")
 VERDICTS = ("acceptable", "not_acceptable")

@@ -7,6 +7,7 @@ workspace can be moved or shared as one unit. There is no global engine: every c
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,6 +127,31 @@ class Workspace:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def exclusive(self, key: str) -> Iterator[None]:
+        """Hold a lock named ``key`` across processes while the block runs, without holding a
+        write transaction, so that another library's own connections to the database (Optuna's
+        study storage) can write meanwhile.
+
+        PostgreSQL takes an advisory lock (:func:`serialize`); SQLite, whose write transaction
+        would block those connections, locks a file beside the database
+        (``medselect.db.<key>.lock``).
+        """
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            with self.engine.connect() as conn, conn.begin():
+                serialize(conn, key)
+                yield
+        elif dialect == "sqlite" and self.engine.url.database:
+            with open(f"{self.engine.url.database}.{key}.lock", "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        else:
+            yield
 
     def connect(self) -> sa.Connection:
         """A connection for reading (use it as a context manager)."""

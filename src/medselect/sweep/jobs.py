@@ -8,11 +8,50 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+from medselect.config.search import PrunerSpec
 from medselect.store import Workspace, database_url
 
 #: Run statuses after a worker is done with a job.
-FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
+FINISHED, FAILED, INTERRUPTED, PRUNED = "finished", "failed", "interrupted", "pruned"
+
+
+class StudyObjective(NamedTuple):
+    """One value a study optimises: a validation metric at the run's best epoch (or
+    ``parameters``), and ``maximize`` or ``minimize``."""
+
+    metric: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What a worker needs of a sweep's Optuna study (strategy ``optuna``).
+
+    Args:
+        name: the study's name in the workspace database (``<sweep>@<dataset version>``).
+        objectives: what the study optimises, in order.
+        best_epoch_metric: the metric and mode (``max``/``min``) that pick a run's best epoch,
+            where the objectives are read.
+        pruner: how losing runs are stopped.
+        max_epochs: the most epochs a run of the space trains (the halving pruners' resource).
+    """
+
+    name: str
+    objectives: tuple[StudyObjective, ...]
+    best_epoch_metric: tuple[str, str]
+    pruner: PrunerSpec
+    max_epochs: int
+
+
+@dataclass(frozen=True)
+class TrialRef:
+    """The trial of ``study`` whose run a job trains: the worker reports each epoch to it and
+    tells it how the run ended."""
+
+    study: StudySpec
+    number: int
 
 
 @dataclass(frozen=True)
@@ -27,6 +66,7 @@ class RunJob:
             None: the folder's own database (its workspace.toml, else its SQLite file).
         threads: CPU threads the worker may use.
         device: ``cpu``, ``cuda`` or ``cuda:N``; None picks CUDA when present.
+        trial: the Optuna trial the run answers (strategy ``optuna``), else None.
     """
 
     run_id: str
@@ -34,6 +74,7 @@ class RunJob:
     url: str | None = None
     threads: int = 1
     device: str | None = None
+    trial: TrialRef | None = None
 
     def open_workspace(self) -> Workspace:
         """The job's workspace on the job's database; without a URL the folder's own, never a

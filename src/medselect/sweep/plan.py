@@ -5,18 +5,24 @@ again finds the same rows: finished runs are skipped, interrupted (and stale run
 resume from their last checkpoint, failed runs are retried only when asked.
 Every configuration is checked against the data before anything trains. With
 ``ranking.selection.folds`` K, every configuration is trained K times, once per fold of train +
-val (:mod:`medselect.data.folds`).
+val (:mod:`medselect.data.folds`). Strategy ``optuna`` plans a study instead, whose trials are
+asked while the sweep runs (:mod:`medselect.sweep.trials`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from medselect.config import Experiment, RunConfig, config_hash, fold_configs, run_id
 from medselect.data.folds import run_cases
 from medselect.errors import ConfigError, NotFound
 from medselect.store import Workspace, get_cases, get_run, serialize, upsert_run
+from medselect.sweep.jobs import RunJob
 from medselect.sweep.space import expand_space
+
+if TYPE_CHECKING:
+    from medselect.sweep.trials import StudyPlan
 
 RESUMABLE = ("pending", "interrupted", "running")
 
@@ -43,20 +49,36 @@ class SweepPlan:
         wanted = RESUMABLE + (("failed",) if self.retry_failed else ())
         return [r for r in self.runs if r.status in wanted]
 
+    @property
+    def run_ids(self) -> set[str]:
+        """The runs a progress display follows."""
+        return {r.run_id for r in self.runs}
+
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.runs)
+
+    def jobs(self, workspace: str, url: str | None) -> list[RunJob]:
+        """One job per run to train."""
+        return [RunJob(r.run_id, workspace, url=url) for r in self.to_train]
+
+    def settle(self) -> None:
+        """Nothing to settle: every run records its own ending."""
 
 
 def plan_sweep(
     ws: Workspace, experiment: Experiment, dataset_version: str, *, retry_failed: bool = False
-) -> SweepPlan:
-    """Expand the experiment's sweep, check it against the data and register its runs.
+) -> SweepPlan | StudyPlan:
+    """Expand the experiment's sweep, check it against the data and register its runs; for
+    strategy ``optuna``, open its study (:func:`medselect.sweep.trials.plan_study`).
 
     Raises:
-        ConfigError: a configuration cannot train on this data (names the field and values).
+        ConfigError: a configuration cannot train on this data (names the field and values),
+            or Optuna is missing for strategy ``optuna``.
         DataError: the cross-validation folds cannot be made.
     """
     sweep = experiment.sweep
+    if sweep.strategy == "optuna":
+        return _plan_study(ws, experiment, dataset_version, retry_failed)
     configs = expand_space(
         sweep.strategy, sweep.space.axes(), configs=sweep.config_dicts(),
         samples=sweep.samples, seed=sweep.seed, fixed=sweep.fixed(),
@@ -66,6 +88,18 @@ def plan_sweep(
         configs = [fold for config in configs
                    for fold in fold_configs(config, selection.folds, selection.seed)]
     return register_runs(ws, experiment, dataset_version, configs, retry_failed=retry_failed)
+
+
+def _plan_study(ws: Workspace, experiment: Experiment, dataset_version: str,
+                retry_failed: bool) -> StudyPlan:
+    try:
+        from medselect.sweep.trials import plan_study
+    except ModuleNotFoundError as exc:
+        if exc.name != "optuna":
+            raise
+        raise ConfigError("sweep.strategy: optuna needs Optuna: pip install 'medselect[search]' "
+                          "(or -e '.[search]')") from None
+    return plan_study(ws, experiment, dataset_version, retry_failed=retry_failed)
 
 
 def register_runs(
@@ -80,18 +114,13 @@ def register_runs(
         DataError: the cross-validation folds cannot be made.
     """
     sweep = experiment.sweep
-    with ws.connect() as conn:
-        cases = get_cases(conn, dataset_version)
-    n_train: dict = {}
-    for config in configs:
-        if config.cv not in n_train:
-            n_train[config.cv] = len(run_cases(cases, config.cv)["train"])
-        check_trainable(experiment, config, n_train[config.cv])
+    check_all(ws, experiment, dataset_version, configs)
     runs = []
     with ws.begin() as conn:
         serialize(conn, f"task:{experiment.task.name}")  # concurrent sweeps register in turn
         for config in configs:
             rid = run_id(config, dataset_version)
+            serialize(conn, f"run:{rid}")  # two sweeps registering one run: one inserts it
             try:
                 status = get_run(conn, rid)["status"]
             except NotFound:
@@ -104,6 +133,23 @@ def register_runs(
                 status = "pending"
             runs.append(PlannedRun(rid, config, status))
     return SweepPlan(sweep.name, experiment.task.name, dataset_version, runs, retry_failed)
+
+
+def check_all(ws: Workspace, experiment: Experiment, dataset_version: str,
+              configs: list[RunConfig]) -> None:
+    """:func:`check_trainable` for every configuration, on its own training cases.
+
+    Raises:
+        ConfigError: the first configuration that cannot train (names the field and values).
+        DataError: the cross-validation folds cannot be made.
+    """
+    with ws.connect() as conn:
+        cases = get_cases(conn, dataset_version)
+    n_train: dict = {}
+    for config in configs:
+        if config.cv not in n_train:
+            n_train[config.cv] = len(run_cases(cases, config.cv)["train"])
+        check_trainable(experiment, config, n_train[config.cv])
 
 
 def check_trainable(experiment: Experiment, config: RunConfig, n_train: int) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from medselect.config import stored_cv
 from medselect.store import Workspace, latest_epoch_metrics, list_runs
+
+ENDED = ("finished", "pruned", "failed")
+"""Statuses of runs a sweep is done with."""
 
 
 @dataclass(frozen=True)
@@ -30,15 +34,19 @@ class SweepSnapshot:
 
     @property
     def done(self) -> int:
-        return self.counts.get("finished", 0) + self.counts.get("failed", 0)
+        return sum(self.counts.get(s, 0) for s in ENDED)
 
 
 class SweepMonitor:
-    """Reads the progress of ``run_ids`` from the store; ETA from this session's pace."""
+    """Reads the progress of ``run_ids`` from the store; ETA from this session's pace.
 
-    def __init__(self, ws: Workspace, run_ids: list[str]):
+    ``run_ids`` is read at every snapshot, so a collection that grows while the sweep runs (a
+    study's runs) is followed as it grows.
+    """
+
+    def __init__(self, ws: Workspace, run_ids: Collection[str]):
         self.ws = ws
-        self.run_ids = set(run_ids)
+        self.run_ids = run_ids
         self.started = time.monotonic()
         self._done_at_start: int | None = None
 
@@ -48,7 +56,7 @@ class SweepMonitor:
             running = [r for r in runs if r["status"] == "running"]
             epochs = latest_epoch_metrics(conn, [r["id"] for r in running])
         counts = Counter(r["status"] for r in runs)
-        done = counts["finished"] + counts["failed"]
+        done = sum(counts[s] for s in ENDED)
         if self._done_at_start is None:
             self._done_at_start = done
         finished_now = done - self._done_at_start

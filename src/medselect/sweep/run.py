@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from medselect.store import Workspace, shareable_url
 from medselect.sweep.executors.base import Executor
-from medselect.sweep.jobs import RunJob
 from medselect.sweep.plan import SweepPlan
 from medselect.sweep.progress import SweepMonitor, SweepSnapshot
+
+if TYPE_CHECKING:
+    from medselect.sweep.trials import StudyPlan
 
 EXECUTORS = ("local", "ray", "inprocess")
 
@@ -30,7 +33,7 @@ def make_executor(
         from medselect.sweep.executors.ray import RayExecutor
 
         return RayExecutor(address=address, threads=threads, gpus=gpus_per_run,
-                           num_cpus=None if address else workers * threads)
+                           num_cpus=None if address else workers * threads, workers=workers)
     if name == "inprocess":
         from medselect.sweep.executors.inprocess import InProcessExecutor
 
@@ -40,16 +43,16 @@ def make_executor(
 
 def run_sweep(
     ws: Workspace,
-    plan: SweepPlan,
+    plan: SweepPlan | StudyPlan,
     executor: Executor,
     *,
     on_progress: Callable[[SweepSnapshot], None] | None = None,
 ) -> SweepSnapshot:
-    """Train the plan's runs still to train; return the sweep's final state."""
+    """Train the plan's runs still to train (a study's: the trials it asks for meanwhile);
+    return the sweep's final state."""
     url = shareable_url(ws.engine.url).render_as_string(hide_password=False)  # no secrets
-    jobs = [RunJob(r.run_id, str(ws.root), url=url) for r in plan.to_train]
-    monitor = SweepMonitor(ws, [r.run_id for r in plan.runs])
+    monitor = SweepMonitor(ws, plan.run_ids)
     poll = (lambda: on_progress(monitor.snapshot())) if on_progress else None
-    if jobs:
-        executor.run(jobs, poll=poll)
+    executor.run(plan.jobs(str(ws.root), url), poll=poll)
+    plan.settle()
     return monitor.snapshot()

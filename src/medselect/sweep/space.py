@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from medselect.config.run import RunConfig, config_hash
+from medselect.config.search import Range
 from medselect.errors import ConfigError
 
 
 def expand_space(
     strategy: str,
-    axes: Mapping[str, Sequence[Any]],
+    axes: Mapping[str, Sequence[Any] | Range],
     *,
     configs: Sequence[Mapping[str, Any]] = (),
     samples: int | None = None,
@@ -44,7 +45,7 @@ def expand_space(
     for name in names:
         if not axes[name]:
             raise ConfigError(f"sweep.space.{name}: the axis is empty; give at least one value")
-    base = {name: axes[name][0] for name in names} | dict(fixed or {})
+    base = {name: _first(axes[name]) for name in names} | dict(fixed or {})
     if strategy == "grid":
         combos = _grid(axes, names)
     elif strategy == "random":
@@ -66,6 +67,12 @@ def expand_space(
             raise ConfigError(f"{where}: {_first_error(exc)}") from None
         seen.setdefault(config_hash(config), config)
     return list(seen.values())
+
+
+def _first(axis: Sequence[Any] | Range) -> Any:
+    """The value a ``list`` configuration takes for a field it leaves out: the axis's first
+    value, or a range's lower end."""
+    return axis.bounds[0] if isinstance(axis, Range) else axis[0]
 
 
 def _grid(axes: Mapping[str, Sequence[Any]], names: list[str]) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """Train one run of the store: the function every executor calls, in whatever process.
 
 It opens the workspace itself, records its own progress (status, epochs, checkpoints, errors)
-and never lets an exception escape, so one bad configuration cannot stop a sweep. torch is
-imported only inside, so executors that merely import this module stay light.
+and never lets an exception escape, so one bad configuration cannot stop a sweep. A job of an
+Optuna study also reports to its trial (:mod:`medselect.sweep.trial_report`). torch and Optuna
+are imported only inside, so executors that merely import this module stay light.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 import socket
 import sys
 import traceback as tb
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from medselect.store import (
@@ -23,32 +26,46 @@ from medselect.store import (
     set_run_status,
     upsert_run,
 )
-from medselect.sweep.jobs import FAILED, FINISHED, INTERRUPTED, RunJob, RunOutcome
+from medselect.sweep.jobs import FAILED, FINISHED, INTERRUPTED, PRUNED, RunJob, RunOutcome
 
 
 def execute_run(job: RunJob) -> RunOutcome:
-    """Train ``job.run_id`` to the end (resuming from its last checkpoint) and record the result."""
+    """Train ``job.run_id`` to the end (resuming from its last checkpoint) and record the result;
+    with ``job.trial``, report it to its Optuna trial as it trains and tell the trial the end."""
     ws = job.open_workspace()
     try:
         claimed = claim_run(ws, job.run_id)
         if isinstance(claimed, RunOutcome):
             return claimed
         run, task, cases = claimed
-        try:
-            result = _train(ws, run, task, cases, job)
-        except KeyboardInterrupt:
-            return _record_end(ws, job.run_id, INTERRUPTED, "interrupted; resumes on the next run")
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            return _record_end(ws, job.run_id, FAILED, message, tb.format_exc())
-        with ws.begin() as conn:
-            set_run_status(
-                conn, job.run_id, FINISHED,
-                checkpoint_uri=ws.relative(result.best_checkpoint),
-                best_metric=result.best_metric, n_parameters=result.n_parameters,
-                device=result.device,
-            )
-        return RunOutcome(job.run_id, FINISHED)
+        with ExitStack() as stack:
+            trial = None
+            try:
+                if job.trial is not None:
+                    from medselect.sweep.trial_report import TrialReport
+
+                    trial = stack.enter_context(TrialReport(ws, job.trial))
+                result = _train(ws, run, task, cases, job,
+                                should_stop=trial.should_stop if trial else None)
+            except KeyboardInterrupt:
+                return _record_end(ws, job.run_id, INTERRUPTED,
+                                   "interrupted; resumes on the next run")
+            except Exception as exc:
+                message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                outcome = _record_end(ws, job.run_id, FAILED, message, tb.format_exc())
+            else:
+                status = PRUNED if result.pruned else FINISHED
+                with ws.begin() as conn:
+                    set_run_status(
+                        conn, job.run_id, status,
+                        checkpoint_uri=ws.relative(result.best_checkpoint),
+                        best_metric=result.best_metric, n_parameters=result.n_parameters,
+                        device=result.device,
+                    )
+                outcome = RunOutcome(job.run_id, status)
+            if trial is not None:
+                trial.settle(job.run_id)
+            return outcome
     finally:
         ws.dispose()
 
@@ -107,7 +124,8 @@ def worker_alive(worker: str | None) -> bool:
     return True
 
 
-def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob):
+def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob,
+           should_stop: Callable[[Any], bool] | None = None):
     from medselect.config import RunConfig, TaskSpec
     from medselect.data.folds import run_cases
     from medselect.data.loading import load_cases
@@ -132,7 +150,7 @@ def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job:
         out_dir=ws.path(f"runs/{run['id']}"), on_epoch=record_epoch, resume=True,
         early_stopping_metric=details.get("early_stopping_metric"),
         deterministic=bool(details.get("deterministic", False)),
-        threads=job.threads, device=job.device,
+        threads=job.threads, device=job.device, should_stop=should_stop,
     )
 
 

@@ -5,7 +5,8 @@ validation metrics come from the task plugin. Each epoch is reported to ``on_epo
 caller stores it) and then checkpointed, ``best.pt`` when the chosen metric improved and
 ``last.pt`` always; a run that is called again resumes after the last checkpointed epoch.
 Each epoch reseeds torch, the shuffling and the augmentation from ``(seed, epoch)``, so a
-resumed run draws what an uninterrupted one would have.
+resumed run draws what an uninterrupted one would have. A caller's ``should_stop`` (a sweep's
+pruner, which the loop knows only as a callback) may end a run after any checkpointed epoch.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def train_model(
     threads: int | None = None,
     device: str | None = None,
     deterministic: bool = False,
+    should_stop: Callable[[EpochRecord], bool] | None = None,
 ) -> TrainResult:
     """Train ``config`` on ``train``, validating on ``val`` every epoch.
 
@@ -66,6 +68,8 @@ def train_model(
         threads: CPU threads torch may use in this process.
         device: ``cpu``, ``cuda`` or ``cuda:N``; CUDA when present if None.
         deterministic: ask torch for deterministic kernels (slower on GPU).
+        should_stop: asked after each checkpointed epoch whether to stop the run there (a
+            sweep's pruner); a run it stops is ``pruned`` in the result.
 
     Raises:
         ConfigError: the configuration cannot train on this task (sizes, batch size, metric).
@@ -99,8 +103,9 @@ def train_model(
     if resume and (out_dir / LAST).exists():
         start = _restore(out_dir / LAST, trainee, tracker, fingerprint)
 
+    pruned = False
     for epoch in range(start + 1, config.epochs + 1):
-        if tracker.should_stop:
+        if tracker.should_stop or pruned:
             break
         record = _run_epoch(trainee, train_set, val_set, plugin, config, epoch)
         improved = (tracker.update(epoch, record.metrics()[goal.name]) if validating
@@ -109,13 +114,15 @@ def train_model(
             on_epoch(record)
         state = trainee.state_dict() | tracker.state_dict() | {"fingerprint": fingerprint}
         save_checkpoint(out_dir / LAST, state, copies=[out_dir / BEST] if improved else [])
+        stop = should_stop is not None and should_stop(record)  # asked at every epoch
+        pruned = stop and epoch < config.epochs
 
     return TrainResult(
         epochs_run=tracker.epoch, resumed_from=start, metric=goal.name,
         best_metric=tracker.best, best_epoch=tracker.best_epoch,
         best_checkpoint=out_dir / BEST, last_checkpoint=out_dir / LAST,
         n_parameters=count_parameters(model), device=str(where),
-        stopped_early=tracker.should_stop and tracker.epoch < config.epochs,
+        stopped_early=tracker.should_stop and tracker.epoch < config.epochs, pruned=pruned,
     )
 
 
@@ -131,7 +138,7 @@ def check_run(
         ConfigError: naming the field: input size, loss, classes, batch size or stopping metric.
     """
     task = as_task_info(task)
-    goal = _stopping_goal(plugin, early_stopping_metric)
+    goal = stopping_goal(plugin, early_stopping_metric)
     check_network_input(config, task.spatial_dims, plugin)
     plugin.out_channels(task)
     plugin.check_loss(config.loss)
@@ -159,7 +166,13 @@ def _run_epoch(
                        time.perf_counter() - started)
 
 
-def _stopping_goal(plugin: TaskPlugin, name: str | None) -> MetricGoal:
+def stopping_goal(plugin: TaskPlugin, name: str | None) -> MetricGoal:
+    """The metric and mode that pick a run's best epoch (and stop it early): ``name``, or the
+    plugin's primary metric when None.
+
+    Raises:
+        ConfigError: the plugin reports no metric ``name``.
+    """
     if name is None:
         return plugin.primary_metric
     modes: dict[str, Any] = {"val_loss": "min", **plugin.metrics}

@@ -51,6 +51,7 @@ class TrainResult:
         best_epoch: the epoch of ``best_checkpoint``.
         stopped_early: early stopping ended the run before ``epochs``.
         device: where it trained (``cpu``, ``cuda:0``).
+        pruned: the caller's ``should_stop`` (a sweep's pruner) ended the run.
     """
 
     epochs_run: int
@@ -63,6 +64,7 @@ class TrainResult:
     n_parameters: int
     device: str
     stopped_early: bool
+    pruned: bool = False
 
 
 @dataclass

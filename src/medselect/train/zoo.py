@@ -21,7 +21,8 @@ Two networks are image-level classifiers, outputting ``(B, C)`` logits rather th
   doubling per stage; it halves the image 4 times.
 
 Classification tasks take only these; every other kind only the dense ones
-(:func:`check_architecture`).
+(:func:`check_architecture`). ``dropout`` (when set) goes to every network that has one; ResNet18
+and EfficientNet-B0 have none to set and refuse it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def check_network_input(
     """
     if plugin is not None:
         check_architecture(config, plugin.kind, image_level=plugin.image_level)
+    if config.dropout is not None and config.architecture in _NO_DROPOUT:
+        raise ConfigError(f"dropout: {config.architecture.value} has no dropout to set; leave "
+                          "dropout unset for it")
     size = list(config.input_size)
     if len(size) != spatial_dims:
         raise ConfigError(
@@ -146,23 +150,32 @@ _FIXED_DEPTH = {
 }
 
 
+_NO_DROPOUT = frozenset({Architecture.RESNET18, Architecture.EFFICIENTNET_B0})
+
+
+def _dropout(config: RunConfig, name: str = "dropout") -> dict[str, float]:
+    """``{name: p}`` for a network's dropout argument, or nothing (its default) when unset."""
+    return {} if config.dropout is None else {name: config.dropout}
+
+
 def _channels(config: RunConfig) -> list[int]:
     return [config.features * 2**level for level in range(config.depth + 1)]
 
 
 def _unet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
     return nets.UNet(dims, cin, cout, channels=_channels(config), strides=[2] * config.depth,
-                     num_res_units=2)
+                     num_res_units=2, **_dropout(config))
 
 
 def _basic_unet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
     f = config.features
-    return nets.BasicUNet(dims, cin, cout, features=(f, f, 2 * f, 4 * f, 8 * f, f))
+    return nets.BasicUNet(dims, cin, cout, features=(f, f, 2 * f, 4 * f, 8 * f, f),
+                          **_dropout(config))
 
 
 def _attention_unet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
     return nets.AttentionUnet(dims, cin, cout, channels=_channels(config),
-                              strides=[2] * config.depth)
+                              strides=[2] * config.depth, **_dropout(config))
 
 
 def _segresnet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
@@ -172,30 +185,35 @@ def _segresnet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Mo
         dims, init_filters=config.features, in_channels=cin, out_channels=cout,
         norm=("GROUP", {"num_groups": groups}),
         blocks_down=(1, *[2] * (config.depth - 1), 4), blocks_up=(1,) * config.depth,
+        **_dropout(config, "dropout_prob"),
     )
 
 
 def _dynunet(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
     strides = [1] + [2] * config.depth
     return nets.DynUNet(dims, cin, cout, kernel_size=[3] * (config.depth + 1), strides=strides,
-                        upsample_kernel_size=strides[1:], filters=_channels(config))
+                        upsample_kernel_size=strides[1:], filters=_channels(config),
+                        **_dropout(config))
 
 
 def _unetr(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
     hidden = 8 * config.features
     return nets.UNETR(cin, cout, img_size=tuple(config.input_size), feature_size=config.features,
-                      hidden_size=hidden, mlp_dim=4 * hidden, num_heads=4, spatial_dims=dims)
+                      hidden_size=hidden, mlp_dim=4 * hidden, num_heads=4, spatial_dims=dims,
+                      **_dropout(config, "dropout_rate"))
 
 
 def _swin_unetr(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
     feature_size = 12 * math.ceil(config.features / 12)
-    return nets.SwinUNETR(cin, cout, feature_size=feature_size, spatial_dims=dims)
+    return nets.SwinUNETR(cin, cout, feature_size=feature_size, spatial_dims=dims,
+                          **_dropout(config, "drop_rate"))
 
 
 def _densenet121(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:
     f = config.features
     return nets.DenseNet121(spatial_dims=dims, in_channels=cin, out_channels=cout,
-                            init_features=2 * f, growth_rate=f)
+                            init_features=2 * f, growth_rate=f,
+                            **_dropout(config, "dropout_prob"))
 
 
 def _resnet18(config: RunConfig, dims: int, cin: int, cout: int) -> torch.nn.Module:

@@ -152,7 +152,7 @@ def test_space_values_checked_by_run_config_with_index():
         SearchSpace(loss=["dice", "dice_ce", "dcie"], learning_rate=[0.1, -1.0])
     errors = {e["loc"]: e["msg"] for e in exc.value.errors()}
     assert "did you mean 'dice'" in errors[("loss", 2)]
-    assert "greater than 0" in errors[("learning_rate", 1)]
+    assert "greater than 0" in errors[("learning_rate", "values", 1)]  # "values": not a range
     with pytest.raises(ValidationError) as exc:
         SearchSpace(input_size=[[64, 64], [4, 4]])
     assert first_error(exc)[0] == ("input_size", 1)
@@ -187,7 +187,7 @@ def test_list_configs_are_partial_run_configs():
     ({"strategy": "grid", "samples": 2}, "only used by strategy 'random'"),
     ({"strategy": "list"}, "needs 'configs'"),
     ({"strategy": "grid", "configs": [{"loss": "dice"}]}, "only used by strategy 'list'"),
-    ({"strategy": "bayes"}, "'grid', 'random' or 'list'"),
+    ({"strategy": "bayes"}, "'grid', 'random', 'list' or 'optuna'"),
     ({"workers": 0}, "greater than or equal to 1"),
 ])
 def test_sweep_rejects(fields, fragment):

@@ -14,7 +14,7 @@ def test_options_that_do_not_go_together_are_refused(run_cli, tmp_path):
     named = run_cli("evaluate", "-w", tmp_path, "--name", "x")
     assert named.code == 1 and "give --predictions FOLDER too" in named.stderr
     mixed = run_cli("evaluate", "-w", tmp_path, "--predictions", tmp_path, "--top", "2")
-    assert mixed.code == 1 and "leave out --runs and --top" in mixed.stderr
+    assert mixed.code == 1 and "leave out --runs, --top and --include-pruned" in mixed.stderr
 
 
 def test_a_workspace_without_runs_says_what_to_do(run_cli, tmp_path, tiny_phantom):

@@ -120,3 +120,18 @@ def test_epoch_metrics_round_trip_and_replace(ws, v1):
         {"epoch": 1, "name": "train_loss", "value": None},
         {"epoch": 1, "name": "val_dice", "value": 0.75},
     ]
+
+
+def test_a_pruned_run_ends_like_a_finished_one_and_lists_apart(ws, v1):
+    with ws.begin() as conn:
+        upsert_run(conn, _run("r1"))
+        set_run_status(conn, "r1", "running", now=T0)
+        pruned = set_run_status(conn, "r1", "pruned", checkpoint_uri="runs/r1/best.pt",
+                                best_metric=0.4, now=T0 + timedelta(seconds=12))
+        add_epoch_metrics(conn, "r1", 1, {"val_dice": 0.4})
+    assert (pruned["status"], pruned["duration_s"], pruned["checkpoint_uri"]) == (
+        "pruned", 12.0, "runs/r1/best.pt")
+    with ws.connect() as conn:
+        assert [r["id"] for r in list_runs(conn, status="pruned")] == ["r1"]
+        assert list_runs(conn, status="finished") == []
+        assert get_epoch_metrics(conn, "r1")[0]["value"] == 0.4  # its curve is kept

@@ -148,3 +148,18 @@ def test_a_refit_without_validation_cases_keeps_its_last_epoch(tmp_path, plugin)
     with pytest.raises(ConfigError, match="early_stopping_patience: a run without validation"):
         train_model(tiny_config(early_stopping_patience=2), plugin, TASK, TRAIN, none,
                     out_dir=tmp_path / "stop", device="cpu")
+
+
+def test_should_stop_is_asked_after_each_checkpointed_epoch_and_prunes_the_run(tmp_path, plugin):
+    asked = []
+
+    def prune_after_two(record) -> bool:
+        asked.append((record.epoch, (tmp_path / "last.pt").is_file()))
+        return record.epoch == 2
+
+    result, records = train(tiny_config(epochs=5), plugin, tmp_path, should_stop=prune_after_two)
+    assert asked == [(1, True), (2, True)] and [r.epoch for r in records] == [1, 2]
+    assert result.pruned and result.epochs_run == 2 and (tmp_path / "best.pt").is_file()
+    last, _ = train(tiny_config(epochs=2), plugin, tmp_path / "b",
+                    should_stop=lambda r: r.epoch == 2)
+    assert not last.pruned  # a stop asked at the last epoch ends nothing early

@@ -1,14 +1,16 @@
 """The contract every executor meets, and the bookkeeping they share.
 
-An executor trains a list of :class:`RunJob` s and returns one :class:`RunOutcome` per job. The
-worker writes status, epochs and errors to the store itself; the executor only notices workers
-that died without saying so (killed, out of memory) and records those runs as interrupted, so
-the next ``sweep run`` resumes them from their last checkpoint.
+An executor trains :class:`RunJob` s and returns one :class:`RunOutcome` per job, in the order it
+drew them. A list is all known at once; an iterator is drawn one job per free worker slot, so
+each job may depend on how the ones before it ended (an Optuna study asks its next trial only
+then). The worker writes status, epochs and errors to the store itself; the executor only
+notices workers that died without saying so (killed, out of memory) and records those runs as
+interrupted, so the next ``sweep run`` resumes them from their last checkpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from medselect.store import get_run, upsert_run
@@ -25,7 +27,7 @@ class Executor(Protocol):
 
     name: str
 
-    def run(self, jobs: Sequence[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
+    def run(self, jobs: Iterable[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
         """Train every job; call ``poll`` about twice a second so callers can show progress."""
         ...
 

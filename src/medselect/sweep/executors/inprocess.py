@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from medselect.sweep.executors.base import Poll
 from medselect.sweep.jobs import RunJob, RunOutcome
@@ -14,7 +14,7 @@ class InProcessExecutor:
 
     name = "inprocess"
 
-    def run(self, jobs: Sequence[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
+    def run(self, jobs: Iterable[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
         outcomes = []
         for job in jobs:
             outcomes.append(execute_run(job))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -23,12 +23,14 @@ from medselect.sweep.worker import this_worker
 _PRELOAD = [
     "torch", "torch._inductor.config", "monai.networks.nets", "monai.losses",
     "medselect.sweep.worker", "medselect.train", "medselect.tasks", "medselect.data.loading",
+    "medselect.sweep.trial_report",  # Optuna, when installed (a failed preload is skipped)
 ]
 POLL_SECONDS = 0.5
 
 
 class LocalExecutor:
-    """Up to ``workers`` runs at once, each limited to ``threads`` CPU threads.
+    """Up to ``workers`` runs at once, each limited to ``threads`` CPU threads; a job is drawn
+    from ``jobs`` only when a slot is free.
 
     Args:
         workers: concurrent runs.
@@ -52,22 +54,25 @@ class LocalExecutor:
         proc.start()
         proc.join()
 
-    def run(self, jobs: Sequence[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
+    def run(self, jobs: Iterable[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
         ctx = _context()
         gpus = _cuda_devices() if self.gpus is None else self.gpus
         free_slots = list(range(self.workers))
-        queue = list(jobs)
+        queue = iter(jobs)
+        drawn: list[RunJob] = []
         running: dict[int, tuple[BaseProcess, RunJob, int]] = {}
         outcomes: dict[str, RunOutcome] = {}
         try:
-            while queue or running:
-                while queue and free_slots:
+            while True:
+                while free_slots and (job := next(queue, None)) is not None:
+                    drawn.append(job)
                     slot = free_slots.pop(0)
-                    job = replace(queue.pop(0), threads=self.threads,
-                                  device=slot_device(slot, gpus))
+                    job = replace(job, threads=self.threads, device=slot_device(slot, gpus))
                     proc = ctx.Process(target=_child, args=(job,), name=f"medselect-{job.run_id}")
                     proc.start()
                     running[proc.sentinel] = (proc, job, slot)
+                if not running:
+                    break
                 for sentinel in wait(list(running), timeout=POLL_SECONDS):
                     proc, job, slot = running.pop(sentinel)  # type: ignore[index]
                     proc.join()
@@ -81,7 +86,7 @@ class LocalExecutor:
                 outcomes[job.run_id] = settle_lost_run(job, "the sweep was interrupted",
                                                        this_worker(proc.pid))
             raise
-        return [outcomes[job.run_id] for job in jobs if job.run_id in outcomes]
+        return [outcomes[job.run_id] for job in drawn if job.run_id in outcomes]
 
 
 def slot_device(slot: int, gpus: int) -> str:

@@ -7,10 +7,11 @@ PostgreSQL). Ray is an optional extra: ``pip install 'medselect[ray]'``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -25,12 +26,16 @@ LOOPBACK = "127.0.0.1"
 
 
 class RayExecutor:
-    """Args:
+    """A list of jobs is submitted at once (Ray schedules them by their resources); an
+    iterator is drawn as runs end, ``workers`` in flight at a time.
+
+    Args:
     address: an existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``); None starts
         a local Ray for this sweep, bound to 127.0.0.1, and stops it afterwards.
     threads: CPUs per run.
     gpus: GPUs per run (fractions allowed); 0 trains on CPU.
     num_cpus: CPUs of the local Ray (ignored with ``address``).
+    workers: runs in flight when jobs come from an iterator.
     """
 
     name = "ray"
@@ -41,13 +46,21 @@ class RayExecutor:
         threads: int = 1,
         gpus: float = 0,
         num_cpus: int | None = None,
+        workers: int = 1,
     ):
         self.address = address
         self.threads = threads
         self.gpus = gpus
         self.num_cpus = num_cpus
+        self.workers = workers
 
-    def run(self, jobs: Sequence[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
+    def run(self, jobs: Iterable[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
+        queue = iter(jobs)
+        first = next(queue, None)
+        if first is None:  # nothing to train: no Ray to start
+            return []
+        in_flight = len(jobs) if isinstance(jobs, Sequence) else self.workers
+        queue = itertools.chain([first], queue)
         ray = _import_ray()
         started_here = not ray.is_initialized()
         if started_here:
@@ -57,13 +70,17 @@ class RayExecutor:
                 execute_run
             )
             device = "cuda" if self.gpus else "cpu"
-            pending = {
-                task.remote(replace(job, threads=self.threads, device=device)): job
-                for job in jobs
-            }
+            drawn: list[RunJob] = []
+            pending: dict = {}
             outcomes: dict[str, RunOutcome] = {}
             try:
-                while pending:
+                while True:
+                    while len(pending) < in_flight and (job := next(queue, None)) is not None:
+                        drawn.append(job)
+                        ref = task.remote(replace(job, threads=self.threads, device=device))
+                        pending[ref] = job
+                    if not pending:
+                        break
                     ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
                     for ref in ready:
                         job = pending.pop(ref)
@@ -75,7 +92,7 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
                     outcomes[job.run_id] = settle_lost_run(job, "the sweep was interrupted")
                 raise
-            return [outcomes[job.run_id] for job in jobs if job.run_id in outcomes]
+            return [outcomes[job.run_id] for job in drawn if job.run_id in outcomes]
         finally:
             if started_here:
                 ray.shutdown()
