@@ -28,6 +28,7 @@ from medselect.dashboard.schemas import (
     FailedRun,
     MetricInfo,
     ModelInfo,
+    PrunedRun,
 )
 from medselect.data import named_case_set
 from medselect.errors import ConfigError, NotFound
@@ -41,6 +42,7 @@ from medselect.store import (
     get_case_set,
     get_task,
     labelled_case_sets,
+    latest_epoch_metrics,
     latest_evaluations,
     list_case_sets,
     list_evaluations,
@@ -412,6 +414,15 @@ def champion_scopes(conn: sa.Connection, task: str) -> dict[str, list[str]]:
                           key=lambda v: v["scope"]):
         scopes.setdefault(version["model_ref"], []).append(version["scope"])
     return scopes
+
+
+def pruned_runs(conn: sa.Connection, task: str | None = None) -> list[PrunedRun]:
+    """The runs a search stopped early, with how far they got."""
+    runs = list_runs(conn, task=task, status="pruned")
+    last = latest_epoch_metrics(conn, [r["id"] for r in runs])
+    return [PrunedRun(id=r["id"], epochs=last.get(r["id"], (None,))[0],
+                      best_metric=number(r["best_metric"]), summary=config_summary(r["config"]))
+            for r in runs]
 
 
 def failed_runs(conn: sa.Connection, task: str | None = None) -> list[FailedRun]:

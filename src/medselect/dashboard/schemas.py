@@ -133,6 +133,16 @@ class FailedRun(Out):
     summary: dict[str, str]
 
 
+class PrunedRun(Out):
+    """A run the search stopped early because it was losing (``sweep.pruner``): its curve is
+    kept, and it is left out of evaluation and ranking unless asked for."""
+
+    id: str
+    epochs: int | None = Field(description="epochs trained before it was stopped")
+    best_metric: Number = Field(description="its best validation score when stopped")
+    summary: dict[str, str]
+
+
 class BiasCorrected(Out):
     """A figure reported on the cases that chose the model, corrected for the choice."""
 
@@ -321,6 +331,7 @@ class Leaderboard(Out):
     choice_note: str | None = Field(description="why there is no choice to show, if none")
     missing_values: str = Field(description="how a missing value enters the ranking")
     failed: list[FailedRun]
+    pruned: list[PrunedRun] = Field(default_factory=list)
     config_columns: list[str] = Field(
         description="configuration fields of the models' summaries, in display order")
     test: str = Field(description="the paired test behind p_vs_best and the best group")

@@ -323,6 +323,7 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         for r in board.rows
     ]
     failed = queries.failed_runs(conn, req.scope.task)
+    pruned = queries.pruned_runs(conn, req.scope.task)
     made = task_choice(dash, conn, req.scope.task)
     choice = None if made.choice is None else choice_summary(
         conn, made.choice, req.scope.id, req.site,
@@ -354,6 +355,7 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         notes=[*_weights_note(req.rules.spec), *board.notes],
         missing_values=board.missing_values, choice=choice, choice_note=made.note,
         failed=failed,
+        pruned=pruned,
         config_columns=queries.summary_columns([r.info.summary for r in rows]
                                                + [f.summary for f in failed]),
     )
