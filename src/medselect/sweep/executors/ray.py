@@ -62,6 +62,11 @@ class RayExecutor:
         in_flight = len(jobs) if isinstance(jobs, Sequence) else self.workers
         queue = itertools.chain([first], queue)
         ray = _import_ray()
+        with stdout_to_stderr():  # Ray writes to the terminal: never into --json output
+            return self._run(ray, queue, in_flight, poll)
+
+    def _run(self, ray, queue: Iterator[RunJob], in_flight: int,
+             poll: Poll | None) -> list[RunOutcome]:
         started_here = not ray.is_initialized()
         if started_here:
             self._connect(ray)
@@ -101,12 +106,11 @@ class RayExecutor:
         if self.address and self.address != "auto":
             check_reachable(self.address)
         try:
-            with stdout_to_stderr():  # Ray's start-up lines must not mix with --json output
-                if self.address:
-                    ray.init(address=self.address, log_to_driver=False)
-                else:  # "local": a Ray of its own even when another runs on this machine
-                    ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
-                             log_to_driver=False, _node_ip_address=LOOPBACK)
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:  # "local": a Ray of its own even when another runs on this machine
+                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
+                         log_to_driver=False, _node_ip_address=LOOPBACK)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray"
             raise ConfigError(
