@@ -88,3 +88,35 @@ def test_retry_failed_plans_failed_runs_again(tmp_path, experiment_file):
     again = plan_sweep(ws, exp, version, retry_failed=True)
     assert [r.run_id for r in again.to_train] == [failed]
     ws.dispose()
+
+
+class _SlowRay:
+    """Ray whose node misses its start-up deadline ``fails`` times."""
+
+    def __init__(self, fails: int) -> None:
+        self.fails, self.inits, self.shutdowns = fails, 0, 0
+
+    def init(self, **kwargs) -> None:
+        self.inits += 1
+        assert kwargs["address"] == "local" and kwargs["_node_ip_address"] == "127.0.0.1"
+        if self.inits <= self.fails:
+            raise Exception("The current node timed out during startup. This could happen ...")
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+@pytest.mark.parametrize(("fails", "started"), [(0, True), (2, True), (3, False)])
+def test_a_local_ray_that_misses_its_start_up_deadline_is_started_again(fails, started):
+    from medselect.errors import ConfigError
+    from medselect.sweep.executors.ray import START_ATTEMPTS, RayExecutor
+
+    ray = _SlowRay(fails)
+    executor = RayExecutor(threads=1, num_cpus=2)
+    if started:
+        executor._connect(ray)
+        assert (ray.inits, ray.shutdowns) == (fails + 1, fails)
+    else:
+        with pytest.raises(ConfigError, match="address: cannot start or reach a local Ray"):
+            executor._connect(ray)
+        assert ray.inits == START_ATTEMPTS

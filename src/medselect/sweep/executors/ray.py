@@ -21,6 +21,8 @@ from medselect.sweep.jobs import RunJob, RunOutcome
 from medselect.sweep.worker import execute_run
 
 POLL_SECONDS = 0.5
+START_ATTEMPTS = 3
+"""Tries to start a local Ray whose node timed out registering (a busy machine)."""
 LOOPBACK = "127.0.0.1"
 """The address a Ray started here binds to: nothing outside this machine reaches it."""
 
@@ -108,14 +110,28 @@ class RayExecutor:
         try:
             if self.address:
                 ray.init(address=self.address, log_to_driver=False)
-            else:  # "local": a Ray of its own even when another runs on this machine
-                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
-                         log_to_driver=False, _node_ip_address=LOOPBACK)
+            else:
+                self._start_local(ray)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray"
             raise ConfigError(
                 f"cannot start or reach {where}: {exc}".splitlines()[0], param="address"
             ) from exc
+
+
+    def _start_local(self, ray) -> None:
+        """A Ray of its own ("local", even when another runs on this machine), bound to
+        127.0.0.1. Ray gives its node a fixed 30 s to register, which a busy machine can miss:
+        that one failure is tried again."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
+                         log_to_driver=False, _node_ip_address=LOOPBACK)
+                return
+            except Exception as exc:  # Ray raises a bare Exception for this one
+                if "timed out during startup" not in str(exc) or attempt == START_ATTEMPTS:
+                    raise
+                ray.shutdown()
 
 
 @contextmanager
