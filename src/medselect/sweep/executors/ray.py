@@ -23,8 +23,6 @@ from medselect.sweep.worker import execute_run
 POLL_SECONDS = 0.5
 START_ATTEMPTS = 3
 """Tries to start a local Ray whose node timed out registering (a busy machine)."""
-LOOPBACK = "127.0.0.1"
-"""The address a Ray started here binds to: nothing outside this machine reaches it."""
 
 
 class RayExecutor:
@@ -33,7 +31,7 @@ class RayExecutor:
 
     Args:
     address: an existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``); None starts
-        a local Ray for this sweep, bound to 127.0.0.1, and stops it afterwards.
+        a local Ray for this sweep and stops it afterwards.
     threads: CPUs per run.
     gpus: GPUs per run (fractions allowed); 0 trains on CPU.
     num_cpus: CPUs of the local Ray (ignored with ``address``).
@@ -120,13 +118,13 @@ class RayExecutor:
 
 
     def _start_local(self, ray) -> None:
-        """A Ray of its own ("local", even when another runs on this machine), bound to
-        127.0.0.1. Ray gives its node a fixed 30 s to register, which a busy machine can miss:
-        that one failure is tried again."""
+        """A Ray of its own ("local", even when another runs on this machine). Ray gives its
+        node a fixed 30 s to register, which a busy machine can miss: that one failure is tried
+        again."""
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
-                         log_to_driver=False, _node_ip_address=LOOPBACK)
+                         log_to_driver=False)
                 return
             except Exception as exc:  # Ray raises a bare Exception for this one
                 if "timed out during startup" not in str(exc) or attempt == START_ATTEMPTS:
