@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from medselect.choose import ModelChoice
     from medselect.config import Experiment, RankingSpec, TaskSpec
     from medselect.data.importer import ImportResult
+    from medselect.data.intake import Intake
     from medselect.deploy import ExportReport, PredictionReport
     from medselect.evaluate import CaseSetReports
     from medselect.rank import RankReport, Selection
@@ -93,25 +94,46 @@ def import_data(
         DatasetInvalid: every problem of the source (nothing is stored).
         LeakageError, DataError, ConfigError: as ``data import``.
     """
-    from medselect.config import SplitFractions, SplitSpec
-    from medselect.data.caseinfo import CaseInfo
+    from medselect.config import SplitSpec
     from medselect.data.importer import import_dataset
+
+    intake = take_in_source(ws, source, task=task, kind=kind, classes=classes,
+                            spatial_dims=spatial_dims, patients=patients, case_info=case_info,
+                            site=site)
+    read = intake.source
+    result = import_dataset(
+        ws, intake.task, intake.records, split=SplitSpec.of(split, seed),
+        problems=intake.problems, source=read.describe() if read else {"path": str(source)},
+        description=f"{read.kind} {read.path.name}" if read else "")
+    return result.with_notes(intake.notes)
+
+
+def take_in_source(
+    ws: Workspace | None,
+    source: PathLike,
+    *,
+    task: str | None = None,
+    kind: str = "segmentation",
+    classes: Sequence[str] | None = None,
+    spatial_dims: int | None = None,
+    patients: str | None = None,
+    case_info: PathLike | None = None,
+    site: str | None = None,
+) -> Intake:
+    """``source`` read and mapped to patients and sites, with the task it is checked against
+    (the stored one in ``ws``, else one the options define): what :func:`import_data` and
+    ``medselect data check`` start from, so they agree (:mod:`medselect.data.intake`)."""
+    from medselect.data.caseinfo import CaseInfo
     from medselect.data.intake import TaskOptions, take_in
     from medselect.data.tasks import stored_task
 
     name = task or source_task_name(Path(source))
-    with ws.connect() as conn:
-        stored = stored_task(conn, name)
-    intake = take_in(source, TaskOptions(name, kind, classes, spatial_dims),
-                     CaseInfo.of(patients=patients, case_info=case_info, site=site), stored)
-    fractions = SplitFractions(**{"val": 0.0, "test": 0.0, **split}) if split else None
-    read = intake.source
-    result = import_dataset(
-        ws, intake.task, intake.records,
-        split=SplitSpec(seed=seed, **({"fractions": fractions} if fractions else {})),
-        problems=intake.problems, source=read.describe() if read else {"path": str(source)},
-        description=f"{read.kind} {read.path.name}" if read else "")
-    return result.with_notes(intake.notes)
+    stored = None
+    if ws is not None:
+        with ws.connect() as conn:
+            stored = stored_task(conn, name)
+    return take_in(source, TaskOptions(name, kind, classes, spatial_dims),
+                   CaseInfo.of(patients=patients, case_info=case_info, site=site), stored)
 
 
 def source_task_name(path: Path) -> str:

@@ -138,6 +138,7 @@ def check(
 ) -> None:
     """Run exactly what `data import` runs, storing nothing: report every problem (exit 1 if
     any), else the split the import would make and its warnings."""
+    from medselect.api import take_in_source
     from medselect.data.importer import plan_import
     from medselect.errors import DatasetInvalid, StoreError
     from medselect.store import Workspace
@@ -147,7 +148,9 @@ def check(
         ws = Workspace.open(workspace)
     except StoreError:  # no workspace yet: checked as the task's first version
         ws = None
-    intake = _take_in(ws, source, task, kind, classes, spatial_dims, patients, case_info, site)
+    intake = take_in_source(ws, source, task=task, kind=kind, classes=_names(classes),
+                            spatial_dims=spatial_dims, patients=patients, case_info=case_info,
+                            site=site)
     try:
         plan = plan_import(ws, intake.task, intake.records, split=_split_spec(split, seed),
                            problems=intake.problems, source=str(source))
@@ -156,11 +159,11 @@ def check(
     by_site = {site: {"patients": c.patients, "cases": c.cases}
                for site, c in plan.counts.items()}
     if json_:
-        cli.print_json({"cases": intake.n_cases, "problems": [], "notes": intake.notes,
+        cli.print_json({"cases": len(intake.records), "problems": [], "notes": intake.notes,
                         "sites": by_site, "warnings": [w.to_dict() for w in plan.warnings],
                         "splits": {r.case_id: r.split for r in plan.records}})
         return
-    cli.out.print(f"{source}: {intake.n_cases} cases, no problems found. An import would make "
+    cli.out.print(f"{source}: {len(intake.records)} cases, no problems found. An import would make "
                   "this split:")
     _print_split(cli, {s: c["cases"] for s, c in by_site.items()},
                  {s: c["patients"] for s, c in by_site.items()})
@@ -203,24 +206,6 @@ def _import(ws, source, *, task: str, kind: str):
                           description=f"{source.kind} {source.path.name}")
 
 
-def _take_in(ws, source: Path, task, kind, classes, spatial_dims, patients, case_info, site):
-    """The source read and mapped, and the task it is checked against (stored, else new):
-    what `data import` reads, through :func:`medselect.api.import_data`."""
-    from medselect.api import source_task_name
-    from medselect.data.caseinfo import CaseInfo
-    from medselect.data.intake import TaskOptions, take_in
-    from medselect.data.tasks import stored_task
-
-    name = task or source_task_name(source)
-    stored = None
-    if ws is not None:
-        with ws.connect() as conn:
-            stored = stored_task(conn, name)
-    options = TaskOptions(name, kind, _names(classes), spatial_dims)
-    info = CaseInfo.of(patients=patients, case_info=case_info, site=site)
-    return take_in(source, options, info, stored)
-
-
 def _fractions(text: str | None) -> dict[str, float] | None:
     """``--split train=0.7,val=0.1,test=0.2`` as fractions (a split not named gets none)."""
     if not text:
@@ -236,14 +221,10 @@ def _split_spec(text: str | None, seed: int):
     """``--split`` and ``--seed`` as a split spec."""
     from pydantic import ValidationError
 
-    from medselect.config import SplitFractions, SplitSpec
+    from medselect.config import SplitSpec
 
-    fractions = _fractions(text)
-    if fractions is None:
-        return SplitSpec(seed=seed)
     try:
-        return SplitSpec(fractions=SplitFractions(**{"val": 0.0, "test": 0.0, **fractions}),
-                         seed=seed)
+        return SplitSpec.of(_fractions(text), seed)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
         abort(f"--split {text!r}: {reason}; write e.g. train=0.7,val=0.1,test=0.2")

@@ -17,6 +17,7 @@ that name none). Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, field_validator, model_validator
@@ -158,6 +159,18 @@ class SplitSpec(BaseModel):
         True, description="the first dataset version's test split becomes the frozen "
                           "reference set every later model is compared on",
     )
+
+    @classmethod
+    def of(cls, fractions: Mapping[str, float] | None = None, seed: int = 0) -> SplitSpec:
+        """The split of ``fractions`` (``{"train": 0.8, "test": 0.2}``: a split not named gets
+        none) and ``seed``; None keeps the default fractions.
+
+        Raises:
+            ValidationError: the fractions are unknown splits or do not sum to 1.
+        """
+        if fractions is None:
+            return cls(seed=seed)
+        return cls(fractions=SplitFractions(**{"val": 0.0, "test": 0.0, **fractions}), seed=seed)
 
 
 class DataSpec(BaseModel):

@@ -65,7 +65,6 @@ class Intake:
         problems: every problem of reading and mapping (images are not read yet).
         notes: what was decided for the user, in words (spatial dims inferred, cases left
             out), for the summary.
-        unreadable: cases named only by a problem, counted for "N cases".
     """
 
     source: SourceData | None
@@ -73,11 +72,6 @@ class Intake:
     task: TaskSpec
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    unreadable: int = 0
-
-    @property
-    def n_cases(self) -> int:
-        return len(self.records) + self.unreadable
 
 
 def take_in(path: str | os.PathLike[str], options: TaskOptions, info: CaseInfo,
@@ -97,14 +91,12 @@ def take_in(path: str | os.PathLike[str], options: TaskOptions, info: CaseInfo,
         records = source.records
     except DatasetInvalid as exc:  # malformed: keep what could be read, report the rest
         source, records, problems = None, list(exc.valid), list(exc.problems)
-    unreadable = len({p.case_id for p in problems if p.case_id} - {r.case_id for r in records})
     try:
         records = info.apply(records)
     except DatasetInvalid as exc:
         problems += exc.problems
     task, notes = settle_task(options, source, records, stored_task)
-    return Intake(source, records, task, problems, [*(source.notes if source else []), *notes],
-                  unreadable)
+    return Intake(source, records, task, problems, [*(source.notes if source else []), *notes])
 
 
 def settle_task(options: TaskOptions, source: SourceData | None, records: Sequence[CaseRecord],
