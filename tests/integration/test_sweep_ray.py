@@ -22,10 +22,14 @@ def test_ray_executor_trains_into_the_same_store(experiment_file, tmp_path):
     the JSON and nothing else."""
     exp = experiment_file(space="architecture: [unet, segresnet], loss: [dice_ce], epochs: 1")
     ws_dir = tmp_path / "ws"
-    result = subprocess.run(
-        [sys.executable, "-m", "medselect.cli", "sweep", "run", str(exp), "-w", str(ws_dir),
-         "--executor", "ray", "--workers", "2", "--threads", "1", "--json"],
-        capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, "-m", "medselect.cli", "sweep", "run", str(exp), "-w", str(ws_dir),
+           "--executor", "ray", "--workers", "2", "--threads", "1", "--json"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if result.returncode and "Raylet" in result.stderr:
+        # A local raylet that dies while starting on a loaded 2-core CI machine (seen in CI,
+        # Ray's own start-up, not medselect): the sweep is resumable, so run it again as a
+        # user would; what is asserted below is the store and the output of that run.
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["counts"] == {"finished": 2}
     ws = Workspace.open(ws_dir)
