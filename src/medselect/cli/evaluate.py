@@ -114,7 +114,7 @@ def evaluate(
         evaluate_runs_on_sets,
         load_task,
     )
-    from medselect.evaluate.evaluations import check_sliding_window
+    from medselect.evaluate.workflow import check_sliding_window
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from medselect.dashboard.settings import DashboardSettings
-from medselect.dashboard.uploads import (
+from medselect.dashboard.upload_staging import (
     UPLOAD_ID,
     UPLOADS_DIR,
     manifest_name,

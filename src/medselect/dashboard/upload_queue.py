@@ -21,7 +21,7 @@ from typing import Literal
 from fastapi import HTTPException
 from pydantic import BaseModel
 
-from medselect.dashboard.uploads import StoredUpload, new_upload_id, upload_folder
+from medselect.dashboard.upload_staging import StoredUpload, new_upload_id, upload_folder
 from medselect.errors import MedselectError, NotFound
 from medselect.store import Workspace
 from medselect.store.artifacts import atomic_write_text

@@ -40,7 +40,7 @@ from medselect.evaluate import (
     load_task,
     read_new_cases,
 )
-from medselect.evaluate.evaluations import check_sliding_window
+from medselect.evaluate.workflow import check_sliding_window
 from medselect.registry.routing import AUTO_SCOPE, Route, champion_routes, trained_run
 from medselect.store import Workspace, atomic_write_text, utcnow
 

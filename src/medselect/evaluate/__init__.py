@@ -23,15 +23,6 @@ from medselect.evaluate.casesets import (
     resolve_case_set,
 )
 from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evaluate_models
-from medselect.evaluate.evaluations import (
-    CaseSetReports,
-    SkippedCaseSet,
-    evaluate_external,
-    evaluate_external_on_sets,
-    evaluate_runs,
-    evaluate_runs_on_sets,
-    load_task,
-)
 from medselect.evaluate.external import ExternalPredictions, check_external_name
 from medselect.evaluate.ids import evaluation_id
 from medselect.evaluate.outoffold import evaluate_folds
@@ -46,6 +37,15 @@ from medselect.evaluate.predictors import CaseFailure, Prediction, Predictor
 from medselect.evaluate.results import EvaluationReport, ModelOutcome
 from medselect.evaluate.scoring import CaseScore, null_rows, score_case
 from medselect.evaluate.trained import TrainedPredictor, models_to_evaluate, select_runs
+from medselect.evaluate.workflow import (
+    CaseSetReports,
+    SkippedCaseSet,
+    evaluate_external,
+    evaluate_external_on_sets,
+    evaluate_runs,
+    evaluate_runs_on_sets,
+    load_task,
+)
 
 __all__ = [
     "DEFAULT_CASES_PER_BATCH",

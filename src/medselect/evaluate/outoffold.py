@@ -25,10 +25,10 @@ from medselect.choose.crossval import (
 from medselect.config import EvaluationSpec, SelectionSpec
 from medselect.data.folds import case_folds
 from medselect.evaluate.engine import DEFAULT_CASES_PER_BATCH, ProgressFn, evaluate_models
-from medselect.evaluate.evaluations import TaskArg, _spec_and_task
 from medselect.evaluate.policy import MetricPolicy
 from medselect.evaluate.results import EvaluationReport
 from medselect.evaluate.trained import TrainedPredictor
+from medselect.evaluate.workflow import TaskArg, _spec_and_task
 from medselect.store import Workspace, add_case_set, case_set_members, get_cases
 
 __all__ = ["evaluate_folds", "fold_case_sets"]

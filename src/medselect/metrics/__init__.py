@@ -15,6 +15,7 @@ empty-mask policy, stored with results) and, where one makes sense, a default eq
 tests and benchmark compare against, not a dependency of this package.
 """
 
+from medselect.metrics.catalogue import METRICS, SET_METRICS, directions, get_metric, metrics_of
 from medselect.metrics.classification import (
     auc,
     balanced_accuracy,
@@ -35,7 +36,6 @@ from medselect.metrics.landmarks import (
 )
 from medselect.metrics.margins import EQUIVALENCE_MARGINS, margins
 from medselect.metrics.overlap import OverlapCounts
-from medselect.metrics.registry import METRICS, SET_METRICS, directions, get_metric, metrics_of
 from medselect.metrics.segmentation import SEGMENTATION_METRICS, segmentation_metrics
 from medselect.metrics.spec import (
     Direction,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from medselect.metrics.registry import SET_METRICS
+from medselect.metrics.catalogue import SET_METRICS
 
 __all__ = ["EQUIVALENCE_MARGINS", "margins"]
 

@@ -23,8 +23,8 @@ from scipy import ndimage
 
 from medselect.errors import ConfigError, DataError
 from medselect.metrics import overlap, surface
+from medselect.metrics.catalogue import get_metric, metrics_of
 from medselect.metrics.geometry import check_spacing, image_diagonal_mm, voxel_volume
-from medselect.metrics.registry import get_metric, metrics_of
 from medselect.metrics.spec import Family
 from medselect.metrics.values import MEAN_LABEL, MetricValue
 

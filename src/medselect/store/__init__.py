@@ -61,7 +61,7 @@ from medselect.store.evaluations import (
     set_evaluation_status,
 )
 from medselect.store.location import ENV_URL, database_url, shareable_url
-from medselect.store.registry import (
+from medselect.store.model_versions import (
     add_model_version,
     find_model_version,
     get_model_version,

@@ -9,7 +9,7 @@
 from medselect.tasks.base import MetricGoal, TaskInfo, TaskLike, TaskPlugin, as_task_info
 from medselect.tasks.classification import ClassificationPlugin
 from medselect.tasks.landmarks import LandmarksPlugin, LandmarkTarget
-from medselect.tasks.registry import (
+from medselect.tasks.plugins import (
     ENTRY_POINT_GROUP,
     available_task_kinds,
     get_task_plugin,

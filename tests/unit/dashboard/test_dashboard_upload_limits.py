@@ -25,7 +25,7 @@ from PIL import Image as PILImage
 from medselect.dashboard import DashboardSettings, create_app
 from medselect.dashboard.upload_expiry import expire_uploads, stored_uploads
 from medselect.dashboard.upload_queue import RETRY_AFTER_S
-from medselect.dashboard.uploads import upload_time
+from medselect.dashboard.upload_staging import upload_time
 from medselect.store import add_review, list_case_sets
 from medselect.store.schema import metadata
 

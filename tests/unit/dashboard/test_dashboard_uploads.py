@@ -20,7 +20,7 @@ import pytest
 from PIL import Image as PILImage
 
 from medselect.cli.main import main
-from medselect.dashboard.uploads import safe_name
+from medselect.dashboard.upload_staging import safe_name
 from medselect.data.phantom import synth_knee_dataset
 from medselect.data.readers import read_image
 from medselect.store import Workspace, case_metric_table, case_set_members, get_case_set

@@ -4,7 +4,7 @@
 The request is refused before its body is read when its ``Content-Length`` is over the limit
 or when every place for uploads is taken (429,
 :class:`~medselect.dashboard.upload_queue.UploadJobs`); every file is then checked by
-:func:`medselect.dashboard.uploads.stage_upload`, inference runs in the background, and the
+:func:`medselect.dashboard.upload_staging.stage_upload`, inference runs in the background, and the
 stored uploads beyond the workspace's cap or age expire
 (:func:`~medselect.dashboard.upload_expiry.expire_stored_uploads`).
 """
@@ -24,7 +24,7 @@ from medselect.dashboard.render import render_page
 from medselect.dashboard.security import CsrfTokenDep
 from medselect.dashboard.upload_expiry import expire_stored_uploads
 from medselect.dashboard.upload_queue import UploadJobs, UploadStatus
-from medselect.dashboard.uploads import Incoming, Limits, check_upload_id, stage_upload
+from medselect.dashboard.upload_staging import Incoming, Limits, check_upload_id, stage_upload
 from medselect.dashboard.views.uploads import choose_models, upload_form, upload_page
 from medselect.evaluate import load_task
 
