@@ -246,12 +246,12 @@ def models_with_pruned(ws: Workspace, task: TaskSpec | str | None = None) -> lis
     """The runs ``evaluate`` takes by default (finished, fold runs left out) and the runs an
     Optuna pruner stopped, which it takes only when asked (``--include-pruned``)."""
     from medselect.evaluate import models_to_evaluate
-    from medselect.store import list_runs
+    from medselect.store import RunStatus, list_runs
 
     with ws.connect() as conn:
         name = getattr(task, "name", task) or _task_name(conn, None)
         return [r["id"] for r in models_to_evaluate(conn, name)
-                + list_runs(conn, task=name, status="pruned")]
+                + list_runs(conn, task=name, status=RunStatus.PRUNED)]
 
 
 def case_table(ws: Workspace, task: str | None = None, *, case_set: str | None = None,

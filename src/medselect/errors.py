@@ -22,6 +22,7 @@ subclasses the built-in exception a caller would expect, so ``except ValueError`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,7 +42,19 @@ __all__ = [
     "SchemaVersionError",
     "StoreError",
     "TrainingError",
+    "as_flags",
 ]
+
+_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)=`")
+
+
+def as_flags(text: str) -> str:
+    """``text`` with each parameter it names as `` `name=` `` written as the flag ``--name``.
+
+    Library messages name what to change by its Python parameter, which a notebook user
+    passes; the CLI shows the same message with the flags that set those parameters.
+    """
+    return _PARAMETER.sub(lambda m: "--" + m.group(1).replace("_", "-"), text)
 
 
 class MedselectError(Exception):
@@ -52,6 +65,7 @@ class MedselectError(Exception):
         param: the Python parameter the error is about (``sliding_window``); the message then
             starts with it, and the CLI shows it as the flag that sets it
             (``--sliding-window``), so neither the library nor the CLI spells the other's names.
+            Other parameters the message advises are written `` `name=` `` (:func:`as_flags`).
     """
 
     def __init__(self, message: str = "", *, param: str | None = None) -> None:
@@ -59,11 +73,11 @@ class MedselectError(Exception):
         super().__init__(f"{param}: {message}" if param else message)
 
     def for_flags(self) -> str:
-        """The message with its parameter written as the command-line flag."""
+        """The message with its parameters written as the command-line flags."""
         text = str(self)
         if self.param and text.startswith(f"{self.param}: "):
-            return f"--{self.param.replace('_', '-')}{text[len(self.param):]}"
-        return text
+            text = f"`{self.param}=`{text[len(self.param):]}"
+        return as_flags(text)
 
 
 class ConfigError(MedselectError, ValueError):

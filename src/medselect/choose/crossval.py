@@ -26,7 +26,7 @@ from medselect.config import RankingSpec, RunConfig, SelectionSpec, config_hash,
 from medselect.config.run import final_config, run_id
 from medselect.data import latest_training_version
 from medselect.errors import ConfigError, NotFound
-from medselect.store import case_metric_table, get_case_set, list_runs
+from medselect.store import RunStatus, case_metric_table, get_case_set, list_runs
 
 __all__ = [
     "CV_PREFIX",
@@ -65,7 +65,7 @@ class CVConfiguration:
 
     def finished(self, fold: int) -> bool:
         run = self.runs.get(fold)
-        return run is not None and run["status"] == "finished"
+        return run is not None and run["status"] == RunStatus.FINISHED
 
 
 def cv_model(config: RunConfig) -> str:

@@ -17,6 +17,7 @@ from medselect.cli.options import (
     SiteOpt,
     WorkspaceOpt,
 )
+from medselect.errors import as_flags
 
 app = typer.Typer(help="Import, generate and check datasets.", no_args_is_help=True)
 
@@ -262,9 +263,9 @@ def _print_split(cli: CLIContext, counts, patients) -> None:
 
 def _print_notes(cli: CLIContext, notes, warnings) -> None:
     for note in notes:
-        cli.out.print(note, highlight=False)
+        cli.out.print(as_flags(note), highlight=False)
     for warning in warnings:
-        cli.out.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+        cli.out.print(f"[yellow]warning:[/] {as_flags(warning.message)}", highlight=False)
 
 
 def print_import(cli: CLIContext, result) -> None:

@@ -20,6 +20,7 @@ from medselect.cli.options import (
     WorkersOpt,
     WorkspaceOpt,
 )
+from medselect.store import RunStatus
 
 app = typer.Typer(help="Train sweeps of configurations.", no_args_is_help=True)
 
@@ -53,8 +54,9 @@ def run(
     if json_:
         cli.print_json(outcome)
     counts = outcome["counts"]
-    if counts.get("failed") or counts.get("interrupted"):  # scripts must not read success
-        left = [f"{counts[s]} run(s) {s}" for s in ("failed", "interrupted") if counts.get(s)]
+    unfinished = (RunStatus.FAILED, RunStatus.INTERRUPTED)
+    if any(counts.get(s) for s in unfinished):  # scripts must not read success
+        left = [f"{counts[s]} run(s) {s}" for s in unfinished if counts.get(s)]
         abort(f"{' and '.join(left)} (finished runs are kept); `medselect runs list` shows "
               "why; run the same command again to resume interrupted runs, with "
               "--retry-failed to train failed ones again")
@@ -105,7 +107,7 @@ def finalize(
         cli.print_json(result.to_dict())
     else:
         print_cv_selection(cli, result)
-    if result.status != "finished":
+    if result.status != RunStatus.FINISHED:
         abort(f"the refit {result.model_ref} is {result.status}: {result.error}; "
               "--retry-failed trains it again")
 
@@ -169,7 +171,8 @@ def status(
     if json_:
         cli.print_json({name: dict(c) for name, c in per_sweep.items()})
         return
-    statuses = ("finished", "pruned", "failed", "running", "interrupted", "pending")
+    statuses = (RunStatus.FINISHED, RunStatus.PRUNED, RunStatus.FAILED, RunStatus.RUNNING,
+                RunStatus.INTERRUPTED, RunStatus.PENDING)
     table = Table("sweep", *statuses, "total")
     for name, counts in per_sweep.items():
         table.add_row(name, *(str(counts.get(s, 0)) for s in statuses), str(sum(counts.values())))

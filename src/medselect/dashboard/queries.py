@@ -35,6 +35,9 @@ from medselect.errors import ConfigError, NotFound
 from medselect.metrics import CASE_LABEL, MEAN_LABEL, METRICS, SET_METRICS
 from medselect.metrics.review import ACCEPTANCE, ACCEPTED
 from medselect.store import (
+    EvaluationStatus,
+    RunStatus,
+    VersionStatus,
     acceptance_rates,
     case_metric_table,
     case_set_members,
@@ -96,7 +99,8 @@ def case_set_choices(conn: sa.Connection) -> list[CaseSetInfo]:
     """Every case set with at least one finished evaluation: the task's own sets (test, val,
     reference, ...) most evaluated first, then new cases (uploads, ``evaluate --cases``) newest
     first."""
-    counts = Counter(e["case_set"] for e in list_evaluations(conn, status="finished"))
+    finished = list_evaluations(conn, status=EvaluationStatus.FINISHED)
+    counts = Counter(e["case_set"] for e in finished)
     rows = [r for r in list_case_sets(conn) if counts[r["id"]]]
     rows.sort(key=lambda r: (r["kind"] == NEW_CASES, -counts[r["id"]] * (r["kind"] != NEW_CASES),
                              -r["created_at"].timestamp(), r["id"]))
@@ -372,7 +376,7 @@ def model_infos(conn: sa.Connection, task: str) -> dict[str, ModelInfo]:
     for row in list_external_models(conn, task):
         ref = EXTERNAL_PREFIX + row["name"]
         infos[ref] = ModelInfo(
-            ref=ref, kind="external", status="finished",
+            ref=ref, kind="external", status=RunStatus.FINISHED,
             summary={"source": "external", "description": row["description"] or row["name"]},
             config={"source_uri": row["source_uri"], "description": row["description"]},
             champion=champions.get(ref, []))
@@ -410,7 +414,7 @@ def _short(value: object) -> str:
 def champion_scopes(conn: sa.Connection, task: str) -> dict[str, list[str]]:
     """Model ref -> registry scopes (``global``, ``site:<name>``) where it is the champion."""
     scopes: dict[str, list[str]] = {}
-    for version in sorted(list_model_versions(conn, task, status="champion"),
+    for version in sorted(list_model_versions(conn, task, status=VersionStatus.CHAMPION),
                           key=lambda v: v["scope"]):
         scopes.setdefault(version["model_ref"], []).append(version["scope"])
     return scopes
@@ -418,7 +422,7 @@ def champion_scopes(conn: sa.Connection, task: str) -> dict[str, list[str]]:
 
 def pruned_runs(conn: sa.Connection, task: str | None = None) -> list[PrunedRun]:
     """The runs a search stopped early, with how far they got."""
-    runs = list_runs(conn, task=task, status="pruned")
+    runs = list_runs(conn, task=task, status=RunStatus.PRUNED)
     last = latest_epoch_metrics(conn, [r["id"] for r in runs])
     return [PrunedRun(id=r["id"], epochs=last.get(r["id"], (None,))[0],
                       best_metric=number(r["best_metric"]), summary=config_summary(r["config"]))
@@ -427,7 +431,7 @@ def pruned_runs(conn: sa.Connection, task: str | None = None) -> list[PrunedRun]
 
 def failed_runs(conn: sa.Connection, task: str | None = None) -> list[FailedRun]:
     return [FailedRun(id=r["id"], error=r["error"], summary=config_summary(r["config"]))
-            for r in list_runs(conn, task=task, status="failed")]
+            for r in list_runs(conn, task=task, status=RunStatus.FAILED)]
 
 
 def run_counts(conn: sa.Connection) -> dict[str, int]:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from medselect.store import VersionStatus
 from medselect.store.reviews import MAX_COMMENT_LENGTH, MAX_REVIEWER_LENGTH
 
 Number = float | None
@@ -622,7 +623,7 @@ class RegistryVersion(Out):
 
     version: int
     model_ref: str
-    status: Literal["champion", "retired", "rejected", "candidate"]
+    status: VersionStatus
     dataset_version: str | None
     created_at: datetime
     created_by: str

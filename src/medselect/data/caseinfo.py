@@ -166,7 +166,7 @@ class SliceHint:
         n_cases: cases whose ids look so.
         n_patients: the patients those ids would group into.
         example: a few ``case id -> patient`` pairs of one group.
-        pattern: a ``--patients`` pattern that would group them.
+        pattern: a ``patients`` pattern that would group them.
     """
 
     n_cases: int
@@ -180,8 +180,8 @@ class SliceHint:
         return (f"{self.n_cases} case ids look like slices or visits of {self.n_patients} "
                 f"patients ({shown}), but each case counts as its own patient: one patient's "
                 "cases can land in training and test, and the statistics count them as "
-                "independent; give the mapping with --patients "
-                f"'{self.pattern}' or --case-info FILE.csv (case_id,patient_id,site)")
+                "independent; give the mapping with `patients=` "
+                f"'{self.pattern}' or `case_info=` FILE.csv (case_id,patient_id,site)")
 
 
 def slice_like_ids(records: Sequence[CaseRecord]) -> SliceHint | None:

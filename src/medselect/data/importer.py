@@ -332,7 +332,7 @@ def require_unseen(ws: Workspace, task: str, records: Sequence[CaseRecord]) -> N
         [_stored_record(ws, c) for c in training], records,
         message=f"these cases are in the training data of task {task!r}, so its trained "
                 f"models would be scored on cases they learnt from; leave them out (predictions "
-                f"made elsewhere may be scored on them: --predictions FOLDER)")
+                f"made elsewhere may be scored on them: `predictions=`)")
 
 
 def case_set_records(ws: Workspace, case_set_id: str) -> list[CaseRecord]:

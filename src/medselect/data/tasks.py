@@ -26,7 +26,7 @@ def only_task(conn: sa.Connection) -> str:
     names = sorted({v["task"] for v in list_dataset_versions(conn)})
     if len(names) != 1:
         listed = ", ".join(names) if names else "none"
-        raise ConfigError(f"the workspace holds tasks {listed}; name one with --task or give "
+        raise ConfigError(f"the workspace holds tasks {listed}; name one with `task=` or give "
                           "the experiment file")
     return names[0]
 

@@ -69,7 +69,7 @@ def check_bundle_task(task: TaskSpec) -> None:
         raise ExportError(
             f"task {task.name!r} is {task.family} with {task.in_channels} channel(s): a MONAI "
             "bundle export reads one image per case and writes a label map, so it serves "
-            "one-channel segmentation; export --format onnx or torchscript for the network "
+            "one-channel segmentation; export with `format=` onnx or torchscript for the network "
             "alone (model.json says how to prepare its input)")
 
 

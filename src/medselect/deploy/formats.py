@@ -75,7 +75,7 @@ def save_onnx(network: torch.nn.Module, example: torch.Tensor, path: Path) -> fl
         import onnx  # noqa: F401  (the exporter needs it)
         import onnxruntime
     except ImportError as exc:
-        raise ExportError(f"--format onnx needs the {exc.name} package: pip install "
+        raise ExportError(f"`format=` onnx needs the {exc.name} package: pip install "
                           "'medselect[export]'") from None
     buffer = io.BytesIO()
     with warnings.catch_warnings():

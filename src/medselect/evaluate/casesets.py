@@ -160,7 +160,7 @@ def _trained_on(task: str, which: str) -> str:
     return (f"case set {which!r} holds the cases task {task!r}'s runs were trained on, and a "
             f"model scored on its own training data says nothing about new patients, so runs "
             f"are never evaluated on it; evaluate runs on val, test, reference or new cases, "
-            f"and score predictions made elsewhere on it with --predictions FOLDER")
+            f"and score predictions made elsewhere on it with `predictions=`")
 
 
 def _import_new_cases(ws: Workspace, task: TaskSpec, new: NewCases,

@@ -36,6 +36,7 @@ from medselect.evaluate.scoring import (
     score_case,
 )
 from medselect.store import (
+    EvaluationStatus,
     Workspace,
     case_metric_table,
     case_set_members,
@@ -89,7 +90,7 @@ def evaluate_models(
     for predictor in predictors:
         eid = evaluation_id(predictor.model_ref, case_set, policy, predictor.fingerprint)
         stored = _stored(ws, eid)
-        finished = stored is not None and stored["status"] == "finished"
+        finished = stored is not None and stored["status"] == EvaluationStatus.FINISHED
         if finished and not force:
             outcomes[predictor.model_ref] = _reused(ws, stored, case_set, policy, len(members))
         else:
@@ -243,14 +244,14 @@ def _register(ws: Workspace, jobs: list[_Job], case_set: Mapping[str, Any],
                    "dataset_version": case_set["dataset_version"],
                    "metric_policy": policy.as_dict()}
             if not job.keeps_finished:
-                row["status"] = "running"
+                row["status"] = EvaluationStatus.RUNNING
             put_evaluation(conn, row)
 
 
 def _record_finished(ws: Workspace, job: _Job, policy: MetricPolicy,
                      n_cases: int) -> ModelOutcome:
     with ws.begin() as conn:
-        put_evaluation(conn, {"id": job.evaluation_id, "status": "finished",
+        put_evaluation(conn, {"id": job.evaluation_id, "status": EvaluationStatus.FINISHED,
                               "duration_s": job.seconds, "metric_policy": policy.as_dict()})
         replace_case_metrics(conn, job.evaluation_id, job.metric_rows)
         replace_predictions(conn, job.evaluation_id, job.predictions)
@@ -266,7 +267,7 @@ def _record_failure(ws: Workspace, job: _Job, message: str, members: list[dict[s
     predictions = [{"case_id": m["case_id"], "status": "error", "error": message}
                    for m in members]
     with ws.begin() as conn:
-        put_evaluation(conn, {"id": job.evaluation_id, "status": "failed"})
+        put_evaluation(conn, {"id": job.evaluation_id, "status": EvaluationStatus.FAILED})
         replace_case_metrics(conn, job.evaluation_id, [])
         replace_predictions(conn, job.evaluation_id, predictions)
     return _outcome(job.model_ref, job.evaluation_id, "failed", job.files.folder, len(members),
@@ -279,7 +280,7 @@ def _abandon(ws: Workspace, jobs: list[_Job]) -> None:
     if marked:
         with ws.begin() as conn:
             for job in marked:
-                put_evaluation(conn, {"id": job.evaluation_id, "status": "failed"})
+                put_evaluation(conn, {"id": job.evaluation_id, "status": EvaluationStatus.FAILED})
 
 
 def _reused(ws: Workspace, stored: Mapping[str, Any], case_set: Mapping[str, Any],

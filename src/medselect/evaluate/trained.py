@@ -21,7 +21,7 @@ from medselect.config import RunConfig, TaskSpec, fold_run_ids, stored_cv
 from medselect.data.loading import LoadedCase
 from medselect.errors import ConfigError, EvaluationError, NotFound, TrainingError
 from medselect.evaluate.predictors import CaseFailure, Explained, Prediction
-from medselect.store import Workspace, get_run, list_runs
+from medselect.store import RunStatus, Workspace, get_run, list_runs
 
 
 def select_runs(
@@ -54,13 +54,14 @@ def select_runs(
             if run["task"] != task:
                 raise ConfigError(f"run {run['id']!r} belongs to task {run['task']!r}, not "
                                   f"{task!r}; evaluate it with its own task", param="runs")
-            if run["status"] not in ("finished", "pruned"):  # a pruned run named is asked for
+            # a pruned run named is asked for
+            if run["status"] not in (RunStatus.FINISHED, RunStatus.PRUNED):
                 raise ConfigError(f"run {run['id']!r} is {run['status']}, not finished; only "
                                   "finished (or pruned) runs have a checkpoint to evaluate "
                                   f"(`medselect runs show {run['id']}`)", param="runs")
     else:
         runs = models_to_evaluate(conn, task)
-        if not runs and list_runs(conn, task=task, status="finished"):
+        if not runs and list_runs(conn, task=task, status=RunStatus.FINISHED):
             raise NotFound(f"task {task!r} has only fold runs of cross-validation, which are "
                            f"evaluated on their held-out folds; build the chosen "
                            f"configuration's model with `medselect sweep finalize "
@@ -79,7 +80,7 @@ def select_runs(
 def models_to_evaluate(conn: sa.Connection, task: str) -> list[dict[str, Any]]:
     """The finished runs of ``task`` that are models in their own right: all but the fold runs
     of cross-validation (evaluated only on the fold each held out)."""
-    return [r for r in list_runs(conn, task=task, status="finished")
+    return [r for r in list_runs(conn, task=task, status=RunStatus.FINISHED)
             if (cv := stored_cv(r["config"] or {})) is None or cv.fold is None]
 
 
@@ -169,7 +170,7 @@ class TrainedPredictor:
                                       f"({exc}); train its fold runs again with `medselect "
                                       f"sweep run`") from exc
         for row in rows:
-            if row["status"] != "finished" or not row["checkpoint_uri"]:
+            if row["status"] != RunStatus.FINISHED or not row["checkpoint_uri"]:
                 raise EvaluationError(f"fold ensemble {self.model_ref!r}: member {row['id']!r} "
                                       f"is {row['status']} without a checkpoint; train it with "
                                       f"`medselect sweep run`")

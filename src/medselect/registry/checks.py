@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from medselect.errors import NotFound, RegistryError
 from medselect.registry.refresh import refreshed_since
 from medselect.store import (
+    RunStatus,
     case_set_hash,
     case_set_members,
     get_case_set,
@@ -52,7 +53,7 @@ def check_promotable(conn: sa.Connection, task: str, model_ref: str) -> dict[str
                             f"or '{EXTERNAL_PREFIX}<name>' of a recorded external model") from None
     if row["task"] != task:
         raise RegistryError(f"{model_ref!r} belongs to task {row['task']!r}, not {task!r}")
-    if not external and row["status"] != "finished":
+    if not external and row["status"] != RunStatus.FINISHED:
         why = f" ({row['error']})" if row.get("error") else ""
         raise RegistryError(f"run {model_ref!r} is {row['status']}{why}; only a finished run "
                             "can be promoted: train it to the end and evaluate it first")
@@ -108,7 +109,7 @@ def check_same_reference(
         f"this decision on {now!r} (case set {data.get('reference_case_set')!r}) and no "
         "recorded refresh leads from one to the other. The reference set is frozen: gate on "
         "the same reference set, refresh it with never-seen patients (`medselect upgrade "
-        "--new-reference`), or promote with --force and a written reason to move on")
+        "--new-reference`), or promote with `force=` and a written reason to move on")
 
 
 def check_evaluated(

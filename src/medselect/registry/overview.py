@@ -30,7 +30,7 @@ from medselect.registry.locations import decision_report_uri
 from medselect.registry.looks import ScopeBudget, scope_budget
 from medselect.registry.refresh import REFERENCE_REFRESHED
 from medselect.registry.versions import ModelVersion, history
-from medselect.store import get_case_set, list_audit_events, list_model_versions
+from medselect.store import VersionStatus, get_case_set, list_audit_events, list_model_versions
 
 __all__ = [
     "EVENT_ACTIONS",
@@ -150,7 +150,7 @@ def _scope(
     became: Mapping[tuple[str, str, int], ChampionSince],
 ) -> ScopeOverview:
     versions = tuple(reversed(history(conn, task, scope)))
-    champions = [v for v in versions if v.status == "champion"]
+    champions = [v for v in versions if v.status == VersionStatus.CHAMPION]
     if len(champions) > 1:  # as current_champion refuses it
         raise RegistryError(f"task {task!r} has {len(champions)} champions in scope {scope!r} "
                             f"(versions {sorted(v.version for v in champions)}); the registry "
@@ -179,7 +179,7 @@ def _became_champion(conn: sa.Connection) -> dict[tuple[str, str, int], Champion
     for action in _BECAME_CHAMPION:
         for event in list_audit_events(conn, action=action):
             p = event["payload"]
-            if action == "promote" or p.get("status") == "champion":
+            if action == "promote" or p.get("status") == VersionStatus.CHAMPION:
                 key = (p.get("task"), p.get("scope"), p.get("version"))
                 if key not in out or out[key].at < event["ts"]:
                     out[key] = ChampionSince(event["ts"], event["actor"], action)

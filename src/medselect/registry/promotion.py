@@ -45,7 +45,7 @@ from medselect.registry.locations import DECISIONS_DIR, report_name
 from medselect.registry.report import write_decision_report
 from medselect.registry.scope import parse_scope
 from medselect.registry.versions import ModelVersion, current_champion, incumbents, promote
-from medselect.store import Workspace, get_external_model, get_run
+from medselect.store import VersionStatus, Workspace, get_external_model, get_run
 from medselect.store.evaluations import EXTERNAL_PREFIX
 
 __all__ = ["DECISIONS_DIR", "PromotionOutcome", "promote_through_gate", "promotion_inputs",
@@ -100,7 +100,7 @@ class PromotionOutcome:
 
     @property
     def promoted(self) -> bool:
-        return self.version.status == "champion"
+        return self.version.status == VersionStatus.CHAMPION
 
     @property
     def forced(self) -> bool:
@@ -177,7 +177,7 @@ def promote_through_gate(
     paths = write_decision_report(ws.path(DECISIONS_DIR), decision, outcome=version,
                                   name=report_name(version))
     card = None
-    if version.status == "champion":
+    if version.status == VersionStatus.CHAMPION:
         with ws.connect() as conn:
             card = write_model_card(ws, model_card(conn, task.name, scope, version.version))
     return PromotionOutcome(decision, version, paths, first_version=not decision.incumbents,

@@ -34,6 +34,7 @@ from medselect.errors import RegistryError
 from medselect.registry.audit import append_event
 from medselect.registry.backfill import ensure_evaluated
 from medselect.store import (
+    VersionStatus,
     Workspace,
     add_case_set,
     case_set_members,
@@ -53,7 +54,7 @@ __all__ = ["REFERENCE_REFRESHED", "Refresh", "fresh_reference_cases", "refresh_r
 REFERENCE_REFRESHED = "reference_refreshed"
 """Audit action of a refresh of the reference set."""
 
-_JUDGED = ("champion", "retired")
+_JUDGED = (VersionStatus.CHAMPION, VersionStatus.RETIRED)
 """Statuses of the registered versions evaluated on a new reference set."""
 
 
@@ -114,7 +115,7 @@ def fresh_reference_cases(
             f"a new reference set from dataset version {version!r} would hold {n_patients} "
             f"never-seen patient(s) ({len(fresh)} of its {len(tests)} test cases), fewer than "
             f"promotion.min_patients = {min_patients}; bring more new test patients, or "
-            "upgrade without --new-reference")
+            "upgrade without `new_reference=`")
     return fresh
 
 

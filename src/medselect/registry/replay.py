@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from medselect.store import list_audit_events, list_model_versions
+from medselect.store import VersionStatus, list_audit_events, list_model_versions
 
 __all__ = ["registry_differences", "replay_versions"]
 
@@ -40,9 +40,10 @@ def replay_versions(events: Iterable[Mapping[str, Any]]) -> dict[Key, State]:
                                                       "status": payload["status"]}
         previous = payload.get("previous_champion")
         if action == "promote" and previous:
-            _set_status(versions, (task, scope, previous["version"]), "retired")
+            _set_status(versions, (task, scope, previous["version"]), VersionStatus.RETIRED)
         if action == "rollback":
-            _set_status(versions, (task, scope, payload["rolled_back"]["version"]), "rejected")
+            rolled_back = payload["rolled_back"]["version"]
+            _set_status(versions, (task, scope, rolled_back), VersionStatus.REJECTED)
     return versions
 
 
@@ -69,6 +70,6 @@ def registry_differences(conn: sa.Connection) -> list[str]:
                                "missing from the table: it was deleted")
         elif (row["model_ref"], row["status"]) != (log["model_ref"], log["status"]):
             differences.append(f"{name}: the table says {row['model_ref']} is "
-                               f"{row['status']!r} but the audit log says {log['model_ref']} "
-                               f"is {log['status']!r}: the table was edited")
+                               f"'{row['status']}' but the audit log says {log['model_ref']} "
+                               f"is '{log['status']}': the table was edited")
     return differences

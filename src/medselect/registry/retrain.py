@@ -26,7 +26,7 @@ from medselect.registry.backfill import ensure_evaluated
 from medselect.registry.candidates import selection_case_set
 from medselect.registry.evidence import reference_case_set
 from medselect.registry.ordering import rank_models
-from medselect.store import Workspace, list_dataset_versions, list_runs
+from medselect.store import RunStatus, Workspace, list_dataset_versions, list_runs
 from medselect.sweep import SweepPlan, plan_sweep
 
 __all__ = ["RetrainChoice", "choose_retrain", "plan_retrain", "ranking_spec"]
@@ -80,7 +80,7 @@ def choose_retrain(
     task = experiment.task
     with ws.connect() as conn:
         order = [v["id"] for v in list_dataset_versions(conn, task.name)]
-        runs = [r for r in list_runs(conn, task=task.name, status="finished")
+        runs = [r for r in list_runs(conn, task=task.name, status=RunStatus.FINISHED)
                 if r["dataset_version"] != exclude_version and r["dataset_version"] in order]
         reference = reference_case_set(conn, task.name)
     if not runs:

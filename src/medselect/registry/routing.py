@@ -142,8 +142,8 @@ def trained_run(conn: sa.Connection, version: ModelVersion) -> dict[str, Any]:
 
 def _why_global(site: str) -> str:
     if site == DEFAULT_SITE:
-        return ("the case names no site (give --site, --patients with a 'site' group or "
-                "--case-info), so the global champion predicted it")
+        return ("the case names no site (none was given for it), so the global champion "
+                "predicted it")
     return f"site {site!r} has no champion of its own, so the global champion predicted it"
 
 

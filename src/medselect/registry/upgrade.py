@@ -52,7 +52,14 @@ from medselect.registry.retrain import RetrainChoice, choose_retrain, plan_retra
 from medselect.registry.scope import expand_scopes, scope_site
 from medselect.registry.upgrade_report import write_upgrade_report
 from medselect.registry.versions import ModelVersion, current_champion, history, incumbents
-from medselect.store import Workspace, case_set_members, get_case_set, get_run
+from medselect.store import (
+    RunStatus,
+    VersionStatus,
+    Workspace,
+    case_set_members,
+    get_case_set,
+    get_run,
+)
 from medselect.sweep import Executor, SweepSnapshot, run_sweep
 
 __all__ = ["ScopeOutcome", "UpgradeResult", "upgrade"]
@@ -85,7 +92,7 @@ class ScopeOutcome:
     def champion(self) -> bool:
         """Whether the candidate is the scope's champion now (by this run or an earlier one)."""
         version = self.promotion.version if self.promotion else self.earlier
-        return version is not None and version.status == "champion"
+        return version is not None and version.status == VersionStatus.CHAMPION
 
     def to_dict(self) -> dict[str, Any]:
         out = {"scope": self.scope, "status": self.status, "message": self.message,
@@ -217,7 +224,7 @@ def upgrade(
         run_sweep(ws, plan, executor, on_progress=on_progress)
     with ws.connect() as conn:
         runs = [get_run(conn, r.run_id) for r in plan.runs]
-    candidates = tuple(r["id"] for r in runs if r["status"] == "finished")
+    candidates = tuple(r["id"] for r in runs if r["status"] == RunStatus.FINISHED)
     refresh = None
     if new_reference:
         refresh = _refresh(ws, experiment, criteria, data, candidates, actor, device)

@@ -42,6 +42,7 @@ from medselect.registry.looks import looks_before
 from medselect.registry.scope import parse_scope
 from medselect.store import (
     REGISTRY_LOCK,
+    VersionStatus,
     Workspace,
     add_model_version,
     list_model_versions,
@@ -107,7 +108,7 @@ def register_version(
     scope = parse_scope(scope)
     check_promotable(conn, task, model_ref)
     row = add_model_version(conn, {
-        "task": task, "scope": scope, "model_ref": model_ref, "status": "candidate",
+        "task": task, "scope": scope, "model_ref": model_ref, "status": VersionStatus.CANDIDATE,
         "dataset_version": dataset_version, "evidence": dict(evidence or {}),
         "created_by": actor})
     version = ModelVersion.from_row(row)
@@ -121,7 +122,7 @@ def current_champion(conn: sa.Connection, task: str, scope: str) -> ModelVersion
     Raises:
         RegistryError: the store holds several champions (it was edited outside medselect).
     """
-    rows = list_model_versions(conn, task, parse_scope(scope), "champion")
+    rows = list_model_versions(conn, task, parse_scope(scope), VersionStatus.CHAMPION)
     if len(rows) > 1:
         raise RegistryError(f"task {task!r} has {len(rows)} champions in scope {scope!r} "
                             f"(versions {[r['version'] for r in rows]}); the registry was edited "
@@ -141,8 +142,8 @@ def incumbents(
     """Model refs a candidate must beat: the champion, then (``all_versions``) every earlier
     champion, newest first, each once. Rolled-back and rejected versions are not included."""
     versions = history(conn, task, scope)
-    champions = [v for v in versions if v.status == "champion"]
-    earlier = [v for v in versions if v.status == "retired"]
+    champions = [v for v in versions if v.status == VersionStatus.CHAMPION]
+    earlier = [v for v in versions if v.status == VersionStatus.RETIRED]
     if CompareWith(compare_with) == CompareWith.CHAMPION:
         earlier = []
     ordered = champions + sorted(earlier, key=lambda v: v.version, reverse=True)
@@ -226,11 +227,11 @@ def apply_promotion(
     forced = reason is not None and not decision.accepted
     check_same_reference(conn, champion, data, forced=reason is not None)
     evidence = decision.to_dict()
-    status = "champion" if decision.accepted or forced else "rejected"
-    if status == "champion" and champion is not None:
-        update_model_version(conn, champion.id, {"status": "retired"})
+    status = VersionStatus.CHAMPION if decision.accepted or forced else VersionStatus.REJECTED
+    if status == VersionStatus.CHAMPION and champion is not None:
+        update_model_version(conn, champion.id, {"status": VersionStatus.RETIRED})
     values = {"status": status, "evidence": evidence, "reason": reason or ""}
-    pending = list_model_versions(conn, task, scope, "candidate", model_ref=model_ref)
+    pending = list_model_versions(conn, task, scope, VersionStatus.CANDIDATE, model_ref=model_ref)
     if pending:
         row = update_model_version(conn, pending[-1]["id"], values)
     else:
@@ -238,7 +239,7 @@ def apply_promotion(
             "task": task, "scope": scope, "model_ref": model_ref, "created_by": actor,
             "dataset_version": dataset_version or run.get("dataset_version"), **values})
     version = ModelVersion.from_row(row)
-    append_event(conn, actor, "promote" if status == "champion" else "reject", {
+    append_event(conn, actor, "promote" if status == VersionStatus.CHAMPION else "reject", {
         **_payload(version),
         "accepted": decision.accepted,
         "forced": forced,
@@ -272,7 +273,7 @@ def rollback(ws: Workspace, task: str, scope: str, actor: str, reason: str) -> M
             raise RegistryError(f"task {task!r} has no champion in scope {scope!r}; there is "
                                 "nothing to roll back")
         earlier = [v for v in history(conn, task, scope)
-                   if v.status == "retired" and v.version < champion.version]
+                   if v.status == VersionStatus.RETIRED and v.version < champion.version]
         if not earlier:
             raise RegistryError(f"v{champion.version} ({champion.model_ref!r}) is the first "
                                 f"champion of task {task!r} in scope {scope!r}; there is no "
@@ -280,9 +281,10 @@ def rollback(ws: Workspace, task: str, scope: str, actor: str, reason: str) -> M
         previous = earlier[-1]
         note = {"by": actor, "at": utcnow().isoformat(), "reason": reason}
         update_model_version(conn, champion.id, {
-            "status": "rejected", "evidence": {**champion.evidence, "rolled_back": note}})
+            "status": VersionStatus.REJECTED,
+            "evidence": {**champion.evidence, "rolled_back": note}})
         restored = ModelVersion.from_row(
-            update_model_version(conn, previous.id, {"status": "champion"}))
+            update_model_version(conn, previous.id, {"status": VersionStatus.CHAMPION}))
         append_event(conn, actor, "rollback", {
             **_payload(restored), "rolled_back": _ref(champion), "reason": reason})
         return restored

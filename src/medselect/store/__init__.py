@@ -8,9 +8,10 @@ raises :class:`~medselect.errors.NotFound`. Write inside one transaction::
     with ws.begin() as conn:
         upsert_run(conn, {...})
     with ws.connect() as conn:
-        runs = list_runs(conn, task="knee", status="finished")
+        runs = list_runs(conn, task="knee", status=RunStatus.FINISHED)
 
-Tables and their column values: :mod:`medselect.store.schema`.
+Tables and their column values: :mod:`medselect.store.schema`; the statuses a run, an
+evaluation and a model version are stored in: :mod:`medselect.store.statuses`.
 """
 
 from medselect.store.artifacts import atomic_path, atomic_write_bytes, atomic_write_text
@@ -87,6 +88,7 @@ from medselect.store.runs import (
     upsert_run,
 )
 from medselect.store.schema import SCHEMA_VERSION, metadata
+from medselect.store.statuses import EvaluationStatus, PredictionStatus, RunStatus, VersionStatus
 from medselect.store.timestamps import utcnow
 from medselect.store.workspace import Workspace
 
@@ -94,7 +96,11 @@ __all__ = [
     "ENV_URL",
     "REGISTRY_LOCK",
     "SCHEMA_VERSION",
+    "EvaluationStatus",
+    "PredictionStatus",
     "RemovedCaseSet",
+    "RunStatus",
+    "VersionStatus",
     "Workspace",
     "acceptance_by_case",
     "acceptance_rates",

@@ -40,6 +40,7 @@ from medselect.store.schema import (
     task,
 )
 from medselect.store.schema import case_set as case_set_table
+from medselect.store.statuses import EvaluationStatus
 
 EXTERNAL_PREFIX = "external:"
 _COLUMNS = (*KEY_COLUMNS, *ATTRIBUTE_COLUMNS)
@@ -207,7 +208,7 @@ def latest_evaluations(
 ) -> dict[str, dict[str, Any]]:
     """The newest *finished* evaluation of each model on ``case_set``, keyed by model ref."""
     latest: dict[str, dict[str, Any]] = {}
-    for row in list_evaluations(conn, case_set=case_set, status="finished"):
+    for row in list_evaluations(conn, case_set=case_set, status=EvaluationStatus.FINISHED):
         if model_refs is None or row["model_ref"] in model_refs:
             latest[row["model_ref"]] = row  # oldest first, so the newest wins
     return latest
@@ -360,7 +361,7 @@ def latest_metric_policy(conn: sa.Connection, task: str) -> dict[str, Any] | Non
     and inference settings), or None before the first."""
     stmt = (sa.select(evaluation.c.metric_policy)
             .join(case_set_table, case_set_table.c.id == evaluation.c.case_set)
-            .where(case_set_table.c.task == task, evaluation.c.status == "finished")
+            .where(case_set_table.c.task == task, evaluation.c.status == EvaluationStatus.FINISHED)
             .order_by(evaluation.c.created_at.desc(), evaluation.c.id.desc()).limit(1))
     return conn.execute(stmt).scalar()
 

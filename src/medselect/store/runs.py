@@ -23,6 +23,7 @@ from medselect.store._rows import (
     where_given,
 )
 from medselect.store.schema import RUN_STATUSES, epoch_metric, run
+from medselect.store.statuses import RunStatus
 from medselect.store.timestamps import utcnow
 
 
@@ -74,11 +75,11 @@ def set_run_status(
     if now.tzinfo is None:
         raise StoreError(f"run {run_id!r}: 'now' must be timezone-aware, got {now.isoformat()}")
     values: dict[str, Any] = {"status": status, "error": error, "traceback": traceback}
-    if status == "running":
+    if status == RunStatus.RUNNING:
         values.update(
             started_at=now, finished_at=None, duration_s=None, attempts=run.c.attempts + 1
         )
-    elif status in ("finished", "pruned", "failed"):
+    elif status in (RunStatus.FINISHED, RunStatus.PRUNED, RunStatus.FAILED):
         started = current["started_at"]
         values.update(
             finished_at=now,

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from medselect.store.statuses import EvaluationStatus, PredictionStatus, RunStatus, VersionStatus
 from medselect.store.timestamps import UTCDateTime, utcnow
 
 SCHEMA_VERSION = 3
 
 SPLITS = ("train", "val", "test")
 CASE_SET_KINDS = ("test", "val", "reference", "new", "custom")
-RUN_STATUSES = ("pending", "running", "interrupted", "finished", "failed", "pruned")
-"""``pruned``: an Optuna sweep's pruner stopped the run early (its curve and checkpoints are
-kept; version 3 of the schema added it)."""
-EVALUATION_STATUSES = ("pending", "running", "finished", "failed")
-PREDICTION_STATUSES = ("ok", "missing", "error")
+RUN_STATUSES = tuple(s.value for s in RunStatus)
+"""Version 3 of the schema added ``pruned``."""
+EVALUATION_STATUSES = tuple(s.value for s in EvaluationStatus)
+PREDICTION_STATUSES = tuple(s.value for s in PredictionStatus)
 VERDICTS = ("acceptable", "not_acceptable")
-MODEL_VERSION_STATUSES = ("champion", "retired", "rejected", "candidate")
+MODEL_VERSION_STATUSES = tuple(s.value for s in VersionStatus)
 
 metadata = sa.MetaData(
     naming_convention={

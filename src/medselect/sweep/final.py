@@ -31,7 +31,14 @@ from medselect.config import (
     run_id,
 )
 from medselect.errors import ConfigError, NotFound, TrainingError
-from medselect.store import Workspace, get_epoch_metrics, get_run, set_run_status, upsert_run
+from medselect.store import (
+    RunStatus,
+    Workspace,
+    get_epoch_metrics,
+    get_run,
+    set_run_status,
+    upsert_run,
+)
 from medselect.sweep.plan import SweepPlan, register_runs, run_details
 
 __all__ = ["fold_runs", "plan_refit", "refit_epochs", "register_ensemble"]
@@ -54,12 +61,12 @@ def fold_runs(ws: Workspace, experiment: Experiment, dataset_version: str,
             except NotFound:
                 missing.append(member)
     unfinished = missing + [f"{r['id']} ({r['status']})" for r in rows
-                            if r["status"] != "finished"]
+                            if r["status"] != RunStatus.FINISHED]
     if unfinished:
         raise TrainingError(
             f"configuration {config_hash(config)[:12]}: fold runs {unfinished} are not "
-            f"finished; train them with `medselect sweep run EXPERIMENT.yaml` (add "
-            f"--retry-failed for failed ones) before finalising")
+            f"finished; train them with `medselect sweep run EXPERIMENT.yaml` (with "
+            f"`retry_failed=` for failed ones) before finalising")
     return rows
 
 
@@ -124,8 +131,8 @@ def register_ensemble(ws: Workspace, experiment: Experiment, dataset_version: st
             "details": {**run_details(experiment, ensemble),
                         "members": [m["id"] for m in members], **(details or {})},
         })
-        if get_run(conn, rid)["status"] != "finished":
-            set_run_status(conn, rid, "finished",
+        if get_run(conn, rid)["status"] != RunStatus.FINISHED:
+            set_run_status(conn, rid, RunStatus.FINISHED,
                            n_parameters=None if None in parameters else sum(parameters),
                            best_metric=statistics.fmean(scores) if scores else None)
         return get_run(conn, rid)

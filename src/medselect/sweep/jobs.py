@@ -14,7 +14,6 @@ from medselect.config.search import PrunerSpec
 from medselect.store import Workspace, database_url
 
 #: Run statuses after a worker is done with a job.
-FINISHED, FAILED, INTERRUPTED, PRUNED = "finished", "failed", "interrupted", "pruned"
 
 
 class StudyObjective(NamedTuple):

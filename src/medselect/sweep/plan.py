@@ -17,21 +17,21 @@ from typing import TYPE_CHECKING
 from medselect.config import Experiment, RunConfig, config_hash, fold_configs, run_id
 from medselect.data.folds import run_cases
 from medselect.errors import ConfigError, NotFound
-from medselect.store import Workspace, get_cases, get_run, serialize, upsert_run
+from medselect.store import RunStatus, Workspace, get_cases, get_run, serialize, upsert_run
 from medselect.sweep.jobs import RunJob
 from medselect.sweep.space import expand_space
 
 if TYPE_CHECKING:
     from medselect.sweep.trials import StudyPlan
 
-RESUMABLE = ("pending", "interrupted", "running")
+RESUMABLE = (RunStatus.PENDING, RunStatus.INTERRUPTED, RunStatus.RUNNING)
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     run_id: str
     config: RunConfig
-    status: str  # as stored before this sweep; "pending" for a new run
+    status: str  # as stored before this sweep; ``pending`` for a new run
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class SweepPlan:
 
     @property
     def to_train(self) -> list[PlannedRun]:
-        wanted = RESUMABLE + (("failed",) if self.retry_failed else ())
+        wanted = RESUMABLE + ((RunStatus.FAILED,) if self.retry_failed else ())
         return [r for r in self.runs if r.status in wanted]
 
     @property
@@ -127,10 +127,10 @@ def register_runs(
                 upsert_run(conn, {
                     "id": rid, "task": experiment.task.name, "dataset_version": dataset_version,
                     "sweep": sweep.name, "config": config.model_dump(mode="json"),
-                    "config_hash": config_hash(config), "status": "pending",
+                    "config_hash": config_hash(config), "status": RunStatus.PENDING,
                     "details": run_details(experiment, config),
                 })
-                status = "pending"
+                status = RunStatus.PENDING
             runs.append(PlannedRun(rid, config, status))
     return SweepPlan(sweep.name, experiment.task.name, dataset_version, runs, retry_failed)
 

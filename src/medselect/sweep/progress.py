@@ -8,9 +8,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from medselect.config import stored_cv
-from medselect.store import Workspace, latest_epoch_metrics, list_runs
+from medselect.store import RunStatus, Workspace, latest_epoch_metrics, list_runs
 
-ENDED = ("finished", "pruned", "failed")
+ENDED = (RunStatus.FINISHED, RunStatus.PRUNED, RunStatus.FAILED)
 """Statuses of runs a sweep is done with."""
 
 
@@ -53,7 +53,7 @@ class SweepMonitor:
     def snapshot(self) -> SweepSnapshot:
         with self.ws.connect() as conn:
             runs = [r for r in list_runs(conn) if r["id"] in self.run_ids]
-            running = [r for r in runs if r["status"] == "running"]
+            running = [r for r in runs if r["status"] == RunStatus.RUNNING]
             epochs = latest_epoch_metrics(conn, [r["id"] for r in running])
         counts = Counter(r["status"] for r in runs)
         done = sum(counts[s] for s in ENDED)

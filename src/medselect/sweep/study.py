@@ -23,9 +23,9 @@ from optuna.trial import TrialState
 from medselect.config.choices import did_you_mean
 from medselect.config.search import PARAMETERS, Objective, Pruner, PrunerSpec, Sampler
 from medselect.errors import ConfigError
-from medselect.store import Workspace, get_epoch_metrics
+from medselect.store import RunStatus, Workspace, get_epoch_metrics
 from medselect.store.engine import BUSY_TIMEOUT_MS
-from medselect.sweep.jobs import FAILED, FINISHED, PRUNED, StudyObjective, StudySpec
+from medselect.sweep.jobs import StudyObjective, StudySpec
 
 RUN_ATTR = "run"
 """User attribute of a trial: the id of the run it proposed."""
@@ -174,12 +174,13 @@ def tell_ending(study: optuna.Study, number: int, conn, run: Mapping[str, Any],
     failed); False, telling nothing, while the run has not ended. A trial already told is
     left as it is."""
     status = run["status"]
-    if status == FINISHED:
+    if status == RunStatus.FINISHED:
         values = objective_values(conn, run, spec)
         state = TrialState.FAIL if any(math.isnan(v) for v in values) else TrialState.COMPLETE
         _tell(study, number, values if state == TrialState.COMPLETE else None, state)
-    elif status in (PRUNED, FAILED):
-        _tell(study, number, None, TrialState.PRUNED if status == PRUNED else TrialState.FAIL)
+    elif status in (RunStatus.PRUNED, RunStatus.FAILED):
+        state = TrialState.PRUNED if status == RunStatus.PRUNED else TrialState.FAIL
+        _tell(study, number, None, state)
     else:
         return False
     return True

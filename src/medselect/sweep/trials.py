@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from medselect.config import Experiment, RunConfig
 from medselect.errors import ConfigError
-from medselect.store import Workspace, get_run
+from medselect.store import RunStatus, Workspace, get_run
 from medselect.sweep.jobs import RunJob, StudySpec, TrialRef
 from medselect.sweep.plan import RESUMABLE, PlannedRun, check_all, register_runs
 from medselect.sweep.space import expand_space
@@ -120,7 +120,7 @@ class StudyPlan:
         return sweep.n_trials is None or len(study.get_trials(deepcopy=False)) < sweep.n_trials
 
     def _wanted(self, run: PlannedRun) -> bool:
-        return run.status in RESUMABLE or (self.retry_failed and run.status == "failed")
+        return run.status in RESUMABLE or (self.retry_failed and run.status == RunStatus.FAILED)
 
     def _told(self, study: optuna.Study, number: int, run_id: str) -> bool:
         with self.ws.connect() as conn:

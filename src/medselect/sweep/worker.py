@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from medselect.store import (
+    RunStatus,
     Workspace,
     add_epoch_metrics,
     get_cases,
@@ -26,7 +27,7 @@ from medselect.store import (
     set_run_status,
     upsert_run,
 )
-from medselect.sweep.jobs import FAILED, FINISHED, INTERRUPTED, PRUNED, RunJob, RunOutcome
+from medselect.sweep.jobs import RunJob, RunOutcome
 
 
 def execute_run(job: RunJob) -> RunOutcome:
@@ -48,13 +49,13 @@ def execute_run(job: RunJob) -> RunOutcome:
                 result = _train(ws, run, task, cases, job,
                                 should_stop=trial.should_stop if trial else None)
             except KeyboardInterrupt:
-                return _record_end(ws, job.run_id, INTERRUPTED,
+                return _record_end(ws, job.run_id, RunStatus.INTERRUPTED,
                                    "interrupted; resumes on the next run")
             except Exception as exc:
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                outcome = _record_end(ws, job.run_id, FAILED, message, tb.format_exc())
+                outcome = _record_end(ws, job.run_id, RunStatus.FAILED, message, tb.format_exc())
             else:
-                status = PRUNED if result.pruned else FINISHED
+                status = RunStatus.PRUNED if result.pruned else RunStatus.FINISHED
                 with ws.begin() as conn:
                     set_run_status(
                         conn, job.run_id, status,
@@ -80,11 +81,11 @@ def claim_run(ws: Workspace, run_id: str) -> RunOutcome | tuple[dict, dict, list
     with ws.begin() as conn:
         serialize(conn, f"run:{run_id}")
         run = get_run(conn, run_id)
-        if run["status"] == FINISHED or (run["status"] == "running"
+        if run["status"] == RunStatus.FINISHED or (run["status"] == RunStatus.RUNNING
                                          and worker_alive(run["worker"])):
             return RunOutcome(run_id, run["status"], f"left to {run['worker']}"
-                              if run["status"] == "running" else None)
-        run = set_run_status(conn, run_id, "running")
+                              if run["status"] == RunStatus.RUNNING else None)
+        run = set_run_status(conn, run_id, RunStatus.RUNNING)
         upsert_run(conn, {"id": run_id, "worker": this_worker()})
         return run, get_task(conn, run["task"]), get_cases(conn, run["dataset_version"])
 

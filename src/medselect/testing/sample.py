@@ -37,6 +37,8 @@ from medselect.data.casesets import split_case_set_id
 from medselect.errors import ConfigError
 from medselect.registry.audit import append_event
 from medselect.store import (
+    RunStatus,
+    VersionStatus,
     Workspace,
     add_case_set,
     add_dataset_version,
@@ -152,10 +154,11 @@ def build_sample_workspace(
             _add_run(conn, spec, i, failed=i >= n_models, epochs=epochs, rng=rng)
         champion = add_model_version(conn, {
             "task": task, "scope": "global", "model_ref": run_ref(0), "dataset_version": VERSION,
-            "status": "champion", "created_by": "sample", "reason": "best on the test set"})
+            "status": VersionStatus.CHAMPION, "created_by": "sample",
+            "reason": "best on the test set"})
         append_event(conn, "sample", "promote", {  # the registry's audit log vouches for it
             "task": task, "scope": "global", "version": champion["version"],
-            "model_ref": run_ref(0), "status": "champion", "dataset_version": VERSION,
+            "model_ref": run_ref(0), "status": VersionStatus.CHAMPION, "dataset_version": VERSION,
             "reason": "best on the test set", "previous_champion": None})
     shared = None
     if overlays == "shared":
@@ -212,7 +215,7 @@ def _evaluate(ws: Workspace, spec: SampleKind, split: str, rows_of: list[SampleR
                                            stray=case.case_id in stray, shared=shared))
         with ws.begin() as conn:
             put_evaluation(conn, {"id": evaluation_id, "model_ref": ref, "case_set": case_set,
-                                  "dataset_version": VERSION, "status": "finished",
+                                  "dataset_version": VERSION, "status": RunStatus.FINISHED,
                                   "duration_s": 1.0})
             replace_case_metrics(conn, evaluation_id, rows)
             replace_predictions(conn, evaluation_id, predictions)
@@ -230,9 +233,9 @@ def _add_run(conn, spec: SampleKind, i: int, *, failed: bool, epochs: int,
     upsert_run(conn, {"id": ref, "task": spec.task.name, "dataset_version": VERSION,
                       "sweep": "sample", "config": config, "config_hash": f"hash-{ref}",
                       "details": details})
-    set_run_status(conn, ref, "running", device="cpu")
+    set_run_status(conn, ref, RunStatus.RUNNING, device="cpu")
     if failed:
-        set_run_status(conn, ref, "failed", error=FAILED_ERROR, traceback="Traceback ...")
+        set_run_status(conn, ref, RunStatus.FAILED, error=FAILED_ERROR, traceback="Traceback ...")
         return
     for epoch in range(epochs):
         decay = np.exp(-epoch / 2)
@@ -240,7 +243,7 @@ def _add_run(conn, spec: SampleKind, i: int, *, failed: bool, epochs: int,
             "train_loss": float(0.2 + decay + rng.normal(0, 0.01)),
             "val_loss": float(0.3 + decay + rng.normal(0, 0.01)),
             spec.val_metric: float(spec.val_value(decay, i))})
-    set_run_status(conn, ref, "finished", checkpoint_uri=f"runs/{ref}/best.pt",
+    set_run_status(conn, ref, RunStatus.FINISHED, checkpoint_uri=f"runs/{ref}/best.pt",
                    best_metric=spec.val_value(0.0, i), n_parameters=100_000 + 1000 * i)
 
 

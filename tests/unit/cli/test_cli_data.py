@@ -153,5 +153,8 @@ def test_library_errors_name_parameters_and_the_cli_shows_flags(run_cli, tiny_ph
     error = ConfigError("must be at least 1, got 0", param="top")
     assert str(error) == "top: must be at least 1, got 0"  # what a notebook user reads
     assert error.for_flags() == "--top: must be at least 1, got 0"
+    advice = ConfigError("no site given: pass `site=` or `case_info=` FILE.csv", param="case_ids")
+    assert str(advice) == "case_ids: no site given: pass `site=` or `case_info=` FILE.csv"
+    assert advice.for_flags() == "--case-ids: no site given: pass --site or --case-info FILE.csv"
     result = run_cli("data", "import", tiny_phantom / "manifest.csv", "-w", tmp_path / "ws")
     assert result.stderr.startswith("error: --classes: task 'manifest' is new")

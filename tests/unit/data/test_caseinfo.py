@@ -78,7 +78,7 @@ def test_bad_table(tmp_path):
 def test_slice_like_ids_are_noticed_and_the_pattern_groups_them(ids, grouped, patients):
     hint = slice_like_ids(cases(*ids))
     assert (hint.n_cases, hint.n_patients) == (grouped, patients)
-    assert "--patients" in hint.message and "--case-info" in hint.message
+    assert "`patients=`" in hint.message and "`case_info=`" in hint.message
     mapped = CaseInfo.of(patients=hint.pattern).apply(cases(*ids))
     assert len({r.patient_id for r in mapped}) == patients
 

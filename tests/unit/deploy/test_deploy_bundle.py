@@ -42,7 +42,7 @@ def test_the_bundle_preprocesses_as_medselect(normalization, size):
     TaskSpec(name="points", kind="landmarks", landmarks=["tip"]),
     TaskSpec(name="two", classes=["background", "bone"], in_channels=2)])
 def test_a_bundle_serves_one_channel_segmentation_only(task):
-    with pytest.raises(ExportError, match="export --format onnx or torchscript"):
+    with pytest.raises(ExportError, match="export with `format=` onnx or torchscript"):
         bundle_configs(task, RunConfig(), PROVENANCE)
 
 

@@ -245,7 +245,7 @@ def test_the_cli_reads_new_cases_with_case_info_and_scores_external_predictions_
     finished_run(ws)
     refused = run_cli("evaluate", "-w", ws.root, "--cases", "train")
     assert refused.code == 1 and "runs are never evaluated on it" in refused.stderr
-    assert "--predictions FOLDER" in refused.stderr and "Traceback" not in refused.stderr
+    assert "with --predictions" in refused.stderr and "Traceback" not in refused.stderr
     orphan = run_cli("evaluate", "-w", ws.root, "--site", "oslo")
     assert orphan.code == 1
     assert "--site: these describe new cases; give --cases PATH" in orphan.stderr

@@ -54,8 +54,12 @@ def test_public_api_is_pinned():
     assert set(medselect.store.__all__) == {
         "ENV_URL",
         "REGISTRY_LOCK",
+        "EvaluationStatus",
+        "PredictionStatus",
         "RemovedCaseSet",
+        "RunStatus",
         "SCHEMA_VERSION",
+        "VersionStatus",
         "Workspace",
         "acceptance_by_case",
         "acceptance_rates",

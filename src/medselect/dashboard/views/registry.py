@@ -32,7 +32,7 @@ from medselect.registry import overview, verify_chain
 from medselect.registry.budget import ADVISE_REFRESH_AT
 from medselect.registry.looks import ScopeBudget
 from medselect.registry.versions import ModelVersion
-from medselect.store import latest_evaluations
+from medselect.store import VersionStatus, latest_evaluations
 
 
 def registry_view(dash: Dashboard, conn: sa.Connection) -> RegistryPage:
@@ -61,7 +61,7 @@ def model_pages(conn: sa.Connection, task: str, reference: str | None) -> dict[s
 
 def scope_out(s: overview.ScopeOverview, root: Path, pages: Mapping[str, str]) -> RegistryScope:
     versions = [version_out(v, root, pages) for v in s.versions]
-    champion = next((v for v in versions if v.status == "champion"), None)
+    champion = next((v for v in versions if v.status == VersionStatus.CHAMPION), None)
     return RegistryScope(
         scope=s.scope, champion=champion,
         champion_since=None if s.since is None else s.since.at,

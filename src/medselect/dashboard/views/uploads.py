@@ -15,6 +15,7 @@ from medselect.dashboard.views.model import gallery_row, model_view
 from medselect.errors import ConfigError, MedselectError, NotFound
 from medselect.evaluate import select_runs
 from medselect.store import (
+    RunStatus,
     case_set_members,
     get_predictions,
     get_run,
@@ -45,9 +46,9 @@ class UploadPage(BaseModel):
 def upload_form(dash: Dashboard, conn: sa.Connection) -> UploadForm:
     """Finished runs, best first: the default leaderboard's chosen model, then its order (its
     metric named) when there is one, else by validation score."""
-    tasks = sorted({run["task"] for run in list_runs(conn, status="finished")})
+    tasks = sorted({run["task"] for run in list_runs(conn, status=RunStatus.FINISHED)})
     infos = {ref: info for task in tasks for ref, info in queries.model_infos(conn, task).items()
-             if info.kind == "run" and info.status == "finished"}
+             if info.kind == "run" and info.status == RunStatus.FINISHED}
     ranked, metric = _leaderboard_order(dash, conn)
     if not ranked:
         ranked = _validation_order(conn, tasks)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from medselect.store import get_run, upsert_run
-from medselect.sweep.jobs import FAILED, INTERRUPTED, RunJob, RunOutcome
+from medselect.store import RunStatus, get_run, upsert_run
+from medselect.sweep.jobs import RunJob, RunOutcome
 
 #: A worker that dies this many times on one run gets the run marked failed, not retried.
 MAX_ATTEMPTS = 3
@@ -43,9 +43,10 @@ def settle_lost_run(job: RunJob, reason: str, worker: str | None = None) -> RunO
     try:
         with ws.begin() as conn:
             row = get_run(conn, job.run_id)
-            if row["status"] != "running" or (worker and row["worker"] != worker):
+            if row["status"] != RunStatus.RUNNING or (worker and row["worker"] != worker):
                 return RunOutcome(job.run_id, row["status"], row["error"])
-            status = FAILED if row["attempts"] >= MAX_ATTEMPTS else INTERRUPTED
+            status = (RunStatus.FAILED if row["attempts"] >= MAX_ATTEMPTS
+                      else RunStatus.INTERRUPTED)
             error = f"{reason} (attempt {row['attempts']} of {MAX_ATTEMPTS})"
             upsert_run(conn, {"id": job.run_id, "status": status, "error": error})
             return RunOutcome(job.run_id, status, error)

@@ -14,8 +14,9 @@ from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
+from medselect.store import RunStatus
 from medselect.sweep.executors.base import Poll, settle_lost_run
-from medselect.sweep.jobs import INTERRUPTED, RunJob, RunOutcome
+from medselect.sweep.jobs import RunJob, RunOutcome
 from medselect.sweep.worker import this_worker
 
 #: Imported once by the forkserver, so no run pays for them. ``torch._inductor.config`` is what
@@ -99,7 +100,7 @@ def _child(job: RunJob) -> None:
     from medselect.sweep.worker import execute_run
 
     outcome = execute_run(job)
-    os._exit(0 if outcome.status != INTERRUPTED else 130)
+    os._exit(0 if outcome.status != RunStatus.INTERRUPTED else 130)
 
 
 def _ending(job: RunJob, proc: BaseProcess) -> RunOutcome:

@@ -174,6 +174,6 @@ def _import_ray():
         import ray
     except ImportError:
         raise ConfigError(
-            "--executor ray needs Ray: pip install 'medselect[ray]' (or -e '.[ray]')"
+            "`executor=` ray needs Ray: pip install 'medselect[ray]' (or -e '.[ray]')"
         ) from None
     return ray
