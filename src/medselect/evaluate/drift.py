@@ -54,8 +54,8 @@ DRIFT_ALPHA = 0.05
 """KS p-value below which a feature is said to drift (uncorrected, per feature and site)."""
 _AXES = "xyz"
 ALL = "(all)"
-DRIFT_COLUMNS = ["site", "against", "feature", "n_train", "n_new", "train_mean", "train_sd", "new_mean",
-                 "std_diff", "ks", "p_value", "outside", "drift"]
+DRIFT_COLUMNS = ["site", "against", "feature", "n_train", "n_new", "train_mean", "train_sd",
+                 "new_mean", "std_diff", "ks", "p_value", "outside", "drift"]
 
 
 def image_features(channels: Sequence[Image]) -> dict[str, float]:
@@ -119,7 +119,7 @@ def feature_drift(train: pd.DataFrame, new: pd.DataFrame, *,
     rows = []
     for site, frame in [*groups, (ALL, new)]:
         against = site if site in trained else ALL
-        reference = trained[site] if site in trained else train
+        reference = trained.get(site, train)
         rows += _compare(site, against, _per_patient(reference, features),
                          _per_patient(frame, features), features)
     return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
@@ -148,7 +148,8 @@ def _compare(site: str, against: str, train: pd.DataFrame, new: pd.DataFrame,
                                                                                        delta)))
         ks = stats.ks_2samp(a, b)
         outside = float(np.mean((b < a.min()) | (b > a.max())))
-        rows.append({"site": site, "against": against, "feature": feature, "n_train": len(a), "n_new": len(b),
+        rows.append({"site": site, "against": against, "feature": feature,
+                     "n_train": len(a), "n_new": len(b),
                      "train_mean": float(a.mean()), "train_sd": sd, "new_mean": float(b.mean()),
                      "std_diff": std_diff, "ks": float(ks.statistic),
                      "p_value": float(ks.pvalue), "outside": outside,

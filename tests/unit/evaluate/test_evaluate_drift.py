@@ -11,7 +11,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from newcase_data import DISAGREE, MODELS, OFFSET, TASK, build_new_case_workspace
 
 from medselect.data.image import Image
 from medselect.data.importer import case_set_records, import_case_set
@@ -22,6 +21,7 @@ from medselect.evaluate.agreement import (
 )
 from medselect.evaluate.drift import feature_drift, image_features
 from medselect.evaluate.newcases import input_drift, output_signals, review_queue, top_models
+from newcase_data import DISAGREE, MODELS, OFFSET, TASK, build_new_case_workspace
 
 
 def _frame(values, site="a", prefix="p"):
