@@ -1,20 +1,23 @@
-"""Input drift: how far new cases' images lie from the images the models trained on.
+"""Drift: how far new cases lie from reference cases, feature by feature and site by site.
 
 Each image is summarised by a few features (:func:`image_features`): intensity percentiles
 and the mean and standard deviation inside the foreground (Otsu's threshold, scikit-image),
 the voxel spacing and the image size per axis. :func:`feature_drift` then compares, feature by
-feature, the new cases of each site with the training cases of the same site (all training
-cases when the site has none, and for the pooled ``(all)`` row):
+feature, the new cases of each site with the reference cases of the same site (all reference
+cases when the site has none, and for the pooled ``(all)`` row). The reference is the training
+split for input drift, the test split's predictions for output signals
+(:mod:`medselect.evaluate.newcases`):
 
-- ``std_diff``: the standardized difference (Glass's delta), ``(mean_new - mean_train) /
-  sd_train``; infinite when the training data has a single value (one spacing) and the new
-  cases another;
+- ``std_diff``: the standardized difference (Glass's delta), ``(mean_new - mean_ref) /
+  sd_ref``; infinite when the reference has a single value (one spacing) and the new cases
+  another;
 - ``ks`` and ``p_value``: the two-sample Kolmogorov-Smirnov statistic (largest gap between the
   two empirical distributions, 0 to 1) and its p-value (``scipy.stats.ks_2samp``);
-- ``outside``: the share of new patients outside the training range.
+- ``outside``: the share of new patients outside the reference range.
 
-A feature *drifts* when ``|std_diff| >= DRIFT_SD`` or the KS p-value is below
-:data:`DRIFT_ALPHA`. Patients are the unit: a patient's cases are averaged first, so a patient
+A feature *drifts* when the KS p-value is below :data:`DRIFT_ALPHA` or at least
+:data:`DRIFT_OUTSIDE` of the new patients lie outside the reference range (what one new
+patient can show). Patients are the unit: a patient's cases are averaged first, so a patient
 scanned twice is not counted as two pieces of evidence.
 
 What these numbers do not show: whether a model's output is wrong (drift is a reason to look,
@@ -43,18 +46,17 @@ from skimage.filters import threshold_otsu
 
 from medselect.data.image import Image
 
-__all__ = ["DRIFT_ALPHA", "DRIFT_SD", "PERCENTILES", "drift_summary", "feature_drift",
-           "image_features"]
+__all__ = ["DRIFT_ALPHA", "DRIFT_COLUMNS", "DRIFT_OUTSIDE", "PERCENTILES", "drift_summary",
+           "feature_drift", "image_features"]
 
 PERCENTILES = (1, 50, 99)
-DRIFT_SD = 1.0
-"""``|std_diff|`` from which a feature is said to drift: the new mean lies a training
-standard deviation away."""
+DRIFT_OUTSIDE = 0.5
+"""Share of new patients outside the reference range from which a feature drifts."""
 DRIFT_ALPHA = 0.05
 """KS p-value below which a feature is said to drift (uncorrected, per feature and site)."""
 _AXES = "xyz"
 ALL = "(all)"
-DRIFT_COLUMNS = ["site", "against", "feature", "n_train", "n_new", "train_mean", "train_sd",
+DRIFT_COLUMNS = ["site", "against", "feature", "n_ref", "n_new", "ref_mean", "ref_sd",
                  "new_mean", "std_diff", "ks", "p_value", "outside", "drift"]
 
 
@@ -87,16 +89,18 @@ def image_features(channels: Sequence[Image]) -> dict[str, float]:
     return out
 
 
-def feature_drift(train: pd.DataFrame, new: pd.DataFrame, *,
+def feature_drift(reference: pd.DataFrame, new: pd.DataFrame, *,
                   by: str = "site") -> pd.DataFrame:
-    """Per site of ``new`` (and ``(all)``), per feature: how far the new cases lie from training.
+    """Per site of ``new`` (and ``(all)``), per feature: how far the new cases lie from the
+    ``reference`` cases.
 
-    Each site's new cases are compared with the training cases of that site (``against`` names
-    it), or with every training case when the site has none (``against`` is ``(all)``), so a
-    site whose scanner always differed from the others is not flagged for being itself.
+    Each site's new cases are compared with the reference cases of that site (``against``
+    names it), or with every reference case when the site has none (``against`` is
+    ``(all)``), so a site whose scanner always differed from the others is not flagged for
+    being itself.
 
     Args:
-        train, new: one row per case: ``patient_id``, ``by`` and one numeric column per
+        reference, new: one row per case: ``patient_id``, ``by`` and one numeric column per
             feature (the features both frames share are compared).
         by: the column whose values split the cases.
 
@@ -106,21 +110,20 @@ def feature_drift(train: pd.DataFrame, new: pd.DataFrame, *,
     Raises:
         ValueError: a frame lacks ``patient_id`` (or ``new`` lacks ``by``), or either is empty.
     """
-    for name, frame, needed in (("train", train, ["patient_id", by]),
+    for name, frame, needed in (("reference", reference, ["patient_id", by]),
                                 ("new", new, ["patient_id", by])):
         missing = [c for c in needed if c not in frame.columns]
         if missing or frame.empty:
             raise ValueError(f"{name}: need a non-empty table with columns {needed}, got "
                              f"{len(frame)} rows and columns {list(frame.columns)}")
-    features = [c for c in new.columns if c in train.columns and c not in ("patient_id", by)
+    features = [c for c in new.columns if c in reference.columns and c not in ("patient_id", by)
                 and pd.api.types.is_numeric_dtype(new[c])]
-    trained = {str(site): rows for site, rows in train.groupby(by, sort=True)}
+    by_site = {str(site): rows for site, rows in reference.groupby(by, sort=True)}
     groups = [(str(site), rows) for site, rows in new.groupby(by, sort=True)]
     rows = []
     for site, frame in [*groups, (ALL, new)]:
-        against = site if site in trained else ALL
-        reference = trained.get(site, train)
-        rows += _compare(site, against, _per_patient(reference, features),
+        against = site if site in by_site else ALL
+        rows += _compare(site, against, _per_patient(by_site.get(site, reference), features),
                          _per_patient(frame, features), features)
     return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
 
@@ -135,11 +138,11 @@ def _per_patient(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     return frame.groupby("patient_id", sort=True)[list(features)].mean()
 
 
-def _compare(site: str, against: str, train: pd.DataFrame, new: pd.DataFrame,
+def _compare(site: str, against: str, reference: pd.DataFrame, new: pd.DataFrame,
              features: Sequence[str]) -> list[Mapping[str, object]]:
     rows = []
     for feature in features:
-        a, b = train[feature].dropna().to_numpy(), new[feature].dropna().to_numpy()
+        a, b = reference[feature].dropna().to_numpy(), new[feature].dropna().to_numpy()
         if not len(a) or not len(b):
             continue
         sd = float(a.std(ddof=1)) if len(a) > 1 else 0.0
@@ -149,9 +152,9 @@ def _compare(site: str, against: str, train: pd.DataFrame, new: pd.DataFrame,
         ks = stats.ks_2samp(a, b)
         outside = float(np.mean((b < a.min()) | (b > a.max())))
         rows.append({"site": site, "against": against, "feature": feature,
-                     "n_train": len(a), "n_new": len(b),
-                     "train_mean": float(a.mean()), "train_sd": sd, "new_mean": float(b.mean()),
+                     "n_ref": len(a), "n_new": len(b),
+                     "ref_mean": float(a.mean()), "ref_sd": sd, "new_mean": float(b.mean()),
                      "std_diff": std_diff, "ks": float(ks.statistic),
                      "p_value": float(ks.pvalue), "outside": outside,
-                     "drift": bool(abs(std_diff) >= DRIFT_SD or ks.pvalue < DRIFT_ALPHA)})
+                     "drift": bool(outside >= DRIFT_OUTSIDE or ks.pvalue < DRIFT_ALPHA)})
     return rows

@@ -42,7 +42,7 @@ from medselect.evaluate.agreement import (
     landmark_spread,
     segmentation_disagreement,
 )
-from medselect.evaluate.drift import drift_summary, feature_drift, image_features
+from medselect.evaluate.drift import DRIFT_COLUMNS, drift_summary, feature_drift, image_features
 from medselect.jsonsafe import json_number
 from medselect.metrics.geometry import voxel_volume
 from medselect.store import (
@@ -54,11 +54,12 @@ from medselect.store import (
     get_predictions,
     get_task,
     latest_evaluations,
+    list_case_sets,
     task_family,
 )
 
 __all__ = ["MEASURES", "InputDrift", "OutputSignals", "QueueEntry", "ReviewQueue", "TopModels",
-           "input_drift", "output_signals", "review_queue", "top_models"]
+           "find_case_set", "input_drift", "output_signals", "review_queue", "top_models"]
 
 MEASURES: Mapping[str, str] = {
     TaskKind.SEGMENTATION: "1 - mean pairwise Dice between the top models' label maps",
@@ -66,8 +67,6 @@ MEASURES: Mapping[str, str] = {
     TaskKind.LANDMARKS: "mean pairwise distance (mm) between the top models' landmarks",
 }
 """What the queue's score measures, per task family."""
-SIGNAL_SD = 1.0
-"""``|std_diff|`` from which an output signal is said to have shifted."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,8 @@ class InputDrift:
 
 @dataclass(frozen=True)
 class OutputSignals:
-    """Per top model, site and signal: the mean on the new cases against the test split."""
+    """Per top model, site and signal: the new cases against the same model on the test split
+    (the columns of :func:`~medselect.evaluate.drift.feature_drift`, ``drift``: it shifted)."""
 
     task: str
     case_set: str
@@ -169,6 +169,23 @@ class ReviewQueue:
                 "cases": [e.to_dict() for e in self.entries]}
 
 
+def find_case_set(conn: sa.Connection, task: str, which: str) -> dict[str, Any]:
+    """The case set ``which`` names: an id or name :func:`~medselect.data.named_case_set`
+    resolves, or the name of a set of new cases (the newest of that name, e.g. ``imagesTs``
+    for ``evaluate --cases lyon/imagesTs``).
+
+    Raises:
+        NotFound: nothing of the task has that id or name.
+    """
+    try:
+        return named_case_set(conn, task, which)
+    except NotFound:
+        named = [r for r in list_case_sets(conn, task, kind="new") if r["name"] == which]
+        if not named:
+            raise
+        return named[-1]
+
+
 def top_models(conn: sa.Connection, task: str, case_set: str) -> TopModels:
     """The task's indistinguishable top models among those evaluated on ``case_set``.
 
@@ -215,9 +232,10 @@ def input_drift(ws: Workspace, task: str, case_set: str) -> InputDrift:
         raise NotFound(f"dataset version {version['id']!r} of task {task!r} has no training "
                        "case to compare new cases with")
     table = feature_drift(_features(ws, train), _features(ws, new))
-    notes = [f"{n_cases} training cases of {version['id']} ({table['n_train'].iat[0]} "
-             f"patients) against {len(new)} new cases; cases are averaged per patient first"
-             for n_cases in [len(train)] if not table.empty]
+    notes = [f"{_count(train, 'case')} of {version['id']}'s training split "
+             f"({_count({c['patient_id'] for c in train}, 'patient')}) against "
+             f"{_count(new, 'new case')} ({_count({c['patient_id'] for c in new}, 'patient')}); "
+             "a patient's cases are averaged first"]
     trained_sites = {c["site"] for c in train}
     notes += [f"site {s!r} has no training case: drift there is expected, not a fault"
               for s in sorted({c["site"] for c in new} - trained_sites)]
@@ -242,9 +260,9 @@ def output_signals(ws: Workspace, task: str, case_set: str) -> OutputSignals:
         test_members = case_set_members(conn, test) if test else []
     signal = _signal_of(task_family(row), row["config"])
     new = _signals(ws, case_set, new_members, top.models, signal)
-    old = _signals(ws, test, test_members, top.models, signal) if test else pd.DataFrame()
+    old = _signals(ws, test, test_members, top.models, signal) if test else {}
     notes = []
-    if old.empty:
+    if not old:
         notes.append("no prediction of these models on the test split: evaluate them there "
                      "(`medselect evaluate --cases test`) to compare")
     return OutputSignals(task, case_set, test, top, _compare_signals(new, old), tuple(notes))
@@ -315,6 +333,10 @@ def _json(ws: Workspace, uri: str) -> dict[str, Any]:
     return json.loads(ws.path(uri).read_text())
 
 
+def _count(items: Sequence[Any] | set[Any], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
 def _labelled(case: Mapping[str, Any]) -> bool:
     return bool(case["label_uri"] or case["landmarks_uri"] or case["target"] is not None)
 
@@ -370,39 +392,32 @@ def _signal_of(family: str, config: Mapping[str, Any]) -> _Signal:
 
 
 def _signals(ws: Workspace, case_set: str, members: Sequence[Mapping[str, Any]],
-             models: Sequence[str], signal: _Signal) -> pd.DataFrame:
-    """One row per (model, case, signal) of the case set's predictions."""
+             models: Sequence[str], signal: _Signal) -> dict[str, pd.DataFrame]:
+    """Model -> one row per predicted case of the set: patient, site and its signals."""
     by_id = {c["case_id"]: c for c in members}
     with ws.connect() as conn:
         files = _prediction_files(conn, case_set, models)
-    rows = [{"model": model, "site": by_id[case_id]["site"], "signal": name, "value": value}
-            for (model, case_id), uri in sorted(files.items()) if case_id in by_id
-            for name, value in signal(ws, by_id[case_id], uri).items()]
-    return pd.DataFrame(rows, columns=["model", "site", "signal", "value"])
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for (model, case_id), uri in sorted(files.items()):
+        if case_id in by_id:
+            case = by_id[case_id]
+            rows.setdefault(model, []).append({
+                "patient_id": case["patient_id"] or case_id, "site": case["site"],
+                **signal(ws, case, uri)})
+    return {model: pd.DataFrame(found) for model, found in rows.items()}
 
 
-SIGNAL_COLUMNS = ["model", "site", "signal", "n_new", "new_mean", "n_test", "test_mean",
-                  "test_sd", "std_diff", "shift"]
+def _compare_signals(new: Mapping[str, pd.DataFrame],
+                     old: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per model: its signals on the new cases against its own on the test split."""
+    tables = [feature_drift(old[m], new[m]).rename(columns={"feature": "signal"})
+              .assign(model=m) for m in new if m in old]
+    if not tables:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    return pd.concat(tables, ignore_index=True)[SIGNAL_COLUMNS]
 
 
-def _compare_signals(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
-    """Per model, site of the new cases (and ``(all)``) and signal: new mean against the
-    model's test-split mean, as a standardized difference (test SD)."""
-    rows = []
-    pooled = new.assign(site="(all)")
-    for (model, site, name), group in pd.concat([new, pooled]).groupby(
-            ["model", "site", "signal"], sort=False):
-        values = group["value"]
-        ref = old[(old["model"] == model) & (old["signal"] == name)]["value"] if not old.empty \
-            else pd.Series(dtype=float)
-        sd = float(ref.std(ddof=1)) if len(ref) > 1 else float("nan")
-        diff = (values.mean() - ref.mean()) / sd if sd > 0 else float("nan")
-        rows.append({"model": model, "site": site, "signal": name, "n_new": len(values),
-                     "new_mean": float(values.mean()), "n_test": len(ref),
-                     "test_mean": float(ref.mean()) if len(ref) else float("nan"),
-                     "test_sd": sd, "std_diff": float(diff),
-                     "shift": bool(np.isfinite(diff) and abs(diff) >= SIGNAL_SD)})
-    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
+SIGNAL_COLUMNS = ["model", *(c if c != "feature" else "signal" for c in DRIFT_COLUMNS)]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

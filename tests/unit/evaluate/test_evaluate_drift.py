@@ -62,7 +62,7 @@ def test_a_single_training_spacing_makes_any_other_spacing_drift():
     train = _frame(np.ones(5))
     other = _frame(np.ones(2), prefix="q").assign(spacing_x=0.5)
     row = feature_drift(train, other).set_index(["site", "feature"]).loc[("a", "spacing_x")]
-    assert row["drift"] and row["std_diff"] == -math.inf
+    assert row["drift"] and row["std_diff"] == -math.inf and row["outside"] == 1.0
 
 
 def test_patients_are_the_unit():
@@ -167,8 +167,8 @@ def test_output_signals_compare_volumes_with_the_test_split(shifted):
     signals = output_signals(ws, "knee", case_set)
     table = signals.table.set_index(["model", "site", "signal"])
     exact = table.loc[(MODELS[0], "(all)", "volume:femur")]
-    assert exact["new_mean"] == pytest.approx(exact["test_mean"])  # the same label maps
-    assert exact["std_diff"] == pytest.approx(0.0) and not exact["shift"]
+    assert exact["new_mean"] == pytest.approx(exact["ref_mean"])  # the same label maps
+    assert exact["std_diff"] == pytest.approx(0.0) and not exact["drift"]
     rough = table.loc[(MODELS[1], "(all)", "volume:tibia")]
-    assert rough["new_mean"] < rough["test_mean"]  # two cases lost their tibia
+    assert rough["new_mean"] < rough["ref_mean"]  # two cases lost their tibia
     assert signals.test_case_set.endswith("-test")
