@@ -180,6 +180,51 @@ def review_queue(
         cli.out.print(f"[dim]{note}[/]", highlight=False)
 
 
+@app.command("reviewed")
+def reviewed(
+    ctx: typer.Context,
+    case_set: NewCasesOpt,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    task: TaskOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Which cases of a set of new cases the next `medselect upgrade EXPERIMENT --reviewed
+    CASE_SET` adds to the training split, with the label each brings (its own, or the
+    prediction reviewers accepted), and why the others are left out. Changes nothing."""
+    from medselect.errors import LeakageError
+    from medselect.evaluate.newcases import find_case_set
+    from medselect.registry.reviewed import check_reviewed_unseen, reviewed_cases
+
+    cli: CLIContext = ctx.obj
+    ws, name = _open(workspace, task)
+    with ws.connect() as conn:
+        row = find_case_set(conn, name, case_set)
+    cases = reviewed_cases(ws, name, row["id"])
+    try:
+        check_reviewed_unseen(ws, name, cases)
+        refused = None
+    except LeakageError as exc:
+        refused = str(exc)
+    joining = sum(c.record is not None for c in cases)
+    if json_:
+        cli.print_json({"case_set": row["id"], "joining": joining, "refused": refused,
+                        "cases": [c.to_dict() for c in cases]})
+        return
+    table = Table("case", "patient", "site", "verdicts", "joins training with", "left out because",
+                  title=f"{row['id']}: {joining} of {len(cases)} cases would join the training "
+                        "split of the next upgrade (never its test or reference set)")
+    for c in cases:
+        verdicts = ", ".join(f"{who}: {verdict} ({model})" for who, model, verdict in c.verdicts)
+        table.add_row(c.case_id, c.patient_id, c.site, verdicts, c.label_source or "",
+                      c.reason or "")
+    cli.out.print(table)
+    if refused:
+        cli.err.print(f"[red]the upgrade would refuse them:[/] {refused}", highlight=False)
+    elif joining:
+        cli.out.print(f"add them: medselect upgrade EXPERIMENT.yaml --reviewed {row['id']}",
+                      highlight=False)
+
+
 def _drift_table(frame: pd.DataFrame, every: bool, what: str, title: str) -> Table:
     """The rows that drift (all with ``every``): effect size, KS and range, few columns."""
     shown = frame if every else frame[frame["drift"]]
