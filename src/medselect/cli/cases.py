@@ -168,9 +168,12 @@ def review_queue(
     if json_:
         cli.print_json(queue.to_dict() | {"cases": [e.to_dict() for e in entries]})
         return
-    table = Table("#", "case", "patient", "site", "disagreement", "reviewed", "accepted",
-                  title=f"review first: {row['id']} ({len(queue.entries)} cases), by "
+    table = Table(title=f"review first: {row['id']} ({len(queue.entries)} cases), by "
                         f"{queue.measure}")
+    table.add_column("#")
+    table.add_column("case", no_wrap=True)
+    for column in ("patient", "site", "disagreement", "reviewed", "accepted"):
+        table.add_column(column, overflow="fold")
     for i, e in enumerate(entries, 1):
         table.add_row(str(i), e.case_id, e.patient_id, e.site,
                       "" if e.score is None else f"{e.score:.3g}", str(e.reviewed),
