@@ -172,3 +172,49 @@ def test_output_signals_compare_volumes_with_the_test_split(shifted):
     rough = table.loc[(MODELS[1], "(all)", "volume:tibia")]
     assert rough["new_mean"] < rough["ref_mean"]  # two cases lost their tibia
     assert signals.test_case_set.endswith("-test")
+
+
+def test_classification_queue_orders_by_the_models_disagreement(tmp_path):
+    """Two sample classification models on three new cases: both sure of one class (0), split
+    (1 - entropy 1 for two classes), one unsure (between)."""
+    import json
+
+    from medselect.store import (
+        add_case_set,
+        add_dataset_version,
+        get_task,
+        put_evaluation,
+        replace_predictions,
+    )
+    from medselect.testing.sample import build_sample_workspace
+
+    ws = build_sample_workspace(tmp_path / "ws", kind="classification")
+    task = "knee-thinning"
+    with ws.connect() as conn:
+        classes = get_task(conn, task)["config"]["classes"]
+    assert len(classes) == 2
+    probabilities = {"sure": ([1.0, 0.0], [1.0, 0.0]), "split": ([1.0, 0.0], [0.0, 1.0]),
+                     "unsure": ([0.9, 0.1], [0.6, 0.4])}
+    with ws.begin() as conn:
+        add_dataset_version(conn, {"id": "dv-new", "task": task, "source": {"kind": "new-cases"}},
+                            [{"case_id": c, "patient_id": c, "site": "lyon", "split": "test",
+                              "image_uris": [f"images/{c}.png"], "content_hash": c}
+                             for c in probabilities])
+        add_case_set(conn, {"id": "dv-new-new", "name": "lyon", "task": task,
+                            "dataset_version": "dv-new", "kind": "new"}, list(probabilities))
+        for i, model in enumerate(("run-000", "run-001")):
+            put_evaluation(conn, {"id": f"ev-{i}", "model_ref": model, "case_set": "dv-new-new",
+                                  "dataset_version": "dv-new", "status": "finished"})
+            rows = []
+            for case, pair in probabilities.items():
+                uri = f"evaluations/ev-{i}/{case}.json"
+                ws.path(uri).parent.mkdir(parents=True, exist_ok=True)
+                ws.path(uri).write_text(json.dumps(dict(zip(classes, pair[i], strict=True))))
+                rows.append({"case_id": case, "status": "ok", "prediction_uri": uri})
+            replace_predictions(conn, f"ev-{i}", rows)
+    queue = review_queue(ws, task, "dv-new-new")
+    ws.dispose()
+    assert [e.case_id for e in queue.entries] == ["split", "unsure", "sure"]
+    assert [e.agree for e in queue.entries] == [False, True, True]
+    assert queue.entries[0].score == pytest.approx(1.0) and queue.entries[-1].score == 0.0
+    assert queue.measure.startswith("normalised entropy")
