@@ -59,7 +59,8 @@ from medselect.store import (
 )
 
 __all__ = ["MEASURES", "InputDrift", "OutputSignals", "QueueEntry", "ReviewQueue", "TopModels",
-           "find_case_set", "input_drift", "output_signals", "review_queue", "top_models"]
+           "find_case_set", "input_drift", "output_signals", "prediction_files", "review_queue",
+           "top_models"]
 
 MEASURES: Mapping[str, str] = {
     TaskKind.SEGMENTATION: "1 - mean pairwise Dice between the top models' label maps",
@@ -278,7 +279,7 @@ def review_queue(ws: Workspace, task: str, case_set: str) -> ReviewQueue:
         top = top_models(conn, task, case_set)
         row = get_task(conn, task)
         members = case_set_members(conn, case_set)
-        files = _prediction_files(conn, case_set, top.models)
+        files = prediction_files(conn, case_set, top.models)
         verdicts = acceptance_by_case(conn, case_set)
     family = task_family(row)
     score = _scorer(family, row["config"])
@@ -314,11 +315,13 @@ def _features(ws: Workspace, cases: Sequence[Mapping[str, Any]]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _prediction_files(conn: sa.Connection, case_set: str,
-                      models: Sequence[str]) -> dict[tuple[str, str], str]:
-    """(model, case id) -> prediction file (workspace-relative) of each usable prediction."""
+def prediction_files(conn: sa.Connection, case_set: str,
+                     models: Sequence[str] | None = None) -> dict[tuple[str, str], str]:
+    """(model, case id) -> prediction file (workspace-relative) of each usable prediction of
+    the newest finished evaluation of each model (every model by default) on ``case_set``."""
     out = {}
-    for model, evaluation in latest_evaluations(conn, case_set, list(models)).items():
+    for model, evaluation in latest_evaluations(
+            conn, case_set, None if models is None else list(models)).items():
         for p in get_predictions(conn, evaluation["id"]):
             if p["status"] == "ok" and p["prediction_uri"]:
                 out[model, p["case_id"]] = p["prediction_uri"]
@@ -396,7 +399,7 @@ def _signals(ws: Workspace, case_set: str, members: Sequence[Mapping[str, Any]],
     """Model -> one row per predicted case of the set: patient, site and its signals."""
     by_id = {c["case_id"]: c for c in members}
     with ws.connect() as conn:
-        files = _prediction_files(conn, case_set, models)
+        files = prediction_files(conn, case_set, models)
     rows: dict[str, list[dict[str, Any]]] = {}
     for (model, case_id), uri in sorted(files.items()):
         if case_id in by_id:

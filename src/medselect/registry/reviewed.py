@@ -37,15 +37,14 @@ from medselect.config import TaskKind
 from medselect.data.case import CaseRecord
 from medselect.data.casesets import latest_training_version
 from medselect.errors import ConfigError, LeakageError
+from medselect.evaluate.newcases import prediction_files
 from medselect.registry.newdata import stored_records
 from medselect.store import (
     Workspace,
     case_set_members,
     get_case_set,
     get_cases,
-    get_predictions,
     get_task,
-    latest_evaluations,
     list_reviews,
     task_family,
 )
@@ -105,10 +104,7 @@ def reviewed_cases(ws: Workspace, task: str, case_set: str) -> list[ReviewedCase
         current: dict[tuple[str, str, str], tuple[str, int]] = {}
         for r in list_reviews(conn, case_set=case_set):
             current[r["case_id"], r["model_ref"], r["reviewer"]] = (r["verdict"], r["id"])
-        files = {(model, p["case_id"]): p["prediction_uri"]
-                 for model, e in latest_evaluations(conn, case_set).items()
-                 for p in get_predictions(conn, e["id"])
-                 if p["status"] == "ok" and p["prediction_uri"]}
+        files = prediction_files(conn, case_set)
     out = []
     for case, record in zip(members, stored_records(ws, members), strict=True):
         verdicts = sorted(((reviewer, model, verdict), newest) for (c, model, reviewer),

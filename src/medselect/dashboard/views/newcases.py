@@ -64,20 +64,19 @@ def review_queue_view(dash: Dashboard, conn: sa.Connection, case_set: str) -> Re
             raise
         named = find_case_set(conn, queries.default_task(choices), case_set)
         scope = queries.resolve_scope(conn, named["id"])
-    key = ("review-queue", scope.key, review_stamp(conn, scope.id))
-
-    def compute() -> ReviewQueuePage:
-        ws, task = dash.workspace, scope.task
-        queue = review_queue(ws, task, scope.id)
-        inputs, outputs = input_drift(ws, task, scope.id), output_signals(ws, task, scope.id)
-        drift, signals = inputs.to_dict(), outputs.to_dict()
-        return ReviewQueuePage(
-            case_set=scope.info(), measure=queue.measure, top_models=list(queue.top.models),
-            basis=queue.top.basis, cases=[e.to_dict() for e in queue.entries],
-            drifting=inputs.drifting, drift=drift["features"], signals=signals["signals"],
-            test_case_set=outputs.test_case_set, training_version=inputs.training_version,
-            notes=[*queue.notes, *inputs.notes, *outputs.notes],
-            drift_rule=(f"drift: KS p < {DRIFT_ALPHA:g}, or at least {DRIFT_OUTSIDE:.0%} of "
-                        "the new patients outside the reference range"))
-
-    return dash.cache.get_or_compute(key, compute)
+    ws, task = dash.workspace, scope.task
+    # drift reads every training image: cached per evaluation state, not per review
+    inputs, outputs = dash.cache.get_or_compute(
+        ("new-case-drift", scope.key),
+        lambda: (input_drift(ws, task, scope.id), output_signals(ws, task, scope.id)))
+    queue = dash.cache.get_or_compute(("review-queue", scope.key, review_stamp(conn, scope.id)),
+                                      lambda: review_queue(ws, task, scope.id))
+    return ReviewQueuePage(
+        case_set=scope.info(), measure=queue.measure, top_models=list(queue.top.models),
+        basis=queue.top.basis, cases=[e.to_dict() for e in queue.entries],
+        drifting=inputs.drifting, drift=inputs.to_dict()["features"],
+        signals=outputs.to_dict()["signals"], test_case_set=outputs.test_case_set,
+        training_version=inputs.training_version,
+        notes=[*queue.notes, *inputs.notes, *outputs.notes],
+        drift_rule=(f"drift: KS p < {DRIFT_ALPHA:g}, or at least {DRIFT_OUTSIDE:.0%} of the new "
+                    "patients outside the reference range"))
