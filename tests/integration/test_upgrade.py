@@ -11,7 +11,9 @@ Dice is about 0.14 and 0.5), and each test starts from a copy of that workspace:
   candidate far below it;
 - new reference: 30 patients of the new site arrive and ``--new-reference`` makes their test
   patients the reference set; the candidate is gated there against the champion, at the
-  first look of a fresh budget.
+  first look of a fresh budget;
+- reviewed cases: unlabelled new cases are evaluated, one prediction is accepted, and
+  ``--reviewed`` trains on that case in the training split only (audited).
 
 Each scope's candidate is chosen on the new version's validation split (K = 1).
 """
@@ -242,4 +244,54 @@ def test_a_new_reference_set_of_never_seen_patients_restarts_the_budget(run_cli,
     shown = json.loads(run_cli("registry", "show", "-w", workspace, "--json").stdout)
     assert shown[0]["budget"]["reference_case_set"] == refresh["new_case_set"]
     assert shown[0]["budget"]["looks"] == 1  # the upgrade's own gate, on the new reference set
+    assert run_cli("audit", "verify", "-w", workspace).code == 0
+
+
+def test_reviewed_new_cases_join_training_and_never_the_reference_set(run_cli, trained,
+                                                                      workspace, tmp_path):
+    """Unlabelled new cases are evaluated, one prediction is accepted by a reviewer, and
+    ``upgrade --reviewed`` trains on that case: in the training split, audited, never in the
+    new test split or the frozen reference set."""
+    from medselect.store import add_review, case_set_members, get_cases
+
+    weak, strong = trained["runs"][1], trained["runs"][8]
+    exp = trained["root"] / "first.yaml"
+    assert run_cli("promote", weak, "-w", workspace, "--experiment", exp).code == 0
+    new = tmp_path / "lyon"
+    new.mkdir()
+    for image in sorted((trained["manifest"].parent / "images").glob("*.nii.gz"))[:3]:
+        shutil.copy(image, new / image.name)
+    evaluated = run_cli("evaluate", "--runs", strong, "--cases", new, "--site", "lyon", "-w",
+                        workspace, "--json")
+    assert evaluated.code == 0, evaluated.stderr
+    queue = json.loads(run_cli("cases", "review-queue", "--case-set", "lyon", "-w", workspace,
+                               "--json").stdout)
+    case_set, reviewed = queue["case_set"], queue["cases"][0]["case_id"]
+    ws = Workspace.open(workspace)
+    with ws.begin() as conn:
+        add_review(conn, model_ref=strong, case_set=case_set, case_id=reviewed,
+                   reviewer="dr. ann", verdict="acceptable")
+    ws.dispose()
+
+    result = run_cli("upgrade", exp, "--reviewed", "lyon", "-w", workspace, "--executor",
+                     "inprocess", "--json")
+    assert result.code in (0, 1), result.stderr  # the gate may go either way; not asserted
+    report = json.loads(result.stdout)
+    joined = [c for c in report["reviewed"] if c["joins"]]
+    assert [c["case_id"] for c in joined] == [reviewed] and len(report["reviewed"]) == 3
+    assert report["data"]["new_cases"] == [reviewed] and report["data"]["new_test_cases"] == []
+    ws = Workspace.open(workspace)
+    with ws.connect() as conn:
+        version = report["data"]["dataset_version"]
+        split = {c["case_id"]: c["split"] for c in get_cases(conn, version)}
+        held_out = {m["case_id"] for s in (report["data"]["test_case_set"],
+                                           report["reference_case_set"])
+                    for m in case_set_members(conn, s)}
+        [event] = list_audit_events(conn, action="reviewed_cases_added")
+    ws.dispose()
+    assert split[reviewed] == "train" and reviewed not in held_out
+    assert event["payload"]["dataset_version"] == version
+    assert [c["case_id"] for c in event["payload"]["cases"]] == [reviewed]
+    assert event["payload"]["cases"][0]["site"] == "lyon"
+    assert "training split only" in event["payload"]["guarantee"]
     assert run_cli("audit", "verify", "-w", workspace).code == 0

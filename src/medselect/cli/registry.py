@@ -295,8 +295,14 @@ def verify(ctx: typer.Context, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 def upgrade(
     ctx: typer.Context,
     experiment: Annotated[Path, typer.Argument(help="The experiment YAML file.")],
-    data: Annotated[Path, typer.Option(
-        "--data", help="The new cases: a CSV/JSON manifest or an nnU-Net raw folder.")],
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="The new cases: a CSV/JSON manifest or an nnU-Net raw folder.")] = None,
+    reviewed: Annotated[list[str] | None, typer.Option(
+        "--reviewed", help="A set of new cases (id or name; repeat for several) whose "
+                           "reviewed cases join the training split: those with their own "
+                           "label and those with a prediction reviewers accepted (`medselect "
+                           "cases reviewed` lists them). Never the test or reference set.")
+    ] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     workers: WorkersOpt = None,
     threads: ThreadsOpt = None,
@@ -325,10 +331,14 @@ def upgrade(
     from medselect.store import Workspace
 
     cli: CLIContext = ctx.obj
+    if data is None and not reviewed:
+        abort("give the new cases: --data MANIFEST_OR_FOLDER, --reviewed CASE_SET, or both")
     loaded = load_experiment(experiment)
     exe = executor_for(loaded, executor, workers=workers, threads=threads, address=address)
     ws = Workspace.open(workspace)
-    options = {"executor": exe, "actor": _actor(actor), "new_reference": new_reference}
+    sets = _new_case_sets(ws, loaded.task.name, reviewed or ())
+    options = {"executor": exe, "actor": _actor(actor), "new_reference": new_reference,
+               "reviewed": sets}
     try:
         if json_:
             result = run_upgrade(ws, loaded, data, **options)
@@ -345,6 +355,14 @@ def upgrade(
         _print_upgrade(cli, result)
     if not result.promoted:
         abort(result.summary)
+
+
+def _new_case_sets(ws, task: str, names: list[str] | tuple[str, ...]) -> list[str]:
+    """The ids of the sets of new cases ``names`` gives (ids or names)."""
+    from medselect.evaluate.newcases import find_case_set
+
+    with ws.connect() as conn:
+        return [find_case_set(conn, task, name)["id"] for name in names]
 
 
 def card(
@@ -479,6 +497,12 @@ def _print_upgrade(cli: CLIContext, result: UpgradeResult) -> None:
         for ref, why in r.skipped.items():
             cli.err.print(f"[yellow]not evaluated on the new reference set: {ref}:[/] {why}",
                           highlight=False)
+    joined = [c for c in result.reviewed if c.record is not None]
+    if result.reviewed:
+        cli.out.print(f"reviewed cases: {len(joined)} joined the training split, "
+                      f"{len(result.reviewed) - len(joined)} left out (`medselect cases "
+                      "reviewed` says why); none can enter a test or reference set",
+                      highlight=False)
     ranked_on = result.selection_case_set or "the reference set (no validation case)"
     cli.out.print(f"candidates ranked on {ranked_on}", highlight=False)
     primary = (result.criteria.get("primary") or {}).get("metric")

@@ -548,12 +548,14 @@ class CasePage(Out):
     case_id: str
     site: str
     case_set: CaseSetInfo
-    metric: str
-    label: str
-    direction: Literal["higher", "lower"]
+    metric: str | None = Field(description="the metric models are ordered by; null for a case "
+                                           "without a reference label (no metric)")
+    label: str | None
+    direction: Literal["higher", "lower"] | None
     columns: list[str]
     metrics: list[MetricInfo]
-    entries: list[CaseEntry] = Field(description="every model, best first by the metric")
+    entries: list[CaseEntry] = Field(description="every model, best first by the metric (by "
+                                                 "name without one)")
     viewer: Viewer
 
 

@@ -64,13 +64,16 @@ class NewData:
 
 
 def import_new_cases(
-    ws: Workspace, experiment: Experiment, source: str | os.PathLike[str]
+    ws: Workspace, experiment: Experiment, source: str | os.PathLike[str] | None,
+    *, reviewed: Sequence[CaseRecord] = (),
 ) -> NewData:
-    """Make the dataset version of the newest one's cases plus those of ``source``.
+    """Make the dataset version of the newest one's cases plus those of ``source`` and the
+    ``reviewed`` cases (:mod:`.reviewed`: split ``train`` already, so the split rules leave
+    them in training).
 
     Raises:
-        RegistryError: the task has no dataset version yet, no frozen reference set, or
-            nothing new (and no earlier upgrade to resume).
+        RegistryError: the task has no dataset version yet, no frozen reference set, no new
+            cases given, or nothing new (and no earlier upgrade to resume).
         DataError: the source is unreadable, or a case id is reused for other content.
         DatasetInvalid: a new case is unusable (every problem is listed).
         LeakageError: a new training case shares a patient or an image with the reference set.
@@ -87,22 +90,31 @@ def import_new_cases(
                 "cannot be compared with old ones; set data.split.freeze_reference: true and "
                 "import the data again")
         old = stored_records(ws, get_cases(conn, parent["id"]))
-    records = read_source(source).records
-    fresh = _unseen(records, old, source, parent["id"])
+    if source is None and not reviewed:
+        raise RegistryError("an upgrade needs new cases: give a manifest or nnU-Net folder, "
+                            "or reviewed cases of a set of new cases")
+    records = [*(read_source(source).records if source is not None else ()), *reviewed]
+    what = ("reviewed cases" if source is None else str(source))
+    fresh = _unseen(records, old, what, parent["id"])
     if not fresh and not parent["parent_id"]:
-        raise RegistryError(f"{source}: every case is already in dataset version "
+        raise RegistryError(f"{what}: every case is already in dataset version "
                             f"{parent['id']!r}; give the new cases to upgrade with")
+    origin = {"path": str(Path(source).resolve())} if source is not None else {}
+    if reviewed:
+        origin["reviewed_cases"] = sorted(r.case_id for r in reviewed)
+    named = Path(source).name if source is not None else f"{len(reviewed)} reviewed"
     imported = import_dataset(
         ws, task, [*old, *fresh], split=experiment.data.split,
-        source={"kind": "upgrade", "path": str(Path(source).resolve()), "parent": parent["id"]},
-        description=f"{parent['id']} + {len(fresh)} case(s) from {Path(source).name}")
+        source={"kind": "upgrade", **origin, "parent": parent["id"]},
+        description=f"{parent['id']} + {len(fresh)} case(s) from {named}")
     base = parent["id"] if imported.created else imported.parent_id
     with ws.connect() as conn:
         before = {c["case_id"] for c in get_cases(conn, base)} if base else set()
         cases = get_cases(conn, imported.version_id)
     new = [c for c in cases if c["case_id"] not in before]
     return NewData(
-        imported=imported, parent_id=base or parent["id"], source=str(Path(source).resolve()),
+        imported=imported, parent_id=base or parent["id"],
+        source=str(Path(source).resolve()) if source is not None else what,
         new_cases=tuple(c["case_id"] for c in new),
         new_test_cases=tuple(c["case_id"] for c in new if c["split"] == "test"))
 

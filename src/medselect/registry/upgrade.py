@@ -3,7 +3,9 @@
 Steps, each of which is idempotent so an interrupted upgrade can simply be run again:
 
 1. a new dataset version of the old cases plus the new ones (:mod:`.newdata`; new cases split
-   by the same rules, none of the reference set's patients or images in training);
+   by the same rules, none of the reference set's patients or images in training), and the
+   reviewed cases of sets of new cases (``reviewed``, :mod:`.reviewed`), always in the training
+   split and recorded in the audit log;
 2. retrain ``upgrade.retrain``'s configurations on it (:mod:`.retrain`);
 3. with ``new_reference``, the new version's never-seen test patients replace the reference
    set, recorded and audited, and every registered version is evaluated on them
@@ -38,7 +40,7 @@ from typing import Any
 from medselect.config import Experiment, RankingSpec
 from medselect.errors import ConfigError, RegistryError
 from medselect.rank import preference_from_spec
-from medselect.registry.audit import verify_chain
+from medselect.registry.audit import append_event, verify_chain
 from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
 from medselect.registry.candidates import CandidateChoice, pick_candidate, selection_case_set
 from medselect.registry.criteria import GateCriteria
@@ -49,6 +51,13 @@ from medselect.registry.newdata import NewData, import_new_cases
 from medselect.registry.promotion import DECISIONS_DIR, PromotionOutcome, promote_through_gate
 from medselect.registry.refresh import Refresh, fresh_reference_cases, refresh_reference
 from medselect.registry.retrain import RetrainChoice, choose_retrain, plan_retrain, ranking_spec
+from medselect.registry.reviewed import (
+    REVIEWED_CASES_ADDED,
+    ReviewedCase,
+    check_reviewed_unseen,
+    reviewed_cases,
+    training_records,
+)
 from medselect.registry.scope import expand_scopes, scope_site
 from medselect.registry.upgrade_report import write_upgrade_report
 from medselect.registry.versions import ModelVersion, current_champion, history, incumbents
@@ -59,6 +68,7 @@ from medselect.store import (
     case_set_members,
     get_case_set,
     get_run,
+    list_audit_events,
 )
 from medselect.sweep import Executor, SweepSnapshot, run_sweep
 
@@ -121,6 +131,8 @@ class UpgradeResult:
         selection_case_set: the case set the candidates were ranked on (None: the new version
             has no validation cases, so they were ranked on the reference set).
         refresh: the refresh of the reference set (``new_reference``), else None.
+        reviewed: the cases of the ``reviewed`` sets of new cases, those that joined the
+            training split and those left out (with why).
     """
 
     task: str
@@ -138,6 +150,7 @@ class UpgradeResult:
     criteria: Mapping[str, Any] = field(default_factory=dict)
     selection_case_set: str | None = None
     refresh: Refresh | None = None
+    reviewed: tuple[ReviewedCase, ...] = ()
 
     @property
     def promoted(self) -> bool:
@@ -164,6 +177,7 @@ class UpgradeResult:
             "scopes": [s.to_dict() for s in self.scopes],
             "figures": [dict(f) for f in self.figures], "backfill": self.backfill.to_dict(),
             "audit_head": self.audit_head,
+            "reviewed": [c.to_dict() for c in self.reviewed],
             "report": None if self.report_paths is None else
             {"json": str(self.report_paths[0]), "html": str(self.report_paths[1])},
         }
@@ -172,20 +186,25 @@ class UpgradeResult:
 def upgrade(
     ws: Workspace,
     experiment: Experiment,
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | None,
     *,
     executor: Executor,
     actor: str,
+    reviewed: Sequence[str] = (),
     new_reference: bool = False,
     device: str | None = None,
     on_step: Callable[[str], None] | None = None,
     on_progress: Callable[[SweepSnapshot], None] | None = None,
 ) -> UpgradeResult:
-    """Run the whole upgrade with the new cases of ``source`` (a manifest or nnU-Net folder).
+    """Run the whole upgrade with the new cases of ``source`` (a manifest or nnU-Net folder)
+    and the reviewed cases of the ``reviewed`` sets.
 
     Args:
+        source: None for reviewed cases only.
         executor: trains the retrained runs (``medselect.sweep.make_executor``).
         actor: who the registry records as promoting or rejecting.
+        reviewed: ids of sets of new cases whose reviewed cases join the training split
+            (:mod:`.reviewed`).
         new_reference: replace the reference set by the new version's never-seen test
             patients before gating (:mod:`.refresh`).
         on_step: called with one line per step (for the CLI).
@@ -195,7 +214,8 @@ def upgrade(
         RegistryError: no dataset, reference set or run to start from, a model cannot be
             evaluated, or (``new_reference``) too few never-seen test patients, checked
             before anything is trained.
-        LeakageError: a new training case shares a patient or image with the reference set.
+        LeakageError: a new training case shares a patient or image with the reference set,
+            or a reviewed case's patient is in a test, validation or reference set.
         DataError, DatasetInvalid: the new cases cannot be read or used.
         ConfigError: a configuration cannot train on the new data, or the experiment selects
             by cross-validation (``ranking.selection.folds``), which upgrades do not do yet.
@@ -209,7 +229,18 @@ def upgrade(
     task, spec = experiment.task, experiment.evaluation
     criteria = GateCriteria.from_spec(experiment.promotion)
     ranking = ranking_spec(experiment)
-    data = import_new_cases(ws, experiment, source)
+    added = tuple(c for case_set in reviewed for c in reviewed_cases(ws, task.name, case_set))
+    joining = training_records(added)
+    if reviewed and not joining and source is None:
+        raise RegistryError(f"no reviewed case of {', '.join(reviewed)} can join training: "
+                            f"{added[0].reason if added else 'the sets are empty'}")
+    check_reviewed_unseen(ws, task.name, added)
+    data = import_new_cases(ws, experiment, source, reviewed=joining)
+    if joining:
+        _audit_reviewed(ws, actor, task.name, data, added)
+        say(f"{len(joining)} reviewed case(s) of {', '.join(reviewed)} added to the training "
+            f"split ({len(added) - len(joining)} left out); none can enter a test or "
+            "reference set (recorded in the audit log)")
     say(f"dataset version {data.version_id}: {len(data.new_cases)} new case(s), "
         f"{len(data.new_test_cases)} of them in test, added to {data.parent_id}; no patient "
         "or image of the reference set is in training")
@@ -270,10 +301,30 @@ def upgrade(
                     "epochs": r["config"].get("epochs")} for r in runs),
         candidates=candidates, reference_case_set=reference, previous_champions=before,
         scopes=outcomes, figures=tuple(figures), backfill=backfilled, audit_head=head,
-        criteria=criteria.to_dict(), selection_case_set=selection, refresh=refresh)
+        criteria=criteria.to_dict(), selection_case_set=selection, refresh=refresh,
+        reviewed=added)
     paths = write_upgrade_report(ws.path(DECISIONS_DIR), result.to_dict(),
                                  name=f"upgrade-{task.name}-{data.version_id}")
     return replace(result, report_paths=paths)
+
+
+def _audit_reviewed(ws: Workspace, actor: str, task: str, data: NewData,
+                    cases: Sequence[ReviewedCase]) -> None:
+    """Record which reviewed cases entered the version's training split, once per version."""
+    joined = [c for c in cases if c.record is not None]
+    with ws.begin() as conn:
+        if any(e["payload"].get("dataset_version") == data.version_id
+               for e in list_audit_events(conn, action=REVIEWED_CASES_ADDED)):
+            return
+        append_event(conn, actor, REVIEWED_CASES_ADDED, {
+            "task": task, "dataset_version": data.version_id, "parent_version": data.parent_id,
+            "split": "train",
+            "guarantee": "added to the training split only, fixed before splitting; no "
+                         "patient of a test, validation or reference set, and no image of "
+                         "the reference set (checked before the import and by it)",
+            "cases": [{"case_id": c.case_id, "patient_id": c.patient_id, "site": c.site,
+                       "case_set": c.case_set, "label_source": c.label_source,
+                       "verdicts": [list(v) for v in c.verdicts]} for c in joined]})
 
 
 def _refresh(ws: Workspace, experiment: Experiment, criteria: GateCriteria, data: NewData,

@@ -7,6 +7,7 @@ from medselect.dashboard.routes import (
     compare,
     leaderboard,
     models,
+    newcases,
     registry,
     reviews,
     sites,
@@ -15,7 +16,7 @@ from medselect.dashboard.routes import (
 )
 
 ROUTERS = (leaderboard.router, sites.router, models.router, cases.router, volumes.router,
-           compare.router, reviews.router, uploads.router, registry.router, artifacts.router,
-           api_index.router)
+           compare.router, reviews.router, uploads.router, newcases.router, registry.router,
+           artifacts.router, api_index.router)
 
 __all__ = ["ROUTERS"]

@@ -28,7 +28,8 @@ def case_view(
     label: str | None = None,
 ) -> CasePage:
     """Every evaluated model on one case, ordered best first by ``metric`` (missing last;
-    default the task kind's key per-case metric).
+    default the task kind's key per-case metric). A case without a reference (new cases
+    uploaded without labels) has no metric: its predictions are shown in model order.
 
     Raises:
         NotFound: the case is not in the case set, or an unknown metric or label.
@@ -40,12 +41,16 @@ def case_view(
         raise NotFound(f"case {case_id!r} is not in case set {scope.id!r}")
     catalog = queries.metric_catalog(dash, conn, scope)
     info = (queries.per_case_metric(catalog, metric) if metric
+            else None if not any(m.per_case for m in catalog)  # no labels: predictions only
             else queries.default_metric(conn, scope, catalog, per_case=True))
-    metric, label = info.name, queries.label_of(info, label)
-    rows = case_metric_table(conn, case_set=scope.id, labels=[label], case_ids=[case_id])
-    values = {(m, k): v for m, k, v in zip(rows["model"], rows["metric"], rows["value"],
-                                           strict=True)}
-    columns = [m.name for m in catalog if m.per_case and label in m.labels]
+    values: dict[tuple[str, str], float] = {}
+    columns: list[str] = []
+    if info is not None:
+        metric, label = info.name, queries.label_of(info, label)
+        rows = case_metric_table(conn, case_set=scope.id, labels=[label], case_ids=[case_id])
+        values = {(m, k): v for m, k, v in zip(rows["model"], rows["metric"], rows["value"],
+                                               strict=True)}
+        columns = [m.name for m in catalog if m.per_case and label in m.labels]
     by_evaluation = {e["id"]: ref for ref, e in scope.evaluations.items()}
     predictions = {by_evaluation[k]: p for k, p in
                    predictions_of_case(conn, case_id, list(by_evaluation)).items()}
@@ -64,12 +69,17 @@ def case_view(
             reviews=reviews.get(model, []),
             acceptance=_acceptance(accepted.get((model, case_id), (0, 0))),
         ))
-    sign = 1 if info.direction == "higher" else -1
-    entries.sort(key=lambda e: (e.values.get(metric) is None,
-                                -sign * (e.values.get(metric) or 0.0), e.model))
+    if info is None:
+        entries.sort(key=lambda e: e.model)
+        metric = label = direction = None
+    else:
+        sign = 1 if info.direction == "higher" else -1
+        entries.sort(key=lambda e: (e.values.get(metric) is None,
+                                    -sign * (e.values.get(metric) or 0.0), e.model))
+        direction = info.direction
     viewer = viewer_of(dash, conn, scope, case_id, predictions, [e.model for e in entries])
     return CasePage(case_id=case_id, site=sites[case_id], case_set=scope.info(), metric=metric,
-                    label=label, direction=info.direction, columns=columns, metrics=catalog,
+                    label=label, direction=direction, columns=columns, metrics=catalog,
                     entries=entries, viewer=viewer)
 
 
