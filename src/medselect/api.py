@@ -198,7 +198,8 @@ def make_sweep_executor(experiment: Experiment, executor: str, *, workers: int |
                or max(1, (os.cpu_count() or 1) // workers))
     try:
         return make_executor(executor, workers=workers, threads=threads, address=address,
-                             gpus_per_run=experiment.sweep.gpus_per_run)
+                             gpus_per_run=experiment.sweep.gpus_per_run,
+                             runs_per_gpu=experiment.sweep.runs_per_gpu)
     except ValueError as exc:
         raise ConfigError(f"executor: {exc}") from None
 

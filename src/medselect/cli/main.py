@@ -18,6 +18,7 @@ from medselect.cli import registry as registry_commands
 from medselect.cli import runs as runs_commands
 from medselect.cli import serve as serve_commands
 from medselect.cli import sweep as sweep_commands
+from medselect.cli import workspace as workspace_commands
 from medselect.cli.context import Abort, CLIContext
 from medselect.errors import DatasetInvalid, MedselectError
 from medselect.store.location import ENV_URL
@@ -33,6 +34,7 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(sweep_commands.app, name="sweep")
 app.add_typer(runs_commands.app, name="runs")
 app.add_typer(cases_commands.app, name="cases")
+app.add_typer(workspace_commands.app, name="workspace")
 app.command("demo")(demo_command.demo)
 app.command("rank")(rank_command.rank)
 app.command("serve")(serve_commands.serve)

@@ -56,6 +56,7 @@ class Scheduler(StrEnum):
     COSINE = "cosine"
     STEP = "step"
     POLY = "poly"
+    ONE_CYCLE = "one_cycle"
 
 
 class AugmentationPreset(StrEnum):

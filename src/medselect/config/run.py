@@ -41,7 +41,11 @@ or the ensemble of its K fold models."""
 LANDMARK_FIELDS = ("heatmap_sigma", "decoding")
 """Fields only landmarks runs read."""
 
-OPTIONAL_FIELDS = (*LANDMARK_FIELDS, "dropout", "cv")
+SCHEDULE_FIELDS = ("warmup_epochs", "augmentation_ramp")
+"""Fields of a run's online schedules (beside ``scheduler``): how the learning rate warms up
+and how the augmentation's strength rises over the epochs."""
+
+OPTIONAL_FIELDS = (*LANDMARK_FIELDS, *SCHEDULE_FIELDS, "dropout", "cv")
 """Fields left out of dumps while unset, so the configuration JSON and run id of every run that
 does not use them (and of runs made before they existed) stay as they were."""
 
@@ -105,7 +109,15 @@ class RunConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
     epochs: int = Field(10, ge=1)
     scheduler: Scheduler = Scheduler.NONE
+    warmup_epochs: int | None = Field(
+        None, ge=1, description="epochs of linear learning-rate warm-up before the scheduler "
+        "(epoch e <= w trains at learning_rate * e / (w + 1)); with one_cycle, the epochs of its "
+        "rising phase; null: none (one_cycle: 30 % of the epochs)")
     augmentation: AugmentationPreset = AugmentationPreset.NONE
+    augmentation_ramp: int | None = Field(
+        None, ge=1, description="epochs over which the online augmentation's probabilities rise "
+        "linearly to the preset's (epoch e applies min(1, e / ramp) of them); null: the full "
+        "preset from the first epoch; left out without augmentation")
     offline_augmentation: int = Field(0, ge=0, description="augmented copies per training case")
     input_size: tuple[int, ...] = (128, 128)
     normalization: Normalization = Normalization.ZSCORE
@@ -133,6 +145,25 @@ class RunConfig(BaseModel):
     def _known_name(cls, value: object, info) -> object:
         enum = cls.model_fields[info.field_name].annotation
         return resolve(enum, value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ramp_needs_augmentation(cls, data: Any) -> Any:
+        """A ramp with augmentation ``none`` changes nothing, so it is left out: a grid over
+        both then holds one run, not two runs that train alike."""
+        if (isinstance(data, dict) and data.get("augmentation_ramp") is not None
+                and "augmentation" in data
+                and str(data["augmentation"]).strip().lower() == AugmentationPreset.NONE):
+            return {k: v for k, v in data.items() if k != "augmentation_ramp"}
+        return data
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> RunConfig:
+        if self.warmup_epochs is not None and self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"warmup_epochs {self.warmup_epochs} leaves no epoch of a {self.epochs}-epoch run "
+                "to the schedule; make warmup_epochs smaller than epochs")
+        return self
 
     @field_validator("input_size")
     @classmethod

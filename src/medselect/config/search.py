@@ -146,13 +146,27 @@ class PrunerSpec(BaseModel):
 Problem = tuple[tuple[str | int, ...], str]
 """(path inside the ``sweep`` section, message)."""
 
+def _schedule_problems(sweep: SweepSpec) -> Iterator[Problem]:
+    """A warm-up as long as the shortest run of the space leaves it no epoch to schedule."""
+    epochs, warmups = sweep.space.epochs, sweep.space.warmup_epochs
+    shortest = epochs.bounds[0] if isinstance(epochs, Range) else min(epochs)
+    ends = [(("space", "warmup_epochs"), max(warmups.bounds))] if isinstance(warmups, Range) else [
+        (("space", "warmup_epochs", i), w) for i, w in enumerate(warmups) if w is not None]
+    for at, warmup in ends:
+        if warmup >= shortest:
+            yield at, (f"warmup_epochs {warmup} leaves no epoch of the {shortest}-epoch runs of "
+                       "sweep.space.epochs to the schedule; make it smaller than every epochs")
+
+
 OPTUNA_KEYS = ("sampler", "pruner", "n_trials", "timeout", "objectives")
 """Keys of the ``sweep`` section only ``strategy: optuna`` reads."""
 
 
 def search_problems(sweep: SweepSpec) -> Iterator[Problem]:
-    """What is wrong with the Optuna keys of a ``sweep`` section, each with its
-    place in the section, so the loader can name the field and its line."""
+    """What is wrong with the Optuna keys of a ``sweep`` section, and with its schedules
+    across the space, each with its place in the section, so the loader can name the field and
+    its line."""
+    yield from _schedule_problems(sweep)
     ranges = [name for name, values in sweep.space.axes().items() if isinstance(values, Range)]
     if sweep.strategy != "optuna":
         for name in ranges:

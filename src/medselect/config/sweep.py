@@ -23,6 +23,17 @@ Example::
 
 Landmarks tasks also sweep their heatmaps: ``heatmap_sigma`` (Gaussian target sigma in input
 pixels) and ``decoding`` (``argmax`` or ``soft_argmax``); other kinds leave them out.
+
+Online schedules are axes like any other: ``scheduler`` (``none``, ``cosine``, ``step``,
+``poly``, ``one_cycle``), ``warmup_epochs`` (linear learning-rate warm-up; ``null`` for none)
+and ``augmentation_ramp`` (epochs over which the augmentation's probabilities rise to the
+preset's; ``null`` for the full preset from the start)::
+
+    space:
+      scheduler: [cosine, one_cycle]
+      warmup_epochs: [null, 3]
+      augmentation: light
+      augmentation_ramp: [null, 10]
 """
 
 from __future__ import annotations
@@ -143,8 +154,12 @@ class SearchSpace(BaseModel):
     batch_size: _axis_or_range("batch_size", int, _WHOLE) = _default("batch_size")
     epochs: _axis_or_range("epochs", int, _WHOLE) = _default("epochs")
     scheduler: Axis[Annotated[Scheduler, _run_checked("scheduler")]] = _default("scheduler")
+    warmup_epochs: _axis_or_range("warmup_epochs", int | None, _WHOLE) = _default(
+        "warmup_epochs")
     augmentation: Axis[Annotated[AugmentationPreset, _run_checked("augmentation")]] = _default(
         "augmentation")
+    augmentation_ramp: _axis_or_range("augmentation_ramp", int | None, _WHOLE) = _default(
+        "augmentation_ramp")
     offline_augmentation: _axis_or_range("offline_augmentation", int, _WHOLE) = _default(
         "offline_augmentation")
     input_size: Annotated[
@@ -246,6 +261,15 @@ class SweepSpec(BaseModel):
     gpus_per_run: float = Field(
         0, ge=0, description="Ray: GPUs each run requests from the cluster (0.5: two runs share "
                              "a GPU); local processes take one GPU per worker slot")
+    runs_per_gpu: int = Field(
+        1, ge=1, description="runs one GPU trains at the same time, when its memory holds them: "
+                             "local processes run at most GPUs x runs_per_gpu of their workers "
+                             "at once; Ray runs request 1/runs_per_gpu of a GPU")
+    cache: bool = Field(True, description="keep prepared cases (read, normalised, resized) in "
+                                          "<workspace>/cache, shared by the sweep's runs")
+    loader_workers: int | None = Field(
+        None, ge=0, description="data-loader processes per run; null: none on CPU, 4 with "
+                                "pinned memory and prefetch on CUDA")
 
     @field_validator("sampler", mode="before")
     @classmethod
@@ -265,6 +289,10 @@ class SweepSpec(BaseModel):
         elif self.samples is not None:
             raise ValueError(f"'samples' is only used by strategy 'random', not {self.strategy!r};"
                              " remove it")
+        if self.runs_per_gpu > 1 and self.gpus_per_run not in (0, 1 / self.runs_per_gpu):
+            raise ValueError(f"runs_per_gpu {self.runs_per_gpu} asks for {1 / self.runs_per_gpu:g}"
+                             f" GPU per run but gpus_per_run is {self.gpus_per_run:g}; give one "
+                             "of them")
         if self.strategy == "list" and not self.configs:
             raise ValueError("strategy 'list' needs 'configs': a list of run configurations")
         if self.strategy != "list" and self.configs:

@@ -26,6 +26,7 @@ from medselect.store.engine import (
     serialize,
 )
 from medselect.store.location import check_recorded, database_url, record_database_url
+from medselect.store.migrations import STEPS, UPGRADE_COMMAND
 from medselect.store.schema import SCHEMA_VERSION, meta, metadata
 
 _CREATE_HINT = "run `medselect data synth-knee` or `medselect data import` first to create one"
@@ -74,13 +75,13 @@ class Workspace:
         server = url.get_backend_name() != "sqlite"
         if server:
             check_recorded(root, url)
-        _check_version(probe_schema_version(url), url)
+        _check_version(probe_schema_version(url), url, root)
         workspace = cls(root, make_engine(url))
         try:
             with workspace.begin() as conn:  # re-read under the write lock: creators may race
                 serialize(conn, "schema")
                 stored = read_schema_version(conn)
-                _check_version(stored, url)
+                _check_version(stored, url, root)
                 if stored is None:
                     metadata.create_all(conn)
                     conn.execute(
@@ -113,7 +114,7 @@ class Workspace:
         if stored is None:
             raise StoreError(f"database {display(url)} of workspace {root} has no medselect "
                              f"tables; {_CREATE_HINT}")
-        _check_version(stored, url)
+        _check_version(stored, url, root)
         return cls(root, make_engine(url))
 
     @contextmanager
@@ -205,10 +206,15 @@ def _absolute(path: str | os.PathLike[str], resolve: bool = True) -> Path:
     return path.resolve() if resolve else Path(os.path.abspath(path))
 
 
-def _check_version(stored: str | None, url: str | sa.URL) -> None:
-    if stored is not None and stored != str(SCHEMA_VERSION):
-        raise SchemaVersionError(
-            f"database {display(url)} has schema version {stored}, but this medselect uses "
-            f"schema version {SCHEMA_VERSION}; open it with the medselect release that wrote it, "
-            "or create a new workspace (the database was left unchanged)"
-        )
+def _check_version(stored: str | None, url: str | sa.URL, root: Path) -> None:
+    if stored is None or stored == str(SCHEMA_VERSION):
+        return
+    if stored.isdigit() and int(stored) in STEPS:
+        what = (f"run `{UPGRADE_COMMAND} --workspace {root}` to upgrade it in place (a SQLite "
+                "database is backed up first)")
+    else:
+        what = "open it with the medselect release that wrote it, or create a new workspace"
+    raise SchemaVersionError(
+        f"database {display(url)} has schema version {stored}, but this medselect uses "
+        f"schema version {SCHEMA_VERSION}; {what} (the database was left unchanged)"
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from medselect.config.search import PrunerSpec
+from medselect.config.sweep import SweepSpec
 from medselect.store import Workspace, database_url
 
 #: Run statuses after a worker is done with a job.
@@ -54,6 +55,26 @@ class TrialRef:
 
 
 @dataclass(frozen=True)
+class DataPipeline:
+    """How a worker feeds its run (the sweep's ``cache`` and ``loader_workers``).
+
+    Args:
+        cache: read prepared cases from the workspace's cache, and leave there those it
+            prepares, so the runs of a sweep prepare each case once (:mod:`medselect.train.cache`).
+        loader_workers: data-loader worker processes; None: none on CPU, a few with pinned
+            memory and prefetch on CUDA (:mod:`medselect.train.loader`).
+    """
+
+    cache: bool = True
+    loader_workers: int | None = None
+
+    @classmethod
+    def of(cls, sweep: SweepSpec) -> DataPipeline:
+        """The pipeline an experiment's ``sweep`` section asks for."""
+        return cls(cache=sweep.cache, loader_workers=sweep.loader_workers)
+
+
+@dataclass(frozen=True)
 class RunJob:
     """Train one run of the store.
 
@@ -66,6 +87,7 @@ class RunJob:
         threads: CPU threads the worker may use.
         device: ``cpu``, ``cuda`` or ``cuda:N``; None picks CUDA when present.
         trial: the Optuna trial the run answers (strategy ``optuna``), else None.
+        pipeline: how the run's cases are prepared and loaded.
     """
 
     run_id: str
@@ -74,6 +96,7 @@ class RunJob:
     threads: int = 1
     device: str | None = None
     trial: TrialRef | None = None
+    pipeline: DataPipeline = DataPipeline()
 
     def open_workspace(self) -> Workspace:
         """The job's workspace on the job's database; without a URL the folder's own, never a

@@ -11,14 +11,14 @@ asked while the sweep runs (:mod:`medselect.sweep.trials`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from medselect.config import Experiment, RunConfig, config_hash, fold_configs, run_id
 from medselect.data.folds import run_cases
 from medselect.errors import ConfigError, NotFound
 from medselect.store import RunStatus, Workspace, get_cases, get_run, serialize, upsert_run
-from medselect.sweep.jobs import RunJob
+from medselect.sweep.jobs import DataPipeline, RunJob
 from medselect.sweep.space import expand_space
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class SweepPlan:
     dataset_version: str
     runs: list[PlannedRun]
     retry_failed: bool = False
+    pipeline: DataPipeline = field(default_factory=DataPipeline)
 
     @property
     def to_train(self) -> list[PlannedRun]:
@@ -59,7 +60,8 @@ class SweepPlan:
 
     def jobs(self, workspace: str, url: str | None) -> list[RunJob]:
         """One job per run to train."""
-        return [RunJob(r.run_id, workspace, url=url) for r in self.to_train]
+        return [RunJob(r.run_id, workspace, url=url, pipeline=self.pipeline)
+                for r in self.to_train]
 
     def settle(self) -> None:
         """Nothing to settle: every run records its own ending."""
@@ -132,7 +134,8 @@ def register_runs(
                 })
                 status = RunStatus.PENDING
             runs.append(PlannedRun(rid, config, status))
-    return SweepPlan(sweep.name, experiment.task.name, dataset_version, runs, retry_failed)
+    return SweepPlan(sweep.name, experiment.task.name, dataset_version, runs, retry_failed,
+                     DataPipeline.of(sweep))
 
 
 def check_all(ws: Workspace, experiment: Experiment, dataset_version: str,

@@ -18,21 +18,24 @@ EXECUTORS = ("local", "ray", "inprocess")
 
 def make_executor(
     name: str, *, workers: int = 1, threads: int = 1, address: str | None = None,
-    gpus_per_run: float = 0,
+    gpus_per_run: float = 0, runs_per_gpu: int = 1,
 ) -> Executor:
     """The executor called ``name``; ValueError names the choices.
 
     Args:
         gpus_per_run: GPUs a Ray run requests (the local executor assigns one per slot).
+        runs_per_gpu: runs one GPU trains at once: the local executor's cap per GPU; for Ray,
+            ``1 / runs_per_gpu`` GPU per run when ``gpus_per_run`` is 0.
     """
     if name == "local":
         from medselect.sweep.executors.local import LocalExecutor
 
-        return LocalExecutor(workers=workers, threads=threads)
+        return LocalExecutor(workers=workers, threads=threads, runs_per_gpu=runs_per_gpu)
     if name == "ray":
         from medselect.sweep.executors.ray import RayExecutor
 
-        return RayExecutor(address=address, threads=threads, gpus=gpus_per_run,
+        gpus = gpus_per_run or (1 / runs_per_gpu if runs_per_gpu > 1 else 0)
+        return RayExecutor(address=address, threads=threads, gpus=gpus,
                            num_cpus=None if address else workers * threads, workers=workers)
     if name == "inprocess":
         from medselect.sweep.executors.inprocess import InProcessExecutor

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from medselect.config import Experiment, RunConfig
 from medselect.errors import ConfigError
 from medselect.store import RunStatus, Workspace, get_run
-from medselect.sweep.jobs import RunJob, StudySpec, TrialRef
+from medselect.sweep.jobs import DataPipeline, RunJob, StudySpec, TrialRef
 from medselect.sweep.plan import RESUMABLE, PlannedRun, check_all, register_runs
 from medselect.sweep.space import expand_space
 from medselect.sweep.study import (
@@ -74,8 +74,10 @@ class StudyPlan:
     def jobs(self, workspace: str, url: str | None) -> Iterator[RunJob]:
         """The resumed trials' jobs, then one job per new trial, asked only when drawn (so each
         proposal knows the results before it)."""
+        pipeline = DataPipeline.of(self.experiment.sweep)
         for run, number in self.resume:
-            yield RunJob(run.run_id, workspace, url=url, trial=TrialRef(self.study, number))
+            yield RunJob(run.run_id, workspace, url=url, trial=TrialRef(self.study, number),
+                         pipeline=pipeline)
         started = time.monotonic()
         sweep = self.experiment.sweep
         axes = sweep.space.axes()
@@ -103,7 +105,7 @@ class StudyPlan:
                     self._told(study, trial.number, run.run_id)
                     continue
                 yield RunJob(run.run_id, workspace, url=url,
-                             trial=TrialRef(self.study, trial.number))
+                             trial=TrialRef(self.study, trial.number), pipeline=pipeline)
 
     def settle(self) -> None:
         """Tell every still-running trial whose run has ended how it ended."""

@@ -129,18 +129,18 @@ def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job:
            should_stop: Callable[[Any], bool] | None = None):
     from medselect.config import RunConfig, TaskSpec
     from medselect.data.folds import run_cases
-    from medselect.data.loading import load_cases
     from medselect.tasks import plugin_for_task
-    from medselect.train import TrainingData, train_model
+    from medselect.train import StoredCases, cache_folder, case_reader, train_model
 
     config = RunConfig.model_validate(run["config"])
     spec = TaskSpec.model_validate(task["config"])
     plugin = plugin_for_task(spec, config)
     details = run.get("details") or {}
-    data = {
-        split: TrainingData.from_cases(load_cases(part, ws.path), target=plugin.target_attribute)
-        for split, part in run_cases(cases, config.cv).items()
-    }
+    cache = (cache_folder(ws.root, run["dataset_version"]) if job.pipeline.cache else None)
+    read = case_reader(ws.path, plugin.target_attribute)
+    roles = {"train": "training set", "val": "validation set"}
+    data = {split: StoredCases(part, read, cache, role=roles[split])
+            for split, part in run_cases(cases, config.cv).items()}
 
     def record_epoch(epoch) -> None:
         with ws.begin() as conn:
@@ -152,6 +152,7 @@ def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job:
         early_stopping_metric=details.get("early_stopping_metric"),
         deterministic=bool(details.get("deterministic", False)),
         threads=job.threads, device=job.device, should_stop=should_stop,
+        workers=job.pipeline.loader_workers,
     )
 
 

@@ -5,25 +5,31 @@ Every image is normalised per channel (``normalization``) and then resized as a 
 ``nearest-exact`` for label maps). Whole-image resizing keeps every structure in view and
 makes cases of different sizes batchable; aspect ratio is not preserved, and
 :mod:`medselect.train.predict` resizes predictions back to each image's own size. These
-deterministic steps run once, when the dataset is built; offline copies (``offline_augmentation``)
-are made once from the resized cases; the online preset runs per item, training only.
+deterministic steps run once, when the dataset is built (for cases of the store, once per
+sweep: :mod:`medselect.train.cache`); offline copies (``offline_augmentation``) are made once
+from the resized cases; the online preset runs per item, training only, at the strength the
+epoch's ramp gives (``augmentation_ramp``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from monai import transforms
+from monai.transforms import RandomizableTransform
 from monai.utils import convert_to_tensor
 
 from medselect.config.choices import AugmentationPreset, Normalization
 from medselect.config.run import RunConfig
+from medselect.data.loading import load_case
 from medselect.errors import DataError
 from medselect.train.augment import build_preset, offline_augment
+from medselect.train.cache import CACHE_FOLDER, cached_items, preparation_key
 
 if TYPE_CHECKING:
     from medselect.data.loading import LoadedCase
@@ -94,12 +100,76 @@ class TrainingData:
         if not self.images:
             raise DataError(f"the {role} is empty; it needs at least one case")
         for case_id, image in zip(self.case_ids, self.images, strict=True):
-            shape = tuple(np.shape(image))
-            if len(shape) != 1 + task.spatial_dims or shape[0] != task.in_channels:
-                raise DataError(
-                    f"{role}: case {case_id!r}: image has shape {shape}, expected "
-                    f"({task.in_channels}, ...) with {task.spatial_dims} spatial axes"
-                )
+            check_image(case_id, image, task, role)
+
+
+def check_image(case_id: str, image: np.ndarray, task: TaskLike, role: str) -> None:
+    """Raise DataError naming the case if ``image`` has not the task's channels and axes."""
+    shape = tuple(np.shape(image))
+    if len(shape) != 1 + task.spatial_dims or shape[0] != task.in_channels:
+        raise DataError(
+            f"{role}: case {case_id!r}: image has shape {shape}, expected "
+            f"({task.in_channels}, ...) with {task.spatial_dims} spatial axes"
+        )
+
+
+@dataclass(frozen=True)
+class StoredCases:
+    """Cases of the store, read only when they must be prepared: what a sweep worker trains on.
+
+    Args:
+        rows: the cases' rows (``case_id``, ``content_hash``, file URIs, ``target``).
+        read: reads one row into ``(image, raw target)`` (raises DataError naming the case).
+        cache: the dataset version's folder of prepared cases
+            (``<workspace>/cache/<dataset version>``); None prepares every case afresh.
+        role: what the cases are to the run (``training set``), for error messages.
+    """
+
+    rows: Sequence[Mapping[str, Any]]
+    read: Callable[[Mapping[str, Any]], tuple[np.ndarray, Any]]
+    cache: Path | None = None
+    role: str = "training set"
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def check(self, task: TaskLike, role: str) -> None:
+        """Raise DataError if the set is empty; each image is checked as it is prepared."""
+        if not self.rows:
+            raise DataError(f"the {role} is empty; it needs at least one case")
+
+    def prepared(self, config: RunConfig, plugin: TaskPlugin, task: TaskLike
+                 ) -> list[dict[str, torch.Tensor]]:
+        """Every case prepared for ``config`` (:func:`prepare_item`), through the cache."""
+        def prepare(row: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+            image, target = self.read(row)
+            check_image(row["case_id"], image, task, self.role)
+            return prepare_item(row["case_id"], image, target, config, plugin, task)
+
+        if self.cache is None:
+            return [prepare(row) for row in self.rows]
+        folder = self.cache / preparation_key(config, plugin, task)
+        return cached_items(self.rows, prepare, folder)
+
+
+def case_reader(resolve: Callable[[str], Path], target: str
+                ) -> Callable[[Mapping[str, Any]], tuple[np.ndarray, Any]]:
+    """A :attr:`StoredCases.read`: a case row's image and its ``target`` attribute (``label``,
+    ``landmarks``, ``target``), read with :func:`medselect.data.loading.load_case`."""
+    def read(row: Mapping[str, Any]) -> tuple[np.ndarray, Any]:
+        case = load_case(row, resolve)
+        value = getattr(case, target, None)
+        if value is None:
+            raise DataError(f"case {case.case_id!r} has no {target}; every training and "
+                            "validation case needs one")
+        return case.image, value
+
+    return read
+
+
+def cache_folder(workspace: Path, dataset_version: str) -> Path:
+    """Where the prepared cases of a dataset version live in a workspace."""
+    return workspace / CACHE_FOLDER / dataset_version
 
 
 def resize(x: torch.Tensor, size: Sequence[int], mode: str = "bilinear") -> torch.Tensor:
@@ -136,6 +206,7 @@ class CaseDataset(torch.utils.data.Dataset):
     def __init__(self, items: list[dict[str, torch.Tensor]], augment: transforms.Compose | None):
         self.items = items
         self.augment = augment
+        self._full = [(step, step.prob) for step in _random_steps(augment)]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -151,28 +222,53 @@ class CaseDataset(torch.utils.data.Dataset):
         if self.augment is not None:
             self.augment.set_random_state(seed=seed)
 
+    def set_strength(self, strength: float) -> None:
+        """Apply each random step with ``strength`` (0..1) times the preset's probability."""
+        if not 0 <= strength <= 1:
+            raise ValueError(f"augmentation strength must be in [0, 1], got {strength}")
+        for step, full in self._full:
+            step.prob = full * strength
+
+
+def _random_steps(augment: transforms.Compose | None) -> list[RandomizableTransform]:
+    return [] if augment is None else [
+        step for step in augment.flatten().transforms if isinstance(step, RandomizableTransform)]
+
+
+def prepare_item(case_id: str, image: np.ndarray, target: Any, config: RunConfig,
+                 plugin: TaskPlugin, task: TaskLike) -> dict[str, torch.Tensor]:
+    """One case as the network sees it: ``{"image", "label"}`` at ``config.input_size``.
+
+    Raises:
+        DataError: the case's target does not fit the task (the message names the case).
+    """
+    try:
+        label = plugin.prepare_resized_target(
+            target, task, tuple(np.shape(image))[1:], config.input_size
+        )
+    except DataError as exc:
+        raise DataError(f"case {case_id!r}: {exc}") from exc
+    if plugin.target_mode is not None:
+        label = resize(label, config.input_size, plugin.target_mode)
+    return {"image": preprocess_image(image, config), "label": label}
+
 
 def build_dataset(
-    data: TrainingData, config: RunConfig, plugin: TaskPlugin, task: TaskLike, *, training: bool
+    data: TrainingData | StoredCases, config: RunConfig, plugin: TaskPlugin, task: TaskLike, *,
+    training: bool,
 ) -> CaseDataset:
     """The dataset of ``data`` for ``config``: prepared once, plus copies and online augmentation
     when ``training``.
 
     Raises:
-        DataError: a case's target does not fit the task (the message names the case).
+        DataError: a case does not fit the task (the message names the case).
     """
     mode = plugin.target_mode
-    items = []
-    for case_id, image, target in zip(data.case_ids, data.images, data.targets, strict=True):
-        try:
-            label = plugin.prepare_resized_target(
-                target, task, tuple(np.shape(image))[1:], config.input_size
-            )
-        except DataError as exc:
-            raise DataError(f"case {case_id!r}: {exc}") from exc
-        if mode is not None:
-            label = resize(label, config.input_size, mode)
-        items.append({"image": preprocess_image(image, config), "label": label})
+    if isinstance(data, StoredCases):
+        items = data.prepared(config, plugin, task)
+    else:
+        items = [prepare_item(case_id, image, target, config, plugin, task) for case_id, image,
+                 target in zip(data.case_ids, data.images, data.targets, strict=True)]
     augment = None
     if training:
         items += _offline_copies(items, config, mode)

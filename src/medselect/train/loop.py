@@ -7,6 +7,8 @@ caller stores it) and then checkpointed, ``best.pt`` when the chosen metric impr
 Each epoch reseeds torch, the shuffling and the augmentation from ``(seed, epoch)``, so a
 resumed run draws what an uninterrupted one would have. A caller's ``should_stop`` (a sweep's
 pruner, which the loop knows only as a callback) may end a run after any checkpointed epoch.
+Every epoch records its learning rate and augmentation strength (the run's schedules) and,
+on CUDA, the GPU's utilisation and peak memory.
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
-from torch.utils.data import DataLoader
 
-from medselect.config.choices import did_you_mean
+from medselect.config.choices import AugmentationPreset, did_you_mean
 from medselect.config.run import RunConfig, config_hash
 from medselect.errors import ConfigError, TrainingError
 from medselect.tasks.base import MetricGoal, as_task_info
 from medselect.train.checkpoint import load_checkpoint, save_checkpoint
-from medselect.train.dataset import CaseDataset, TrainingData, build_dataset
+from medselect.train.dataset import CaseDataset, StoredCases, TrainingData, build_dataset
 from medselect.train.device import grad_scaler, limit_threads, seed_everything, select_device
+from medselect.train.gpu_usage import GpuUsage
+from medselect.train.loader import loader_workers, make_loader
 from medselect.train.optim import build_optimizer, build_scheduler
 from medselect.train.records import BestTracker, EpochRecord, TrainResult
 from medselect.train.steps import Trainee, train_epoch, validate
@@ -41,8 +44,8 @@ def train_model(
     config: RunConfig,
     plugin: TaskPlugin,
     task: TaskLike,
-    train: TrainingData,
-    val: TrainingData,
+    train: TrainingData | StoredCases,
+    val: TrainingData | StoredCases,
     *,
     out_dir: Path,
     on_epoch: Callable[[EpochRecord], None] | None = None,
@@ -52,6 +55,7 @@ def train_model(
     device: str | None = None,
     deterministic: bool = False,
     should_stop: Callable[[EpochRecord], bool] | None = None,
+    workers: int | None = None,
 ) -> TrainResult:
     """Train ``config`` on ``train``, validating on ``val`` every epoch.
 
@@ -70,6 +74,8 @@ def train_model(
         deterministic: ask torch for deterministic kernels (slower on GPU).
         should_stop: asked after each checkpointed epoch whether to stop the run there (a
             sweep's pruner); a run it stops is ``pruned`` in the result.
+        workers: data-loader worker processes (:mod:`medselect.train.loader`); None: none on
+            CPU, a few with pinned memory and prefetch on CUDA.
 
     Raises:
         ConfigError: the configuration cannot train on this task (sizes, batch size, metric).
@@ -104,10 +110,12 @@ def train_model(
         start = _restore(out_dir / LAST, trainee, tracker, fingerprint)
 
     pruned = False
+    feed = _Feed(train_set, val_set, config.batch_size, loader_workers(where, workers),
+                 GpuUsage(where))
     for epoch in range(start + 1, config.epochs + 1):
         if tracker.should_stop or pruned:
             break
-        record = _run_epoch(trainee, train_set, val_set, plugin, config, epoch)
+        record = _run_epoch(trainee, feed, plugin, config, epoch)
         improved = (tracker.update(epoch, record.metrics()[goal.name]) if validating
                     else tracker.keep_latest(epoch))
         if on_epoch is not None:
@@ -146,24 +154,48 @@ def check_run(
     return goal
 
 
+class _Feed(NamedTuple):
+    """The datasets of a run, how their batches are loaded, and what the device measures."""
+
+    train: CaseDataset
+    val: CaseDataset
+    batch_size: int
+    workers: int
+    usage: GpuUsage
+
+
+def augmentation_strength(config: RunConfig, epoch: int) -> float | None:
+    """The share of the preset's probabilities epoch ``epoch`` augments with: rising linearly to
+    1 over ``augmentation_ramp`` epochs; None without online augmentation."""
+    if config.augmentation == AugmentationPreset.NONE:
+        return None
+    return min(1.0, epoch / config.augmentation_ramp) if config.augmentation_ramp else 1.0
+
+
 def _run_epoch(
-    trainee: Trainee, train_set: CaseDataset, val_set: CaseDataset, plugin: TaskPlugin,
-    config: RunConfig, epoch: int,
+    trainee: Trainee, feed: _Feed, plugin: TaskPlugin, config: RunConfig, epoch: int,
 ) -> EpochRecord:
     started = time.perf_counter()
     seed = (config.seed * 10_000 + epoch) % 2**32
     torch.manual_seed(seed)
-    train_set.reseed(seed)
-    shuffled = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
-                          generator=torch.Generator().manual_seed(seed))
+    feed.train.reseed(seed)
+    strength = augmentation_strength(config, epoch)
+    if strength is not None:
+        feed.train.set_strength(strength)
+    device = trainee.device
+    shuffled = make_loader(feed.train, batch_size=feed.batch_size, device=device,
+                           workers=feed.workers, shuffle_seed=seed)
+    in_order = make_loader(feed.val, batch_size=feed.batch_size, device=device,
+                           workers=feed.workers)
     learning_rate = trainee.learning_rate
+    feed.usage.start()
     train_loss = train_epoch(trainee, shuffled, epoch)
-    val_loss, metrics = validate(trainee, DataLoader(val_set, batch_size=config.batch_size),
-                                 plugin, epoch)
+    val_loss, metrics = validate(trainee, in_order, plugin, epoch)
+    measured = feed.usage.stop()
     if trainee.scheduler is not None:
         trainee.scheduler.step()
     return EpochRecord(epoch, train_loss, val_loss, metrics, learning_rate,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, strength, measured)
 
 
 def stopping_goal(plugin: TaskPlugin, name: str | None) -> MetricGoal:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +19,10 @@ class EpochRecord:
         val_metrics: the task plugin's validation metrics (``val_dice``, ...).
         learning_rate: the rate the epoch trained with (before the schedule stepped).
         epoch_time_s: wall time of training plus validation.
+        augmentation_strength: the share (0..1) of the preset's probabilities the epoch
+            augmented with (``augmentation_ramp``); None without online augmentation.
+        device_metrics: what the device measured (``gpu_utilization``, percent;
+            ``gpu_memory_peak_mb``); empty where it cannot tell (CPU).
     """
 
     epoch: int
@@ -27,6 +31,8 @@ class EpochRecord:
     val_metrics: dict[str, float]
     learning_rate: float
     epoch_time_s: float
+    augmentation_strength: float | None = None
+    device_metrics: dict[str, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         """Every number of the epoch by name, ready for ``store.add_epoch_metrics``."""
@@ -36,6 +42,9 @@ class EpochRecord:
             **self.val_metrics,
             "learning_rate": self.learning_rate,
             "epoch_time_s": self.epoch_time_s,
+            **({} if self.augmentation_strength is None
+               else {"augmentation_strength": self.augmentation_strength}),
+            **self.device_metrics,
         }
 
 

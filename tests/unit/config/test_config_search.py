@@ -124,3 +124,35 @@ def test_dropout_is_a_run_field_left_out_of_the_config_json_while_unset():
     assert run_id(RunConfig(dropout=0.1), "dv") != run_id(plain, "dv")
     with pytest.raises(ValueError, match="less than 1"):
         RunConfig(dropout=1.0)
+
+
+def test_schedules_are_axes_checked_with_the_file_the_field_and_the_line():
+    sweep = parse("""  space:
+    epochs: [4, 8]
+    scheduler: [cosine, one_cycle]
+    warmup_epochs: [null, 2]
+    augmentation: light
+    augmentation_ramp: [null, 3]
+""").sweep
+    axes = sweep.space.axes()
+    assert axes["warmup_epochs"] == [None, 2] and axes["augmentation_ramp"] == [None, 3]
+    assert "one_cycle" in axes["scheduler"]
+    assert error("  space: {epochs: [3, 10], warmup_epochs: [null, 3]}\n") == (
+        "exp.yaml: sweep.space.warmup_epochs[1]: warmup_epochs 3 leaves no epoch of the 3-epoch "
+        "runs of sweep.space.epochs to the schedule; make it smaller than every epochs (line 4)")
+    assert "sweep.space.augmentation_ramp: Input should be greater than or equal to 1" in error(
+        "  space: {augmentation: light, augmentation_ramp: 0}\n")
+    assert "did you mean 'one_cycle'?" in error("  space: {scheduler: one_cycel}\n")
+
+
+def test_schedule_fields_are_part_of_the_run_and_left_out_while_unset():
+    from medselect.config import RunConfig, run_id
+
+    plain = RunConfig()
+    assert "warmup_epochs" not in plain.canonical_json()  # older runs keep their ids
+    warm = RunConfig(warmup_epochs=2, scheduler="one_cycle")
+    assert run_id(warm, "dv") != run_id(plain, "dv")
+    # a ramp without augmentation changes nothing: left out, the same run
+    assert RunConfig(augmentation="none", augmentation_ramp=3) == plain
+    with pytest.raises(ValueError, match="warmup_epochs 10 leaves no epoch of a 10-epoch run"):
+        RunConfig(warmup_epochs=10, epochs=10)

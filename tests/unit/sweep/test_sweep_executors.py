@@ -120,3 +120,29 @@ def test_a_local_ray_that_misses_its_start_up_deadline_is_started_again(fails, s
         with pytest.raises(ConfigError, match="address: cannot start or reach a local Ray"):
             executor._connect(ray)
         assert ray.inits == START_ATTEMPTS
+
+
+def test_runs_per_gpu_caps_the_runs_one_gpu_trains_at_once():
+    from medselect.sweep.executors.local import LocalExecutor
+
+    shared = LocalExecutor(workers=4, runs_per_gpu=2)
+    assert (shared.slots(gpus=1), shared.slots(gpus=2), shared.slots(gpus=0)) == (2, 4, 4)
+    assert LocalExecutor(workers=4).slots(gpus=1) == 1  # one run per GPU unless asked
+    assert make_executor("local", workers=4, runs_per_gpu=3).runs_per_gpu == 3
+
+
+def test_ray_runs_request_a_share_of_a_gpu_per_runs_per_gpu():
+    pytest.importorskip("ray")
+    assert make_executor("ray", runs_per_gpu=4).gpus == 0.25
+    assert make_executor("ray", runs_per_gpu=1).gpus == 0
+
+
+def test_runs_per_gpu_and_gpus_per_run_must_agree():
+    from pydantic import ValidationError
+
+    from medselect.config import SweepSpec
+
+    assert SweepSpec(runs_per_gpu=2, gpus_per_run=0.5).runs_per_gpu == 2
+    with pytest.raises(ValidationError, match=r"runs_per_gpu 2 asks for 0\.5 GPU per run but "
+                                              "gpus_per_run is 1; give one of them"):
+        SweepSpec(runs_per_gpu=2, gpus_per_run=1)

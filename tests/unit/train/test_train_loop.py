@@ -163,3 +163,14 @@ def test_should_stop_is_asked_after_each_checkpointed_epoch_and_prunes_the_run(t
     last, _ = train(tiny_config(epochs=2), plugin, tmp_path / "b",
                     should_stop=lambda r: r.epoch == 2)
     assert not last.pruned  # a stop asked at the last epoch ends nothing early
+
+
+def test_each_epoch_records_its_schedules(tmp_path, plugin):
+    config = tiny_config(epochs=4, warmup_epochs=1, scheduler="cosine", augmentation="light",
+                         augmentation_ramp=2)
+    _, records = train(config, plugin, tmp_path)
+    rows = [r.metrics() for r in records]
+    # warm-up epoch at lr/2, then a 3-epoch cosine from the full rate; strength 1/2 then 1
+    assert [r["learning_rate"] for r in rows] == pytest.approx([5e-3, 1e-2, 7.5e-3, 2.5e-3])
+    assert [r["augmentation_strength"] for r in rows] == [0.5, 1.0, 1.0, 1.0]
+    assert not any(name.startswith("gpu_") for row in rows for name in row)  # CPU: absent

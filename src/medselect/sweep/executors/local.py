@@ -31,22 +31,27 @@ POLL_SECONDS = 0.5
 
 class LocalExecutor:
     """Up to ``workers`` runs at once, each limited to ``threads`` CPU threads; a job is drawn
-    from ``jobs`` only when a slot is free.
+    from ``jobs`` only when a slot is free. With GPUs, at most ``runs_per_gpu`` runs share one.
 
     Args:
         workers: concurrent runs.
         threads: CPU threads per run (torch intra-op and OpenMP).
-        gpus: GPU count to spread runs over (one GPU per worker slot); None detects CUDA.
+        gpus: GPU count to spread runs over (the slots take them in turn); None detects CUDA.
+        runs_per_gpu: runs one GPU trains at once; with GPUs, the slots are at most
+            ``gpus * runs_per_gpu``.
     """
 
     name = "local"
 
-    def __init__(self, workers: int = 1, threads: int = 1, gpus: int | None = None):
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+    def __init__(self, workers: int = 1, threads: int = 1, gpus: int | None = None,
+                 runs_per_gpu: int = 1):
+        if workers < 1 or runs_per_gpu < 1:
+            raise ValueError(f"workers and runs_per_gpu must be >= 1, got {workers} and "
+                             f"{runs_per_gpu}")
         self.workers = workers
         self.threads = threads
         self.gpus = gpus
+        self.runs_per_gpu = runs_per_gpu
 
     def warm_up(self) -> None:
         """Start the forkserver and wait for its imports, which :meth:`run` otherwise does on
@@ -58,7 +63,7 @@ class LocalExecutor:
     def run(self, jobs: Iterable[RunJob], *, poll: Poll | None = None) -> list[RunOutcome]:
         ctx = _context()
         gpus = _cuda_devices() if self.gpus is None else self.gpus
-        free_slots = list(range(self.workers))
+        free_slots = list(range(self.slots(gpus)))
         queue = iter(jobs)
         drawn: list[RunJob] = []
         running: dict[int, tuple[BaseProcess, RunJob, int]] = {}
@@ -88,6 +93,11 @@ class LocalExecutor:
                                                        this_worker(proc.pid))
             raise
         return [outcomes[job.run_id] for job in drawn if job.run_id in outcomes]
+
+
+    def slots(self, gpus: int) -> int:
+        """Runs at once with ``gpus`` GPUs: ``workers``, at most ``runs_per_gpu`` per GPU."""
+        return min(self.workers, gpus * self.runs_per_gpu) if gpus else self.workers
 
 
 def slot_device(slot: int, gpus: int) -> str:
