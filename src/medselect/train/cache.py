@@ -4,7 +4,7 @@ Preparing a case (reading its files, normalising the image, resizing image and t
 input size, drawing a landmarks heatmap) is deterministic: one dataset version, normalisation,
 input size and task plugin give the same tensors in every run. MONAI's ``PersistentDataset``
 keeps them in ``<workspace>/cache/<dataset version>/<preparation key>/``, one file per case named
-by a hash of the case's row (its content hash and files), each written under a temporary name
+by a hash of the case's row (its content hash and files), each written under a temporary name beside it
 and moved into place, so the runs of a sweep (local processes, Ray workers on a shared file
 system) share them. Random augmentation stays after the cache: it runs per item, per epoch.
 
@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +76,8 @@ def cached_items(rows: Sequence[Row], prepare: Callable[[Row], Item], folder: Pa
     dataset = PersistentDataset([dict(row) for row in rows], Compose([_Prepare(prepare)]),
                                 cache_dir=folder, hash_func=row_key)
     try:
-        return [dataset[i] for i in range(len(dataset))]
+        with _temporary_files_in(folder):
+            return [dataset[i] for i in range(len(dataset))]
     except RuntimeError as exc:  # MONAI wraps what a transform raised: give the user ours
         cause = exc
         while cause.__cause__ is not None and not isinstance(cause, MedselectError):
@@ -82,6 +85,23 @@ def cached_items(rows: Sequence[Row], prepare: Callable[[Row], Item], folder: Pa
         if isinstance(cause, MedselectError):
             raise cause from None
         raise
+
+
+@contextmanager
+def _temporary_files_in(folder: Path) -> Iterator[None]:
+    """Python's temporary files made inside ``folder`` for the block.
+
+    MONAI writes a cache file in the temporary folder and moves it into place; the move is an
+    atomic rename only within one file system, and the system's temporary folder is often on
+    another (tmpfs, a node-local disk), where a run reading the cache could meet a half-copied
+    file.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    previous, tempfile.tempdir = tempfile.tempdir, str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
 
 
 class _Prepare(Transform):

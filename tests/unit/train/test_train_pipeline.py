@@ -3,6 +3,8 @@ ramp, and device figures that are absent rather than invented."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from train_data import TASK, discs, tiny_config
@@ -44,6 +46,24 @@ def test_cached_cases_are_prepared_once_and_equal_fresh_ones(tmp_path, plugin):
         for key in ("image", "label"):  # resizing itself may differ in the last bit
             assert torch.allclose(a[key], b[key], rtol=0, atol=1e-6)
             assert torch.equal(b[key], c[key])
+
+
+def test_cache_files_are_written_beside_the_cache_and_renamed_into_it(tmp_path, plugin,
+                                                                    monkeypatch):
+    import shutil
+    import tempfile
+
+    moves = []
+    real_move = shutil.move
+    monkeypatch.setattr(shutil, "move", lambda src, dst: moves.append((src, dst)) or
+                        real_move(src, dst))
+    config = tiny_config(input_size=(16, 16))
+    before = tempfile.tempdir
+    build_dataset(stored([], tmp_path), config, plugin, TASK, training=False)
+    folder = tmp_path / preparation_key(config, plugin, TASK)
+    assert len(moves) == len(DATA)  # one rename per case, within the cache's own file system
+    assert all(Path(src).parent.parent == folder for src, _ in moves)
+    assert tempfile.tempdir == before and not list(folder.glob("tmp*"))
 
 
 def test_another_input_size_or_normalisation_is_prepared_apart(tmp_path, plugin):
