@@ -6,7 +6,8 @@ input size and task plugin give the same tensors in every run. MONAI's ``Persist
 keeps them in ``<workspace>/cache/<dataset version>/<preparation key>/``, one file per case named
 by a hash of the case's row (its content hash and files), each written under a temporary name
 beside it and renamed into place, so the runs of a sweep (local processes, Ray workers on a
-shared file system) share them. Random augmentation stays after the cache: it runs per item, per epoch.
+shared file system) share them. Random augmentation stays after the cache: it runs per item,
+per epoch.
 
 The key covers everything a prepared tensor depends on (:func:`preparation_key`); a stale
 entry cannot be read for another preparation. Deleting ``<workspace>/cache`` is always safe:
