@@ -84,7 +84,7 @@ def card_context(card: ModelCard, link: Link) -> dict[str, Any]:
         "version": version,
         "status": version.status,
         "generated_at": card.generated_at.isoformat(timespec="seconds"),
-        "reference": card.reference_case_set,
+        "reference": card.reference_case_set or "none",
         "intended": [
             ("task", f"{card.task} ({card.family})"),
             ("outputs", ", ".join(card.outputs) or "–"),
@@ -92,7 +92,7 @@ def card_context(card: ModelCard, link: Link) -> dict[str, Any]:
             ("sites it serves", ", ".join(card.sites) or "–"),
             ("trained on dataset version", version.dataset_version or "–"),
             ("training sites", ", ".join(card.training_sites) or "–"),
-            ("judged on reference set", card.reference_case_set),
+            ("judged on reference set", card.reference_case_set or "–"),
         ],
         "made_elsewhere": card.training is None,
         "training": [(k, _setting(v)) for k, v in (card.training or {}).items()],

@@ -433,3 +433,15 @@ def test_static_export_writes_every_card_with_working_links(report):
         assert (report / "cards" / unquote(urlsplit(link).path)).resolve().is_file(), link
     assert 'href="../cards/knee-global-v1.html"' in (report / "models" / "run-000.html"
                                                      ).read_text()
+
+
+def test_a_card_without_reference_set_says_no_figure_speaks_for_it(client):
+    """The shared sample: run-000 champion recorded without a gate, no reference set."""
+    response = client.get("/registry/cards/knee/global/1")
+    assert response.status_code == 200
+    html = response.text
+    assert "task &#39;knee&#39; has no reference case set, so no figure here speaks" in html
+    assert "No gate metric is recorded with this version" in html
+    assert "No per-case values on the reference set." in html
+    assert '<a href="/models/run-000?case_set=dv-sample-test">run-000</a> is champion' in html
+    assert client.get("/api/registry/cards/knee/global/1").json()["reference_case_set"] is None

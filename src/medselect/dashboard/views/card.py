@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.files import served
+from medselect.dashboard.views.registry import model_pages
 from medselect.registry import ModelCard, card_context, model_card, parse_scope
 from medselect.store import find_model_version
 
@@ -29,12 +30,14 @@ class CardPage:
     """A model card and its display text (:func:`~medselect.registry.card_context`).
 
     Attributes:
+        model_case_set: the case set the model's page opens on (None: it has none).
         artifacts: the workspace files the page links (overlays, the decision report), which
             a static export copies beside it.
     """
 
     card: ModelCard
     text: dict[str, Any]
+    model_case_set: str | None = None
     artifacts: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -69,4 +72,6 @@ def card_view(dash: Dashboard, conn: sa.Connection, task: str, scope: str, versi
         return artifact(uri)
 
     text = card_context(card, link)
-    return CardPage(card=card, text=text, artifacts=frozenset(linked))
+    pages = model_pages(conn, task, card.reference_case_set)
+    return CardPage(card=card, text=text, model_case_set=pages.get(card.version.model_ref),
+                    artifacts=frozenset(linked))
