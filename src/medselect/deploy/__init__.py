@@ -2,7 +2,8 @@
 
 - :func:`predict_cases`: new cases, each predicted by the champion of its site (else the
   global one, said per case), written in the input's geometry with ``predictions.json``
-  (label maps as NIfTI, PNG or a DICOM SEG of the input series: :class:`SegFormat`).
+  (label maps as NIfTI, PNG or a DICOM SEG of the input series:
+  :class:`~medselect.deploy.outputs.SegFormat`).
 - :func:`export_champions`: each scope's champion as a MONAI bundle, ONNX or TorchScript,
   checked against PyTorch, with ``routing.json`` (site -> model) for several scopes.
 """
@@ -14,7 +15,6 @@ from medselect.deploy.export import (
     ExportReport,
     export_champions,
 )
-from medselect.deploy.outputs import SegFormat
 from medselect.deploy.prediction import (
     PREDICTIONS_FILE,
     CasePrediction,
@@ -30,7 +30,6 @@ __all__ = [
     "ExportReport",
     "ExportedModel",
     "PredictionReport",
-    "SegFormat",
     "export_champions",
     "predict_cases",
 ]

@@ -140,7 +140,7 @@ def predict_cases(
         scope: ``auto`` (each case's site champion, else the global one), ``global`` or
             ``site:NAME`` (that champion for every case).
         device, sliding_window: as for ``medselect evaluate``.
-        seg_format: how label maps are written (:class:`~medselect.deploy.SegFormat`): by
+        seg_format: how label maps are written (:class:`~medselect.deploy.outputs.SegFormat`): by
             default a DICOM SEG for a case whose image is a DICOM series folder, PNG for a PNG,
             else NIfTI.
 

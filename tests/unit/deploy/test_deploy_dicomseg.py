@@ -12,9 +12,8 @@ import pytest
 from medselect.config import TaskSpec
 from medselect.data.loading import load_case
 from medselect.data.readers import dicom_series_files, read_image
-from medselect.deploy import SegFormat
 from medselect.deploy.dicomseg import Algorithm
-from medselect.deploy.outputs import PredictionFiles
+from medselect.deploy.outputs import PredictionFiles, SegFormat
 from medselect.errors import ConfigError, DataError
 from medselect.testing.dicom import write_dicom_series
 
