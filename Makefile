@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "medselect needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e '.[dev,ray,postgres,search]'
+	$(PIP) -e '.[dev,ray,postgres,search,dicom]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -17,6 +17,7 @@ from medselect.data.readers import read_image
 from medselect.data.writers import write_image
 from medselect.evaluate import TrainedPredictor, load_task
 from medselect.store import get_run, list_audit_events
+from medselect.testing.dicom import write_dicom_series
 
 pytestmark = pytest.mark.slow
 
@@ -139,3 +140,41 @@ def test_a_scope_without_champion_or_a_bad_case_is_said(run_cli, champions, new_
     cases = _predictions(tmp_path / "b")
     assert [cases[c]["status"] for c in ("c1", "c2")] == ["error", "error"]
     assert "c1.nii.gz" in cases["c1"]["error"] and "is 3D" in cases["c2"]["error"]
+
+
+def test_dicom_series_cases_give_a_dicom_seg_of_each_series(run_cli, champions, champions_ws,
+                                                           new_cases, tmp_path):
+    import highdicom as hd
+
+    series = tmp_path / "dicom"  # one folder of slices per case, as a PACS export gives
+    uids = {}
+    for name, site in (("a3", "site-a"), ("b3", "site-b")):
+        array = read_image(new_cases["images"] / f"{name[0]}1_0000.nii.gz").array
+        uids[name] = write_dicom_series(series / name, np.round(1000 * array / array.max()),
+                                        patient=f"{site}-{name}")
+    info = tmp_path / "dicom_info.csv"
+    info.write_text("case_id,site\na3,site-a\nb3,site-b\n")
+    done = run_cli("predict", series, "--out", tmp_path / "seg", "-w", champions.ws,
+                   "--case-info", info)
+    assert done.code == 0, done.stderr
+    nifti = run_cli("predict", series, "--out", tmp_path / "nifti", "-w", champions.ws,
+                    "--case-info", info, "--format", "nifti")
+    assert nifti.code == 0, nifti.stderr
+    cases = _predictions(tmp_path / "seg")
+    assert {c: cases[c]["file"] for c in cases} == {"a3": "a3.dcm", "b3": "b3.dcm"}
+    classes = load_task(champions_ws).classes
+    for name, case in cases.items():
+        seg = hd.seg.segread(tmp_path / "seg" / case["file"])
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == uids[name]
+        assert [seg.get_segment_description(n).segment_label
+                for n in seg.get_segment_numbers()] == list(classes[1:])
+        algorithm = seg.get_segment_description(1).algorithm_identification[0]
+        assert algorithm.AlgorithmName == case["model_ref"]
+        assert algorithm.AlgorithmVersion == f"{case['scope']} v{case['version']}"
+        source = [s.ReferencedSOPInstanceUID
+                  for s in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence]
+        frame = seg.get_pixels_by_source_instance(source, combine_segments=True,
+                                                  skip_overlap_checks=True)[0]
+        expected = read_image(tmp_path / "nifti" / f"{name}.nii.gz", kind="label").array
+        np.testing.assert_array_equal(frame, expected.T)  # rows are y, columns x
+    assert cases["b3"]["scope"] == "site:site-b" and cases["a3"]["scope"] == "global"

@@ -38,12 +38,14 @@ DeviceOpt = Annotated[str | None, typer.Option(help="cpu | cuda | cuda:N (defaul
 def predict(
     ctx: typer.Context,
     cases: Annotated[Path, typer.Argument(help="New cases: a CSV/JSON manifest, an nnU-Net "
-                                               "folder or its imagesTs/, or a folder of images "
+                                               "folder or its imagesTs/, a folder of images "
                                                "(<case>.nii.gz, or <case>_0000.nii.gz per "
-                                               "channel).")],
+                                               "channel), or a folder of DICOM series "
+                                               "folders (one per case).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the predictions "
                                                     "(<case_id>.nii.gz, .png for PNG inputs, "
-                                                    ".json for landmarks and classes) and "
+                                                    ".dcm DICOM SEG for DICOM series, .json "
+                                                    "for landmarks and classes) and "
                                                     "predictions.json.")],
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     scope: Annotated[str, typer.Option(
@@ -57,6 +59,10 @@ def predict(
     sliding_window: Annotated[bool, typer.Option(
         "--sliding-window", help="Predict cases larger than a model's input size with sliding "
                                  "windows instead of resizing.")] = False,
+    seg_format: Annotated[str, typer.Option(
+        "--format", help="How label maps are written: auto (a DICOM SEG referencing the series "
+                         "for a DICOM series input, PNG for PNG, else NIfTI) | nifti (always) | "
+                         "dicom-seg (every case must be a DICOM series).")] = "auto",
     json_: JsonOpt = False,
 ) -> None:
     """Predict new cases with the champions: each case by its site's champion, falling back to
@@ -73,7 +79,8 @@ def predict(
     try:
         with evaluation_progress(cli, quiet=json_, what="predicting", unit="cases") as progress:
             report = predict_cases(ws, new, out, task=task, scope=scope, device=device,
-                                   sliding_window=sliding_window, on_progress=progress)
+                                   sliding_window=sliding_window, on_progress=progress,
+                                   seg_format=seg_format)
     finally:
         ws.dispose()
     if json_:

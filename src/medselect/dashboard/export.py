@@ -21,7 +21,7 @@ from medselect.dashboard.links import StaticLinks, slug
 from medselect.dashboard.render import STATIC, plotly_js, render_page
 from medselect.dashboard.settings import DashboardSettings
 from medselect.dashboard.views import leaderboard
-from medselect.errors import ConfigError, NotFound, RankingError
+from medselect.errors import ConfigError, MedselectError, NotFound, RankingError
 from medselect.store import Workspace, get_predictions
 
 COMPARE_TOP = 4
@@ -42,8 +42,9 @@ def export_static(
     Writes ``index.html`` (the default leaderboard), ``leaderboard/*.html`` (the other
     metrics, labels, aggregates and sites; a set metric such as AUC is its own aggregate),
     ``models/*.html`` (every case in each gallery), ``cases/*.html``, ``compare/*.html`` (the
-    top 2, 3 and 4 models), ``sites.html``, ``registry.html``, ``artifacts/`` (the overlays
-    and thumbnails, and the registry's decision reports) and ``static/``. The report is built
+    top 2, 3 and 4 models), ``sites.html``, ``registry.html``, ``cards/*.html`` (the model
+    card of every registry version), ``artifacts/`` (the overlays and thumbnails, and the
+    registry's decision reports and the cards' worst cases) and ``static/``. The report is built
     in a hidden sibling folder and swapped in whole, so an interrupted export never leaves a
     half-written report; an existing ``out_dir`` is replaced only if it is empty or an earlier
     report.
@@ -91,7 +92,7 @@ def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resample
         per_case = queries.find_metric(req.catalog, req.metric).per_case
         links = StaticLinks(default_board=StaticLinks.board_key(
             req.metric, req.label, req.aggregate if per_case else None), compares=compares,
-            models=list(scope.evaluations))
+            models=list(scope.evaluations), case_set=scope.id)
         _export_leaderboards(dash, conn, out, req, links, compares)
         for ref in scope.evaluations:
             page = views.model_view(dash, conn, ref, case_set=scope.id, page_size=0)
@@ -177,12 +178,26 @@ def _export_sites(dash: Dashboard, conn: sa.Connection, out: Path, scope: querie
 
 def _export_registry(dash: Dashboard, conn: sa.Connection, out: Path,
                      links: StaticLinks) -> None:
-    """``registry.html`` and a copy of every decision report it links (under ``artifacts/``,
-    as the live app serves them), so its links work from disk."""
+    """``registry.html``, the model card of every version it lists (``cards/``), and a copy of
+    every decision report and overlay they link (under ``artifacts/``, as the live app serves
+    them), so their links work from disk."""
     page = views.registry_view(dash, conn)
     _write(out / "registry.html", render_page("registry.html", links.at(0), page))
     uris = {v.report_uri for t in page.tasks for s in t.scopes for v in s.versions
             if v.report_uri}
+    deep = links.at(1)
+    for t in page.tasks:
+        for s in t.scopes:
+            for v in s.versions:
+                try:
+                    card = views.card_view(dash, conn, t.task, s.scope, v.version, deep.artifact)
+                except MedselectError as exc:  # e.g. the version's run was removed
+                    html = render_page("error.html", deep, status=404, reason="No model card",
+                                       message=str(exc))
+                else:
+                    html = render_page("card.html", deep, card)
+                    uris |= card.artifacts
+                _write(out / links.card_file(t.task, s.scope, v.version), html)
     _copy_files(dash.workspace.root, out / "artifacts", uris)
 
 

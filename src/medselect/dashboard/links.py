@@ -72,6 +72,14 @@ class ServerLinks:
     def registry(self) -> str:
         return "/registry"
 
+    def card(self, task: str, scope: str, version: int) -> str:
+        """The model card of a registry version (see :mod:`.routes.registry`)."""
+        return f"/registry/cards/{quote(task, safe='')}/{quote(scope, safe='')}/{version}"
+
+    def case_on(self, case_id: str, case_set: str, **params: object) -> str | None:
+        """The case's page on ``case_set`` (a model card's reference set)."""
+        return self.case(case_id, case_set=case_set, **params)
+
     def sites(self, **params: object) -> str:
         return "/sites" + self._with_scope(params)
 
@@ -94,21 +102,24 @@ class StaticLinks:
     """Links between the files of a static export, relative to a page ``depth`` folders deep.
 
     Only pages the export writes are linked: ``leaderboards`` and ``compares`` list them,
-    ``models`` the model pages (a link to anything else is None, and templates leave it out;
-    pages of the exported case set link its models with :meth:`model`).
+    ``models`` the model pages, ``case_set`` is the one whose case pages are written (a link to
+    anything else is None, and templates leave it out; pages of the exported case set link its
+    models with :meth:`model`). Every registry version's model card is written.
     """
 
     static_mode = True
 
     def __init__(self, depth: int = 0, *, default_board: tuple = (),
-                 compares: Sequence[Sequence[str]] = (), models: Sequence[str] = ()) -> None:
+                 compares: Sequence[Sequence[str]] = (), models: Sequence[str] = (),
+                 case_set: str | None = None) -> None:
         self.prefix = "../" * depth
         self.default_board = tuple(default_board)
         self.compares = {tuple(c) for c in compares}
         self.models = frozenset(models)
+        self.case_set = case_set
 
     def at(self, depth: int) -> StaticLinks:
-        other = StaticLinks(depth, default_board=self.default_board)
+        other = StaticLinks(depth, default_board=self.default_board, case_set=self.case_set)
         other.compares = self.compares
         other.models = self.models
         return other
@@ -157,6 +168,17 @@ class StaticLinks:
 
     def registry(self) -> str:
         return f"{self.prefix}registry.html"
+
+    def card(self, task: str, scope: str, version: int) -> str:
+        return self.prefix + self.card_file(task, scope, version)
+
+    @staticmethod
+    def card_file(task: str, scope: str, version: int) -> str:
+        return f"cards/{slug(f'{task}-{scope}-v{version}')}.html"
+
+    def case_on(self, case_id: str, case_set: str, **_: object) -> str | None:
+        """The case's exported page; None unless ``case_set`` is the exported one."""
+        return self.case(case_id) if case_set == self.case_set else None
 
     def sites(self, **_: object) -> str:
         return f"{self.prefix}sites.html"

@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
+from medselect.metrics.display import number_text
 from medselect.store.reviews import MAX_COMMENT_LENGTH, MAX_REVIEWER_LENGTH
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -114,7 +115,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(num=num, sort_value=sort_value, percent=percent, pvalue=pvalue,
                        unit_suffix=unit_suffix, heading=heading, short_heading=short_heading,
                        setting=setting, duration=duration, plural=plural,
-                       breakable=breakable)
+                       breakable=breakable, plain=number_text)
     return env
 
 

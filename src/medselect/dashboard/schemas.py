@@ -447,6 +447,15 @@ class MetricSummary(Out):
     n_imputed: int = Field(description="cases without a value, counted as the worst")
 
 
+class RegisteredVersion(Out):
+    """A registry version of a model: where its model card is."""
+
+    task: str
+    scope: str
+    version: int
+    status: Literal["champion", "retired", "rejected", "candidate"]
+
+
 class ModelPage(Out):
     info: ModelInfo
     case_set: CaseSetInfo
@@ -464,6 +473,9 @@ class ModelPage(Out):
                                                   "patients), if they are")
     confidence: float = Field(description="the intervals' confidence level")
     gallery: Gallery
+    versions: list[RegisteredVersion] = Field(
+        [], description="the model's registry versions, each with a model card "
+                        "(/registry/cards/{task}/{scope}/{version})")
 
     @property
     def summary_labels(self) -> list[str]:

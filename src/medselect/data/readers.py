@@ -46,8 +46,8 @@ from medselect.errors import ImageReadError
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_VOXELS", "PNG_GEOMETRY_KEY", "ImageKind", "image_suffix",
-           "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_VOXELS", "PNG_GEOMETRY_KEY", "ImageKind", "dicom_series_files",
+           "image_suffix", "read_image"]
 
 ImageKind = Literal["image", "label"]
 _KINDS = ("image", "label")
@@ -264,16 +264,29 @@ def _read_itk(file: Path, kind: str, limit: _Limit) -> _Raw:
     return _from_itk(reader.Execute(), file)
 
 
-def _read_dicom_series(folder: Path, kind: str, limit: _Limit) -> _Raw:
+def dicom_series_files(folder: str | Path) -> list[str]:
+    """The slice files of the one DICOM series in ``folder``, in the order the read image's
+    last axis runs (GDCM's, by position along the slice normal): slice ``k`` of the array
+    :func:`read_image` gives is file ``k``.
+
+    Raises:
+        ImageReadError: the folder holds no DICOM series, or several.
+    """
     import SimpleITK as sitk
 
-    reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
+    series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     if len(series) != 1:
         found = "no DICOM series" if not series else f"{len(series)} DICOM series"
         raise ImageReadError(f"{folder}: folder holds {found}; point to a folder holding the "
                              "slices of exactly one series")
-    files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
+    return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0]))
+
+
+def _read_dicom_series(folder: Path, kind: str, limit: _Limit) -> _Raw:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    files = dicom_series_files(folder)
     first = sitk.ImageFileReader()
     first.SetFileName(files[0])
     first.ReadImageInformation()

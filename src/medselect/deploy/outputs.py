@@ -2,10 +2,12 @@
 
 One file per case, named for the case, in the output folder:
 
-- segmentation: the label map ``<case_id>.nii.gz`` with the input's spacing, origin and
-  direction (what a viewer needs to lay it on the image); ``<case_id>.png`` for a PNG input
-  (its geometry in the PNG's text chunk). Inputs in other formats (NRRD, MetaImage, DICOM,
-  TIFF) get NIfTI.
+- segmentation (:class:`SegFormat`, ``auto`` by default): the label map ``<case_id>.nii.gz``
+  with the input's spacing, origin and direction (what a viewer needs to lay it on the image);
+  ``<case_id>.png`` for a PNG input (its geometry in the PNG's text chunk); for a DICOM series
+  (a folder of slices) a DICOM SEG ``<case_id>.dcm`` referencing the series
+  (:mod:`~medselect.deploy.dicomseg`), which PACS and viewers open on it. Inputs in other
+  formats (NRRD, MetaImage, one DICOM file, TIFF) get NIfTI.
 - landmarks: ``<case_id>.json``, ``name -> [x, y(, z)]`` voxel coordinates (the layout of a
   case's own landmark files), and one table ``landmarks.csv`` of every case;
 - classification: ``<case_id>.json``, ``class -> probability``, and one table ``classes.csv``
@@ -21,22 +23,58 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medselect.config import TaskSpec
-from medselect.config.choices import TaskKind
+from medselect.config.choices import TaskKind, resolve
 from medselect.data.loading import LoadedCase
 from medselect.data.readers import image_suffix
 from medselect.data.writers import write_image
+from medselect.deploy.dicomseg import Algorithm, check_highdicom, write_dicom_seg
+from medselect.errors import ConfigError, DataError
 from medselect.evaluate.artifacts import file_stem, label_image, points_json, probabilities_json
 from medselect.store import atomic_write_text
 
-__all__ = ["PredictionFiles"]
+__all__ = ["PredictionFiles", "SegFormat"]
 
 _TABLES = {TaskKind.LANDMARKS: "landmarks.csv", TaskKind.CLASSIFICATION: "classes.csv"}
+
+
+class SegFormat(StrEnum):
+    """The file a predicted label map is written as."""
+
+    AUTO = "auto"
+    """DICOM SEG for a DICOM series, PNG for a PNG, NIfTI for anything else."""
+    NIFTI = "nifti"
+    """``.nii.gz`` whatever the input."""
+    DICOM_SEG = "dicom-seg"
+    """DICOM SEG; a case that is not a DICOM series folder fails with a message."""
+
+    @classmethod
+    def of(cls, value: object, task: TaskSpec, sources: Sequence[str] = ()) -> SegFormat:
+        """``value`` as a format for ``task``'s cases from ``sources`` (their first images).
+
+        Raises:
+            ConfigError: an unknown format, DICOM SEG asked for a task that predicts no
+                label map, or DICOM SEG to write while highdicom is missing.
+        """
+        try:
+            chosen = resolve(cls, value)
+        except ValueError as exc:
+            raise ConfigError(f"--format: {exc}") from None
+        segmentation = task.family == TaskKind.SEGMENTATION
+        if chosen == cls.DICOM_SEG and not segmentation:
+            raise ConfigError(f"--format dicom-seg: task {task.name!r} predicts "
+                              f"{task.family} (JSON/CSV files), not label maps; leave --format "
+                              "out")
+        if segmentation and (chosen == cls.DICOM_SEG or (
+                chosen == cls.AUTO and any(Path(s).is_dir() for s in sources))):
+            check_highdicom()
+        return chosen
 
 
 @dataclass
@@ -46,19 +84,27 @@ class PredictionFiles:
     Args:
         folder: the output folder (created on the first write).
         task: the task whose predictions these are (family, class and landmark names).
+        seg_format: the file a label map is written as.
     """
 
     folder: Path
     task: TaskSpec
+    seg_format: SegFormat = SegFormat.AUTO
     rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def write(self, case: LoadedCase, prediction: np.ndarray, source: str) -> str:
+    def write(self, case: LoadedCase, prediction: np.ndarray, source: str,
+              algorithm: Algorithm | None = None) -> str:
         """Write one case's prediction; return its file name in the folder.
 
         Args:
             prediction: a label map of the case's shape, ``(landmarks, dims)`` points or
                 ``(classes,)`` probabilities, as the task's family predicts.
-            source: the case's first image file, whose format a label map follows.
+            source: the case's first image file (or DICOM series folder), whose format a
+                label map follows.
+            algorithm: the model a DICOM SEG names (default: the name ``medselect``).
+
+        Raises:
+            DataError: DICOM SEG asked for a case that is not a DICOM series folder.
         """
         stem = file_stem(case.case_id)
         family = self.task.family
@@ -75,7 +121,16 @@ class PredictionFiles:
                               **{f"p_{c}": float(p)
                                  for c, p in zip(classes, prediction, strict=True)}})
             return self._text(f"{stem}.json", probabilities_json(prediction, classes))
-        suffix = ".png" if prediction.ndim == 2 and image_suffix(source) == ".png" else ".nii.gz"
+        series = Path(source).is_dir()
+        if self.seg_format == SegFormat.DICOM_SEG and not series:
+            raise DataError(f"case {case.case_id!r}: --format dicom-seg needs a DICOM series "
+                            f"folder as its image, got file {source}")
+        if series and self.seg_format != SegFormat.NIFTI:
+            write_dicom_seg(prediction, source, list(self.task.classes),
+                            self.folder / f"{stem}.dcm", algorithm or Algorithm("medselect", ""))
+            return f"{stem}.dcm"
+        suffix = (".png" if prediction.ndim == 2 and image_suffix(source) == ".png"
+                  and self.seg_format == SegFormat.AUTO else ".nii.gz")
         write_image(label_image(case, prediction), self.folder / f"{stem}{suffix}")
         return f"{stem}{suffix}"
 

@@ -30,7 +30,8 @@ from typing import Any, Literal
 from medselect.config import TaskSpec
 from medselect.data.case import CaseRecord
 from medselect.data.loading import LoadedCase, load_case
-from medselect.deploy.outputs import PredictionFiles
+from medselect.deploy.dicomseg import Algorithm
+from medselect.deploy.outputs import PredictionFiles, SegFormat
 from medselect.errors import DataError, EvaluationError, MedselectError
 from medselect.evaluate import (
     DEFAULT_CASES_PER_BATCH,
@@ -127,6 +128,7 @@ def predict_cases(
     sliding_window: bool = False,
     cases_per_batch: int = DEFAULT_CASES_PER_BATCH,
     on_progress: ProgressFn | None = None,
+    seg_format: SegFormat | str = SegFormat.AUTO,
 ) -> PredictionReport:
     """Predict every case of ``cases`` with its champion; write the files and
     ``predictions.json`` into ``out``.
@@ -138,6 +140,9 @@ def predict_cases(
         scope: ``auto`` (each case's site champion, else the global one), ``global`` or
             ``site:NAME`` (that champion for every case).
         device, sliding_window: as for ``medselect evaluate``.
+        seg_format: how label maps are written (:class:`~medselect.deploy.outputs.SegFormat`): by
+            default a DICOM SEG for a case whose image is a DICOM series folder, PNG for a PNG,
+            else NIfTI.
 
     A case the model cannot take (channels, dimensions, an unreadable file) is recorded with
     its message and the other cases go on; ``PredictionReport.failed`` lists them.
@@ -146,7 +151,8 @@ def predict_cases(
         DataError: nothing readable as cases at ``cases``, or the case information does not fit.
         RegistryError: a scope that must answer has no champion, or a champion is a model
             made elsewhere (it has no network to run).
-        ConfigError: a bad device, or ``sliding_window`` for an image-level task.
+        ConfigError: a bad device, ``sliding_window`` for an image-level task, an unknown
+            ``seg_format``, or DICOM SEG to write without highdicom.
     """
     began = time.perf_counter()
     spec = task if isinstance(task, TaskSpec) else load_task(ws, task)
@@ -156,11 +162,12 @@ def predict_cases(
     if not new.path.exists():
         raise DataError(f"{new.path}: no such file or folder of cases to predict")
     records = new.info.apply(read_new_cases(new.path))
+    seg_format = SegFormat.of(seg_format, spec, [r.images[0] for r in records])
     with ws.connect() as conn:
         routes = champion_routes(conn, spec.name, {r.site for r in records}, scope)
         versions = {r.version.model_ref: r.version for r in routes.values()}
         runs = {ref: trained_run(conn, version) for ref, version in versions.items()}
-    files = PredictionFiles(Path(out), spec)
+    files = PredictionFiles(Path(out), spec, seg_format)
     results: dict[str, CasePrediction] = {}
     for ref, run in runs.items():
         own = [r for r in records if routes[r.site].version.model_ref == ref]
@@ -203,8 +210,10 @@ def _predicted(predictor: TrainedPredictor, records: Sequence[CaseRecord],
                 if isinstance(prediction, CaseFailure):
                     yield _outcome(record, route, error=prediction.message)
                     continue
+                algorithm = Algorithm(route.version.model_ref,
+                                      f"{route.scope} v{route.version.version}")
                 try:
-                    file = files.write(case, prediction, record.images[0])
+                    file = files.write(case, prediction, record.images[0], algorithm)
                 except (MedselectError, OSError, ValueError) as exc:
                     yield _outcome(record, route, error=f"case {record.case_id!r}: the "
                                    f"prediction could not be written ({exc})")

@@ -215,6 +215,8 @@ def folder_records(folder: Path, *, labels: Path | None = None,
 
     Files named ``<case>_NNNN.<ext>`` are channels ``NNNN`` of case ``<case>`` (nnU-Net's
     naming), in channel order; other image files are one-channel cases named by their stem.
+    A folder holding no image file but subfolders is read as one DICOM series per subfolder,
+    each a one-channel case named by its folder.
 
     Args:
         labels: a folder of label maps named ``<case><suffix>`` (no channel number); a case
@@ -234,10 +236,14 @@ def folder_records(folder: Path, *, labels: Path | None = None,
             raise DataError(f"{folder}: case {case_id!r} has two files for channel {channel}: "
                             f"{channels[case_id][channel].name} and {file.name}; keep one")
         channels[case_id][channel] = file
+    if not channels and ending is None:
+        channels.update({d.name: {0: d} for d in sorted(folder.iterdir())
+                         if d.is_dir() and not d.name.startswith(".")})
     if not channels:
         suffixes = ending or ", ".join(IMAGE_SUFFIXES)
-        raise DataError(f"{folder}: no image files ({suffixes}); give a folder of images, a "
-                        f"CSV/JSON manifest or an nnU-Net raw dataset folder")
+        raise DataError(f"{folder}: no image files ({suffixes}); give a folder of images (or "
+                        f"of DICOM series folders), a CSV/JSON manifest or an nnU-Net raw "
+                        f"dataset folder")
     label_of = _label_files(labels, ending, channels) if labels is not None else {}
     records = []
     for case_id, files in sorted(channels.items()):

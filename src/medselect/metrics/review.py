@@ -5,8 +5,10 @@ page; :mod:`medselect.store.reviews`). Per case the per-case table then holds ``
 the share of the current verdicts on that prediction that are acceptable (1 or 0 with one
 reviewer), and nothing where nobody reviewed it. ``acceptance`` is computed over a set of
 cases like an AUC (:data:`SET_METRICS`): the mean of ``accepted`` over the cases that were
-reviewed, each model over its own reviewed cases, so ranking gives it a bootstrap interval
-over the reviewed cases' patients. A model nobody reviewed has no acceptance (NaN).
+reviewed, each model over its own reviewed cases; ranking gives it the Wilson score interval
+over the patients whose predictions were reviewed (a bootstrap interval would be the point
+[1, 1] once every reviewed prediction is accepted). A model nobody reviewed has no acceptance
+(NaN).
 
 Example::
 
@@ -51,7 +53,7 @@ def acceptance_rate(truth: None, accepted: np.ndarray, weights: np.ndarray) -> n
 SET_METRICS: Mapping[str, SetMetric] = MappingProxyType({
     ACCEPTANCE.name: SetMetric(
         ACCEPTANCE, ACCEPTED.name, acceptance_rate, one_vs_rest=False, truth=None,
-        missing=float("nan"),
+        missing=float("nan"), proportion=True,
         absent="no prediction of these cases was reviewed yet; experts mark predictions "
                "acceptable or not on the dashboard's case pages (medselect serve)"),
 })

@@ -197,6 +197,10 @@ class SetMetric:
             missing input is left out (a prediction nobody reviewed).
         bounded: its values lie in [0, 1] and spread less near the bounds (an AUC near 1), so
             ranking builds its intervals on the logit scale.
+        proportion: its value is a share of the cases that have an input (the reviewed
+            predictions accepted), so ranking gives it the Wilson score interval over the
+            patients with an input instead of a bootstrap interval (which is the point itself
+            when every input agrees).
         absent: why there can be no value and what to do, said when the per-case table has
             no ``source`` row at all; None: the table's own "not in the table" message.
     """
@@ -208,6 +212,7 @@ class SetMetric:
     truth: str | None = REFERENCE
     missing: float = 0.0
     bounded: bool = True
+    proportion: bool = False
     absent: str | None = None
 
     @property

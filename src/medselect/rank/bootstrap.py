@@ -33,6 +33,7 @@ __all__ = [
     "resample_weights",
     "resampled_aggregates",
     "tail_pvalue",
+    "wilson_interval",
 ]
 
 MIN_RELIABLE_PATIENTS = 10
@@ -150,6 +151,28 @@ def logit_interval(point: np.ndarray, samples: np.ndarray, confidence: float = 0
                        np.fmax(_expit(centre + half * se), point)])
     flat = ~(se > 1e-12)
     bounds[:, flat] = point[flat]
+    return bounds
+
+
+def wilson_interval(rate: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> np.ndarray:
+    """Wilson score interval of a proportion ``rate`` observed on ``n`` independent units, per
+    column: array (2, n_models); NaN where ``n`` is 0 or the rate undefined.
+
+    A bootstrap interval of a share that is 1 on every resample (every reviewed prediction
+    accepted) is the point [1, 1], which claims certainty from a handful of verdicts; the score
+    interval stays honest at the bounds (all 10 of 10 accepted: 0.72 to 1). ``rate`` may be
+    fractional (a case's verdicts split between reviewers), so this is the closed form rather
+    than ``scipy.stats.binomtest(k, n).proportion_ci("wilson")``, which needs a whole ``k``
+    and which it equals where ``k`` is whole.
+    """
+    rate = np.asarray(rate, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z2 = stats.norm.ppf(1 - (1 - confidence) / 2) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = (rate + z2 / (2 * n)) / (1 + z2 / n)
+        half = np.sqrt(z2 * (rate * (1 - rate) / n + z2 / (4 * n * n))) / (1 + z2 / n)
+    bounds = np.array([np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)])
+    bounds[:, ~(n > 0) | np.isnan(rate)] = np.nan
     return bounds
 
 

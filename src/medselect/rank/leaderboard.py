@@ -42,6 +42,7 @@ from medselect.rank.bootstrap import (
     percentile_interval,
     resample_weights,
     resampled_aggregates,
+    wilson_interval,
 )
 from medselect.rank.clusters import Clusters
 from medselect.rank.paired import (
@@ -354,7 +355,10 @@ def rank_matrix(
     clusters = matrix.clusters(statistics.stratify)
     weights = resample_weights(clusters, statistics.n_resamples, seed=statistics.seed)
     samples = resampled_aggregates(matrix.values, agg, weights, truth)
-    if getattr(matrix.reduced_by, "bounded", False):
+    if getattr(matrix.reduced_by, "proportion", False):
+        low, high = wilson_interval(point, _patients_with_input(matrix, clusters),
+                                    statistics.confidence)
+    elif getattr(matrix.reduced_by, "bounded", False):
         low, high = logit_interval(point, samples, statistics.confidence, clusters)
     else:
         low, high = percentile_interval(samples, statistics.confidence, clusters)
@@ -408,6 +412,12 @@ def rank_matrix(
         notes=(*notes, *_notes(matrix, statistics, clusters)),
         matrix=matrix, clusters=clusters, samples=samples,
     )
+
+
+def _patients_with_input(matrix: ScoreMatrix, clusters: Clusters) -> np.ndarray:
+    """Per model, the patients with at least one input value (a reviewed prediction): the
+    units a proportion over them rests on."""
+    return (clusters.patient_means((~np.isnan(matrix.values)).astype(float)) > 0).sum(axis=0)
 
 
 def _standings(matrix: ScoreMatrix, order: list[int], resampled: tuple[np.ndarray, np.ndarray],

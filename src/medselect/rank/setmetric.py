@@ -57,8 +57,9 @@ class SetMetricLike(Protocol):
 
     # optional: ``missing``, the input a missing one counts as when not one-vs-rest (default
     # 0; NaN: a missing input is left out, ``reduce`` skips it); ``bounded``, True when its
-    # values lie in [0, 1] (intervals on the logit scale); ``absent``, what to do when the
-    # per-case table has no rows of its source at all
+    # values lie in [0, 1] (intervals on the logit scale); ``proportion``, True when its value
+    # is a share of the cases with an input (Wilson intervals over their patients);
+    # ``absent``, what to do when the per-case table has no rows of its source at all
 
     @property
     def reduce(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]: ...
@@ -102,7 +103,8 @@ def metric_matrix(
     missing = float(getattr(set_metric, "missing", 0.0))
     reduced_by = SetAggregate(metric, set_metric.reduce, set_metric.truth,
                               set_metric.one_vs_rest, getattr(set_metric, "bounded", False),
-                              skips_missing=np.isnan(missing))
+                              skips_missing=np.isnan(missing),
+                              proportion=getattr(set_metric, "proportion", False))
     return _wrong_where_missing(replace(matrix, metric=metric, reduced_by=reduced_by),
                                 set_metric)
 
@@ -133,7 +135,8 @@ class SetAggregate:
     matrix; :meth:`from_counts` computes every bootstrap resample in one call.
 
     ``truth`` is None for a metric of the values alone; ``skips_missing``: its missing inputs
-    are NaN and left out (not counted as wrong answers)."""
+    are NaN and left out (not counted as wrong answers); ``proportion``: its value is a share
+    of the cases with an input, whose interval is the Wilson interval over their patients."""
 
     name: str
     reduce: Callable[[np.ndarray | None, np.ndarray, np.ndarray], np.ndarray]
@@ -141,6 +144,7 @@ class SetAggregate:
     one_vs_rest: bool
     bounded: bool = False
     skips_missing: bool = False
+    proportion: bool = False
 
     def __call__(self, values: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
         """The metric of each model over the cases of ``values`` (n_cases, n_models)."""

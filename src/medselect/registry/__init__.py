@@ -9,7 +9,8 @@
   every registry change writes to.
 - :func:`write_decision_report`: the decision as JSON and a standalone HTML page.
 - :func:`model_card`: what a version is for, how it does per site, why it was promoted and
-  where it fails; :func:`write_model_card` writes it as Markdown and HTML (at every promotion).
+  where it fails; :func:`write_model_card` writes it as Markdown and HTML (at every promotion),
+  :func:`card_context` is its display text (the files' and the dashboard page's).
 - :func:`champion_routes`: which champion predicts the cases of each site.
 - :func:`promote_through_gate`: the whole promotion of one model in one scope (evaluate what
   is missing on the reference set, gate, apply, write the report).
@@ -36,6 +37,7 @@ from medselect.registry.audit import (
 )
 from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
 from medselect.registry.card_render import (
+    card_context,
     render_card_html,
     render_card_markdown,
     write_model_card,
@@ -92,6 +94,7 @@ __all__ = [
     "apply_promotion",
     "backfill",
     "canonical_json",
+    "card_context",
     "champion_routes",
     "current_champion",
     "decision_report",

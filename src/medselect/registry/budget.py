@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from medselect.metrics.display import number_text
+
 __all__ = ["AlphaSpending", "Budget", "Look", "budget_after", "look_alpha"]
 
 ADVISE_REFRESH_AT = 0.75
@@ -68,8 +70,8 @@ class Budget:
                     "(medselect upgrade --new-reference) before gating again")
         if self.rule != AlphaSpending.NONE and self.spent >= ADVISE_REFRESH_AT * self.alpha:
             return (f"{self.spent / self.alpha:.0%} of the reference set's alpha is spent; "
-                    f"the next look runs at {self.next_alpha:.3g}. Consider refreshing it with "
-                    "never-seen test patients (medselect upgrade --new-reference)")
+                    f"the next look runs at {number_text(self.next_alpha)}. Consider refreshing it "
+                    "with never-seen test patients (medselect upgrade --new-reference)")
         return None
 
     def to_dict(self) -> dict:
@@ -130,8 +132,8 @@ class Look:
     def description(self) -> str:
         """How the level came about, in one sentence."""
         text = (f"look {self.number} at this reference set in this scope: level "
-                f"{self.budget.next_alpha:.3g} ({self.budget.rule.value} spending of alpha "
-                f"{self.budget.alpha:g})")
+                f"{number_text(self.budget.next_alpha)} ({self.budget.rule.value} spending of "
+                f"alpha {self.budget.alpha:g})")
         if self.chosen_from > 1:
             text += (f", divided by {self.chosen_from} (Bonferroni) because the candidate was "
                      f"picked as the best of {self.chosen_from} on the reference set itself")

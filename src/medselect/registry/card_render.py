@@ -25,9 +25,10 @@ import markupsafe
 
 from medselect.choose import Confirmation
 from medselect.jsonsafe import json_number
+from medselect.metrics.display import interval_text, value_text
 from medselect.registry.cards import ModelCard
 from medselect.registry.locations import card_uri, decision_report_uri, report_name
-from medselect.registry.pages import PAGE_STYLE
+from medselect.registry.pages import PAGE_STYLE, row_cell
 from medselect.registry.pages import cell as cell_text
 from medselect.store import Workspace, atomic_write_text
 
@@ -83,7 +84,7 @@ def card_context(card: ModelCard, link: Link) -> dict[str, Any]:
         "version": version,
         "status": version.status,
         "generated_at": card.generated_at.isoformat(timespec="seconds"),
-        "reference": card.reference_case_set,
+        "reference": card.reference_case_set or "none",
         "intended": [
             ("task", f"{card.task} ({card.family})"),
             ("outputs", ", ".join(card.outputs) or "–"),
@@ -91,7 +92,7 @@ def card_context(card: ModelCard, link: Link) -> dict[str, Any]:
             ("sites it serves", ", ".join(card.sites) or "–"),
             ("trained on dataset version", version.dataset_version or "–"),
             ("training sites", ", ".join(card.training_sites) or "–"),
-            ("judged on reference set", card.reference_case_set),
+            ("judged on reference set", card.reference_case_set or "–"),
         ],
         "made_elsewhere": card.training is None,
         "training": [(k, _setting(v)) for k, v in (card.training or {}).items()],
@@ -106,12 +107,13 @@ def card_context(card: ModelCard, link: Link) -> dict[str, Any]:
             "report": link(decision_report_uri(version)),
         },
         "beaten": [f"v{b.version} ({b.model_ref}, now {b.status})" for b in card.beaten],
-        "results": [[cell_text(r.get(c)) for c in _RESULT_COLUMNS]
+        "results": [[row_cell(r, c) for c in _RESULT_COLUMNS]
                     for r in decision.get("results") or []],
         "result_columns": _RESULT_COLUMNS,
         "case_metric": " ".join(card.case_metric),
         "worst": [{"case": w.case_id, "patient": w.patient_id, "site": w.site,
-                   "value": "no prediction" if w.value is None else cell_text(w.value),
+                   "value": "no prediction" if w.value is None
+                   else value_text(w.value, card.case_metric[0], 4),
                    "reviews": "–" if w.verdicts is None
                    else f"{w.verdicts[0]} of {w.verdicts[1]} accepted",
                    "overlay": link(w.overlay_uri) if w.overlay_uri else None}
@@ -122,12 +124,13 @@ def card_context(card: ModelCard, link: Link) -> dict[str, Any]:
 
 def _figure(figure: Confirmation) -> dict[str, str]:
     value, low, high = (json_number(v) for v in (figure.value, figure.ci_low, figure.ci_high))
-    shown = cell_text(value)
+    shown = value_text(value, figure.metric, 4)
     if figure.corrected is not None:
-        shown += f" (bias-corrected {cell_text(json_number(figure.corrected.corrected))})"
+        corrected = json_number(figure.corrected.corrected)
+        shown += f" (bias-corrected {value_text(corrected, figure.metric, 4)})"
     return {"metric": figure.metric, "label": figure.label, "site": figure.group,
-            "value": shown, "interval": "–" if low is None or high is None
-            else cell_text([low, high]), "patients": str(figure.n_patients),
+            "value": shown, "interval": interval_text((low, high), figure.metric, 4),
+            "patients": str(figure.n_patients),
             "cases": str(figure.n_cases), "note": figure.note or ""}
 
 

@@ -101,6 +101,8 @@ class ModelCard:
 
     Attributes:
         outputs: the class names (segmentation, classification) or landmark names.
+        reference_case_set: the reference set its figures are on; None for a version recorded
+            while the task had none (then it has no figures, and its limits say so).
         sites: the sites it is meant for: its scope's site, or every site it trained on.
         training_sites: the sites of its training patients (empty when made elsewhere).
         training: the run's configuration; None for a model made elsewhere.
@@ -117,7 +119,7 @@ class ModelCard:
     outputs: tuple[str, ...]
     sites: tuple[str, ...]
     training_sites: tuple[str, ...]
-    reference_case_set: str
+    reference_case_set: str | None
     training: Mapping[str, Any] | None
     figures: tuple[Confirmation, ...]
     case_metric: tuple[str, str]
@@ -160,15 +162,16 @@ def model_card(conn: sa.Connection, task: str, scope: str = "global",
     spec = task_spec(conn, task)
     decision = dict(chosen.evidence)
     reference = (decision.get("data") or {}).get("reference_case_set") or \
-        reference_case_set(conn, task)
+        _reference(conn, task)
     external = chosen.model_ref.startswith(EXTERNAL_PREFIX)
     run = None if external else get_run(conn, chosen.model_ref)
     trained = () if run is None else tuple(sorted(
         {c["site"] for c in get_cases(conn, run["dataset_version"], "train")}))
     site = scope_site(scope)
-    figures = _figures(conn, task, reference, chosen.model_ref, decision)
     case_metric = _case_metric(decision, str(spec.family))
-    worst = _worst_cases(conn, task, reference, chosen.model_ref, case_metric, site)
+    figures, worst = ((), ()) if reference is None else (
+        _figures(conn, task, reference, chosen.model_ref, decision),
+        _worst_cases(conn, task, reference, chosen.model_ref, case_metric, site))
     card = ModelCard(
         task=task, family=str(spec.family), version=chosen,
         outputs=tuple(spec.classes or spec.landmarks),
@@ -185,6 +188,15 @@ def _version(conn: sa.Connection, task: str, scope: str, number: int) -> ModelVe
         raise RegistryError(f"scope {scope!r} of task {task!r} has no version {number}; "
                             "`medselect registry history` lists them")
     return found[0]
+
+
+def _reference(conn: sa.Connection, task: str) -> str | None:
+    """The task's reference set, or None where it has none (a version registered without a
+    gate)."""
+    try:
+        return reference_case_set(conn, task)
+    except RegistryError:
+        return None
 
 
 def _figures(conn: sa.Connection, task: str, reference: str, model: str,
@@ -263,6 +275,10 @@ def _limits(conn: sa.Connection, card: ModelCard) -> list[str]:
     rolled = version.evidence.get("rolled_back")
     if rolled:
         out.append(f"rolled back by {rolled.get('by')}: {rolled.get('reason')}")
+    if card.reference_case_set is None:
+        return [*out, f"task {card.task!r} has no reference case set, so no figure here "
+                "speaks for this version; freeze one (a case set of kind 'reference') and "
+                "promote through the gate", *_reviews(conn, version.model_ref)]
     primary = card.figures[0].metric if card.figures else None
     measured = {f.group: f for f in card.figures
                 if f.metric == primary and f.group != OVERALL}

@@ -47,6 +47,7 @@ import pandas as pd
 
 from medselect.casetable import KEY_COLUMNS, SITE
 from medselect.errors import RankingError, RegistryError
+from medselect.metrics.display import interval_text, number_text, p_value_text, value_text
 from medselect.rank import (
     Clusters,
     Direction,
@@ -216,7 +217,7 @@ def _compare(matrix: ScoreMatrix, candidate: str, incumbent: str, item: MetricMa
     statistic, resampled = _improvement(pair, weights)
     threshold = -item.margin if guard else item.margin
     ci = interval(resampled, criteria.confidence, clusters)
-    level = f"{look.alpha:.3g}"
+    level = number_text(look.alpha)
     if criteria.test == PairedTest.BOOTSTRAP or pair.reduced_by is not None:
         p_value = bootstrap_pvalue(statistic, resampled, threshold, clusters)
         how = "cluster-bootstrap"
@@ -227,15 +228,18 @@ def _compare(matrix: ScoreMatrix, candidate: str, incumbent: str, item: MetricMa
         _, p_value = wilcoxon_greater(per_patient[:, 0] - per_patient[:, 1], threshold)
         how = "Wilcoxon signed-rank (one value per patient)"
     passed = p_value < look.alpha
-    verdict = (f"the one-sided {how} p-value {p_value:.3g} for an improvement above "
-               f"{threshold:g} is {'below' if passed else 'not below'} this look's level "
-               f"{level}")
-    aim = (f"must not be worse than {incumbent!r} by more than {item.margin:g}" if guard else
-           f"must beat {incumbent!r} by more than {item.margin:g}")
+    metric = item.metric
+    verdict = (f"the one-sided {how} p-value {p_value_text(p_value)} for an improvement above "
+               f"{value_text(threshold, metric, signed=True)} is "
+               f"{'below' if passed else 'not below'} this look's level {level}")
+    margin = value_text(item.margin, metric)
+    aim = (f"must not be worse than {incumbent!r} by more than {margin}" if guard else
+           f"must beat {incumbent!r} by more than {margin}")
     what = "mean improvement" if pair.reduced_by is None else "improvement"
-    explanation = (f"{_metric(item, matrix)} {aim}: {what} {statistic:+.4g} over "
+    explanation = (f"{_metric(item, matrix)} {aim}: {what} "
+                   f"{value_text(statistic, metric, signed=True)} over "
                    f"{clusters.n_patients} patients ({len(pair.cases)} cases; "
-                   f"{criteria.confidence:.0%} CI {ci[0]:.4g} to {ci[1]:.4g}); {verdict}")
+                   f"{criteria.confidence:.0%} CI {interval_text(ci, metric)}); {verdict}")
     return CriterionResult(
         name="guard" if guard else "primary", passed=bool(passed), explanation=explanation,
         incumbent=incumbent, metric=item.metric, label=matrix.label, n_cases=len(pair.cases),
@@ -294,11 +298,12 @@ def _sites(matrix: ScoreMatrix, candidate: str, incumbent: str,
             label=matrix.label, site=site, n_cases=len(at_site.cases),
             n_patients=clusters.n_patients, statistic=statistic, ci=ci, threshold=threshold,
             explanation=(f"site {site!r}: {_metric(criteria.primary, matrix)} improvement "
-                         f"over {incumbent!r} is {statistic:+.4g} on {clusters.n_patients} "
-                         f"patients ({len(at_site.cases)} cases) "
-                         f"({criteria.confidence:.0%} CI {ci[0]:.4g} to {ci[1]:.4g}), "
+                         f"over {incumbent!r} is "
+                         f"{value_text(statistic, matrix.metric, signed=True)} on "
+                         f"{clusters.n_patients} patients ({len(at_site.cases)} cases) "
+                         f"({criteria.confidence:.0%} CI {interval_text(ci, matrix.metric)}), "
                          f"{'within' if passed else 'beyond'} the allowed loss of "
-                         f"{criteria.site_margin:g}")))
+                         f"{value_text(criteria.site_margin, matrix.metric)}")))
     return out
 
 
@@ -320,7 +325,7 @@ def _imputed(matrix: ScoreMatrix) -> str:
     counts = ", ".join(f"{m!r}: {n}" for m, n in zip(matrix.models, matrix.n_imputed,
                                                       strict=True) if n)
     counted = ("wrong answers" if matrix.reduced_by is not None
-               else f"the worst observed value {matrix.worst:g}")
+               else f"the worst observed value {value_text(matrix.worst, matrix.metric)}")
     return f"{matrix.metric} ({matrix.label}): missing values counted as {counted} ({counts})"
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from medselect.config import Experiment, RankingSpec
 from medselect.errors import ConfigError, RegistryError
+from medselect.metrics.display import number_text
 from medselect.rank import preference_from_spec
 from medselect.registry.audit import append_event, verify_chain
 from medselect.registry.backfill import BackfillResult, backfill, ensure_evaluated
@@ -337,7 +338,7 @@ def _refresh(ws: Workspace, experiment: Experiment, criteria: GateCriteria, data
         sites = {c["site"] for c in case_set_members(conn, old["id"])}
         spent = [scope_budget(conn, task.name, s, old, criteria.to_dict())
                  for s in expand_scopes(experiment.promotion.scopes, sites)]
-    used = "; ".join(f"{b.scope}: {b.budget.looks} look(s), {b.budget.spent:.3g} of alpha "
+    used = "; ".join(f"{b.scope}: {b.budget.looks} look(s), {number_text(b.budget.spent)} of alpha "
                      f"{b.budget.alpha:g} spent" for b in spent)
     reason = (f"medselect upgrade --new-reference to dataset version {data.version_id}: its "
               f"never-seen test patients replace reference set {old['id']} ({used})")

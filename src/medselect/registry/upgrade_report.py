@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from medselect.metrics.display import value_text
 from medselect.registry.pages import render_page
 from medselect.store import atomic_write_text, utcnow
 
@@ -58,4 +59,4 @@ def render_upgrade_html(report: Mapping[str, Any]) -> str:
 def _figure(row: Mapping[str, Any]) -> dict[str, Any]:
     by_site = row.get("new_test_cases_by_site") or {}
     return {**row, "new_test_cases_by_site": ", ".join(
-        f"{site}: {'–' if v is None else f'{v:.4g}'}" for site, v in by_site.items())}
+        f"{site}: {value_text(v, row.get('metric'), 4)}" for site, v in by_site.items())}

@@ -52,7 +52,9 @@ def test_index_is_the_leaderboard(report):
 
 def test_every_relative_link_resolves_to_a_file(report):
     pages = list(report.rglob("*.html"))
-    assert len(pages) == 1 + 71 + 3 + 12 + 2 + 1 + 1  # + sites.html, registry.html
+    # + sites.html, registry.html and the model card of the registry's one version
+    assert len(pages) == 1 + 71 + 3 + 12 + 2 + 1 + 1 + 1
+    assert (report / "cards" / "knee-global-v1.html").is_file()
     for page in pages:
         for link in re.findall(r'(?:href|src)="([^"]+)"', page.read_text()):
             link = unescape(link)

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import escape
 
 from medselect.dashboard import export_static
 from medselect.dashboard.links import ServerLinks, StaticLinks
@@ -33,6 +34,8 @@ from medselect.registry import (
     GateCriteria,
     MetricMargin,
     append_event,
+    card_context,
+    model_card,
     promote_through_gate,
     rollback,
 )
@@ -345,3 +348,100 @@ def test_each_champion_comes_with_its_evidence(registry_client):
     assert f'href="/artifacts/{REPORTS}/knee-site-north-v1.html">decision report' in north
     restored = re.search(r'<tr data-scope="global">(.*?)</tr>', champions, re.S).group(1)
     assert "recorded without a gate decision" in restored  # the sample's own v1
+
+
+def test_a_versions_model_card_page_says_what_the_card_files_say(registry_ws, registry_client):
+    html = registry_client.get("/registry/cards/knee/site:north/1").text
+    with registry_ws.connect() as conn:
+        card = model_card(conn, "knee", "site:north", 1)
+    text = card_context(card, lambda uri: None)
+    assert f"<h1>{text['title']} <span class=\"badge status champion\">" in html
+    for f in text["figures"]:  # the card's own figures per site, with interval and patients
+        assert (f'<tr data-metric="{f["metric"]}" data-site="{f["site"]}"><td>{f["metric"]}'
+                f'</td><td>{f["label"]}</td><td>{f["site"]}</td><td class="num"><strong>'
+                f'{f["value"]}</strong></td><td class="num ci-text">{f["interval"]}</td>'
+                f'<td class="num">{f["patients"]}</td>') in html
+    assert [f["site"] for f in text["figures"]] == ["(all)", "north", "south"]
+    assert text["decision"]["summary"] in html and "first version of its scope" in html
+    assert 'href="/artifacts/registry/decisions/knee-site-north-v1.html"' in html
+    for name, value in text["intended"]:
+        assert f"<td>{escape(value)}</td>" in html, name
+    assert "<th>Architecture</th><td>unet</td>" in html
+    limits = re.findall(r"<li>([^<]*)</li>", html.split('class="card-limits">')[1])
+    assert limits == [str(escape(limit)) for limit in card.limits] and limits
+    # the worst cases, worst first, each its overlay linking to its case page
+    worst = re.findall(r'<tr data-case="([^"]+)">\s*<td><a href="([^"]+)"><img class="thumb" '
+                       r'src="([^"]+)"', html)
+    assert [w[0] for w in worst] == [w.case_id for w in card.worst_cases]
+    case_id, href, src = worst[0]
+    assert unescape(href) == f"/cases/{case_id}?case_set={CASE_SET}&metric=dice&label=mean"
+    assert src == f"/artifacts/evaluations/ev-run-000/{case_id}.png"
+    assert registry_client.get(src).status_code == 200
+    assert registry_client.get(unescape(href)).status_code == 200
+
+
+def test_a_forced_rolled_back_version_card_names_both(registry_client):
+    html = registry_client.get("/registry/cards/knee/global/2").text
+    assert "<strong>Promoted past the gate:</strong> site lead asked for it" in html
+    assert "rolled back by carol: dice dropped at site south" in html
+    assert "v1 (run-000, now champion)" in html  # the version it was compared with
+
+
+def test_the_card_api_is_the_cards_dict_and_a_missing_version_is_404(registry_ws,
+                                                                      registry_client):
+    shown = registry_client.get("/api/registry/cards/knee/global/3").json()
+    with registry_ws.connect() as conn:
+        card = model_card(conn, "knee", "global", 3).to_dict()
+    assert {k: v for k, v in shown.items() if k != "generated_at"} == json.loads(json.dumps(
+        {k: v for k, v in card.items() if k != "generated_at"}))
+    assert shown["version"]["model_ref"] == "run-002" and not shown["decision"]["accepted"]
+    for url in ("/api/registry/cards/knee/global/9", "/registry/cards/knee/global/9",
+                "/registry/cards/hip/global/1"):
+        response = registry_client.get(url)
+        assert response.status_code == 404, url
+    assert "scope 'global' 9 is not in the workspace" in registry_client.get(
+        "/api/registry/cards/knee/global/9").json()["detail"]
+
+
+def test_registry_and_model_pages_link_every_versions_card(registry_client):
+    html = registry_client.get("/registry").text
+    cards = set(re.findall(r'<a class="card" href="([^"]+)">model card</a>', html))
+    assert cards == {"/registry/cards/knee/global/1", "/registry/cards/knee/global/2",
+                     "/registry/cards/knee/global/3", "/registry/cards/knee/site%3Anorth/1",
+                     "/registry/cards/knee/site%3Anorth/2"}
+    assert all(registry_client.get(c).status_code == 200 for c in cards)
+    model = registry_client.get("/models/run-000").text
+    assert re.findall(r'<a class="card" href="([^"]+)"', model) == [
+        "/registry/cards/knee/global/1", "/registry/cards/knee/site%3Anorth/1"]
+    assert "global v1 (champion) · model card" in model
+    page = registry_client.get("/api/models/run-001").json()
+    assert [(v["scope"], v["version"], v["status"]) for v in page["versions"]] == [
+        ("global", 2, "rejected"), ("site:north", 2, "rejected")]  # v2 rolled back
+
+
+def test_static_export_writes_every_card_with_working_links(report):
+    registry = (report / "registry.html").read_text()
+    cards = sorted(set(re.findall(r'<a class="card" href="(cards/[^"]+)">', registry)))
+    assert len(cards) == 5 and all((report / c).is_file() for c in cards)
+    page = (report / StaticLinks.card_file("knee", "site:north", 1)).read_text()
+    assert "Model card: knee, site:north, v1" in page
+    assert 'src="../artifacts/evaluations/ev-run-000/' in page
+    assert re.search(r'<a href="\.\./cases/case-\d+\.html"><img class="thumb"', page)
+    for link in re.findall(r'(?:href|src)="([^"]+)"', page):
+        link = unescape(link)
+        assert not link.startswith(("/", "http:", "https:")), link
+        assert (report / "cards" / unquote(urlsplit(link).path)).resolve().is_file(), link
+    assert 'href="../cards/knee-global-v1.html"' in (report / "models" / "run-000.html"
+                                                     ).read_text()
+
+
+def test_a_card_without_reference_set_says_no_figure_speaks_for_it(client):
+    """The shared sample: run-000 champion recorded without a gate, no reference set."""
+    response = client.get("/registry/cards/knee/global/1")
+    assert response.status_code == 200
+    html = response.text
+    assert "task &#39;knee&#39; has no reference case set, so no figure here speaks" in html
+    assert "No gate metric is recorded with this version" in html
+    assert "No per-case values on the reference set." in html
+    assert '<a href="/models/run-000?case_set=dv-sample-test">run-000</a> is champion' in html
+    assert client.get("/api/registry/cards/knee/global/1").json()["reference_case_set"] is None

@@ -12,40 +12,13 @@ import pytest
 import SimpleITK as sitk
 import tifffile
 from PIL import Image as PILImage
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import generate_uid
 
 from medselect.data.readers import read_image
 from medselect.errors import DataError, ImageReadError
+from medselect.testing.dicom import write_dicom_slice
 
 VOLUME = np.arange(24, dtype=np.float32).reshape(2, 3, 4)  # x, y, z
-
-
-def write_dicom_slice(path: Path, pixels: np.ndarray, *, series: str, z: float = 0.0,
-                      slope: float = 1.0, intercept: float = 0.0) -> Path:
-    """A minimal MR file: ``pixels`` is ([frames,] rows, columns), PixelSpacing (0.5, 0.8)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientID = "MR", "p1"
-    ds.StudyInstanceUID = ds.SeriesInstanceUID = series
-    ds.Rows, ds.Columns = pixels.shape[-2:]
-    if pixels.ndim == 3:
-        ds.NumberOfFrames = pixels.shape[0]
-    ds.PixelSpacing, ds.SliceThickness = [0.5, 0.8], 2.0
-    ds.ImagePositionPatient, ds.ImageOrientationPatient = [10.0, 20.0, z], [1, 0, 0, 0, 1, 0]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit, ds.PixelRepresentation = 15, 0
-    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-    ds.InstanceNumber = int(z) + 1
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray | None = None) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from medselect.config import TaskSpec
@@ -11,10 +12,12 @@ from medselect.data import named_case_set
 from medselect.data.caseinfo import CaseInfo
 from medselect.data.importer import import_dataset, latest_training_version
 from medselect.data.manifest import write_manifest
+from medselect.data.readers import read_image
 from medselect.data.sources import read_source
 from medselect.errors import DataError, LeakageError, NotFound
 from medselect.evaluate import NewCases, folder_records, resolve_case_set
 from medselect.store import Workspace, case_set_members, get_cases
+from medselect.testing.dicom import write_dicom_series
 
 CLASSES = ["background", "femur", "tibia", "patella", "femoral_cartilage", "tibial_cartilage"]
 TASK = TaskSpec(name="knee", classes=CLASSES)
@@ -114,3 +117,14 @@ def test_training_images_are_not_new_cases(ws, tmp_path):
     shutil.copy(ws.path(train["image_uris"][0]), folder / "looks-new.nii.gz")
     with pytest.raises(LeakageError, match=f"identical to training case '{train['case_id']}'"):
         resolve_case_set(ws, TASK, folder)
+
+
+def test_a_folder_of_dicom_series_folders_is_one_case_per_series(tmp_path):
+    root = tmp_path / "pacs"
+    for name in ("knee-b", "knee-a"):
+        write_dicom_series(root / name, np.ones((4, 3, 2)))
+    (root / ".hidden").mkdir()
+    records = folder_records(root)
+    assert [(r.case_id, r.images) for r in records] == [
+        ("knee-a", (str(root / "knee-a"),)), ("knee-b", (str(root / "knee-b"),))]
+    assert read_image(records[0].images[0]).shape == (4, 3, 2)

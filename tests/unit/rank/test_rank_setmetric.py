@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest
 
 from medselect.errors import RankingError
 from medselect.metrics import SET_METRICS, auc, directions
@@ -17,6 +18,7 @@ from medselect.rank import (
     select,
     source_metrics,
 )
+from medselect.rank.bootstrap import wilson_interval
 
 FAST = Statistics(n_resamples=200, seed=0)
 
@@ -187,3 +189,42 @@ def test_a_set_metric_undefined_for_every_model_is_not_ranked():
     with pytest.raises(RankingError, match="undefined on these 10 cases for every model"):
         leaderboard(table, "auc", "higher", label="pos", statistics=FAST,
                     set_metrics=SET_METRICS)
+
+
+def accepted_table(verdicts: dict[str, list[float]], patients: list[str]) -> pd.DataFrame:
+    """Per-case ``accepted`` shares (NaN: not reviewed) of models on cases of ``patients``."""
+    return pd.DataFrame([
+        {"model": model, "case_id": f"c{i:02d}", "metric": "accepted", "label": "case",
+         "value": v, "patient_id": patients[i], "site": "s"}
+        for model, values in verdicts.items() for i, v in enumerate(values)])
+
+
+def test_acceptance_has_a_wilson_interval_over_reviewed_patients_not_the_point():
+    # "all": 10 of 10 reviewed accepted (a bootstrap would say [1, 1]); "most": 7 of 10,
+    # "some": 3 of 4 patients reviewed (its 2 cases of patient p0 count as one patient)
+    patients = ["p0", "p0", *(f"p{i}" for i in range(1, 10))]
+    nan = float("nan")
+    table = accepted_table({
+        "all": [1.0] * 11, "most": [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1.0],
+        "some": [1, 1, 0, 1, 1, nan, nan, nan, nan, nan, nan]}, patients)
+    board = leaderboard(table, "acceptance", "higher", label="case", statistics=FAST,
+                        set_metrics=SET_METRICS)
+    ci = {r.model: (r.aggregate, r.ci_low, r.ci_high) for r in board.rows}
+    exact = binomtest(10, 10).proportion_ci(confidence_level=0.95, method="wilson")
+    assert ci["all"] == pytest.approx((1.0, exact.low, 1.0))  # 0.72 to 1, not 1 to 1
+    assert ci["all"][1] < 0.75
+    exact = binomtest(4, 4).proportion_ci(method="wilson")  # p0's two cases: one patient
+    assert ci["some"][0] == pytest.approx(4 / 5)
+    low, high = ci["some"][1:]
+    assert low < exact.low < 4 / 5 < high <= 1  # 4/5 on 4 patients: wider than 4 of 4
+    exact = binomtest(8, 10).proportion_ci(method="wilson")
+    assert ci["most"][0] == pytest.approx(8 / 11)
+    assert ci["most"][1] < 8 / 11 < ci["most"][2] and ci["most"][1] < exact.low
+
+
+def test_wilson_interval_equals_scipys_where_the_count_is_whole():
+    for k, n in ((0, 5), (3, 7), (12, 12), (40, 100)):
+        exact = binomtest(k, n).proportion_ci(confidence_level=0.9, method="wilson")
+        low, high = wilson_interval(np.array([k / n]), np.array([n]), 0.9)[:, 0]
+        assert (low, high) == pytest.approx((exact.low, exact.high))
+    assert np.isnan(wilson_interval(np.array([0.5, np.nan]), np.array([0, 3]))).all()

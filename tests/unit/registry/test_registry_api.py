@@ -16,8 +16,8 @@ PUBLIC = [
     "ScopeOutcome", "UpgradeResult", "backfill", "ensure_evaluated", "expand_scopes",
     "import_new_cases", "promote_through_gate", "promotion_inputs", "upgrade",
     # champions at work: routing new cases, model cards
-    "AUTO_SCOPE", "ModelCard", "Route", "champion_routes", "model_card", "render_card_html",
-    "render_card_markdown", "write_model_card",
+    "AUTO_SCOPE", "ModelCard", "Route", "card_context", "champion_routes", "model_card",
+    "render_card_html", "render_card_markdown", "write_model_card",
 ]
 
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from markupsafe import escape  # what the Jinja pages escape with
 from registry_tables import BASE_DICE, DIRECTIONS, criteria, shifted, table
 
-from medselect.registry import evaluate_gate, render_html, write_decision_report
+from medselect.metrics.display import number_text
+from medselect.registry import (
+    GateCriteria,
+    MetricMargin,
+    evaluate_gate,
+    render_html,
+    write_decision_report,
+)
 from medselect.registry.report import decision_report
 
 EVIL = "<script>alert('x')</script>"
@@ -32,7 +40,8 @@ def test_report_files_hold_the_criteria_figures_decision_and_data(tmp_path):
     assert "Promotion decision for new: REJECTED" in page
     assert "abc123" in page and "compare_with" in page and "all_versions" in page
     primary = decision.results[1]
-    assert f"{primary.statistic:.4g}" in page and f"{primary.ci[0]:.4g} to" in page
+    assert f"<td>{number_text(primary.statistic, 4)}</td>" in page  # dice: no unit
+    assert f"<td>{number_text(primary.ci[0], 4)} to " in page
     assert all(escape(r.explanation) in page for r in decision.results)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "decision.html", "decision.json"]  # no temporary files left
@@ -63,5 +72,25 @@ def test_the_look_and_every_criterions_level_are_shown(tmp_path):
     assert {r["level"] for r in stored["results"] if r["name"] == "primary"} == {look.alpha}
     page = html_path.read_text()
     assert "Look at the reference set" in page and escape(look.description) in page
-    assert "<th>level</th>" in page and f"<td>{look.alpha:.4g}</td>" in page
+    assert "<th>level</th>" in page and f"<td>{number_text(look.alpha, 4)}</td>" in page
     assert "picked on the reference set from 3" in page
+
+
+def test_numbers_are_shown_in_their_units_without_exponents(tmp_path):
+    # hd95 0.0001 mm better on average: Python's .4g would print 9.999e-05
+    base = [3.0, 2.8, 3.4, 2.6, 3.1, 2.9, 3.3, 2.7, 3.0, 3.2, 2.5, 3.6]
+    steps = [-0.0002, 0.0] * 6
+    models = {"old": {"hd95": base}, "new": {"hd95": shifted(base, steps)}}
+    decision = evaluate_gate("new", ["old"], table(models),
+                             GateCriteria(MetricMargin("hd95", margin=0.5), min_patients=5,
+                                          n_resamples=200), directions=DIRECTIONS)
+    primary = decision.results[1]
+    assert primary.statistic == pytest.approx(1e-4)
+    assert "mean improvement +0.0001 mm over 12 patients" in primary.explanation
+    assert "must beat 'old' by more than 0.5 mm" in primary.explanation
+    assert "p-value 1 for an improvement above +0.5 mm" in primary.explanation
+    assert "e-0" not in decision.summary
+    _, html_path = write_decision_report(tmp_path, decision)
+    page = html_path.read_text()
+    assert "<td>+0.0001 mm</td>" not in page and "<td>0.0001 mm</td>" in page
+    assert "<td>0.5 mm</td>" in page and "e-0" not in page

@@ -1,6 +1,7 @@
 """Page data built from the store, ``medselect.choose``, ``medselect.rank`` and
 ``medselect.registry``: shared by the HTML pages, the JSON API and the static export."""
 
+from medselect.dashboard.views.card import card_view
 from medselect.dashboard.views.case import case_view
 from medselect.dashboard.views.compare import compare_view
 from medselect.dashboard.views.leaderboard import (
@@ -14,6 +15,7 @@ from medselect.dashboard.views.reviews import reviews_view, submit_review
 from medselect.dashboard.views.sites import sites_view
 
 __all__ = [
+    "card_view",
     "case_view",
     "compare_view",
     "gallery",

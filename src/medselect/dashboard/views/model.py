@@ -23,10 +23,16 @@ from medselect.dashboard.schemas import (
     MetricInfo,
     MetricSummary,
     ModelPage,
+    RegisteredVersion,
 )
 from medselect.dashboard.views import leaderboard
 from medselect.errors import NotFound, RankingError
-from medselect.store import acceptance_by_case, get_epoch_metrics, get_predictions
+from medselect.store import (
+    acceptance_by_case,
+    get_epoch_metrics,
+    get_predictions,
+    list_model_versions,
+)
 
 TRANSFORM_WORDS = {
     "RandFlipd": "random mirror flip",
@@ -84,6 +90,9 @@ def model_view(
         confidence=queries.task_rules(dash, conn, scope.task).spec.confidence,
         gallery=gallery(dash, conn, scope, model, label=label, sort=sort, descending=descending,
                         site=site, page=page, page_size=page_size, values=values),
+        versions=[RegisteredVersion(task=v["task"], scope=v["scope"], version=v["version"],
+                                    status=v["status"])
+                  for v in list_model_versions(conn, scope.task, model_ref=model)],
     )
 
 
