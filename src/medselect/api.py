@@ -325,7 +325,7 @@ def promote(ws: Workspace, run: str, *, scope: str = "global",
 def predict(ws: Workspace, cases: PathLike, out: PathLike, *, task: str | None = None,
             scope: str = "auto", site: str | None = None, patients: str | None = None,
             case_info: PathLike | None = None, device: str | None = None,
-            sliding_window: bool = False) -> PredictionReport:
+            sliding_window: bool = False, seg_format: str = "auto") -> PredictionReport:
     """Predict new cases with the champions, each case by its site's champion (else the global
     one), as ``medselect predict`` does: files in the input's geometry and ``predictions.json``
     in ``out``.
@@ -335,6 +335,8 @@ def predict(ws: Workspace, cases: PathLike, out: PathLike, *, task: str | None =
         scope: ``auto``, ``global`` or ``site:NAME``.
         site, patients, case_info: who the cases belong to
             (:class:`~medselect.data.caseinfo.CaseInfo`).
+        seg_format: label maps as ``auto`` (a DICOM SEG for a DICOM series, else the input's
+            format), ``nifti`` or ``dicom-seg``.
 
     Raises:
         RegistryError: a scope that must answer has no champion (``medselect promote``).
@@ -347,7 +349,7 @@ def predict(ws: Workspace, cases: PathLike, out: PathLike, *, task: str | None =
     new = NewCases(Path(cases), info=CaseInfo.of(patients=patients, case_info=case_info,
                                                  site=site))
     return predict_cases(ws, new, out, task=task, scope=scope, device=device,
-                         sliding_window=sliding_window)
+                         sliding_window=sliding_window, seg_format=seg_format)
 
 
 def export_models(ws: Workspace, scopes: Sequence[str], fmt: str, out: PathLike, *,

@@ -158,7 +158,7 @@ def test_dicom_series_cases_give_a_dicom_seg_of_each_series(run_cli, champions, 
                    "--case-info", info)
     assert done.code == 0, done.stderr
     nifti = run_cli("predict", series, "--out", tmp_path / "nifti", "-w", champions.ws,
-                    "--case-info", info, "--format", "nifti")
+                    "--case-info", info, "--seg-format", "nifti")
     assert nifti.code == 0, nifti.stderr
     cases = _predictions(tmp_path / "seg")
     assert {c: cases[c]["file"] for c in cases} == {"a3": "a3.dcm", "b3": "b3.dcm"}

@@ -60,7 +60,7 @@ def predict(
         "--sliding-window", help="Predict cases larger than a model's input size with sliding "
                                  "windows instead of resizing.")] = False,
     seg_format: Annotated[str, typer.Option(
-        "--format", help="How label maps are written: auto (a DICOM SEG referencing the series "
+        "--seg-format", help="How label maps are written: auto (a DICOM SEG referencing the series "
                          "for a DICOM series input, PNG for PNG, else NIfTI) | nifti (always) | "
                          "dicom-seg (every case must be a DICOM series).")] = "auto",
     json_: JsonOpt = False,

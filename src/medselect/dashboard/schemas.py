@@ -453,7 +453,7 @@ class RegisteredVersion(Out):
     task: str
     scope: str
     version: int
-    status: Literal["champion", "retired", "rejected", "candidate"]
+    status: VersionStatus
 
 
 class ModelPage(Out):

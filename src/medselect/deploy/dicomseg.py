@@ -51,7 +51,7 @@ def check_highdicom() -> None:
         import highdicom  # noqa: F401
     except ImportError:
         raise ConfigError("DICOM SEG output needs highdicom: pip install 'medselect[dicom]' "
-                          "(or write NIfTI with --format nifti)") from None
+                          "(or write NIfTI with `seg_format=` nifti)") from None
 
 
 def write_dicom_seg(labels: np.ndarray, series: str | Path, classes: list[str],

@@ -65,12 +65,12 @@ class SegFormat(StrEnum):
         try:
             chosen = resolve(cls, value)
         except ValueError as exc:
-            raise ConfigError(f"--format: {exc}") from None
+            raise ConfigError(str(exc), param="seg_format") from None
         segmentation = task.family == TaskKind.SEGMENTATION
         if chosen == cls.DICOM_SEG and not segmentation:
-            raise ConfigError(f"--format dicom-seg: task {task.name!r} predicts "
-                              f"{task.family} (JSON/CSV files), not label maps; leave --format "
-                              "out")
+            raise ConfigError(f"dicom-seg writes label maps, and task {task.name!r} predicts "
+                              f"{task.family} (JSON/CSV files); leave it at auto",
+                              param="seg_format")
         if segmentation and (chosen == cls.DICOM_SEG or (
                 chosen == cls.AUTO and any(Path(s).is_dir() for s in sources))):
             check_highdicom()
@@ -123,7 +123,7 @@ class PredictionFiles:
             return self._text(f"{stem}.json", probabilities_json(prediction, classes))
         series = Path(source).is_dir()
         if self.seg_format == SegFormat.DICOM_SEG and not series:
-            raise DataError(f"case {case.case_id!r}: --format dicom-seg needs a DICOM series "
+            raise DataError(f"case {case.case_id!r}: `seg_format=` dicom-seg needs a DICOM series "
                             f"folder as its image, got file {source}")
         if series and self.seg_format != SegFormat.NIFTI:
             write_dicom_seg(prediction, source, list(self.task.classes),

@@ -36,7 +36,7 @@ from medselect.choose import choose_model
 from medselect.config import TaskKind
 from medselect.data import latest_training_version, named_case_set
 from medselect.data.readers import read_image
-from medselect.errors import MedselectError, NotFound
+from medselect.errors import DataError, MedselectError, NotFound
 from medselect.evaluate.agreement import (
     class_disagreement,
     landmark_spread,
@@ -93,6 +93,13 @@ class InputDrift:
     table: pd.DataFrame
     notes: tuple[str, ...] = ()
 
+    @classmethod
+    def unavailable(cls, task: str, case_set: str, reason: str) -> InputDrift:
+        """No comparison (the task has no training cases here), and why: the review queue
+        still stands without it."""
+        return cls(task, case_set, "", pd.DataFrame(columns=["site", "feature", "drift"]),
+                   (reason,))
+
     @property
     def drifting(self) -> dict[str, list[str]]:
         """Site -> the features that drift there."""
@@ -129,7 +136,7 @@ class QueueEntry:
 
     Attributes:
         score: the disagreement (see :data:`MEASURES`); None when it could not be computed
-            (fewer than two top models predicted the case).
+            (fewer than two top models predicted the case, or a prediction is unreadable).
         agree: classification only: whether every top model predicts the same class.
         reviewed, accepted: current expert verdicts on the case (any model) and how many are
             ``acceptable``.
@@ -260,9 +267,9 @@ def output_signals(ws: Workspace, task: str, case_set: str) -> OutputSignals:
         new_members = case_set_members(conn, case_set)
         test_members = case_set_members(conn, test) if test else []
     signal = _signal_of(task_family(row), row["config"])
-    new = _signals(ws, case_set, new_members, top.models, signal)
-    old = _signals(ws, test, test_members, top.models, signal) if test else {}
-    notes = []
+    notes: list[str] = []
+    new = _signals(ws, case_set, new_members, top.models, signal, notes)
+    old = _signals(ws, test, test_members, top.models, signal, notes) if test else {}
     if not old:
         notes.append("no prediction of these models on the test split: evaluate them there "
                      "(`medselect evaluate --cases test`) to compare")
@@ -290,8 +297,12 @@ def review_queue(ws: Workspace, task: str, case_set: str) -> ReviewQueue:
     entries = []
     for case in members:
         paths = {m: files[m, case["case_id"]] for m in top.models if (m, case["case_id"]) in files}
-        value, agree = (score(ws, case, list(paths.values())) if len(paths) >= 2
-                        else (None, None))
+        value, agree = None, None
+        if len(paths) >= 2:
+            try:
+                value, agree = score(ws, case, list(paths.values()))
+            except DataError as exc:  # one unreadable prediction must not hide the queue
+                notes.append(f"case {case['case_id']!r} is not ordered: {exc}")
         counts = [v for (_, c), v in verdicts.items() if c == case["case_id"]]
         entries.append(QueueEntry(
             case_id=case["case_id"], patient_id=case["patient_id"] or case["case_id"],
@@ -395,18 +406,25 @@ def _signal_of(family: str, config: Mapping[str, Any]) -> _Signal:
 
 
 def _signals(ws: Workspace, case_set: str, members: Sequence[Mapping[str, Any]],
-             models: Sequence[str], signal: _Signal) -> dict[str, pd.DataFrame]:
-    """Model -> one row per predicted case of the set: patient, site and its signals."""
+             models: Sequence[str], signal: _Signal,
+             notes: list[str]) -> dict[str, pd.DataFrame]:
+    """Model -> one row per predicted case of the set: patient, site and its signals; a
+    prediction that cannot be read is left out and said in ``notes``."""
     by_id = {c["case_id"]: c for c in members}
     with ws.connect() as conn:
         files = prediction_files(conn, case_set, models)
     rows: dict[str, list[dict[str, Any]]] = {}
     for (model, case_id), uri in sorted(files.items()):
-        if case_id in by_id:
-            case = by_id[case_id]
-            rows.setdefault(model, []).append({
-                "patient_id": case["patient_id"] or case_id, "site": case["site"],
-                **signal(ws, case, uri)})
+        if case_id not in by_id:
+            continue
+        case = by_id[case_id]
+        try:
+            values = signal(ws, case, uri)
+        except DataError as exc:
+            notes.append(f"{model} on case {case_id!r} left out: {exc}")
+            continue
+        rows.setdefault(model, []).append({
+            "patient_id": case["patient_id"] or case_id, "site": case["site"], **values})
     return {model: pd.DataFrame(found) for model, found in rows.items()}
 
 

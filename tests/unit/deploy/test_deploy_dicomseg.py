@@ -79,7 +79,7 @@ def test_nifti_on_request_and_seg_refused_where_it_cannot_be(tmp_path, series):
     np.testing.assert_array_equal(read_image(tmp_path / "nifti" / "c1.nii.gz",
                                              kind="label").array, _labels())
     seg = PredictionFiles(tmp_path / "seg", TASK, SegFormat.DICOM_SEG)
-    with pytest.raises(DataError, match="'c2': --format dicom-seg needs a DICOM series folder"):
+    with pytest.raises(DataError, match="'c2': `seg_format=` dicom-seg needs a DICOM series"):
         seg.write(load_case({"case_id": "c2", "image_uris": [str(folder)]}, lambda u: u),
                   _labels(), str(tmp_path / "nifti" / "c1.nii.gz"))
     with pytest.raises(DataError, match=r"prediction has shape \(3, 5, 4\).*series has "

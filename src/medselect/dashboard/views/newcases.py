@@ -15,12 +15,13 @@ from medselect.dashboard.schemas import CaseSetInfo
 from medselect.errors import NotFound
 from medselect.evaluate.drift import DRIFT_ALPHA, DRIFT_OUTSIDE
 from medselect.evaluate.newcases import (
+    InputDrift,
     find_case_set,
     input_drift,
     output_signals,
     review_queue,
 )
-from medselect.store import review_stamp
+from medselect.store import Workspace, review_stamp
 
 NOT_SHOWN = (
     "Drift says the new images differ from the training images, not that a model fails on "
@@ -49,6 +50,13 @@ class ReviewQueuePage(BaseModel):
     not_shown: str = NOT_SHOWN
 
 
+def _input_drift(ws: Workspace, task: str, case_set: str) -> InputDrift:
+    try:
+        return input_drift(ws, task, case_set)
+    except NotFound as exc:  # a workspace without training images: the queue stands alone
+        return InputDrift.unavailable(task, case_set, f"no input drift: {exc}")
+
+
 def review_queue_view(dash: Dashboard, conn: sa.Connection, case_set: str) -> ReviewQueuePage:
     """The queue (most disagreement first), drift and signals of ``case_set`` (an id, a name
     of the task's sets, or the name of a set of new cases).
@@ -68,7 +76,7 @@ def review_queue_view(dash: Dashboard, conn: sa.Connection, case_set: str) -> Re
     # drift reads every training image: cached per evaluation state, not per review
     inputs, outputs = dash.cache.get_or_compute(
         ("new-case-drift", scope.key),
-        lambda: (input_drift(ws, task, scope.id), output_signals(ws, task, scope.id)))
+        lambda: (_input_drift(ws, task, scope.id), output_signals(ws, task, scope.id)))
     queue = dash.cache.get_or_compute(("review-queue", scope.key, review_stamp(conn, scope.id)),
                                       lambda: review_queue(ws, task, scope.id))
     return ReviewQueuePage(
