@@ -39,9 +39,9 @@ from medselect.rank.bootstrap import (
     MIN_RELIABLE_PATIENTS,
     interval_caveat,
     logit_interval,
+    patient_resampled_aggregates,
     percentile_interval,
-    resample_weights,
-    resampled_aggregates,
+    resample_counts,
 )
 from medselect.rank.clusters import Clusters
 from medselect.rank.paired import (
@@ -352,8 +352,8 @@ def rank_matrix(
     oriented_point = np.where(np.isnan(point), -np.inf, sign * point)
 
     clusters = matrix.clusters(statistics.stratify)
-    weights = resample_weights(clusters, statistics.n_resamples, seed=statistics.seed)
-    samples = resampled_aggregates(matrix.values, agg, weights, truth)
+    counts = resample_counts(clusters, statistics.n_resamples, seed=statistics.seed)
+    samples = patient_resampled_aggregates(matrix.values, agg, counts, clusters, truth)
     if getattr(matrix.reduced_by, "bounded", False):
         low, high = logit_interval(point, samples, statistics.confidence, clusters)
     else:
