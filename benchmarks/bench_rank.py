@@ -23,12 +23,12 @@ import resource
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+from timing import timed
 
 from medselect.rank import Statistics, leaderboard
 
@@ -101,18 +101,6 @@ def main(argv: list[str] | None = None) -> None:
           f"significant pairs: {int(matrix.better.sum()):,} of {n_pairs:,}")
     if not args.no_peer:
         peer(board.clusters.patient_means(board.matrix.oriented), matrix.pvalues, matrix_wall)
-
-
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
-    """Median wall and CPU seconds of ``repeat`` calls after a warm-up, and the last result."""
-    result = fn()
-    wall, cpu = [], []
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return float(np.median(wall)), float(np.median(cpu)), result
 
 
 def peer(oriented: np.ndarray, pvalues: np.ndarray, ours: float) -> None:
