@@ -20,7 +20,8 @@ for NSD; the unit tests state the bound for each comparison.
 Distances are found with a k-d tree over the boundary voxel coordinates in mm (exact nearest
 neighbour, as MONAI on CPU) on the bounding box of both masks plus a one-voxel margin; on the
 benchmark shapes this is 1.5-4x faster than a distance transform of that box and gives
-identical distances. MONAI keeps distances in float32; these are float64, so values agree with
+identical distances. A boundary voxel the two masks share is at distance 0 and is not searched
+(a good segmentation shares most of its boundary). MONAI keeps distances in float32; these are float64, so values agree with
 MONAI to about 1e-7 relative.
 """
 
