@@ -168,10 +168,11 @@ def expected_calibration_error(labels: Sequence[int] | np.ndarray,
 def _auc(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     positive = np.asarray(truth, dtype=bool)
     weights = np.asarray(weights, dtype=float)
-    # (cases, copies): the sparse products add whole rows. Whole-number weights (bootstrap
-    # counts) add up exactly in float32 below 2**24, which halves the memory traffic.
-    exact = weights.sum(axis=1).max(initial=0) < 2**24 and np.array_equal(weights,
-                                                                          np.rint(weights))
+    # (cases, copies): the sparse products add whole rows. With whole-number weights
+    # (bootstrap counts) every sum is a half-integer of at most total**2 / 4, exact in float32
+    # below 2**24: a third of the time of float64 for up to 5,792 cases.
+    exact = (weights.sum(axis=1).max(initial=0) ** 2 / 2 < 2**24
+             and np.array_equal(weights, np.rint(weights)))
     by_case = np.ascontiguousarray(weights.T, dtype=np.float32 if exact else float)
     n_pos = weights @ positive
     n_cases, n_models = scores.shape
@@ -226,7 +227,7 @@ def _weighted_wins(positive: np.ndarray, scores: np.ndarray, by_case: np.ndarray
             + pos_model for side in ("left", "right")]
     reads = _adder(np.concatenate(rows), np.concatenate([pos_case, pos_case]),
                    depth * n_models, len(by_case), by_case.dtype, 0.5) @ by_case
-    return np.einsum("tjc,tjc->jc", reads.reshape(below.shape), below, dtype=float)
+    return np.einsum("tjc,tjc->jc", reads.reshape(below.shape), below)
 
 
 def _adder(rows: np.ndarray, cases: np.ndarray, n_rows: int, n_cases: int, dtype: type,

@@ -21,8 +21,8 @@ Distances are found with a k-d tree over the boundary voxel coordinates in mm (e
 neighbour, as MONAI on CPU) on the bounding box of both masks plus a one-voxel margin; on the
 benchmark shapes this is 1.5-4x faster than a distance transform of that box and gives
 identical distances. A boundary voxel the two masks share is at distance 0 and is not searched
-(a good segmentation shares most of its boundary). MONAI keeps distances in float32; these are float64, so values agree with
-MONAI to about 1e-7 relative.
+(a good segmentation shares most of its boundary). MONAI keeps distances in float32; these are
+float64, so values agree with MONAI to about 1e-7 relative.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def resampled_aggregates(
     if isinstance(aggregate, Mean):
         return aggregate.weighted(values, weights)
     if hasattr(aggregate, "from_counts") and (truth is not None or aggregate.truth is None):
-        rows = max(1, _CHUNK_ELEMENTS // (8 * n_cases))  # its kernels hold a few (rows, cases)
+        rows = max(1, _CHUNK_ELEMENTS // (2 * n_cases))  # kernels hold a copy or two of these
         return np.concatenate([aggregate.from_counts(values, truth, part)
                                for part in np.array_split(weights, -(-n_resamples // rows))])
     if hasattr(aggregate, "weighted"):
