@@ -4,8 +4,10 @@ Run: ``.venv/bin/python benchmarks/bench_metrics.py [--quick] [--repeat N]``
 
 Cases (spacing 1 x 1 x 2 mm): a sphere against a shifted, slightly smaller sphere, and a
 5-class case of ellipsoids whose predictions are shifted, grown or shrunk. For HD95, ASSD and
-NSD (tolerance 2 mm) each tool computes the metric alone, for every class; times are the best of
-``--repeat`` runs, "x MONAI" is time / MONAI's time, and max|Δ| is the largest absolute
+NSD (tolerance 2 mm) each tool computes the metric alone, for every class; times are the median
+of ``--repeat`` runs after a warm-up (ours and MONAI's interleaved, so a shared machine's load
+falls on both; the load is printed), "x MONAI" is time / MONAI's time (target <= 0.5 for one
+class), and max|Δ| is the largest absolute
 difference from MONAI's value over the classes. "Δ def" compares with MONAI's definition in
 float64 (its own boundary distances, untimed), which is what medselect promises to equal; MONAI
 itself computes the HD95 percentile position in float32, so Δ to its output can be larger.
@@ -20,6 +22,7 @@ outside the timed region. Nothing is asserted about time.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -80,13 +83,14 @@ def multiclass_case(shape):
     return pred, ref, [f"organ{i}" for i in range(1, 6)]
 
 
-def best_time(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+def median_time(fn: Callable[[], T], repeat: int, warm_up: bool = True) -> tuple[float, T]:
+    values = fn() if warm_up else None  # imports, caches
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         values = fn()
         times.append(time.perf_counter() - start)
-    return min(times), values
+    return float(np.median(times)), values
 
 
 class Peers:
@@ -169,18 +173,24 @@ def max_diff(a: list[float], b: list[float]) -> float:
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
-def per_metric_table(peers: Peers, repeat: int) -> None:
+def per_metric_table(peers: Peers, repeat: int, medpy_too: bool = True) -> None:
     print(f"{'metric':7} {'ours s':>8} {'MONAI s':>8} {'DeepMind s':>10} {'medpy s':>8} | "
           f"{'ours xMONAI':>11} {'DM xMONAI':>9} {'medpy xMONAI':>12} | "
           f"{'max|Δ| ours':>11} {'Δ def':>8} {'DM':>7} {'medpy':>7}")
     for metric in SURFACE:
-        t_ours, v_ours = best_time(lambda m=metric: peers.ours([m])[m], repeat)
-        t_monai, v_monai = best_time(lambda m=metric: peers.monai(m), repeat)
-        t_dm, v_dm = best_time(lambda m=metric: peers.deepmind(m), repeat)
-        if metric == "nsd":  # medpy has no NSD
+        ours, theirs = [], []
+        peers.ours([metric]), peers.monai(metric)  # warm-up
+        for _ in range(repeat):  # interleaved, so that a burst of load falls on both
+            t, v_ours = median_time(lambda m=metric: peers.ours([m])[m], 1, warm_up=False)
+            ours.append(t)
+            t, v_monai = median_time(lambda m=metric: peers.monai(m), 1, warm_up=False)
+            theirs.append(t)
+        t_ours, t_monai = float(np.median(ours)), float(np.median(theirs))
+        t_dm, v_dm = median_time(lambda m=metric: peers.deepmind(m), repeat)
+        if metric == "nsd" or not medpy_too:  # medpy has no NSD
             t_mp, d_mp, r_mp = "-", "-", "-"
         else:
-            t, v_mp = best_time(lambda m=metric: peers.medpy(m), 1)
+            t, v_mp = median_time(lambda m=metric: peers.medpy(m), 1, warm_up=False)
             t_mp, d_mp, r_mp = f"{t:.3f}", f"{max_diff(v_mp, v_monai):.3f}", f"{t / t_monai:.2f}"
         d_def = max_diff(v_ours, peers.monai_definition(metric))
         print(f"{metric:7} {t_ours:8.3f} {t_monai:8.3f} {t_dm:10.3f} {t_mp:>8} | "
@@ -191,8 +201,8 @@ def per_metric_table(peers: Peers, repeat: int) -> None:
 
 def full_set(peers: Peers, repeat: int) -> None:
     names = list(SEGMENTATION_METRICS)
-    t_ours, v_ours = best_time(lambda: peers.ours(names), repeat)
-    t_monai, v_monai = best_time(lambda: {m: peers.monai(m) for m in names}, repeat)
+    t_ours, v_ours = median_time(lambda: peers.ours(names), repeat)
+    t_monai, v_monai = median_time(lambda: {m: peers.monai(m) for m in names}, repeat)
     worst = max(names, key=lambda m: max_diff(v_ours[m], v_monai[m]))
     print(f"full set ({len(names)} metrics x {len(peers.classes)} classes): ours {t_ours:.3f} s, "
           f"MONAI per metric {t_monai:.3f} s, speed-up {t_monai / t_ours:.1f}x; "
@@ -202,20 +212,21 @@ def full_set(peers: Peers, repeat: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small 64x64x32 volume")
-    parser.add_argument("--repeat", type=int, default=3, help="best of N runs (medpy: 1)")
+    parser.add_argument("--no-medpy", action="store_true", help="skip medpy (minutes)")
+    parser.add_argument("--repeat", type=int, default=3, help="median of N runs (medpy: 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # like medselect, numpy and scipy: one core per case
     warnings.filterwarnings("ignore")  # MONAI and surface-distance deprecation chatter
     shapes = [(64, 64, 32)] if args.quick else [(128, 128, 64), (256, 256, 128)]
-    print(f"spacing {SPACING} mm, NSD tolerance {TOLERANCE_MM} mm, best of {args.repeat}, "
-          f"torch threads 1")
+    print(f"spacing {SPACING} mm, NSD tolerance {TOLERANCE_MM} mm, median of {args.repeat}, "
+          f"torch threads 1, load {os.getloadavg()[0]:.1f}")
     for shape in shapes:
         for build in (sphere_case, multiclass_case):
             pred, ref, classes = build(shape)
             print(f"\n== {build.__name__.removesuffix('_case')} {'x'.join(map(str, shape))}, "
                   f"{len(classes)} class(es) ==")
             peers = Peers(pred, ref, classes)
-            per_metric_table(peers, args.repeat)
+            per_metric_table(peers, args.repeat, not args.no_medpy)
             if len(classes) > 1:
                 full_set(peers, args.repeat)
 

@@ -29,7 +29,9 @@ __all__ = [
     "MIN_RELIABLE_PATIENTS",
     "interval_caveat",
     "logit_interval",
+    "patient_resampled_aggregates",
     "percentile_interval",
+    "resample_counts",
     "resample_weights",
     "resampled_aggregates",
     "tail_pvalue",
@@ -43,14 +45,14 @@ _CHUNK_ELEMENTS = 1 << 23  # weights x values handled at once by the generic pat
 _LOGIT_EPS = 1e-6  # keeps the logit of a perfect AUC finite
 
 
-def resample_weights(
+def resample_counts(
     clusters: Clusters,
     n_resamples: int = 1000,
     *,
     seed: int | np.random.Generator | None = 0,
 ) -> np.ndarray:
-    """Row r holds how often each case's patient was drawn in resample r: float array
-    (n_resamples, n_cases) of whole numbers. The same seed gives the same weights."""
+    """Row r holds how often each patient was drawn in resample r: float array
+    (n_resamples, n_patients) of whole numbers. The same seed gives the same counts."""
     rng = np.random.default_rng(seed)
     n_patients = clusters.n_patients
     counts = np.zeros(n_resamples * n_patients)
@@ -59,7 +61,40 @@ def resample_weights(
         members = np.flatnonzero(clusters.strata == code)
         drawn = members[rng.integers(0, len(members), size=(n_resamples, len(members)))]
         counts += np.bincount((rows + drawn).ravel(), minlength=counts.size)
-    return counts.reshape(n_resamples, n_patients)[:, clusters.of_case]
+    return counts.reshape(n_resamples, n_patients)
+
+
+def resample_weights(
+    clusters: Clusters,
+    n_resamples: int = 1000,
+    *,
+    seed: int | np.random.Generator | None = 0,
+) -> np.ndarray:
+    """Row r holds how often each case's patient was drawn in resample r: float array
+    (n_resamples, n_cases) of whole numbers. The same seed gives the same weights (those of
+    :func:`resample_counts`, spread over each patient's cases)."""
+    return resample_counts(clusters, n_resamples, seed=seed)[:, clusters.of_case]
+
+
+def patient_resampled_aggregates(
+    values: np.ndarray,
+    aggregate: Aggregate,
+    counts: np.ndarray,
+    clusters: Clusters,
+    truth: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`resampled_aggregates` from patient counts (:func:`resample_counts`).
+
+    A mean needs only each patient's sums: (resamples x patients) @ (patients x models), a
+    quarter of the case-level product with four cases per patient. Any other aggregate gets
+    the counts spread over each patient's cases.
+    """
+    if not isinstance(aggregate, Mean):
+        return resampled_aggregates(values, aggregate, counts[:, clusters.of_case], truth)
+    if clusters.n_patients == len(clusters.of_case) and np.array_equal(
+            clusters.of_case, np.arange(len(clusters.of_case))):
+        return aggregate.weighted(values, counts)  # one case per patient, in case order
+    return (counts @ clusters.patient_sums(values)) / (counts @ clusters.sizes)[:, None]
 
 
 def resampled_aggregates(
@@ -85,7 +120,7 @@ def resampled_aggregates(
     if isinstance(aggregate, Mean):
         return aggregate.weighted(values, weights)
     if hasattr(aggregate, "from_counts") and (truth is not None or aggregate.truth is None):
-        rows = max(1, _CHUNK_ELEMENTS // (8 * n_cases))  # its kernels hold a few (rows, cases)
+        rows = max(1, _CHUNK_ELEMENTS // (2 * n_cases))  # kernels hold a copy or two of these
         return np.concatenate([aggregate.from_counts(values, truth, part)
                                for part in np.array_split(weights, -(-n_resamples // rows))])
     if hasattr(aggregate, "weighted"):
@@ -118,10 +153,13 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95,
         if df < 1:
             return np.full((2, samples.shape[1]), np.nan)
         tail = stats.norm.cdf(-factor * stats.t.ppf(1 - tail, df))
+    q = [100 * tail, 100 * (1 - tail)]
+    missing = np.isnan(samples)
+    if not missing.any():  # nanpercentile's figures (to the last bit or so), 5x faster
+        return np.percentile(samples, q, axis=0)
     bounds = np.full((2, samples.shape[1]), np.nan)
-    defined = ~np.isnan(samples).all(axis=0)  # an AUC on one class only: no interval
-    bounds[:, defined] = np.nanpercentile(samples[:, defined], [100 * tail, 100 * (1 - tail)],
-                                          axis=0)
+    defined = ~missing.all(axis=0)  # an AUC on one class only: no interval
+    bounds[:, defined] = np.nanpercentile(samples[:, defined], q, axis=0)
     return bounds
 
 

@@ -74,13 +74,21 @@ class Clusters:
         """Per patient, the index of its first case."""
         return _first_cases(self.of_case)
 
-    def patient_means(self, values: np.ndarray) -> np.ndarray:
-        """The mean of each column over each patient's cases: (n_patients, n_columns)."""
+    @property
+    def sizes(self) -> np.ndarray:
+        """Per patient, its number of cases."""
+        return np.bincount(self.of_case, minlength=self.n_patients)
+
+    def patient_sums(self, values: np.ndarray) -> np.ndarray:
+        """The sum of each column over each patient's cases: (n_patients, n_columns)."""
         n_cases = len(self.of_case)
         members = sparse.csr_matrix((np.ones(n_cases), (self.of_case, np.arange(n_cases))),
                                     shape=(self.n_patients, n_cases))
-        sums = members @ values
-        return sums / np.bincount(self.of_case, minlength=self.n_patients)[:, None]
+        return members @ values
+
+    def patient_means(self, values: np.ndarray) -> np.ndarray:
+        """The mean of each column over each patient's cases: (n_patients, n_columns)."""
+        return self.patient_sums(values) / self.sizes[:, None]
 
 
 def _first_cases(of_case: np.ndarray) -> np.ndarray:

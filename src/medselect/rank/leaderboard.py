@@ -39,9 +39,9 @@ from medselect.rank.bootstrap import (
     MIN_RELIABLE_PATIENTS,
     interval_caveat,
     logit_interval,
+    patient_resampled_aggregates,
     percentile_interval,
-    resample_weights,
-    resampled_aggregates,
+    resample_counts,
     wilson_interval,
 )
 from medselect.rank.clusters import Clusters
@@ -353,8 +353,8 @@ def rank_matrix(
     oriented_point = np.where(np.isnan(point), -np.inf, sign * point)
 
     clusters = matrix.clusters(statistics.stratify)
-    weights = resample_weights(clusters, statistics.n_resamples, seed=statistics.seed)
-    samples = resampled_aggregates(matrix.values, agg, weights, truth)
+    counts = resample_counts(clusters, statistics.n_resamples, seed=statistics.seed)
+    samples = patient_resampled_aggregates(matrix.values, agg, counts, clusters, truth)
     if getattr(matrix.reduced_by, "proportion", False):
         low, high = wilson_interval(point, _patients_with_input(matrix, clusters),
                                     statistics.confidence)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import medselect.metrics.classification as classification
 from medselect.errors import DataError
 from medselect.metrics import (
     CASE_LABEL,
@@ -123,3 +124,26 @@ def test_lengths_must_match():
         auc([0, 1, 1], [0.1, 0.2])
     with pytest.raises(DataError, match="labels 0 and 1"):
         auc([0, 2], [0.1, 0.2])
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_weighted_auc_equals_the_weighted_count_of_pairs(monkeypatch, whole):
+    """The sorted, sparse AUC of every model on every weighted copy equals counting each
+    (positive, negative) pair at the product of their weights, ties at half: exactly for
+    bootstrap counts (float32 sums), to rounding for any weights; in chunks of models too."""
+    monkeypatch.setattr(classification, "_AUC_CHUNK_ELEMENTS", 200)
+    rng = np.random.default_rng(11)
+    truth = rng.integers(0, 2, 40)
+    scores = np.round(rng.random((40, 7)), 1)  # many ties, within and across classes
+    weights = rng.integers(0, 4, (9, 40)).astype(float) if whole else rng.random((9, 40))
+    pos, neg = truth == 1, truth == 0
+    wins = ((scores[pos][:, None, :] > scores[neg][None, :, :])
+            + 0.5 * (scores[pos][:, None, :] == scores[neg][None, :, :]))  # (pos, neg, models)
+    pairs = weights[:, pos][:, :, None, None] * weights[:, neg][:, None, :, None]
+    expected = (pairs * wins).sum(axis=(1, 2)) / (weights[:, pos].sum(1)
+                                                  * weights[:, neg].sum(1))[:, None]
+    got = SET_METRICS["auc"].reduce(truth, scores, weights)
+    if whole:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-12)

@@ -14,7 +14,11 @@ from medselect.rank import (
     resampled_aggregates,
     tail_pvalue,
 )
-from medselect.rank.bootstrap import interval_caveat
+from medselect.rank.bootstrap import (
+    interval_caveat,
+    patient_resampled_aggregates,
+    resample_counts,
+)
 
 
 def test_ci_covers_the_true_mean_in_at_least_93_percent_of_300_repetitions():
@@ -46,6 +50,35 @@ def test_eight_identical_slices_per_patient_give_the_interval_of_one_slice_per_p
     np.testing.assert_allclose(percentile_interval(a, 0.95, one),
                                percentile_interval(b, 0.95, eight), atol=1e-12)
     assert eight.n_patients == 12 and not eight.assumed and one.assumed
+
+
+@pytest.mark.parametrize("aggregate", [Mean(), Median(), TrimmedMean(0.2)])
+@pytest.mark.parametrize("patients", [None, [f"p{i % 7}" for i in range(23)]])
+def test_patient_counts_give_the_aggregates_of_the_case_weights(aggregate, patients):
+    """Means from per-patient sums, and the other aggregates from the counts spread over each
+    patient's cases, equal the case-weight computation on the same draw."""
+    rng = np.random.default_rng(8)
+    values = rng.normal(0.8, 0.1, size=(23, 4))
+    clusters = Clusters.of(23, patients, ["x", "y"] * 11 + ["x"])
+    counts = resample_counts(clusters, 300, seed=4)
+    np.testing.assert_array_equal(counts[:, clusters.of_case],
+                                  resample_weights(clusters, 300, seed=4))
+    np.testing.assert_allclose(
+        patient_resampled_aggregates(values, aggregate, counts, clusters),
+        resampled_aggregates(values, aggregate, resample_weights(clusters, 300, seed=4)),
+        rtol=0, atol=1e-12)
+
+
+def test_percentile_interval_is_nanpercentile_with_or_without_nan():
+    samples = np.random.default_rng(3).normal(size=(200, 3))
+    expected = np.nanpercentile(samples, [2.5, 97.5], axis=0)
+    np.testing.assert_allclose(percentile_interval(samples), expected, rtol=0, atol=1e-12)
+    samples[::7, 1] = np.nan
+    samples[:, 2] = np.nan
+    bounds = percentile_interval(samples)
+    np.testing.assert_allclose(bounds[:, :2], np.nanpercentile(samples[:, :2], [2.5, 97.5],
+                                                               axis=0), rtol=0, atol=1e-12)
+    assert np.isnan(bounds[:, 2]).all()
 
 
 def test_patients_not_cases_are_resampled_within_their_site():
