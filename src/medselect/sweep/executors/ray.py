@@ -7,6 +7,7 @@ PostgreSQL). Ray is an optional extra: ``pip install 'medselect[ray]'``.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import socket
@@ -23,8 +24,6 @@ from medselect.sweep.worker import execute_run
 POLL_SECONDS = 0.5
 START_ATTEMPTS = 3
 """Tries to start a local Ray whose node timed out registering (a busy machine)."""
-LOOPBACK = "127.0.0.1"
-"""The address of a Ray started here: nothing outside this machine reaches it."""
 
 
 class RayExecutor:
@@ -132,11 +131,11 @@ class RayExecutor:
                 if "timed out during startup" not in str(exc) or attempt == START_ATTEMPTS:
                     raise
                 ray.shutdown()
-        if (address := ray.util.get_node_ip_address()) != LOOPBACK:
+        if not ipaddress.ip_address(address := ray.util.get_node_ip_address()).is_loopback:
             ray.shutdown()
             raise RuntimeError(f"Ray {ray.__version__} gave its node the address {address}, "
-                               f"not {LOOPBACK}: start a head with `ray start --head` and "
-                               "pass --address to use it")
+                               "not a loopback address: start a head with `ray start --head` "
+                               "and pass --address to use it")
 
 
 @contextmanager
