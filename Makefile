@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP   = $(VENV)/.installed
 
-.PHONY: install browser postgres demo test lint docs bench clean
+.PHONY: netns install browser postgres demo test lint docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "medselect needs Python >= 3.11")'
@@ -31,7 +31,14 @@ postgres:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql; } || \
 		echo "PostgreSQL is not installed: PostgreSQL tests will be skipped"
 
-test: install browser postgres
+# The two-node Ray test puts each node in a network namespace of its own (iproute2's `ip netns`,
+# as root); without them it runs the nodes on two loopback addresses.
+netns:
+	@command -v ip >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends iproute2; } || \
+		echo "iproute2 is not installed: the two-node Ray test runs on loopback addresses"
+
+test: install browser postgres netns
 	$(BIN)/ruff check src tests benchmarks
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
 	$(BIN)/pytest -n 2 --dist loadgroup

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from types import SimpleNamespace
+
 import pytest
 
 from medselect.sweep.run import make_executor
@@ -91,14 +94,20 @@ def test_retry_failed_plans_failed_runs_again(tmp_path, experiment_file):
 
 
 class _SlowRay:
-    """Ray whose node misses its start-up deadline ``fails`` times."""
+    """Ray whose node misses its start-up deadline ``fails`` times, then takes ``address``."""
 
-    def __init__(self, fails: int) -> None:
+    __version__ = "2.x"
+
+    def __init__(self, fails: int, address: str = "127.0.0.1") -> None:
         self.fails, self.inits, self.shutdowns = fails, 0, 0
+        self.util = SimpleNamespace(get_node_ip_address=lambda: address)
 
     def init(self, **kwargs) -> None:
+        from ray._private import ray_constants
+
         self.inits += 1
-        assert kwargs["address"] == "local"
+        assert kwargs["address"] == "local" and not ray_constants.ENABLE_RAY_CLUSTER
+        assert os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] == "0"
         if self.inits <= self.fails:
             raise Exception("The current node timed out during startup. This could happen ...")
 
@@ -108,6 +117,7 @@ class _SlowRay:
 
 @pytest.mark.parametrize(("fails", "started"), [(0, True), (2, True), (3, False)])
 def test_a_local_ray_that_misses_its_start_up_deadline_is_started_again(fails, started):
+    pytest.importorskip("ray")
     from medselect.errors import ConfigError
     from medselect.sweep.executors.ray import START_ATTEMPTS, RayExecutor
 
@@ -146,3 +156,20 @@ def test_runs_per_gpu_and_gpus_per_run_must_agree():
     with pytest.raises(ValidationError, match=r"runs_per_gpu 2 asks for 0\.5 GPU per run but "
                                               "gpus_per_run is 1; give one of them"):
         SweepSpec(runs_per_gpu=2, gpus_per_run=1)
+
+
+def test_a_local_ray_given_another_address_than_loopback_is_stopped():
+    """The single-machine mode is Ray's only way to a loopback node: were a Ray release to
+    drop it, the sweep stops instead of training on a Ray that listens on the network."""
+    pytest.importorskip("ray")
+    from ray._private import ray_constants
+
+    from medselect.errors import ConfigError
+    from medselect.sweep.executors.ray import RayExecutor
+
+    ray = _SlowRay(0, address="192.0.2.2")
+    with pytest.raises(ConfigError, match=r"address 192\.0\.2\.2, not a loopback"):
+        RayExecutor(threads=1, num_cpus=2)._connect(ray)
+    assert ray.shutdowns == 1
+    assert ray_constants.ENABLE_RAY_CLUSTER  # the mode ends with the start
+    assert ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR not in os.environ

@@ -7,6 +7,7 @@ PostgreSQL). Ray is an optional extra: ``pip install 'medselect[ray]'``.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import socket
@@ -31,7 +32,7 @@ class RayExecutor:
 
     Args:
     address: an existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``); None starts
-        a local Ray for this sweep and stops it afterwards.
+        a local Ray for this sweep, listening on 127.0.0.1 only, and stops it afterwards.
     threads: CPUs per run.
     gpus: GPUs per run (fractions allowed); 0 trains on CPU.
     num_cpus: CPUs of the local Ray (ignored with ``address``).
@@ -116,20 +117,52 @@ class RayExecutor:
                 f"cannot start or reach {where}: {exc}".splitlines()[0], param="address"
             ) from exc
 
-
     def _start_local(self, ray) -> None:
-        """A Ray of its own ("local", even when another runs on this machine). Ray gives its
-        node a fixed 30 s to register, which a busy machine can miss: that one failure is tried
-        again."""
+        """A Ray of its own ("local", even when another runs on this machine), listening on
+        127.0.0.1 only. Ray gives its node a fixed 30 s to register, which a machine loaded
+        far beyond its cores can miss: that one failure is tried again."""
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
-                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
-                         log_to_driver=False)
-                return
+                with single_machine_mode():
+                    ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
+                             log_to_driver=False)
+                break
             except Exception as exc:  # Ray raises a bare Exception for this one
                 if "timed out during startup" not in str(exc) or attempt == START_ATTEMPTS:
                     raise
                 ray.shutdown()
+        if not ipaddress.ip_address(address := ray.util.get_node_ip_address()).is_loopback:
+            ray.shutdown()
+            raise RuntimeError(f"Ray {ray.__version__} gave its node the address {address}, "
+                               "not a loopback address: start a head with `ray start --head` "
+                               "and pass --address to use it")
+
+
+@contextmanager
+def single_machine_mode() -> Iterator[None]:
+    """Ray's single-machine mode while a local Ray starts, so that its node's address is
+    127.0.0.1 and every server of it (GCS, raylet, workers, agents) listens there only.
+
+    Ray replaces a node address of 127.0.0.1 (``ray.init(_node_ip_address=...)``,
+    ``ray start --node-ip-address``) by the machine's network address so that other machines
+    can join, except in this mode, the one Ray uses on macOS and Windows, which
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` selects. The variable reaches the processes Ray
+    starts; Ray's constant, read when ``ray`` was first imported, is set for the block too.
+    """
+    from ray._private import ray_constants
+
+    saved_env = os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
+    saved_constant = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_constant
+        if saved_env is None:
+            os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
+        else:
+            os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = saved_env
 
 
 @contextmanager
