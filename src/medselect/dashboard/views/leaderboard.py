@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from medselect import rank
@@ -43,7 +42,7 @@ from medselect.dashboard.schemas import (
 )
 from medselect.dashboard.views.choice import SITE, choice_summary, task_choice
 from medselect.errors import MedselectError, NotFound, RankingError
-from medselect.metrics import CASE_LABEL, MEAN_LABEL, SET_METRICS
+from medselect.metrics import CASE_LABEL, MEAN_LABEL
 from medselect.rank.aggregate import Percentile, TrimmedMean, truth_values
 from medselect.store import review_stamp
 
@@ -213,9 +212,9 @@ def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
         label = other_label(req.label, info)
         if label is None:
             continue
-        table = queries.label_table(dash, conn, req.scope, label)
         try:
-            other = site_matrix(table, info.name, info.direction, label, req.site)
+            other = site_matrix(queries.metric_matrix(dash, conn, req.scope, info, label),
+                                req.site)
             aggregate = rank.aggregate_of(other, requested)
             values = np.asarray(aggregate(other.values, truth_values(other, aggregate)),
                                 dtype=float)
@@ -245,9 +244,9 @@ def _report(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> rank.Ran
 
 
 def _inputs(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> RankingInputs:
-    """The scope's cached per-case table, with the experts' current verdicts when the ranked
-    metric reads them (:func:`medselect.choose.with_reviews`)."""
-    inputs = queries.inputs_of(dash, conn, req.scope)
+    """The scope's cached per-case table of what the request ranks by, with the experts'
+    current verdicts when the ranked metric reads them (:func:`medselect.choose.with_reviews`)."""
+    inputs = queries.inputs_of(dash, conn, req.scope, req.spec)
     return inputs if req.reviews is None else with_reviews(conn, inputs)
 
 
@@ -274,12 +273,9 @@ def _site_ranking(selection: rank.Selection, site: str) -> rank.PreferenceRankin
     raise RankingError(f"cannot rank the models at site {site}: {why}")
 
 
-def site_matrix(table: pd.DataFrame, metric: str, direction: str, label: str,
-                site: str | None) -> rank.ScoreMatrix:
-    """The cases x models matrix of a metric (a set metric's to be reduced by it) on one
-    site's cases, or on all with ``site`` None (missing values imputed over all cases, as a
-    selection by site does)."""
-    matrix = rank.metric_matrix(table, metric, direction, label=label, set_metrics=SET_METRICS)
+def site_matrix(matrix: rank.ScoreMatrix, site: str | None) -> rank.ScoreMatrix:
+    """``matrix`` on one site's cases, or on all with ``site`` None (missing values imputed
+    over all cases, as a selection by site does)."""
     if site is None:
         return matrix
     return matrix.subset((matrix.attributes["site"] == site).to_numpy())
