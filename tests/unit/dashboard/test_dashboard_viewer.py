@@ -285,7 +285,7 @@ def test_a_report_has_no_viewer(tmp_path):
     page = next((index.parent / "cases").iterdir()).read_text()
     assert 'id="viewer"' not in page and "niivue" not in page and "viewer.js" not in page
     assert not (index.parent / "static" / "viewer.js").exists()
-    assert not (index.parent / "static" / "vendor").exists()
+    assert not (index.parent / "static" / "vendor" / "niivue").exists()
 
 
 NIIVUE = STATIC / "vendor" / "niivue"
