@@ -6,8 +6,9 @@ leaderboard and the model page have been computed once (the server's caches are 
 opens each page in Debian's Chromium (Playwright, headless, nothing reaching the network) once
 to warm the browser's cache and ``--repeat`` times to time it. Each row is the median of the
 navigation entry's ``duration`` (from the request to the end of the load event: the server's
-answer, parsing the HTML, loading and running the scripts, drawing the charts), with the
-server's part (request to last byte) beside it and the load average of the machine.
+answer, parsing the HTML, loading and running the scripts, drawing the charts), with its parts
+beside it (the server's, request to last byte; parsing the HTML; running the scripts, charts
+included), how many charts were drawn and the load average of the machine.
 
 Targets (issue 19): each page <= 150 ms at 8 models x 24 cases, <= 300 ms at 200 x 2000 x 5.
 
@@ -73,14 +74,17 @@ def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float) -> 
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
-def navigation_ms(page, url: str) -> tuple[float, float]:
-    """(whole navigation, server's part) of one visit of ``url``, in milliseconds."""
+def navigation_ms(page, url: str) -> tuple[float, float, float, float]:
+    """One visit of ``url``, in milliseconds: the whole navigation, the server's part (request
+    to last byte), parsing the HTML (to ``domInteractive``) and running the scripts, charts
+    included (to the end of ``DOMContentLoaded``)."""
     page.goto(url, wait_until="load")
     entry = page.evaluate("""() => {
         const e = performance.getEntriesByType("navigation")[0];
-        return {duration: e.duration, server: e.responseEnd - e.requestStart};
+        return [e.duration, e.responseEnd - e.requestStart, e.domInteractive - e.responseEnd,
+                e.domContentLoadedEventEnd - e.domInteractive];
     }""")
-    return entry["duration"], entry["server"]
+    return tuple(entry)
 
 
 def time_pages(base: str, urls: dict[str, str], repeat: int) -> dict[str, list[tuple]]:
@@ -114,8 +118,8 @@ def main() -> None:
     import medselect
 
     print(f"medselect from {Path(medselect.__file__).parent}")
-    print(f"{'size':>12s} {'page':16s} {'median ms':>10s} {'min ms':>8s} {'server ms':>10s} "
-          f"{'charts':>6s} {'target':>7s}  load")
+    print(f"{'size':>12s} {'page':12s} {'median ms':>9s} {'min ms':>7s} {'server':>7s} "
+          f"{'HTML':>6s} {'scripts':>7s} {'charts':>6s} {'target':>11s}  load")
     for size in args.sizes.split(","):
         n_models, n_cases, n_sites = parse_size(size)
         with tempfile.TemporaryDirectory() as tmp:
@@ -140,9 +144,10 @@ def main() -> None:
                 verdict = "" if target is None else (
                     f"{target:4d} {'ok' if total <= target else 'MISSED'}")
                 load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-                print(f"{size:>12s} {name:16s} {total:10.1f} {min(t[0] for t in rows):8.1f} "
-                      f"{statistics.median(t[1] for t in rows):10.1f} {rows[0][2]:6d} "
-                      f"{verdict:>7s}  {load}", flush=True)
+                phases = " ".join(f"{statistics.median(t[i] for t in rows):{w}.1f}"
+                                  for i, w in ((1, 7), (2, 6), (3, 7)))
+                print(f"{size:>12s} {name:12s} {total:9.1f} {min(t[0] for t in rows):7.1f} "
+                      f"{phases} {rows[0][4]:6d} {verdict:>11s}  {load}", flush=True)
 
 
 if __name__ == "__main__":
