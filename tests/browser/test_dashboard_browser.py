@@ -152,3 +152,22 @@ def test_static_report_opens_from_disk(page, workspace_root, tmp_path, api, scre
     thumbs = page.locator("#gallery img.thumb")
     page.wait_for_function(IMAGES_LOADED, arg=thumbs.element_handles()[:5], timeout=10_000)
     screenshot(page, "static-model")
+
+
+def test_charts_draw_with_the_partial_plotly_bundle(page, base_url):
+    """Every trace type the pages use (scatter, heatmap, box) draws with plotly.js's cartesian
+    bundle, the only chart library a page loads (and only a page with charts)."""
+    scripts: list[str] = []
+    page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
+    page.goto(base_url + "/")
+    for layer in ("#chart-ci .scatterlayer .trace", "#chart-stability .scatterlayer .trace",
+                  "#chart-significance .heatmaplayer .hm"):
+        expect(page.locator(layer).first).to_be_attached()
+    model = leaderboard_models(page)[0]
+    page.goto(f"{base_url}/models/{model}")
+    expect(page.locator("#chart-box-dice .boxlayer .trace").first).to_be_attached()
+    assert {re.sub(r"\?.*", "", u.removeprefix(base_url)) for u in scripts
+            if "plotly" in u} == {"/static/vendor/plotly/plotly-cartesian.min.js"}
+    scripts.clear()
+    page.goto(f"{base_url}/registry")
+    assert scripts and not [u for u in scripts if "plotly" in u]

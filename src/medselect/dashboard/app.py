@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from medselect.dashboard import handlers
+from medselect.dashboard.assets import CachedStaticFiles
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.headers import SecurityHeadersMiddleware
 from medselect.dashboard.render import STATIC
@@ -65,7 +65,7 @@ def create_app(settings: DashboardSettings, workspace: Workspace | None = None) 
     app.state.uploads = UploadJobs(settings.max_pending_uploads)
     for router in ROUTERS:
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", CachedStaticFiles(directory=STATIC), name="static")
     handlers.install(app)
     app.add_middleware(CsrfMiddleware, secret=secrets.token_bytes(32),
                        routes=[route for router in ROUTERS for route in router.routes])

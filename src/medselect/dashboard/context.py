@@ -1,5 +1,5 @@
 """The dashboard's application object: the workspace, the settings and the caches (results,
-and the case viewer's volumes).
+the per-case tables they are computed from, and the case viewer's volumes).
 
 One :class:`Dashboard` per app (FastAPI's ``app.state``) or per static export; every view takes
 it explicitly, so the pages, the JSON API and the export share one code path and no global.
@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from medselect.choose import RankingInputs
 from medselect.dashboard.cache import ResultCache
 from medselect.dashboard.settings import DashboardSettings
 from medselect.dashboard.volumes import VolumeCache
+from medselect.rank import ScoreMatrix
 from medselect.store import Workspace
+
+TABLE_CACHE_BYTES = 512 * 2**20
+"""How much of the per-case table (read per metric and label, and pivoted) the dashboard keeps
+in memory, apart from the computed results: a metric and label of 200 models x 2000 cases
+weighs about 25 MB read, 3 MB pivoted."""
 
 
 @dataclass
@@ -22,7 +29,15 @@ class Dashboard:
     workspace: Workspace
     settings: DashboardSettings
     cache: ResultCache = field(init=False)
+    tables: ResultCache = field(init=False)
     volumes: VolumeCache = field(init=False, default_factory=VolumeCache)
 
     def __post_init__(self) -> None:
         self.cache = ResultCache(self.settings.cache_size)
+        self.tables = ResultCache(TABLE_CACHE_BYTES, weigh=_nbytes)
+
+
+def _nbytes(value: RankingInputs | ScoreMatrix) -> int:
+    if isinstance(value, RankingInputs):
+        return int(value.table.memory_usage(index=False).sum())
+    return value.values.nbytes + value.imputed.nbytes

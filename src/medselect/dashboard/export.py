@@ -18,7 +18,7 @@ from medselect.dashboard import charts, queries, views
 from medselect.dashboard.context import Dashboard
 from medselect.dashboard.files import artifact_path
 from medselect.dashboard.links import StaticLinks, slug
-from medselect.dashboard.render import STATIC, plotly_js, render_page
+from medselect.dashboard.render import PLOTLY_BUNDLE, STATIC, render_page
 from medselect.dashboard.settings import DashboardSettings
 from medselect.dashboard.views import leaderboard
 from medselect.errors import ConfigError, MedselectError, NotFound, RankingError
@@ -202,9 +202,10 @@ def _export_registry(dash: Dashboard, conn: sa.Connection, out: Path,
 
 
 SERVER_ONLY_STATIC = frozenset({"viewer.js"})
-"""Static files a report leaves out: the case viewer's (with Niivue in the vendor/ folder, which
-is not copied either), since it fetches volumes from the server and a page opened from disk
-cannot; report pages show the static overlays only."""
+"""Static files a report leaves out: the case viewer's (with Niivue, ``vendor/niivue``, which is
+not copied either), since it fetches volumes from the server and a page opened from disk
+cannot; report pages show the static overlays only. Of ``vendor/`` a report copies the plotly.js
+bundle and its licence only."""
 
 
 def _copy_static(target: Path) -> None:
@@ -212,7 +213,10 @@ def _copy_static(target: Path) -> None:
     for source in STATIC.iterdir():
         if source.is_file() and source.name not in SERVER_ONLY_STATIC:
             shutil.copyfile(source, target / source.name)
-    shutil.copyfile(plotly_js(), target / "plotly.min.js")
+    bundle = target / PLOTLY_BUNDLE
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    for source in (STATIC / PLOTLY_BUNDLE, (STATIC / PLOTLY_BUNDLE).with_name("LICENSE")):
+        shutil.copyfile(source, bundle.with_name(source.name))
 
 
 def _write(path: Path, text: str) -> None:

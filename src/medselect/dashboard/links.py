@@ -11,6 +11,8 @@ import re
 from collections.abc import Sequence
 from urllib.parse import quote, urlencode
 
+from medselect.dashboard.assets import static_url
+
 
 def slug(text: str) -> str:
     """A file-name-safe form of ``text``; a short hash keeps changed names distinct."""
@@ -95,7 +97,8 @@ class ServerLinks:
         return None if uri is None else "/artifacts/" + quote(uri)
 
     def static(self, name: str) -> str:
-        return f"/static/{name}"
+        """A static file, its content hash in the URL (see :mod:`.assets`)."""
+        return static_url(name)
 
 
 class StaticLinks:

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from medselect import rank
 from medselect.choose import KEY_METRICS, RankingInputs, ranking_inputs, task_ranking
 from medselect.config import RankingSpec
 from medselect.dashboard.context import Dashboard
@@ -34,6 +35,7 @@ from medselect.data import named_case_set
 from medselect.errors import ConfigError, NotFound
 from medselect.metrics import CASE_LABEL, MEAN_LABEL, METRICS, SET_METRICS
 from medselect.metrics.review import ACCEPTANCE, ACCEPTED
+from medselect.rank import ScoreMatrix, preference_from_spec, source_metrics
 from medselect.store import (
     EvaluationStatus,
     RunStatus,
@@ -199,13 +201,36 @@ def task_rules(dash: Dashboard, conn: sa.Connection, task: str) -> TaskRules:
     return TaskRules(spec=spec, stored=get_task(conn, task)["ranking"] is not None)
 
 
-def inputs_of(dash: Dashboard, conn: sa.Connection, scope: Scope) -> RankingInputs:
-    """The scope's per-case table with the metrics' directions and margins and the models'
-    attributes, as ``medselect rank`` reads them (:func:`medselect.choose.ranking_inputs`);
-    without the experts' verdicts, which change more often (a board ranked by acceptance adds
-    them: :func:`medselect.choose.with_reviews`)."""
-    return dash.cache.get_or_compute(
-        ("inputs", scope.key), lambda: ranking_inputs(conn, scope.task, scope.id, reviews=False))
+def inputs_of(dash: Dashboard, conn: sa.Connection, scope: Scope,
+              spec: RankingSpec) -> RankingInputs:
+    """The scope's per-case table of the metrics and labels ``spec`` reads, with the metrics'
+    directions and margins and the models' attributes, as ``medselect rank`` reads them
+    (:func:`medselect.choose.ranking_inputs`); without the experts' verdicts, which change more
+    often (a board ranked by acceptance adds them: :func:`medselect.choose.with_reviews`).
+
+    Cached per what it reads, not per question: boards of one metric and label under any
+    aggregate or site share it. Reading only that is what keeps a first board fast (the
+    whole table of 200 models x 2000 cases is 2.4 million rows)."""
+    needs = tuple(preference_from_spec(spec).needs())
+    return dash.tables.get_or_compute(
+        ("inputs", scope.key, needs),
+        lambda: ranking_inputs(conn, scope.task, scope.id, spec=spec, reviews=False))
+
+
+def metric_matrix(dash: Dashboard, conn: sa.Connection, scope: Scope, info: MetricInfo,
+                  label: str) -> ScoreMatrix:
+    """The cases x models matrix of one metric at one label on all the scope's cases (a set
+    metric's, to be reduced by it), read alone from the store and cached.
+
+    Raises:
+        RankingError: the metric has no value at ``label`` (or no truth to compare with).
+    """
+    def compute() -> ScoreMatrix:
+        table = case_metric_table(conn, case_set=scope.id, labels=[label],
+                                  metrics=source_metrics([info.name], SET_METRICS))
+        return rank.metric_matrix(table, info.name, info.direction, label=label,
+                                  set_metrics=SET_METRICS)
+    return dash.tables.get_or_compute(("matrix", scope.key, info.name, label), compute)
 
 
 def case_sites(dash: Dashboard, conn: sa.Connection, scope: Scope) -> dict[str, str]:
@@ -336,14 +361,6 @@ def default_metric(conn: sa.Connection, scope: Scope, catalog: list[MetricInfo],
     by_name = {m.name: m for m in candidates}
     family = task_family(get_task(conn, scope.task))
     return next((by_name[n] for n in KEY_METRICS.get(family, ()) if n in by_name), candidates[0])
-
-
-def label_table(dash: Dashboard, conn: sa.Connection, scope: Scope, label: str) -> pd.DataFrame:
-    """The per-case table of the scope restricted to one label (all metrics, all models)."""
-    def compute() -> pd.DataFrame:
-        table = inputs_of(dash, conn, scope).table
-        return table[table["label"] == label].reset_index(drop=True)
-    return dash.cache.get_or_compute(("table", scope.key, label), compute)
 
 
 def model_table(

@@ -14,13 +14,11 @@ from medselect.store.reviews import MAX_COMMENT_LENGTH, MAX_REVIEWER_LENGTH
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-
-
-def plotly_js() -> Path:
-    """plotly.min.js of the installed ``plotly`` package: charts work with no internet."""
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+PLOTLY_BUNDLE = "vendor/plotly/plotly-cartesian.min.js"
+"""plotly.js's partial "cartesian" bundle (scatter, box, heatmap: every trace type
+:mod:`medselect.dashboard.charts` draws), a third of the full plotly.min.js; loaded only by
+pages with charts; pinned and checked by ``VERSION`` beside it, refreshed by
+``scripts/refresh_plotly.sh``."""
 
 
 def num(value: float | None, digits: int = 3) -> str:
@@ -116,6 +114,7 @@ def environment() -> jinja2.Environment:
                        unit_suffix=unit_suffix, heading=heading, short_heading=short_heading,
                        setting=setting, duration=duration, plural=plural,
                        breakable=breakable, plain=number_text)
+    env.globals["plotly_bundle"] = PLOTLY_BUNDLE
     return env
 
 

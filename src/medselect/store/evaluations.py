@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -182,8 +183,9 @@ def replace_predictions(
     return len(values)
 
 
-def get_predictions(conn: sa.Connection, evaluation_id: str) -> list[dict[str, Any]]:
-    """Prediction rows of an evaluation, ordered by case id.
+def get_predictions(conn: sa.Connection, evaluation_id: str,
+                    case_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Prediction rows of an evaluation (of ``case_ids`` only, when given), ordered by case id.
 
     Raises:
         NotFound: the evaluation is missing.
@@ -191,6 +193,8 @@ def get_predictions(conn: sa.Connection, evaluation_id: str) -> list[dict[str, A
     get_evaluation(conn, evaluation_id)
     stmt = (sa.select(prediction).where(prediction.c.evaluation == evaluation_id)
             .order_by(prediction.c.case_id))
+    if case_ids is not None:
+        stmt = stmt.where(prediction.c.case_id.in_(list(case_ids)))
     return fetch_all(conn, stmt)
 
 
@@ -244,37 +248,79 @@ def case_metric_table(
     stmt = sa.select(case_metric.c.evaluation, case_metric.c.case_id, case_metric.c.metric,
                      case_metric.c.label, case_metric.c.value).where(
         case_metric.c.evaluation.in_([row["id"] for row in evaluations.values()]))
-    if metrics is not None:
-        stmt = stmt.where(case_metric.c.metric.in_(list(metrics)))
-    if labels is not None:
-        stmt = stmt.where(case_metric.c.label.in_(list(labels)))
-    if case_ids is not None:
-        stmt = stmt.where(case_metric.c.case_id.in_(list(case_ids)))
-    rows = conn.execute(stmt).all()
-    if not rows:
+    constant = {}  # a column restricted to one value is not read: 10^6 fewer strings
+    for name, chosen in (("metric", metrics), ("label", labels), ("case_id", case_ids)):
+        if chosen is not None:
+            column = case_metric.c[name]
+            if name == "metric":
+                # ``metric || ''``: SQLite would otherwise walk the index on metric, every
+                # evaluation's rows of it (10^6), even when two evaluations are asked for; the
+                # primary key (evaluation first) is as fast for all and far faster for a few
+                column = column + ""
+            stmt = stmt.where(column.in_(list(chosen)))
+            if len(set(chosen)) == 1:
+                constant[name] = next(iter(chosen))
+    stmt = stmt.with_only_columns(*(c for c in stmt.selected_columns if c.key not in constant))
+    columns = _raw_columns(conn, stmt)
+    if not len(columns["value"]):
         return empty_table()
-    # column-wise: pandas probes each Row for namedtuple fields, which is slow on 10^6 rows
-    names = ["evaluation", "case_id", "metric", "label", "value"]
-    frame = pd.DataFrame(dict(zip(names, zip(*rows, strict=True), strict=True)))
+    codes, evaluations_read = pd.factorize(columns.pop("evaluation"))
     model_of = {row["id"]: ref for ref, row in evaluations.items()}
-    frame["model"] = frame["evaluation"].map(model_of)
-    return with_case_attributes(frame, members)
+    columns["model"] = np.array([model_of[e] for e in evaluations_read], dtype=object)[codes]
+    for name, value in constant.items():
+        columns[name] = np.full(len(codes), value, dtype=object)
+    return assembled_table(columns, members)
+
+
+def _raw_columns(conn: sa.Connection, stmt: sa.Select) -> dict[str, np.ndarray]:
+    """The columns ``stmt`` selects as object arrays, by name, read through the driver's
+    cursor: SQLAlchemy's result rows (and pandas' inference from them) cost more than the
+    query on a per-case table of 10^6 rows."""
+    names = [c.key for c in stmt.selected_columns]
+    result = conn.execute(stmt)
+    rows = result.cursor.fetchall()  # plain tuples: no Row objects (no column has a processor)
+    result.close()
+    table = np.empty((len(rows), len(names)), dtype=object)
+    if rows:
+        table[:] = rows
+    return {name: table[:, i] for i, name in enumerate(names)}
 
 
 def with_case_attributes(frame: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
     """Rows of the per-case table (``model``, ``case_id``, ``metric``, ``label``, ``value``)
     with the case attributes of :func:`case_attributes`, in the table's column order and sort;
     rows of cases that are not members are left out."""
-    for attribute in ATTRIBUTE_COLUMNS:
-        frame[attribute] = frame["case_id"].map(members[attribute])
-    frame = frame[frame[SITE].notna()]
-    columns = list(_COLUMNS)
+    return assembled_table({name: frame[name].to_numpy(dtype=object) for name in KEY_COLUMNS},
+                           members)
+
+
+def assembled_table(columns: Mapping[str, np.ndarray], members: pd.DataFrame) -> pd.DataFrame:
+    """The per-case table of the key columns (object arrays of one length) and the case
+    attributes of :func:`case_attributes`: rows of cases that are not members (or have no
+    site) left out, sorted by model, case, metric and label.
+
+    Strings are factorized once and the table built from the codes, so sorting and joining
+    the attributes costs integer work, not string work, at 10^6 rows.
+    """
+    codes, uniques = {}, {}
+    for name in ("model", "case_id", "metric", "label"):
+        codes[name], uniques[name] = pd.factorize(columns[name], sort=True)
+    member_of = members.index.get_indexer(uniques["case_id"])
+    has_site = members[SITE].notna().to_numpy()
+    valid = (member_of >= 0) & has_site[np.maximum(member_of, 0)]
+    keep = valid[codes["case_id"]]
+    order = np.lexsort([codes[name] for name in ("label", "metric", "case_id", "model")])
+    order = order[keep[order]]
+    frame = {name: pd.array(uniques[name], dtype="str").take(codes[name][order])
+             for name in ("model", "case_id", "metric", "label")}
+    frame["value"] = np.asarray(columns["value"][order], dtype=float)
+    rows_of = member_of[codes["case_id"][order]]
+    attributes = list(ATTRIBUTE_COLUMNS)
     if members[REFERENCE].notna().any():
-        frame[REFERENCE] = frame["case_id"].map(members[REFERENCE])
-        columns.append(REFERENCE)
-    frame["value"] = frame["value"].astype(float)
-    frame = frame.sort_values(["model", "case_id", "metric", "label"], kind="stable")
-    return frame.loc[:, columns].reset_index(drop=True)
+        attributes.append(REFERENCE)
+    for attribute in attributes:
+        frame[attribute] = members[attribute].array.take(rows_of)
+    return pd.DataFrame(frame, columns=[*_COLUMNS, *attributes[len(ATTRIBUTE_COLUMNS):]])
 
 
 def evaluated_metrics(conn: sa.Connection, evaluation_id: str) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from medselect.dashboard import export_static
+from medselect.dashboard.render import PLOTLY_BUNDLE, STATIC
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +22,12 @@ def report(sample_ws, tmp_path_factory) -> Path:
 
 
 def test_files_written(report):
-    assert (report / "static" / "plotly.min.js").stat().st_size > 1_000_000
+    bundle = report / "static" / PLOTLY_BUNDLE
+    assert bundle.read_bytes() == (STATIC / PLOTLY_BUNDLE).read_bytes()
+    assert "MIT License" in bundle.with_name("LICENSE").read_text()
     assert {p.name for p in (report / "static").iterdir()} == {"app.css", "app.js",
-                                                              "favicon.svg", "plotly.min.js"}
+                                                              "favicon.svg", "vendor"}
+    assert [p.name for p in (report / "static" / "vendor").iterdir()] == ["plotly"]
     assert sorted(p.name for p in (report / "models").iterdir()) == [
         "run-000.html", "run-001.html", "run-002.html"]
     assert len(list((report / "cases").iterdir())) == 12
@@ -41,7 +45,7 @@ def test_index_is_the_leaderboard(report):
     html = (report / "index.html").read_text()
     assert "<h1>Leaderboard" in html and "★ global" in html
     assert 'href="models/run-000.html"' in html
-    assert 'src="static/plotly.min.js"' in html
+    assert f'src="static/{PLOTLY_BUNDLE}"' in html
     assert 'href="compare/run-000--run-001.html"' in html
     assert "<form method=\"post\"" not in html and 'name="models"' not in html
     # the same honest statistics as the live page: standings, patients, the choice's figure

@@ -22,7 +22,7 @@ LOOPBACK = {
     "page": ("GET", "/", {}, 200),
     "JSON": ("GET", "/api/leaderboard", {}, 200),
     "static file": ("GET", "/static/app.css", {}, 200),
-    "plotly.js": ("GET", "/static/plotly.min.js", {}, 200),
+    "plotly.js": ("GET", "/static/vendor/plotly/plotly-cartesian.min.js", {}, 200),
     "artifact": ("GET", "/artifacts/evaluations/ev-run-000/case-0001.png", {}, 200),
     "page not found": ("GET", "/nothing-here", {}, 404),
     "API not found": ("GET", "/api/models/run-999", {}, 404),

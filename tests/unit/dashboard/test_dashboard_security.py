@@ -15,7 +15,8 @@ from medselect.errors import ConfigError, NotFound
 TOKEN = "a-test-token-that-is-long-enough"
 
 PROTECTED = ["/", "/api/leaderboard", "/models/run-000", "/cases/case-0001", "/compare",
-             "/static/app.css", "/static/plotly.min.js", "/api", "/openapi.json",
+             "/static/app.css", "/static/vendor/plotly/plotly-cartesian.min.js", "/api",
+             "/openapi.json",
              "/artifacts/evaluations/ev-run-000/case-0001.png"]
 
 

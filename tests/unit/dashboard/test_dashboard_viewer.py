@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from medselect.dashboard.assets import static_url
 from medselect.dashboard.export import export_static
 from medselect.dashboard.render import STATIC
 from medselect.dashboard.volumes import VolumeCache, encode_volume
@@ -236,7 +237,7 @@ def test_the_case_page_offers_the_viewer_with_every_layer(viewer_ws, viewer_clie
     assert f'data-url="{volume_url(case_id, "prediction.nii.gz", case_set, model=MODEL)}"' in html
     assert re.findall(r'data-class="(\d+)" checked', html) == ["1", "2", "3", "4", "5"]
     assert ('data-plane="sagittal"' in html) == (ndim == 3)
-    assert '<script src="/static/vendor/niivue/niivue.umd.js"></script>' in html
+    assert f'<script src="{static_url("vendor/niivue/niivue.umd.js")}"></script>' in html
     assert "<script>" not in html and " onclick=" not in html  # nothing inline (CSP)
     viewer = viewer_client.get(f"/api/cases/{case_id}?case_set={case_set}").json()["viewer"]
     assert viewer["reference"] and viewer["models"] == [
@@ -285,7 +286,7 @@ def test_a_report_has_no_viewer(tmp_path):
     page = next((index.parent / "cases").iterdir()).read_text()
     assert 'id="viewer"' not in page and "niivue" not in page and "viewer.js" not in page
     assert not (index.parent / "static" / "viewer.js").exists()
-    assert not (index.parent / "static" / "vendor").exists()
+    assert not (index.parent / "static" / "vendor" / "niivue").exists()
 
 
 NIIVUE = STATIC / "vendor" / "niivue"

@@ -161,6 +161,7 @@ def test_predictions_round_trip(ws, test_set):
              "overlay_uri": "evaluations/e1/a.png", "thumbnail_uri": "evaluations/e1/a_t.png"},
         ])
         rows = get_predictions(conn, "e1")
+        only_b = get_predictions(conn, "e1", case_ids=["b", "z"])
         put_evaluation(conn, _evaluation("e2", "r2"))
         replace_predictions(conn, "e2", [{"case_id": "a", "status": "error", "error": "shape"}])
         of_a = predictions_of_case(conn, "a", ["e1", "e2", "e9"])
@@ -171,6 +172,7 @@ def test_predictions_round_trip(ws, test_set):
         with pytest.raises(NotFound, match="evaluation 'e9'"):
             get_predictions(conn, "e9")
     assert [(r["case_id"], r["status"]) for r in rows] == [("a", "ok"), ("b", "missing")]
+    assert only_b == rows[1:]
     assert rows[0]["overlay_uri"] == "evaluations/e1/a.png"
     assert rows[1]["error"] == "no prediction file b.nii.gz"
     assert {k: v["status"] for k, v in of_a.items()} == {"e1": "ok", "e2": "error"}

@@ -1,5 +1,4 @@
-"""Files: overlays and thumbnails of the workspace, the registry's decision reports, and
-plotly.js from the installed package.
+"""Files: overlays and thumbnails of the workspace, and the registry's decision reports.
 
 What is served is decided in one place (:func:`~medselect.dashboard.files.artifact_path`): files
 inside the workspace only, images and prediction volumes anywhere in it and HTML only directly
@@ -17,7 +16,6 @@ from fastapi.responses import FileResponse
 
 from medselect.dashboard.deps import WorkspaceDep
 from medselect.dashboard.files import REPORT_SUFFIXES, SERVED_SUFFIXES, artifact_path
-from medselect.dashboard.render import plotly_js
 
 __all__ = ["SERVED_SUFFIXES", "artifact_path", "router"]
 
@@ -35,8 +33,3 @@ def artifact(relative: str, workspace: WorkspaceDep) -> FileResponse:
     if path.name.lower().endswith(REPORT_SUFFIXES):
         return FileResponse(path, media_type="text/html; charset=utf-8", headers=REPORT_HEADERS)
     return FileResponse(path)
-
-
-@router.get("/static/plotly.min.js")
-def plotly() -> FileResponse:
-    return FileResponse(plotly_js(), media_type="text/javascript")

@@ -69,8 +69,10 @@ def compare_view(
     order = np.argsort(-order_key, kind="stable")
     limit = dash.settings.page_size if limit is None else limit
     shown = order[:limit] if limit else order
-    predictions = [{p["case_id"]: p for p in get_predictions(conn, e["id"])} for e in evaluations]
     case_ids = list(wide.index)
+    shown_ids = [case_ids[i] for i in shown]
+    predictions = [{p["case_id"]: p for p in get_predictions(conn, e["id"], shown_ids)}
+                   for e in evaluations]
     out_rows = []
     for i in shown:
         case_id = case_ids[i]

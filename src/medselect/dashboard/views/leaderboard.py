@@ -8,8 +8,10 @@ only those. A site's board is that site's ranking in the ``by: [site]`` selectio
 ``medselect rank --by site`` makes it.
 
 The costly part (bootstrap, paired and equivalence tests, the significance matrix, the other
-metrics' aggregates) is computed once per scope, rules and request parameters and cached; a
-board that asks what the task's choice asked reuses the choice's own ranking. Reviews,
+metrics' aggregates) is computed once per scope, rules and request parameters and cached, from
+the per-case table of the metrics it reads only (:func:`.queries.inputs_of`); a board that asks
+what the task's choice asked reuses the choice's own ranking, any other computes only what it
+shows (one site's ranking, not every site's; the matrix of every pair when the page asks). Reviews,
 champions and failed runs are read fresh; a board ranked by the experts' acceptance rate is
 keyed by the case set's reviews too (:func:`medselect.store.review_stamp`), so a new verdict
 re-ranks it and nothing else.
@@ -24,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from medselect import rank
@@ -43,8 +44,9 @@ from medselect.dashboard.schemas import (
 )
 from medselect.dashboard.views.choice import SITE, choice_summary, task_choice
 from medselect.errors import MedselectError, NotFound, RankingError
-from medselect.metrics import CASE_LABEL, MEAN_LABEL, SET_METRICS
+from medselect.metrics import CASE_LABEL, MEAN_LABEL
 from medselect.rank.aggregate import Percentile, TrimmedMean, truth_values
+from medselect.rank.preference import rank_matrices, restrict
 from medselect.store import review_stamp
 
 AGGREGATES = ("mean", "median", "trimmed10")
@@ -201,11 +203,7 @@ def ranked(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
 
 
 def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
-    report = _report(dash, conn, req)
-    if req.site is None:
-        ranking, significance = report.ranking, report.significance
-    else:
-        ranking, significance = _site_ranking(report.selections[SITE], req.site), None
+    ranking, significance = _ranking(dash, conn, req)
     requested = rank.parse_aggregate(req.aggregate)
     others, labels = {}, {}
     for info in (m for m in req.catalog if m.name != req.metric and not
@@ -213,9 +211,9 @@ def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
         label = other_label(req.label, info)
         if label is None:
             continue
-        table = queries.label_table(dash, conn, req.scope, label)
         try:
-            other = site_matrix(table, info.name, info.direction, label, req.site)
+            other = site_matrix(queries.metric_matrix(dash, conn, req.scope, info, label),
+                                req.site)
             aggregate = rank.aggregate_of(other, requested)
             values = np.asarray(aggregate(other.values, truth_values(other, aggregate)),
                                 dtype=float)
@@ -227,27 +225,31 @@ def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
                   other_labels=labels)
 
 
-def _report(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> rank.RankReport:
-    """``rank_table`` of the request, or one already made that holds its board: the task
-    choice's own when it asked the same, or a selection by site (a site's board computes one:
-    it holds the board of all cases too)."""
-    spec = req.spec
+def _ranking(dash: Dashboard, conn: sa.Connection, req: BoardRequest
+             ) -> tuple[rank.PreferenceRanking, rank.SignificanceMatrix | None]:
+    """The request's ranking, and its significance matrix when that came with it.
+
+    The task choice's own when it asked the same question (its significance matrix and its
+    selection by site came with it); otherwise only what the board shows is computed: the
+    ranking of all cases without the matrix of every pair (the page asks for it,
+    :func:`significance_view`; the JSON board does not), or one site's ranking, not every
+    site's.
+    """
     made = task_choice(dash, conn, req.scope.task).choice
     if made is not None and _made_here(made, req):
-        return made.report
-
-    def key(s: RankingSpec) -> tuple:
-        return ("report", req.scope.key, req.reviews, s.model_dump_json())
-    by_site = dash.cache.peek(key(spec.model_copy(update={"by": [SITE]})))
-    if by_site is not None:
-        return by_site
-    return dash.cache.get_or_compute(key(spec), lambda: _inputs(dash, conn, req).rank(spec))
+        if req.site is None:
+            return made.report.ranking, made.report.significance
+        return _selected(made.report.selections[SITE], req.site), None
+    inputs = _inputs(dash, conn, req)
+    if req.site is None:
+        return inputs.ranking(req.spec), None
+    return _site_ranking(inputs, req.spec, req.site), None
 
 
 def _inputs(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> RankingInputs:
-    """The scope's cached per-case table, with the experts' current verdicts when the ranked
-    metric reads them (:func:`medselect.choose.with_reviews`)."""
-    inputs = queries.inputs_of(dash, conn, req.scope)
+    """The scope's cached per-case table of what the request ranks by, with the experts'
+    current verdicts when the ranked metric reads them (:func:`medselect.choose.with_reviews`)."""
+    inputs = queries.inputs_of(dash, conn, req.scope, req.spec)
     return inputs if req.reviews is None else with_reviews(conn, inputs)
 
 
@@ -259,7 +261,7 @@ def _made_here(made: ModelChoice, req: BoardRequest) -> bool:
             and made.spec.model_copy(update={"by": []}) == wanted.model_copy(update={"by": []}))
 
 
-def _site_ranking(selection: rank.Selection, site: str) -> rank.PreferenceRanking:
+def _selected(selection: rank.Selection, site: str) -> rank.PreferenceRanking:
     """One site's ranking in a selection by site.
 
     Raises:
@@ -269,17 +271,42 @@ def _site_ranking(selection: rank.Selection, site: str) -> rank.PreferenceRankin
     if site in selection.rankings:
         return selection.rankings[site]
     why = next((c.reason for c in selection.choices if c.group == site),
-               f"none of its cases has a {selection.metric} value (for acceptance: no "
-               "prediction there was reviewed)")
+               _no_site_values(selection.metric))
     raise RankingError(f"cannot rank the models at site {site}: {why}")
 
 
-def site_matrix(table: pd.DataFrame, metric: str, direction: str, label: str,
-                site: str | None) -> rank.ScoreMatrix:
-    """The cases x models matrix of a metric (a set metric's to be reduced by it) on one
-    site's cases, or on all with ``site`` None (missing values imputed over all cases, as a
-    selection by site does)."""
-    matrix = rank.metric_matrix(table, metric, direction, label=label, set_metrics=SET_METRICS)
+def _site_ranking(inputs: RankingInputs, spec: RankingSpec, site: str) -> rank.PreferenceRanking:
+    """The ranking of one site's cases as a selection by site (``medselect rank --by site``,
+    :func:`medselect.rank.select`) ranks each site, without ranking the others: on the
+    matrices of all cases (missing values imputed over all of them) restricted to the site's.
+
+    Raises:
+        RankingError: as :func:`_selected`.
+    """
+    preference = rank.preference_from_spec(spec)
+    matrices = {key: inputs.matrix(*key) for key in preference.needs()}
+    cases = {case for m in matrices.values()
+             for case in m.attributes.index[m.attributes[SITE] == site]}
+    if not cases:
+        raise RankingError(f"cannot rank the models at site {site}: "
+                           f"{_no_site_values(spec.metric)}")
+    try:
+        return rank_matrices(restrict(matrices, cases), preference,
+                             statistics=rank.statistics_from_spec(spec),
+                             model_info=inputs.model_info,
+                             margins={**inputs.margins, **spec.equivalence})
+    except RankingError as exc:
+        raise RankingError(f"cannot rank the models at site {site}: {exc}") from None
+
+
+def _no_site_values(metric: str) -> str:
+    return (f"none of its cases has a {metric} value (for acceptance: no prediction there "
+            "was reviewed)")
+
+
+def site_matrix(matrix: rank.ScoreMatrix, site: str | None) -> rank.ScoreMatrix:
+    """``matrix`` on one site's cases, or on all with ``site`` None (missing values imputed
+    over all cases, as a selection by site does)."""
     if site is None:
         return matrix
     return matrix.subset((matrix.attributes["site"] == site).to_numpy())

@@ -25,7 +25,6 @@ from medselect.dashboard.schemas import (
     ModelPage,
     RegisteredVersion,
 )
-from medselect.dashboard.views import leaderboard
 from medselect.errors import NotFound, RankingError
 from medselect.store import (
     acceptance_by_case,
@@ -116,10 +115,8 @@ def metric_summaries(
         out, note = [], None
         for info in catalog:
             for label in info.labels:
-                table = queries.label_table(dash, conn, scope, label)
                 try:
-                    matrix = leaderboard.site_matrix(table, info.name, info.direction, label,
-                                                     None).only([model])
+                    matrix = queries.metric_matrix(dash, conn, scope, info, label).only([model])
                     board = rank.rank_matrix(matrix, rules.spec.aggregate,
                                              statistics=statistics)
                 except RankingError:  # the model has no values there, or no truth
