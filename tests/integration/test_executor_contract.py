@@ -8,9 +8,9 @@ import pytest
 
 from medselect.config import load_experiment
 from medselect.data.importer import import_experiment_data
-from medselect.store import Workspace, get_run
+from medselect.store import RunStatus, Workspace, get_run
 from medselect.sweep import plan_sweep
-from medselect.sweep.jobs import FAILED, FINISHED, RunJob
+from medselect.sweep.jobs import RunJob
 
 pytestmark = pytest.mark.slow
 
@@ -43,11 +43,11 @@ def test_every_executor_keeps_the_contract(name, experiment_file, tmp_path):
     polls = []
     outcomes = _executor(name).run(jobs, poll=lambda: polls.append(1))
     assert [o.run_id for o in outcomes] == [j.run_id for j in jobs]
-    assert [o.status for o in outcomes] == [FAILED, FINISHED]
+    assert [o.status for o in outcomes] == [RunStatus.FAILED, RunStatus.FINISHED]
     assert "NaN" in outcomes[0].error
     with ws.connect() as conn:
         stored = [get_run(conn, j.run_id) for j in jobs]
-    assert [r["status"] for r in stored] == [FAILED, FINISHED]
+    assert [r["status"] for r in stored] == [RunStatus.FAILED, RunStatus.FINISHED]
     assert stored[1]["checkpoint_uri"] and stored[1]["attempts"] == 1
     assert polls  # called while it works (in-process: after each run)
     ws.dispose()
