@@ -12,6 +12,10 @@ light      flip along the first axis, small rotation, intensity scaling
 geometry   flips along every axis, rotation, affine scale/shear, elastic deformation
 intensity  intensity scale and shift, gamma, Gaussian noise, bias field
 strong     geometry followed by intensity
+contrast   light's flip and rotation, then contrast polarity inversion, a random monotone
+           intensity curve (histogram shift), wide gamma and a bias field: for sites that
+           scan with another sequence (T1 beside fat-suppressed PD), where the tissues'
+           order of brightness differs
 =========  ==========================================================================
 """
 
@@ -70,6 +74,16 @@ _INTENSITY = (
 )
 
 
+_CONTRAST = (
+    # v * (1 + factor) with factor -2: the normalised image negated, dark tissue bright
+    _Step("RandScaleIntensityd", {"factors": [-2.0, -2.0], "prob": 0.3}, geometric=False),
+    _Step("RandHistogramShiftd", {"num_control_points": [5, 10], "prob": 0.3},
+          geometric=False),
+    _Step("RandAdjustContrastd", {"gamma": [0.5, 2.0], "prob": 0.3}, geometric=False),
+    _INTENSITY[-1],
+)
+
+
 def _steps(preset: AugmentationPreset, dims: int) -> list[_Step]:
     geometry = [*map(_flip, range(dims)), _rotation(dims, 15, 0.3), _affine(dims), _elastic(dims)]
     return {
@@ -78,6 +92,7 @@ def _steps(preset: AugmentationPreset, dims: int) -> list[_Step]:
         AugmentationPreset.GEOMETRY: geometry,
         AugmentationPreset.INTENSITY: list(_INTENSITY),
         AugmentationPreset.STRONG: geometry + list(_INTENSITY),
+        AugmentationPreset.CONTRAST: [_flip(0), _rotation(dims, 10, 0.3), *_CONTRAST],
     }[preset]
 
 
