@@ -51,11 +51,22 @@ class PhantomSource(BaseModel):
     spatial_dims: Literal[2, 3] | None = Field(
         None, description="2 or 3; left out, the task's spatial_dims"
     )
+    site_cases: dict[str, int] = Field(
+        default_factory=dict, description="cases of a named site in place of cases_per_site "
+                                          "(a site that contributes fewer cases)")
 
     @field_validator("sites", mode="before")
     @classmethod
     def _one_name_as_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("site_cases")
+    @classmethod
+    def _positive_counts(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {site: n for site, n in value.items() if n < 1}
+        if bad:
+            raise ValueError(f"every site needs at least 1 case, got {bad}")
+        return value
 
     @field_validator("sites")
     @classmethod

@@ -94,6 +94,12 @@ def test_phantom_sites_as_count_or_names():
             PhantomSource(sites=bad)
 
 
+def test_phantom_site_cases_give_a_site_fewer_cases():
+    assert PhantomSource(site_cases={"site-e": 4}).site_cases == {"site-e": 4}
+    with pytest.raises(ValidationError, match="at least 1 case"):
+        PhantomSource(site_cases={"site-e": 0})
+
+
 def test_manifest_must_be_csv_or_json():
     assert ManifestSource(path="cases.JSON").path == Path("cases.JSON")
     with pytest.raises(ValidationError) as exc:
