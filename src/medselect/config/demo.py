@@ -30,10 +30,15 @@ __all__ = [
 KNEE_CLASSES = ["background", "femur", "tibia", "patella", "femoral_cartilage",
                 "tibial_cartilage"]
 
+SEGMENTATION_DEMO_SITES = ("site-a", "site-b", "site-c", "site-e")
+"""Three sites scanning with a fat-suppressed PD sequence and ``site-e``, a smaller site that
+scans with a T1-weighted one (contrast polarity reversed): a minority of the training data, as
+a hospital that joined late is."""
+
 DEMO_CONFIGS: tuple[tuple[A, L, Aug], ...] = (
     (A.UNET, L.DICE_CE, Aug.NONE),
     (A.UNET, L.DICE_CE, Aug.LIGHT),
-    (A.UNET, L.DICE, Aug.LIGHT),
+    (A.UNET, L.DICE_CE, Aug.CONTRAST),
     (A.UNET, L.TVERSKY, Aug.STRONG),
     (A.BASIC_UNET, L.DICE_CE, Aug.LIGHT),
     (A.ATTENTION_UNET, L.DICE_CE, Aug.LIGHT),
@@ -52,7 +57,12 @@ def default_demo_experiment() -> Experiment:
             spatial_dims=2,
             classes=list(KNEE_CLASSES),
         ),
-        data=_phantom(cases_per_site=30, size=96, spatial_dims=2),
+        data=DataSpec(
+            source=PhantomSource(cases_per_site=36, sites=list(SEGMENTATION_DEMO_SITES),
+                                 site_cases={"site-e": 26}, size=96, seed=0, spatial_dims=2),
+            split=SplitSpec(fractions=SplitFractions(train=0.5, val=0.25, test=0.25),
+                            stratify_by="site", seed=0, freeze_reference=True),
+        ),
         sweep=_sweep("knee-demo", DEMO_CONFIGS, input_size=(96, 96), epochs=30, batch_size=8,
                      features=16),
         evaluation=_segmentation_evaluation(cartilage_nsd_mm=1.5),
