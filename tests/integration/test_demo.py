@@ -24,7 +24,7 @@ def test_quick_demo_runs_every_step(run_cli, tmp_path, db_url):
     assert "best model" in result.stdout and "site" in result.stdout
     data = result.stdout[:result.stdout.index("2. sweep")]
     assert "patients (cases) per site and split" in data
-    assert "warning: site " in data and "fewer than 3" in data  # 6 patients a site: 1-2 test
+    assert "warning: site " in data and "fewer than 3" in data  # 8 cases a site: 1-2 test patients
     evaluation = result.stdout[result.stdout.index("3. evaluation"):
                                result.stdout.index("4. ranking")]
     assert "every case of val, test" in evaluation
