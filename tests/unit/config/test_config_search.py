@@ -124,3 +124,12 @@ def test_dropout_is_a_run_field_left_out_of_the_config_json_while_unset():
     assert run_id(RunConfig(dropout=0.1), "dv") != run_id(plain, "dv")
     with pytest.raises(ValueError, match="less than 1"):
         RunConfig(dropout=1.0)
+
+
+def test_a_held_out_site_is_not_cross_validated():
+    text = HEAD.replace("data: {source: {kind: phantom}}",
+                        "data: {source: {kind: phantom}, split: {held_out_sites: [site-d]}}")
+    with pytest.raises(ConfigError, match=r"data\.split\.held_out_sites: cross-validation"):
+        parse_experiment(text + "  strategy: grid\n" + "ranking: {selection: {folds: 3}}\n",
+                         "exp.yaml")
+    assert parse_experiment(text + "  strategy: grid\n", "exp.yaml").data.split.held_out_sites
