@@ -161,9 +161,16 @@ _NEW_PATIENTS = 1000
 def _shrink(experiment) -> None:
     """The demo experiment at a size that trains in seconds (a separate task, so a full demo
     in the same workspace keeps its own dataset and reference set)."""
+    from medselect.config import SplitFractions
+
     experiment.task.name = f"{experiment.task.name}-quick"
     experiment.data.source.cases_per_site = 8
-    experiment.data.source.site_cases = {}
+    # a held-out site: 6 cases, 4 patients, the fewest that give it 2 val and 2 test patients;
+    # the other sites 60/20/20 as they were before the held-out site, so the quick demo
+    # evaluates no more cases than then
+    experiment.data.source.site_cases = {site: 6 for site in experiment.data.split.held_out_sites}
+    if experiment.data.split.held_out_sites:
+        experiment.data.split.fractions = SplitFractions(train=0.6, val=0.2, test=0.2)
     experiment.data.source.size = 32
     experiment.sweep.space.input_size = [(32, 32, 16)[:experiment.task.spatial_dims]]
     experiment.sweep.space.epochs = [2]
