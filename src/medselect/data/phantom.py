@@ -180,7 +180,7 @@ def synth_knee_dataset(
     out_dir: str | os.PathLike[str],
     *,
     cases_per_site: int | Mapping[str, int] = 8,
-    sites: Sequence[SiteProfile] = DEFAULT_SITES,
+    sites: Sequence[SiteProfile] = DEFAULT_SITES[:4],
     size: int = 128,
     seed: int = 0,
     spatial_dims: int = 2,
@@ -189,7 +189,9 @@ def synth_knee_dataset(
 ) -> list[CaseRecord]:
     """Write a multi-site knee dataset and its ``manifest.csv``; return its records.
 
-    ``cases_per_site`` is one count for every site, or a count per site name.
+    ``cases_per_site`` is one count for every site, or a count per site name. ``sites``: by
+    default ``site-a`` to ``site-d`` (the experiment's ``sites: 4``); the T1 ``site-e`` only
+    when named, so data made before it existed comes out the same.
     Layout: ``images/<id>.nii.gz``, ``labels/<id>.nii.gz``, ``landmarks/<id>.json`` and
     ``manifest.csv`` (paths relative to ``out_dir``; an extra ``visit`` column). About
     ``second_visit_fraction`` of the patients get a second visit (same anatomy, slightly thinner
