@@ -71,6 +71,17 @@ class GroupTable:
         """The subgroups whose choice the data cannot back."""
         return tuple(r.group for r in self.rows if r.thin)
 
+    def own_models(self, alpha: float) -> tuple[Choice, ...]:
+        """The subgroups whose chosen model is not the overall choice and beats it there
+        significantly: the paired test on the subgroup's selection patients at ``alpha``
+        divided by the number of subgroups (Bonferroni: every subgroup is asked). These are
+        the candidates for a champion of their own."""
+        level = alpha / max(len(self.rows), 1)
+        return tuple(r.choice for r in self.rows
+                     if r.choice.model not in (None, self.overall.choice.model)
+                     and r.choice.p_vs_overall is not None and r.choice.p_vs_overall < level
+                     and (r.choice.gain_over_overall or 0.0) > 0)
+
 
 def group_table(choice: ModelChoice, attribute: str) -> GroupTable:
     """The per-``attribute`` table of a choice made with ``attribute`` in ``spec.by``.

@@ -65,6 +65,7 @@ class AugmentationPreset(StrEnum):
     STRONG = "strong"
     INTENSITY = "intensity"
     GEOMETRY = "geometry"
+    CONTRAST = "contrast"
 
 
 class Normalization(StrEnum):

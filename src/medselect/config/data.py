@@ -51,11 +51,22 @@ class PhantomSource(BaseModel):
     spatial_dims: Literal[2, 3] | None = Field(
         None, description="2 or 3; left out, the task's spatial_dims"
     )
+    site_cases: dict[str, int] = Field(
+        default_factory=dict, description="cases of a named site in place of cases_per_site "
+                                          "(a site that contributes fewer cases)")
 
     @field_validator("sites", mode="before")
     @classmethod
     def _one_name_as_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("site_cases")
+    @classmethod
+    def _positive_counts(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {site: n for site, n in value.items() if n < 1}
+        if bad:
+            raise ValueError(f"every site needs at least 1 case, got {bad}")
+        return value
 
     @field_validator("sites")
     @classmethod
@@ -155,10 +166,28 @@ class SplitSpec(BaseModel):
         "site", description="case field or attribute split separately per value; null: none"
     )
     seed: int = Field(0, ge=0)
+    held_out_sites: list[str] = Field(
+        default_factory=list,
+        description="sites no model trains on: their patients go only to val and test (at "
+                    "least 2 each), to measure transfer to a hospital the models never saw")
     freeze_reference: bool = Field(
         True, description="the first dataset version's test split becomes the frozen "
                           "reference set every later model is compared on",
     )
+
+    @field_validator("held_out_sites")
+    @classmethod
+    def _distinct_sites(cls, value: list[str]) -> list[str]:
+        if any(not site for site in value) or len(set(value)) != len(value):
+            raise ValueError(f"site names must be non-empty and unique, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _held_out_gets_val_and_test(self) -> SplitSpec:
+        if self.held_out_sites and not (self.fractions.val and self.fractions.test):
+            raise ValueError("held_out_sites: a held-out site's patients go to val and test, "
+                             "so fractions.val and fractions.test must both be above 0")
+        return self
 
     @classmethod
     def of(cls, fractions: Mapping[str, float] | None = None, seed: int = 0) -> SplitSpec:
@@ -180,3 +209,15 @@ class DataSpec(BaseModel):
 
     source: DataSource
     split: SplitSpec = Field(default_factory=SplitSpec)
+
+    @model_validator(mode="after")
+    def _held_out_sites_exist(self) -> DataSpec:
+        """A phantom with named sites can check ``held_out_sites`` here, before any case is
+        made; other sources are checked against their cases when the split is made."""
+        sites = getattr(self.source, "sites", None)
+        unknown = sorted(set(self.split.held_out_sites) - set(sites)) \
+            if isinstance(sites, list) else []
+        if unknown:
+            raise ValueError(f"split.held_out_sites names unknown site(s) {unknown}; the "
+                             f"phantom's sites are {sites}")
+        return self

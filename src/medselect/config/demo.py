@@ -30,10 +30,19 @@ __all__ = [
 KNEE_CLASSES = ["background", "femur", "tibia", "patella", "femoral_cartilage",
                 "tibial_cartilage"]
 
+SEGMENTATION_DEMO_SITES = ("site-a", "site-b", "site-c", "site-e")
+"""Three sites scanning with a fat-suppressed PD sequence and ``site-e``, which scans with a
+T1-weighted one (contrast polarity reversed)."""
+
+HELD_OUT_SITE = "site-e"
+"""The demo's external validation site: a hospital that joins after training, so no model
+learns from it (``data.split.held_out_sites``); its patients are only validated and tested on.
+This is where the best model for one hospital is not the best for another."""
+
 DEMO_CONFIGS: tuple[tuple[A, L, Aug], ...] = (
     (A.UNET, L.DICE_CE, Aug.NONE),
     (A.UNET, L.DICE_CE, Aug.LIGHT),
-    (A.UNET, L.DICE, Aug.LIGHT),
+    (A.UNET, L.DICE_CE, Aug.CONTRAST),
     (A.UNET, L.TVERSKY, Aug.STRONG),
     (A.BASIC_UNET, L.DICE_CE, Aug.LIGHT),
     (A.ATTENTION_UNET, L.DICE_CE, Aug.LIGHT),
@@ -52,7 +61,14 @@ def default_demo_experiment() -> Experiment:
             spatial_dims=2,
             classes=list(KNEE_CLASSES),
         ),
-        data=_phantom(cases_per_site=30, size=96, spatial_dims=2),
+        data=DataSpec(
+            source=PhantomSource(cases_per_site=36, sites=list(SEGMENTATION_DEMO_SITES),
+                                 site_cases={HELD_OUT_SITE: 30}, size=96, seed=0,
+                                 spatial_dims=2),
+            split=SplitSpec(fractions=SplitFractions(train=0.5, val=0.25, test=0.25),
+                            stratify_by="site", seed=0, held_out_sites=[HELD_OUT_SITE],
+                            freeze_reference=True),
+        ),
         sweep=_sweep("knee-demo", DEMO_CONFIGS, input_size=(96, 96), epochs=30, batch_size=8,
                      features=16),
         evaluation=_segmentation_evaluation(cartilage_nsd_mm=1.5),

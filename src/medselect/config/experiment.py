@@ -107,6 +107,10 @@ class Experiment(BaseModel):
                     if scope.startswith("site:") and site not in source.sites:
                         yield (("promotion", "scopes", i),
                                f"site {site!r} is not among data.source.sites {source.sites}")
+        if self.data.split.held_out_sites and self.ranking.selection.folds:
+            yield (("data", "split", "held_out_sites"),
+                   "cross-validation (ranking.selection.folds) folds train + val, so it would "
+                   "train on a held-out site's validation patients; remove one of the two")
         if "reference" in self.evaluation.case_sets and not self.data.split.freeze_reference:
             yield (("evaluation", "case_sets", self.evaluation.case_sets.index("reference")),
                    "case set 'reference' needs data.split.freeze_reference: true")

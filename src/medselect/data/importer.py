@@ -170,13 +170,13 @@ def plan_import(
     hint = slice_like_ids(records)
     records = assign_splits(
         [_keep_split(r, parent_cases) for r in records], split.fractions.as_dict(),
-        stratify_by=split.stratify_by, seed=split.seed,
+        stratify_by=split.stratify_by, seed=split.seed, held_out_sites=split.held_out_sites,
     )
     require_no_split_leakage(records)
     if reference:
         _require_reference_untouched(ws, records, reference)
     counts = site_split_counts(records)
-    warnings = split_warnings(counts)
+    warnings = split_warnings(counts, held_out_sites=split.held_out_sites)
     if hint:
         warnings.insert(0, DataWarning("slice_like_ids", hint.message))
     return ImportPlan(records, parent, reference, counts, warnings)

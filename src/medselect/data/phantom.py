@@ -22,7 +22,7 @@ import json
 import math
 import os
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -179,22 +179,28 @@ def generate_case(
 def synth_knee_dataset(
     out_dir: str | os.PathLike[str],
     *,
-    cases_per_site: int = 8,
-    sites: Sequence[SiteProfile] = DEFAULT_SITES,
+    cases_per_site: int | Mapping[str, int] = 8,
+    sites: Sequence[SiteProfile] = DEFAULT_SITES[:4],
     size: int = 128,
     seed: int = 0,
     spatial_dims: int = 2,
     second_visit_fraction: float = 0.3,
+    first_patient: int = 0,
 ) -> list[CaseRecord]:
     """Write a multi-site knee dataset and its ``manifest.csv``; return its records.
 
+    ``cases_per_site`` is one count for every site, or a count per site name. ``sites``: by
+    default ``site-a`` to ``site-d`` (the experiment's ``sites: 4``); the T1 ``site-e`` only
+    when named, so data made before it existed comes out the same.
     Layout: ``images/<id>.nii.gz``, ``labels/<id>.nii.gz``, ``landmarks/<id>.json`` and
     ``manifest.csv`` (paths relative to ``out_dir``; an extra ``visit`` column). About
     ``second_visit_fraction`` of the patients get a second visit (same anatomy, slightly thinner
     cartilage, new pose and noise), so patient-level splitting matters. Case ids read
     ``<site>-p<NNN>-v<visit>``; a patient's cases depend only on ``seed``, its site's name and
     its number, not on the other sites. Files are written atomically and byte-identically for
-    the same arguments. The returned records hold absolute paths.
+    the same arguments. The returned records hold absolute paths. ``first_patient`` numbers
+    the patients from there: with the same ``seed``, patients beyond a dataset's own are new
+    patients of the same sites (cases to predict, never seen in training).
 
     Raises:
         DataError: no sites, duplicate site names, or an argument out of range.
@@ -202,18 +208,25 @@ def synth_knee_dataset(
     names = [site.name for site in sites]
     if not names or len(set(names)) != len(names):
         raise DataError(f"sites {names} must be non-empty and uniquely named")
-    if cases_per_site < 1 or seed < 0 or not 0.0 <= second_visit_fraction <= 1.0:
+    counts = (cases_per_site if isinstance(cases_per_site, Mapping)
+              else dict.fromkeys(names, cases_per_site))
+    if set(counts) != set(names):
+        raise DataError(f"cases_per_site names sites {sorted(counts)}; give a count for each "
+                        f"of {names}")
+    if (min(counts.values()) < 1 or seed < 0 or first_patient < 0
+            or not 0.0 <= second_visit_fraction <= 1.0):
         raise DataError(
-            f"cases_per_site={cases_per_site}, seed={seed}, second_visit_fraction="
-            f"{second_visit_fraction}: need cases_per_site >= 1, seed >= 0 and a fraction in [0, 1]"
+            f"cases_per_site={cases_per_site}, seed={seed}, first_patient={first_patient}, "
+            f"second_visit_fraction={second_visit_fraction}: need cases_per_site >= 1, seed "
+            "and first_patient >= 0 and a fraction in [0, 1]"
         )
     root = Path(out_dir).resolve()
     for folder in ("images", "labels", "landmarks"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     records, rows = [], []
     for site in sites:
-        for patient_id, visit, rng, anatomy in _site_plan(site.name, cases_per_site, seed,
-                                                           second_visit_fraction):
+        for patient_id, visit, rng, anatomy in _site_plan(site.name, counts[site.name], seed,
+                                                           second_visit_fraction, first_patient):
             case = generate_case(rng, site, size, spatial_dims, anatomy=anatomy)
             case_id = f"{patient_id}-v{visit}"
             files = {"image": f"images/{case_id}.nii.gz", "label": f"labels/{case_id}.nii.gz",
@@ -239,10 +252,12 @@ def synth_knee_dataset(
 
 
 def _site_plan(site: str, n_cases: int, seed: int, second_visit_fraction: float,
+               first_patient: int = 0,
                ) -> Iterator[tuple[str, int, np.random.Generator, KneeAnatomy]]:
-    """(patient id, visit, case generator, anatomy) for each of a site's ``n_cases`` cases."""
+    """(patient id, visit, case generator, anatomy) for each of a site's ``n_cases`` cases,
+    patients numbered from ``first_patient``."""
     site_key = zlib.crc32(site.encode())
-    done = number = 0
+    done, number = 0, first_patient
     while done < n_cases:
         patient_rng = np.random.default_rng([seed, site_key, number])
         visits = [sample_anatomy(patient_rng)]

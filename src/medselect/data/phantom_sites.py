@@ -6,8 +6,13 @@ contrast, blur, a smooth multiplicative bias field and Rician noise. Sites diffe
 ``site-d`` is much harder than the others, so that model quality depends on the site and
 per-site selection has something to find.
 
-Intensities are in units of joint fluid (1.0), as on a fat-suppressed PD/T2 knee: fluid bright,
-cartilage intermediate-bright, marrow and muscle dark, cortical bone darkest.
+A site scans with one of two sequences (:class:`MRSequence`). Most sites use a fat-suppressed
+PD/T2-weighted sequence: intensities in units of joint fluid (1.0), fluid bright, cartilage
+intermediate-bright, marrow and muscle dark, cortical bone darkest. ``site-e`` uses a T1-weighted
+sequence without fat suppression, as an older protocol or another vendor's default does: fatty
+marrow and fat bright, fluid dark, cartilage intermediate, the contrast between the tissues
+reversed. A model that learnt "bright band over dark bone" transfers badly there unless it was
+trained to ignore contrast polarity (the ``contrast`` augmentation preset).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 import numpy as np
 from scipy import ndimage
@@ -33,14 +38,27 @@ class Tissue(IntEnum):
     FLUID = 4
 
 
-# Intensity of each tissue at full contrast, and how strongly its texture varies (fraction).
-_BASE_INTENSITY = {Tissue.SOFT: 0.38, Tissue.MARROW: 0.22, Tissue.CORTEX: 0.06,
-                   Tissue.CARTILAGE: 0.72, Tissue.FLUID: 1.0}
+class MRSequence(StrEnum):
+    """The MR sequence a site scans the knee with."""
+
+    PD_FS = "pd_fs"  # fat-suppressed proton-density / T2-weighted: fluid bright
+    T1 = "t1"  # T1-weighted, no fat suppression: fatty marrow bright, fluid dark
+
+
+# Intensity of each tissue per sequence at full cartilage contrast (T1: in units of fatty
+# marrow), how much fat-versus-muscle patches vary the soft tissue (fat is bright on T1), and
+# how strongly each tissue's texture varies (fraction).
+_BASE_INTENSITY = {
+    MRSequence.PD_FS: {Tissue.SOFT: 0.38, Tissue.MARROW: 0.22, Tissue.CORTEX: 0.06,
+                     Tissue.CARTILAGE: 0.72, Tissue.FLUID: 1.0},
+    MRSequence.T1: {Tissue.SOFT: 0.42, Tissue.MARROW: 0.92, Tissue.CORTEX: 0.05,
+                  Tissue.CARTILAGE: 0.5, Tissue.FLUID: 0.14},
+}
+_COARSE_SOFT_AMPLITUDE = {MRSequence.PD_FS: 0.25, MRSequence.T1: 0.45}
 _TEXTURE = {Tissue.SOFT: 0.18, Tissue.MARROW: 0.12, Tissue.CORTEX: 0.05,
             Tissue.CARTILAGE: 0.04, Tissue.FLUID: 0.03}
 _FINE_TEXTURE_MM = 1.5  # correlation length of trabecular / muscle texture
 _COARSE_TEXTURE_MM = 10.0  # fat versus muscle patches in the soft tissue
-_COARSE_SOFT_AMPLITUDE = 0.25
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,7 @@ class SiteProfile:
             Rician noise, in units of the fluid intensity.
         bias_strength: largest log-amplitude of the smooth multiplicative bias field.
         blur_mm: Gaussian point-spread sigma in mm.
+        sequence: the MR sequence, which sets every tissue's intensity.
     """
 
     name: str
@@ -64,6 +83,7 @@ class SiteProfile:
     noise_std: float = 0.03
     bias_strength: float = 0.15
     blur_mm: float = 0.3
+    sequence: MRSequence = MRSequence.PD_FS
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -92,6 +112,9 @@ DEFAULT_SITES: tuple[SiteProfile, ...] = (
     # The hard site: low cartilage contrast, strong noise and bias, coarse and blurred.
     SiteProfile("site-d", fov_mm=160.0, cartilage_contrast=0.35, noise_std=0.12,
                 bias_strength=0.45, blur_mm=0.9),
+    # Another sequence: T1-weighted, contrast polarity reversed (see the module docstring).
+    SiteProfile("site-e", fov_mm=130.0, cartilage_contrast=1.0, noise_std=0.04,
+                bias_strength=0.2, blur_mm=0.4, sequence=MRSequence.T1),
 )
 
 
@@ -105,7 +128,7 @@ def render_site_image(tissues: np.ndarray, site: SiteProfile, spacing: Sequence[
     Order of effects: tissue intensities with texture, point-spread blur, bias field, Rician
     noise. Every random draw comes from ``rng``, so one generator state gives one image.
     """
-    base = dict(_BASE_INTENSITY)
+    base = dict(_BASE_INTENSITY[site.sequence])
     marrow = base[Tissue.MARROW]
     base[Tissue.CARTILAGE] = marrow + site.cartilage_contrast * (base[Tissue.CARTILAGE] - marrow)
     lut_base = np.array([base[t] for t in Tissue])
@@ -114,7 +137,8 @@ def render_site_image(tissues: np.ndarray, site: SiteProfile, spacing: Sequence[
     fine = _smooth_field(tissues.shape, [_FINE_TEXTURE_MM / s for s in spacing], rng)
     coarse = _smooth_field(tissues.shape, [_COARSE_TEXTURE_MM / s for s in spacing], rng)
     image = lut_base[tissues] * (1.0 + lut_texture[tissues] * fine)
-    image[tissues == Tissue.SOFT] *= 1.0 + _COARSE_SOFT_AMPLITUDE * coarse[tissues == Tissue.SOFT]
+    soft = tissues == Tissue.SOFT
+    image[soft] *= 1.0 + _COARSE_SOFT_AMPLITUDE[site.sequence] * coarse[soft]
     if site.blur_mm > 0:
         image = ndimage.gaussian_filter(image, [site.blur_mm / s for s in spacing],
                                         mode="nearest")

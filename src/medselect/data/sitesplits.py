@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from medselect.data.case import SPLITS, CaseRecord
@@ -73,15 +73,17 @@ def site_split_counts(records: Iterable[CaseRecord]) -> dict[str, SiteSplitCount
     ) for site in sorted(cases)}
 
 
-def split_warnings(counts: Mapping[str, SiteSplitCounts]) -> list[DataWarning]:
+def split_warnings(counts: Mapping[str, SiteSplitCounts],
+                   held_out_sites: Collection[str] = ()) -> list[DataWarning]:
     """The warnings of a split: per site (in name order) held-out patients without training
-    patients, training patients only, or fewer than :data:`MIN_TEST_PATIENTS` test patients;
-    then a test set of fewer than :data:`MIN_TEST_PATIENTS_OVERALL` patients in all."""
+    patients (unless the site is one of ``held_out_sites``, kept out of training on purpose),
+    training patients only, or fewer than :data:`MIN_TEST_PATIENTS` test patients; then a test
+    set of fewer than :data:`MIN_TEST_PATIENTS_OVERALL` patients in all."""
     warnings = []
     for site, c in sorted(counts.items()):
         fix = _FIX.format(site=site)
         held_out = c.patients["test"] + c.patients["val"]
-        if c.patients["train"] == 0 and held_out:
+        if c.patients["train"] == 0 and held_out and site not in held_out_sites:
             warnings.append(DataWarning("no_training_patients", (
                 f"site {site!r} has held-out patients but no training patient "
                 f"({c.describe()}): no model learns from this site, so its figures measure "

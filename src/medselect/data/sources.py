@@ -110,8 +110,13 @@ def synth_phantom(out: Path, spec: PhantomSource) -> SourceData:
             raise DataError(f"data.source.sites: unknown phantom sites {unknown}; "
                             f"choose from {sorted(known)}")
         sites = [known[name] for name in spec.sites]
+    extra = sorted(set(spec.site_cases) - {site.name for site in sites})
+    if extra:
+        raise DataError(f"data.source.site_cases: sites {extra} are not among the phantom's "
+                        f"sites {[site.name for site in sites]}")
     records = synth_knee_dataset(
-        out, cases_per_site=spec.cases_per_site, sites=sites, size=spec.size, seed=spec.seed,
+        out, cases_per_site={site.name: spec.site_cases.get(site.name, spec.cases_per_site)
+                             for site in sites}, sites=sites, size=spec.size, seed=spec.seed,
         spatial_dims=spec.spatial_dims or 2,
     )
     return SourceData(

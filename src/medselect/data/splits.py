@@ -21,13 +21,15 @@ import dataclasses
 import hashlib
 import math
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from typing import Any
 
 from medselect.data.case import SPLITS, CaseRecord, Split
 from medselect.errors import DataError
 
 DEFAULT_FRACTIONS: Mapping[Split, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
+MIN_HELD_OUT_PATIENTS = 2
+"""Patients a held-out site needs in each of val and test."""
 _MIN_PATIENTS_FOR_TEST = 3  # a stratum this large always gets at least one test patient
 _FILL_ORDER: tuple[Split, ...] = ("test", "val", "train")  # test first: the most stable split
 
@@ -40,6 +42,7 @@ def assign_splits(
     *,
     stratify_by: str | None = "site",
     seed: int = 0,
+    held_out_sites: Collection[str] = (),
 ) -> list[CaseRecord]:
     """Return ``records`` (same order) with ``split`` set for every case.
 
@@ -51,17 +54,25 @@ def assign_splits(
             each value's patients separately, or None. A patient whose cases disagree is placed
             by its most frequent value.
         seed: another seed gives another split.
+        held_out_sites: sites no model trains on: their patients go only to val and test
+            (shared by the val:test ratio of ``fractions``, at least
+            :data:`MIN_HELD_OUT_PATIENTS` each), to measure how the models transfer to a
+            hospital they never saw. The other patients are split by ``fractions``.
 
     Raises:
         DataError: bad fractions, duplicate case ids, a patient fixed to two splits, an unknown
-            ``stratify_by``, or too few patients to give every non-zero fraction a patient.
+            ``stratify_by``, or too few patients to give every non-zero fraction a patient; a
+            held-out site no case has, with too few patients, or with a patient fixed to train.
     """
     shares = _check_fractions(fractions)
     by_patient = _cases_by_patient(records)
     fixed = _fixed_splits(by_patient)
+    site_of = {p: _stratum(cases, "site") for p, cases in by_patient.items()}
+    held = _held_out(by_patient, site_of, fixed, held_out_sites, shares, seed)
+    fixed |= held
     free = sorted(set(by_patient) - set(fixed))
     if not free:
-        return list(records)
+        return [dataclasses.replace(r, split=fixed[r.patient_id]) for r in records]
     _check_stratify_by(stratify_by, records)
     strata = {p: _stratum(cases, stratify_by) for p, cases in by_patient.items()}
 
@@ -81,6 +92,45 @@ def assign_splits(
     assigned: dict[str, Split] = dict(fixed)
     assigned.update(_fill(free_by_stratum, counts, _FILL_ORDER, seed))
     return [dataclasses.replace(r, split=assigned[r.patient_id]) for r in records]
+
+
+def _held_out(by_patient: Mapping[str, list[CaseRecord]], site_of: Mapping[str, str],
+              fixed: Mapping[str, Split], sites: Collection[str], shares: Mapping[Split, float],
+              seed: int) -> dict[str, Split]:
+    """Patient -> val or test for the held-out sites' patients not fixed already: per site in
+    keyed-hash order, val getting its share of val + test, rounded, at least
+    :data:`MIN_HELD_OUT_PATIENTS` of each."""
+    if not sites:
+        return {}
+    field = "split.held_out_sites"
+    known = sorted(set(site_of.values()))
+    unknown = sorted(set(sites) - set(known))
+    if unknown:
+        raise DataError(f"{field}: no case is of site(s) {unknown}; the sites are {known}")
+    if not (shares["val"] and shares["test"]):
+        raise DataError(f"{field}: a held-out site's patients go to val and test, so both "
+                        f"fractions must be above 0 (got {dict(shares)})")
+    trained = sorted(p for p, k in fixed.items() if k == "train" and site_of[p] in sites)
+    if trained:
+        raise DataError(f"{field}: patient(s) {trained[:5]} of a held-out site are in the "
+                        f"training split of an earlier dataset version; a site the models "
+                        f"learnt from cannot be held out")
+    val_share = shares["val"] / (shares["val"] + shares["test"])
+    assigned: dict[str, Split] = {}
+    for site in sorted(set(sites)):
+        patients = [p for p in by_patient if site_of[p] == site]
+        free = [p for p in patients if p not in fixed]
+        n_fixed = {k: sum(fixed.get(p) == k for p in patients) for k in ("val", "test")}
+        lowest = MIN_HELD_OUT_PATIENTS
+        if len(patients) < 2 * lowest:
+            raise DataError(f"{field}: site {site!r} has {len(patients)} patient(s); a held-out "
+                            f"site needs at least {2 * lowest} ({lowest} for val and for test)")
+        n_val = round(len(patients) * val_share) - n_fixed["val"]
+        n_val = min(max(n_val, lowest - n_fixed["val"], 0),
+                    len(free) - max(lowest - n_fixed["test"], 0))
+        ordered = sorted(free, key=lambda p: hashlib.sha256(f"{seed}\0{p}".encode()).digest())
+        assigned |= {p: "val" if i < n_val else "test" for i, p in enumerate(ordered)}
+    return assigned
 
 
 def assign_folds(

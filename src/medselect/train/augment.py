@@ -12,6 +12,10 @@ light      flip along the first axis, small rotation, intensity scaling
 geometry   flips along every axis, rotation, affine scale/shear, elastic deformation
 intensity  intensity scale and shift, gamma, Gaussian noise, bias field
 strong     geometry followed by intensity
+contrast   light, then contrast polarity inversion (half the images) and a mild gamma: for
+           sites that scan with another sequence (T1 beside fat-suppressed PD), where the
+           tissues' order of brightness differs; heavier intensity curves cost accuracy on
+           the sites trained on
 =========  ==========================================================================
 """
 
@@ -70,6 +74,13 @@ _INTENSITY = (
 )
 
 
+_CONTRAST = (
+    # v * (1 + factor) with factor -2: the normalised image negated, dark tissue bright
+    _Step("RandScaleIntensityd", {"factors": [-2.0, -2.0], "prob": 0.5}, geometric=False),
+    _INTENSITY[2],  # mild gamma: the tissues' brightness ratios differ between sequences too
+)
+
+
 def _steps(preset: AugmentationPreset, dims: int) -> list[_Step]:
     geometry = [*map(_flip, range(dims)), _rotation(dims, 15, 0.3), _affine(dims), _elastic(dims)]
     return {
@@ -78,6 +89,8 @@ def _steps(preset: AugmentationPreset, dims: int) -> list[_Step]:
         AugmentationPreset.GEOMETRY: geometry,
         AugmentationPreset.INTENSITY: list(_INTENSITY),
         AugmentationPreset.STRONG: geometry + list(_INTENSITY),
+        AugmentationPreset.CONTRAST: [_flip(0), _rotation(dims, 10, 0.3), _INTENSITY[0],
+                                      *_CONTRAST],
     }[preset]
 
 

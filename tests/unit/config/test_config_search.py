@@ -156,3 +156,12 @@ def test_schedule_fields_are_part_of_the_run_and_left_out_while_unset():
     assert RunConfig(augmentation="none", augmentation_ramp=3) == plain
     with pytest.raises(ValueError, match="warmup_epochs 10 leaves no epoch of a 10-epoch run"):
         RunConfig(warmup_epochs=10, epochs=10)
+
+
+def test_a_held_out_site_is_not_cross_validated():
+    text = HEAD.replace("data: {source: {kind: phantom}}",
+                        "data: {source: {kind: phantom}, split: {held_out_sites: [site-d]}}")
+    with pytest.raises(ConfigError, match=r"data\.split\.held_out_sites: cross-validation"):
+        parse_experiment(text + "  strategy: grid\n" + "ranking: {selection: {folds: 3}}\n",
+                         "exp.yaml")
+    assert parse_experiment(text + "  strategy: grid\n", "exp.yaml").data.split.held_out_sites

@@ -94,6 +94,12 @@ def test_phantom_sites_as_count_or_names():
             PhantomSource(sites=bad)
 
 
+def test_phantom_site_cases_give_a_site_fewer_cases():
+    assert PhantomSource(site_cases={"site-e": 4}).site_cases == {"site-e": 4}
+    with pytest.raises(ValidationError, match="at least 1 case"):
+        PhantomSource(site_cases={"site-e": 0})
+
+
 def test_manifest_must_be_csv_or_json():
     assert ManifestSource(path="cases.JSON").path == Path("cases.JSON")
     with pytest.raises(ValidationError) as exc:
@@ -368,3 +374,16 @@ def test_source_is_not_dumped():
     exp = experiment()
     exp.source = Path("/x/experiment.yaml")
     assert "source" not in exp.model_dump()
+
+
+def test_held_out_sites_are_checked_against_named_phantom_sites_and_need_val_and_test():
+    phantom = {"kind": "phantom", "sites": ["site-a", "site-e"]}
+    spec = DataSpec(source=phantom, split={"held_out_sites": ["site-e"]})
+    assert spec.split.held_out_sites == ["site-e"]
+    with pytest.raises(ValidationError, match=r"split.held_out_sites names unknown.*site-x"):
+        DataSpec(source=phantom, split={"held_out_sites": ["site-x"]})
+    with pytest.raises(ValidationError, match="held_out_sites"):
+        DataSpec(source=phantom, split={"held_out_sites": ["site-e"],
+                                        "fractions": {"train": 0.8, "val": 0, "test": 0.2}})
+    with pytest.raises(ValidationError, match="unique"):
+        DataSpec(source=phantom, split={"held_out_sites": ["site-e", "site-e"]})

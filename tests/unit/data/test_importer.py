@@ -86,6 +86,16 @@ def test_a_site_with_test_patients_and_no_training_patients_is_reported(ws, reco
     assert "site 'site-z'" in none.message and "train 0 / val 0 / test 2" in none.message
 
 
+def test_a_held_out_site_is_stored_in_val_and_test_only_and_not_warned_about(ws, records):
+    split = SplitSpec(fractions=SplitFractions(train=0.5, val=0.25, test=0.25),
+                      held_out_sites=["site-d"])
+    result = import_dataset(ws, TASK, records, split=split)
+    held = result.patients["site-d"]
+    assert "train" not in held and held["val"] >= 2 and held["test"] >= 2
+    assert all(p.get("train") for site, p in result.patients.items() if site != "site-d")
+    assert "no_training_patients" not in {w.problem for w in result.warnings}
+
+
 def test_an_experiment_import_stores_its_ranking_with_the_task(ws, tmp_path,
                                                                 write_tiny_experiment):
     path = write_tiny_experiment(tmp_path, space="architecture: unet", extra=(

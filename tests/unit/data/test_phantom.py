@@ -18,10 +18,17 @@ from medselect.data.phantom import (
     sample_anatomy,
     synth_knee_dataset,
 )
-from medselect.data.phantom_sites import DEFAULT_SITES, SiteProfile
+from medselect.data.phantom_sites import (
+    DEFAULT_SITES,
+    MRSequence,
+    SiteProfile,
+    Tissue,
+    render_site_image,
+)
 from medselect.errors import DataError
 
-SITE_A, SITE_D = DEFAULT_SITES[0], DEFAULT_SITES[3]
+SITE_A, SITE_D, SITE_E = DEFAULT_SITES[0], DEFAULT_SITES[3], DEFAULT_SITES[4]
+PD_FS_SITES = [s for s in DEFAULT_SITES if s.sequence == MRSequence.PD_FS]
 
 
 def _near(label: np.ndarray, point, cls: int, radius: float = 1.5) -> bool:
@@ -116,13 +123,51 @@ def _noise_and_contrast(site: SiteProfile) -> tuple[float, float]:
 
 
 def test_sites_differ_measurably_and_site_d_is_hardest():
-    measured = {site.name: _noise_and_contrast(site) for site in DEFAULT_SITES}
+    measured = {site.name: _noise_and_contrast(site) for site in PD_FS_SITES}
     noise_a, contrast_a = measured["site-a"]
     noise_d, contrast_d = measured["site-d"]
     assert noise_d > 2 * noise_a
     assert contrast_a > contrast_d + 1.0
     assert max(measured, key=lambda s: measured[s][0]) == "site-d"
     assert min(measured, key=lambda s: measured[s][1]) == "site-d"
+
+
+def _tissue_medians(site: SiteProfile) -> dict[Tissue, float]:
+    """Median intensity of each tissue on a map of five bands, one per tissue."""
+    tissues = np.repeat(np.arange(len(Tissue)), 24)[:, None] * np.ones((1, 48), dtype=np.intp)
+    image = render_site_image(tissues, site, (1.0, 1.0), np.random.default_rng(0))
+    return {t: float(np.median(image[tissues == t])) for t in Tissue}
+
+
+def test_t1_site_reverses_the_order_of_brightness_of_fluid_cartilage_and_marrow():
+    pd_fs, t1 = _tissue_medians(SITE_A), _tissue_medians(SITE_E)
+    assert SITE_E.sequence == MRSequence.T1 and SITE_A.sequence == MRSequence.PD_FS
+    f, c, m = Tissue.FLUID, Tissue.CARTILAGE, Tissue.MARROW
+    assert pd_fs[f] > pd_fs[c] > pd_fs[m]
+    assert t1[f] < t1[c] < t1[m]
+    # cortical bone has no signal on either sequence
+    assert min(pd_fs, key=pd_fs.get) == min(t1, key=t1.get) == Tissue.CORTEX
+
+
+def test_t1_site_shows_cartilage_darker_than_marrow_on_a_knee():
+    """The same patient at site-a and site-e: the anatomy is the same, the contrast reversed."""
+    a, e = generate_case(3, SITE_A, 96), generate_case(3, SITE_E, 96)
+    ratios = []
+    for case in (a, e):
+        image, label = case.image.array, case.label.array
+        marrow = ndimage.binary_erosion(label == 1, iterations=3)
+        ratios.append(np.median(image[label == 4]) / np.median(image[marrow]))
+    assert a.anatomy == e.anatomy
+    assert ratios[0] > 2.0 and ratios[1] < 0.7
+
+
+def test_new_patients_numbered_after_a_dataset_are_not_its_patients(tmp_path):
+    kwargs = {"cases_per_site": 3, "sites": DEFAULT_SITES[4:], "size": 32}
+    dataset = synth_knee_dataset(tmp_path / "d", **kwargs)
+    new = synth_knee_dataset(tmp_path / "n", first_patient=1000, **kwargs)
+    assert new[0].case_id == "site-e-p1000-v1" and new[0].site == "site-e"
+    assert not {r.patient_id for r in new} & {r.patient_id for r in dataset}
+    assert _file_bytes(new[:1]) != _file_bytes(dataset[:1])
 
 
 @pytest.mark.parametrize("kwargs", [{"size": 8}, {"spatial_dims": 4}])
@@ -185,3 +230,11 @@ def test_a_sites_cases_do_not_depend_on_the_other_sites(tmp_path):
 def test_dataset_refuses_duplicate_site_names(tmp_path):
     with pytest.raises(DataError, match="uniquely named"):
         synth_knee_dataset(tmp_path, sites=[SITE_A, SITE_A])
+
+
+def test_a_count_per_site_gives_a_smaller_site(tmp_path):
+    records = synth_knee_dataset(tmp_path / "d", cases_per_site={"site-a": 4, "site-e": 2},
+                                 sites=[SITE_A, SITE_E], size=32)
+    assert [r.site for r in records] == ["site-a"] * 4 + ["site-e"] * 2
+    with pytest.raises(DataError, match="give a count for each"):
+        synth_knee_dataset(tmp_path / "x", cases_per_site={"site-a": 4}, sites=[SITE_A, SITE_E])

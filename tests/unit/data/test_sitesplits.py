@@ -61,3 +61,14 @@ def test_two_test_patients_are_still_too_few():
     [warning, _] = split_warnings(site_split_counts(records))
     assert warning.message.startswith("site 'A' has only 2 test patients, fewer than 3 "
                                       "(patients train 1 / val 0 / test 2, cases 1 / 0 / 6)")
+
+
+def test_a_site_held_out_on_purpose_is_not_warned_for_lacking_training_patients():
+    records = [*_cases("A", "train", {"a1": 1}), *_cases("A", "val", {"a2": 1}),
+               *_cases("A", "test", {"a3": 1, "a4": 1, "a5": 1}),
+               *_cases("E", "val", {"e1": 1, "e2": 1}),
+               *_cases("E", "test", {f"e{i}": 1 for i in range(3, 3 + MIN_TEST_PATIENTS_OVERALL)})]
+    assert [(w.site, w.problem) for w in split_warnings(site_split_counts(records))] == [
+        ("E", "no_training_patients")]
+    assert [(w.site, w.problem) for w in split_warnings(site_split_counts(records),
+                                                        held_out_sites=["E"])] == []

@@ -2,6 +2,7 @@
 
 import dataclasses
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -178,3 +179,43 @@ def test_every_site_with_held_out_patients_has_training_patients(sizes, seed, va
         if n >= 3:
             assert per[(site, "test")] >= 1, (sizes, per)
     assert len({r.split for r in split}) == wanted
+
+
+# --- held-out sites --------------------------------------------------------------------------
+
+def test_a_held_out_site_goes_only_to_val_and_test_by_patient():
+    records = _records({"a": 12, "b": 12, "e": 9})
+    split = assign_splits(records, {"train": 0.5, "val": 0.25, "test": 0.25},
+                          held_out_sites=["e"])
+    assert all(len(s) == 1 for s in _patient_splits(split).values())
+    per = _patients_per(split)
+    assert per[("e", "train")] == 0
+    assert per[("e", "val")] >= 2 and per[("e", "test")] >= 2
+    assert per[("e", "val")] + per[("e", "test")] == 9
+    for site in "ab":  # the other sites are split by the fractions as before
+        assert (per[(site, "train")], per[(site, "val")], per[(site, "test")]) == (6, 3, 3)
+
+
+def test_a_held_out_site_keeps_two_patients_in_val_even_when_val_is_small():
+    split = assign_splits(_records({"a": 10, "e": 5}), {"train": 0.8, "val": 0.05,
+                                                         "test": 0.15}, held_out_sites=["e"])
+    per = _patients_per(split)
+    assert (per[("e", "train")], per[("e", "val")], per[("e", "test")]) == (0, 2, 3)
+
+
+@pytest.mark.parametrize(("sizes", "held", "fractions", "message"), [
+    ({"a": 6, "e": 6}, ["x"], None, "split.held_out_sites: no case is of site(s) ['x']"),
+    ({"a": 6, "e": 3}, ["e"], None, "site 'e' has 3 patient(s); a held-out site needs at least 4"),
+    ({"a": 6, "e": 6}, ["e"], {"train": 0.8, "test": 0.2}, "split.held_out_sites"),
+])
+def test_bad_held_out_sites_are_refused_naming_the_field(sizes, held, fractions, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        assign_splits(_records(sizes), fractions or {"train": 0.6, "val": 0.2, "test": 0.2},
+                      held_out_sites=held)
+
+
+def test_a_site_trained_on_in_an_earlier_version_cannot_be_held_out():
+    records = [dataclasses.replace(r, split="train") if r.patient_id == "e-p0" else r
+               for r in _records({"a": 6, "e": 6})]
+    with pytest.raises(DataError, match=r"split\.held_out_sites.*'e-p0'"):
+        assign_splits(records, held_out_sites=["e"])

@@ -74,3 +74,17 @@ def test_offline_augment_makes_seeded_copies_copy_by_copy():
 def test_offline_augment_without_labels_returns_none_for_them():
     images, labels = offline_augment([np.ones((1, 8, 8), np.float32)], None, copies=2, seed=0)
     assert len(images) == 2 and labels is None
+
+
+def test_contrast_preset_inverts_polarity_in_some_draws_and_leaves_the_label():
+    """The ``contrast`` preset's draws include images negatively correlated with the input (a
+    T1-like reversal of a PD-like image); the label is only flipped or rotated."""
+    case = square_case()
+    augment = build_preset("contrast", 2, seed=0)
+    correlations = []
+    for _ in range(40):
+        out = augment({k: v.clone() for k, v in case.items()})
+        image = np.asarray(out["image"][0]).ravel()
+        correlations.append(np.corrcoef(image, np.asarray(out["label"][0]).ravel())[0, 1])
+        assert set(np.unique(np.asarray(out["label"]))) <= {0.0, 2.0}
+    assert min(correlations) < -0.5 and max(correlations) > 0.5
