@@ -137,7 +137,7 @@ def _predict_new_patients(cli: CLIContext, ws, experiment, own_sites: list[str])
     source = experiment.data.source
     names = list(source.sites) if isinstance(source.sites, list) else [
         s.name for s in DEFAULT_SITES[:source.sites]]
-    wanted = [*own_sites, next(n for n in names if n not in own_sites)]
+    wanted = [*own_sites, *[n for n in names if n not in own_sites][:1]]  # one served globally
     sites = [s for s in DEFAULT_SITES if s.name in wanted]
     folder = ws.path("new-patients")
     synth_knee_dataset(folder, cases_per_site=2, sites=sites, size=source.size,
