@@ -115,7 +115,7 @@ def test_quick_seg3d_demo_runs_every_step(run_cli, tmp_path):
     result = run_cli("demo", "--task", "seg3d", "-w", ws_dir, "--no-serve", "--quick")
     assert result.code == 0, result.stderr
     for step in ("1. data", "2. sweep: 4 configurations", "3. evaluation", "4. ranking",
-                 "5. registry", "6. dashboard"):
+                 "5. registry", "6. predict", "7. dashboard"):
         assert step in result.stdout
     assert "knee-seg3d-quick" in result.stdout
     assert (ws_dir / "report" / "index.html").is_file()
