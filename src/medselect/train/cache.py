@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,11 +99,15 @@ def _temporary_files_in(folder: Path) -> Iterator[None]:
     file.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    previous, tempfile.tempdir = tempfile.tempdir, str(folder)
-    try:
-        yield
-    finally:
-        tempfile.tempdir = previous
+    with _TEMPDIR_LOCK:  # tempfile.tempdir is one per process: two threads must not interleave
+        previous, tempfile.tempdir = tempfile.tempdir, str(folder)
+        try:
+            yield
+        finally:
+            tempfile.tempdir = previous
+
+
+_TEMPDIR_LOCK = threading.Lock()
 
 
 class _Prepare(Transform):
