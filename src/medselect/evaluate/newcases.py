@@ -414,6 +414,7 @@ def _signals(ws: Workspace, case_set: str, members: Sequence[Mapping[str, Any]],
     with ws.connect() as conn:
         files = prediction_files(conn, case_set, models)
     rows: dict[str, list[dict[str, Any]]] = {}
+    unread: dict[str, list[str]] = {}
     for (model, case_id), uri in sorted(files.items()):
         if case_id not in by_id:
             continue
@@ -421,10 +422,12 @@ def _signals(ws: Workspace, case_set: str, members: Sequence[Mapping[str, Any]],
         try:
             values = signal(ws, case, uri)
         except DataError as exc:
-            notes.append(f"{model} on case {case_id!r} left out: {exc}")
+            unread.setdefault(model, []).append(str(exc))
             continue
         rows.setdefault(model, []).append({
             "patient_id": case["patient_id"] or case_id, "site": case["site"], **values})
+    notes += [f"{model}: {len(problems)} prediction(s) of {case_set} left out, unreadable "
+              f"(first: {problems[0]})" for model, problems in unread.items()]
     return {model: pd.DataFrame(found) for model, found in rows.items()}
 
 
