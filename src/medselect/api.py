@@ -77,6 +77,7 @@ def import_data(
     site: str | None = None,
     split: Mapping[str, float] | None = None,
     seed: int = 0,
+    held_out_sites: Sequence[str] = (),
 ) -> ImportResult:
     """Import a manifest, an nnU-Net folder or a Decathlon/MONAI datalist as a new dataset
     version, exactly as ``medselect data import`` does (its options, by the same names).
@@ -89,6 +90,8 @@ def import_data(
         site: the site of cases whose source names none.
         split: patient fractions, e.g. ``{"train": 0.7, "val": 0.1, "test": 0.2}``; a split not
             named gets none.
+        held_out_sites: sites no model trains on (external validation): their patients go to
+            val and test only, as ``data.split.held_out_sites`` in an experiment.
 
     Raises:
         DatasetInvalid: every problem of the source (nothing is stored).
@@ -102,7 +105,7 @@ def import_data(
                             site=site)
     read = intake.source
     result = import_dataset(
-        ws, intake.task, intake.records, split=SplitSpec.of(split, seed),
+        ws, intake.task, intake.records, split=SplitSpec.of(split, seed, held_out_sites),
         problems=intake.problems, source=read.describe() if read else {"path": str(source)},
         description=f"{read.kind} {read.path.name}" if read else "")
     return result.with_notes(intake.notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -75,6 +76,11 @@ SplitOpt = Annotated[
                                  "(default as written)."),
 ]
 SeedOpt = Annotated[int, typer.Option(min=0, help="Split seed.")]
+HeldOutOpt = Annotated[
+    str | None,
+    typer.Option("--held-out-sites", help="Comma-separated sites no model trains on (external "
+                                          "validation): their patients go to val and test only."),
+]
 KindOpt = Annotated[str, typer.Option(help="segmentation | landmarks | classification")]
 DimsOpt = Annotated[
     int | None,
@@ -97,6 +103,7 @@ def import_(
     site: SiteOpt = None,
     split: SplitOpt = None,
     seed: SeedOpt = 0,
+    held_out_sites: HeldOutOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Import a manifest, an nnU-Net folder or a Decathlon/MONAI dataset.json as a new dataset
@@ -110,7 +117,8 @@ def import_(
     try:
         result = import_data(ws, source, task=task, kind=kind, classes=_names(classes),
                              spatial_dims=spatial_dims, patients=patients, case_info=case_info,
-                             site=site, split=_fractions(split), seed=seed)
+                             site=site, split=_fractions(split), seed=seed,
+                             held_out_sites=_names(held_out_sites) or ())
     except DatasetInvalid as exc:  # without --json, main prints every problem on stderr
         if not json_:
             raise
@@ -135,6 +143,7 @@ def check(
     site: SiteOpt = None,
     split: SplitOpt = None,
     seed: SeedOpt = 0,
+    held_out_sites: HeldOutOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run exactly what `data import` runs, storing nothing: report every problem (exit 1 if
@@ -153,7 +162,8 @@ def check(
                             spatial_dims=spatial_dims, patients=patients, case_info=case_info,
                             site=site)
     try:
-        plan = plan_import(ws, intake.task, intake.records, split=_split_spec(split, seed),
+        plan = plan_import(ws, intake.task, intake.records,
+                           split=_split_spec(split, seed, _names(held_out_sites) or ()),
                            problems=intake.problems, source=str(source))
     except DatasetInvalid as exc:
         _print_problems(cli, source, exc.problems, _n_cases(exc), json_=json_)
@@ -218,17 +228,11 @@ def _fractions(text: str | None) -> dict[str, float] | None:
         abort(f"--split {text!r}: {exc}; write e.g. train=0.7,val=0.1,test=0.2")
 
 
-def _split_spec(text: str | None, seed: int):
-    """``--split`` and ``--seed`` as a split spec."""
-    from pydantic import ValidationError
-
+def _split_spec(text: str | None, seed: int, held_out_sites: Sequence[str]):
+    """``--split``, ``--seed`` and ``--held-out-sites`` as a split spec."""
     from medselect.config import SplitSpec
 
-    try:
-        return SplitSpec.of(_fractions(text), seed)
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        abort(f"--split {text!r}: {reason}; write e.g. train=0.7,val=0.1,test=0.2")
+    return SplitSpec.of(_fractions(text), seed, held_out_sites)
 
 
 def _n_cases(exc) -> int:

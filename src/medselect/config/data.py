@@ -17,12 +17,21 @@ that name none). Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from medselect.config.fields import ResolvedPath, patient_pattern
+from medselect.errors import ConfigError
 
 __all__ = [
     "DataSource",
@@ -190,16 +199,35 @@ class SplitSpec(BaseModel):
         return self
 
     @classmethod
-    def of(cls, fractions: Mapping[str, float] | None = None, seed: int = 0) -> SplitSpec:
+    def of(cls, fractions: Mapping[str, float] | None = None, seed: int = 0,
+           held_out_sites: Sequence[str] = ()) -> SplitSpec:
         """The split of ``fractions`` (``{"train": 0.8, "test": 0.2}``: a split not named gets
-        none) and ``seed``; None keeps the default fractions.
+        none), ``seed`` and ``held_out_sites``; None keeps the default fractions.
 
         Raises:
-            ValidationError: the fractions are unknown splits or do not sum to 1.
+            ConfigError: the fractions are unknown splits or do not sum to 1 (``param``
+                ``split``), or sites are held out without val and test (``held_out_sites``).
         """
-        if fractions is None:
-            return cls(seed=seed)
-        return cls(fractions=SplitFractions(**{"val": 0.0, "test": 0.0, **fractions}), seed=seed)
+        held = {"seed": seed, "held_out_sites": list(held_out_sites)}
+        try:
+            split = None if fractions is None else SplitFractions(
+                **{"val": 0.0, "test": 0.0, **fractions})
+        except ValidationError as exc:
+            raise ConfigError(_reason(exc) + "; write e.g. train=0.7,val=0.1,test=0.2",
+                              param="split") from None
+        try:
+            return cls(**held) if split is None else cls(fractions=split, **held)
+        except ValidationError as exc:
+            raise ConfigError(_reason(exc).removeprefix("held_out_sites: "),
+                              param="held_out_sites") from None
+
+
+def _reason(exc: ValidationError) -> str:
+    """The first message of a validation error, without pydantic's prefix."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 class DataSpec(BaseModel):

@@ -24,7 +24,7 @@ on (:func:`~medselect.data.casesets.latest_training_version`).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,8 @@ def plan_import(
         _require_reference_untouched(ws, records, reference)
     counts = site_split_counts(records)
     warnings = split_warnings(counts, held_out_sites=split.held_out_sites)
+    if parent:
+        warnings += _held_out_no_more(parent, records, parent_cases, split.held_out_sites)
     if hint:
         warnings.insert(0, DataWarning("slice_like_ids", hint.message))
     return ImportPlan(records, parent, reference, counts, warnings)
@@ -221,7 +223,7 @@ def import_dataset(
         parent_id = existing["parent_id"] if existing else (parent["id"] if parent else None)
         version = add_dataset_version(conn, {
             "id": version_id, "task": task.name, "parent_id": parent_id,
-            "description": description, "source": dict(source or {}),
+            "description": description, "source": _with_held_out(source, split),
         }, case_rows)
         test_set = _add_split_set(conn, task.name, version_id, TEST, test_ids)
         val_set = _add_split_set(conn, task.name, version_id, VAL, val_ids) if val_ids else None
@@ -241,6 +243,13 @@ def import_dataset(
         test_case_set=test_set["id"], val_case_set=val_set["id"] if val_set else None,
         reference_case_set=reference_id, warnings=plan.warnings,
     )
+
+
+def _with_held_out(source: Mapping[str, Any] | None, split: SplitSpec) -> dict[str, Any]:
+    """The version's source record, with the sites its split held out of training (so a later
+    import can tell when it stops holding them out)."""
+    held = {"held_out_sites": sorted(split.held_out_sites)} if split.held_out_sites else {}
+    return {**(source or {}), **held}
 
 
 def _add_split_set(conn, task: str, version_id: str, split: str,
@@ -359,6 +368,25 @@ def _reference(conn, parent: dict[str, Any] | None) -> dict[str, Any] | None:
     members = case_set_members(conn, case_set["id"])
     cases = {c["case_id"]: c for c in get_cases(conn, case_set["dataset_version"])}
     return {**case_set, "cases": [cases[m["case_id"]] for m in members]}
+
+
+def _held_out_no_more(parent: Mapping[str, Any], records: Sequence[CaseRecord],
+                      parent_cases: Mapping[str, Any],
+                      held_out: Collection[str]) -> list[DataWarning]:
+    """A warning per site that ``parent`` held out of training and this import, not holding it
+    out, puts new patients of in training: the site's figures would stop measuring transfer
+    to an unseen hospital without anyone having asked for it."""
+    warnings = []
+    for site in (parent["source"] or {}).get("held_out_sites", []):
+        trained = {r.patient_id for r in records if r.site == site and r.split == TRAIN
+                   and r.case_id not in parent_cases}
+        if site not in held_out and trained:
+            warnings.append(DataWarning("held_out_site_trained", (
+                f"site {site!r} was held out of training in dataset version {parent['id']}; "
+                f"this import puts {len(trained)} of its new patients in training, so models "
+                f"trained on it no longer meet the site unseen. To keep it out, list it in "
+                f"data.split.held_out_sites (data import: `held_out_sites=`)"), site))
+    return warnings
 
 
 def _keep_split(record: CaseRecord, parent_cases: Mapping[str, dict[str, Any]]) -> CaseRecord:

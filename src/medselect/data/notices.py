@@ -19,6 +19,7 @@ WarningKind = Literal[
     "not_tested",  # a site has training patients only: no figures of its own
     "few_test_patients_overall",  # the whole test set is too small for a confident choice
     "slice_like_ids",  # case ids look like slices or visits of fewer patients
+    "held_out_site_trained",  # a site the parent version held out now has training patients
 ]
 
 

@@ -147,6 +147,27 @@ def _db_rows(path):
         con.close()
 
 
+def test_import_holds_sites_out_of_training_and_names_the_flag_of_a_bad_split(run_cli, tiny_phantom,
+                                                                            tmp_path):
+    args = ("data", "import", tiny_phantom / "manifest.csv", "-w", tmp_path / "ws", "--task",
+            "knee", "--classes", ",".join(KNEE))
+    both = run_cli(*args, "--held-out-sites", "site-c", "--split", "train=0.8,test=0.2")
+    assert both.code == 1 and both.stderr.startswith(
+        "error: --held-out-sites: a held-out site's patients go to val and test")
+    unsummed = run_cli(*args, "--split", "train=0.5,test=0.2")  # was a pydantic traceback
+    assert unsummed.code == 1 and unsummed.stderr.startswith("error: --split: ")
+    assert "must sum to 1" in unsummed.stderr and "Traceback" not in unsummed.stderr
+    assert not (tmp_path / "ws" / "data").exists() or not any((tmp_path / "ws" / "data").iterdir())
+    unknown = run_cli("data", "check", *args[2:], "--held-out-sites", "nowhere")
+    assert unknown.code == 1 and "no case is of site(s) ['nowhere']" in unknown.stderr
+    result = run_cli(*args, "--held-out-sites", "site-c", "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "train" not in report["patients"]["site-c"]
+    assert report["patients"]["site-c"]["val"] >= 2 and report["patients"]["site-c"]["test"] >= 2
+    assert all(p.get("train") for site, p in report["patients"].items() if site != "site-c")
+
+
 def test_library_errors_name_parameters_and_the_cli_shows_flags(run_cli, tiny_phantom, tmp_path):
     from medselect.errors import ConfigError
 

@@ -10,10 +10,16 @@ import pytest
 
 from medselect.config import RankingSpec, SplitFractions, SplitSpec, TaskSpec, load_experiment
 from medselect.data import named_case_set, stored_ranking
-from medselect.data.importer import import_dataset, import_experiment_data
+from medselect.data.importer import import_dataset, import_experiment_data, plan_import
 from medselect.data.sources import read_source
 from medselect.errors import ConfigError, NotFound
-from medselect.store import Workspace, case_set_members, get_cases, set_task_ranking
+from medselect.store import (
+    Workspace,
+    case_set_members,
+    get_cases,
+    list_dataset_versions,
+    set_task_ranking,
+)
 
 CLASSES = ["background", "femur", "tibia", "patella", "femoral_cartilage", "tibial_cartilage"]
 TASK = TaskSpec(name="knee", classes=CLASSES)
@@ -125,3 +131,29 @@ def test_a_task_without_stored_rules_has_none_and_broken_rules_are_named(ws, rec
             stored_ranking(conn, "knee")
         with pytest.raises(NotFound, match="task 'hip'"):
             stored_ranking(conn, "hip")
+
+
+def test_held_out_sites_are_stored_with_the_version_and_a_later_import_training_on_one_warns(
+        ws, tmp_path):
+    from medselect.data.phantom import synth_knee_dataset
+
+    synth_knee_dataset(tmp_path / "phantom", cases_per_site=12, size=32, seed=0)
+    records = read_source(tmp_path / "phantom" / "manifest.csv").records
+    site_d = sorted({r.patient_id for r in records if r.site == "site-d"})
+    later_patients = set(site_d[-3:])  # site-d patients that arrive with the second import
+    fractions = SplitFractions(train=0.5, val=0.25, test=0.25)
+    first = import_dataset(ws, TASK, [r for r in records if r.patient_id not in later_patients],
+                           split=SplitSpec(fractions=fractions, held_out_sites=["site-d"]))
+    with ws.connect() as conn:
+        [version] = list_dataset_versions(conn, "knee")
+    assert version["id"] == first.version_id and version["source"]["held_out_sites"] == ["site-d"]
+    kept = plan_import(ws, TASK, records,  # stores nothing
+                       split=SplitSpec(fractions=fractions, held_out_sites=["site-d"]))
+    assert kept.counts["site-d"].patients["train"] == 0
+    assert "held_out_site_trained" not in {w.problem for w in kept.warnings}
+    later = import_dataset(ws, TASK, records, split=SplitSpec(fractions=fractions))
+    [warning] = [w for w in later.warnings if w.problem == "held_out_site_trained"]
+    trained = later.patients["site-d"]["train"]
+    assert warning.site == "site-d" and 0 < trained <= len(later_patients)
+    assert (f"site 'site-d' was held out of training in dataset version {first.version_id}; "
+            f"this import puts {trained} of its new patients in training") in warning.message
