@@ -7,21 +7,23 @@ Prints measured figures; asserts nothing. One space of 24 configurations on the 
 - grid: all 24 configurations to the end (the reference: its best is the best there is);
 - random: ``--trials`` configurations drawn by Optuna's random sampler;
 - TPE: ``--trials`` configurations proposed by TPE;
-- TPE + pruning: ``--pruned-trials`` TPE trials, runs stopped by the median pruner.
+- TPE + pruning: ``--pruned-trials`` TPE trials, runs stopped by each pruner of ``--pruners``
+  (Optuna's median pruner, after 3 trials and 3 epochs; successive halving, from epoch 3,
+  keeping one run in 3 at each rung).
 
 Epochs spent are the epochs a strategy's distinct runs trained (a configuration proposed twice
 is trained once). Training is deterministic, so the same configuration trains the same curve
 whichever strategy asks for it: random and TPE share the grid's workspace and reuse its runs
 (their epochs are still counted as spent), while TPE + pruning trains in a workspace of its own
 so that its pruner really stops runs. Target: TPE + pruning within 0.01 Dice of the grid's
-best with at most 40 % of the grid's epochs.
+best with at most 40 % of the grid's epochs, printed for each pruner.
 
 The samplers are run with ``--seeds`` seeds (each TPE + pruning seed in a fresh workspace), and
 the grid's spread is printed: how many of the 24 configurations are within 0.01 of its best
 says how hard the space is to search.
 
 Run: .venv/bin/python benchmarks/bench_search.py [--epochs 12] [--trials 9] [--pruned-trials 16]
-     [--seeds 5]
+     [--seeds 5] [--pruners median,successive_halving]
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ from pathlib import Path
 from medselect.api import run_sweep
 from medselect.config import parse_experiment
 from medselect.store import Workspace, get_epoch_metrics, list_runs
+
+PRUNERS = {"median": "{kind: median, startup_trials: 3, warmup_epochs: 3}",
+           "successive_halving": "{kind: successive_halving, warmup_epochs: 3}",
+           "hyperband": "{kind: hyperband, warmup_epochs: 3}"}
+"""The pruners TPE + pruning is measured with, by name."""
 
 EXPERIMENT = """
 task: {{name: knee, kind: segmentation, spatial_dims: 2,
@@ -106,32 +113,37 @@ def main() -> None:
     parser.add_argument("--pruned-trials", type=int, default=16, help="TPE + pruning trials")
     parser.add_argument("--cases-per-site", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=5, help="sampler seeds 0..N-1")
+    parser.add_argument("--pruners", default="median,successive_halving",
+                        help="comma-separated pruners for TPE + pruning")
     args = parser.parse_args()
     keys = "  sampler: {sampler}\n  seed: {seed}\n  n_trials: {n}\n"
-    pruner = "  pruner: {kind: median, startup_trials: 3, warmup_epochs: 3}\n"
+    pruners = {name: "  pruner: " + PRUNERS[name] + "\n" for name in args.pruners.split(",")}
     options = {"epochs": args.epochs, "cases": args.cases_per_site}
     with tempfile.TemporaryDirectory() as tmp:
         shared = Path(tmp) / "shared"
         grid = search(shared, "grid", "grid", "", **options)
-        outcomes: dict[str, list[Outcome]] = {"random": [], "tpe": [], "tpe-pruning": []}
+        outcomes: dict[str, list[Outcome]] = {
+            "random": [], "tpe": [], **{f"tpe+{name}": [] for name in pruners}}
         for seed in range(args.seeds):
             for sampler in ("random", "tpe"):
                 outcomes[sampler].append(search(shared, f"{sampler}-s{seed}", "optuna", keys.format(
                     sampler=sampler, seed=seed, n=args.trials), **options))
-            outcomes["tpe-pruning"].append(search(  # a workspace of its own: runs really prune
-                Path(tmp) / f"pruning-{seed}", f"tpe-pruning-s{seed}", "optuna",
-                keys.format(sampler="tpe", seed=seed, n=args.pruned_trials) + pruner, **options))
+            for name, pruner in pruners.items():  # a workspace of its own: runs really prune
+                outcomes[f"tpe+{name}"].append(search(
+                    Path(tmp) / f"{name}-{seed}", f"tpe-{name}-s{seed}", "optuna",
+                    keys.format(sampler="tpe", seed=seed, n=args.pruned_trials) + pruner,
+                    **options))
         dice = _grid_dice(shared)
     print(f"\n24 configurations x {args.epochs} epochs on the 64x64 knee phantom "
           f"({args.cases_per_site} cases per site); best validation Dice against epochs spent")
     print(f"grid: best {grid.best_dice:.4f}, median {statistics.median(dice):.4f}, worst "
           f"{min(dice):.4f}; {sum(grid.best_dice - d <= 0.01 for d in dice)} of {len(dice)} "
           f"configurations within 0.01 of the best; {grid.epochs} epochs, {grid.seconds:.0f} s")
-    print(f"\n{'strategy':<18} {'trials':>6} {'runs':>5} {'pruned':>6} {'epochs':>7} "
+    print(f"\n{'strategy':<26} {'trials':>6} {'runs':>5} {'pruned':>6} {'epochs':>7} "
           f"{'% of grid':>9} {'best Dice':>9} {'gap':>7}")
     for runs in outcomes.values():
         for o in runs:
-            print(f"{o.strategy:<18} {o.trials:>6} {o.runs:>5} {o.pruned:>6} {o.epochs:>7} "
+            print(f"{o.strategy:<26} {o.trials:>6} {o.runs:>5} {o.pruned:>6} {o.epochs:>7} "
                   f"{100 * o.epochs / grid.epochs:>8.1f}% {o.best_dice:>9.4f} "
                   f"{grid.best_dice - o.best_dice:>7.4f}")
     print(f"\n{'strategy':<12} {'mean % of grid epochs':>22} {'mean gap':>9} {'worst gap':>10} "
@@ -139,12 +151,13 @@ def main() -> None:
     for name, runs in outcomes.items():
         gaps = [grid.best_dice - o.best_dice for o in runs]
         share = statistics.mean(100 * o.epochs / grid.epochs for o in runs)
-        print(f"{name:<12} {share:>21.1f}% {statistics.mean(gaps):>9.4f} {max(gaps):>10.4f} "
+        print(f"{name:<22} {share:>21.1f}% {statistics.mean(gaps):>9.4f} {max(gaps):>10.4f} "
               f"{sum(g <= 0.01 for g in gaps):>6} of {len(gaps)}")
-    met = sum(grid.best_dice - o.best_dice <= 0.01 and o.epochs <= 0.4 * grid.epochs
-              for o in outcomes["tpe-pruning"])
-    print(f"target (TPE + pruning within 0.01 Dice of the grid's best with <= 40 % of its "
-          f"epochs): met with {met} of {args.seeds} seeds")
+    for name in pruners:
+        met = sum(grid.best_dice - o.best_dice <= 0.01 and o.epochs <= 0.4 * grid.epochs
+                  for o in outcomes[f"tpe+{name}"])
+        print(f"target (TPE + {name} pruning within 0.01 Dice of the grid's best with <= 40 % "
+              f"of its epochs): met with {met} of {args.seeds} seeds")
 
 
 def _grid_dice(root: Path) -> list[float]:
