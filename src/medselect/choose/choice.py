@@ -206,8 +206,8 @@ def _untrained_sites(conn: sa.Connection, task: str,
     if version is None:
         return []
     trained = {c["site"] for c in get_cases(conn, version["id"]) if c["split"] == "train"}
-    ranked = set().union(*(set(i.table[SITE].dropna().astype(str)) for i in inputs
-                           if SITE in i.table.columns))
+    ranked = {str(site) for i in inputs if SITE in i.table.columns
+              for site in i.table[SITE].dropna().unique()}
     return [f"site {site!r} has no training patient in {version['id']}: the models never "
             "learnt from it, so its figures measure transfer to an unseen site"
             for site in sorted(ranked - trained)]

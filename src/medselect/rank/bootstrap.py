@@ -54,14 +54,17 @@ def resample_counts(
     """Row r holds how often each patient was drawn in resample r: float array
     (n_resamples, n_patients) of whole numbers. The same seed gives the same counts."""
     rng = np.random.default_rng(seed)
-    n_patients = clusters.n_patients
-    counts = np.zeros(n_resamples * n_patients)
-    rows = np.arange(n_resamples)[:, None] * n_patients
+    counts = np.zeros((n_resamples, clusters.n_patients))
     for code in np.unique(clusters.strata):
         members = np.flatnonzero(clusters.strata == code)
-        drawn = members[rng.integers(0, len(members), size=(n_resamples, len(members)))]
-        counts += np.bincount((rows + drawn).ravel(), minlength=counts.size)
-    return counts.reshape(n_resamples, n_patients)
+        n = len(members)
+        drawn = rng.integers(0, n, size=(n_resamples, n))  # positions within the stratum
+        # counted per stratum: each patient is in one, so no resample x patient array per
+        # stratum (five sites of 2000 patients: a fifth of the work)
+        drawn += np.arange(n_resamples)[:, None] * n
+        counts[:, members] = np.bincount(drawn.ravel(), minlength=n_resamples * n).reshape(
+            n_resamples, n)
+    return counts
 
 
 def resample_weights(

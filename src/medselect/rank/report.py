@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -37,8 +38,14 @@ class RankReport:
     """The overall ranking, its significance matrix and the per-attribute selections."""
 
     ranking: PreferenceRanking
-    significance: SignificanceMatrix
     selections: Mapping[str, Selection] = field(default_factory=dict)
+
+    @cached_property
+    def significance(self) -> SignificanceMatrix:
+        """Every pair of models compared (:meth:`Leaderboard.significance`), computed when
+        first asked: at 200 models that is 19,900 paired tests, which a leaderboard shown
+        without them need not wait for."""
+        return self.ranking.leaderboard.significance()
 
     @property
     def leaderboard(self) -> Leaderboard:
@@ -109,8 +116,7 @@ def rank_table(
                    margins={**(margins or {}), **spec.equivalence})
     ranking = rank_preference(table, preference, directions, **options)
     selections = {by: select(table, preference, directions, by=by, **options) for by in spec.by}
-    return RankReport(ranking=ranking, significance=ranking.leaderboard.significance(),
-                      selections=selections)
+    return RankReport(ranking=ranking, selections=selections)
 
 
 def rank_cases(table: pd.DataFrame, metric: str | None = None, *,

@@ -29,11 +29,13 @@ from medselect.store._rows import (
     where_given,
 )
 from medselect.store.datasets import get_case_set
+from medselect.store.metric_arrays import read_metric_arrays, write_metric_arrays
 from medselect.store.schema import (
     EVALUATION_STATUSES,
     PREDICTION_STATUSES,
     case,
     case_metric,
+    case_metric_array,
     case_set_member,
     evaluation,
     external_model,
@@ -141,6 +143,7 @@ def replace_case_metrics(
             conn.execute(case_metric.insert(), values)
         except sa.exc.IntegrityError as exc:
             raise rejected(f"case metrics of evaluation {evaluation_id!r}", exc) from exc
+    write_metric_arrays(conn, evaluation_id, values)
     return len(values)
 
 
@@ -245,45 +248,15 @@ def case_metric_table(
     members = case_attributes(conn, case_set)
     if not evaluations:
         return empty_table()
-    stmt = sa.select(case_metric.c.evaluation, case_metric.c.case_id, case_metric.c.metric,
-                     case_metric.c.label, case_metric.c.value).where(
-        case_metric.c.evaluation.in_([row["id"] for row in evaluations.values()]))
-    constant = {}  # a column restricted to one value is not read: 10^6 fewer strings
-    for name, chosen in (("metric", metrics), ("label", labels), ("case_id", case_ids)):
-        if chosen is not None:
-            column = case_metric.c[name]
-            if name == "metric":
-                # ``metric || ''``: SQLite would otherwise walk the index on metric, every
-                # evaluation's rows of it (10^6), even when two evaluations are asked for; the
-                # primary key (evaluation first) is as fast for all and far faster for a few
-                column = column + ""
-            stmt = stmt.where(column.in_(list(chosen)))
-            if len(set(chosen)) == 1:
-                constant[name] = next(iter(chosen))
-    stmt = stmt.with_only_columns(*(c for c in stmt.selected_columns if c.key not in constant))
-    columns = _raw_columns(conn, stmt)
-    if not len(columns["value"]):
+    read = read_metric_arrays(conn, [row["id"] for row in evaluations.values()],
+                              metrics=metrics, labels=labels, case_ids=case_ids)
+    if not len(read.values):
         return empty_table()
-    codes, evaluations_read = pd.factorize(columns.pop("evaluation"))
     model_of = {row["id"]: ref for ref, row in evaluations.items()}
-    columns["model"] = np.array([model_of[e] for e in evaluations_read], dtype=object)[codes]
-    for name, value in constant.items():
-        columns[name] = np.full(len(codes), value, dtype=object)
-    return assembled_table(columns, members)
-
-
-def _raw_columns(conn: sa.Connection, stmt: sa.Select) -> dict[str, np.ndarray]:
-    """The columns ``stmt`` selects as object arrays, by name, read through the driver's
-    cursor: SQLAlchemy's result rows (and pandas' inference from them) cost more than the
-    query on a per-case table of 10^6 rows."""
-    names = [c.key for c in stmt.selected_columns]
-    result = conn.execute(stmt)
-    rows = result.cursor.fetchall()  # plain tuples: no Row objects (no column has a processor)
-    result.close()
-    table = np.empty((len(rows), len(names)), dtype=object)
-    if rows:
-        table[:] = rows
-    return {name: table[:, i] for i, name in enumerate(names)}
+    model_codes, model_names = pd.factorize(
+        np.array([model_of[e] for e in read.names["evaluation"]], dtype=object), sort=True)
+    return coded_table({**read.codes, "model": model_codes[read.codes["evaluation"]]},
+                       {**read.names, "model": model_names}, read.values, members)
 
 
 def with_case_attributes(frame: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
@@ -296,8 +269,7 @@ def with_case_attributes(frame: pd.DataFrame, members: pd.DataFrame) -> pd.DataF
 
 def assembled_table(columns: Mapping[str, np.ndarray], members: pd.DataFrame) -> pd.DataFrame:
     """The per-case table of the key columns (object arrays of one length) and the case
-    attributes of :func:`case_attributes`: rows of cases that are not members (or have no
-    site) left out, sorted by model, case, metric and label.
+    attributes of :func:`case_attributes` (as :func:`coded_table`).
 
     Strings are factorized once and the table built from the codes, so sorting and joining
     the attributes costs integer work, not string work, at 10^6 rows.
@@ -305,15 +277,24 @@ def assembled_table(columns: Mapping[str, np.ndarray], members: pd.DataFrame) ->
     codes, uniques = {}, {}
     for name in ("model", "case_id", "metric", "label"):
         codes[name], uniques[name] = pd.factorize(columns[name], sort=True)
-    member_of = members.index.get_indexer(uniques["case_id"])
+    return coded_table(codes, uniques, columns["value"], members)
+
+
+def coded_table(codes: Mapping[str, np.ndarray], names: Mapping[str, np.ndarray],
+                values: np.ndarray, members: pd.DataFrame) -> pd.DataFrame:
+    """The per-case table of values keyed by integer codes into sorted names (``model``,
+    ``case_id``, ``metric``, ``label``) and the case attributes of :func:`case_attributes`:
+    rows of cases that are not members (or have no site) left out, sorted by model, case,
+    metric and label."""
+    member_of = members.index.get_indexer(names["case_id"])
     has_site = members[SITE].notna().to_numpy()
     valid = (member_of >= 0) & has_site[np.maximum(member_of, 0)]
     keep = valid[codes["case_id"]]
     order = np.lexsort([codes[name] for name in ("label", "metric", "case_id", "model")])
     order = order[keep[order]]
-    frame = {name: pd.array(uniques[name], dtype="str").take(codes[name][order])
+    frame = {name: pd.array(names[name], dtype="str").take(codes[name][order])
              for name in ("model", "case_id", "metric", "label")}
-    frame["value"] = np.asarray(columns["value"][order], dtype=float)
+    frame["value"] = np.asarray(values[order], dtype=float)
     rows_of = member_of[codes["case_id"][order]]
     attributes = list(ATTRIBUTE_COLUMNS)
     if members[REFERENCE].notna().any():
@@ -325,9 +306,9 @@ def assembled_table(columns: Mapping[str, np.ndarray], members: pd.DataFrame) ->
 
 def evaluated_metrics(conn: sa.Connection, evaluation_id: str) -> list[tuple[str, str]]:
     """The distinct ``(metric, label)`` pairs stored for an evaluation, sorted."""
-    stmt = (sa.select(case_metric.c.metric, case_metric.c.label).distinct()
-            .where(case_metric.c.evaluation == evaluation_id)
-            .order_by(case_metric.c.metric, case_metric.c.label))
+    stmt = (sa.select(case_metric_array.c.metric, case_metric_array.c.label)
+            .where(case_metric_array.c.evaluation == evaluation_id)
+            .order_by(case_metric_array.c.metric, case_metric_array.c.label))
     return [tuple(row) for row in conn.execute(stmt)]
 
 

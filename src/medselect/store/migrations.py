@@ -14,6 +14,9 @@ the result says to keep a ``pg_dump`` before running it where the data matters.
   with foreign-key enforcement off meanwhile, as SQLite's documentation prescribes, so that
   the epoch metrics that refer to the runs are kept; PostgreSQL swaps the constraint.
 
+- 3 -> 4: ``case_metric_array``, every evaluation's per-case values as one array per metric
+  and label (what ranking reads), created and filled from the ``case_metric`` rows.
+
 Versions without a step (1, and any newer than this medselect's) are refused, unchanged.
 """
 
@@ -35,7 +38,8 @@ from medselect.store.engine import (
     serialize,
 )
 from medselect.store.location import database_url
-from medselect.store.schema import SCHEMA_VERSION, meta, run
+from medselect.store.metric_arrays import fill_metric_arrays
+from medselect.store.schema import SCHEMA_VERSION, case_metric_array, meta, run
 
 UPGRADE_COMMAND = "medselect workspace upgrade"
 """The command that upgrades a workspace; the refusal to open an older one names it."""
@@ -85,7 +89,13 @@ def _run_status_accepts_pruned(conn: sa.Connection) -> None:
         conn.execute(sa.schema.AddConstraint(check))
 
 
-STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _run_status_accepts_pruned}
+def _case_metric_arrays(conn: sa.Connection) -> None:
+    case_metric_array.create(conn)
+    fill_metric_arrays(conn)
+
+
+STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _run_status_accepts_pruned,
+                                                    3: _case_metric_arrays}
 """Schema version -> the step that takes a database from it to the next version."""
 
 

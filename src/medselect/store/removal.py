@@ -20,6 +20,7 @@ from medselect.store.datasets import get_case_set
 from medselect.store.schema import (
     case,
     case_metric,
+    case_metric_array,
     case_set,
     case_set_member,
     dataset_version,
@@ -63,7 +64,7 @@ def remove_new_case_set(conn: sa.Connection, case_set_id: str) -> RemovedCaseSet
                                     .where(evaluation.c.case_set == case_set_id)
                                     .order_by(evaluation.c.id)))
     if evaluations:
-        for table in (case_metric, prediction):
+        for table in (case_metric, case_metric_array, prediction):
             conn.execute(table.delete().where(table.c.evaluation.in_(evaluations)))
         conn.execute(evaluation.delete().where(evaluation.c.id.in_(evaluations)))
     conn.execute(review.delete().where(review.c.case_set == case_set_id))

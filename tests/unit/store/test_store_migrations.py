@@ -1,10 +1,12 @@
-"""Upgrading a workspace database in place: version 2 (no run status 'pruned') to the current,
-on SQLite and PostgreSQL, with its runs and their epoch metrics kept."""
+"""Upgrading a workspace database in place: version 2 (no run status 'pruned', no per-case metric
+arrays) to the current, on SQLite and PostgreSQL, with its runs, their epoch metrics and its
+per-case metrics kept (and the arrays filled from them)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -12,10 +14,14 @@ from medselect.config import RunConfig
 from medselect.errors import SchemaVersionError
 from medselect.store import (
     Workspace,
+    add_case_set,
+    add_dataset_version,
     add_epoch_metrics,
+    case_metric_table,
     get_epoch_metrics,
     get_run,
     metadata,
+    put_evaluation,
     put_task,
     set_run_status,
     upsert_run,
@@ -23,16 +29,21 @@ from medselect.store import (
 from medselect.store.engine import make_engine
 from medselect.store.location import database_url, record_database_url
 from medselect.store.migrations import upgrade_workspace
-from medselect.store.schema import SCHEMA_VERSION, meta, run
+from medselect.store.schema import SCHEMA_VERSION, case_metric, meta, run
 
 V2_STATUSES = "'pending', 'running', 'interrupted', 'finished', 'failed'"
+V2_METRICS = [("c2", "dice", 0.8), ("c1", "dice", 0.9), ("c3", "dice", None),
+              ("c1", "hd95", 2.5), ("c3", "hd95", 4.0)]
+"""A version 2 workspace's per-case values, out of order, one undefined, one case without HD95."""
 
 
 def version_2_metadata() -> sa.MetaData:
-    """The schema as version 2 declared it: the run status without 'pruned'."""
+    """The schema as version 2 declared it: the run status without 'pruned', no
+    ``case_metric_array`` (version 4)."""
     old = sa.MetaData(naming_convention=metadata.naming_convention)
     for table in metadata.sorted_tables:
-        table.to_metadata(old)
+        if table.name != "case_metric_array":
+            table.to_metadata(old)
     table = old.tables["run"]
     check = next(c for c in table.constraints
                  if isinstance(c, sa.CheckConstraint) and c.name == "ck_run_status")
@@ -60,6 +71,16 @@ def version_2_workspace(root, url) -> None:
                               "config": RunConfig(epochs=2).model_dump(mode="json"),
                               "config_hash": rid, "status": status})
             add_epoch_metrics(conn, rid, 1, {"val_dice": 0.5, "learning_rate": 1e-3})
+        add_dataset_version(conn, {"id": "dv-e", "task": "knee"}, [
+            {"case_id": c, "patient_id": f"p-{c}", "site": "north", "split": "test",
+             "image_uris": [f"{c}.png"], "content_hash": c} for c in ("c1", "c2", "c3")])
+        add_case_set(conn, {"id": "dv-e-test", "name": "test", "task": "knee",
+                            "dataset_version": "dv-e", "kind": "test"}, ["c1", "c2", "c3"])
+        put_evaluation(conn, {"id": "ev-a", "model_ref": "run-a", "case_set": "dv-e-test",
+                              "dataset_version": "dv-e", "status": "finished"})
+        conn.execute(case_metric.insert(), [  # as version 2 stored them: rows only
+            {"evaluation": "ev-a", "case_id": c, "metric": m, "label": "mean", "value": v}
+            for c, m, v in V2_METRICS])
         with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # what 2 refuses
             set_run_status(conn, "run-a", "pruned")
     engine.dispose()
@@ -80,6 +101,10 @@ def test_a_version_2_workspace_is_upgraded_keeping_its_runs(tmp_path, db_url):
             assert {e["name"]: e["value"] for e in get_epoch_metrics(conn, "run-a")} == {
                 "val_dice": 0.5, "learning_rate": 1e-3}
             indexes = {i["name"] for i in sa.inspect(conn).get_indexes("run")}
+            table = case_metric_table(conn, case_set="dv-e-test")
+        assert [(c, m, None if np.isnan(v) else v) for c, m, v in zip(
+            table["case_id"], table["metric"], table["value"], strict=True)] == sorted(
+            V2_METRICS, key=lambda row: (row[0], row[1]))
         assert indexes == {i.name for i in metadata.tables["run"].indexes}
         with ws.begin() as conn:
             set_run_status(conn, "run-a", "pruned")  # version 3 accepts it

@@ -15,8 +15,8 @@ from medselect.store.schema import audit_event, model_version, task
 
 TABLES = {
     "meta", "task", "dataset_version", "case", "case_set", "case_set_member", "run",
-    "epoch_metric", "external_model", "evaluation", "case_metric", "prediction", "review",
-    "model_version", "audit_event",
+    "epoch_metric", "external_model", "evaluation", "case_metric", "case_metric_array",
+    "prediction", "review", "model_version", "audit_event",
 }
 
 

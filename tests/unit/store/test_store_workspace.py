@@ -23,7 +23,7 @@ def test_create_then_open_round_trip(tmp_path):
         assert get_task(conn, "knee")["kind"] == "segmentation"
         assert set(sa.inspect(conn).get_table_names()) == set(metadata.tables)
         version = conn.execute(sa.select(meta.c.value)).scalar_one()
-    assert version == str(SCHEMA_VERSION) == "3"
+    assert version == str(SCHEMA_VERSION) == "4"
 
 
 def test_create_is_idempotent_and_keeps_data(tmp_path):
@@ -58,7 +58,7 @@ def _set_stored_version(root, version: str) -> None:
 
 
 @pytest.mark.parametrize("method", [Workspace.open, Workspace.create])
-@pytest.mark.parametrize("other", ["2", "4"])  # 2: before the run status 'pruned'
+@pytest.mark.parametrize("other", ["3", "5"])  # 3: before the per-case metric arrays
 def test_other_schema_version_is_refused_and_left_untouched(tmp_path, method, other):
     _set_stored_version(tmp_path, other)
     db = tmp_path / "medselect.db"

@@ -56,12 +56,13 @@ ranking rules' own and the one asked for."""
 
 @dataclass(frozen=True, eq=False)
 class Ranked:
-    """A computed ranking, its significance matrix when it came with it (a site's is computed
-    on demand), and the same aggregate of the other metrics, per model, at the labels of
-    :func:`other_label` (``other_labels``)."""
+    """A computed ranking, the task choice's report when the ranking is the choice's own
+    (whose significance matrix, computed once when asked, the board then shares), and the same
+    aggregate of the other metrics, per model, at the labels of :func:`other_label`
+    (``other_labels``)."""
 
     ranking: rank.PreferenceRanking
-    significance: rank.SignificanceMatrix | None
+    report: rank.RankReport | None
     others: dict[str, dict[str, float]]
     other_labels: dict[str, str]
 
@@ -203,7 +204,7 @@ def ranked(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
 
 
 def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
-    ranking, significance = _ranking(dash, conn, req)
+    ranking, report = _ranking(dash, conn, req)
     requested = rank.parse_aggregate(req.aggregate)
     others, labels = {}, {}
     for info in (m for m in req.catalog if m.name != req.metric and not
@@ -221,24 +222,23 @@ def _compute(dash: Dashboard, conn: sa.Connection, req: BoardRequest) -> Ranked:
             continue
         others[info.name] = dict(zip(other.models, values.tolist(), strict=True))
         labels[info.name] = label
-    return Ranked(ranking=ranking, significance=significance, others=others,
+    return Ranked(ranking=ranking, report=report, others=others,
                   other_labels=labels)
 
 
 def _ranking(dash: Dashboard, conn: sa.Connection, req: BoardRequest
-             ) -> tuple[rank.PreferenceRanking, rank.SignificanceMatrix | None]:
-    """The request's ranking, and its significance matrix when that came with it.
+             ) -> tuple[rank.PreferenceRanking, rank.RankReport | None]:
+    """The request's ranking, and the task choice's report when it is the choice's.
 
-    The task choice's own when it asked the same question (its significance matrix and its
-    selection by site came with it); otherwise only what the board shows is computed: the
-    ranking of all cases without the matrix of every pair (the page asks for it,
-    :func:`significance_view`; the JSON board does not), or one site's ranking, not every
-    site's.
+    The task choice's own when it asked the same question (its selection by site came with
+    it); otherwise only what the board shows is computed: the ranking of all cases without the
+    matrix of every pair (the page asks for it, :func:`significance_view`; the JSON board does
+    not), or one site's ranking, not every site's.
     """
     made = task_choice(dash, conn, req.scope.task).choice
     if made is not None and _made_here(made, req):
         if req.site is None:
-            return made.report.ranking, made.report.significance
+            return made.report.ranking, made.report
         return _selected(made.report.selections[SITE], req.site), None
     inputs = _inputs(dash, conn, req)
     if req.site is None:
@@ -427,7 +427,7 @@ def significance_view(dash: Dashboard, conn: sa.Connection, **params) -> Signifi
 
     def compute() -> Significance:
         board = result.board
-        matrix = result.significance or board.significance()
+        matrix = board.significance() if result.report is None else result.report.significance
         order = [matrix.models.index(r.model) for r in board.rows]
         adjusted = matrix.adjusted[np.ix_(order, order)]
         better = matrix.better[np.ix_(order, order)]
