@@ -252,7 +252,8 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
 
 
 def describe_plan(experiment, plan) -> str:
-    """What the sweep will do, in words: its runs, or its study's trials and budget."""
+    """What the sweep will do, in words: its runs, its study's trials and budget, or its
+    population."""
     sweep = experiment.sweep
     if sweep.strategy == "optuna":
         budget = [f"{sweep.n_trials} trials" if sweep.n_trials else "",
@@ -260,6 +261,11 @@ def describe_plan(experiment, plan) -> str:
         return (f"Optuna study {plan.study.name} ({sweep.sampler.value} sampler, pruner "
                 f"{sweep.pruner.kind.value}, budget {' or '.join(b for b in budget if b)}): "
                 f"{plan.trials_done} trials done, {len(plan.to_train)} to resume")
+    if sweep.strategy == "pbt":
+        return (f"population {plan.population} of {len(plan.runs)} members under Ray Tune's "
+                f"population-based training, exploit/explore every "
+                f"{sweep.population.perturbation_interval} epochs: "
+                f"{plan.count('finished')} already finished, {len(plan.to_train)} to train")
     folds = experiment.ranking.selection.folds
     what = (f"{len(plan.runs)} runs ({len(plan.runs) // folds} configurations x {folds} "
             f"folds of train + val)" if folds else f"{len(plan.runs)} configurations")
