@@ -35,6 +35,24 @@ class PlannedRun:
     status: str  # as stored before this sweep; ``pending`` for a new run
 
 
+class ExperimentPlan:
+    """What a plan that holds its experiment (a study's, a population's) says of itself."""
+
+    experiment: Experiment
+    runs: list[PlannedRun]
+
+    @property
+    def name(self) -> str:
+        return self.experiment.sweep.name
+
+    @property
+    def task(self) -> str:
+        return self.experiment.task.name
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.runs)
+
+
 @dataclass(frozen=True)
 class SweepPlan:
     """The sweep's runs, and which of them this invocation trains."""

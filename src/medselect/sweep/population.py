@@ -25,7 +25,7 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,8 +37,11 @@ from medselect.errors import ConfigError
 from medselect.store import RunStatus, Workspace
 from medselect.sweep.executors.base import Executor, Poll, settle_lost_run
 from medselect.sweep.jobs import DataPipeline, MemberRef, RunJob
-from medselect.sweep.plan import RESUMABLE, PlannedRun, register_runs
+from medselect.sweep.plan import RESUMABLE, ExperimentPlan, PlannedRun, register_runs
 from medselect.sweep.space import expand_space
+
+if TYPE_CHECKING:
+    from medselect.sweep.executors.ray import RayExecutor
 
 TUNE_FOLDER = "tune"
 """Ray Tune's storage inside the workspace."""
@@ -92,7 +95,7 @@ def member_configs(experiment: Experiment) -> list[RunConfig]:
 
 
 @dataclass
-class PopulationPlan:
+class PopulationPlan(ExperimentPlan):
     """A population's members, and whether this invocation trains them."""
 
     ws: Workspace
@@ -104,19 +107,8 @@ class PopulationPlan:
     pipeline: DataPipeline
 
     @property
-    def name(self) -> str:
-        return self.experiment.sweep.name
-
-    @property
-    def task(self) -> str:
-        return self.experiment.task.name
-
-    @property
     def run_ids(self) -> set[str]:
         return {r.run_id for r in self.runs}
-
-    def count(self, status: str) -> int:
-        return sum(r.status == status for r in self.runs)
 
     def settle(self) -> None:
         """Nothing to settle: every member records its own ending."""
@@ -130,26 +122,27 @@ class PopulationPlan:
         """
         if not self.to_train:
             return
-        if executor.name != "ray":
+        from medselect.sweep.executors.ray import RayExecutor, import_ray, stdout_to_stderr
+
+        if not isinstance(executor, RayExecutor):
             raise ConfigError(
                 f"sweep.strategy: pbt trains its population with Ray Tune, not the "
                 f"{executor.name!r} executor; run `medselect sweep run EXPERIMENT --executor "
                 "ray` (a local Ray on 127.0.0.1, or --address for a cluster)")
-        from medselect.sweep.executors.ray import import_ray, stdout_to_stderr
         from medselect.sweep.trials import study_spec
 
         ray = import_ray()
         goal = study_spec(self.experiment, self.dataset_version,
                           self.runs[0].config).best_epoch_metric
         jobs = self._jobs(workspace, url, goal[0], executor)
-        with stdout_to_stderr(), executor.session(ray):  # type: ignore[attr-defined]
+        with stdout_to_stderr(), executor.session(ray):
             try:
                 self._fit(jobs, executor, goal, poll)
             finally:
                 for job in jobs:  # a member Tune stopped before it ended resumes nowhere
                     settle_lost_run(job, "the population stopped before this member ended")
 
-    def _jobs(self, workspace: str, url: str | None, metric: str, executor: Any
+    def _jobs(self, workspace: str, url: str | None, metric: str, executor: RayExecutor
               ) -> list[RunJob]:
         sweep = self.experiment.sweep
         assert sweep.population is not None
@@ -164,7 +157,7 @@ class PopulationPlan:
                                pipeline=self.pipeline, member=ref))
         return jobs
 
-    def _fit(self, jobs: list[RunJob], executor: Any, goal: tuple[str, str],
+    def _fit(self, jobs: list[RunJob], executor: RayExecutor, goal: tuple[str, str],
              poll: Poll | None) -> None:
         from ray import tune
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from medselect.store import Workspace, shareable_url
 from medselect.sweep.executors.base import Executor
 from medselect.sweep.plan import SweepPlan
+from medselect.sweep.population import PopulationPlan
 from medselect.sweep.progress import SweepMonitor, SweepSnapshot
 
 if TYPE_CHECKING:
-    from medselect.sweep.population import PopulationPlan
     from medselect.sweep.trials import StudyPlan
 
 EXECUTORS = ("local", "ray", "inprocess")
@@ -57,7 +57,7 @@ def run_sweep(
     url = shareable_url(ws.engine.url).render_as_string(hide_password=False)  # no secrets
     monitor = SweepMonitor(ws, plan.run_ids)
     poll = (lambda: on_progress(monitor.snapshot())) if on_progress else None
-    if hasattr(plan, "train"):  # a population trains as one, under Ray Tune
+    if isinstance(plan, PopulationPlan):  # a population trains as one, under Ray Tune
         plan.train(executor, str(ws.root), url, poll=poll)
     else:
         executor.run(plan.jobs(str(ws.root), url), poll=poll)

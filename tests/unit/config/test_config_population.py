@@ -7,12 +7,9 @@ import pytest
 
 from medselect.config import dump_experiment, parse_experiment, run_id
 from medselect.config.search import Range
-from medselect.errors import ConfigError
 
-HEAD = """task: {name: knee, kind: segmentation, classes: [background, femur]}
-data: {source: {kind: phantom}}
-sweep:
-"""
+from .test_config_search import error, parse
+
 PBT = """  strategy: pbt
   population:
     size: 3
@@ -23,16 +20,6 @@ PBT = """  strategy: pbt
       augmentation_strength: {uniform: [0.2, 1.0]}
   space: {augmentation: light, epochs: 6}
 """
-
-
-def parse(sweep: str, tail: str = ""):
-    return parse_experiment(HEAD + sweep + tail, "exp.yaml")
-
-
-def error(sweep: str, tail: str = "") -> str:
-    with pytest.raises(ConfigError) as info:
-        parse(sweep, tail)
-    return str(info.value)
 
 
 def test_the_population_is_read_and_dumped_back_equal():
