@@ -100,6 +100,6 @@ def test_a_population_member_is_not_retrained_alone():
     experiment = parse_experiment("task: {name: knee, kind: segmentation, classes: [bg, fg]}\n"
                                   "data: {source: {kind: phantom}}\n", "exp.yaml")
     member = RunConfig(population=PopulationMember(population="pbt-1", member=0))
-    with pytest.raises(ConfigError, match="upgrade.retrain: top_k chose a member of population "
-                                          "pbt-1"):
+    with pytest.raises(ConfigError, match=r"upgrade\.retrain: top_k chose a member of "
+                                          r"population pbt-1"):
         plan_retrain(None, experiment, "dv-new", RetrainChoice("top_k", configs=(member,)))
