@@ -282,14 +282,23 @@ class _Within:
 
 
 def _progress(poll: Poll):
-    """A Tune callback that lets the caller poll the store while the population trains."""
+    """A Tune callback that lets the caller poll the store while the population trains. Tune
+    saves its run configuration with the experiment: the poll (a live database handle) stays
+    out of what it saves."""
     from ray import tune
 
     class Progress(tune.Callback):
-        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-            poll()
+        def __init__(self, poll: Poll | None) -> None:
+            self.poll = poll
 
-    return Progress()
+        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+            if self.poll is not None:
+                self.poll()
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {"poll": None}
+
+    return Progress(poll)
 
 
 @contextmanager
