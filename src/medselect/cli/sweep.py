@@ -47,8 +47,9 @@ def run(
     from medselect.config import load_experiment
 
     cli: CLIContext = ctx.obj
+    loaded = load_experiment(experiment)
     outcome = train_sweep(
-        cli, load_experiment(experiment), workspace, workers=workers, threads=threads,
+        cli, loaded, workspace, workers=workers, threads=threads,
         executor=executor, address=address, retry_failed=retry_failed, quiet=json_,
     )
     if json_:
@@ -57,9 +58,11 @@ def run(
     unfinished = (RunStatus.FAILED, RunStatus.INTERRUPTED)
     if any(counts.get(s) for s in unfinished):  # scripts must not read success
         left = [f"{counts[s]} run(s) {s}" for s in unfinished if counts.get(s)]
+        again = ("a population is not resumed part-way: change sweep.seed to train a new one"
+                 if loaded.sweep.strategy == "pbt" else "run the same command again to resume "
+                 "interrupted runs, with --retry-failed to train failed ones again")
         abort(f"{' and '.join(left)} (finished runs are kept); `medselect runs list` shows "
-              "why; run the same command again to resume interrupted runs, with "
-              "--retry-failed to train failed ones again")
+              f"why; {again}")
 
 
 @app.command("finalize")
