@@ -61,7 +61,6 @@ class MemberRef:
     """A job's place in a population (strategy ``pbt``), as a Ray Tune trial starts it.
 
     Args:
-        population: the population's id (in every member's configuration).
         snapshot_every: the perturbation interval: every such epoch's state is kept and
             offered to Tune's scheduler.
         metric: the validation metric the scheduler compares members by.
@@ -71,7 +70,6 @@ class MemberRef:
             donor's after an exploit); None for a first start.
     """
 
-    population: str
     snapshot_every: int
     metric: str
     epochs: int

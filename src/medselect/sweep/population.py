@@ -150,11 +150,10 @@ class PopulationPlan(ExperimentPlan):
         jobs = []
         for run in self.runs:
             values = initial_values(sweep.population, sweep.seed, _member(run.config))
-            ref = MemberRef(self.population, sweep.population.perturbation_interval, metric,
-                            run.config.epochs, tuple(values.items()))
+            ref = MemberRef(sweep.population.perturbation_interval, metric, run.config.epochs,
+                            tuple(values.items()))
             jobs.append(RunJob(run.run_id, workspace, url=url, threads=executor.threads,
-                               device=device,
-                               pipeline=self.pipeline, member=ref))
+                               device=device, pipeline=self.pipeline, member=ref))
         return jobs
 
     def _fit(self, jobs: list[RunJob], executor: RayExecutor, goal: tuple[str, str],
@@ -166,7 +165,7 @@ class PopulationPlan(ExperimentPlan):
         sweep = self.experiment.sweep
         spec = sweep.population
         assert spec is not None
-        metric, mode = goal[0], ("max" if goal[1] == "max" else "min")
+        metric, mode = goal
         first = dict(jobs[0].member.values)  # type: ignore[union-attr]
         space: dict[str, Any] = {
             MEMBER: tune.grid_search(list(range(len(jobs)))),
