@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from medselect.registry import ModelCard, PromotionOutcome
     from medselect.store import Workspace
     from medselect.sweep import SweepPlan, SweepSnapshot
+    from medselect.sweep.population import PopulationPlan
     from medselect.sweep.trials import StudyPlan
 
 __all__ = ["case_table", "choose_model", "evaluate_models", "export_models", "import_data",
@@ -155,7 +156,7 @@ def run_sweep(
     threads: int | None = None,
     address: str | None = None,
     retry_failed: bool = False,
-    on_plan: Callable[[SweepPlan | StudyPlan, ImportResult], None] | None = None,
+    on_plan: Callable[[SweepPlan | StudyPlan | PopulationPlan, ImportResult], None] | None = None,
     on_progress: Callable[[SweepSnapshot], None] | None = None,
 ) -> SweepSnapshot:
     """Import the experiment's data, plan its sweep and train what is not finished (with

@@ -58,6 +58,7 @@ def show(
 ) -> None:
     """One run: configuration, augmentation contents, epochs, error and traceback."""
     from medselect.store import Workspace, get_epoch_metrics, get_run
+    from medselect.sweep.jobs import EXPLOITS
 
     cli: CLIContext = ctx.obj
     ws = Workspace.open(workspace)
@@ -72,9 +73,13 @@ def show(
     config = Table("field", "value", title="configuration")
     for key, value in run["config"].items():
         config.add_row(key, str(value))
-    for key, value in (run["details"] or {}).items():
+    details = dict(run["details"] or {})
+    exploits = details.pop(EXPLOITS, [])
+    for key, value in details.items():
         config.add_row(key, str(value))
     cli.out.print(config)
+    if exploits:
+        cli.out.print(_exploit_table(exploits))
     names = sorted({e["name"] for e in epochs})
     table = Table("epoch", *names, title="epochs")
     by_epoch: dict[int, dict[str, float | None]] = {}
@@ -87,6 +92,21 @@ def show(
         cli.out.print(f"[red]error:[/] {run['error']}")
     if run["traceback"]:
         cli.out.print(run["traceback"], markup=False, highlight=False)
+
+
+def _exploit_table(exploits: list[dict]) -> Table:
+    """A population member's exploits: after which epoch it took which run's weights, and how
+    its mutated values changed (its curve holds the learning rate and augmentation strength
+    of every epoch)."""
+    table = Table("after epoch", "weights of", "values", title="population-based training: "
+                  "exploits")
+    for event in exploits:
+        names = sorted(set(event["from"]) | set(event["to"]))
+        changes = "; ".join(f"{n} {_fmt(event['from'].get(n))} -> {_fmt(event['to'].get(n))}"
+                            for n in names)
+        table.add_row(str(event["epoch"]), f"{event['donor']} (epoch {event['donor_epoch']})",
+                      changes)
+    return table
 
 
 def _fmt(value: float | None) -> str:

@@ -47,8 +47,9 @@ def run(
     from medselect.config import load_experiment
 
     cli: CLIContext = ctx.obj
+    loaded = load_experiment(experiment)
     outcome = train_sweep(
-        cli, load_experiment(experiment), workspace, workers=workers, threads=threads,
+        cli, loaded, workspace, workers=workers, threads=threads,
         executor=executor, address=address, retry_failed=retry_failed, quiet=json_,
     )
     if json_:
@@ -57,9 +58,11 @@ def run(
     unfinished = (RunStatus.FAILED, RunStatus.INTERRUPTED)
     if any(counts.get(s) for s in unfinished):  # scripts must not read success
         left = [f"{counts[s]} run(s) {s}" for s in unfinished if counts.get(s)]
+        again = ("a population is not resumed part-way: change sweep.seed to train a new one"
+                 if loaded.sweep.strategy == "pbt" else "run the same command again to resume "
+                 "interrupted runs, with --retry-failed to train failed ones again")
         abort(f"{' and '.join(left)} (finished runs are kept); `medselect runs list` shows "
-              "why; run the same command again to resume interrupted runs, with "
-              "--retry-failed to train failed ones again")
+              f"why; {again}")
 
 
 @app.command("finalize")
@@ -252,7 +255,8 @@ def train_sweep(cli: CLIContext, experiment, workspace: Path, *, workers=None, t
 
 
 def describe_plan(experiment, plan) -> str:
-    """What the sweep will do, in words: its runs, or its study's trials and budget."""
+    """What the sweep will do, in words: its runs, its study's trials and budget, or its
+    population."""
     sweep = experiment.sweep
     if sweep.strategy == "optuna":
         budget = [f"{sweep.n_trials} trials" if sweep.n_trials else "",
@@ -260,6 +264,11 @@ def describe_plan(experiment, plan) -> str:
         return (f"Optuna study {plan.study.name} ({sweep.sampler.value} sampler, pruner "
                 f"{sweep.pruner.kind.value}, budget {' or '.join(b for b in budget if b)}): "
                 f"{plan.trials_done} trials done, {len(plan.to_train)} to resume")
+    if sweep.strategy == "pbt":
+        return (f"population {plan.population} of {len(plan.runs)} members under Ray Tune's "
+                f"population-based training, exploit/explore every "
+                f"{sweep.population.perturbation_interval} epochs: "
+                f"{plan.count('finished')} already finished, {len(plan.to_train)} to train")
     folds = experiment.ranking.selection.folds
     what = (f"{len(plan.runs)} runs ({len(plan.runs) // folds} configurations x {folds} "
             f"folds of train + val)" if folds else f"{len(plan.runs)} configurations")

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from medselect.config.data import DataSpec, PhantomSource
 from medselect.config.evaluation import DEFAULT_METRICS, EvaluationSpec
+from medselect.config.population import population_problems
 from medselect.config.promotion import PromotionSpec
 from medselect.config.ranking import RankingSpec
 from medselect.config.search import search_problems
@@ -78,18 +79,19 @@ class Experiment(BaseModel):
         yield from self._search_problems()
 
     def _search_problems(self) -> Iterator[_Problem]:
-        for at, message in search_problems(self.sweep):
+        for at, message in (*search_problems(self.sweep), *population_problems(self.sweep)):
             yield ("sweep", *at), message
-        if self.sweep.strategy != "optuna":
+        strategy = self.sweep.strategy
+        if strategy not in ("optuna", "pbt"):
             return
         if self.ranking.selection.folds:
             yield (("sweep", "strategy"),
-                   "strategy 'optuna' does not cross-validate (ranking.selection.folds is set); "
-                   "use grid, random or list with folds, or remove ranking.selection.folds")
+                   f"strategy {strategy!r} does not cross-validate (ranking.selection.folds is "
+                   "set); use grid, random or list with folds, or remove ranking.selection.folds")
         if self.upgrade.retrain == "sweep":
             yield (("upgrade", "retrain"),
                    "retrain 'sweep' repeats a grid, random or list sweep on the new data; with "
-                   "strategy 'optuna' use retrain: top_k (the best configurations found)")
+                   f"strategy {strategy!r} use retrain: top_k (the best configurations found)")
 
     def _data_problems(self) -> Iterator[_Problem]:
         source, dims = self.data.source, self.task.spatial_dims

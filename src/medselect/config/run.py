@@ -45,7 +45,7 @@ SCHEDULE_FIELDS = ("warmup_epochs", "augmentation_ramp")
 """Fields of a run's online schedules (beside ``scheduler``): how the learning rate warms up
 and how the augmentation's strength rises over the epochs."""
 
-OPTIONAL_FIELDS = (*LANDMARK_FIELDS, *SCHEDULE_FIELDS, "dropout", "cv")
+OPTIONAL_FIELDS = (*LANDMARK_FIELDS, *SCHEDULE_FIELDS, "dropout", "cv", "population")
 """Fields left out of dumps while unset, so the configuration JSON and run id of every run that
 does not use them (and of runs made before they existed) stay as they were."""
 
@@ -96,6 +96,25 @@ class CrossValidation(BaseModel):
             f"ensemble of {self.folds}")
 
 
+class PopulationMember(BaseModel):
+    """Set by a ``pbt`` sweep: which population a run belongs to and its place in it. It is
+    part of the configuration, so a member's run id derives from its initial values, its
+    population (a hash of the shared configuration, the ``population`` section and the seed)
+    and its index; the values it trains with later are in its curve and exploit events."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    population: str = Field(min_length=1, description="the population's id")
+    member: int = Field(ge=0, description="index in the population, from 0")
+    augmentation_strength: float | None = Field(
+        None, ge=0, le=1, description="initial share of the augmentation preset's "
+        "probabilities, when the population mutates it")
+
+    @model_serializer(mode="wrap")
+    def _unset_left_out(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
 class RunConfig(BaseModel):
     """Every hyper-parameter of one training run; nothing else changes what a run learns."""
 
@@ -136,6 +155,8 @@ class RunConfig(BaseModel):
         "null: the landmarks plugin's default (soft_argmax)")
     cv: CrossValidation | None = Field(
         None, description="set by the sweep: this run's part in a K-fold cross-validation")
+    population: PopulationMember | None = Field(
+        None, description="set by a pbt sweep: this run's place in its population")
 
     @field_validator(
         "architecture", "loss", "optimizer", "scheduler", "augmentation", "normalization",

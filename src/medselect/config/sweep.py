@@ -10,7 +10,10 @@ one-element list; for ``input_size`` a flat list of numbers (``[64, 64]``) is on
 - ``list``: the explicit ``configs``, each a partial RunConfig whose missing fields take the
   first value of the matching axis;
 - ``optuna``: an Optuna study proposes each configuration from the results so far; numeric
-  axes may be ranges (:mod:`medselect.config.search` has its keys).
+  axes may be ranges (:mod:`medselect.config.search` has its keys);
+- ``pbt``: one configuration trained by a population whose members exchange weights and
+  perturb their learning rate, weight decay or augmentation strength as they train
+  (:mod:`medselect.config.population` has its keys).
 
 Example::
 
@@ -68,6 +71,7 @@ from medselect.config.choices import (
     resolve,
 )
 from medselect.config.fields import Slug, as_list
+from medselect.config.population import PopulationSpec
 from medselect.config.run import HeatmapDecoding, RunConfig, without_unset_optional_fields
 from medselect.config.search import Objective, PrunerSpec, Range, RangeKind, Sampler
 
@@ -215,11 +219,11 @@ RunOverrides = create_model(
     __doc__="One explicit configuration of a ``list`` sweep: any RunConfig fields but ``cv``.",
     **{
         name: (Annotated[field.annotation, _run_checked(name)], None)
-        for name, field in RunConfig.model_fields.items() if name != "cv"
+        for name, field in RunConfig.model_fields.items() if name not in ("cv", "population")
     },
 )
-"""A partial RunConfig: every field optional, each value checked by RunConfig. ``cv`` is left
-out: the sweep sets it from ``ranking.selection.folds``."""
+"""A partial RunConfig: every field optional, each value checked by RunConfig. ``cv`` and
+``population`` are left out: the sweep sets them (``ranking.selection.folds``, strategy pbt)."""
 
 
 class EarlyStopping(BaseModel):
@@ -238,7 +242,7 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Slug = "sweep"
-    strategy: Literal["grid", "random", "list", "optuna"] = "grid"
+    strategy: Literal["grid", "random", "list", "optuna", "pbt"] = "grid"
     samples: int | None = Field(None, ge=1, description="combinations 'random' draws")
     seed: int = Field(0, ge=0, description="seed of the 'random' draw or of the Optuna "
                                            "sampler (not of training)")
@@ -253,6 +257,8 @@ class SweepSpec(BaseModel):
                                   "process asks for no new trial")
     objectives: list[Objective] = Field(default_factory=list, description="optuna: what the "
                                         "study optimises; default the best-epoch metric")
+    population: PopulationSpec | None = Field(None, description="pbt: the population's size, "
+                                              "perturbation interval and mutations")
     early_stopping: EarlyStopping | None = None
     deterministic: bool = Field(True, description="deterministic algorithms for reproducible "
                                                   "runs (slower on GPU)")

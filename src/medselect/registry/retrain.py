@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medselect.config import Experiment, RankingSpec, RunConfig, RunOverrides, config_hash
-from medselect.errors import RegistryError
+from medselect.errors import ConfigError, RegistryError
 from medselect.rank import preference_from_spec
 from medselect.registry.backfill import ensure_evaluated
 from medselect.registry.candidates import selection_case_set
@@ -116,9 +116,17 @@ def plan_retrain(
     """Register the chosen configurations on ``dataset_version``; finished ones are kept.
 
     Raises:
-        ConfigError: a configuration cannot train on this data.
+        ConfigError: a configuration cannot train on this data, or is a population member.
     """
     if choice.mode == "top_k":
+        members = [c for c in choice.configs if c.population is not None]
+        if members:
+            raise ConfigError(
+                f"upgrade.retrain: top_k chose a member of population "
+                f"{members[0].population.population} (strategy pbt), whose schedule came from "
+                "its population and is not a configuration to retrain alone; run `medselect "
+                "sweep run EXPERIMENT --executor ray` on the new data to train a population "
+                "there, then gate its members with `medselect promote`")
         overrides = [RunOverrides.model_validate(c.model_dump(mode="json"))
                      for c in choice.configs]
         sweep = experiment.sweep.model_copy(

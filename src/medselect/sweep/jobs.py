@@ -14,7 +14,9 @@ from medselect.config.search import PrunerSpec
 from medselect.config.sweep import SweepSpec
 from medselect.store import Workspace, database_url
 
-#: Run statuses after a worker is done with a job.
+EXPLOITS = "population_exploits"
+"""Key of a population member's run details: its exploit events, in order (each: ``epoch``,
+``donor``, ``donor_epoch``, ``donor_checkpoint``, and the mutated values ``from`` -> ``to``)."""
 
 
 class StudyObjective(NamedTuple):
@@ -55,6 +57,27 @@ class TrialRef:
 
 
 @dataclass(frozen=True)
+class MemberRef:
+    """A job's place in a population (strategy ``pbt``), as a Ray Tune trial starts it.
+
+    Args:
+        snapshot_every: the perturbation interval: every such epoch's state is kept and
+            offered to Tune's scheduler.
+        metric: the validation metric the scheduler compares members by.
+        epochs: the members' epochs; the last is not reported (nothing follows to exploit).
+        values: the trial's mutated values now, ``(name, value)`` pairs.
+        source: ``(run id, epoch)`` of the snapshot to continue from (the member's own, or a
+            donor's after an exploit); None for a first start.
+    """
+
+    snapshot_every: int
+    metric: str
+    epochs: int
+    values: tuple[tuple[str, float], ...] = ()
+    source: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
 class DataPipeline:
     """How a worker feeds its run (the sweep's ``cache`` and ``loader_workers``).
 
@@ -88,6 +111,7 @@ class RunJob:
         device: ``cpu``, ``cuda`` or ``cuda:N``; None picks CUDA when present.
         trial: the Optuna trial the run answers (strategy ``optuna``), else None.
         pipeline: how the run's cases are prepared and loaded.
+        member: the run's place in a population (strategy ``pbt``), else None.
     """
 
     run_id: str
@@ -97,6 +121,7 @@ class RunJob:
     device: str | None = None
     trial: TrialRef | None = None
     pipeline: DataPipeline = DataPipeline()
+    member: MemberRef | None = None
 
     def open_workspace(self) -> Workspace:
         """The job's workspace on the job's database; without a URL the folder's own, never a

@@ -22,6 +22,7 @@ from medselect.sweep.jobs import DataPipeline, RunJob
 from medselect.sweep.space import expand_space
 
 if TYPE_CHECKING:
+    from medselect.sweep.population import PopulationPlan
     from medselect.sweep.trials import StudyPlan
 
 RESUMABLE = (RunStatus.PENDING, RunStatus.INTERRUPTED, RunStatus.RUNNING)
@@ -32,6 +33,24 @@ class PlannedRun:
     run_id: str
     config: RunConfig
     status: str  # as stored before this sweep; ``pending`` for a new run
+
+
+class ExperimentPlan:
+    """What a plan that holds its experiment (a study's, a population's) says of itself."""
+
+    experiment: Experiment
+    runs: list[PlannedRun]
+
+    @property
+    def name(self) -> str:
+        return self.experiment.sweep.name
+
+    @property
+    def task(self) -> str:
+        return self.experiment.task.name
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.runs)
 
 
 @dataclass(frozen=True)
@@ -69,9 +88,10 @@ class SweepPlan:
 
 def plan_sweep(
     ws: Workspace, experiment: Experiment, dataset_version: str, *, retry_failed: bool = False
-) -> SweepPlan | StudyPlan:
+) -> SweepPlan | StudyPlan | PopulationPlan:
     """Expand the experiment's sweep, check it against the data and register its runs; for
-    strategy ``optuna``, open its study (:func:`medselect.sweep.trials.plan_study`).
+    strategy ``optuna``, open its study (:func:`medselect.sweep.trials.plan_study`); for
+    ``pbt``, register its population (:func:`medselect.sweep.population.plan_population`).
 
     Raises:
         ConfigError: a configuration cannot train on this data (names the field and values),
@@ -81,6 +101,10 @@ def plan_sweep(
     sweep = experiment.sweep
     if sweep.strategy == "optuna":
         return _plan_study(ws, experiment, dataset_version, retry_failed)
+    if sweep.strategy == "pbt":
+        from medselect.sweep.population import plan_population
+
+        return plan_population(ws, experiment, dataset_version, retry_failed=retry_failed)
     configs = expand_space(
         sweep.strategy, sweep.space.axes(), configs=sweep.config_dicts(),
         samples=sweep.samples, seed=sweep.seed, fixed=sweep.fixed(),
@@ -174,12 +198,17 @@ def check_trainable(experiment: Experiment, config: RunConfig, n_train: int) -> 
 
 
 def run_details(experiment: Experiment, config: RunConfig) -> dict:
-    """How the run trains beyond its config: augmentation contents, stopping, determinism."""
+    """How the run trains beyond its config: augmentation contents, stopping, determinism;
+    for a population member, how its population exploits and explores."""
     from medselect.train.augment import describe_preset
 
-    stopping = experiment.sweep.early_stopping
+    sweep = experiment.sweep
+    stopping = sweep.early_stopping
+    population = ({"population": sweep.population.model_dump(mode="json") | {"seed": sweep.seed}}
+                  if config.population is not None and sweep.population is not None else {})
     return {
         "augmentation_preset": describe_preset(config.augmentation, experiment.task.spatial_dims),
         "early_stopping_metric": stopping.metric if stopping else None,
-        "deterministic": experiment.sweep.deterministic,
+        "deterministic": sweep.deterministic,
+        **population,
     }

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from medselect.store import Workspace, shareable_url
 from medselect.sweep.executors.base import Executor
 from medselect.sweep.plan import SweepPlan
+from medselect.sweep.population import PopulationPlan
 from medselect.sweep.progress import SweepMonitor, SweepSnapshot
 
 if TYPE_CHECKING:
@@ -46,16 +47,19 @@ def make_executor(
 
 def run_sweep(
     ws: Workspace,
-    plan: SweepPlan | StudyPlan,
+    plan: SweepPlan | StudyPlan | PopulationPlan,
     executor: Executor,
     *,
     on_progress: Callable[[SweepSnapshot], None] | None = None,
 ) -> SweepSnapshot:
-    """Train the plan's runs still to train (a study's: the trials it asks for meanwhile);
-    return the sweep's final state."""
+    """Train the plan's runs still to train (a study's: the trials it asks for meanwhile; a
+    population's: under Ray Tune); return the sweep's final state."""
     url = shareable_url(ws.engine.url).render_as_string(hide_password=False)  # no secrets
     monitor = SweepMonitor(ws, plan.run_ids)
     poll = (lambda: on_progress(monitor.snapshot())) if on_progress else None
-    executor.run(plan.jobs(str(ws.root), url), poll=poll)
+    if isinstance(plan, PopulationPlan):  # a population trains as one, under Ray Tune
+        plan.train(executor, str(ws.root), url, poll=poll)
+    else:
+        executor.run(plan.jobs(str(ws.root), url), poll=poll)
     plan.settle()
     return monitor.snapshot()

@@ -25,7 +25,13 @@ from medselect.config import Experiment, RunConfig
 from medselect.errors import ConfigError
 from medselect.store import RunStatus, Workspace, get_run
 from medselect.sweep.jobs import DataPipeline, RunJob, StudySpec, TrialRef
-from medselect.sweep.plan import RESUMABLE, PlannedRun, check_all, register_runs
+from medselect.sweep.plan import (
+    RESUMABLE,
+    ExperimentPlan,
+    PlannedRun,
+    check_all,
+    register_runs,
+)
 from medselect.sweep.space import expand_space
 from medselect.sweep.study import (
     RUN_ATTR,
@@ -40,7 +46,7 @@ from medselect.sweep.suggest import config_of, corner_axes, distributions, max_e
 
 
 @dataclass
-class StudyPlan:
+class StudyPlan(ExperimentPlan):
     """A sweep's study, and the runs of its trials known so far (``runs`` and ``run_ids``
     grow as :meth:`jobs` asks for trials)."""
 
@@ -56,20 +62,9 @@ class StudyPlan:
     run_ids: set[str] = field(default_factory=set)
 
     @property
-    def name(self) -> str:
-        return self.experiment.sweep.name
-
-    @property
-    def task(self) -> str:
-        return self.experiment.task.name
-
-    @property
     def to_train(self) -> list[PlannedRun]:
         """The runs known to need training when planned (trials to resume)."""
         return [run for run, _ in self.resume]
-
-    def count(self, status: str) -> int:
-        return sum(r.status == status for r in self.runs)
 
     def jobs(self, workspace: str, url: str | None) -> Iterator[RunJob]:
         """The resumed trials' jobs, then one job per new trial, asked only when drawn (so each

@@ -2,8 +2,9 @@
 
 It opens the workspace itself, records its own progress (status, epochs, checkpoints, errors)
 and never lets an exception escape, so one bad configuration cannot stop a sweep. A job of an
-Optuna study also reports to its trial (:mod:`medselect.sweep.trial_report`). torch and Optuna
-are imported only inside, so executors that merely import this module stay light.
+Optuna study also reports to its trial (:mod:`medselect.sweep.trial_report`), a member of a
+population to its Ray Tune trial (:mod:`medselect.sweep.member`). torch, Optuna and Ray are
+imported only inside, so executors that merely import this module stay light.
 """
 
 from __future__ import annotations
@@ -32,22 +33,31 @@ from medselect.sweep.jobs import RunJob, RunOutcome
 
 def execute_run(job: RunJob) -> RunOutcome:
     """Train ``job.run_id`` to the end (resuming from its last checkpoint) and record the result;
-    with ``job.trial``, report it to its Optuna trial as it trains and tell the trial the end."""
+    with ``job.trial``, report it to its Optuna trial as it trains and tell the trial the end;
+    with ``job.member``, report it to its Ray Tune trial and continue where Tune says."""
     ws = job.open_workspace()
     try:
-        claimed = claim_run(ws, job.run_id)
+        restarted = job.member is not None and job.member.source is not None
+        claimed = claim_run(ws, job.run_id, take_over=restarted)
         if isinstance(claimed, RunOutcome):
             return claimed
         run, task, cases = claimed
         with ExitStack() as stack:
             trial = None
+            continuation = None
             try:
                 if job.trial is not None:
                     from medselect.sweep.trial_report import TrialReport
 
                     trial = stack.enter_context(TrialReport(ws, job.trial))
+                elif job.member is not None:
+                    from medselect.sweep.member import MemberReport
+
+                    trial = stack.enter_context(MemberReport(ws, job.run_id, job.member))
+                    continuation = trial.continuation
                 result = _train(ws, run, task, cases, job,
-                                should_stop=trial.should_stop if trial else None)
+                                should_stop=trial.should_stop if trial else None,
+                                continuation=continuation)
             except KeyboardInterrupt:
                 return _record_end(ws, job.run_id, RunStatus.INTERRUPTED,
                                    "interrupted; resumes on the next run")
@@ -71,21 +81,27 @@ def execute_run(job: RunJob) -> RunOutcome:
         ws.dispose()
 
 
-def claim_run(ws: Workspace, run_id: str) -> RunOutcome | tuple[dict, dict, list[dict]]:
+def claim_run(ws: Workspace, run_id: str, *, take_over: bool = False
+              ) -> RunOutcome | tuple[dict, dict, list[dict]]:
     """Mark ``run_id`` running for this process and return it with its task and cases; or the
     outcome to report when it is finished or another live worker trains it.
 
     One write transaction that holds the run's lock from the read to the write, so of several
     sweeps claiming the same run (on any engine) exactly one trains it.
+
+    Args:
+        take_over: claim a running run even when its worker may still live (a population
+            member that Ray Tune paused and restarts: the old worker is Tune's to stop).
     """
     with ws.begin() as conn:
         serialize(conn, f"run:{run_id}")
         run = get_run(conn, run_id)
         if run["status"] == RunStatus.FINISHED or (run["status"] == RunStatus.RUNNING
-                                         and worker_alive(run["worker"])):
+                                         and not take_over and worker_alive(run["worker"])):
             return RunOutcome(run_id, run["status"], f"left to {run['worker']}"
                               if run["status"] == RunStatus.RUNNING else None)
-        run = set_run_status(conn, run_id, RunStatus.RUNNING)
+        if not (take_over and run["status"] == RunStatus.RUNNING):  # a restart: same attempt
+            run = set_run_status(conn, run_id, RunStatus.RUNNING)
         upsert_run(conn, {"id": run_id, "worker": this_worker()})
         return run, get_task(conn, run["task"]), get_cases(conn, run["dataset_version"])
 
@@ -126,7 +142,7 @@ def worker_alive(worker: str | None) -> bool:
 
 
 def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job: RunJob,
-           should_stop: Callable[[Any], bool] | None = None):
+           should_stop: Callable[[Any], bool] | None = None, continuation=None):
     from medselect.config import RunConfig, TaskSpec
     from medselect.data.folds import run_cases
     from medselect.tasks import plugin_for_task
@@ -152,7 +168,7 @@ def _train(ws: Workspace, run: dict[str, Any], task: dict[str, Any], cases, job:
         early_stopping_metric=details.get("early_stopping_metric"),
         deterministic=bool(details.get("deterministic", False)),
         threads=job.threads, device=job.device, should_stop=should_stop,
-        workers=job.pipeline.loader_workers,
+        workers=job.pipeline.loader_workers, continuation=continuation,
     )
 
 

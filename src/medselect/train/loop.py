@@ -8,7 +8,9 @@ Each epoch reseeds torch, the shuffling and the augmentation from ``(seed, epoch
 resumed run draws what an uninterrupted one would have. A caller's ``should_stop`` (a sweep's
 pruner, which the loop knows only as a callback) may end a run after any checkpointed epoch.
 Every epoch records its learning rate and augmentation strength (the run's schedules) and,
-on CUDA, the GPU's utilisation and peak memory.
+on CUDA, the GPU's utilisation and peak memory. A population-based training member gets a
+:class:`~medselect.train.online.Continuation`: the state it continues from (possibly another
+member's) and the values it trains with, and keeps snapshots for the other members.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from medselect.train.dataset import CaseDataset, StoredCases, TrainingData, buil
 from medselect.train.device import grad_scaler, limit_threads, seed_everything, select_device
 from medselect.train.gpu_usage import GpuUsage
 from medselect.train.loader import loader_workers, make_loader
+from medselect.train.online import Continuation, snapshot_path, start_path
 from medselect.train.optim import build_optimizer, build_scheduler
 from medselect.train.records import BestTracker, EpochRecord, TrainResult
 from medselect.train.steps import Trainee, train_epoch, validate
@@ -56,6 +59,7 @@ def train_model(
     deterministic: bool = False,
     should_stop: Callable[[EpochRecord], bool] | None = None,
     workers: int | None = None,
+    continuation: Continuation | None = None,
 ) -> TrainResult:
     """Train ``config`` on ``train``, validating on ``val`` every epoch.
 
@@ -76,6 +80,9 @@ def train_model(
             sweep's pruner); a run it stops is ``pruned`` in the result.
         workers: data-loader worker processes (:mod:`medselect.train.loader`); None: none on
             CPU, a few with pinned memory and prefetch on CUDA.
+        continuation: values set from outside (population-based training): the snapshot to
+            continue from instead of ``last.pt``, the learning rate, weight decay and
+            augmentation strength to train with, and which epochs to keep as snapshots.
 
     Raises:
         ConfigError: the configuration cannot train on this task (sizes, batch size, metric).
@@ -106,8 +113,12 @@ def train_model(
     out_dir = Path(out_dir)
     fingerprint = _fingerprint(config)
     start = 0
-    if resume and (out_dir / LAST).exists():
+    online = continuation or Continuation()
+    if online.start is not None:
+        start = _continue(online, out_dir, trainee, tracker, fingerprint)
+    elif resume and (out_dir / LAST).exists():
         start = _restore(out_dir / LAST, trainee, tracker, fingerprint)
+    online.apply(trainee)
 
     pruned = False
     feed = _Feed(train_set, val_set, config.batch_size, loader_workers(where, workers),
@@ -115,13 +126,16 @@ def train_model(
     for epoch in range(start + 1, config.epochs + 1):
         if tracker.should_stop or pruned:
             break
-        record = _run_epoch(trainee, feed, plugin, config, epoch)
+        record = _run_epoch(trainee, feed, plugin, config, epoch, online)
         improved = (tracker.update(epoch, record.metrics()[goal.name]) if validating
                     else tracker.keep_latest(epoch))
         if on_epoch is not None:
             on_epoch(record)
-        state = trainee.state_dict() | tracker.state_dict() | {"fingerprint": fingerprint}
-        save_checkpoint(out_dir / LAST, state, copies=[out_dir / BEST] if improved else [])
+        state = (trainee.state_dict() | tracker.state_dict() | {"fingerprint": fingerprint}
+                 | online.state())
+        kept = online.snapshots(out_dir, epoch) if epoch < config.epochs else []
+        copies = [*([out_dir / BEST] if improved else []), *kept]
+        save_checkpoint(out_dir / LAST, state, copies=copies)
         stop = should_stop is not None and should_stop(record)  # asked at every epoch
         pruned = stop and epoch < config.epochs
 
@@ -174,12 +188,13 @@ def augmentation_strength(config: RunConfig, epoch: int) -> float | None:
 
 def _run_epoch(
     trainee: Trainee, feed: _Feed, plugin: TaskPlugin, config: RunConfig, epoch: int,
+    online: Continuation,
 ) -> EpochRecord:
     started = time.perf_counter()
     seed = (config.seed * 10_000 + epoch) % 2**32
     torch.manual_seed(seed)
     feed.train.reseed(seed)
-    strength = augmentation_strength(config, epoch)
+    strength = online.strength(augmentation_strength(config, epoch))
     if strength is not None:
         feed.train.set_strength(strength)
     device = trainee.device
@@ -228,8 +243,29 @@ def _check_batch_size(config: RunConfig, n_cases: int) -> None:
 
 
 def _fingerprint(config: RunConfig) -> str:
-    """The configuration a checkpoint belongs to; ``epochs`` may grow between attempts."""
-    return config_hash(config.model_copy(update={"epochs": 1}))
+    """The configuration a checkpoint belongs to; ``epochs`` may grow between attempts. The
+    members of a population share it: they differ only by values a continuation sets."""
+    update: dict[str, Any] = {"epochs": 1}
+    if config.population is not None:
+        update |= {"population": None, "learning_rate": 1.0, "weight_decay": 0.0}
+    return config_hash(config.model_copy(update=update))
+
+
+def _continue(online: Continuation, out_dir: Path, trainee: Trainee, tracker: BestTracker,
+              fingerprint: str) -> int:
+    """Load ``online.start``; the run's own curve (its tracker) comes from its own snapshot of
+    that epoch. Continuing from another run's snapshot, keep the state started from."""
+    path = Path(online.start)  # type: ignore[arg-type]
+    epoch = _restore(path, trainee, tracker, fingerprint)
+    own = snapshot_path(out_dir, epoch)
+    if own.resolve() != path.resolve():
+        if own.exists():
+            tracker.load_state_dict(load_checkpoint(own, fingerprint=fingerprint))
+        online.apply(trainee)
+        save_checkpoint(start_path(out_dir, epoch),
+                        trainee.state_dict() | tracker.state_dict()
+                        | {"fingerprint": fingerprint} | online.state())
+    return epoch
 
 
 def _restore(path: Path, trainee: Trainee, tracker: BestTracker, fingerprint: str) -> int:

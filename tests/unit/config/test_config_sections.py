@@ -138,8 +138,10 @@ def test_split_defaults():
 
 def test_space_has_one_axis_per_run_field_defaulting_to_run_default():
     space = SearchSpace()
-    # early stopping comes from sweep.early_stopping, cv from ranking.selection.folds
-    assert set(space.axes()) == set(RunConfig.model_fields) - {"early_stopping_patience", "cv"}
+    # early stopping comes from sweep.early_stopping, cv from ranking.selection.folds,
+    # population from strategy pbt
+    assert set(space.axes()) == set(RunConfig.model_fields) - {"early_stopping_patience", "cv",
+                                                               "population"}
     defaults = RunConfig()
     assert all(values == [getattr(defaults, name)] for name, values in space.axes().items())
     assert space.size() == 1
@@ -193,7 +195,7 @@ def test_list_configs_are_partial_run_configs():
     ({"strategy": "grid", "samples": 2}, "only used by strategy 'random'"),
     ({"strategy": "list"}, "needs 'configs'"),
     ({"strategy": "grid", "configs": [{"loss": "dice"}]}, "only used by strategy 'list'"),
-    ({"strategy": "bayes"}, "'grid', 'random', 'list' or 'optuna'"),
+    ({"strategy": "bayes"}, "'grid', 'random', 'list', 'optuna' or 'pbt'"),
     ({"workers": 0}, "greater than or equal to 1"),
 ])
 def test_sweep_rejects(fields, fragment):

@@ -88,3 +88,18 @@ def test_the_upgrade_page_shows_the_refresh_and_where_candidates_were_chosen():
     assert "the reference set (the new version has no validation case)" in page
     chosen = render_upgrade_html({**report, "selection_case_set": "dv-2-val", "refresh": None})
     assert "dv-2-val" in chosen and "Reference set refreshed" not in chosen
+
+
+def test_a_population_member_is_not_retrained_alone():
+    """Its learning rate and augmentation came from its population's schedule, not its config."""
+    from medselect.config import RunConfig, parse_experiment
+    from medselect.config.run import PopulationMember
+    from medselect.errors import ConfigError
+    from medselect.registry.retrain import RetrainChoice, plan_retrain
+
+    experiment = parse_experiment("task: {name: knee, kind: segmentation, classes: [bg, fg]}\n"
+                                  "data: {source: {kind: phantom}}\n", "exp.yaml")
+    member = RunConfig(population=PopulationMember(population="pbt-1", member=0))
+    with pytest.raises(ConfigError, match=r"upgrade\.retrain: top_k chose a member of "
+                                          r"population pbt-1"):
+        plan_retrain(None, experiment, "dv-new", RetrainChoice("top_k", configs=(member,)))

@@ -62,16 +62,26 @@ class RayExecutor:
             return []
         in_flight = len(jobs) if isinstance(jobs, Sequence) else self.workers
         queue = itertools.chain([first], queue)
-        ray = _import_ray()
+        ray = import_ray()
         with stdout_to_stderr():  # Ray writes to the terminal: never into --json output
             return self._run(ray, queue, in_flight, poll)
 
-    def _run(self, ray, queue: Iterator[RunJob], in_flight: int,
-             poll: Poll | None) -> list[RunOutcome]:
+    @contextmanager
+    def session(self, ray) -> Iterator[None]:
+        """Ray connected (to ``address``, or a local Ray started here) for the block; a Ray
+        this process had already initialised is used and left running."""
         started_here = not ray.is_initialized()
         if started_here:
             self._connect(ray)
         try:
+            yield
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _run(self, ray, queue: Iterator[RunJob], in_flight: int,
+             poll: Poll | None) -> list[RunOutcome]:
+        with self.session(ray):
             task = ray.remote(num_cpus=self.threads, num_gpus=self.gpus, max_retries=0)(
                 execute_run
             )
@@ -99,9 +109,6 @@ class RayExecutor:
                     outcomes[job.run_id] = settle_lost_run(job, "the sweep was interrupted")
                 raise
             return [outcomes[job.run_id] for job in drawn if job.run_id in outcomes]
-        finally:
-            if started_here:
-                ray.shutdown()
 
     def _connect(self, ray) -> None:
         if self.address and self.address != "auto":
@@ -202,7 +209,7 @@ def _collect(ray, ref, job: RunJob) -> RunOutcome:
         return settle_lost_run(job, f"Ray worker died: {type(exc).__name__}")
 
 
-def _import_ray():
+def import_ray():
     try:
         import ray
     except ImportError:
