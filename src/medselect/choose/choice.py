@@ -43,6 +43,7 @@ from medselect.rank import (
     rank_matrix,
     statistics_from_spec,
 )
+from medselect.rank.lazy import LazyMapping
 from medselect.rank.selection import OVERALL
 from medselect.rank.table import for_metric
 from medselect.store import get_cases
@@ -97,7 +98,8 @@ class ModelChoice:
             (what is confirmed and deployed); empty otherwise.
         confirmations: the overall choice's figure per ranked metric.
         groups: per ``by`` attribute, each subgroup's choice's figure on that subgroup's
-            confirmation cases (primary metric).
+            confirmation cases (primary metric); computed when first read, with the
+            report's selection by that attribute (a board of all cases shows neither).
         notes: what the reader must know (a fallback to the same set, a missing set).
     """
 
@@ -179,9 +181,9 @@ def choose_model(
     confirmations = tuple(confirmed(report.leaderboard.best, metric, None)
                           for metric in spec.metrics())
     primary = next(iter(spec.metrics()))
-    groups = {by: tuple(confirmed(c.model, primary, (by, c.group))
-                        for c in selection_by.choices if c.model is not None)
-              for by, selection_by in report.selections.items()}
+    groups = LazyMapping(report.selections, lambda by: tuple(
+        confirmed(c.model, primary, (by, c.group))
+        for c in report.selections[by].choices if c.model is not None))
     return ModelChoice(task=task, spec=spec, selection_set=select.case_set,
                        confirmation_set=confirm.case_set, report=report,
                        confirmations=confirmations, groups=groups, notes=tuple(notes),

@@ -1,7 +1,8 @@
 """A small thread-safe LRU cache for results that are costly to compute and cheap to keep.
 
 Keys hold everything a result depends on, including the fingerprint of the evaluations it was
-computed from (their ids, statuses and times), so a new or recomputed evaluation never serves a
+computed from (their ids, statuses and times, and the stamp each write of per-case values
+leaves), so a new or recomputed evaluation never serves a
 stale result: its key simply differs, and old entries fall out of the LRU.
 """
 

@@ -1,7 +1,8 @@
 """Reads of the store that the views share, cached where they are costly.
 
 A :class:`Scope` is the case set a page is about and the evaluation each model contributes to
-it; its :attr:`Scope.key` (case set + the evaluations' ids, statuses and times) keys every
+it; its :attr:`Scope.key` (case set, the stamp of its last per-case write + the evaluations'
+ids, statuses and times) keys every
 cached result, so a new or recomputed evaluation is picked up on the next request. Its
 per-case table and the ranking rules come from :mod:`medselect.choose`, as ``medselect rank``
 reads them.
@@ -42,6 +43,7 @@ from medselect.store import (
     VersionStatus,
     acceptance_rates,
     case_metric_table,
+    case_metrics_stamp,
     case_set_members,
     evaluated_metrics,
     get_case_set,
@@ -67,11 +69,14 @@ CATALOG_SAMPLE = 3
 @dataclass(frozen=True)
 class Scope:
     """A case set and, per model, its newest finished evaluation on it; ``labelled``: some
-    case has a reference, so there are metrics to rank."""
+    case has a reference, so there are metrics to rank; ``stamp``: what the last write of its
+    per-case values left (:func:`medselect.store.case_metrics_stamp`), so a re-evaluation
+    under the same id, status and duration still changes the key."""
 
     case_set: dict[str, Any]
     evaluations: dict[str, dict[str, Any]]
     labelled: bool = True
+    stamp: str | None = None
 
     @property
     def id(self) -> str:
@@ -83,7 +88,7 @@ class Scope:
 
     @property
     def key(self) -> tuple:
-        return (self.id, tuple(sorted(
+        return (self.id, self.stamp, tuple(sorted(
             (e["id"], e["status"], e["created_at"].isoformat(), e["duration_s"])
             for e in self.evaluations.values())))
 
@@ -133,7 +138,8 @@ def resolve_scope(conn: sa.Connection, case_set: str | None = None) -> Scope:
                 raise
             row = named_case_set(conn, default_task(choices), case_set)
     return Scope(case_set=row, evaluations=latest_evaluations(conn, row["id"]),
-                 labelled=bool(labelled_case_sets(conn, [row["id"]])))
+                 labelled=bool(labelled_case_sets(conn, [row["id"]])),
+                 stamp=case_metrics_stamp(conn, row["id"]))
 
 
 def task_case_set(conn: sa.Connection, task: str) -> str | None:

@@ -23,6 +23,7 @@ import pandas as pd
 from medselect.config.ranking import RankingSpec
 from medselect.errors import RankingError
 from medselect.rank.aggregate import Aggregate
+from medselect.rank.lazy import LazyMapping
 from medselect.rank.leaderboard import Leaderboard, Statistics
 from medselect.rank.paired import SignificanceMatrix
 from medselect.rank.preference import Preference, PreferenceRanking, rank_preference
@@ -35,7 +36,12 @@ __all__ = ["RankReport", "preference_from_spec", "rank_table", "statistics_from_
 
 @dataclass(frozen=True, eq=False)
 class RankReport:
-    """The overall ranking, its significance matrix and the per-attribute selections."""
+    """The overall ranking, its significance matrix and the per-attribute selections.
+
+    The selections of :func:`rank_table` are a :class:`~medselect.rank.lazy.LazyMapping`: each
+    attribute's is computed when first read (every site ranked on its own, at 200 models x
+    2000 cases a second that a board of all cases need not wait for).
+    """
 
     ranking: PreferenceRanking
     selections: Mapping[str, Selection] = field(default_factory=dict)
@@ -115,7 +121,8 @@ def rank_table(
                    aggregates=aggregates, set_metrics=set_metrics,
                    margins={**(margins or {}), **spec.equivalence})
     ranking = rank_preference(table, preference, directions, **options)
-    selections = {by: select(table, preference, directions, by=by, **options) for by in spec.by}
+    selections = LazyMapping(
+        spec.by, lambda by: select(table, preference, directions, by=by, **options))
     return RankReport(ranking=ranking, selections=selections)
 
 

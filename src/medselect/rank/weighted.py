@@ -28,16 +28,41 @@ def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> np
     Returns:
         (n_copies, n_models); equal to ``np.percentile(np.repeat(values, w, axis=0), q,
         axis=0)`` for each row ``w`` of ``weights``.
+
+    The two order statistics a percentile interpolates between are found from the nearer
+    end of each model's sorted cases (the top for ``q`` above 50): the worst tenth needs the
+    cumulative weights of about a tenth of the cases, not of all of them (five times less work
+    at 200 models x 400 cases). The cumulative weights are exact (whole numbers), so the
+    values are those of counting from the bottom.
     """
     sorted_values, order = _sorted(values)
-    out = np.empty((weights.shape[0], values.shape[1]))
-    for rows, cum in _cumulative(weights, order):
-        total = cum[:, :, -1]
+    n_cases, n_models = values.shape
+    upper = q > 50
+    if upper:  # descending: the same sorted sequence read from its other end
+        sorted_values, order = sorted_values[::-1], order[::-1]
+    share = (100 - q if upper else q) / 100
+    index = np.ascontiguousarray(order.T)
+    out = np.empty((weights.shape[0], n_models))
+    step = max(1, _CHUNK_ELEMENTS // max(n_cases * n_models, 1))
+    for start in range(0, weights.shape[0], step):
+        rows = slice(start, start + step)
+        chunk = weights[rows]
+        total = chunk.sum(axis=1)[:, None]
         position = (total - 1) * (q / 100)
         low = np.floor(position)
         high = np.minimum(low + 1, total - 1)
-        v_low = _at(sorted_values, cum, low)
-        v_high = _at(sorted_values, cum, high)
+        # positions counted from the end the cases are read from
+        first, second = (total - 1 - low, total - 1 - high) if upper else (low, high)
+        needed = np.maximum(first, second)
+        head = int(1.25 * share * n_cases) + 32  # near the median: every case
+        head = n_cases if head > n_cases / 2 else head
+        while True:  # a head too short for some copy (heavy weights at the other end): widen
+            cum = np.cumsum(chunk[:, index[:, :head]], axis=2)
+            if head == n_cases or (cum[:, :, -1] > needed).all():
+                break
+            head = min(n_cases, 2 * head)
+        v_low = _at(sorted_values, cum, first)
+        v_high = _at(sorted_values, cum, second)
         out[rows] = v_low + (position - low) * (v_high - v_low)
     return out
 
@@ -79,5 +104,5 @@ def _cumulative(weights: np.ndarray, order: np.ndarray, *, cases_last: bool = Tr
 def _at(sorted_values: np.ndarray, cum: np.ndarray, position: np.ndarray) -> np.ndarray:
     """The value at 0-based ``position`` (copies, models) of each repeated sorted sample: the
     first sorted case whose cumulative weight exceeds it."""
-    index = (cum <= position[:, :, None]).sum(axis=2)
+    index = (cum <= np.broadcast_to(position, cum.shape[:2])[:, :, None]).sum(axis=2)
     return sorted_values[index, np.arange(sorted_values.shape[1])]

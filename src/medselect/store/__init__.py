@@ -62,6 +62,7 @@ from medselect.store.evaluations import (
     set_evaluation_status,
 )
 from medselect.store.location import ENV_URL, database_url, shareable_url
+from medselect.store.metric_arrays import case_metrics_stamp
 from medselect.store.model_versions import (
     add_model_version,
     find_model_version,
@@ -116,6 +117,7 @@ __all__ = [
     "audit_head",
     "case_in_set",
     "case_metric_table",
+    "case_metrics_stamp",
     "case_set_hash",
     "case_set_members",
     "database_url",

@@ -29,7 +29,11 @@ from medselect.store._rows import (
     where_given,
 )
 from medselect.store.datasets import get_case_set
-from medselect.store.metric_arrays import read_metric_arrays, write_metric_arrays
+from medselect.store.metric_arrays import (
+    read_metric_arrays,
+    stamp_case_metrics,
+    write_metric_arrays,
+)
 from medselect.store.schema import (
     EVALUATION_STATUSES,
     PREDICTION_STATUSES,
@@ -135,7 +139,7 @@ def replace_case_metrics(
         NotFound: the evaluation is missing.
         StoreError: a row lacks a field, or the same case, metric and label is given twice.
     """
-    get_evaluation(conn, evaluation_id)
+    case_set = get_evaluation(conn, evaluation_id)["case_set"]
     values = [_metric_row(evaluation_id, row) for row in rows]
     conn.execute(case_metric.delete().where(case_metric.c.evaluation == evaluation_id))
     if values:
@@ -144,6 +148,7 @@ def replace_case_metrics(
         except sa.exc.IntegrityError as exc:
             raise rejected(f"case metrics of evaluation {evaluation_id!r}", exc) from exc
     write_metric_arrays(conn, evaluation_id, values)
+    stamp_case_metrics(conn, case_set)
     return len(values)
 
 

@@ -8,11 +8,16 @@ metric and label of an evaluation as two blobs (``case_metric_array``: the case 
 values as float64), and :func:`read_metric_arrays` reads a column as 200 blobs and numpy.
 Both are written by :func:`medselect.store.replace_case_metrics` only (and by the upgrade to
 schema version 4 from the rows), so they always hold the same values.
+
+Each replacement also writes a new stamp of the evaluation's case set (:func:`case_metrics_stamp`,
+in ``meta``): readers that cache results computed from a case set's values key them by it, so a
+re-evaluation under the same id, status and duration is never served old numbers.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +28,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from medselect.errors import StoreError
-from medselect.store.schema import case_metric, case_metric_array
+from medselect.store.schema import case_metric, case_metric_array, meta
 
 VALUE_DTYPE = np.dtype("<f8")
+STAMP_PREFIX = "case_metrics:"
+"""``meta`` key of a case set's stamp: this prefix and the case set's id."""
 
 
 def array_rows(evaluation_id: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -55,6 +62,21 @@ def write_metric_arrays(conn: sa.Connection, evaluation_id: str,
     arrays = array_rows(evaluation_id, rows)
     if arrays:
         conn.execute(case_metric_array.insert(), arrays)
+
+
+def stamp_case_metrics(conn: sa.Connection, case_set: str) -> None:
+    """Record that values of ``case_set`` were replaced: a new random stamp (no counter to
+    read first, so two writers cannot both write one value)."""
+    key, stamp = STAMP_PREFIX + case_set, uuid.uuid4().hex
+    if conn.execute(meta.update().where(meta.c.key == key).values(value=stamp)).rowcount == 0:
+        conn.execute(meta.insert().values(key=key, value=stamp))
+
+
+def case_metrics_stamp(conn: sa.Connection, case_set: str) -> str | None:
+    """The stamp the last replacement of ``case_set``'s per-case values wrote (None before
+    any): it changes with every write, so it keys results computed from them."""
+    return conn.execute(sa.select(meta.c.value)
+                        .where(meta.c.key == STAMP_PREFIX + case_set)).scalar()
 
 
 def fill_metric_arrays(conn: sa.Connection) -> int:

@@ -1,10 +1,14 @@
 """The best model per site as one table (``group_table``): what ``medselect rank --by site``
 prints and the dashboard's sites page shows, with the evidence and where it is too thin."""
 
+import json
+
 import pytest
 
-from medselect.choose import choose_model, group_table
+from medselect import rank
+from medselect.choose import choose_model, confirm_figure, group_table, ranking_inputs
 from medselect.errors import RankingError
+from medselect.metrics import SET_METRICS
 
 OFFSETS = {"r-good": 0.05, "r-twin": 0.05, "r-fair": 0.0, "r-poor": -0.3}
 
@@ -54,3 +58,29 @@ def test_a_choice_not_made_by_site_is_refused(knee):
         choice = choose_model(conn, "knee", spec)
     with pytest.raises(RankingError, match=r"not made per site.*by: \[site\]"):
         group_table(choice, "site")
+
+
+def test_site_choices_are_computed_when_read_and_equal_the_eager_ones(knee):
+    """The per-site selection and its confirmations wait until read (a board of all cases
+    does not show them), then hold what ranking and confirming every site at once gives."""
+    ws, evaluate = knee
+    evaluate("v1-val", OFFSETS, seed=1)
+    evaluate("v1-test", OFFSETS, seed=2)
+    with ws.connect() as conn:
+        choice = choose_model(conn, "knee")
+        spec = choice.spec
+        select_inputs = ranking_inputs(conn, "knee", "v1-val", spec=spec)
+        confirm_inputs = ranking_inputs(conn, "knee", "v1-test", spec=spec)
+    assert not choice.report.selections.computed("site") and not choice.groups.computed("site")
+    assert list(choice.report.selections) == ["site"] and list(choice.groups) == ["site"]
+    eager = rank.select(select_inputs.table, rank.preference_from_spec(spec),
+                        select_inputs.directions, by="site",
+                        statistics=rank.statistics_from_spec(spec),
+                        model_info=select_inputs.model_info, set_metrics=SET_METRICS,
+                        margins={**select_inputs.margins, **spec.equivalence})
+    assert json.dumps(choice.report.selections["site"].to_dict()) == json.dumps(eager.to_dict())
+    confirmed = [confirm_figure(confirm_inputs, spec, c.model, "dice", ("site", c.group), False)
+                 for c in eager.choices if c.model is not None]
+    assert [c.to_dict() for c in choice.groups["site"]] == [c.to_dict() for c in confirmed]
+    assert choice.groups.computed("site")
+    assert choice.report.selections["site"] is choice.report.selections["site"]  # kept

@@ -4,7 +4,12 @@ cases, its boards are those a newly started app shows."""
 
 from __future__ import annotations
 
-from medselect.store import put_evaluation, remove_new_case_set, replace_case_metrics
+from medselect.store import (
+    case_metrics_stamp,
+    put_evaluation,
+    remove_new_case_set,
+    replace_case_metrics,
+)
 from medselect.testing.sample import CASE_SET, VERSION, case_name
 
 N_CASES = 12
@@ -56,3 +61,30 @@ def test_a_removed_case_set_is_no_longer_shown(fresh_ws, make_client, new_cases)
         remove_new_case_set(conn, case_set)
     assert client.get("/api/leaderboard", params={"case_set": case_set}).status_code == 404
     assert figures(client) == figures(make_client(fresh_ws))
+
+
+def test_values_replaced_under_the_same_id_status_and_duration_reach_a_running_app(
+        fresh_ws, make_client):
+    """The evaluation's row does not change (same id, status and duration: e.g. a metric
+    recomputed in place): the stamp the write leaves must still re-key every board."""
+    client = make_client(fresh_ws)
+    before = figures(client)
+    site = figures(client, metric="hd95", aggregate="p90", site="north")
+    with fresh_ws.begin() as conn:
+        replace_case_metrics(conn, "ev-run-002", dice_rows(0.96875))
+    again = figures(client)
+    assert again != before and again[0][:3] == ("run-002", 1, 0.96875)
+    assert again == figures(make_client(fresh_ws))
+    assert figures(client, metric="hd95", aggregate="p90", site="north") != site
+
+
+def test_each_write_of_a_case_sets_values_leaves_a_new_stamp(fresh_ws):
+    with fresh_ws.connect() as conn:
+        first = case_metrics_stamp(conn, CASE_SET)
+    with fresh_ws.begin() as conn:
+        replace_case_metrics(conn, "ev-run-002", dice_rows(0.5))
+        second = case_metrics_stamp(conn, CASE_SET)
+        replace_case_metrics(conn, "ev-run-002", dice_rows(0.5))
+        assert None not in (first, second) and len({first, second,
+                                                    case_metrics_stamp(conn, CASE_SET)}) == 3
+        assert case_metrics_stamp(conn, "no-such-set") is None

@@ -75,6 +75,7 @@ def test_public_api_is_pinned():
         "audit_head",
         "case_in_set",
         "case_metric_table",
+        "case_metrics_stamp",
         "case_set_hash",
         "case_set_members",
         "database_url",
