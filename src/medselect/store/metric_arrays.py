@@ -72,6 +72,11 @@ def stamp_case_metrics(conn: sa.Connection, case_set: str) -> None:
         conn.execute(meta.insert().values(key=key, value=stamp))
 
 
+def drop_case_metrics_stamp(conn: sa.Connection, case_set: str) -> None:
+    """Forget ``case_set``'s stamp, with the case set (a set made again starts without one)."""
+    conn.execute(meta.delete().where(meta.c.key == STAMP_PREFIX + case_set))
+
+
 def case_metrics_stamp(conn: sa.Connection, case_set: str) -> str | None:
     """The stamp the last replacement of ``case_set``'s per-case values wrote (None before
     any): it changes with every write, so it keys results computed from them."""

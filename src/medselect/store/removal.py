@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from medselect.errors import StoreError
 from medselect.store.datasets import get_case_set
+from medselect.store.metric_arrays import drop_case_metrics_stamp
 from medselect.store.schema import (
     case,
     case_metric,
@@ -70,6 +71,7 @@ def remove_new_case_set(conn: sa.Connection, case_set_id: str) -> RemovedCaseSet
     conn.execute(review.delete().where(review.c.case_set == case_set_id))
     conn.execute(case_set_member.delete().where(case_set_member.c.case_set == case_set_id))
     conn.execute(case_set.delete().where(case_set.c.id == case_set_id))
+    drop_case_metrics_stamp(conn, case_set_id)
     version = row["dataset_version"]
     if _still_used(conn, version):
         return RemovedCaseSet(case_set_id, evaluations, [])
