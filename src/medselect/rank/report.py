@@ -27,7 +27,7 @@ from medselect.rank.lazy import LazyMapping
 from medselect.rank.leaderboard import Leaderboard, Statistics
 from medselect.rank.paired import SignificanceMatrix
 from medselect.rank.preference import Preference, PreferenceRanking, rank_preference
-from medselect.rank.selection import Selection, select
+from medselect.rank.selection import Selection, require_attributes, select
 from medselect.rank.setmetric import SetMetrics
 from medselect.rank.table import Direction
 
@@ -121,6 +121,7 @@ def rank_table(
                    aggregates=aggregates, set_metrics=set_metrics,
                    margins={**(margins or {}), **spec.equivalence})
     ranking = rank_preference(table, preference, directions, **options)
+    require_attributes(table, spec.by)
     selections = LazyMapping(
         spec.by, lambda by: select(table, preference, directions, by=by, **options))
     return RankReport(ranking=ranking, selections=selections)

@@ -12,12 +12,13 @@ rests on almost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from medselect.casetable import KEY_COLUMNS
 from medselect.errors import RankingError
 from medselect.jsonsafe import json_number
 from medselect.rank.aggregate import Aggregate
@@ -187,12 +188,25 @@ def _small_groups(by: str, choices: list[Choice]) -> tuple[str, ...]:
             "patients of that site to the evaluated set before trusting it",)
 
 
+def require_attributes(table: pd.DataFrame, by: Iterable[str]) -> None:
+    """Refuse a ``by`` that is no case attribute of ``table`` now, although each group's
+    ranking is made only when first read, so that a typo stops a report before it prints."""
+    attributes = [c for c in table.columns if c not in KEY_COLUMNS]
+    for name in by:
+        if name not in attributes:
+            raise RankingError(_not_an_attribute(name, attributes))
+
+
+def _not_an_attribute(by: str, attributes: list[str]) -> str:
+    return (f"cannot select by {by!r}: it is not a case attribute of the per-case table; "
+            f"attributes: {attributes}")
+
+
 def _groups(matrices: Mapping[object, ScoreMatrix], by: str) -> dict[str, set[str]]:
     attributes = pd.concat([m.attributes for m in matrices.values()])
     attributes = attributes[~attributes.index.duplicated()]
     if by not in attributes.columns:
-        raise RankingError(f"cannot select by {by!r}: it is not a case attribute of the "
-                           f"per-case table; attributes: {list(attributes.columns)}")
+        raise RankingError(_not_an_attribute(by, list(attributes.columns)))
     values = attributes[by].dropna()
     return {str(v): set(map(str, values.index[values == v])) for v in sorted(values.unique())}
 

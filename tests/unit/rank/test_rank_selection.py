@@ -79,3 +79,12 @@ def test_constraint_failing_at_one_site_gives_an_empty_choice(two_site_table, ta
 def test_unknown_attribute(noisy_table):
     with pytest.raises(RankingError, match=r"cannot select by 'scanner'.*\['site'\]"):
         select(noisy_table, Preference({"dice": 1}), DIRECTIONS, by="scanner", statistics=FAST)
+
+
+def test_a_report_refuses_an_unknown_attribute_before_ranking_any_group(noisy_table):
+    from medselect.rank import rank_cases
+
+    with pytest.raises(RankingError, match=r"cannot select by 'scanner'.*\['site'\]"):
+        rank_cases(noisy_table, "dice", by=["site", "scanner"])
+    report = rank_cases(noisy_table, "dice", by=["site"])
+    assert list(report.selections) == ["site"]  # a known attribute: ranked when read
