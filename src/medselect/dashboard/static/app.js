@@ -62,7 +62,7 @@ function sortTable(table, th) {
   paginate(table);
 }
 
-// Show only the first rows of a long static table, with a button for more.
+// Show only the first rows of a long table (data-page-size), with a button for more.
 function paginate(table, reset = true) {
   const size = parseInt(table.dataset.pageSize || "0", 10);
   if (!size) return;
