@@ -329,8 +329,8 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
     spec = req.spec
     infos = queries.model_infos(conn, req.scope.task)
     accepted = queries.acceptance(conn, req.scope.id)
-    # one dict per model, read once: each ``frame.at`` copies the frame's attrs (a profile
-    # showed 600 of them, one per cell, taking most of a 200-model page's view)
+    # one dict per model, read once: each ``frame.at`` copies the frame's attrs, and the 600
+    # of a 200-model board took a quarter of this view's time
     stability = board.stability.to_frame().to_dict("index")
     info = queries.find_metric(req.catalog, req.metric)
     others = list(result.others)
