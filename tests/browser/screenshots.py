@@ -40,8 +40,7 @@ READY = """() => {
   const images = Array.from(document.images);
   const charts = Array.from(document.querySelectorAll("div.chart"));
   return images.every((img) => img.complete)
-    && (typeof Plotly === "undefined"
-        || charts.every((c) => c.classList.contains("js-plotly-plot")));
+    && charts.every((c) => c.classList.contains("js-plotly-plot"));
 }"""
 
 

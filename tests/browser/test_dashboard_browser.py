@@ -171,3 +171,23 @@ def test_charts_draw_with_the_partial_plotly_bundle(page, base_url):
     scripts.clear()
     page.goto(f"{base_url}/registry")
     assert scripts and not [u for u in scripts if "plotly" in u]
+
+
+CHARTS_DRAWN = "medselect:charts-drawn"
+
+
+@pytest.mark.parametrize("path", ["/", "/models/run-000"])
+def test_charts_are_drawn_after_the_page_has_loaded(page, base_url, path):
+    """The tables and text show without waiting for plotly.js: it is fetched once the page has
+    loaded, and marks record when the charts in the window and the last chart are drawn (what
+    bench_pages.py reports)."""
+    page.goto(base_url + path)
+    page.wait_for_function("(mark) => performance.getEntriesByName(mark).length > 0",
+                           arg=CHARTS_DRAWN)
+    loaded, fetched, view, drawn = page.evaluate("""(mark) => [
+        performance.getEntriesByType("navigation")[0].loadEventStart,
+        performance.getEntriesByType("resource").find((r) => r.name.includes("plotly")).startTime,
+        performance.getEntriesByName("medselect:view-drawn")[0].startTime,
+        performance.getEntriesByName(mark)[0].startTime]""", CHARTS_DRAWN)
+    assert loaded <= fetched <= drawn and loaded <= view <= drawn
+    assert page.locator("div.chart.js-plotly-plot").count() == page.locator("div.chart").count()

@@ -19,6 +19,9 @@ PLOTLY_BUNDLE = "vendor/plotly/plotly-cartesian.min.js"
 :mod:`medselect.dashboard.charts` draws), a third of the full plotly.min.js; loaded only by
 pages with charts; pinned and checked by ``VERSION`` beside it, refreshed by
 ``scripts/refresh_plotly.sh``."""
+BOARD_ROWS = 50
+"""Rows a leaderboard shows before its "Show more" button (sorting sorts them all): the
+rows beyond are sent hidden, so a browser lays out and paints 50 rows, not 200."""
 
 
 def num(value: float | None, digits: int = 3) -> str:
@@ -115,6 +118,9 @@ def environment() -> jinja2.Environment:
                        setting=setting, duration=duration, plural=plural,
                        breakable=breakable, plain=number_text)
     env.globals["plotly_bundle"] = PLOTLY_BUNDLE
+    env.globals["board_rows"] = BOARD_ROWS
+    # chart data without the blanks after , and : (a 200-model heatmap is 40,000 cells)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
     return env
 
 

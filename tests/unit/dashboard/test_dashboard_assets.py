@@ -45,7 +45,10 @@ def test_no_gitignore_pattern_keeps_the_bundle_out_of_the_wheel():
 
 
 def scripts(html: str) -> list[str]:
-    return [unescape(src) for src in re.findall(r'<script src="([^"]+)"', html)]
+    """The scripts a page loads: its own, and plotly.js, which app.js loads after the page
+    when the script tag names it (``data-plotly``)."""
+    tags = re.findall(r'<script src="([^"]+)"(?: data-plotly="([^"]+)")?', html)
+    return [unescape(src) for tag in tags for src in tag if src]
 
 
 def trace_types(html: str) -> set[str]:
@@ -64,7 +67,7 @@ def test_the_bundle_holds_every_trace_type_the_charts_draw(client):
 
 @pytest.mark.parametrize("page", CHART_PAGES)
 def test_chart_pages_load_the_partial_bundle(client, page):
-    assert scripts(client.get(page).text) == [static_url(PLOTLY_BUNDLE), static_url("app.js")]
+    assert scripts(client.get(page).text) == [static_url("app.js"), static_url(PLOTLY_BUNDLE)]
 
 
 @pytest.mark.parametrize("page", PAGES_WITHOUT_CHARTS)
@@ -131,3 +134,33 @@ def test_a_large_significance_matrix_is_drawn_as_one_image(n, gaps):
                        adjusted=[[0.5] * n for _ in models], better=[[False] * n for _ in models])
     trace = significance_chart(sig)["data"][0]
     assert ("xgap" in trace and "ygap" in trace) == gaps
+
+
+def chart_bodies(html: str) -> list[str]:
+    return re.findall(r'<script type="application/json" data-chart="chart-[\w-]+">(.*?)'
+                      r'</script>', html, re.S)
+
+
+@pytest.mark.parametrize("page", CHART_PAGES)
+def test_charts_come_sized_and_compact(client, page):
+    """plotly.js's automargin measures every tick label and then draws the chart again (most
+    of a 200-model chart's time): the margins come sized instead; and the data is written
+    without blanks after ``,`` and ``:``."""
+    bodies = chart_bodies(client.get(page).text)
+    assert bodies
+    for body in bodies:
+        assert "automargin" not in body and '": ' not in body and '", "' not in body
+        assert json.loads(body)["layout"]["margin"]
+
+
+def test_margins_leave_room_for_the_longest_model_name():
+    from medselect.dashboard.charts import CHAR_PX, significance_chart
+    from medselect.dashboard.schemas import Significance
+
+    models = ["m", "a-model-with-a-long-name-v2"]
+    sig = Significance(models=models, test="wilcoxon", alpha=0.05,
+                       adjusted=[[None, 0.5], [0.5, None]], better=[[False] * 2] * 2)
+    layout = significance_chart(sig)["layout"]
+    room = CHAR_PX * len(models[1])
+    assert layout["margin"]["l"] > room and layout["margin"]["b"] > 0.7 * room
+    assert layout["height"] > layout["margin"]["t"] + layout["margin"]["b"]

@@ -45,7 +45,7 @@ def test_index_is_the_leaderboard(report):
     html = (report / "index.html").read_text()
     assert "<h1>Leaderboard" in html and "★ global" in html
     assert 'href="models/run-000.html"' in html
-    assert f'src="static/{PLOTLY_BUNDLE}"' in html
+    assert f'data-plotly="static/{PLOTLY_BUNDLE}"' in html
     assert 'href="compare/run-000--run-001.html"' in html
     assert "<form method=\"post\"" not in html and 'name="models"' not in html
     # the same honest statistics as the live page: standings, patients, the choice's figure

@@ -45,8 +45,8 @@ def test_leaderboard_page(client):
     assert '<td data-key="cfg-loss" data-value="dice" class="config">dice</td>' in html
     assert html.count('<span class="cibar"') == 3  # a CI bar in every row
     assert 'data-sortable' in html and 'data-key="m-hd95"' in html
-    assert '<script src="/static/vendor/plotly/plotly-cartesian.min.js?v=' in html
-    assert '<script src="/static/app.js?v=' in html
+    assert re.search(r'<script src="/static/app\.js\?v=\w+" '
+                     r'data-plotly="/static/vendor/plotly/plotly-cartesian\.min\.js\?v=', html)
     figures = charts_of(html)
     assert set(figures) == {"ci", "stability", "significance"}
     assert figures["ci"]["data"][0]["y"] == ["run-000", "run-001", "run-002"]
@@ -217,3 +217,15 @@ def test_an_external_model_without_parameters_is_unknown_in_the_tie_break(tmp_pa
         ws.dispose()
     assert "external:nnunet unknown" in board["reason"] and "nan" not in board["reason"]
     assert "run-000 100 k parameters" in board["reason"]
+
+
+def test_a_long_leaderboard_sends_the_rows_beyond_its_first_page_hidden(client, monkeypatch):
+    """A browser lays out and paints the first page only; "Show more" and sorting (app.js)
+    reach every row."""
+    from medselect.dashboard.render import environment
+
+    monkeypatch.setitem(environment().globals, "board_rows", 2)
+    html = client.get("/").text
+    rows = re.findall(r'<tr class="standing[^>]*>', html)
+    assert len(rows) == 3 and [" hidden" in row for row in rows] == [False, False, True]
+    assert '<table class="data" id="leaderboard" data-sortable data-page-size="2">' in html

@@ -2,14 +2,45 @@
 // and the New cases form and progress.
 "use strict";
 
+// plotly.js, named by the page when it has charts (the script tag's data-plotly).
+const PLOTLY_BUNDLE = document.currentScript ? document.currentScript.dataset.plotly : undefined;
+const CHART_CONFIG = { responsive: true, displaylogo: false };
+
+// Charts are drawn once the page has loaded, so the tables and text show without waiting for
+// plotly.js (1.5 MB to run) and for the charts: plotly.js is fetched then, the charts in the
+// window are drawn first and the others after them, one per task so the page still answers
+// a click between two charts. Marks record when plotly.js has run ("medselect:plotly-ready"),
+// when the charts in the window are drawn ("medselect:view-drawn"; at once when none is) and
+// when the last chart is ("medselect:charts-drawn"): benchmarks/bench_pages.py reports them.
 function drawCharts() {
-  if (typeof Plotly === "undefined") return;
-  document.querySelectorAll("script[data-chart]").forEach((script) => {
-    const target = document.getElementById(script.dataset.chart);
-    if (!target) return;
-    const figure = JSON.parse(script.textContent);
-    Plotly.newPlot(target, figure.data, figure.layout, { responsive: true, displaylogo: false });
+  const pending = Array.from(document.querySelectorAll("script[data-chart]"))
+    .map((script) => [script, document.getElementById(script.dataset.chart)])
+    .filter(([, target]) => target);
+  if (!PLOTLY_BUNDLE || !pending.length) return;
+  const inView = ([, target]) => {
+    const box = target.getBoundingClientRect();
+    return box.top < window.innerHeight && box.bottom > 0 ? 1 : 0;
+  };
+  pending.sort((a, b) => inView(b) - inView(a));
+  const visible = pending.filter(inView).length;
+  if (!visible) performance.mark("medselect:view-drawn");
+  const script = document.createElement("script");
+  script.src = PLOTLY_BUNDLE;
+  script.addEventListener("load", () => {
+    performance.mark("medselect:plotly-ready");
+    drawNext(pending, visible);
   });
+  document.head.append(script);
+}
+
+// Draw the first of ``pending``; ``visible``: how many of them are in the window.
+async function drawNext(pending, visible) {
+  const [script, target] = pending.shift();
+  const figure = JSON.parse(script.textContent);
+  await Plotly.newPlot(target, figure.data, figure.layout, CHART_CONFIG);
+  if (visible === 1) performance.mark("medselect:view-drawn");
+  if (pending.length) window.setTimeout(() => drawNext(pending, visible - 1), 0);
+  else performance.mark("medselect:charts-drawn");
 }
 
 function cellValue(row, key, numeric) {
@@ -42,7 +73,7 @@ function sortTable(table, th) {
   paginate(table);
 }
 
-// Show only the first rows of a long static table, with a button for more.
+// Show only the first rows of a long table (data-page-size), with a button for more.
 function paginate(table, reset = true) {
   const size = parseInt(table.dataset.pageSize || "0", 10);
   if (!size) return;
@@ -167,8 +198,8 @@ function setupUpload() {
   window.setTimeout(poll, 300);
 }
 
+window.addEventListener("load", drawCharts);
 document.addEventListener("DOMContentLoaded", () => {
-  drawCharts();
   setupTables();
   setupEnlarge();
   setupUpload();
