@@ -121,7 +121,9 @@ def main() -> None:
         print(f"{name[:58]:<58} {seconds:>8.1f} {used:>8.1f} {used / cores:>10.1f}")
     used = sum(s[2] for s in steps)
     print(f"{'total':<58} {wall:>8.1f} {used:>8.1f} {used / cores:>10.1f}")
-    print(f"target {TARGET_S:.0f} s: {'met' if wall <= TARGET_S else 'not met'} "
+    verdict = ("not judged: the target is the full demo's" if args.quick else
+               "met" if wall <= TARGET_S else "not met")
+    print(f"target {TARGET_S:.0f} s: {verdict} "
           f"({wall:.0f} s; the CPU it used needs at least {used / cores:.0f} s on {cores} "
           "cores, however well it ran in parallel)")
     held_out = set(default_demo_experiment().data.split.held_out_sites)
