@@ -208,8 +208,7 @@ def _untrained_sites(conn: sa.Connection, task: str,
     if version is None:
         return []
     trained = {c["site"] for c in get_cases(conn, version["id"]) if c["split"] == "train"}
-    ranked = {str(site) for i in inputs if SITE in i.table.columns
-              for site in i.table[SITE].dropna().unique()}
+    ranked = {site for i in inputs for site in i.sites()}
     return [f"site {site!r} has no training patient in {version['id']}: the models never "
             "learnt from it, so its figures measure transfer to an unseen site"
             for site in sorted(ranked - trained)]
@@ -269,7 +268,7 @@ def confirm_figure(inputs: RankingInputs, spec: RankingSpec, model: str, metric:
                             margin=for_metric(metric, inputs.margins))
     except RankingError as exc:
         note = str(exc)
-        if model not in set(inputs.table["model"]):
+        if model not in inputs.models():
             note = (f"{model} has no evaluation on {inputs.case_set}: evaluate it there (a "
                     "cross-validated configuration needs its final model first: `medselect "
                     "sweep finalize`)")

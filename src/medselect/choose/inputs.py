@@ -10,7 +10,6 @@ so ``acceptance`` ranks like any set metric, in the CLI and on the dashboard ali
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import pandas as pd
 import sqlalchemy as sa
@@ -29,13 +28,21 @@ from medselect.rank import (
     SetMetrics,
     metric_matrix,
     preference_from_spec,
-    rank_preference,
     rank_table,
     source_metrics,
     statistics_from_spec,
 )
-from medselect.rank.table import direction_of
-from medselect.store import case_metric_table, get_task, list_runs, review_table, task_family
+from medselect.rank.preference import rank_matrices
+from medselect.rank.report import rank_report
+from medselect.rank.table import dense_score_matrix, direction_of
+from medselect.store import (
+    CaseValues,
+    case_metric_values,
+    get_task,
+    list_runs,
+    review_table,
+    task_family,
+)
 
 __all__ = ["KEY_METRICS", "RankingInputs", "default_ranking", "ranking_inputs", "task_ranking",
            "with_reviews"]
@@ -49,7 +56,6 @@ KEY_METRICS: Mapping[str, tuple[str, ...]] = {
 the experiment names none, and the dashboard's pages lead with them."""
 
 
-@dataclass(frozen=True, eq=False)
 class RankingInputs:
     """A case set's per-case table and what ranking needs beside it.
 
@@ -58,15 +64,26 @@ class RankingInputs:
         margins: metric -> default equivalence margin (the spec's ``equivalence`` wins).
         model_info: per-model attributes for tie-breaks (``parameters``, ``architecture``),
             indexed by model ref; None when the task has no runs.
+
+    Inputs read from a workspace hold its values as read (:class:`~medselect.store.CaseValues`):
+    a per-case metric's matrix is placed straight from them, and the long table is built
+    only when something reads :attr:`table`.
     """
 
-    case_set: str
-    table: pd.DataFrame
-    directions: dict[str, str]
-    margins: dict[str, float]
-    model_info: pd.DataFrame | None
-    set_metrics: SetMetrics = field(default_factory=lambda: SET_METRICS)
-    _matrices: dict[tuple[str, str], ScoreMatrix] = field(default_factory=dict, repr=False)
+    def __init__(self, case_set: str, table: pd.DataFrame | None, directions: dict[str, str],
+                 margins: dict[str, float], model_info: pd.DataFrame | None,
+                 set_metrics: SetMetrics = SET_METRICS, values: CaseValues | None = None
+                 ) -> None:
+        if table is None and values is None:
+            raise ValueError("ranking inputs need a per-case table or the values read")
+        self.case_set = case_set
+        self.directions = directions
+        self.margins = margins
+        self.model_info = model_info
+        self.set_metrics = set_metrics
+        self._table = table
+        self._values = values
+        self._matrices: dict[tuple[str, str], ScoreMatrix] = {}
 
     @classmethod
     def of(cls, table: pd.DataFrame, case_set: str,
@@ -77,35 +94,83 @@ class RankingInputs:
         return cls(case_set=case_set, table=table, directions=directions(metrics),
                    margins=margins(metrics), model_info=model_info)
 
+    @classmethod
+    def read(cls, values: CaseValues, case_set: str,
+             model_info: pd.DataFrame | None = None) -> RankingInputs:
+        """Inputs of the values read from a workspace (as :meth:`of` their table)."""
+        metrics = values.metrics()
+        return cls(case_set=case_set, table=None, directions=directions(metrics),
+                   margins=margins(metrics), model_info=model_info, values=values)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The long per-case table (built from the values read on first use)."""
+        if self._table is None:
+            self._table = self._values.table()
+        return self._table
+
     def matrix(self, metric: str, label: str) -> ScoreMatrix:
         """The cases x models matrix of one metric and label (a set metric's to be reduced
-        by it), pivoted once per inputs.
+        by it), made once per inputs.
 
         Raises:
             RankingError: the metric or label is not in the table, or has no direction.
         """
         key = (metric, label)
         if key not in self._matrices:
-            self._matrices[key] = metric_matrix(
-                self.table, metric, direction_of(metric, None, self.directions), label=label,
-                set_metrics=self.set_metrics)
+            direction = direction_of(metric, None, self.directions)
+            grid = None
+            if self._values is not None and metric not in self.set_metrics:
+                if label == MEAN_LABEL and self._values.labels(metric) == [CASE_LABEL]:
+                    label = CASE_LABEL  # as resolve_label reads it from the table
+                grid = self._values.grid(metric, label)
+            if grid is None:  # a set metric, or no value: the table's path says what there is
+                self._matrices[key] = metric_matrix(self.table, metric, direction,
+                                                    label=key[1], set_metrics=self.set_metrics)
+            else:
+                self._matrices[key] = dense_score_matrix(
+                    grid.values, metric, direction, label=label, models=grid.models,
+                    cases=grid.cases, attributes=grid.attributes)
         return self._matrices[key]
 
     @property
     def empty(self) -> bool:
-        return self.table.empty
+        return self.table.empty if self._values is None else self._values.empty
+
+    def models(self) -> set[str]:
+        """The models with a row in the table."""
+        return set(self._values.models) if self._table is None else set(self.table["model"])
+
+    def nbytes(self) -> int:
+        """Memory held: the long table's once built, else the values read (weighing must
+        not build the table)."""
+        if self._table is None:
+            return self._values.nbytes
+        return int(self._table.memory_usage(index=False).sum())
+
+    def sites(self) -> set[str]:
+        """The sites of the cases with a row in the table."""
+        if self._table is None:
+            return self._values.sites()
+        table = self.table
+        return {str(s) for s in table[SITE].dropna().unique()} if SITE in table.columns else set()
 
     def rank(self, spec: RankingSpec) -> RankReport:
         """Everything ``spec`` asks for (:func:`medselect.rank.rank_table`)."""
-        return rank_table(self.table, spec, self.directions, model_info=self.model_info,
-                          set_metrics=self.set_metrics, margins=self.margins)
+        if self._values is None:
+            return rank_table(self.table, spec, self.directions, model_info=self.model_info,
+                              set_metrics=self.set_metrics, margins=self.margins)
+        return rank_report(self._needed(spec), spec, model_info=self.model_info,
+                           margins=self.margins)
 
     def ranking(self, spec: RankingSpec) -> PreferenceRanking:
         """The overall ranking only (no significance matrix, no per-site selections)."""
-        return rank_preference(self.table, preference_from_spec(spec), self.directions,
-                               statistics=statistics_from_spec(spec), model_info=self.model_info,
-                               set_metrics=self.set_metrics,
-                               margins={**self.margins, **spec.equivalence})
+        return rank_matrices(self._needed(spec), preference_from_spec(spec),
+                             statistics=statistics_from_spec(spec), model_info=self.model_info,
+                             margins={**self.margins, **spec.equivalence})
+
+    def _needed(self, spec: RankingSpec) -> dict[tuple[str, str], ScoreMatrix]:
+        return {key: self.matrix(*key) for key in preference_from_spec(spec).needs()}
 
 
 def ranking_inputs(conn: sa.Connection, task: str, case_set: str, *,
@@ -130,18 +195,21 @@ def ranking_inputs(conn: sa.Connection, task: str, case_set: str, *,
         labels = sorted({label for _, label in needs} | {MEAN_LABEL, CASE_LABEL})
     if reviews is None:
         reviews = metrics is None or ACCEPTED.name in metrics
-    table = case_metric_table(conn, case_set=case_set,
-                              model_refs=None if models is None else list(models),
-                              metrics=metrics, labels=labels)
-    if reviews:
-        table = _joined(table, _review_rows(conn, case_set, models))
-    if site is not None:
-        table = table[table[SITE] == site].reset_index(drop=True)
+    values = case_metric_values(conn, case_set=case_set,
+                                model_refs=None if models is None else list(models),
+                                metrics=metrics, labels=labels)
     runs = list_runs(conn, task=task)
     info = pd.DataFrame(
         [{"model": r["id"], "parameters": r["n_parameters"],
           "architecture": (r["config"] or {}).get("architecture")} for r in runs]
     ).set_index("model") if runs else None
+    if not reviews and site is None:
+        return RankingInputs.read(values, case_set, info)
+    table = values.table()
+    if reviews:
+        table = _joined(table, _review_rows(conn, case_set, models))
+    if site is not None:
+        table = table[table[SITE] == site].reset_index(drop=True)
     return RankingInputs.of(table, case_set, info)
 
 

@@ -39,5 +39,5 @@ class Dashboard:
 
 def _nbytes(value: RankingInputs | ScoreMatrix) -> int:
     if isinstance(value, RankingInputs):
-        return int(value.table.memory_usage(index=False).sum())
+        return value.nbytes()
     return value.values.nbytes + value.imputed.nbytes

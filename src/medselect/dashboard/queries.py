@@ -19,7 +19,6 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from medselect import rank
 from medselect.choose import KEY_METRICS, RankingInputs, ranking_inputs, task_ranking
 from medselect.config import RankingSpec
 from medselect.dashboard.context import Dashboard
@@ -43,6 +42,7 @@ from medselect.store import (
     VersionStatus,
     acceptance_rates,
     case_metric_table,
+    case_metric_values,
     case_metrics_stamp,
     case_set_members,
     evaluated_metrics,
@@ -232,10 +232,10 @@ def metric_matrix(dash: Dashboard, conn: sa.Connection, scope: Scope, info: Metr
         RankingError: the metric has no value at ``label`` (or no truth to compare with).
     """
     def compute() -> ScoreMatrix:
-        table = case_metric_table(conn, case_set=scope.id, labels=[label],
-                                  metrics=source_metrics([info.name], SET_METRICS))
-        return rank.metric_matrix(table, info.name, info.direction, label=label,
-                                  set_metrics=SET_METRICS)
+        values = case_metric_values(conn, case_set=scope.id, labels=[label],
+                                    metrics=source_metrics([info.name], SET_METRICS))
+        return RankingInputs(scope.id, None, {info.name: info.direction}, {}, None,
+                             values=values).matrix(info.name, label)
     return dash.tables.get_or_compute(("matrix", scope.key, info.name, label), compute)
 
 

@@ -13,7 +13,7 @@ flags), loads the per-case table and the metric directions, and prints the repor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -26,10 +26,15 @@ from medselect.rank.aggregate import Aggregate
 from medselect.rank.lazy import LazyMapping
 from medselect.rank.leaderboard import Leaderboard, Statistics
 from medselect.rank.paired import SignificanceMatrix
-from medselect.rank.preference import Preference, PreferenceRanking, rank_preference
-from medselect.rank.selection import Selection, require_attributes, select
+from medselect.rank.preference import (
+    Preference,
+    PreferenceRanking,
+    preference_matrices,
+    rank_matrices,
+)
+from medselect.rank.selection import Selection, require_attributes, select_matrices
 from medselect.rank.setmetric import SetMetrics
-from medselect.rank.table import Direction
+from medselect.rank.table import Direction, ScoreMatrix
 
 __all__ = ["RankReport", "preference_from_spec", "rank_table", "statistics_from_spec"]
 
@@ -117,13 +122,32 @@ def rank_table(
         RankingError: the request cannot be answered; the message says what to change.
     """
     preference = preference_from_spec(spec)
-    options = dict(statistics=statistics_from_spec(spec), model_info=model_info, worst=worst,
-                   aggregates=aggregates, set_metrics=set_metrics,
-                   margins={**(margins or {}), **spec.equivalence})
-    ranking = rank_preference(table, preference, directions, **options)
-    require_attributes(table, spec.by)
+    matrices = preference_matrices(table, preference, directions, worst, set_metrics)
+    return rank_report(matrices, spec, model_info=model_info, aggregates=aggregates,
+                       margins=margins, columns=table.columns)
+
+
+def rank_report(
+    matrices: Mapping[tuple[str, str], ScoreMatrix],
+    spec: RankingSpec,
+    *,
+    model_info: pd.DataFrame | None = None,
+    aggregates: Mapping[str, Aggregate] | None = None,
+    margins: Mapping[str, float] | None = None,
+    columns: Iterable[str] | None = None,
+) -> RankReport:
+    """:func:`rank_table` on the prepared matrices of every (metric, label) the spec reads
+    (e.g. read straight from stored arrays); ``columns``: the per-case table's, whose case
+    attributes ``spec.by`` may name (default the matrices' attributes)."""
+    preference = preference_from_spec(spec)
+    options = dict(statistics=statistics_from_spec(spec), model_info=model_info,
+                   aggregates=aggregates, margins={**(margins or {}), **spec.equivalence})
+    ranking = rank_matrices(matrices, preference, **options)
+    if columns is None:
+        columns = next(iter(matrices.values())).attributes.columns
+    require_attributes(columns, spec.by)
     selections = LazyMapping(
-        spec.by, lambda by: select(table, preference, directions, by=by, **options))
+        spec.by, lambda by: select_matrices(matrices, preference, by=by, **options))
     return RankReport(ranking=ranking, selections=selections)
 
 

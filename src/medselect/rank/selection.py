@@ -144,8 +144,23 @@ def select(
         RankingError: ``by`` is not a case attribute, or no model meets the constraints on the
             whole table. (A subgroup where none does gets a choice without a model.)
     """
-    statistics = statistics or Statistics()
     matrices = preference_matrices(table, preference, directions, worst, set_metrics)
+    return select_matrices(matrices, preference, by=by, statistics=statistics,
+                           model_info=model_info, aggregates=aggregates, margins=margins)
+
+
+def select_matrices(
+    matrices: Mapping[tuple[str, str], ScoreMatrix],
+    preference: Preference,
+    *,
+    by: str = "site",
+    statistics: Statistics | None = None,
+    model_info: pd.DataFrame | None = None,
+    aggregates: Mapping[str, Aggregate] | None = None,
+    margins: Mapping[str, float] | None = None,
+) -> Selection:
+    """:func:`select` on the prepared matrices of every (metric, label) ``preference`` reads."""
+    statistics = statistics or Statistics()
     options = dict(statistics=statistics, model_info=model_info, aggregates=aggregates,
                    margins=margins)
     overall_ranking = rank_matrices(matrices, preference, **options)
@@ -188,10 +203,11 @@ def _small_groups(by: str, choices: list[Choice]) -> tuple[str, ...]:
             "patients of that site to the evaluated set before trusting it",)
 
 
-def require_attributes(table: pd.DataFrame, by: Iterable[str]) -> None:
-    """Refuse a ``by`` that is no case attribute of ``table`` now, although each group's
-    ranking is made only when first read, so that a typo stops a report before it prints."""
-    attributes = [c for c in table.columns if c not in KEY_COLUMNS]
+def require_attributes(columns: Iterable[str], by: Iterable[str]) -> None:
+    """Refuse a ``by`` that is no case attribute among ``columns`` (a per-case table's, or a
+    matrix's attributes') now, although each group's ranking is made only when first read,
+    so that a typo stops a report before it prints."""
+    attributes = [c for c in columns if c not in KEY_COLUMNS]
     for name in by:
         if name not in attributes:
             raise RankingError(_not_an_attribute(name, attributes))

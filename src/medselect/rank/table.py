@@ -29,6 +29,7 @@ __all__ = [
     "Direction",
     "ScoreMatrix",
     "as_direction",
+    "dense_score_matrix",
     "direction_of",
     "for_metric",
     "resolve_label",
@@ -226,7 +227,30 @@ def score_matrix(
                            "row per model, case, metric and label")
     values = np.full(len(cases) * len(models), np.nan)
     values[flat] = pd.to_numeric(rows["value"], errors="coerce").to_numpy(dtype=float)
-    values = values.reshape(len(cases), len(models))
+    return dense_score_matrix(values.reshape(len(cases), len(models)), metric, direction,
+                              label=label, models=models, cases=cases,
+                              attributes=_case_attributes(table, cases), worst=worst)
+
+
+def dense_score_matrix(
+    values: np.ndarray,
+    metric: str,
+    direction: Direction | str,
+    *,
+    label: str,
+    models: Sequence[str],
+    cases: Sequence[str],
+    attributes: pd.DataFrame,
+    worst: float | None = None,
+) -> ScoreMatrix:
+    """The :class:`ScoreMatrix` of a cases x models array with NaN where a value is missing
+    (imputed as :func:`score_matrix` does; ``values`` is filled in place). For a caller that
+    has the array already (e.g. read straight from stored arrays), so no long table is made.
+
+    Raises:
+        RankingError: every value is NaN.
+    """
+    direction = as_direction(direction, metric)
     missing = np.isnan(values)
     if missing.all():
         raise RankingError(f"every {metric!r} value for label {label!r} is missing (NaN); "
@@ -237,8 +261,7 @@ def score_matrix(
     return ScoreMatrix(
         metric=metric, label=label, direction=direction, models=tuple(models),
         cases=tuple(str(c) for c in cases), values=readonly(values),
-        imputed=readonly(missing), worst=float(worst),
-        attributes=_case_attributes(table, cases),
+        imputed=readonly(missing), worst=float(worst), attributes=attributes,
     )
 
 

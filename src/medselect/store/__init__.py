@@ -44,7 +44,10 @@ from medselect.store.datasets import (
 )
 from medselect.store.engine import REGISTRY_LOCK, serialize
 from medselect.store.evaluations import (
+    CaseGrid,
+    CaseValues,
     case_metric_table,
+    case_metric_values,
     evaluated_metrics,
     find_evaluation,
     get_evaluation,
@@ -97,6 +100,8 @@ __all__ = [
     "ENV_URL",
     "REGISTRY_LOCK",
     "SCHEMA_VERSION",
+    "CaseGrid",
+    "CaseValues",
     "EvaluationStatus",
     "PredictionStatus",
     "RemovedCaseSet",
@@ -117,6 +122,7 @@ __all__ = [
     "audit_head",
     "case_in_set",
     "case_metric_table",
+    "case_metric_values",
     "case_metrics_stamp",
     "case_set_hash",
     "case_set_members",

@@ -9,6 +9,7 @@ writes) and returns plain dicts keyed by column name. A model is referred to by 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from medselect.store._rows import (
 )
 from medselect.store.datasets import get_case_set
 from medselect.store.metric_arrays import (
+    MetricColumns,
     read_metric_arrays,
     stamp_case_metrics,
     write_metric_arrays,
@@ -248,20 +250,166 @@ def case_metric_table(
     Raises:
         NotFound: the case set is missing.
     """
+    return case_metric_values(conn, case_set=case_set, model_refs=model_refs, metrics=metrics,
+                              labels=labels, case_ids=case_ids).table()
+
+
+@dataclass(frozen=True)
+class CaseGrid:
+    """One metric at one label as a cases x models array, NaN where a model has no value.
+
+    ``cases``: the member cases (sorted ids) at least one model has a row for; ``models``:
+    every model of the values read (sorted), with or without a value here; ``attributes``:
+    the cases' attributes as :func:`case_metric_table` gives them, indexed by case id.
+    """
+
+    models: tuple[str, ...]
+    cases: pd.Index
+    values: np.ndarray
+    attributes: pd.DataFrame
+
+
+class CaseValues:
+    """A case set's per-case values as read from the arrays, before any long table is made.
+
+    Ranking wants cases x models matrices; building the long table (one row per model, case,
+    metric and label: 400,000 rows of strings per metric at 200 models x 2000 cases) and
+    pivoting it back costs more than the whole read. :meth:`grid` places the values straight
+    into one metric's matrix; :meth:`table` builds the long table, once, for callers that
+    want rows.
+    """
+
+    def __init__(self, read: MetricColumns | None, models: np.ndarray,
+                 members: pd.DataFrame) -> None:
+        self._read = read
+        self._model_names = models
+        self._members = members
+        self._table: pd.DataFrame | None = None
+        if read is None or not len(read.values):
+            self._read, self._keep, self._models = None, np.zeros(0, dtype=bool), models[:0]
+            return
+        member_of = members.index.get_indexer(read.names["case_id"])
+        has_site = members[SITE].notna().to_numpy()
+        self._member_of = member_of
+        self._keep = ((member_of >= 0) & has_site[np.maximum(member_of, 0)])[
+            read.codes["case_id"]]
+        used = np.unique(read.codes["model"][self._keep])
+        self._models = models[used]  # the models of the table: those with a member's row
+        self._model_position = np.full(len(models), -1, dtype=np.intp)
+        self._model_position[used] = np.arange(len(used))
+
+    @property
+    def empty(self) -> bool:
+        """Whether no member case has a value (the long table would have no row)."""
+        return not self._keep.any()
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the values read and their codes."""
+        if self._read is None:
+            return 0
+        return self._read.values.nbytes + sum(c.nbytes for c in self._read.codes.values())
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(str(m) for m in self._models)
+
+    def metrics(self) -> list[str]:
+        """The metrics that have a member's row."""
+        if self.empty:
+            return []
+        codes = np.unique(self._read.codes["metric"][self._keep])
+        return [str(m) for m in self._read.names["metric"][codes]]
+
+    def labels(self, metric: str) -> list[str]:
+        """The labels ``metric`` has a member's row at, sorted."""
+        if self.empty:
+            return []
+        names = self._read.names
+        where = self._keep & (self._read.codes["metric"] == _code(names["metric"], metric))
+        return [str(label) for label in names["label"][np.unique(self._read.codes["label"][where])]]
+
+    def sites(self) -> set[str]:
+        """The sites of the member cases with a row."""
+        if self.empty:
+            return set()
+        cases = np.unique(self._read.codes["case_id"][self._keep])
+        return {str(s) for s in self._members[SITE].to_numpy()[self._member_of[cases]]}
+
+    def table(self) -> pd.DataFrame:
+        """The long per-case table (:func:`case_metric_table`), built on first call."""
+        if self._table is None:
+            if self._read is None:
+                self._table = empty_table()
+            else:
+                read = self._read
+                names = {**read.names, "model": self._model_names}
+                self._table = coded_table(read.codes, names, read.values, self._members)
+        return self._table
+
+    def grid(self, metric: str, label: str) -> CaseGrid | None:
+        """``metric`` at ``label`` as a cases x models array; None without a member's row."""
+        if self.empty:
+            return None
+        read, names = self._read, self._read.names
+        where = (self._keep & (read.codes["metric"] == _code(names["metric"], metric))
+                 & (read.codes["label"] == _code(names["label"], label)))
+        if not where.any():
+            return None
+        case_codes = read.codes["case_id"][where]
+        used = np.unique(case_codes)  # codes index the sorted case ids: case id order
+        rows = np.searchsorted(used, case_codes)
+        columns = self._model_position[read.codes["model"][where]]
+        values = np.full((len(used), len(self._models)), np.nan)
+        values[rows, columns] = read.values[where]
+        cases = pd.Index(pd.array(names["case_id"][used], dtype="str"), name="case_id")
+        member_rows = self._member_of[used]
+        attributes = {name: self._members[name].array.take(member_rows)
+                      for name in self._attribute_names()}
+        return CaseGrid(self.models, cases, values, pd.DataFrame(attributes, index=cases))
+
+    def _attribute_names(self) -> list[str]:
+        names = list(ATTRIBUTE_COLUMNS)
+        if self._members[REFERENCE].notna().any():
+            names.append(REFERENCE)
+        return names
+
+
+def _code(names: np.ndarray, name: str) -> int:
+    """The position of ``name`` in sorted ``names``, -1 when absent (it matches no code)."""
+    at = int(np.searchsorted(names, name))
+    return at if at < len(names) and names[at] == name else -1
+
+
+def case_metric_values(
+    conn: sa.Connection,
+    *,
+    case_set: str,
+    model_refs: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+    case_ids: Sequence[str] | None = None,
+) -> CaseValues:
+    """The per-case values :func:`case_metric_table` reads (same arguments), as
+    :class:`CaseValues`: matrices of one metric without the long table.
+
+    Raises:
+        NotFound: the case set is missing.
+    """
     get_case_set(conn, case_set)
     evaluations = latest_evaluations(conn, case_set, model_refs)
     members = case_attributes(conn, case_set)
     if not evaluations:
-        return empty_table()
+        return CaseValues(None, np.zeros(0, dtype=object), members)
     read = read_metric_arrays(conn, [row["id"] for row in evaluations.values()],
                               metrics=metrics, labels=labels, case_ids=case_ids)
-    if not len(read.values):
-        return empty_table()
     model_of = {row["id"]: ref for ref, row in evaluations.items()}
     model_codes, model_names = pd.factorize(
         np.array([model_of[e] for e in read.names["evaluation"]], dtype=object), sort=True)
-    return coded_table({**read.codes, "model": model_codes[read.codes["evaluation"]]},
-                       {**read.names, "model": model_names}, read.values, members)
+    if len(read.values):
+        read = MetricColumns({**read.codes, "model": model_codes[read.codes["evaluation"]]},
+                             read.names, read.values)
+    return CaseValues(read, np.asarray(model_names, dtype=object), members)
 
 
 def with_case_attributes(frame: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from medselect.errors import StoreError
 from medselect.store import (
     Workspace,
     case_metric_table,
+    case_metric_values,
     latest_evaluations,
     put_evaluation,
     replace_case_metrics,
@@ -124,3 +125,45 @@ def test_a_damaged_array_is_refused_with_its_evaluation(sample):
     with pytest.raises(StoreError, match="dice values of evaluation 'ev-run-002' at label "
                                          "'femur' are 3 for 14 cases"), sample.connect() as conn:
         case_metric_table(conn, case_set=CASE_SET)
+
+
+@pytest.mark.parametrize("restrict", [
+    {}, {"metrics": ["hd95"], "labels": ["mean"]}, {"model_refs": ["run-000", "run-004"]},
+    {"case_ids": [case_name(3), case_name(13), "val-0014"]},
+])
+def test_matrices_read_straight_from_the_arrays_are_the_pivoted_tables(sample, restrict):
+    """Every (metric, label) matrix placed from the arrays equals the long table's pivot:
+    the same cases in the same order, NaN-imputed cells, models, and the cases' patients and
+    sites on the same rows; ev-odd's values are stored out of order, so a case misplaced in
+    the array would show here."""
+    from medselect.choose import RankingInputs
+    from medselect.rank import score_matrix
+
+    with sample.connect() as conn:
+        table = case_metric_table(conn, case_set=CASE_SET, **restrict)
+        values = case_metric_values(conn, case_set=CASE_SET, **restrict)
+    pd.testing.assert_frame_equal(values.table(), table)
+    inputs = RankingInputs.read(values, CASE_SET)
+    assert not inputs.empty and inputs.models() == set(table["model"])
+    assert inputs.sites() == set(table["site"])
+    pairs = table[["metric", "label"]].drop_duplicates().itertuples(index=False)
+    for metric, label in pairs:
+        old = score_matrix(table, metric, inputs.directions[metric], label=label)
+        new = inputs.matrix(metric, label)
+        assert (new.metric, new.label, new.models, new.cases) == (
+            old.metric, old.label, old.models, old.cases)
+        np.testing.assert_array_equal(new.values, old.values)
+        np.testing.assert_array_equal(new.imputed, old.imputed)
+        assert new.worst == old.worst
+        pd.testing.assert_frame_equal(new.attributes, old.attributes)
+        assert new.clusters().n_patients == old.clusters().n_patients
+
+
+def test_a_metric_not_read_falls_back_to_the_tables_error(sample):
+    from medselect.choose import RankingInputs
+    from medselect.errors import RankingError
+
+    with sample.connect() as conn:
+        values = case_metric_values(conn, case_set=CASE_SET, metrics=["dice"])
+    with pytest.raises(RankingError, match="metric 'hd95' is not in the per-case table"):
+        RankingInputs.read(values, CASE_SET).matrix("hd95", "mean")

@@ -54,6 +54,8 @@ def test_public_api_is_pinned():
     assert set(medselect.store.__all__) == {
         "ENV_URL",
         "REGISTRY_LOCK",
+        "CaseGrid",
+        "CaseValues",
         "EvaluationStatus",
         "PredictionStatus",
         "RemovedCaseSet",
@@ -75,6 +77,7 @@ def test_public_api_is_pinned():
         "audit_head",
         "case_in_set",
         "case_metric_table",
+        "case_metric_values",
         "case_metrics_stamp",
         "case_set_hash",
         "case_set_members",
