@@ -82,7 +82,7 @@ def export_static(
 def _export(workspace: Workspace, out: Path, *, case_set: str | None, n_resamples: int | None,
             seed: int | None) -> None:
     settings = DashboardSettings(workspace=workspace.root, n_resamples=n_resamples, seed=seed)
-    dash = Dashboard(workspace, settings)
+    dash = Dashboard(workspace, settings, frozen=True)
     with workspace.connect() as conn:
         req = leaderboard.resolve(dash, conn, case_set=case_set)
         scope = req.scope

@@ -142,6 +142,17 @@ def resolve_scope(conn: sa.Connection, case_set: str | None = None) -> Scope:
                  stamp=case_metrics_stamp(conn, row["id"]))
 
 
+def scope_of(dash: Dashboard, conn: sa.Connection, case_set: str | None = None) -> Scope:
+    """:func:`resolve_scope`, looked up once per case set by a frozen dashboard (a static
+    export) and every time by a live one (a new evaluation may have come)."""
+    return dash.looked_up(("scope", case_set), lambda: resolve_scope(conn, case_set))
+
+
+def evaluated_case_sets(dash: Dashboard, conn: sa.Connection) -> list[CaseSetInfo]:
+    """:func:`case_set_choices`, looked up as :func:`scope_of` is."""
+    return dash.looked_up("case sets", lambda: case_set_choices(conn))
+
+
 def task_case_set(conn: sa.Connection, task: str) -> str | None:
     """The case set pages about ``task`` open on (:func:`default_case_set` among its own
     evaluated sets); None when none of them was evaluated."""
@@ -201,10 +212,12 @@ def task_rules(dash: Dashboard, conn: sa.Connection, task: str) -> TaskRules:
     Raises:
         NotFound: no such task, or its family has no default ranking metric.
     """
-    spec = task_ranking(conn, task)
-    fixed = {"bootstrap_resamples": dash.settings.n_resamples, "seed": dash.settings.seed}
-    spec = spec.model_copy(update={k: v for k, v in fixed.items() if v is not None})
-    return TaskRules(spec=spec, stored=get_task(conn, task)["ranking"] is not None)
+    def lookup() -> TaskRules:
+        spec = task_ranking(conn, task)
+        fixed = {"bootstrap_resamples": dash.settings.n_resamples, "seed": dash.settings.seed}
+        spec = spec.model_copy(update={k: v for k, v in fixed.items() if v is not None})
+        return TaskRules(spec=spec, stored=get_task(conn, task)["ranking"] is not None)
+    return dash.looked_up(("rules", task), lookup)
 
 
 def inputs_of(dash: Dashboard, conn: sa.Connection, scope: Scope,

@@ -88,3 +88,22 @@ def test_each_write_of_a_case_sets_values_leaves_a_new_stamp(fresh_ws):
         assert None not in (first, second) and len({first, second,
                                                     case_metrics_stamp(conn, CASE_SET)}) == 3
         assert case_metrics_stamp(conn, "no-such-set") is None
+
+
+def test_only_a_frozen_dashboard_looks_a_scope_up_once(fresh_ws):
+    """A static export (a frozen dashboard) renders hundreds of pages of one state, so it
+    resolves a case set's scope once; a live one resolves it per request and sees a change."""
+    from medselect.dashboard import DashboardSettings
+    from medselect.dashboard.context import Dashboard
+    from medselect.dashboard.queries import scope_of
+
+    settings = DashboardSettings(workspace=fresh_ws.root)
+    frozen = Dashboard(fresh_ws, settings, frozen=True)
+    live = Dashboard(fresh_ws, settings)
+    with fresh_ws.connect() as conn:
+        first = scope_of(frozen, conn, CASE_SET), scope_of(live, conn, CASE_SET)
+    with fresh_ws.begin() as conn:
+        replace_case_metrics(conn, "ev-run-002", dice_rows(0.5))
+    with fresh_ws.connect() as conn:
+        assert scope_of(frozen, conn, CASE_SET) is first[0]
+        assert scope_of(live, conn, CASE_SET).key != first[1].key

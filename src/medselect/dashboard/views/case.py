@@ -35,7 +35,7 @@ def case_view(
         NotFound: the case is not in the case set, or an unknown metric or label.
         ConfigError: ``metric`` is a set metric (AUC, ...), which has no value per case.
     """
-    scope = queries.resolve_scope(conn, case_set)
+    scope = queries.scope_of(dash, conn, case_set)
     sites = queries.case_sites(dash, conn, scope)
     if case_id not in sites:
         raise NotFound(f"case {case_id!r} is not in case set {scope.id!r}")

@@ -45,8 +45,8 @@ def task_choice(dash: Dashboard, conn: sa.Connection, task: str,
     spec = spec or queries.task_rules(dash, conn, task).spec
     reviews = any(queries.reads_reviews(m) for m in spec.metrics())
     key = ("choice", task, spec.model_dump_json(),
-           _evaluated(conn, task, spec.selection.case_set, reviews),
-           _evaluated(conn, task, spec.confirmation, reviews))
+           _evaluated(dash, conn, task, spec.selection.case_set, reviews),
+           _evaluated(dash, conn, task, spec.confirmation, reviews))
 
     def compute() -> TaskChoice:
         try:
@@ -56,14 +56,15 @@ def task_choice(dash: Dashboard, conn: sa.Connection, task: str,
     return dash.cache.get_or_compute(key, compute)
 
 
-def _evaluated(conn: sa.Connection, task: str, which: str, reviews: bool) -> tuple | None:
+def _evaluated(dash: Dashboard, conn: sa.Connection, task: str, which: str,
+               reviews: bool) -> tuple | None:
     """What the choice read of the case set ``which`` names: its scope's key, and its review
     stamp when the rules rank by the experts' verdicts (None if there is no such set)."""
     try:
         row = named_case_set(conn, task, which)
     except NotFound:
         return None
-    key = queries.resolve_scope(conn, row["id"]).key
+    key = queries.scope_of(dash, conn, row["id"]).key
     return (key, review_stamp(conn, row["id"])) if reviews else key
 
 

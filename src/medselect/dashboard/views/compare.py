@@ -40,7 +40,7 @@ def compare_view(
             set metric (AUC, ...), which has no value per case.
         NotFound: a model was not evaluated on the case set, or an unknown metric or label.
     """
-    scope = queries.resolve_scope(conn, case_set)
+    scope = queries.scope_of(dash, conn, case_set)
     catalog = queries.metric_catalog(dash, conn, scope)
     info = (queries.per_case_metric(catalog, metric) if metric
             else queries.default_metric(conn, scope, catalog, per_case=True))

@@ -170,7 +170,7 @@ def resolve(
         NotFound: unknown case set, metric, label or site (the message lists the known ones).
         RankingError: an aggregate ``medselect.rank`` does not know.
     """
-    scope = queries.resolve_scope(conn, case_set)
+    scope = queries.scope_of(dash, conn, case_set)
     if not scope.labelled:
         raise NotFound(f"case set {scope.id!r} has no reference labels, so nothing can be "
                        "ranked on it; its predictions are on each model's page "
@@ -358,7 +358,7 @@ def leaderboard_view(dash: Dashboard, conn: sa.Connection, **params) -> Leaderbo
         conn, made.choice, req.scope.id, req.site,
         this_board=req.site is None and _made_here(made.choice, req))
     return Leaderboard(
-        case_set=req.scope.info(), case_sets=queries.case_set_choices(conn),
+        case_set=req.scope.info(), case_sets=queries.evaluated_case_sets(dash, conn),
         metric=req.metric, label=req.label, aggregate=board.aggregate,
         direction=info.direction, unit=info.unit, site=req.site,
         test=board.statistics.test.value, aggregate_fixed=not info.per_case,
@@ -396,7 +396,7 @@ def unlabelled_view(dash: Dashboard, conn: sa.Connection, scope: queries.Scope
     without them): its models, whose pages hold the prediction galleries."""
     infos = queries.model_infos(conn, scope.task)
     return UnlabelledCaseSet(
-        case_set=scope.info(), case_sets=queries.case_set_choices(conn),
+        case_set=scope.info(), case_sets=queries.evaluated_case_sets(dash, conn),
         n_cases=len(queries.case_sites(dash, conn, scope)),
         models=[queries.model_info(infos, ref) for ref in sorted(scope.evaluations)])
 

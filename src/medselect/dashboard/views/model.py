@@ -70,7 +70,7 @@ def model_view(
         NotFound: the model has no finished evaluation on the case set, or an unknown label,
             sort metric or site was asked for.
     """
-    scope = queries.resolve_scope(conn, case_set)
+    scope = queries.scope_of(dash, conn, case_set)
     queries.evaluation_of(scope, model)
     catalog = queries.metric_catalog(dash, conn, scope)
     if label is None:  # an unlabelled case set has no metric, and its gallery no label

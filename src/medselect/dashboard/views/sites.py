@@ -36,11 +36,11 @@ def sites_view(dash: Dashboard, conn: sa.Connection, *, case_set: str | None = N
         NotFound: nothing was evaluated, or an unknown metric or label was asked for.
         RankingError: no choice can be made (the message says why), or an unknown aggregate.
     """
-    task = queries.resolve_scope(conn, case_set).task
+    task = queries.scope_of(dash, conn, case_set).task
     rules = queries.task_rules(dash, conn, task)
     # the metrics of the set the task's pages open on (``case_set`` may be an unlabelled upload)
-    catalog = queries.ranked_catalog(dash, conn, queries.resolve_scope(
-        conn, queries.task_case_set(conn, task)))
+    opens_on = queries.scope_of(dash, conn, queries.task_case_set(conn, task))
+    catalog = queries.ranked_catalog(dash, conn, opens_on)
     if metric:  # checked here, with the evaluated metrics listed, before anything is ranked
         label = queries.label_of(queries.find_metric(catalog, metric), label)
     made = task_choice(dash, conn, task, _spec(rules.spec, metric, label, aggregate))

@@ -78,7 +78,7 @@ def volume_file(dash: Dashboard, conn: sa.Connection, case_id: str, name: Volume
             the model has no label map for the case (it failed, or predicts points or
             classes), or the file is missing or outside the workspace.
     """
-    scope = queries.resolve_scope(conn, case_set)
+    scope = queries.scope_of(dash, conn, case_set)
     row = case_in_set(conn, scope.id, case_id)
     if name == "image.nii":
         if not 0 <= channel < len(row["image_uris"]):
