@@ -112,6 +112,18 @@ class ModelChoice:
     groups: Mapping[str, tuple[Confirmation, ...]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     models: Mapping[str, str] = field(default_factory=dict)
+    group_figures: Mapping[str, Mapping[str, Confirmation | None]] = field(
+        default_factory=dict, repr=False)
+    """Per ``by`` attribute, each subgroup's figure (None where no model was chosen), each
+    confirmed when first read: what ``groups`` is made of, for a reader of one subgroup."""
+
+    def confirmation_in(self, by: str, group: str) -> Confirmation | None:
+        """The figure of the choice in ``group`` (of the selection by ``by``) on that group's
+        confirmation cases, ranking and confirming only that group when ``groups[by]`` was
+        not read yet (the same values either way); None when no model was chosen there, the
+        choice was not made by ``by``, or there is no such group."""
+        figures = self.group_figures.get(by, {})
+        return figures.get(group)
 
     @property
     def chosen(self) -> str:
@@ -181,13 +193,21 @@ def choose_model(
     confirmations = tuple(confirmed(report.leaderboard.best, metric, None)
                           for metric in spec.metrics())
     primary = next(iter(spec.metrics()))
+
+    def figures(by: str) -> LazyMapping[str, Confirmation | None]:
+        def figure(group: str) -> Confirmation | None:
+            model = report.choice_in(by, group).model
+            return None if model is None else confirmed(model, primary, (by, group))
+        return LazyMapping(report.groups[by], figure)
+
+    group_figures = {by: figures(by) for by in report.groups}
     groups = LazyMapping(report.selections, lambda by: tuple(
-        confirmed(c.model, primary, (by, c.group))
-        for c in report.selections[by].choices if c.model is not None))
+        group_figures[by][c.group] for c in report.selections[by].choices
+        if c.model is not None))
     return ModelChoice(task=task, spec=spec, selection_set=select.case_set,
                        confirmation_set=confirm.case_set, report=report,
                        confirmations=confirmations, groups=groups, notes=tuple(notes),
-                       models=models)
+                       models=models, group_figures=group_figures)
 
 
 def _nothing_to_rank(case_set: str, task: str, spec: RankingSpec) -> MedselectError:

@@ -32,7 +32,14 @@ from medselect.rank.preference import (
     preference_matrices,
     rank_matrices,
 )
-from medselect.rank.selection import Selection, require_attributes, select_matrices
+from medselect.rank.selection import (
+    Choice,
+    GroupChoice,
+    Selection,
+    group_choices,
+    require_attributes,
+    select_matrices,
+)
 from medselect.rank.setmetric import SetMetrics
 from medselect.rank.table import Direction, ScoreMatrix
 
@@ -50,6 +57,18 @@ class RankReport:
 
     ranking: PreferenceRanking
     selections: Mapping[str, Selection] = field(default_factory=dict)
+    groups: Mapping[str, Mapping[str, GroupChoice]] = field(default_factory=dict, repr=False)
+    """Per attribute, each group's ranking and choice, each made when first read: what a
+    selection is made of, for a reader that needs one group (a site's board)."""
+
+    def choice_in(self, by: str, group: str) -> Choice:
+        """The choice in ``group`` of the selection by ``by``, ranking only that group when the
+        whole selection was not made yet (the same values either way).
+
+        Raises:
+            KeyError: no selection by ``by``, or no such group.
+        """
+        return self.groups[by][group].choice
 
     @cached_property
     def significance(self) -> SignificanceMatrix:
@@ -146,9 +165,10 @@ def rank_report(
     if columns is None:
         columns = next(iter(matrices.values())).attributes.columns
     require_attributes(columns, spec.by)
-    selections = LazyMapping(
-        spec.by, lambda by: select_matrices(matrices, preference, by=by, **options))
-    return RankReport(ranking=ranking, selections=selections)
+    groups = {by: group_choices(matrices, preference, by, ranking, **options) for by in spec.by}
+    selections = LazyMapping(spec.by, lambda by: select_matrices(
+        matrices, preference, by=by, overall=ranking, groups=groups[by], **options))
+    return RankReport(ranking=ranking, selections=selections, groups=groups)
 
 
 def rank_cases(table: pd.DataFrame, metric: str | None = None, *,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from medselect.errors import RankingError
 from medselect.jsonsafe import json_number
 from medselect.rank.aggregate import Aggregate
 from medselect.rank.bootstrap import percentile_interval
+from medselect.rank.lazy import LazyMapping
 from medselect.rank.leaderboard import Leaderboard, LeaderboardRow, Standing, Statistics
 from medselect.rank.paired import compare
 from medselect.rank.preference import (
@@ -35,7 +37,7 @@ from medselect.rank.preference import (
 from medselect.rank.setmetric import SetMetrics
 from medselect.rank.table import Direction, ScoreMatrix
 
-__all__ = ["MIN_GROUP_PATIENTS", "Choice", "Selection", "select"]
+__all__ = ["MIN_GROUP_PATIENTS", "Choice", "GroupChoice", "Selection", "group_choices", "select"]
 
 OVERALL = "(all)"
 
@@ -158,25 +160,28 @@ def select_matrices(
     model_info: pd.DataFrame | None = None,
     aggregates: Mapping[str, Aggregate] | None = None,
     margins: Mapping[str, float] | None = None,
+    overall: PreferenceRanking | None = None,
+    groups: Mapping[str, GroupChoice] | None = None,
 ) -> Selection:
-    """:func:`select` on the prepared matrices of every (metric, label) ``preference`` reads."""
+    """:func:`select` on the prepared matrices of every (metric, label) ``preference`` reads.
+
+    ``overall``: the ranking of all cases with these options, when already made; ``groups``:
+    each group's :class:`GroupChoice` made with them (:func:`group_choices`), when some
+    were already read alone.
+    """
     statistics = statistics or Statistics()
     options = dict(statistics=statistics, model_info=model_info, aggregates=aggregates,
                    margins=margins)
-    overall_ranking = rank_matrices(matrices, preference, **options)
-    overall = _choice(OVERALL, overall_ranking.leaderboard, statistics, None)
-    groups = _groups(matrices, by)
+    overall_ranking = overall or rank_matrices(matrices, preference, **options)
+    if groups is None:
+        groups = group_choices(matrices, preference, by, overall_ranking, **options)
     rankings = {OVERALL: overall_ranking}
     choices = []
-    for group, cases in groups.items():
-        try:
-            rankings[group] = rank_matrices(restrict(matrices, cases), preference, **options)
-        except RankingError as exc:
-            choices.append(Choice(group=group, model=None, n_cases=len(cases),
-                                  n_patients=_patients(matrices, cases), reason=str(exc),
-                                  overall_model=overall.model))
-            continue
-        choices.append(_choice(group, rankings[group].leaderboard, statistics, overall.model))
+    for group, made in groups.items():
+        if made.ranking is not None:
+            rankings[group] = made.ranking
+        choices.append(made.choice)
+    overall = _choice(OVERALL, overall_ranking.leaderboard, statistics, None)
     board = overall_ranking.leaderboard
     chosen = {c.model for c in choices if c.model is not None}
     gains = [c.gain_over_overall for c in choices if c.gain_over_overall is not None]
@@ -187,6 +192,44 @@ def select_matrices(
         summary=_summary(by, board, overall, choices, largest, statistics.alpha),
         notes=_small_groups(by, choices), rankings=rankings,
     )
+
+
+@dataclass(frozen=True)
+class GroupChoice:
+    """One group's ranking (None when no model could be ranked there) and its choice."""
+
+    ranking: PreferenceRanking | None
+    choice: Choice
+
+
+def group_choices(
+    matrices: Mapping[tuple[str, str], ScoreMatrix],
+    preference: Preference,
+    by: str,
+    overall: PreferenceRanking,
+    *,
+    statistics: Statistics,
+    **options: Any,
+) -> LazyMapping[str, GroupChoice]:
+    """Each value of the case attribute ``by`` -> its :class:`GroupChoice`, made when first
+    read. Each group is ranked on its own cases with its own seeded statistics, so a group
+    read alone has the values it has among all (a site's board reads one site)."""
+    groups = _groups(matrices, by)
+    overall_model = overall.leaderboard.best  # the overall choice's model
+
+    def make(group: str) -> GroupChoice:
+        cases = groups[group]
+        try:
+            ranking = rank_matrices(restrict(matrices, cases), preference,
+                                    statistics=statistics, **options)
+        except RankingError as exc:
+            return GroupChoice(None, Choice(
+                group=group, model=None, n_cases=len(cases),
+                n_patients=_patients(matrices, cases), reason=str(exc),
+                overall_model=overall_model))
+        return GroupChoice(ranking, _choice(group, ranking.leaderboard, statistics,
+                                            overall_model))
+    return LazyMapping(groups, make)
 
 
 def _patients(matrices: Mapping[object, ScoreMatrix], cases: set[str]) -> int:

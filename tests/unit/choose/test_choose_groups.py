@@ -84,3 +84,24 @@ def test_site_choices_are_computed_when_read_and_equal_the_eager_ones(knee):
     assert [c.to_dict() for c in choice.groups["site"]] == [c.to_dict() for c in confirmed]
     assert choice.groups.computed("site")
     assert choice.report.selections["site"] is choice.report.selections["site"]  # kept
+
+
+def test_one_site_is_ranked_and_confirmed_alone_with_the_values_it_has_among_all(knee):
+    """A site's board reads its own site's figure: that site alone is ranked and confirmed,
+    and holds what the whole selection by site gives it."""
+    ws, evaluate = knee
+    evaluate("v1-val", OFFSETS, seed=1)
+    evaluate("v1-test", OFFSETS, seed=2)
+    with ws.connect() as conn:
+        alone, whole = choose_model(conn, "knee"), choose_model(conn, "knee")
+    sites = list(alone.report.groups["site"])
+    figure = alone.confirmation_in("site", sites[0])
+    assert not alone.report.selections.computed("site") and not alone.groups.computed("site")
+    assert [alone.report.groups["site"].computed(s) for s in sites] == [
+        True, *[False] * (len(sites) - 1)]
+    expected = {c.group: c for c in whole.groups["site"]}
+    assert figure is not None and figure.to_dict() == expected[sites[0]].to_dict()
+    assert alone.report.choice_in("site", sites[0]) == next(
+        c for c in whole.report.selections["site"].choices if c.group == sites[0])
+    assert alone.confirmation_in("site", "nowhere") is None
+    assert alone.confirmation_in("scanner", sites[0]) is None

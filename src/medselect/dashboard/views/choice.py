@@ -82,8 +82,8 @@ def choice_summary(conn: sa.Connection, made: ModelChoice, case_set: str, site: 
                 made.confirmation_set: "confirmation"}.get(case_set, "other")
     figures = [confirmed_figure(c, None) for c in made.confirmations]
     if site is not None:
-        figures += [confirmed_figure(c, site) for c in made.groups.get(SITE, ())
-                    if c.group == site]
+        confirmed = made.confirmation_in(SITE, site)
+        figures += [confirmed_figure(confirmed, site)] if confirmed is not None else []
     return ChoiceSummary(
         model=made.chosen, metric=board.metric, label=board.label, aggregate=board.aggregate,
         reason=board.reason, selection_set=made.selection_set,
