@@ -200,7 +200,7 @@ def choose_model(
             return None if model is None else confirmed(model, primary, (by, group))
         return LazyMapping(report.groups[by], figure)
 
-    group_figures = {by: figures(by) for by in report.groups}
+    group_figures = LazyMapping(report.groups, figures)
     groups = LazyMapping(report.selections, lambda by: tuple(
         group_figures[by][c.group] for c in report.selections[by].choices
         if c.model is not None))

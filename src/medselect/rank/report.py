@@ -165,7 +165,8 @@ def rank_report(
     if columns is None:
         columns = next(iter(matrices.values())).attributes.columns
     require_attributes(columns, spec.by)
-    groups = {by: group_choices(matrices, preference, by, ranking, **options) for by in spec.by}
+    groups = LazyMapping(spec.by, lambda by: group_choices(matrices, preference, by, ranking,
+                                                           **options))
     selections = LazyMapping(spec.by, lambda by: select_matrices(
         matrices, preference, by=by, overall=ranking, groups=groups[by], **options))
     return RankReport(ranking=ranking, selections=selections, groups=groups)
